@@ -1,0 +1,157 @@
+# The CPU model's C-level declarations: one struct holds all guest state.
+# Everything here is used by the nogil hot loop; nothing is a Python object.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
+
+# General register indices; R_ZERO always reads 0 (an absent base/index in an
+# effective address), R_RIP holds the address of the *next* instruction while
+# one executes, so RIP-relative addressing is an ordinary base register.
+cdef enum:
+    R_AX = 0
+    R_CX = 1
+    R_DX = 2
+    R_BX = 3
+    R_SP = 4
+    R_BP = 5
+    R_SI = 6
+    R_DI = 7
+    R_ZERO = 16
+    R_RIP = 17
+    NREGS = 18
+
+# Segment register indices (the x86 encoding order).
+cdef enum:
+    S_ES = 0
+    S_CS = 1
+    S_SS = 2
+    S_DS = 3
+    S_FS = 4
+    S_GS = 5
+
+# What a handler returns.  RC_OK: retired, go on.  RC_END: retired, end the
+# block (e.g. after a store into this block's code).  RC_FAULT: not retired,
+# c.exc_* says which exception.  RC_EXIT: retired, leave the run loop with
+# c.exit_reason.  RC_AGAIN: not retired, run this instruction again (a REP
+# string instruction that did one chunk of its iterations).
+cdef enum:
+    RC_OK = 0
+    RC_END = 1
+    RC_FAULT = 2
+    RC_EXIT = 3
+    RC_AGAIN = 4
+
+# Why the run loop returned.
+cdef enum:
+    EXIT_NONE = 0
+    EXIT_HLT = 1
+    EXIT_UNTIL = 2
+    EXIT_COUNT = 3
+    EXIT_EXCEPTION = 4
+    EXIT_UNMAPPED = 5
+    EXIT_STOP = 6
+
+cdef enum:
+    ACC_READ = 0
+    ACC_WRITE = 1
+    ACC_FETCH = 2
+
+# One software-TLB entry: a linear page -> a host pointer (addend + linear).
+cdef struct TlbEntry:
+    uint64_t tag        # linear page number, or TLB_EMPTY
+    uint64_t ppage      # physical page number
+    uint8_t* addend     # host address of the page minus its linear address
+
+cdef struct CPU
+cdef struct Insn
+ctypedef int (*handler_t)(CPU* c, Insn* i) noexcept nogil
+
+# A predecoded instruction.  Register operands are indices into CPU.r; byte
+# registers AH..BH are encoded as 0x20 | (0..3).
+cdef struct Insn:
+    handler_t fn
+    int64_t disp
+    uint64_t imm
+    uint64_t imm2
+    uint64_t amask      # address-size mask for effective addresses
+    uint32_t off        # start of the instruction, from the block's start
+    uint32_t next       # end of the instruction, from the block's start
+    uint16_t opcode     # 0x000-0x0FF one-byte, 0x100-0x1FF 0F xx, 0x2xx 0F 38 xx
+    uint8_t len
+    uint8_t osz         # operand size in bytes: 1, 2, 4 or 8
+    uint8_t asz         # address size in bytes: 2, 4 or 8
+    uint8_t mod
+    uint8_t reg         # ModRM.reg (with REX.R), or the register of +r opcodes
+    uint8_t rm          # ModRM.rm register (with REX.B) when mod == 3
+    uint8_t base        # effective address: base register (R_ZERO if none)
+    uint8_t index       # effective address: index register (R_ZERO if none)
+    uint8_t scale       # shift count for the index
+    uint8_t seg         # segment register of the memory operand
+    uint8_t rep         # 0, 0xF2 or 0xF3
+    uint8_t lock
+    uint8_t sub         # handler-specific: ALU op, condition code, group /n
+    uint8_t rex
+    uint8_t idx         # position in its block (for exact counts mid-block)
+
+cdef struct Block:
+    uint64_t phys       # physical address of the first byte
+    uint64_t vstart     # linear... the rip it was decoded at (jump-cache tag)
+    uint64_t pend       # physical address after the last byte
+    uint64_t page2      # physical page of a straddling last instruction, or ~0
+    Block* hnext        # hash chain
+    Block* pnext[2]     # per-page lists (first page, straddled page)
+    Insn* insns
+    uint32_t n
+    uint32_t vlen       # bytes covered
+    uint32_t key        # decode-mode key; 0 = invalidated
+    uint32_t _pad
+
+cdef struct CPU:
+    uint64_t r[NREGS]
+    # lazy flags: the arithmetic flags are a function of the last operation
+    uint64_t lf_res
+    uint64_t lf_dst
+    uint64_t lf_src
+    uint32_t lf_op
+    uint32_t lf_bits
+    uint64_t eflags     # all flags when lf_op == LF_NONE; else the non-arithmetic ones
+    uint16_t sel[6]
+    uint64_t segbase[7] # index 6 is an always-zero base
+    uint32_t mode       # code size: 16, 32 or 64
+    uint32_t key        # decode-mode key for cache entries (mode; later CPL etc.)
+    uint64_t lamask     # linear address mask (2**32-1 outside long mode)
+    uint64_t ipmask     # instruction pointer mask (16, 32 or 64 bits)
+    uint64_t tsc_offset
+    uint64_t cr0
+    # memory
+    uint8_t* mem
+    uint64_t mem_size
+    uint64_t npages
+    TlbEntry tlb_r[256]
+    TlbEntry tlb_w[256]
+    TlbEntry tlb_x[256]
+    # counters and limits
+    uint64_t icount     # retired instructions, machine lifetime
+    int64_t budget      # instructions this run may still retire
+    uint64_t until
+    int has_until
+    volatile int stop_request
+    int block_abort     # set when a store invalidates the running block
+    # exit information
+    int exit_reason
+    int exc_vector
+    int exc_has_error
+    uint32_t exc_error
+    uint64_t fault_addr   # for EXIT_UNMAPPED: the guest physical address
+    int fault_access
+    uint64_t exit_rip
+    # decode cache
+    Block** hash
+    Block** jcache
+    Block** page_blocks
+    Block* blocks
+    Insn* insn_pool
+    uint32_t nblocks
+    uint32_t ninsns
+    int use_cache
+    # statistics
+    uint64_t blocks_decoded
+    uint64_t smc_invalidations

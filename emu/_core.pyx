@@ -1,0 +1,419 @@
+# cython: language_level=3
+"""pvemu's core: the x86 CPU model and its run loop, in C via Cython.
+
+One extension module assembled from several .pxi files (one concern each)
+so the C compiler can inline across them.  All guest state is the CPU
+struct of _core.pxd; every instruction handler is `noexcept nogil` and
+reports faults by return code.  The Python-facing class is Machine.
+"""
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy, memset
+from cpython.exc cimport PyErr_CheckSignals
+
+from emu.errors import EmuError
+from emu.exits import Exit
+
+include "flags.pxi"
+include "memory.pxi"
+include "regs.pxi"
+include "icache.pxi"
+include "alu.pxi"
+include "muldiv.pxi"
+include "shift.pxi"
+include "bits.pxi"
+include "bcd.pxi"
+include "datamov.pxi"
+include "stack.pxi"
+include "strings.pxi"
+include "control.pxi"
+include "segments.pxi"
+include "misc.pxi"
+include "decode.pxi"
+include "opmap.pxi"
+
+init_parity()
+init_opmap()
+
+# ---------------------------------------------------------------- run loop
+
+cdef inline int exception_exit(CPU* c) noexcept nogil:
+    return EXIT_UNMAPPED if c.exc_vector < 0 else EXIT_EXCEPTION
+
+cdef int cpu_run(CPU* c) noexcept nogil:
+    """Run until an exit.  Budget, `until` and stop requests are checked
+    once per block; a block is cut short to honour them exactly."""
+    cdef Block* b
+    cdef Insn* i
+    cdef Insn* end
+    cdef uint64_t rip, ipmask = c.ipmask, rel
+    cdef int rc
+    cdef uint32_t n, k
+    while True:
+        rip = c.r[R_RIP]
+        c.exit_rip = rip
+        if c.stop_request:
+            c.stop_request = 0
+            return EXIT_STOP
+        if c.budget <= 0:
+            return EXIT_COUNT
+        if c.has_until and rip == c.until:
+            return EXIT_UNTIL
+        b = find_block(c, rip)
+        if b == NULL:
+            return exception_exit(c)
+        n = b.n
+        if n > c.budget:
+            n = <uint32_t>c.budget
+        if c.has_until:
+            rel = c.until - rip
+            if rel < b.vlen:
+                for k in range(1, n):
+                    if b.insns[k].off == rel:
+                        n = k
+                        break
+        i = b.insns
+        end = i + n
+        c.block_abort = 0
+        rc = RC_OK
+        while i < end:
+            c.r[R_RIP] = (rip + i.next) & ipmask
+            rc = i.fn(c, i)
+            if rc != RC_OK:
+                break
+            i += 1
+            if c.block_abort:
+                break
+        k = <uint32_t>(i - b.insns)
+        if rc == RC_OK:
+            c.icount += k
+            c.budget -= k
+            continue
+        if rc == RC_END or rc == RC_EXIT:
+            c.icount += k + 1
+            c.budget -= k + 1
+            if rc == RC_EXIT:
+                c.exit_rip = (rip + i.off) & ipmask
+                return c.exit_reason
+            continue
+        c.icount += k
+        c.budget -= k
+        c.r[R_RIP] = (rip + i.off) & ipmask
+        if rc == RC_AGAIN:
+            c.budget -= 1          # a REP chunk uses budget, so run() ends
+            continue
+        c.exit_rip = c.r[R_RIP]
+        return exception_exit(c)
+
+# ---------------------------------------------------------------- registers
+
+# name -> (kind, index, size): kind 0 GPR, 1 high byte, 2 rip, 3 flags,
+# 4 selector, 5 segment base
+cdef dict REGS = {}
+
+def _init_reg_names():
+    gp64 = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"]
+    for k, name in enumerate(gp64):
+        base = name[1:]
+        REGS[name] = (0, k, 8)
+        REGS["e" + base] = (0, k, 4)
+        REGS[base] = (0, k, 2)
+    for k, name in enumerate(["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil"]):
+        REGS[name] = (0, k, 1)
+    for k, name in enumerate(["ah", "ch", "dh", "bh"]):
+        REGS[name] = (1, k, 1)
+    for k in range(8, 16):
+        REGS["r%d" % k] = (0, k, 8)
+        REGS["r%dd" % k] = (0, k, 4)
+        REGS["r%dw" % k] = (0, k, 2)
+        REGS["r%db" % k] = (0, k, 1)
+        REGS["r%dl" % k] = (0, k, 1)
+    REGS.update(rip=(2, 0, 8), eip=(2, 0, 4), ip=(2, 0, 2),
+                rflags=(3, 0, 8), eflags=(3, 0, 4), flags=(3, 0, 2))
+    for k, name in enumerate(["es", "cs", "ss", "ds", "fs", "gs"]):
+        REGS[name] = (4, k, 2)
+        REGS[name + "_base"] = (5, k, 8)
+
+_init_reg_names()
+
+#: Every register name reg_read/reg_write accept.
+REGISTER_NAMES = tuple(sorted(REGS))
+
+# ---------------------------------------------------------------- Machine
+
+cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "count",
+                          EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
+                          EXIT_STOP: "stop"}
+cdef object ACCESS_NAMES = {ACC_READ: "read", ACC_WRITE: "write", ACC_FETCH: "fetch"}
+
+# A run() is cut into slices of this many instructions so Ctrl-C is seen.
+cdef int64_t SLICE = 1 << 26
+
+
+cdef class Machine:
+    """An x86 CPU with flat RAM at physical address 0.
+
+    Machine(mode=32, memory=16 MiB, decode_cache=True)
+
+    mode          16 (real-mode addressing: linear = segment * 16 + offset),
+                  32 (flat protected mode) or 64 (flat 64-bit mode)
+    memory        bytes of RAM, rounded up to 4 KiB
+    decode_cache  keep decoded blocks (False decodes every instruction
+                  afresh: slower, and a reference for the cache itself)
+
+    The verbs follow Unicorn's: mem_write/mem_read, reg_write/reg_read,
+    run(start, until, count) -> Exit.  `regs` is an attribute view of the
+    registers (m.regs.eax = 1).
+    """
+    cdef CPU* c
+    cdef bint running
+    cdef readonly object regs
+
+    def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True):
+        if mode not in (16, 32, 64):
+            raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
+        try:
+            size = int(memory)
+        except (TypeError, ValueError):
+            raise EmuError(f"memory must be a size in bytes, not {memory!r}") from None
+        if size <= 0 or size > (1 << 40):
+            raise EmuError(f"memory size {size} is out of range (1 byte to 1 TiB)")
+        size = (size + 0xFFF) & ~0xFFF
+        self.c = <CPU*>calloc(1, sizeof(CPU))
+        if self.c == NULL:
+            raise MemoryError("cannot allocate the CPU state")
+        c = self.c
+        c.mem_size = size
+        c.npages = size >> 12
+        c.mem = <uint8_t*>calloc(size, 1)
+        c.hash = <Block**>calloc(HASH_SIZE, sizeof(Block*))
+        c.jcache = <Block**>calloc(JC_SIZE, sizeof(Block*))
+        c.page_blocks = <Block**>calloc(c.npages, sizeof(Block*))
+        c.blocks = <Block*>calloc(MAX_BLOCKS if decode_cache else 1, sizeof(Block))
+        c.insn_pool = <Insn*>calloc(MAX_INSNS if decode_cache else BLOCK_MAX, sizeof(Insn))
+        if (c.mem == NULL or c.hash == NULL or c.jcache == NULL or c.page_blocks == NULL
+                or c.blocks == NULL or c.insn_pool == NULL):
+            raise MemoryError(f"cannot allocate {size} bytes of guest memory")
+        c.use_cache = decode_cache
+        c.mode = mode
+        c.key = mode
+        c.lamask = <uint64_t>-1 if mode == 64 else 0xFFFFFFFF
+        c.ipmask = <uint64_t>-1 if mode == 64 else (0xFFFFFFFF if mode == 32 else 0xFFFF)
+        c.eflags = 2
+        tlb_flush(c)
+
+    def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True):
+        self.regs = Registers(self)
+
+    def __dealloc__(self):
+        if self.c != NULL:
+            free(self.c.mem)
+            free(self.c.hash)
+            free(self.c.jcache)
+            free(self.c.page_blocks)
+            free(self.c.blocks)
+            free(self.c.insn_pool)
+            free(self.c)
+            self.c = NULL
+
+    @property
+    def mode(self):
+        """16, 32 or 64."""
+        return self.c.mode
+
+    @property
+    def memory_size(self):
+        """Bytes of guest RAM."""
+        return self.c.mem_size
+
+    @property
+    def instructions(self):
+        """Instructions retired over the machine's life."""
+        return self.c.icount
+
+    @property
+    def stats(self):
+        """Decode-cache counters: blocks decoded, blocks cached now, and
+        blocks invalidated by stores into code (self-modifying code)."""
+        return {"blocks_decoded": self.c.blocks_decoded,
+                "blocks_cached": self.c.nblocks if self.c.use_cache else 0,
+                "smc_invalidations": self.c.smc_invalidations}
+
+    # ---- memory
+
+    cdef void _check_range(self, addr, n) except *:
+        if addr < 0 or n < 0 or addr + n > self.c.mem_size:
+            raise EmuError(f"guest memory range {addr:#x}..{addr + n:#x} is outside "
+                           f"RAM (0..{self.c.mem_size:#x})")
+
+    def mem_write(self, addr, data):
+        """Write bytes at a guest physical address."""
+        cdef const uint8_t[:] view = memoryview(bytes(data)) if not isinstance(data, (bytes, bytearray)) else data
+        cdef uint64_t a = addr, n = len(view), k, chunk
+        self._check_range(addr, n)
+        if n == 0:
+            return
+        memcpy(self.c.mem + a, &view[0], n)
+        k = a
+        while k < a + n:                     # stores into decoded code invalidate it
+            chunk = min(0x1000 - (k & 0xFFF), a + n - k)
+            if self.c.page_blocks[k >> 12] != NULL:
+                smc_write(self.c, k, <uint32_t>chunk)
+            k += chunk
+
+    def mem_read(self, addr, n):
+        """Read n bytes at a guest physical address."""
+        self._check_range(addr, n)
+        return (<char*>self.c.mem)[addr:addr + n]
+
+    # ---- registers
+
+    def reg_read(self, name):
+        """Read a register by name (see REGISTER_NAMES)."""
+        kind, idx, size = _reg_lookup(name)
+        c = self.c
+        if kind == 0:
+            return get_r(c, idx, size) if size > 1 else c.r[idx] & 0xFF
+        if kind == 1:
+            return (c.r[idx] >> 8) & 0xFF
+        if kind == 2:
+            return c.r[R_RIP] & size_mask(size)
+        if kind == 3:
+            return get_eflags(c) & size_mask(size)
+        if kind == 4:
+            return c.sel[idx]
+        return c.segbase[idx]
+
+    def reg_write(self, name, value):
+        """Write a register by name.  Segment registers: in a 16-bit machine
+        the base follows (selector * 16); otherwise only the selector is set
+        (write '<seg>_base' for the base, e.g. 'fs_base')."""
+        kind, idx, size = _reg_lookup(name)
+        try:
+            v = int(value) & ((1 << (8 * size)) - 1)
+        except (TypeError, ValueError):
+            raise EmuError(f"register value must be an integer, not {value!r}") from None
+        c = self.c
+        if kind == 0:
+            if size == 1:
+                c.r[idx] = (c.r[idx] & ~<uint64_t>0xFF) | v
+            elif size == 4:
+                c.r[idx] = v            # as a 32-bit write: zero-extends
+            else:
+                set_r(c, idx, size, v)
+        elif kind == 1:
+            c.r[idx] = (c.r[idx] & ~<uint64_t>0xFF00) | (v << 8)
+        elif kind == 2:
+            c.r[R_RIP] = v & c.ipmask
+        elif kind == 3:
+            materialize(c)
+            c.eflags = (c.eflags & ~size_mask(size)) | v | 2
+            c.lf_op = LF_NONE
+        elif kind == 4:
+            c.sel[idx] = v
+            if c.mode == 16:
+                c.segbase[idx] = v << 4
+            if idx == S_CS:
+                memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+        else:
+            c.segbase[idx] = v if c.mode == 64 else v & 0xFFFFFFFF
+            if idx == S_CS:
+                memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+
+    # ---- running
+
+    def run(self, start=None, until=None, count=None):
+        """Run from `start` (default: the current rip) until an exit.
+
+        until  stop when rip reaches this address (reason 'until')
+        count  retire at most this many instructions (reason 'count')
+        Returns an Exit.  The GIL is released while guest code runs, so
+        machines in different threads run in parallel; Ctrl-C is honoured.
+        """
+        c = self.c
+        if self.running:
+            raise EmuError("this machine is already running (in another thread)")
+        if start is not None:
+            self.reg_write("rip", start)
+        if count is not None and count < 0:
+            raise EmuError(f"count must be >= 0, not {count}")
+        c.has_until = until is not None
+        c.until = (until & c.ipmask) if until is not None else 0
+        cdef int64_t remaining = count if count is not None else -1
+        cdef uint64_t first = c.icount
+        cdef int reason
+        self.running = True
+        try:
+            while True:
+                c.budget = SLICE if remaining < 0 or remaining > SLICE else remaining
+                with nogil:
+                    reason = cpu_run(c)
+                if remaining >= 0:
+                    remaining -= SLICE if remaining > SLICE else remaining
+                    remaining = max(remaining, 0) if reason != EXIT_COUNT else remaining
+                if reason == EXIT_COUNT and (remaining < 0 or remaining > 0):
+                    PyErr_CheckSignals()
+                    continue
+                break
+        finally:
+            self.running = False
+            c.has_until = 0
+        return self._exit(reason, c.icount - first)
+
+    def stop(self):
+        """Ask a running run() (in another thread) to return with 'stop'."""
+        self.c.stop_request = 1
+
+    cdef object _exit(self, int reason, uint64_t retired):
+        c = self.c
+        ex = Exit(reason=EXIT_NAMES[reason], address=c.exit_rip, instructions=retired)
+        if reason == EXIT_EXCEPTION or reason == EXIT_UNMAPPED:
+            ex.insn_bytes = self._code_at(c.exit_rip)
+        if reason == EXIT_EXCEPTION:
+            ex.vector = c.exc_vector
+            ex.error_code = c.exc_error if c.exc_has_error else None
+        elif reason == EXIT_UNMAPPED:
+            ex.access = ACCESS_NAMES[c.fault_access]
+            ex.access_address = c.fault_addr
+        return ex
+
+    cdef bytes _code_at(self, uint64_t ip):
+        cdef uint8_t buf[16]
+        cdef uint64_t pages[2]
+        cdef Insn insn
+        cdef uint64_t la = (self.c.segbase[S_CS] + ip) & self.c.lamask
+        cdef int got = fetch_code(self.c, la, buf, 15, pages)
+        cdef int n = decode_one(self.c.mode, &insn, buf, got) if got > 0 else -1
+        return (<char*>buf)[:n if n > 0 else got]
+
+
+cdef tuple _reg_lookup(name):
+    try:
+        return REGS[name.lower()]
+    except (KeyError, AttributeError):
+        raise EmuError(f"unknown register {name!r}; known: {', '.join(REGISTER_NAMES)}") from None
+
+
+class Registers:
+    """Attribute access to a Machine's registers: m.regs.eax, m.regs.rip = 0."""
+    __slots__ = ("_m",)
+
+    def __init__(self, machine):
+        object.__setattr__(self, "_m", machine)
+
+    def __getattr__(self, name):
+        try:
+            return self._m.reg_read(name)
+        except EmuError as e:
+            raise AttributeError(str(e)) from None
+
+    def __setattr__(self, name, value):
+        self._m.reg_write(name, value)
+
+    def __dir__(self):
+        return list(REGISTER_NAMES)
+
+    def __repr__(self):
+        names = ("rax rbx rcx rdx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip rflags"
+                 if self._m.mode == 64 else "eax ebx ecx edx esi edi ebp esp eip eflags").split()
+        return "Registers(" + ", ".join(f"{n}={self._m.reg_read(n):#x}" for n in names) + ")"

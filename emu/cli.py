@@ -1,0 +1,39 @@
+"""The `pvemu` command (also `python -m emu`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from emu import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pvemu",
+        description="pvemu: an instruction-level i386/x86-64 emulator with a Cython hot loop.")
+    parser.add_argument("--version", action="version", version=f"pvemu {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    from emu import bench
+    p = sub.add_parser("bench", help="benchmark the emulator against Unicorn and the host CPU",
+                       description=bench.__doc__.strip().split("\n")[0])
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("pvemu: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

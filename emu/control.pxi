@@ -1,0 +1,100 @@
+# Control transfer: Jcc, JMP, CALL, RET, LOOP/LOOPE/LOOPNE, JrCXZ, and the
+# software interrupts INT n / INT3 / INTO / INT1, HLT, UD2.
+# R_RIP already holds the next instruction's address when a handler runs.
+
+cdef inline void jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
+    c.r[R_RIP] = target & size_mask(osz)
+
+cdef int h_jcc(CPU* c, Insn* i) noexcept nogil:
+    if eval_cc(c, i.sub):
+        jump(c, c.r[R_RIP] + i.imm, i.osz)
+    return RC_OK
+
+cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
+    jump(c, c.r[R_RIP] + i.imm, i.osz)
+    return RC_OK
+
+cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
+    if push(c, i.osz, c.r[R_RIP]):
+        return RC_FAULT
+    jump(c, c.r[R_RIP] + i.imm, i.osz)
+    return RC_OK
+
+cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t t
+    if rm_read(c, i, i.osz, &t):
+        return RC_FAULT
+    jump(c, t, i.osz)
+    return RC_OK
+
+cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t t
+    if rm_read(c, i, i.osz, &t):
+        return RC_FAULT
+    if push(c, i.osz, c.r[R_RIP]):
+        return RC_FAULT
+    jump(c, t, i.osz)
+    return RC_OK
+
+cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
+    """RET and RET imm16 (the immediate is 0 for C3)."""
+    cdef uint64_t t
+    if pop(c, i.osz, &t):
+        return RC_FAULT
+    set_sp(c, c.r[R_SP] + i.imm)
+    jump(c, t, i.osz)
+    return RC_OK
+
+cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
+    """LOOPNE (E0), LOOPE (E1), LOOP (E2): decrement the count register (of
+    the address size) without touching flags, branch while it is nonzero."""
+    cdef uint64_t m = i.amask
+    cdef uint64_t n = (c.r[R_CX] - 1) & m
+    set_areg(c, R_CX, m, n)
+    if n != 0 and (i.opcode == 0xE2 or get_zf(c) == (i.opcode == 0xE1)):
+        jump(c, c.r[R_RIP] + i.imm, i.osz)
+    return RC_OK
+
+cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
+    if (c.r[R_CX] & i.amask) == 0:
+        jump(c, c.r[R_RIP] + i.imm, i.osz)
+    return RC_OK
+
+cdef inline int soft_int(CPU* c, int vector) noexcept nogil:
+    """A software interrupt: with no interrupt table in this machine model it
+    ends the run, rip after the instruction, as a trap."""
+    c.exc_vector = vector
+    c.exc_has_error = 0
+    c.exit_reason = EXIT_EXCEPTION
+    return RC_EXIT
+
+cdef int h_int(CPU* c, Insn* i) noexcept nogil:
+    return soft_int(c, <int>(i.imm & 0xFF))
+
+cdef int h_int3(CPU* c, Insn* i) noexcept nogil:
+    return soft_int(c, 3)
+
+cdef int h_int1(CPU* c, Insn* i) noexcept nogil:
+    return soft_int(c, 1)
+
+cdef int h_into(CPU* c, Insn* i) noexcept nogil:
+    if get_of(c):
+        return soft_int(c, 4)
+    return RC_OK
+
+cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
+    c.exit_reason = EXIT_HLT
+    return RC_EXIT
+
+cdef int h_ud(CPU* c, Insn* i) noexcept nogil:
+    """UD2, undefined opcodes, and everything not implemented (x87, SSE,
+    system instructions not yet modelled): #UD."""
+    return fault(c, 6, 0, 0)
+
+cdef int h_gp0(CPU* c, Insn* i) noexcept nogil:
+    """An instruction longer than 15 bytes: #GP(0)."""
+    return fault(c, 13, 1, 0)
+
+cdef int h_fetch_fault(CPU* c, Insn* i) noexcept nogil:
+    """The rest of this instruction lies in unfetchable memory."""
+    return unmapped(c, i.imm, ACC_FETCH)

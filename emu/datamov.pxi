@@ -1,0 +1,235 @@
+# Data movement: MOV (all forms), MOVZX MOVSX MOVSXD, LEA, XCHG, XADD,
+# CMPXCHG CMPXCHG8B CMPXCHG16B, XLAT, CMOVcc, SETcc, MOVBE, LAHF SAHF,
+# CBW/CWDE/CDQE, CWD/CDQ/CQO.
+
+cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil:
+    if i.mod == 3:
+        set_r(c, i.rm, i.osz, get_r(c, i.reg, i.osz))
+        return RC_OK
+    return wr(c, mem_la(c, i), i.osz, get_r(c, i.reg, i.osz))
+
+cdef int h_mov_GE(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t v
+    if i.mod == 3:
+        set_r(c, i.reg, i.osz, get_r(c, i.rm, i.osz))
+        return RC_OK
+    if rd(c, mem_la(c, i), i.osz, &v):
+        return RC_FAULT
+    set_r(c, i.reg, i.osz, v)
+    return RC_OK
+
+cdef int h_mov_EI(CPU* c, Insn* i) noexcept nogil:
+    if i.mod == 3:
+        set_r(c, i.rm, i.osz, i.imm)
+        return RC_OK
+    return wr(c, mem_la(c, i), i.osz, i.imm)
+
+cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
+    """MOVZX Gv, Eb/Ew (0F B6 / 0F B7)."""
+    cdef uint64_t v
+    if rm_read(c, i, 1 if i.opcode == 0x1B6 else 2, &v):
+        return RC_FAULT
+    set_r(c, i.reg, i.osz, v)
+    return RC_OK
+
+cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
+    """MOVSX Gv, Eb/Ew (0F BE / 0F BF) and MOVSXD Gv, Ed (63 in 64-bit mode;
+    without REX.W it is a plain 32/16-bit move)."""
+    cdef uint64_t v
+    cdef uint32_t size = 1 if i.opcode == 0x1BE else (2 if i.opcode == 0x1BF else 4)
+    if size > i.osz:
+        size = i.osz
+    if rm_read(c, i, size, &v):
+        return RC_FAULT
+    set_r(c, i.reg, i.osz, <uint64_t>sext(v, size * 8))
+    return RC_OK
+
+cdef int h_lea(CPU* c, Insn* i) noexcept nogil:
+    set_r(c, i.reg, i.osz, ea_of(c, i))
+    return RC_OK
+
+cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
+    """XCHG r/m, reg (86/87) and XCHG rAX, reg (90+r, decoded as mod 3)."""
+    cdef uint64_t a, b, la
+    b = get_r(c, i.reg, i.osz)
+    if i.mod == 3:
+        a = get_r(c, i.rm, i.osz)
+        set_r(c, i.rm, i.osz, b)
+        set_r(c, i.reg, i.osz, a)
+        return RC_OK
+    la = mem_la(c, i)
+    if rmw_read(c, la, i.osz, &a):
+        return RC_FAULT
+    wr(c, la, i.osz, b)
+    set_r(c, i.reg, i.osz, a)
+    return RC_OK
+
+cdef int h_xchg_ax(CPU* c, Insn* i) noexcept nogil:
+    """XCHG rAX, r (91-97, and 90 with REX.B)."""
+    cdef uint64_t a = get_r(c, R_AX, i.osz)
+    set_r(c, R_AX, i.osz, get_r(c, i.rm, i.osz))
+    set_r(c, i.rm, i.osz, a)
+    return RC_OK
+
+cdef int h_movsxd_arpl(CPU* c, Insn* i) noexcept nogil:
+    """63: MOVSXD Gv, Ed in 64-bit mode; ARPL Ew, Gw elsewhere (#UD in real
+    mode): raise the RPL of the destination selector to the source's."""
+    cdef uint64_t d, la, s
+    if c.mode == 64:
+        return h_movsx(c, i)
+    if c.mode == 16:
+        return fault(c, 6, 0, 0)
+    if i.mod == 3:
+        d = get_r(c, i.rm, 2)
+    else:
+        la = mem_la(c, i)
+        if rmw_read(c, la, 2, &d):
+            return RC_FAULT
+    s = get_r(c, i.reg, 2)
+    materialize(c)
+    if (d & 3) < (s & 3):
+        c.eflags |= F_ZF
+        d = (d & ~<uint64_t>3) | (s & 3)
+        if i.mod == 3:
+            set_r(c, i.rm, 2, d)
+        else:
+            wr(c, la, 2, d)
+    else:
+        c.eflags &= ~<uint64_t>F_ZF
+    return RC_OK
+
+cdef int h_bound(CPU* c, Insn* i) noexcept nogil:
+    """BOUND Gv, Ma: #BR (vector 5) unless lower <= index <= upper (signed)."""
+    cdef uint64_t lo, hi, la = mem_la(c, i)
+    cdef uint32_t bits = i.osz * 8
+    cdef int64_t v = sext(get_r(c, i.reg, i.osz), bits)
+    if rd(c, la, i.osz, &lo) or rd(c, (la + i.osz) & c.lamask, i.osz, &hi):
+        return RC_FAULT
+    if v < sext(lo, bits) or v > sext(hi, bits):
+        return fault(c, 5, 0, 0)
+    return RC_OK
+
+cdef int h_nop(CPU* c, Insn* i) noexcept nogil:
+    """NOP, PAUSE, the 0F 1F family and other hint NOPs; also fences."""
+    return RC_OK
+
+cdef int h_xadd(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t d, s, r, la
+    s = get_r(c, i.reg, i.osz)
+    if i.mod == 3:
+        d = get_r(c, i.rm, i.osz)
+    else:
+        la = mem_la(c, i)
+        if rmw_read(c, la, i.osz, &d):
+            return RC_FAULT
+    r = do_alu(c, A_ADD, d, s, i.osz * 8)
+    set_r(c, i.reg, i.osz, d)
+    if i.mod == 3:
+        set_r(c, i.rm, i.osz, r)
+        return RC_OK
+    return wr(c, la, i.osz, r)
+
+cdef int h_cmpxchg(CPU* c, Insn* i) noexcept nogil:
+    """CMPXCHG r/m, reg.  As the SDM's pseudocode, the destination is
+    written in both cases (with its old value on a mismatch)."""
+    cdef uint64_t d, acc, la
+    if i.mod == 3:
+        d = get_r(c, i.rm, i.osz)
+    else:
+        la = mem_la(c, i)
+        if rmw_read(c, la, i.osz, &d):
+            return RC_FAULT
+    acc = get_r(c, R_AX, i.osz)
+    do_alu(c, A_CMP, acc, d, i.osz * 8)
+    if acc == d:
+        return rm_write(c, i, i.osz, get_r(c, i.reg, i.osz))
+    rm_write(c, i, i.osz, d)
+    set_r(c, R_AX, i.osz, d)
+    return RC_OK
+
+cdef int h_cmpxchg8b(CPU* c, Insn* i) noexcept nogil:
+    """CMPXCHG8B m64, or CMPXCHG16B m128 with REX.W (16-byte aligned, else
+    #GP(0)).  Only ZF changes."""
+    cdef uint64_t la, lo, hi, la2
+    cdef uint32_t half = 8 if i.osz == 8 else 4
+    cdef bint eq
+    la = mem_la(c, i)
+    if half == 8 and (la & 15):
+        return fault(c, 13, 1, 0)
+    la2 = (la + half) & c.lamask
+    if rmw_read(c, la, half, &lo) or rmw_read(c, la2, half, &hi):
+        return RC_FAULT
+    eq = lo == get_r(c, R_AX, half) and hi == get_r(c, R_DX, half)
+    materialize(c)
+    if eq:
+        c.eflags |= F_ZF
+        wr(c, la, half, get_r(c, R_BX, half))
+        wr(c, la2, half, get_r(c, R_CX, half))
+    else:
+        c.eflags &= ~<uint64_t>F_ZF
+        wr(c, la, half, lo)
+        wr(c, la2, half, hi)
+        set_r(c, R_AX, half, lo)
+        set_r(c, R_DX, half, hi)
+    return RC_OK
+
+cdef int h_xlat(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t v
+    cdef uint64_t ea = (c.r[R_BX] + (c.r[R_AX] & 0xFF)) & i.amask
+    if rd(c, lin_of(c, i.seg, ea), 1, &v):
+        return RC_FAULT
+    set_r(c, R_AX, 1, v)
+    return RC_OK
+
+cdef int h_cmov(CPU* c, Insn* i) noexcept nogil:
+    """CMOVcc: the source is always read; a 32-bit destination is always
+    written (so its upper half is cleared even when the condition is false)."""
+    cdef uint64_t v
+    if rm_read(c, i, i.osz, &v):
+        return RC_FAULT
+    if eval_cc(c, i.sub):
+        set_r(c, i.reg, i.osz, v)
+    elif i.osz == 4:
+        set_r(c, i.reg, 4, c.r[i.reg])
+    return RC_OK
+
+cdef int h_setcc(CPU* c, Insn* i) noexcept nogil:
+    return rm_write(c, i, 1, eval_cc(c, i.sub))
+
+cdef int h_movbe(CPU* c, Insn* i) noexcept nogil:
+    """MOVBE Gv, M (0F 38 F0) and MOVBE M, Gv (0F 38 F1)."""
+    cdef uint64_t v
+    if i.rep == 0xF2:
+        return fault(c, 6, 0, 0)        # F2 0F 38 F0/F1 is CRC32 (SSE4.2)
+    if i.opcode == 0x2F0:
+        if rd(c, mem_la(c, i), i.osz, &v):
+            return RC_FAULT
+        set_r(c, i.reg, i.osz, byteswap(v, i.osz))
+        return RC_OK
+    return wr(c, mem_la(c, i), i.osz, byteswap(get_r(c, i.reg, i.osz), i.osz))
+
+cdef inline uint64_t byteswap(uint64_t v, uint32_t osz) noexcept nogil:
+    if osz == 8:
+        return pv_bswap64(v)
+    if osz == 4:
+        return pv_bswap32(<uint32_t>v)
+    return ((v & 0xFF) << 8) | ((v >> 8) & 0xFF)
+
+cdef int h_lahf(CPU* c, Insn* i) noexcept nogil:
+    set_r(c, 0x24, 1, (get_eflags(c) & 0xD5) | 2)       # AH
+    return RC_OK
+
+cdef int h_sahf(CPU* c, Insn* i) noexcept nogil:
+    set_arith(c, (get_eflags(c) & F_OF) | ((c.r[R_AX] >> 8) & 0xD5))
+    return RC_OK
+
+cdef int h_cbw(CPU* c, Insn* i) noexcept nogil:
+    """CBW / CWDE / CDQE: sign-extend the lower half of rAX into rAX."""
+    cdef uint32_t half = i.osz * 4
+    set_r(c, R_AX, i.osz, <uint64_t>sext(c.r[R_AX], half))
+    return RC_OK
+
+cdef int h_cwd(CPU* c, Insn* i) noexcept nogil:
+    """CWD / CDQ / CQO: fill rDX with the sign of rAX."""
+    set_r(c, R_DX, i.osz, <uint64_t>-<int64_t>sign_of(c.r[R_AX], i.osz * 8))
+    return RC_OK

@@ -1,0 +1,61 @@
+"""Why a run stopped: the structured result of :meth:`emu.Machine.run`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Exception vector names (Intel SDM vol. 3, table 6-1).
+VECTORS = {
+    0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint",
+    4: "#OF overflow", 5: "#BR bound range exceeded", 6: "#UD invalid opcode",
+    7: "#NM device not available", 8: "#DF double fault", 10: "#TS invalid TSS",
+    11: "#NP segment not present", 12: "#SS stack fault",
+    13: "#GP general protection", 14: "#PF page fault", 16: "#MF x87 error",
+    17: "#AC alignment check", 18: "#MC machine check", 19: "#XM SIMD error",
+}
+
+
+@dataclass
+class Exit:
+    """The end of one :meth:`emu.Machine.run` call.
+
+    reason        'hlt' (HLT executed; rip is after it), 'until' (rip reached
+                  the `until` address), 'count' (the instruction budget ran
+                  out), 'exception' (a guest exception with nowhere to go: a
+                  fault leaves rip at the faulting instruction, a software
+                  interrupt such as INT n leaves it after), 'unmapped' (an
+                  access outside guest memory), 'stop' (Machine.stop() was
+                  called)
+    address       the address of the instruction the run stopped at (for
+                  'exception' and 'unmapped': the instruction responsible)
+    instructions  instructions retired by this run() call
+    vector        the exception vector ('exception' only)
+    error_code    the exception's error code, or None if it has none
+    insn_bytes    the bytes of the instruction at `address` (up to 15)
+    access        'read', 'write' or 'fetch' ('unmapped' only)
+    access_address  the guest address that could not be accessed
+    """
+    reason: str
+    address: int
+    instructions: int
+    vector: int | None = None
+    error_code: int | None = None
+    insn_bytes: bytes = b""
+    access: str | None = None
+    access_address: int | None = None
+
+    @property
+    def vector_name(self) -> str | None:
+        if self.vector is None:
+            return None
+        return VECTORS.get(self.vector, f"vector {self.vector}")
+
+    def __str__(self) -> str:
+        where = f"at {self.address:#x}"
+        if self.reason == "exception":
+            err = "" if self.error_code is None else f" (error code {self.error_code:#x})"
+            return (f"exception {self.vector_name}{err} {where}, "
+                    f"instruction bytes {self.insn_bytes.hex(' ') or '?'}")
+        if self.reason == "unmapped":
+            return (f"{self.access} of unmapped address {self.access_address:#x} "
+                    f"by the instruction {where} ({self.insn_bytes.hex(' ') or '?'})")
+        return f"{self.reason} {where} after {self.instructions} instructions"

@@ -1,0 +1,177 @@
+# The decode cache: basic blocks of predecoded instructions, found by
+# physical address through a hash table, and by instruction pointer through
+# a direct-mapped jump cache in front of it.  A block ends at a branch, at a
+# page boundary or after BLOCK_MAX instructions.  Each physical page keeps a
+# list of the blocks on it, so a store into the page (smc_write) invalidates
+# exactly the blocks whose bytes it overlaps.
+
+cdef enum:
+    HASH_SIZE = 16384
+    JC_SIZE = 4096
+    MAX_BLOCKS = 32768
+    MAX_INSNS = 262144
+    BLOCK_MAX = 64
+
+cdef inline uint32_t hash_phys(uint64_t pa) noexcept nogil:
+    return <uint32_t>((pa ^ (pa >> 13)) & (HASH_SIZE - 1))
+
+cdef void cache_flush(CPU* c) noexcept nogil:
+    """Drop every decoded block (the pool is full, or the mode changed)."""
+    memset(c.hash, 0, HASH_SIZE * sizeof(Block*))
+    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+    memset(c.page_blocks, 0, c.npages * sizeof(Block*))
+    c.nblocks = 0
+    c.ninsns = 0
+    c.block_abort = 1
+
+cdef void block_unhash(CPU* c, Block* b) noexcept nogil:
+    cdef Block** pp = &c.hash[hash_phys(b.phys)]
+    while pp[0] != NULL:
+        if pp[0] == b:
+            pp[0] = b.hnext
+            return
+        pp = &pp[0].hnext
+
+cdef inline uint32_t block_slot(Block* b, uint64_t page) noexcept nogil:
+    return 0 if (b.phys >> 12) == page else 1
+
+cdef void smc_write(CPU* c, uint64_t pa, uint32_t size) noexcept nogil:
+    """A store to [pa, pa + size) hit a page holding code: invalidate the
+    blocks it overlaps, and end the running block (it may be one of them)."""
+    cdef uint64_t page = pa >> 12, lo, hi
+    cdef Block** pp = &c.page_blocks[page]
+    cdef Block* b
+    cdef uint32_t slot
+    while pp[0] != NULL:
+        b = pp[0]
+        slot = block_slot(b, page)
+        if b.key != 0:
+            if slot == 0:
+                lo = b.phys
+                hi = b.phys + b.vlen
+                if hi > (page + 1) << 12:
+                    hi = (page + 1) << 12
+            else:
+                lo = page << 12
+                hi = lo + (b.phys + b.vlen - (((b.phys >> 12) + 1) << 12))
+            if pa < hi and pa + size > lo:
+                b.key = 0
+                block_unhash(c, b)
+                c.block_abort = 1
+                c.smc_invalidations += 1
+        if b.key == 0:
+            pp[0] = b.pnext[slot]         # unlink (also blocks invalidated via their other page)
+        else:
+            pp = &b.pnext[slot]
+
+cdef int fetch_code(CPU* c, uint64_t la, uint8_t* buf, int want, uint64_t* pages) noexcept nogil:
+    """Copy up to `want` code bytes at linear la into buf; returns how many
+    could be fetched.  pages[0..1] get the physical pages touched."""
+    cdef uint64_t pa
+    cdef int got = 0, n
+    pages[1] = TLB_EMPTY
+    while got < want:
+        if translate(c, (la + got) & c.lamask, ACC_FETCH, &pa):
+            break
+        if got == 0:
+            pages[0] = pa >> 12
+        else:
+            pages[1] = pa >> 12
+        n = 0x1000 - <int>(pa & 0xFFF)
+        if n > want - got:
+            n = want - got
+        memcpy(buf + got, c.mem + pa, n)
+        got += n
+    return got
+
+cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
+    """Decode a block at rip (physical pa).  NULL if its first instruction
+    cannot be fetched (c.exc_* / fault_* set)."""
+    cdef Block* b
+    cdef Insn* i
+    cdef uint8_t buf[16]
+    cdef uint64_t pages[2]
+    cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
+    cdef uint32_t off = 0, n = 0, limit = BLOCK_MAX if c.use_cache else 1
+    cdef int got, length
+    if c.nblocks >= MAX_BLOCKS or c.ninsns + BLOCK_MAX > MAX_INSNS or not c.use_cache:
+        cache_flush(c)
+    b = &c.blocks[c.nblocks]
+    b.insns = &c.insn_pool[c.ninsns]
+    while n < limit:
+        i = &b.insns[n]
+        got = fetch_code(c, la + off, buf, 15, pages)
+        length = decode_one(c.mode, i, buf, got) if got > 0 else -1
+        if length < 0:
+            if n > 0:
+                break                      # let the next block fault on it
+            if got == 0:
+                unmapped(c, (la + off) & c.lamask, ACC_FETCH)
+            else:
+                unmapped(c, (la + off + got) & c.lamask, ACC_FETCH)
+            return NULL
+        if pages[1] != TLB_EMPTY and <uint32_t>length > 0x1000 - ((la + off) & 0xFFF):
+            page2 = pages[1]               # the instruction straddles two pages
+        i.off = off
+        off += length
+        i.next = off
+        i.idx = <uint8_t>n
+        n += 1
+        if (OPS_FLAGS_END(i) or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
+                or rip + off > c.ipmask):
+            break
+    b.phys = pa
+    b.vstart = rip
+    b.n = n
+    b.vlen = off
+    b.page2 = page2
+    b.key = c.key
+    c.nblocks += 1
+    c.ninsns += n
+    c.blocks_decoded += 1
+    if c.use_cache:
+        b.hnext = c.hash[hash_phys(pa)]
+        c.hash[hash_phys(pa)] = b
+        page_add(c, b, pa >> 12, 0)
+        if page2 != TLB_EMPTY:
+            page_add(c, b, page2, 1)
+    return b
+
+cdef inline bint OPS_FLAGS_END(Insn* i) noexcept nogil:
+    """Does this instruction end its block?  (Branches, exits and anything
+    that may change how the following bytes decode.)"""
+    cdef uint32_t opc = i.opcode
+    cdef OpInfo* info = &OPS[opc] if opc < OPMAP_SIZE else &OPS[0x1FF]
+    if info.flags & END:
+        return True
+    if info.flags & GRP:
+        return (GROUPS[info.grp][(i.reg & 7)].flags & END) != 0 or i.fn == h_ud
+    return i.fn == h_ud or i.fn == h_gp0
+
+cdef void page_add(CPU* c, Block* b, uint64_t page, uint32_t slot) noexcept nogil:
+    if page >= c.npages:
+        return
+    if c.page_blocks[page] == NULL:
+        tlb_drop_write_page(c, page)       # stores to it must now see the block
+    b.pnext[slot] = c.page_blocks[page]
+    c.page_blocks[page] = b
+
+cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
+    cdef Block* b = c.jcache[rip & (JC_SIZE - 1)]
+    cdef uint64_t pa
+    if b != NULL and b.vstart == rip and b.key == c.key:
+        return b
+    if translate(c, (c.segbase[S_CS] + rip) & c.lamask, ACC_FETCH, &pa):
+        return NULL
+    if c.use_cache:
+        b = c.hash[hash_phys(pa)]
+        while b != NULL:
+            if b.phys == pa and b.key == c.key:
+                b.vstart = rip
+                c.jcache[rip & (JC_SIZE - 1)] = b
+                return b
+            b = b.hnext
+    b = build_block(c, rip, pa)
+    if b != NULL and c.use_cache:
+        c.jcache[rip & (JC_SIZE - 1)] = b
+    return b

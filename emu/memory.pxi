@@ -1,0 +1,164 @@
+# Guest memory: every access goes linear address -> translate() -> physical
+# address -> host pointer.  A software TLB (one per access kind) caches the
+# last two steps per 4 KiB page so the hot path is a tag compare and a load.
+# Pages that hold decoded code get no write-TLB entry: stores to them take
+# the slow path, which invalidates the decoded blocks they overlap (smc.pxi).
+
+from libc.string cimport memcpy, memset
+
+cdef uint64_t TLB_EMPTY = <uint64_t>-1
+
+cdef inline uint64_t ea_of(CPU* c, Insn* i) noexcept nogil:
+    """Effective address of the ModRM memory operand (RIP-relative included:
+    R_RIP holds the next instruction's address)."""
+    return (c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp) & i.amask
+
+cdef inline uint64_t lin_of(CPU* c, uint32_t seg, uint64_t ea) noexcept nogil:
+    return (c.segbase[seg] + ea) & c.lamask
+
+cdef inline uint64_t mem_la(CPU* c, Insn* i) noexcept nogil:
+    return lin_of(c, i.seg, ea_of(c, i))
+
+cdef inline int fault(CPU* c, int vector, int has_error, uint32_t error) noexcept nogil:
+    c.exc_vector = vector
+    c.exc_has_error = has_error
+    c.exc_error = error
+    return RC_FAULT
+
+cdef inline int unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
+    """An access outside guest RAM: not a guest exception but an exit."""
+    c.fault_addr = pa
+    c.fault_access = acc
+    c.exc_vector = -1
+    return RC_FAULT
+
+cdef inline int translate(CPU* c, uint64_t la, int acc, uint64_t* pa) noexcept nogil:
+    """Linear -> physical.  Paging is off in this machine model, so the
+    physical address is the linear one; only RAM is backed."""
+    if la >= c.mem_size:
+        return unmapped(c, la, acc)
+    pa[0] = la
+    return 0
+
+cdef void tlb_flush(CPU* c) noexcept nogil:
+    cdef int k
+    for k in range(256):
+        c.tlb_r[k].tag = TLB_EMPTY
+        c.tlb_w[k].tag = TLB_EMPTY
+        c.tlb_x[k].tag = TLB_EMPTY
+
+cdef void tlb_drop_write_page(CPU* c, uint64_t ppage) noexcept nogil:
+    """Forget write mappings of a physical page that now holds code."""
+    cdef int k
+    for k in range(256):
+        if c.tlb_w[k].tag != TLB_EMPTY and c.tlb_w[k].ppage == ppage:
+            c.tlb_w[k].tag = TLB_EMPTY
+
+cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
+    """Translate la and install its page in `tlb` (not for stores into code)."""
+    cdef uint64_t pa
+    if translate(c, la & ~<uint64_t>0xFFF, acc, &pa):
+        return RC_FAULT
+    cdef TlbEntry* e = &tlb[(la >> 12) & 255]
+    if acc == ACC_WRITE and c.page_blocks[pa >> 12] != NULL:
+        return 0
+    e.tag = la >> 12
+    e.ppage = pa >> 12
+    e.addend = c.mem + pa - (la & ~<uint64_t>0xFFF)
+    return 0
+
+cdef inline uint64_t load_le(uint8_t* p, uint32_t size) noexcept nogil:
+    cdef uint8_t v8
+    cdef uint16_t v16
+    cdef uint32_t v32
+    cdef uint64_t v64
+    if size == 1:
+        return p[0]
+    if size == 2:
+        memcpy(&v16, p, 2)
+        return v16
+    if size == 4:
+        memcpy(&v32, p, 4)
+        return v32
+    memcpy(&v64, p, 8)
+    return v64
+
+cdef inline void store_le(uint8_t* p, uint32_t size, uint64_t v) noexcept nogil:
+    cdef uint16_t v16
+    cdef uint32_t v32
+    if size == 1:
+        p[0] = <uint8_t>v
+    elif size == 2:
+        v16 = <uint16_t>v
+        memcpy(p, &v16, 2)
+    elif size == 4:
+        v32 = <uint32_t>v
+        memcpy(p, &v32, 4)
+    else:
+        memcpy(p, &v, 8)
+
+cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nogil:
+    cdef uint64_t v = 0, a
+    cdef uint32_t k
+    cdef TlbEntry* e
+    if (la & 0xFFF) + size <= 0x1000:
+        if tlb_fill(c, c.tlb_r, la, ACC_READ):
+            return RC_FAULT
+        e = &c.tlb_r[(la >> 12) & 255]
+        out[0] = load_le(e.addend + la, size)
+        return 0
+    for k in range(size):             # crosses a page: byte by byte
+        a = (la + k) & c.lamask
+        e = &c.tlb_r[(a >> 12) & 255]
+        if e.tag != (a >> 12) and tlb_fill(c, c.tlb_r, a, ACC_READ):
+            return RC_FAULT
+        v |= (<uint64_t>(e.addend + a)[0]) << (8 * k)
+    out[0] = v
+    return 0
+
+cdef inline int rd(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nogil:
+    cdef TlbEntry* e = &c.tlb_r[(la >> 12) & 255]
+    if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
+        out[0] = load_le(e.addend + la, size)
+        return 0
+    return rd_slow(c, la, size, out)
+
+cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
+    cdef uint64_t pa[8]
+    cdef uint64_t a
+    cdef uint32_t k
+    # Translate every byte's page first, so a fault leaves memory unchanged.
+    for k in range(size):
+        a = (la + k) & c.lamask
+        if k == 0 or (a & 0xFFF) == 0:
+            if translate(c, a, ACC_WRITE, &pa[k]):
+                return RC_FAULT
+        else:
+            pa[k] = pa[k - 1] + 1
+    for k in range(size):
+        if c.page_blocks[pa[k] >> 12] != NULL:
+            smc_write(c, pa[k], 1)
+        c.mem[pa[k]] = <uint8_t>(v >> (8 * k))
+    if (la & 0xFFF) + size <= 0x1000:
+        tlb_fill(c, c.tlb_w, la, ACC_WRITE)
+    return 0
+
+cdef inline int wr(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
+    cdef TlbEntry* e = &c.tlb_w[(la >> 12) & 255]
+    if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
+        store_le(e.addend + la, size, v)
+        return 0
+    return wr_slow(c, la, size, v)
+
+cdef inline int check_wr(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
+    """Fault now if a later store of `size` bytes at la would fault (for
+    instructions that must not change state before a faulting store)."""
+    cdef uint64_t pa
+    cdef TlbEntry* e = &c.tlb_w[(la >> 12) & 255]
+    if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
+        return 0
+    if translate(c, la, ACC_WRITE, &pa):
+        return RC_FAULT
+    if ((la + size - 1) & c.lamask) >> 12 != la >> 12:
+        return translate(c, (la + size - 1) & c.lamask, ACC_WRITE, &pa)
+    return 0

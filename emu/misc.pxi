@@ -1,0 +1,83 @@
+# Flag instructions, CPUID, RDTSC, SALC, WAIT.
+
+cdef int h_clc(CPU* c, Insn* i) noexcept nogil:
+    materialize(c)
+    c.eflags &= ~<uint64_t>F_CF
+    return RC_OK
+
+cdef int h_stc(CPU* c, Insn* i) noexcept nogil:
+    materialize(c)
+    c.eflags |= F_CF
+    return RC_OK
+
+cdef int h_cmc(CPU* c, Insn* i) noexcept nogil:
+    materialize(c)
+    c.eflags ^= F_CF
+    return RC_OK
+
+cdef int h_cld(CPU* c, Insn* i) noexcept nogil:
+    c.eflags &= ~<uint64_t>F_DF
+    return RC_OK
+
+cdef int h_std(CPU* c, Insn* i) noexcept nogil:
+    c.eflags |= F_DF
+    return RC_OK
+
+cdef int h_cli(CPU* c, Insn* i) noexcept nogil:
+    c.eflags &= ~<uint64_t>F_IF
+    return RC_OK
+
+cdef int h_sti(CPU* c, Insn* i) noexcept nogil:
+    c.eflags |= F_IF
+    return RC_END
+
+cdef int h_salc(CPU* c, Insn* i) noexcept nogil:
+    """SALC (D6, undocumented, not in 64-bit mode): AL = CF ? 0xFF : 0."""
+    set_r(c, R_AX, 1, 0xFF if get_cf(c) else 0)
+    return RC_OK
+
+cdef int h_rdtsc(CPU* c, Insn* i) noexcept nogil:
+    """RDTSC: deterministic; the count of instructions retired before this
+    one plus an offset."""
+    cdef uint64_t t = c.icount + i.idx + c.tsc_offset
+    c.r[R_AX] = t & 0xFFFFFFFFULL
+    c.r[R_DX] = t >> 32
+    return RC_OK
+
+# CPUID: the features below are exactly the ones implemented.
+cdef enum:
+    CPUID_MAX_BASIC = 1
+cdef uint32_t CPUID_MAX_EXT = 0x80000001ULL
+
+cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcept nogil:
+    out[0] = out[1] = out[2] = out[3] = 0
+    if leaf > CPUID_MAX_EXT or (CPUID_MAX_BASIC < leaf < 0x80000000ULL):
+        leaf = CPUID_MAX_BASIC         # as Intel: the highest basic leaf
+    if leaf == 0:
+        out[0] = CPUID_MAX_BASIC
+        out[1] = 0x6D657650            # "Pvem"
+        out[3] = 0x72695675            # "uVir"
+        out[2] = 0x55504374            # "tCPU"
+    elif leaf == 1:
+        out[0] = 0x00000610            # family 6, model 1, stepping 0
+        # ECX: CX16 (13), MOVBE (22), POPCNT (23)
+        out[2] = (1 << 13) | (1 << 22) | (1 << 23)
+        # EDX: TSC (4), CX8 (8), CMOV (15)
+        out[3] = (1 << 4) | (1 << 8) | (1 << 15)
+    elif leaf == 0x80000000ULL:
+        out[0] = CPUID_MAX_EXT
+    elif leaf == 0x80000001ULL:
+        # ECX: LAHF/SAHF in 64-bit mode (0), LZCNT (5).  EDX: LM (29) on a
+        # 64-bit machine.
+        out[2] = (1 << 0) | (1 << 5)
+        if c.mode == 64:
+            out[3] = 1 << 29
+
+cdef int h_cpuid(CPU* c, Insn* i) noexcept nogil:
+    cdef uint32_t out[4]
+    cpuid_leaf(c, <uint32_t>c.r[R_AX], <uint32_t>c.r[R_CX], out)
+    c.r[R_AX] = out[0]
+    c.r[R_BX] = out[1]
+    c.r[R_CX] = out[2]
+    c.r[R_DX] = out[3]
+    return RC_OK

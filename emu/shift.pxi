@@ -1,0 +1,138 @@
+# Group 2 shifts and rotates (C0 C1 D0-D3; ModRM.reg: 0 ROL 1 ROR 2 RCL
+# 3 RCR 4 SHL 5 SHR 6 SAL (= SHL) 7 SAR), and SHLD/SHRD.
+
+cdef inline uint32_t shift_count(CPU* c, Insn* i) noexcept nogil:
+    """The count, masked to 5 bits (6 for 64-bit operands)."""
+    cdef uint64_t n
+    if i.opcode == 0xD2 or i.opcode == 0xD3 or i.opcode == 0x1A5 or i.opcode == 0x1AD:
+        n = c.r[R_CX]
+    elif i.opcode == 0xD0 or i.opcode == 0xD1:
+        n = 1
+    else:
+        n = i.imm
+    return <uint32_t>(n & (0x3F if i.osz == 8 else 0x1F))
+
+cdef inline int shift_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """SHL/SHR/SAR; kind is LF_SHL, LF_SHR or LF_SAR.  A zero count changes
+    nothing (not even the flags)."""
+    cdef uint64_t d, r, la
+    cdef uint32_t osz = i.osz, bits = osz * 8
+    cdef uint32_t n = shift_count(c, i)
+    if i.mod == 3:
+        d = get_r(c, i.rm, osz)
+    else:
+        la = mem_la(c, i)
+        if rmw_read(c, la, osz, &d):
+            return RC_FAULT
+    if n == 0:
+        return RC_OK
+    if kind == LF_SHL:
+        r = (d << n) if n < 64 else 0
+    elif kind == LF_SHR:
+        r = (d >> n) if n < 64 else 0
+    else:
+        r = <uint64_t>(sext(d, bits) >> (n if n < 64 else 63))
+    r &= size_mask(osz)
+    set_lazy(c, kind, bits, d, n, r)
+    if i.mod == 3:
+        set_r(c, i.rm, osz, r)
+        return RC_OK
+    return wr(c, la, osz, r)
+
+cdef int h_shl(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHL)
+cdef int h_shr(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHR)
+cdef int h_sar(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SAR)
+
+cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """kind: 0 ROL, 1 ROR, 2 RCL, 3 RCR.  Flags are set eagerly: CF, and OF
+    (defined for a count of 1; other counts use the same formula)."""
+    cdef uint64_t d, r, la, cf, m, of
+    cdef uint32_t osz = i.osz, bits = osz * 8, t
+    cdef uint32_t n = shift_count(c, i)
+    if i.mod == 3:
+        d = get_r(c, i.rm, osz)
+    else:
+        la = mem_la(c, i)
+        if rmw_read(c, la, osz, &d):
+            return RC_FAULT
+    if n == 0:
+        return RC_OK
+    m = size_mask(osz)
+    materialize(c)
+    cf = c.eflags & F_CF
+    r = d
+    if kind == 0:
+        t = n % bits
+        if t:
+            r = ((d << t) | (d >> (bits - t))) & m
+        cf = r & 1
+        of = sign_of(r, bits) ^ cf
+    elif kind == 1:
+        t = n % bits
+        if t:
+            r = ((d >> t) | (d << (bits - t))) & m
+        cf = sign_of(r, bits)
+        of = sign_of(r, bits) ^ ((r >> (bits - 2)) & 1)
+    else:
+        t = n % (bits + 1) if bits < 32 else n
+        if kind == 2:
+            while t:                      # at most 63 steps, rare instruction
+                cf, r = sign_of(r, bits), ((r << 1) | cf) & m
+                t -= 1
+            of = sign_of(r, bits) ^ cf
+        else:
+            of = sign_of(d, bits) ^ cf
+            while t:
+                cf, r = r & 1, (r >> 1) | (cf << (bits - 1))
+                t -= 1
+    c.eflags = (c.eflags & ~<uint64_t>(F_CF | F_OF)) | cf | (of << 11)
+    if i.mod == 3:
+        set_r(c, i.rm, osz, r)
+        return RC_OK
+    return wr(c, la, osz, r)
+
+cdef int h_rol(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 0)
+cdef int h_ror(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 1)
+cdef int h_rcl(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 2)
+cdef int h_rcr(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 3)
+
+cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
+    """SHLD/SHRD r/m, reg, imm8|CL.  For 16-bit operands with a count above
+    16 (result undefined) the operands are treated as dest:src:dest, as Intel
+    processors do."""
+    cdef uint64_t d, s, r, la, cf, wide
+    cdef uint32_t osz = i.osz, bits = osz * 8
+    cdef uint32_t n = shift_count(c, i)
+    if i.mod == 3:
+        d = get_r(c, i.rm, osz)
+    else:
+        la = mem_la(c, i)
+        if rmw_read(c, la, osz, &d):
+            return RC_FAULT
+    if n == 0:
+        return RC_OK
+    s = get_r(c, i.reg, osz)
+    if bits == 16:
+        if left:
+            wide = (d << 32) | (s << 16) | d            # 48 bits
+            r = (wide >> (32 - n)) & 0xFFFF if n <= 32 else 0
+            cf = (wide >> (48 - n)) & 1
+        else:
+            wide = (d << 32) | (s << 16) | d
+            r = (wide >> n) & 0xFFFF
+            cf = (wide >> (n - 1)) & 1
+    elif left:
+        r = ((d << n) | (s >> (bits - n))) & size_mask(osz)
+        cf = (d >> (bits - n)) & 1
+    else:
+        r = ((d >> n) | (s << (bits - n))) & size_mask(osz)
+        cf = (d >> (n - 1)) & 1
+    # OF: set when the sign changed (defined for a count of 1); AF undefined.
+    set_arith(c, szp_flags(r, bits) | cf | (F_OF if sign_of(r ^ d, bits) else 0))
+    if i.mod == 3:
+        set_r(c, i.rm, osz, r)
+        return RC_OK
+    return wr(c, la, osz, r)
+
+cdef int h_shld(CPU* c, Insn* i) noexcept nogil: return double_shift(c, i, True)
+cdef int h_shrd(CPU* c, Insn* i) noexcept nogil: return double_shift(c, i, False)

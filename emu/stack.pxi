@@ -1,0 +1,104 @@
+# Stack instructions: PUSH/POP (registers, r/m, immediates), PUSHA/POPA,
+# PUSHF/POPF, ENTER, LEAVE.
+
+cdef int h_push_r(CPU* c, Insn* i) noexcept nogil:
+    return push(c, i.osz, get_r(c, i.reg, i.osz))
+
+cdef int h_pop_r(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t v
+    if pop(c, i.osz, &v):
+        return RC_FAULT
+    set_r(c, i.reg, i.osz, v)
+    return RC_OK
+
+cdef int h_push_I(CPU* c, Insn* i) noexcept nogil:
+    return push(c, i.osz, i.imm)
+
+cdef int h_push_E(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t v
+    if rm_read(c, i, i.osz, &v):
+        return RC_FAULT
+    return push(c, i.osz, v)
+
+cdef int h_pop_E(CPU* c, Insn* i) noexcept nogil:
+    """POP r/m (8F /0): an rSP-based destination address is computed after
+    rSP is incremented; a faulting store leaves rSP unchanged."""
+    cdef uint64_t v, old = c.r[R_SP]
+    if pop(c, i.osz, &v):
+        return RC_FAULT
+    if rm_write(c, i, i.osz, v):
+        c.r[R_SP] = old
+        return RC_FAULT
+    return RC_OK
+
+cdef int h_pusha(CPU* c, Insn* i) noexcept nogil:
+    cdef uint32_t osz = i.osz, k
+    cdef uint64_t sp = c.r[R_SP]
+    if check_wr(c, stack_la(c, sp - 8 * osz), 8 * osz):
+        return RC_FAULT
+    for k in range(8):                  # AX CX DX BX, the original SP, BP SI DI
+        wr(c, stack_la(c, sp - (k + 1) * osz), osz, sp if k == R_SP else get_r(c, k, osz))
+    set_sp(c, sp - 8 * osz)
+    return RC_OK
+
+cdef int h_popa(CPU* c, Insn* i) noexcept nogil:
+    """POPA: the saved rSP is skipped."""
+    cdef uint32_t osz = i.osz, k
+    cdef uint64_t v[8]
+    for k in range(8):
+        if peek(c, osz, (7 - k) * osz, &v[k]):
+            return RC_FAULT
+    for k in range(8):
+        if k != R_SP:
+            set_r(c, k, osz, v[k])
+    set_sp(c, c.r[R_SP] + 8 * osz)
+    return RC_OK
+
+# EFLAGS bits POPF may change at CPL 0 (VM, RF, VIF, VIP are kept).
+cdef uint64_t POPF_MASK = F_ARITH | F_TF | F_IF | F_DF | 0x3000 | 0x4000 | F_AC | F_ID
+
+cdef int h_pushf(CPU* c, Insn* i) noexcept nogil:
+    """PUSHF: pushed with VM and RF clear."""
+    return push(c, i.osz, get_eflags(c) & ~<uint64_t>0x30000)
+
+cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t v, mask = POPF_MASK & size_mask(i.osz)
+    if pop(c, i.osz, &v):
+        return RC_FAULT
+    materialize(c)
+    c.eflags = (c.eflags & ~mask) | (v & mask) | 2
+    return RC_END          # IF or TF may have changed
+
+cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
+    """ENTER imm16, imm8 (nesting level mod 32)."""
+    cdef uint32_t osz = i.osz, level = i.imm2 & 31, k
+    cdef uint64_t sp = c.r[R_SP], bp = c.r[R_BP], frame, v
+    sp -= osz
+    if wr(c, stack_la(c, sp), osz, bp):
+        return RC_FAULT
+    frame = sp
+    if level > 0:
+        for k in range(1, level):
+            bp -= osz
+            if rd(c, stack_la(c, bp), osz, &v):
+                return RC_FAULT
+            sp -= osz
+            if wr(c, stack_la(c, sp), osz, v):
+                return RC_FAULT
+        sp -= osz
+        if wr(c, stack_la(c, sp), osz, frame):
+            return RC_FAULT
+    # rBP and rSP are both updated at the stack's address size.
+    set_r(c, R_BP, stack_asz(c), frame)
+    set_sp(c, sp - i.imm)
+    return RC_OK
+
+cdef int h_leave(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t v
+    cdef uint64_t old = c.r[R_SP]
+    set_sp(c, c.r[R_BP])
+    if pop(c, i.osz, &v):
+        c.r[R_SP] = old
+        return RC_FAULT
+    set_r(c, R_BP, i.osz, v)
+    return RC_OK
