@@ -44,6 +44,21 @@ cdef void init_opmap() noexcept nogil:
     alu_ge[:] = [h_add_GE, h_or_GE, h_adc_GE, h_sbb_GE, h_and_GE, h_sub_GE, h_xor_GE, h_cmp_GE]
     alu_ei[:] = [h_add_EI, h_or_EI, h_adc_EI, h_sbb_EI, h_and_EI, h_sub_EI, h_xor_EI, h_cmp_EI]
 
+    # Not implemented, but decoded to their right length so an exit can show
+    # the whole instruction: x87 (D8-DF) and the two- and three-byte
+    # opcodes that take a ModRM byte (SSE, MMX, system).  All raise #UD.
+    for k in range(0xD8, 0xE0):
+        op(k, M, h_ud)
+    for k in range(0x100, 0x300):
+        op(k, M, h_ud)
+    for k in range(0x104, 0x10C):
+        op(k, 0, h_ud)
+    for k in range(0x130, 0x138):
+        op(k, 0, h_ud)
+    op(0x10E, 0, h_ud)
+    op(0x177, 0, h_ud)
+    op(0x1AA, 0, h_ud)
+
     # 00-3F: the eight ALU rows (Eb,Gb Ev,Gv Gb,Eb Gv,Ev AL,Ib eAX,Iz)
     for k in range(8):
         row = k * 8

@@ -1,0 +1,29 @@
+"""Shared helpers for the core tests: run a few bytes of code on a fresh
+machine and read the result."""
+from emu import Machine
+
+CODE = 0x1000
+DATA = 0x8000
+STACK = 0xF000
+
+CF, PF, AF, ZF, SF, TF, IF, DF, OF = 0x1, 0x4, 0x10, 0x40, 0x80, 0x100, 0x200, 0x400, 0x800
+ARITH = CF | PF | AF | ZF | SF | OF
+
+
+def run_code(code: bytes, mode: int = 32, regs=None, data: bytes = b"", memory=1 << 20,
+             count=1000, **kw):
+    """Place `code` at CODE followed by HLT, set registers, run; return
+    (machine, exit)."""
+    m = Machine(mode=mode, memory=memory, **kw)
+    m.mem_write(CODE, code + b"\xf4")
+    if data:
+        m.mem_write(DATA, data)
+    m.reg_write("rsp" if mode == 64 else "esp", STACK)
+    for name, value in (regs or {}).items():
+        m.reg_write(name, value)
+    ex = m.run(start=CODE, count=count)
+    return m, ex
+
+
+def parity(v: int) -> int:
+    return PF if bin(v & 0xFF).count("1") % 2 == 0 else 0

@@ -1,0 +1,172 @@
+"""The Python API: construction, memory, registers, run() and its exits."""
+import threading
+
+import pytest
+
+from emu import EmuError, Machine, REGISTER_NAMES
+from helpers import CODE, run_code
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(EmuError, match="mode"):
+        Machine(mode=8)
+    with pytest.raises(EmuError, match="memory"):
+        Machine(memory=0)
+    m = Machine(memory=0x2000)
+    with pytest.raises(EmuError, match="outside"):
+        m.mem_write(0x1FFF, b"ab")
+    with pytest.raises(EmuError, match="outside"):
+        m.mem_read(0x3000, 1)
+    with pytest.raises(EmuError, match="unknown register 'xax'"):
+        m.reg_read("xax")
+    with pytest.raises(EmuError, match="integer"):
+        m.reg_write("eax", "five")
+    with pytest.raises(EmuError, match="count"):
+        m.run(count=-1)
+
+
+def test_register_views_alias_the_same_state():
+    m = Machine(mode=64, memory=0x1000)
+    m.reg_write("rax", 0x1122334455667788)
+    assert m.reg_read("eax") == 0x55667788
+    assert m.reg_read("ax") == 0x7788
+    assert m.reg_read("al") == 0x88 and m.reg_read("ah") == 0x77
+    m.reg_write("eax", 1)                      # a 32-bit write zero-extends
+    assert m.reg_read("rax") == 1
+    m.reg_write("ah", 0xAB)
+    assert m.reg_read("rax") == 0xAB01
+    m.regs.r9d = 0xFFFFFFFF
+    assert m.regs.r9 == 0xFFFFFFFF and m.regs.r9w == 0xFFFF and m.regs.r9b == 0xFF
+    m.regs.sil = 0x5A
+    assert m.regs.rsi == 0x5A
+    assert "r15d" in REGISTER_NAMES and "spl" in REGISTER_NAMES
+    with pytest.raises(AttributeError):
+        m.regs.nosuch
+
+
+def test_eflags_reads_back_with_reserved_bit():
+    m = Machine(memory=0x1000)
+    m.reg_write("eflags", 0x8D5)
+    assert m.reg_read("eflags") == 0x8D7
+
+
+def test_exit_reasons():
+    m, ex = run_code(b"\x90\x90")                          # nop; nop; hlt
+    assert (ex.reason, ex.address, ex.instructions) == ("hlt", CODE + 2, 3)
+    assert m.reg_read("eip") == CODE + 3
+    m, ex = run_code(b"\xd9\xe8")                          # fld1: x87 is not implemented
+    assert ex.reason == "exception" and ex.vector == 6 and ex.address == CODE
+    assert ex.insn_bytes == b"\xd9\xe8" and "#UD" in str(ex)
+    m, ex = run_code(b"\x8b\x05\x00\x00\xf0\x7f")          # mov eax, [0x7ff00000]
+    assert ex.reason == "unmapped" and ex.access == "read" and ex.access_address == 0x7FF00000
+    assert ex.address == CODE and m.reg_read("eip") == CODE
+    m, ex = run_code(b"\xe9\x00\x00\x00\x70")              # jmp far outside RAM
+    assert ex.reason == "unmapped" and ex.access == "fetch"
+    m, ex = run_code(b"\xcd\x80")                          # int 0x80: a trap, rip after it
+    assert ex.reason == "exception" and ex.vector == 0x80 and m.reg_read("eip") == CODE + 2
+
+
+def test_count_and_until_are_exact_inside_blocks():
+    code = b"\x40" * 20                                    # 20 x inc eax, one block
+    m, ex = run_code(code, count=7)
+    assert ex.reason == "count" and ex.instructions == 7 and m.reg_read("eax") == 7
+    assert m.reg_read("eip") == CODE + 7
+    ex = m.run(until=CODE + 12)
+    assert ex.reason == "until" and m.reg_read("eax") == 12 and ex.instructions == 5
+    ex = m.run()
+    assert ex.reason == "hlt" and m.reg_read("eax") == 20
+    assert m.instructions == 21
+
+
+def test_endless_loop_stops_at_budget():
+    m, ex = run_code(b"\xeb\xfe", count=1_000_000)        # jmp $
+    assert ex.reason == "count" and ex.instructions == 1_000_000
+
+
+def test_huge_rep_is_bounded_by_the_budget():
+    # rep stosb with ecx = 0xffffffff over 1 MiB: stops at the budget or at
+    # the end of RAM, never hangs.
+    m, ex = run_code(b"\xf3\xaa", regs={"ecx": 0xFFFFFFFF, "edi": 0x20000}, count=100)
+    assert ex.reason in ("count", "unmapped")
+    assert m.reg_read("ecx") < 0xFFFFFFFF
+
+
+def test_rep_counts_as_one_instruction():
+    m, ex = run_code(b"\xf3\xaa", regs={"ecx": 10000, "edi": 0x20000, "eax": 0x41})
+    assert ex.reason == "hlt" and ex.instructions == 2
+    assert m.mem_read(0x20000, 10000) == b"A" * 10000 and m.reg_read("ecx") == 0
+
+
+def test_stop_from_another_thread_and_gil_released():
+    m = Machine(mode=32, memory=0x10000)
+    m.mem_write(0x1000, b"\xeb\xfe")
+    ticks = []
+    done = threading.Event()
+
+    def spin():
+        while not done.is_set():
+            ticks.append(1)
+            if len(ticks) == 1000:
+                m.stop()
+
+    t = threading.Thread(target=spin)
+    t.start()
+    ex = m.run(start=0x1000)
+    done.set()
+    t.join()
+    assert ex.reason == "stop"
+    assert len(ticks) >= 1000          # the other thread ran while the guest did
+
+
+def test_machine_refuses_concurrent_run():
+    m = Machine(mode=32, memory=0x10000)
+    m.mem_write(0x1000, b"\xeb\xfe")
+    errors = []
+    t = threading.Thread(target=lambda: m.run(start=0x1000, count=200_000_000))
+    t.start()
+    while m.instructions == 0 and t.is_alive():
+        pass
+    try:
+        m.run(count=1)
+    except EmuError as e:
+        errors.append(e)
+    m.stop()
+    t.join()
+    assert errors and "already running" in str(errors[0])
+
+
+def test_self_modifying_code_in_the_same_block():
+    # mov byte [CODE+9], 0x41 ; nop*3 ; at CODE+9: (was 0x48 dec eax) -> inc ecx ; hlt
+    # c6 05 <addr32> 41 is 7 bytes; then nop nop at +7,+8; target at +9.
+    code = b"\xc6\x05" + (CODE + 9).to_bytes(4, "little") + b"\x41" + b"\x90\x90" + b"\x48"
+    m, ex = run_code(code)
+    assert ex.reason == "hlt"
+    assert m.reg_read("ecx") == 1 and m.reg_read("eax") == 0
+    assert m.stats["smc_invalidations"] >= 1
+
+
+def test_mem_write_invalidates_decoded_code():
+    m, ex = run_code(b"\x40")                              # inc eax; hlt
+    assert m.reg_read("eax") == 1
+    m.mem_write(CODE, b"\x48")                             # dec eax
+    m.run(start=CODE)
+    assert m.reg_read("eax") == 0
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+def test_decode_cache_off_gives_the_same_result(mode):
+    code = bytes.fromhex("b90a000000" "01c8" "e2fc")       # mov ecx,10; add eax,ecx; loop
+    a, ea = run_code(code, mode=mode)
+    b, eb = run_code(code, mode=mode, decode_cache=False)
+    assert ea.reason == eb.reason == "hlt"
+    assert a.reg_read("eax") == b.reg_read("eax") == 55
+    assert ea.instructions == eb.instructions
+
+
+def test_sixteen_bit_real_mode_addressing():
+    m = Machine(mode=16, memory=0x20000)
+    m.reg_write("ds", 0x1000)                              # base 0x10000
+    m.mem_write(0x10010, b"\x34\x12")
+    m.mem_write(0x100, bytes.fromhex("a11000" "f4"))      # mov ax, [0x10]; hlt
+    ex = m.run(start=0x100)
+    assert ex.reason == "hlt" and m.reg_read("ax") == 0x1234
