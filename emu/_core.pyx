@@ -10,6 +10,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
+from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FAILED
 
 from emu.errors import EmuError
 from emu.exits import Exit
@@ -141,6 +142,16 @@ REGISTER_NAMES = tuple(sorted(REGS))
 
 # ---------------------------------------------------------------- Machine
 
+cdef void* zalloc(size_t size) noexcept nogil:
+    """Zeroed memory straight from the kernel: pages are only backed once
+    touched, and creating a machine costs no memset however large it is."""
+    cdef void* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    return NULL if p == MAP_FAILED else p
+
+cdef void zfree(void* p, size_t size) noexcept nogil:
+    if p != NULL:
+        munmap(p, size)
+
 cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "count",
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
                           EXIT_STOP: "stop"}
@@ -148,6 +159,13 @@ cdef object ACCESS_NAMES = {ACC_READ: "read", ACC_WRITE: "write", ACC_FETCH: "fe
 
 # A run() is cut into slices of this many instructions so Ctrl-C is seen.
 cdef int64_t SLICE = 1 << 26
+
+
+cdef inline size_t pool_blocks(CPU* c) noexcept nogil:
+    return MAX_BLOCKS if c.use_cache else 1
+
+cdef inline size_t pool_insns(CPU* c) noexcept nogil:
+    return MAX_INSNS if c.use_cache else BLOCK_MAX
 
 
 cdef class Machine:
@@ -185,16 +203,16 @@ cdef class Machine:
         c = self.c
         c.mem_size = size
         c.npages = size >> 12
-        c.mem = <uint8_t*>calloc(size, 1)
-        c.hash = <Block**>calloc(HASH_SIZE, sizeof(Block*))
-        c.jcache = <Block**>calloc(JC_SIZE, sizeof(Block*))
-        c.page_blocks = <Block**>calloc(c.npages, sizeof(Block*))
-        c.blocks = <Block*>calloc(MAX_BLOCKS if decode_cache else 1, sizeof(Block))
-        c.insn_pool = <Insn*>calloc(MAX_INSNS if decode_cache else BLOCK_MAX, sizeof(Insn))
+        c.use_cache = decode_cache
+        c.mem = <uint8_t*>zalloc(size)
+        c.hash = <Block**>zalloc(HASH_SIZE * sizeof(Block*))
+        c.jcache = <Block**>zalloc(JC_SIZE * sizeof(Block*))
+        c.page_blocks = <Block**>zalloc(c.npages * sizeof(Block*))
+        c.blocks = <Block*>zalloc(pool_blocks(c) * sizeof(Block))
+        c.insn_pool = <Insn*>zalloc(pool_insns(c) * sizeof(Insn))
         if (c.mem == NULL or c.hash == NULL or c.jcache == NULL or c.page_blocks == NULL
                 or c.blocks == NULL or c.insn_pool == NULL):
             raise MemoryError(f"cannot allocate {size} bytes of guest memory")
-        c.use_cache = decode_cache
         c.mode = mode
         c.key = mode
         c.lamask = <uint64_t>-1 if mode == 64 else 0xFFFFFFFF
@@ -207,13 +225,14 @@ cdef class Machine:
 
     def __dealloc__(self):
         if self.c != NULL:
-            free(self.c.mem)
-            free(self.c.hash)
-            free(self.c.jcache)
-            free(self.c.page_blocks)
-            free(self.c.blocks)
-            free(self.c.insn_pool)
-            free(self.c)
+            c = self.c
+            zfree(c.mem, c.mem_size)
+            zfree(c.hash, HASH_SIZE * sizeof(Block*))
+            zfree(c.jcache, JC_SIZE * sizeof(Block*))
+            zfree(c.page_blocks, c.npages * sizeof(Block*))
+            zfree(c.blocks, pool_blocks(c) * sizeof(Block))
+            zfree(c.insn_pool, pool_insns(c) * sizeof(Insn))
+            free(c)
             self.c = NULL
 
     @property

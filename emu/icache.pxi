@@ -8,8 +8,8 @@
 cdef enum:
     HASH_SIZE = 16384
     JC_SIZE = 4096
-    MAX_BLOCKS = 32768
-    MAX_INSNS = 262144
+    MAX_BLOCKS = 16384
+    MAX_INSNS = 131072
     BLOCK_MAX = 64
 
 cdef inline uint32_t hash_phys(uint64_t pa) noexcept nogil:

@@ -342,6 +342,37 @@ def test_truncated_last_instruction_is_refused_only_without_step():
     c = Case(mode=64, code=bytes.fromhex("4801d8 05 0100"))   # add eax, imm32 cut short
     assert excluded_reason(c) and "past the end" in excluded_reason(c)
     assert excluded_reason(c, step=True) is None
+    assert excluded_reason(c, step="auto") is None
+
+
+def test_needs_step():
+    def ns(hexcode, count=16, mode=64):
+        return host.needs_step(Case(mode=mode, code=bytes.fromhex(hexcode), count=count))
+    assert not ns("4801d8 4829c8")                 # straight line
+    assert not ns("7403 4801d8 90")                # forward branch (to the nop)
+    assert ns("4801d8 4829c8", count=1)            # more instructions than count
+    assert ns("ebfe")                              # jmp $
+    assert ns("90 e2fd")                           # loop back
+    assert ns("c3")                                # ret: anywhere
+    assert ns("ffe0")                              # jmp rax
+    assert ns("eb10")                              # jumps past the end, into the zeros
+    assert ns("4801d8 05 0100")                    # runs past the end
+    assert not ns("e8 00000000", mode=32)          # call to the next instruction
+
+
+@needs_cpu
+def test_auto_step_mode():
+    loop = Case(mode=64, code=bytes.fromhex("e2fe"), regs={"rcx": 100}, count=5)   # loop $
+    jmp = Case(mode=32, code=bytes.fromhex("ebfe"), count=16)                       # jmp $
+    straight = host.bench_cases(300, 64, seed=5)
+    with HostOracle(step="auto") as o:
+        rl, rj, *rs = o.run_many([loop, jmp] + straight)
+    assert rl.oracle_error is None and rl.regs["rcx"] == 95 and rl.regs["rip"] == CODE_BASE
+    assert rj.oracle_error is None and rj.vector is None and rj.regs["eip"] == CODE_BASE
+    with HostOracle() as o:
+        assert [(r.regs, r.vector) for r in o.run_many(straight)] == [(r.regs, r.vector) for r in rs]
+    with pytest.raises(ValueError):
+        HostOracle(step="sometimes")
 
 
 @needs_cpu

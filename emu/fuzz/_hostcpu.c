@@ -40,7 +40,8 @@
  *     was in) copies the interrupted register state out of the ucontext and
  *     rewrites the context to resume at hc_recover with CS = 0x33 (this is how
  *     32-bit cases return to 64-bit mode), RSP = the harness stack,
- *     RFLAGS = 0x202; hc_recover pops the callee-saved registers and returns
+ *     RFLAGS = 0x202 (sigreturn keeps NT/ID from the case, so hc_recover also
+ *     reloads RFLAGS with POPFQ); hc_recover pops the callee-saved registers and returns
  *     from hc_enter as if it were an ordinary function call.  No TLS, no
  *     sigsetjmp: the case may have clobbered FS, which is repaired afterwards.
  *
@@ -122,9 +123,9 @@ enum { ST_END = 0, ST_EXC = 1, ST_HANG = 2, ST_SYSCALL = 3, ST_COUNT = 4, ST_BAD
 /* Request flags. */
 #define RQ_STEP 1
 
-/* Reported eflags: CF PF AF ZF SF OF, TF, DF, AC, ID (+ the fixed bit 1).
+/* Reported eflags: CF PF AF ZF SF OF, TF, DF, NT, AC, ID (+ the fixed bit 1).
  * IF (always 1 in user mode) and RF are machinery, not case state. */
-#define EFL_REPORT (0x8D5ULL | 0x100ULL | 0x400ULL | 0x40000ULL | 0x200000ULL)
+#define EFL_REPORT (0x8D5ULL | 0x100ULL | 0x400ULL | 0x4000ULL | 0x40000ULL | 0x200000ULL)
 #define EFL_IN 0xCD5ULL /* what a case may set: arithmetic flags + DF */
 #define EFL_TF 0x100ULL
 
@@ -215,6 +216,8 @@ __asm__(
     "    push %r15\n"
     "    sub $8, %rsp\n"
     "    mov %rsp, hc_saved_rsp(%rip)\n"
+    "    pushq $0x202\n" /* NT=1 left by a case would make IRETQ #GP */
+    "    popfq\n"
     "    cmpb $0, hc_use_xsave(%rip)\n"
     "    je 1f\n"
     "    mov hc_xmask(%rip), %eax\n"
@@ -250,6 +253,8 @@ __asm__(
     "    .hidden hc_recover\n"
     "hc_recover:\n"
     "    mov hc_saved_rsp(%rip), %rsp\n"
+    "    pushq $0x202\n" /* sigreturn keeps the case's NT, ID, IOPL.. */
+    "    popfq\n"
     "    add $8, %rsp\n"
     "    pop %r15\n"
     "    pop %r14\n"
@@ -413,6 +418,11 @@ static NOSP void hc_handler(int sig, siginfo_t *si, void *ucv)
         die("fatal signal in the harness (signal, rip):", (uint64_t)sig, (uint64_t)g[REG_RIP]);
     }
     uint64_t rip = (uint64_t)g[REG_RIP];
+    if (sig != SIGPROF && (g[REG_CSGSFS] & 0xffff) == USER_CS
+        && rip >= (uint64_t)(uintptr_t)hc_enter && rip < (uint64_t)(uintptr_t)hc_recover)
+        /* the entry stub itself faulted: the harness state is broken (never
+         * report it as the case's exception); the parent restarts us */
+        die("the entry stub faulted (signal, rip):", (uint64_t)sig, rip);
     if (!hc_mode64) rip &= 0xffffffffULL;
     int trapno = (int)g[REG_TRAPNO];
     uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;

@@ -1,0 +1,593 @@
+"""A small x86 instruction decoder for the fuzzing machinery.
+
+It is *not* an emulator: it finds instruction boundaries (lengths) for the
+whole one-byte and 0F opcode maps (legacy encodings; VEX/EVEX/XOP are not
+decoded) and names the general-purpose integer instructions precisely enough
+for :mod:`emu.fuzz.flags` (which flags an instruction reads, defines or leaves
+undefined) and for :func:`emu.fuzz.compare.shrink` (dropping instructions and
+fixing up the branches that jump over them).
+
+``decode(code, offset, mode)`` returns a :class:`Decoded` or None when the
+bytes cannot be decoded (truncated, longer than 15 bytes, or a VEX/EVEX/XOP
+escape).  Opcodes that decode to a known length but that this module does not
+name get ``mnemonic == '?'``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LEGACY_PREFIXES = frozenset((0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65, 0x66, 0x67))
+SEGMENT_PREFIXES = frozenset((0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65))
+MAX_LEN = 15
+
+ALU = ("ADD", "OR", "ADC", "SBB", "AND", "SUB", "XOR", "CMP")
+GRP2 = ("ROL", "ROR", "RCL", "RCR", "SHL", "SHR", "SAL", "SAR")
+GRP3 = ("TEST", "TEST", "NOT", "NEG", "MUL", "IMUL", "DIV", "IDIV")
+BT_GRP8 = {4: "BT", 5: "BTS", 6: "BTR", 7: "BTC"}
+
+#: Mnemonics whose operation size is 8 bits for the given (map, opcode).
+_BYTE_OPS_1 = frozenset(
+    [o for base in range(0, 0x40, 8) for o in (base, base + 2, base + 4)]
+    + [0x80, 0x82, 0x84, 0x86, 0x88, 0x8A, 0xA0, 0xA2, 0xA4, 0xA6, 0xA8, 0xAA, 0xAC, 0xAE,
+       0xC0, 0xC6, 0xD0, 0xD2, 0xF6, 0xFE] + list(range(0xB0, 0xB8)))
+_BYTE_OPS_0F = frozenset((0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
+                          0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xB0, 0xC0))
+
+#: One-byte opcodes that are not valid in 64-bit mode.
+_INVALID_64 = frozenset((0x06, 0x07, 0x0E, 0x16, 0x17, 0x1E, 0x1F, 0x27, 0x2F, 0x37, 0x3F,
+                         0x60, 0x61, 0x62, 0x82, 0x9A, 0xC4, 0xC5, 0xCE, 0xD4, 0xD5, 0xD6, 0xEA))
+#: Near branches, stack operations: default operand size 64 in 64-bit mode.
+_DEFAULT64_1 = frozenset(list(range(0x50, 0x60)) + [0x68, 0x6A, 0x8F, 0x9C, 0x9D, 0xC8, 0xC9,
+                                                     0xE8, 0xE9, 0xEB] + list(range(0x70, 0x80)))
+
+
+@dataclass
+class Decoded:
+    """One decoded instruction (offsets are relative to the start of the code)."""
+    offset: int
+    length: int
+    mode: int
+    prefixes: tuple = ()          # legacy prefix bytes, in order
+    rex: int = 0                  # the effective REX byte (0 if none)
+    map: int = 0                  # 0: one-byte, 1: 0F, 2: 0F 38, 3: 0F 3A
+    op: int = 0
+    modrm: int | None = None
+    sib: int | None = None
+    disp: int = 0                 # signed
+    disp_size: int = 0
+    disp_offset: int = 0          # offset of the displacement inside the instruction
+    imm: int | None = None        # unsigned, as encoded (first immediate)
+    imm_size: int = 0
+    imm_offset: int = 0
+    imm2: int | None = None       # ENTER's second immediate
+    mnemonic: str = "?"
+    opsize: int = 32              # operand size in bits
+    addrsize: int = 32
+    rel: int | None = None        # relative branch displacement (signed)
+    rel_size: int = 0
+    cond: int | None = None       # condition code of Jcc/SETcc/CMOVcc
+    count: str | None = None      # shift count source: 'one', 'cl', 'imm'
+    reg: int | None = None        # ModRM reg (with REX.R) or opcode register (with REX.B)
+    rm: int | None = None         # ModRM rm register (with REX.B) when mod == 3
+    extra: dict = field(default_factory=dict)
+
+    # -- convenience ---------------------------------------------------
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+    @property
+    def mod(self):
+        return None if self.modrm is None else self.modrm >> 6
+
+    @property
+    def is_mem(self) -> bool:
+        return self.modrm is not None and (self.modrm >> 6) != 3
+
+    @property
+    def lock(self) -> bool:
+        return 0xF0 in self.prefixes
+
+    @property
+    def rep(self):
+        """The last F2/F3 prefix, or None."""
+        r = None
+        for p in self.prefixes:
+            if p in (0xF2, 0xF3):
+                r = p
+        return r
+
+    @property
+    def branch_target(self):
+        """Target offset of a relative branch (relative to the code start)."""
+        if self.rel is None:
+            return None
+        return self.end + self.rel
+
+    def has_prefix(self, p) -> bool:
+        return p in self.prefixes
+
+
+def _s(v, bits):
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def _rd(code, pos, n):
+    if pos + n > len(code):
+        raise IndexError
+    return int.from_bytes(code[pos:pos + n], "little")
+
+
+def decode(code: bytes, offset: int = 0, mode: int = 32) -> Decoded | None:
+    """Decode the instruction at `offset` of `code` in `mode` (32 or 64)."""
+    try:
+        return _decode(code, offset, mode)
+    except IndexError:
+        return None
+
+
+def _decode(code, offset, mode):
+    pos = offset
+    prefixes = []
+    rex = 0
+    while True:
+        b = code[pos]
+        if b in LEGACY_PREFIXES:
+            prefixes.append(b)
+            rex = 0                      # a REX before a legacy prefix is ignored
+            pos += 1
+        elif mode == 64 and 0x40 <= b <= 0x4F:
+            rex = b
+            pos += 1
+        else:
+            break
+        if pos - offset >= MAX_LEN:
+            return None
+    d = Decoded(offset=offset, length=0, mode=mode, prefixes=tuple(prefixes), rex=rex)
+    p66 = 0x66 in prefixes
+    p67 = 0x67 in prefixes
+    rexw = bool(rex & 8)
+    if mode == 64:
+        d.addrsize = 32 if p67 else 64
+    else:
+        d.addrsize = 16 if p67 else 32
+    op = code[pos]
+    pos += 1
+    if op == 0x0F:
+        op = code[pos]
+        pos += 1
+        if op == 0x38:
+            d.map = 2
+            op = code[pos]
+            pos += 1
+        elif op == 0x3A:
+            d.map = 3
+            op = code[pos]
+            pos += 1
+        else:
+            d.map = 1
+    d.op = op
+    m = d.map
+
+    # VEX / EVEX / XOP escapes are not decoded.
+    if m == 0:
+        if op in (0xC4, 0xC5, 0x62) and (mode == 64 or (code[pos] >> 6) == 3):
+            return None
+        if op == 0x8F and ((code[pos] >> 3) & 7) != 0:
+            return None
+
+    # operand size
+    if m == 0 and op in _BYTE_OPS_1 or m == 1 and op in _BYTE_OPS_0F:
+        d.opsize = 8
+    elif mode == 64 and m == 0 and op in _DEFAULT64_1 or mode == 64 and m == 1 and 0x80 <= op <= 0x8F:
+        d.opsize = 16 if p66 else 64
+    elif mode == 64 and rexw:
+        d.opsize = 64
+    elif p66:
+        d.opsize = 16
+    else:
+        d.opsize = 32
+    osz = d.opsize
+    zsize = 2 if (osz == 16) else 4     # Iz / Jz
+
+    has_modrm = False
+    imm = 0                              # immediate size in bytes
+    rel = 0                              # relative branch size
+    mn = "?"
+
+    if m == 0:
+        if op < 0x40 and (op & 7) < 6:
+            mn = ALU[op >> 3]
+            if (op & 7) < 4:
+                has_modrm = True
+            else:
+                imm = 1 if (op & 7) == 4 else zsize
+        elif op < 0x40:
+            mn = {0x27: "DAA", 0x2F: "DAS", 0x37: "AAA", 0x3F: "AAS"}.get(op, "?")
+            if mn == "?" and op in (0x06, 0x0E, 0x16, 0x1E):
+                mn = "PUSH_SEG"
+            elif mn == "?" and op in (0x07, 0x17, 0x1F):
+                mn = "POP_SEG"
+        elif op < 0x50:
+            mn = "INC" if op < 0x48 else "DEC"
+            d.reg = op & 7
+        elif op < 0x58:
+            mn = "PUSH"
+            d.reg = (op & 7) | ((rex & 1) << 3)
+        elif op < 0x60:
+            mn = "POP"
+            d.reg = (op & 7) | ((rex & 1) << 3)
+        elif op == 0x60:
+            mn = "PUSHA"
+        elif op == 0x61:
+            mn = "POPA"
+        elif op == 0x62:
+            mn = "BOUND"
+            has_modrm = True
+        elif op == 0x63:
+            mn = "MOVSXD" if mode == 64 else "ARPL"
+            has_modrm = True
+        elif op == 0x68:
+            mn, imm = "PUSH", zsize
+        elif op == 0x69:
+            mn, imm, has_modrm = "IMUL", zsize, True
+        elif op == 0x6A:
+            mn, imm = "PUSH", 1
+        elif op == 0x6B:
+            mn, imm, has_modrm = "IMUL", 1, True
+        elif op < 0x70:
+            mn = "INS" if op < 0x6E else "OUTS"
+        elif op < 0x80:
+            mn, rel = "JCC", 1
+            d.cond = op & 15
+        elif op < 0x84:
+            has_modrm = True
+            imm = zsize if op == 0x81 else 1
+            mn = ALU[(code[pos] >> 3) & 7]
+        elif op < 0x86:
+            mn, has_modrm = "TEST", True
+        elif op < 0x88:
+            mn, has_modrm = "XCHG", True
+        elif op < 0x8C:
+            mn, has_modrm = "MOV", True
+        elif op in (0x8C, 0x8E):
+            mn, has_modrm = "MOV_SREG", True
+        elif op == 0x8D:
+            mn, has_modrm = "LEA", True
+        elif op == 0x8F:
+            has_modrm = True
+            mn = "POP" if ((code[pos] >> 3) & 7) == 0 else "?"
+        elif op < 0x98:
+            d.reg = (op & 7) | ((rex & 1) << 3)
+            if op == 0x90 and not rex & 1:
+                mn = "PAUSE" if 0xF3 in prefixes else "NOP"
+            else:
+                mn = "XCHG"
+        elif op == 0x98:
+            mn = "CBW"
+        elif op == 0x99:
+            mn = "CWD"
+        elif op == 0x9A:
+            mn, imm = "CALLF", zsize + 2
+        elif op == 0x9B:
+            mn = "FWAIT"
+        elif op == 0x9C:
+            mn = "PUSHF"
+        elif op == 0x9D:
+            mn = "POPF"
+        elif op == 0x9E:
+            mn = "SAHF"
+        elif op == 0x9F:
+            mn = "LAHF"
+        elif op < 0xA4:
+            mn = "MOV_MOFFS"
+            imm = d.addrsize // 8
+        elif op < 0xB0:
+            mn = {0xA4: "MOVS", 0xA5: "MOVS", 0xA6: "CMPS", 0xA7: "CMPS", 0xA8: "TEST", 0xA9: "TEST",
+                  0xAA: "STOS", 0xAB: "STOS", 0xAC: "LODS", 0xAD: "LODS", 0xAE: "SCAS",
+                  0xAF: "SCAS"}[op]
+            if op == 0xA8:
+                imm = 1
+            elif op == 0xA9:
+                imm = zsize
+        elif op < 0xB8:
+            mn, imm = "MOV", 1
+            d.reg = (op & 7) | ((rex & 1) << 3)
+        elif op < 0xC0:
+            mn = "MOV"
+            imm = 8 if osz == 64 else zsize
+            d.reg = (op & 7) | ((rex & 1) << 3)
+        elif op in (0xC0, 0xC1):
+            has_modrm, imm = True, 1
+            mn = GRP2[(code[pos] >> 3) & 7]
+            d.count = "imm"
+        elif op == 0xC2:
+            mn, imm = "RET", 2
+        elif op == 0xC3:
+            mn = "RET"
+        elif op in (0xC4, 0xC5):
+            mn, has_modrm = ("LES" if op == 0xC4 else "LDS"), True
+        elif op in (0xC6, 0xC7):
+            has_modrm = True
+            imm = 1 if op == 0xC6 else zsize
+            r = (code[pos] >> 3) & 7
+            if r == 0:
+                mn = "MOV"
+            elif code[pos] == 0xF8:
+                mn = "XABORT" if op == 0xC6 else "XBEGIN"
+                if op == 0xC7:
+                    imm, rel = 0, zsize
+        elif op == 0xC8:
+            mn, imm = "ENTER", 2
+            d.extra["imm2_size"] = 1
+        elif op == 0xC9:
+            mn = "LEAVE"
+        elif op == 0xCA:
+            mn, imm = "RETF", 2
+        elif op == 0xCB:
+            mn = "RETF"
+        elif op == 0xCC:
+            mn = "INT3"
+        elif op == 0xCD:
+            mn, imm = "INT", 1
+        elif op == 0xCE:
+            mn = "INTO"
+        elif op == 0xCF:
+            mn = "IRET"
+        elif op < 0xD4:
+            has_modrm = True
+            mn = GRP2[(code[pos] >> 3) & 7]
+            d.count = "one" if op < 0xD2 else "cl"
+        elif op == 0xD4:
+            mn, imm = "AAM", 1
+        elif op == 0xD5:
+            mn, imm = "AAD", 1
+        elif op == 0xD6:
+            mn = "SALC"
+        elif op == 0xD7:
+            mn = "XLAT"
+        elif op < 0xE0:
+            mn, has_modrm = "X87", True
+        elif op < 0xE4:
+            mn = ("LOOPNE", "LOOPE", "LOOP", "JRCXZ")[op - 0xE0]
+            rel = 1
+        elif op < 0xE8:
+            mn, imm = ("IN" if op < 0xE6 else "OUT"), 1
+        elif op == 0xE8:
+            mn, rel = "CALL", 4 if mode == 64 else zsize
+        elif op == 0xE9:
+            mn, rel = "JMP", 4 if mode == 64 else zsize
+        elif op == 0xEA:
+            mn, imm = "JMPF", zsize + 2
+        elif op == 0xEB:
+            mn, rel = "JMP", 1
+        elif op < 0xF0:
+            mn = "IN" if op < 0xEE else "OUT"
+        elif op == 0xF1:
+            mn = "INT1"
+        elif op == 0xF4:
+            mn = "HLT"
+        elif op == 0xF5:
+            mn = "CMC"
+        elif op in (0xF6, 0xF7):
+            has_modrm = True
+            r = (code[pos] >> 3) & 7
+            mn = GRP3[r]
+            if r < 2:
+                imm = 1 if op == 0xF6 else zsize
+        elif op < 0xFE:
+            mn = {0xF8: "CLC", 0xF9: "STC", 0xFA: "CLI", 0xFB: "STI", 0xFC: "CLD", 0xFD: "STD"}[op]
+        elif op == 0xFE:
+            has_modrm = True
+            r = (code[pos] >> 3) & 7
+            mn = {0: "INC", 1: "DEC"}.get(r, "?")
+        else:  # 0xFF
+            has_modrm = True
+            r = (code[pos] >> 3) & 7
+            mn = ("INC", "DEC", "CALLN", "CALLF_M", "JMPN", "JMPF_M", "PUSH", "?")[r]
+            if mode == 64 and r in (2, 4, 6):
+                d.opsize = osz = 16 if p66 else 64
+        if mode == 64 and op in _INVALID_64:
+            mn = "?"
+            d.extra["invalid64"] = True
+    elif m == 1:
+        if op in (0x05, 0x06, 0x07, 0x08, 0x09, 0x0B, 0x0E, 0x30, 0x31, 0x32, 0x33, 0x34,
+                  0x35, 0x37, 0x77, 0xA0, 0xA1, 0xA2, 0xA8, 0xA9, 0xAA) or 0xC8 <= op <= 0xCF:
+            mn = {0x0B: "UD2", 0xA2: "CPUID", 0xA0: "PUSH_SEG", 0xA8: "PUSH_SEG",
+                  0xA1: "POP_SEG", 0xA9: "POP_SEG", 0x31: "RDTSC"}.get(op, "?")
+            if 0xC8 <= op <= 0xCF:
+                mn = "BSWAP"
+                d.reg = (op & 7) | ((rex & 1) << 3)
+        elif op in (0x04, 0x0A, 0x0C, 0x24, 0x25, 0x26, 0x27, 0x36, 0x39, 0x3B, 0x3C, 0x3D,
+                    0x3E, 0x3F, 0x7A, 0x7B, 0xA6, 0xA7):
+            return None                  # undefined opcodes: no length to speak of
+        elif 0x80 <= op <= 0x8F:
+            mn, rel = "JCC", 4 if mode == 64 else zsize
+            d.cond = op & 15
+        else:
+            has_modrm = True
+            if op == 0x0F or 0x70 <= op <= 0x73 or op in (0xA4, 0xAC, 0xBA, 0xC2, 0xC4, 0xC5, 0xC6):
+                imm = 1
+            if 0x40 <= op <= 0x4F:
+                mn, d.cond = "CMOVCC", op & 15
+            elif 0x90 <= op <= 0x9F:
+                mn, d.cond = "SETCC", op & 15
+            elif op == 0x1F:
+                mn = "NOP"
+            else:
+                rep = None
+                for p in prefixes:
+                    if p in (0xF2, 0xF3):
+                        rep = p
+                mn = {0xA3: "BT", 0xAB: "BTS", 0xB3: "BTR", 0xBB: "BTC",
+                      0xA4: "SHLD", 0xA5: "SHLD", 0xAC: "SHRD", 0xAD: "SHRD",
+                      0xAF: "IMUL", 0xB0: "CMPXCHG", 0xB1: "CMPXCHG",
+                      0xB6: "MOVZX", 0xB7: "MOVZX", 0xBE: "MOVSX", 0xBF: "MOVSX",
+                      0xBC: "BSF", 0xBD: "BSR", 0xC0: "XADD", 0xC1: "XADD",
+                      0xB9: "UD1", 0xFF: "UD0"}.get(op, "?")
+                if op in (0xB8, 0xBC, 0xBD) and rep == 0xF3:
+                    mn = {0xB8: "POPCNT", 0xBC: "TZCNT", 0xBD: "LZCNT"}[op]
+                if op == 0xBA:
+                    mn = BT_GRP8.get((code[pos] >> 3) & 7, "?")
+                if op == 0xC7:
+                    r = (code[pos] >> 3) & 7
+                    if r == 1 and (code[pos] >> 6) != 3:
+                        mn = "CMPXCHG16B" if rexw else "CMPXCHG8B"
+                if op in (0xA4, 0xAC):
+                    d.count = "imm"
+                elif op in (0xA5, 0xAD):
+                    d.count = "cl"
+                if op in (0xB6, 0xBE):
+                    d.extra["src_size"] = 8
+                elif op in (0xB7, 0xBF):
+                    d.extra["src_size"] = 16
+    elif m == 2:
+        has_modrm = True
+        if op in (0xF0, 0xF1) and 0xF2 not in prefixes and 0xF3 not in prefixes:
+            mn = "MOVBE"
+    else:  # m == 3
+        has_modrm, imm = True, 1
+
+    if has_modrm:
+        modrm = code[pos]
+        pos += 1
+        d.modrm = modrm
+        mod, r, rm = modrm >> 6, (modrm >> 3) & 7, modrm & 7
+        d.reg = r | ((rex & 4) << 1)
+        if mod == 3:
+            d.rm = rm | ((rex & 1) << 3)
+        elif d.addrsize == 16:
+            if mod == 0 and rm == 6:
+                d.disp_size = 2
+            elif mod == 1:
+                d.disp_size = 1
+            elif mod == 2:
+                d.disp_size = 2
+        else:
+            if rm == 4:
+                d.sib = code[pos]
+                pos += 1
+                if mod == 0 and (d.sib & 7) == 5:
+                    d.disp_size = 4
+            elif mod == 0 and rm == 5:
+                d.disp_size = 4
+                if mode == 64:
+                    d.extra["riprel"] = True
+            if mod == 1:
+                d.disp_size = 1
+            elif mod == 2:
+                d.disp_size = 4
+        if d.disp_size:
+            d.disp_offset = pos - offset
+            d.disp = _s(_rd(code, pos, d.disp_size), d.disp_size * 8)
+            pos += d.disp_size
+    if imm:
+        d.imm_offset = pos - offset
+        d.imm = _rd(code, pos, imm)
+        d.imm_size = imm
+        pos += imm
+        if "imm2_size" in d.extra:
+            d.imm2 = _rd(code, pos, 1)
+            pos += 1
+    if rel:
+        d.imm_offset = pos - offset
+        d.rel = _s(_rd(code, pos, rel), rel * 8)
+        d.rel_size = rel
+        pos += rel
+    d.mnemonic = mn
+    d.length = pos - offset
+    if d.length > MAX_LEN:
+        return None
+    return d
+
+
+def decode_all(code: bytes, mode: int):
+    """Decode `code` linearly.  Returns (list of Decoded, offset where decoding
+    stopped: len(code) when everything decoded)."""
+    out = []
+    off = 0
+    while off < len(code):
+        d = decode(code, off, mode)
+        if d is None:
+            break
+        out.append(d)
+        off = d.end
+    return out, off
+
+
+def boundaries(code: bytes, mode: int):
+    """Instruction start offsets of `code`.  Uses this decoder and falls back to
+    capstone (when installed) for what it cannot decode; returns None if the
+    code cannot be split."""
+    insns, stop = decode_all(code, mode)
+    offs = [d.offset for d in insns]
+    if stop == len(code):
+        return offs
+    try:
+        import capstone
+    except ImportError:
+        return None
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if mode == 64 else capstone.CS_MODE_32)
+    off = stop
+    while off < len(code):
+        got = next(md.disasm(code[off:], off, 1), None)
+        if got is None:
+            return None
+        offs.append(off)
+        off += got.size
+    return offs
+
+
+# ---------------------------------------------------------------------------
+# Operands, for the classifier and the fault checks
+
+
+def reg_index_written_by_opcode(d: Decoded):
+    """For instructions with a register in the opcode byte: that register."""
+    return d.reg if d.modrm is None else None
+
+
+def effective_address(d: Decoded, regs: dict, mode: int):
+    """Linear address of the ModRM memory operand given the register values
+    *before* the instruction (all segment bases are 0).  None if no memory
+    operand."""
+    if not d.is_mem:
+        return None
+    names = _reg_names(mode)
+
+    def r(i):
+        return int(regs.get(names[i], 0)) if i < len(names) else 0
+    mod, rm = d.modrm >> 6, d.modrm & 7
+    if d.addrsize == 16:
+        bases = ((3, 6), (3, 7), (5, 6), (5, 7), (6,), (7,), (5,), (3,))[rm]
+        if mod == 0 and rm == 6:
+            bases = ()
+        ea = sum(r(i) & 0xFFFF for i in bases) + d.disp
+        return ea & 0xFFFF
+    rexb = (d.rex & 1) << 3
+    rexx = (d.rex & 2) << 2
+    ea = d.disp
+    if d.sib is not None:
+        scale, index, base = d.sib >> 6, ((d.sib >> 3) & 7) | rexx, d.sib & 7
+        if index != 4:
+            ea += r(index) << scale
+        if not (mod == 0 and base == 5):
+            ea += r(base | rexb)
+    elif mod == 0 and rm == 5:
+        if mode == 64:
+            ea += int(regs.get("rip", 0)) + d.length
+    else:
+        ea += r(rm | rexb)
+    return ea & ((1 << d.addrsize) - 1)
+
+
+def _reg_names(mode):
+    from .case import gpr_names
+    return gpr_names(mode)
+
+
+def is_canonical(addr: int) -> bool:
+    addr &= (1 << 64) - 1
+    top = addr >> 47
+    return top == 0 or top == (1 << 17) - 1
