@@ -32,9 +32,11 @@ include "segments.pxi"
 include "misc.pxi"
 include "decode.pxi"
 include "opmap.pxi"
+include "variants.pxi"
 
 init_parity()
 init_opmap()
+init_variants()
 
 # ---------------------------------------------------------------- run loop
 

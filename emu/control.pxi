@@ -5,10 +5,12 @@
 cdef inline void jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
     c.r[R_RIP] = target & size_mask(osz)
 
-cdef int h_jcc(CPU* c, Insn* i) noexcept nogil:
-    if eval_cc(c, i.sub):
+cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
+    if eval_cc(c, cc):
         jump(c, c.r[R_RIP] + i.imm, i.osz)
     return RC_OK
+
+cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
     jump(c, c.r[R_RIP] + i.imm, i.osz)

@@ -2,27 +2,31 @@
 # CMPXCHG CMPXCHG8B CMPXCHG16B, XLAT, CMOVcc, SETcc, MOVBE, LAHF SAHF,
 # CBW/CWDE/CDQE, CWD/CDQ/CQO.
 
-cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil:
-    if i.mod == 3:
-        set_r(c, i.rm, i.osz, get_r(c, i.reg, i.osz))
+cdef inline int mov_EG(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+    if is_reg(i, kind):
+        set_r(c, i.rm, osz, get_r(c, i.reg, osz))
         return RC_OK
-    return wr(c, mem_la(c, i), i.osz, get_r(c, i.reg, i.osz))
+    return wr(c, mem_la(c, i), osz, get_r(c, i.reg, osz))
 
-cdef int h_mov_GE(CPU* c, Insn* i) noexcept nogil:
+cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     cdef uint64_t v
-    if i.mod == 3:
-        set_r(c, i.reg, i.osz, get_r(c, i.rm, i.osz))
+    if is_reg(i, kind):
+        set_r(c, i.reg, osz, get_r(c, i.rm, osz))
         return RC_OK
-    if rd(c, mem_la(c, i), i.osz, &v):
+    if rd(c, mem_la(c, i), osz, &v):
         return RC_FAULT
-    set_r(c, i.reg, i.osz, v)
+    set_r(c, i.reg, osz, v)
     return RC_OK
 
-cdef int h_mov_EI(CPU* c, Insn* i) noexcept nogil:
-    if i.mod == 3:
-        set_r(c, i.rm, i.osz, i.imm)
+cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+    if is_reg(i, kind):
+        set_r(c, i.rm, osz, i.imm)
         return RC_OK
-    return wr(c, mem_la(c, i), i.osz, i.imm)
+    return wr(c, mem_la(c, i), osz, i.imm)
+
+cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil: return mov_EG(c, i, i.osz, K_ANY)
+cdef int h_mov_GE(CPU* c, Insn* i) noexcept nogil: return mov_GE(c, i, i.osz, K_ANY)
+cdef int h_mov_EI(CPU* c, Insn* i) noexcept nogil: return mov_EI(c, i, i.osz, K_ANY)
 
 cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
     """MOVZX Gv, Eb/Ew (0F B6 / 0F B7)."""

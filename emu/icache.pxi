@@ -112,6 +112,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             return NULL
         if pages[1] != TLB_EMPTY and <uint32_t>length > 0x1000 - ((la + off) & 0xFFF):
             page2 = pages[1]               # the instruction straddles two pages
+        specialize(i)
         i.off = off
         off += length
         i.next = off

@@ -22,8 +22,10 @@
  *
  * Running one case (run_case + the hc_enter assembly stub):
  *   - the code page is refilled: code, an int3 at CODE_BASE+len(code) (the
- *     end trap), zeros after it; the scratch area gets the case's data,
- *     zero-padded;
+ *     end trap; not in step mode, where the single-step trap finds the end),
+ *     zeros after it; the scratch area gets the case's data, zero-padded;
+ *   - everything answered so far is flushed to the parent first, so that if
+ *     the case kills the process the parent knows which case did it;
  *   - x87/SSE/AVX state is reset to its init state (xrstor/fxrstor);
  *   - DS/ES are loaded with __USER_DS (0x2b) -- 64-bit Linux processes run
  *     with null DS/ES, which would #GP in compatibility mode;
@@ -40,10 +42,13 @@
  *     was in) copies the interrupted register state out of the ucontext and
  *     rewrites the context to resume at hc_recover with CS = 0x33 (this is how
  *     32-bit cases return to 64-bit mode), RSP = the harness stack,
- *     RFLAGS = 0x202 (sigreturn keeps NT/ID from the case, so hc_recover also
- *     reloads RFLAGS with POPFQ); hc_recover pops the callee-saved registers and returns
- *     from hc_enter as if it were an ordinary function call.  No TLS, no
- *     sigsetjmp: the case may have clobbered FS, which is repaired afterwards.
+ *     RFLAGS = 0x202 (sigreturn keeps NT/ID from the case, so hc_recover
+ *     also reloads RFLAGS with POPFQ); hc_recover pops the callee-saved
+ *     registers and returns from hc_enter as if it were an ordinary function
+ *     call.  No TLS, no sigsetjmp: the case may have clobbered FS, which is
+ *     repaired afterwards (fix_segments).  A fault inside the entry stub or
+ *     any signal outside a case means the harness is broken: the child
+ *     reports it on stderr and exits (the parent restarts it).
  *
  * Step mode ("honour Case.count"): TF is set on entry; every single-step trap
  * counts one retired instruction (an unfinished iteration of a REP string

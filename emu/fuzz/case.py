@@ -80,8 +80,13 @@ class Result:
                 -1 for an access outside mapped memory
     oracle_error -- set (a message) when the oracle itself failed (crash,
                 hang, unsupported instruction); such a result is not compared
+    outside_digest -- optional: a digest of the memory below DATA_BASE (code
+                page included) for engines with flat RAM there (emu.Machine,
+                Unicorn in its default flat layout); compared only when both
+                results have one
     """
     regs: dict
     data: bytes
     vector: int | None = None
     oracle_error: str | None = None
+    outside_digest: str | None = None

@@ -1,0 +1,839 @@
+"""Hypothesis strategies that generate structured x86 code and whole test cases.
+
+The generator builds instructions field by field -- legacy prefixes (66, 67,
+F2/F3, segment overrides, sometimes LOCK), a REX prefix in 64-bit mode,
+one-, two- and three-byte opcodes from the general-purpose integer set the
+emulator implements, then ModRM / SIB / displacement / immediate of the sizes
+that opcode and those prefixes call for.  Instructions are grouped in
+*families* (``FAMILIES``); the choice among them is weighted and can be
+steered with ``families=``, ``weights=`` or ``opcode_range=``.
+
+Keeping a case meaningful:
+
+* Memory operands mostly land in the scratch area: base/index registers are
+  drawn as ``DATA_BASE + small offset`` or small values most of the time (and
+  random values sometimes), absolute disp32 / moffs / RIP-relative
+  displacements point into the scratch area, the stack pointer is STACK_TOP.
+* Branches are only forward, to an instruction of the same sequence (or its
+  end), so every case terminates within ``len(instructions)`` instructions.
+  REP string instructions are preceded by ``MOV ECX, n`` with a small n.
+* No instruction reads a flag that an earlier instruction may have left
+  undefined: the classifier of :mod:`emu.fuzz.flags` runs on every generated
+  sequence and a ``CMP r, r`` is inserted before such a reader (see the
+  "consumed undefined flags" section there).  16-bit SHLD/SHRD by CL get a
+  ``MOV CL, n<=16`` so their result is never undefined.
+
+``cases(mode, ...)`` returns :class:`emu.fuzz.case.Case` objects;
+``raw_cases(mode)`` the same with random bytes for code.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from hypothesis import assume, strategies as st
+
+from .case import DATA_BASE, DATA_SIZE, STACK_TOP, CODE_BASE, Case, gpr_names
+from .flags import ARITH, DF, analyze
+
+#: How much of the scratch area the generated data fills (the rest is zero).
+DATA_FILL = 0x1000
+#: Offsets into the scratch area that pointer-valued registers get.
+PTR_SPAN = 0x1000
+
+END = object()          # branch target: the end of the sequence
+
+
+# ---------------------------------------------------------------------------
+# The instruction under construction
+
+
+@dataclass(eq=False)
+class Insn:
+    family: str
+    opcode: bytes
+    prefixes: list = field(default_factory=list)   # legacy prefix bytes (and stale REX)
+    rex: int | None = None
+    modrm: int | None = None
+    sib: int | None = None
+    disp: bytes = b""
+    imm: bytes = b""
+    rel_size: int = 0                               # relative branch: 1 or 4
+    target: object = None                           # Insn or END
+    head: bool = True                               # may be a branch target
+
+    def encode(self, rel: int = 0) -> bytes:
+        out = bytearray(self.prefixes)
+        if self.rex is not None:
+            out.append(self.rex)
+        out += self.opcode
+        if self.modrm is not None:
+            out.append(self.modrm)
+        if self.sib is not None:
+            out.append(self.sib)
+        out += self.disp
+        out += self.imm
+        if self.rel_size:
+            out += (rel & ((1 << (8 * self.rel_size)) - 1)).to_bytes(self.rel_size, "little")
+        return bytes(out)
+
+    def __len__(self):
+        return len(self.encode())
+
+
+def assemble(insns) -> bytes:
+    """Encode a list of Insn, resolving forward branch targets.  Branches whose
+    target is out of rel8 reach are retargeted to the farthest head in reach."""
+    for _ in range(4):
+        offs = []
+        pos = 0
+        for i in insns:
+            offs.append(pos)
+            pos += len(i)
+        index = {id(x): k for k, x in enumerate(insns)}
+        end = pos
+        changed = False
+        out = bytearray()
+        for k, i in enumerate(insns):
+            rel = 0
+            if i.rel_size:
+                tgt = end if i.target is END or id(i.target) not in index else offs[index[id(i.target)]]
+                nxt = offs[k] + len(i)
+                rel = tgt - nxt
+                if i.rel_size == 1 and rel > 127:
+                    # pick the farthest head within reach (the next insn at worst)
+                    best = None
+                    for j in range(k + 1, len(insns)):
+                        if offs[j] - nxt <= 127 and insns[j].head:
+                            best = insns[j]
+                    i.target = best if best is not None else (insns[k + 1] if k + 1 < len(insns) else END)
+                    changed = True
+                    continue
+            out += i.encode(rel)
+        if not changed:
+            return bytes(out)
+    raise AssertionError("branch fixup did not converge")
+
+
+# ---------------------------------------------------------------------------
+# Small helpers
+
+
+def chance(draw, percent: int) -> bool:
+    """True with about `percent` % probability; shrinks to False."""
+    return draw(st.integers(0, 99)) >= 100 - percent
+
+
+def _le(v, n):
+    return (v & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
+
+
+def _interesting(bits):
+    m = (1 << bits) - 1
+    h = 1 << (bits - 1)
+    return [0, 1, 2, m, m - 1, h, h - 1, h + 1, 0x7F & m, 0x80 & m, 0xFF & m, 0x100 & m]
+
+
+def imm_value(bits):
+    return st.one_of(st.integers(0, (1 << bits) - 1), st.sampled_from(_interesting(bits)),
+                     st.integers(0, 16))
+
+
+def _imm(draw, nbytes):
+    return _le(draw(imm_value(8 * nbytes)), nbytes)
+
+
+def _disp8(draw):
+    return _le(draw(st.one_of(st.integers(-64, 64), st.integers(-128, 127))), 1)
+
+
+def _ptr_disp32(draw):
+    """An absolute 32-bit address into the scratch area (sometimes anywhere)."""
+    if chance(draw, 90):
+        return DATA_BASE + draw(st.integers(0, PTR_SPAN - 1))
+    return draw(st.integers(0, 0xFFFFFFFF))
+
+
+@dataclass
+class Ctx:
+    mode: int
+
+
+def _opsize(mode, prefixes, rex, byte=False):
+    if byte:
+        return 8
+    if mode == 64 and rex is not None and rex & 8:
+        return 64
+    return 16 if 0x66 in prefixes else 32
+
+
+def draw_rex(draw, ctx, percent=50, w=None):
+    if ctx.mode != 64 or not chance(draw, percent):
+        return None
+    r = 0x40 | draw(st.integers(0, 15))
+    if w is True:
+        r |= 8
+    elif w is False:
+        r &= ~8
+    return r
+
+
+SEGS_32 = (0x26, 0x36, 0x3E, 0x64, 0x65)      # no CS override in 32-bit: writes via CS #GP on hardware
+SEGS_64 = (0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65)
+
+
+def draw_prefixes(draw, ctx, *, p66=True, p67=True, seg=True, rep=False, lock=False,
+                  noise_rep=False):
+    """Legacy prefixes, in a random order.  `rep`: 'F2'/'F3'/True (either) to
+    force one; `lock`: True when LOCK is legal, 'maybe' to add it rarely."""
+    pre = []
+    if p66 and chance(draw, 25):
+        pre.append(0x66)
+    if p67 and chance(draw, 10):
+        pre.append(0x67)
+    if seg and chance(draw, 15):
+        pre.append(draw(st.sampled_from(SEGS_64 if ctx.mode == 64 else SEGS_32)))
+    if rep is True:
+        pre.append(draw(st.sampled_from((0xF3, 0xF2))))
+    elif rep:
+        pre.append(rep)
+    elif noise_rep and chance(draw, 4):
+        pre.append(draw(st.sampled_from((0xF3, 0xF2))))
+    if lock is True and chance(draw, 30) or lock == "maybe" and chance(draw, 2):
+        pre.append(0xF0)
+    if len(pre) > 1:
+        pre = list(draw(st.permutations(pre)))
+    if ctx.mode == 64 and pre and chance(draw, 3):
+        # a REX followed by a legacy prefix is ignored
+        pre.insert(len(pre) - 1, 0x40 | draw(st.integers(0, 15)))
+    if rep in (0xF2, 0xF3) and pre[-1] != rep and rep in pre:
+        # mandatory prefixes (POPCNT/LZCNT/TZCNT) must be the last F2/F3
+        pre.remove(rep)
+        pre.append(rep)
+    return pre
+
+
+def draw_modrm(draw, ctx, prefixes, rex, *, reg=None, mem="any"):
+    """(modrm, sib, disp) for a ModRM operand. `reg`: fixed reg field (a /digit)
+    or None for random; `mem`: 'any', 'mem' or 'reg'."""
+    if mem == "reg":
+        mod = 3
+    elif mem == "mem":
+        mod = draw(st.sampled_from((0, 1, 2, 0, 1)))
+    else:
+        mod = 3 if chance(draw, 45) else draw(st.sampled_from((0, 1, 2, 0, 1)))
+    r = draw(st.integers(0, 7)) if reg is None else reg
+    rm = draw(st.integers(0, 7))
+    sib = None
+    disp = b""
+    a16 = ctx.mode == 32 and 0x67 in prefixes
+    if mod == 3:
+        pass
+    elif a16:
+        if mod == 0 and rm == 6:
+            disp = _le(draw(st.integers(0, 0xFFFF)), 2)
+        elif mod == 1:
+            disp = _disp8(draw)
+        elif mod == 2:
+            disp = _le(draw(st.integers(0, 0xFFFF)), 2)
+    else:
+        if rm == 4:
+            scale = draw(st.integers(0, 3))
+            index = draw(st.integers(0, 7))
+            base = draw(st.integers(0, 7))
+            sib = (scale << 6) | (index << 3) | base
+            if mod == 0 and base == 5:
+                disp = _le(_ptr_disp32(draw), 4)
+        elif mod == 0 and rm == 5:
+            if ctx.mode == 64:
+                # RIP-relative: aim into the scratch area whatever the position
+                off = draw(st.integers(0, PTR_SPAN - 1))
+                disp = _le(DATA_BASE - CODE_BASE + off, 4)
+            else:
+                disp = _le(_ptr_disp32(draw), 4)
+        if mod == 1:
+            disp = _disp8(draw)
+        elif mod == 2:
+            if chance(draw, 85):
+                disp = _le(draw(st.integers(-0x400, 0x400)), 4)
+            else:
+                disp = _le(draw(st.integers(0, 0xFFFFFFFF)), 4)
+    return (mod << 6) | (r << 3) | rm, sib, disp
+
+
+def modrm_insn(draw, ctx, family, opcode, *, reg=None, mem="any", imm=0, byte=False,
+               p66=True, lock=False, rep=False, noise_rep=True, rex_w=None, rex=True):
+    """Build a ModRM instruction; `imm` is a size in bytes or 'z' (2/4 by
+    operand size)."""
+    pre = draw_prefixes(draw, ctx, p66=p66, lock=lock, rep=rep, noise_rep=noise_rep and not rep)
+    rx = draw_rex(draw, ctx, w=rex_w) if rex else None
+    if rex_w is True and ctx.mode == 64 and rx is None:
+        rx = 0x48
+    modrm, sib, disp = draw_modrm(draw, ctx, pre, rx, reg=reg, mem=mem)
+    if imm == "z":
+        imm = 2 if _opsize(ctx.mode, pre, rx, byte) == 16 else 4
+    return Insn(family, bytes(opcode), pre, rx, modrm, sib, disp, _imm(draw, imm) if imm else b"")
+
+
+def plain_insn(draw, ctx, family, opcode, *, imm=b"", p66=True, rex=True, seg=True,
+               rep=False, noise_rep=False, p67=False):
+    pre = draw_prefixes(draw, ctx, p66=p66, p67=p67, seg=seg, rep=rep, noise_rep=noise_rep)
+    rx = draw_rex(draw, ctx, percent=30) if rex else None
+    return Insn(family, bytes(opcode), pre, rx, imm=imm)
+
+
+def _is_lockable_mem(insn):
+    return insn.modrm is not None and (insn.modrm >> 6) != 3
+
+
+# ---------------------------------------------------------------------------
+# Families
+
+SHIFT_COUNTS = st.one_of(st.integers(0, 33), st.sampled_from((0x1F, 0x20, 0x3F, 0x40, 0x41, 0xFF,
+                                                              7, 8, 9, 15, 16, 17)),
+                         st.integers(0, 255))
+
+
+def f_alu(draw, ctx):
+    op = draw(st.integers(0, 7))
+    form = draw(st.integers(0, 5))
+    opc = (op << 3) | form
+    if form < 4:
+        # LOCK is legal on the memory-destination forms except CMP
+        lock = True if form < 2 and op != 7 else "maybe"
+        i = modrm_insn(draw, ctx, "alu", [opc], byte=form % 2 == 0, lock=lock)
+        return [i]
+    pre = draw_prefixes(draw, ctx, lock="maybe")
+    rx = draw_rex(draw, ctx)
+    n = 1 if form == 4 else (2 if _opsize(ctx.mode, pre, rx) == 16 else 4)
+    return [Insn("alu", bytes([opc]), pre, rx, imm=_imm(draw, n))]
+
+
+def f_alu_imm(draw, ctx):
+    opc = draw(st.sampled_from((0x80, 0x81, 0x83, 0x82) if ctx.mode == 32 else (0x80, 0x81, 0x83)))
+    r = draw(st.integers(0, 7))
+    return [modrm_insn(draw, ctx, "alu_imm", [opc], reg=r, imm="z" if opc == 0x81 else 1,
+                       byte=opc in (0x80, 0x82), lock=True if r != 7 else "maybe")]
+
+
+def f_incdec(draw, ctx):
+    if ctx.mode == 32 and chance(draw, 30):
+        return [plain_insn(draw, ctx, "incdec", [0x40 + draw(st.integers(0, 15))], rex=False)]
+    opc = draw(st.sampled_from((0xFE, 0xFF)))
+    return [modrm_insn(draw, ctx, "incdec", [opc], reg=draw(st.integers(0, 1)), byte=opc == 0xFE,
+                       lock=True)]
+
+
+def f_not_neg(draw, ctx):
+    opc = draw(st.sampled_from((0xF6, 0xF7)))
+    return [modrm_insn(draw, ctx, "not_neg", [opc], reg=draw(st.integers(2, 3)), byte=opc == 0xF6,
+                       lock=True)]
+
+
+def f_test(draw, ctx):
+    k = draw(st.integers(0, 2))
+    if k == 0:
+        return [modrm_insn(draw, ctx, "test", [draw(st.sampled_from((0x84, 0x85)))], lock="maybe")]
+    if k == 1:
+        opc = draw(st.sampled_from((0xA8, 0xA9)))
+        pre = draw_prefixes(draw, ctx)
+        rx = draw_rex(draw, ctx)
+        n = 1 if opc == 0xA8 else (2 if _opsize(ctx.mode, pre, rx) == 16 else 4)
+        return [Insn("test", bytes([opc]), pre, rx, imm=_imm(draw, n))]
+    opc = draw(st.sampled_from((0xF6, 0xF7)))
+    return [modrm_insn(draw, ctx, "test", [opc], reg=0, imm=1 if opc == 0xF6 else "z", byte=opc == 0xF6)]
+
+
+def f_mul(draw, ctx):
+    k = draw(st.integers(0, 3))
+    if k == 0:
+        opc = draw(st.sampled_from((0xF6, 0xF7)))
+        return [modrm_insn(draw, ctx, "mul", [opc], reg=draw(st.integers(4, 5)), byte=opc == 0xF6)]
+    if k == 1:
+        return [modrm_insn(draw, ctx, "mul", [0x0F, 0xAF])]
+    if k == 2:
+        return [modrm_insn(draw, ctx, "mul", [0x69], imm="z")]
+    return [modrm_insn(draw, ctx, "mul", [0x6B], imm=1)]
+
+
+def f_div(draw, ctx):
+    opc = draw(st.sampled_from((0xF6, 0xF7)))
+    return [modrm_insn(draw, ctx, "div", [opc], reg=draw(st.integers(6, 7)), byte=opc == 0xF6)]
+
+
+def f_shift(draw, ctx):
+    opc = draw(st.sampled_from((0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3)))
+    r = draw(st.sampled_from((0, 1, 2, 3, 4, 5, 7)))
+    i = modrm_insn(draw, ctx, "shift", [opc], reg=r, byte=opc % 2 == 0)
+    if opc in (0xC0, 0xC1):
+        i.imm = _le(draw(SHIFT_COUNTS), 1)
+    return [i]
+
+
+def f_shld(draw, ctx):
+    opc = draw(st.sampled_from((0xA4, 0xA5, 0xAC, 0xAD)))
+    i = modrm_insn(draw, ctx, "shld", [0x0F, opc])
+    if opc in (0xA4, 0xAC):
+        c = draw(SHIFT_COUNTS)
+        if _opsize(ctx.mode, i.prefixes, i.rex) == 16 and (c & 0x1F) > 16:
+            c = c & 0x0F                       # count > 16: undefined result
+        i.imm = _le(c, 1)
+    return [i]
+
+
+def f_bt(draw, ctx):
+    if chance(draw, 40):
+        r = draw(st.integers(4, 7))
+        i = modrm_insn(draw, ctx, "bt", [0x0F, 0xBA], reg=r, imm=1, lock=True if r != 4 else "maybe")
+        return [i]
+    opc = draw(st.sampled_from((0xA3, 0xAB, 0xB3, 0xBB)))
+    return [modrm_insn(draw, ctx, "bt", [0x0F, opc], lock=True if opc != 0xA3 else "maybe")]
+
+
+def f_bitscan(draw, ctx):
+    opc = draw(st.sampled_from((0xBC, 0xBD)))
+    return [modrm_insn(draw, ctx, "bitscan", [0x0F, opc], noise_rep=False)]
+
+
+def f_xcnt(draw, ctx):
+    opc = draw(st.sampled_from((0xB8, 0xBC, 0xBD)))
+    return [modrm_insn(draw, ctx, "xcnt", [0x0F, opc], rep=0xF3)]
+
+
+def f_bswap(draw, ctx):
+    return [plain_insn(draw, ctx, "bswap", [0x0F, 0xC8 + draw(st.integers(0, 7))], p66=False)]
+
+
+def f_convert(draw, ctx):
+    return [plain_insn(draw, ctx, "convert", [draw(st.sampled_from((0x98, 0x99)))])]
+
+
+def f_bcd(draw, ctx):
+    opc = draw(st.sampled_from((0x27, 0x2F, 0x37, 0x3F, 0xD4, 0xD5)))
+    imm = b""
+    if opc in (0xD4, 0xD5):
+        imm = _le(draw(st.one_of(st.just(10), st.just(10), st.integers(0, 255))), 1)
+    return [plain_insn(draw, ctx, "bcd", [opc], imm=imm, rex=False)]
+
+
+def f_mov(draw, ctx):
+    k = draw(st.integers(0, 4))
+    if k == 0:
+        return [modrm_insn(draw, ctx, "mov", [draw(st.sampled_from((0x88, 0x89, 0x8A, 0x8B)))])]
+    if k == 1:
+        opc = draw(st.sampled_from((0xC6, 0xC7)))
+        return [modrm_insn(draw, ctx, "mov", [opc], reg=0, imm=1 if opc == 0xC6 else "z",
+                           byte=opc == 0xC6)]
+    if k == 2:
+        r = draw(st.integers(0, 7))
+        pre = draw_prefixes(draw, ctx)
+        rx = draw_rex(draw, ctx)
+        return [Insn("mov", bytes([0xB0 + r]), pre, rx, imm=_imm(draw, 1))]
+    if k == 3:
+        r = draw(st.integers(0, 7))
+        pre = draw_prefixes(draw, ctx)
+        rx = draw_rex(draw, ctx)
+        sz = _opsize(ctx.mode, pre, rx) // 8
+        return [Insn("mov", bytes([0xB8 + r]), pre, rx, imm=_imm(draw, sz))]
+    # A0-A3: moffs
+    opc = draw(st.sampled_from((0xA0, 0xA1, 0xA2, 0xA3)))
+    pre = draw_prefixes(draw, ctx, p67=False)
+    rx = draw_rex(draw, ctx)
+    asz = 8 if ctx.mode == 64 else 4
+    return [Insn("mov", bytes([opc]), pre, rx, imm=_le(_ptr_disp32(draw), asz))]
+
+
+def f_movx(draw, ctx):
+    if ctx.mode == 64 and chance(draw, 25):
+        return [modrm_insn(draw, ctx, "movx", [0x63])]
+    opc = draw(st.sampled_from((0xB6, 0xB7, 0xBE, 0xBF)))
+    return [modrm_insn(draw, ctx, "movx", [0x0F, opc], noise_rep=False)]
+
+
+def f_lea(draw, ctx):
+    return [modrm_insn(draw, ctx, "lea", [0x8D], mem="reg" if chance(draw, 3) else "mem")]
+
+
+def f_xchg(draw, ctx):
+    if chance(draw, 30):
+        r = draw(st.integers(1, 7))
+        return [plain_insn(draw, ctx, "xchg", [0x90 + r])]
+    opc = draw(st.sampled_from((0x86, 0x87)))
+    return [modrm_insn(draw, ctx, "xchg", [opc], byte=opc == 0x86, lock=True)]
+
+
+def f_cmpxchg(draw, ctx):
+    if chance(draw, 25):
+        w = ctx.mode == 64 and chance(draw, 30)
+        return [modrm_insn(draw, ctx, "cmpxchg", [0x0F, 0xC7], reg=1, mem="mem", lock=True,
+                           rex_w=w, p66=False, noise_rep=False)]
+    opc = draw(st.sampled_from((0xB0, 0xB1)))
+    return [modrm_insn(draw, ctx, "cmpxchg", [0x0F, opc], byte=opc == 0xB0, lock=True,
+                       noise_rep=False)]
+
+
+def f_xadd(draw, ctx):
+    opc = draw(st.sampled_from((0xC0, 0xC1)))
+    return [modrm_insn(draw, ctx, "xadd", [0x0F, opc], byte=opc == 0xC0, lock=True, noise_rep=False)]
+
+
+def f_push_pop(draw, ctx):
+    k = draw(st.integers(0, 7))
+    if k == 0:
+        return [plain_insn(draw, ctx, "push_pop", [0x50 + draw(st.integers(0, 7))])]
+    if k == 1:
+        return [plain_insn(draw, ctx, "push_pop", [0x58 + draw(st.integers(0, 7))])]
+    if k == 2:
+        return [plain_insn(draw, ctx, "push_pop", [0x6A], imm=_imm(draw, 1))]
+    if k == 3:
+        pre = draw_prefixes(draw, ctx)
+        rx = draw_rex(draw, ctx)
+        return [Insn("push_pop", b"\x68", pre, rx, imm=_imm(draw, 2 if 0x66 in pre else 4))]
+    if k == 4:
+        return [modrm_insn(draw, ctx, "push_pop", [0xFF], reg=6)]
+    if k == 5:
+        return [modrm_insn(draw, ctx, "push_pop", [0x8F], reg=0)]
+    if k == 6:
+        if ctx.mode == 32 and chance(draw, 50):
+            return [plain_insn(draw, ctx, "push_pop", [draw(st.sampled_from((0x60, 0x61)))], rex=False)]
+        return [plain_insn(draw, ctx, "push_pop", [0xC9])]                 # LEAVE
+    imm = _le(draw(st.sampled_from((0, 8, 0x10, 0x104))), 2) + bytes([draw(st.integers(0, 3))])
+    return [plain_insn(draw, ctx, "push_pop", [0xC8], imm=imm)]          # ENTER
+
+
+def f_pushf_popf(draw, ctx):
+    if chance(draw, 50):
+        return [plain_insn(draw, ctx, "pushf_popf", [0x9C], p66=False)]
+    # PUSH imm32 ; POPF with only the arithmetic flags and DF (no TF/IF/AC...)
+    v = 0x2 | draw(st.integers(0, 0xFFF)) & (ARITH | DF)
+    push = Insn("pushf_popf", b"\x68", imm=_le(v, 4))
+    popf = Insn("pushf_popf", b"\x9D", head=False)
+    return [push, popf]
+
+
+def f_lahf_sahf(draw, ctx):
+    return [plain_insn(draw, ctx, "lahf_sahf", [draw(st.sampled_from((0x9E, 0x9F)))])]
+
+
+def f_cmov(draw, ctx):
+    return [modrm_insn(draw, ctx, "cmov", [0x0F, 0x40 + draw(st.integers(0, 15))], noise_rep=False)]
+
+
+def f_setcc(draw, ctx):
+    return [modrm_insn(draw, ctx, "setcc", [0x0F, 0x90 + draw(st.integers(0, 15))], byte=True,
+                       noise_rep=False)]
+
+
+def f_movbe(draw, ctx):
+    opc = draw(st.sampled_from((0xF0, 0xF1)))
+    return [modrm_insn(draw, ctx, "movbe", [0x0F, 0x38, opc], mem="mem", noise_rep=False)]
+
+
+def f_flagops(draw, ctx):
+    return [plain_insn(draw, ctx, "flagops", [draw(st.sampled_from((0xF5, 0xF8, 0xF9, 0xFC, 0xFD)))])]
+
+
+def f_string(draw, ctx):
+    opc = draw(st.sampled_from((0xA4, 0xA5, 0xA6, 0xA7, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE, 0xAF)))
+    out = []
+    rep = draw(st.sampled_from((None, 0xF3, 0xF3, 0xF2)))
+    if chance(draw, 25):
+        out.append(Insn("setup", b"\xBE", imm=_le(DATA_BASE + draw(st.integers(0, PTR_SPAN - 1)), 4)))
+    if chance(draw, 25):
+        out.append(Insn("setup", b"\xBF", imm=_le(DATA_BASE + draw(st.integers(0, PTR_SPAN - 1)), 4)))
+    if rep is not None:
+        out.append(Insn("setup", b"\xB9", imm=_le(draw(st.integers(0, 16)), 4)))
+    pre = draw_prefixes(draw, ctx, rep=rep if rep is not None else False, p67=True)
+    rx = draw_rex(draw, ctx, percent=30)
+    out.append(Insn("string", bytes([opc]), pre, rx))
+    for i in out[1:]:
+        i.head = False
+    return out
+
+
+def f_xlat(draw, ctx):
+    return [plain_insn(draw, ctx, "xlat", [0xD7], p67=True)]
+
+
+def f_branch(draw, ctx):
+    k = draw(st.integers(0, 5))
+    if k == 0:
+        i = Insn("branch", bytes([0x70 + draw(st.integers(0, 15))]), rel_size=1)
+    elif k == 1:
+        i = Insn("branch", bytes([0x0F, 0x80 + draw(st.integers(0, 15))]), rel_size=4)
+    elif k == 2:
+        i = Insn("branch", b"\xEB", rel_size=1)
+    elif k == 3:
+        i = Insn("branch", b"\xE9", rel_size=4)
+    elif k == 4:
+        i = Insn("branch", bytes([0xE0 + draw(st.integers(0, 3))]), rel_size=1)
+        if chance(draw, 20):
+            i.prefixes.append(0x67)
+    else:
+        i = Insn("branch", b"\xE8", rel_size=4)
+    if ctx.mode == 64 and chance(draw, 20):
+        i.rex = 0x40 | draw(st.integers(0, 15))
+    return [i]
+
+
+def f_nop(draw, ctx):
+    if chance(draw, 50):
+        return [plain_insn(draw, ctx, "nop", [0x90], rex=False)]
+    return [modrm_insn(draw, ctx, "nop", [0x0F, 0x1F], reg=0, noise_rep=False)]
+
+
+def f_undoc(draw, ctx):
+    """Documented-elsewhere aliases: TEST /1, SAL /6, 82 (32-bit), SALC."""
+    k = draw(st.integers(0, 3 if ctx.mode == 32 else 1))
+    if k == 0:
+        opc = draw(st.sampled_from((0xF6, 0xF7)))
+        return [modrm_insn(draw, ctx, "undoc", [opc], reg=1, imm=1 if opc == 0xF6 else "z",
+                           byte=opc == 0xF6)]
+    if k == 1:
+        opc = draw(st.sampled_from((0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3)))
+        i = modrm_insn(draw, ctx, "undoc", [opc], reg=6, byte=opc % 2 == 0)
+        if opc in (0xC0, 0xC1):
+            i.imm = _le(draw(SHIFT_COUNTS), 1)
+        return [i]
+    if k == 2:
+        return [modrm_insn(draw, ctx, "undoc", [0x82], reg=draw(st.integers(0, 7)), imm=1, byte=True)]
+    return [plain_insn(draw, ctx, "undoc", [0xD6], rex=False)]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    fn: object
+    weight: int
+    opcodes: tuple            # primary opcodes: 0x00-0xFF, 0x0Fxx, 0x0F38xx
+    modes: tuple = (32, 64)
+
+
+def _r(a, b):
+    return tuple(range(a, b + 1))
+
+
+FAMILIES = {f.name: f for f in (
+    Family("alu", f_alu, 10, tuple(o for o in range(0x40) if o & 7 < 6)),
+    Family("alu_imm", f_alu_imm, 8, (0x80, 0x81, 0x82, 0x83)),
+    Family("incdec", f_incdec, 3, (0xFE, 0xFF) + _r(0x40, 0x4F)),
+    Family("not_neg", f_not_neg, 3, (0xF6, 0xF7)),
+    Family("test", f_test, 3, (0x84, 0x85, 0xA8, 0xA9, 0xF6, 0xF7)),
+    Family("mul", f_mul, 5, (0xF6, 0xF7, 0x0FAF, 0x69, 0x6B)),
+    Family("div", f_div, 4, (0xF6, 0xF7)),
+    Family("shift", f_shift, 8, (0xC0, 0xC1) + _r(0xD0, 0xD3)),
+    Family("shld", f_shld, 4, (0x0FA4, 0x0FA5, 0x0FAC, 0x0FAD)),
+    Family("bt", f_bt, 4, (0x0FA3, 0x0FAB, 0x0FB3, 0x0FBB, 0x0FBA)),
+    Family("bitscan", f_bitscan, 3, (0x0FBC, 0x0FBD)),
+    Family("xcnt", f_xcnt, 3, (0x0FB8, 0x0FBC, 0x0FBD)),
+    Family("bswap", f_bswap, 2, _r(0x0FC8, 0x0FCF)),
+    Family("convert", f_convert, 2, (0x98, 0x99)),
+    Family("bcd", f_bcd, 3, (0x27, 0x2F, 0x37, 0x3F, 0xD4, 0xD5), modes=(32,)),
+    Family("mov", f_mov, 6, _r(0x88, 0x8B) + (0xC6, 0xC7) + _r(0xB0, 0xBF) + _r(0xA0, 0xA3)),
+    Family("movx", f_movx, 3, (0x0FB6, 0x0FB7, 0x0FBE, 0x0FBF, 0x63)),
+    Family("lea", f_lea, 3, (0x8D,)),
+    Family("xchg", f_xchg, 3, (0x86, 0x87) + _r(0x91, 0x97)),
+    Family("cmpxchg", f_cmpxchg, 3, (0x0FB0, 0x0FB1, 0x0FC7)),
+    Family("xadd", f_xadd, 2, (0x0FC0, 0x0FC1)),
+    Family("push_pop", f_push_pop, 5, _r(0x50, 0x5F) + (0x6A, 0x68, 0xFF, 0x8F, 0x60, 0x61, 0xC8, 0xC9)),
+    Family("pushf_popf", f_pushf_popf, 2, (0x9C, 0x9D)),
+    Family("lahf_sahf", f_lahf_sahf, 2, (0x9E, 0x9F)),
+    Family("cmov", f_cmov, 4, _r(0x0F40, 0x0F4F)),
+    Family("setcc", f_setcc, 3, _r(0x0F90, 0x0F9F)),
+    Family("movbe", f_movbe, 2, (0x0F38F0, 0x0F38F1)),
+    Family("flagops", f_flagops, 2, (0xF5, 0xF8, 0xF9, 0xFC, 0xFD)),
+    Family("string", f_string, 4, (0xA4, 0xA5, 0xA6, 0xA7) + _r(0xAA, 0xAF)),
+    Family("xlat", f_xlat, 1, (0xD7,)),
+    Family("branch", f_branch, 5, _r(0x70, 0x7F) + _r(0x0F80, 0x0F8F) + (0xEB, 0xE9, 0xE8) + _r(0xE0, 0xE3)),
+    Family("nop", f_nop, 1, (0x90, 0x0F1F)),
+    Family("undoc", f_undoc, 1, (0xF6, 0xF7, 0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3, 0x82, 0xD6)),
+)}
+
+
+def family_names(mode: int):
+    return [n for n, f in FAMILIES.items() if mode in f.modes]
+
+
+def _select(mode, families=None, weights=None, opcode_range=None):
+    names = [n for n in (families or family_names(mode)) if mode in FAMILIES[n].modes]
+    if opcode_range is not None:
+        lo, hi = opcode_range
+        names = [n for n in names if any(lo <= o <= hi for o in FAMILIES[n].opcodes)]
+    if not names:
+        raise ValueError("no instruction family selected for mode %d" % mode)
+    w = [max(0, (weights or {}).get(n, FAMILIES[n].weight)) for n in names]
+    return names, w
+
+
+def instruction_groups(mode: int, families=None, weights=None, opcode_range=None):
+    """Strategy: one instruction bundle (a list of Insn: the instruction and
+    any setup it needs), drawn from the selected families."""
+    names, w = _select(mode, families, weights, opcode_range)
+    total = sum(w)
+    ctx = Ctx(mode)
+    if total <= 0:
+        raise ValueError("all weights are zero")
+
+    @st.composite
+    def one(draw):
+        x = draw(st.integers(0, total - 1))
+        for n, wt in zip(names, w):
+            if x < wt:
+                return FAMILIES[n].fn(draw, ctx)
+            x -= wt
+        raise AssertionError
+
+    return one()
+
+
+# ---------------------------------------------------------------------------
+# Registers and data
+
+
+def _specials(mode):
+    v = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF]
+    if mode == 64:
+        v += [0x7FFFFFFFFFFFFFFF, 0x8000000000000000, 0xFFFFFFFFFFFFFFFF, 0x100000000,
+              0xFFFFFFFF80000000]
+    return v
+
+
+def reg_value(mode: int):
+    """A register value: mostly a pointer into the scratch area or a small
+    number (usable as an index), sometimes special or random."""
+    ptr = st.integers(0, PTR_SPAN - 1).map(lambda o: DATA_BASE + o)
+    small = st.integers(0, 64)
+    rnd = st.integers(0, (1 << mode) - 1)
+    if mode == 64:
+        # mostly canonical random values, sometimes anything
+        canon = st.integers(-(1 << 47), (1 << 47) - 1).map(lambda v: v & ((1 << 64) - 1))
+        rnd = st.one_of(st.integers(0, 0xFFFFFFFF), canon, canon, rnd)
+    return st.one_of(ptr, ptr, small, ptr, small, st.sampled_from(_specials(mode)), rnd, rnd)
+
+
+def eflags_value():
+    return st.builds(lambda a, d: 0x2 | (a & ARITH) | (DF if d else 0),
+                     st.integers(0, 0xFFF), st.integers(0, 9).map(lambda x: x == 9))
+
+
+@st.composite
+def registers(draw, mode: int):
+    """Initial registers for a case (always with the stack pointer at STACK_TOP)."""
+    names = gpr_names(mode)
+    regs = {}
+    for n in names:
+        regs[n] = draw(reg_value(mode))
+    regs[names[4]] = STACK_TOP
+    regs["eflags"] = draw(eflags_value())
+    return regs
+
+
+@st.composite
+def scratch_data(draw, size: int = DATA_FILL):
+    """Initial scratch contents, made from a drawn seed (hypothesis' buffer
+    is too small to draw kilobytes byte by byte)."""
+    style = draw(st.sampled_from(("random", "random", "random", "random", "zero", "small", "pattern")))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = random.Random(seed)
+    if style == "zero":
+        return bytes(size)
+    if style == "small":
+        return bytes(rng.choice((0, 0, 1, 2, 0x80, 0xFF)) for _ in range(size))
+    if style == "pattern":
+        pat = rng.randbytes(rng.randint(1, 16))
+        return (pat * (size // len(pat) + 1))[:size]
+    return rng.randbytes(size)
+
+
+# ---------------------------------------------------------------------------
+# Cases
+
+
+def _fix_sequence(draw, mode, insns, regs):
+    """Insert CMP r,r before readers of possibly-undefined flags and MOV CL,n
+    before 16-bit SHLD/SHRD by CL that could get a count > 16."""
+    for _ in range(24):
+        code = assemble(insns)
+        fa = analyze(code, mode, regs)
+        problems = [(o, "flags") for o, _, _ in fa.consumed] + [(o, "dest") for o, _ in fa.undefined_dest]
+        if not problems:
+            return insns, code
+        off, kind = min(problems)
+        pos = 0
+        k = None
+        for j, i in enumerate(insns):
+            if pos == off:
+                k = j
+                break
+            pos += len(i)
+        if k is None:
+            break
+        bad = insns[k]
+        if kind == "flags":
+            r1, r2 = draw(st.integers(0, 7)), draw(st.integers(0, 7))
+            fix = Insn("fix", b"\x39", modrm=0xC0 | (r1 << 3) | r2)
+        elif bad.opcode[:2] in (b"\x0f\xa5", b"\x0f\xad"):
+            fix = Insn("fix", b"\xB1", imm=bytes([draw(st.integers(0, 16))]))
+        else:
+            break
+        for i in insns:
+            if i.target is bad:
+                i.target = fix
+        fix.head = bad.head
+        bad.head = False
+        insns.insert(k, fix)
+    assume(False)
+
+
+@st.composite
+def code_and_regs(draw, mode: int, min_insns: int = 1, max_insns: int = 6, families=None,
+                  weights=None, opcode_range=None, regs=None):
+    if regs is None:
+        regs = draw(registers(mode))
+    n = draw(st.integers(min_insns, max_insns))
+    groups = draw(st.lists(instruction_groups(mode, families, weights, opcode_range),
+                           min_size=n, max_size=n))
+    insns = [i for g in groups for i in g]
+    heads = [i for i in insns if i.head]
+    for k, i in enumerate(insns):
+        if i.rel_size:
+            later = [h for h in heads if insns.index(h) > k]
+            j = draw(st.integers(0, len(later)))
+            i.target = later[j] if j < len(later) else END
+    insns, code = _fix_sequence(draw, mode, insns, regs)
+    return code, regs, len(insns)
+
+
+@st.composite
+def cases(draw, mode: int, min_insns: int = 1, max_insns: int = 6, families=None, weights=None,
+          opcode_range=None):
+    """Strategy: a Case of `mode` (32 or 64) with a few structured instructions.
+
+    families     -- restrict to these family names (see FAMILIES)
+    weights      -- {family: weight} overriding the default weights (0 disables)
+    opcode_range -- (lo, hi): only families with a primary opcode in the range;
+                    two-byte opcodes are 0x0Fxx, three-byte 0x0F38xx
+    """
+    code, regs, n = draw(code_and_regs(mode, min_insns, max_insns, families, weights, opcode_range))
+    data = draw(scratch_data())
+    return Case(mode=mode, code=code, regs=regs, data=data, count=n + 4)
+
+
+def raw_code(mode: int, max_size: int = 24):
+    """Random bytes, optionally behind a few plausible prefixes."""
+    prefix = st.lists(st.sampled_from((0x66, 0x67, 0xF2, 0xF3, 0xF0, 0x2E, 0x3E, 0x26, 0x64, 0x65, 0x36)
+                                      + ((0x40, 0x41, 0x44, 0x48, 0x4C, 0x4F) if mode == 64 else ())),
+                      max_size=3).map(bytes)
+    body = st.one_of(st.binary(min_size=1, max_size=max_size),
+                     st.tuples(st.sampled_from((b"", b"\x0f", b"\x0f\x38", b"\x0f\x3a")),
+                               st.binary(min_size=1, max_size=12)).map(lambda t: t[0] + t[1]))
+    return st.tuples(prefix, body).map(lambda t: t[0] + t[1])
+
+
+@st.composite
+def raw_cases(draw, mode: int, max_size: int = 24):
+    """Strategy: a Case whose code is (mostly) random bytes."""
+    code = draw(raw_code(mode, max_size))
+    regs = draw(registers(mode))
+    data = draw(scratch_data())
+    return Case(mode=mode, code=code, regs=regs, data=data, count=32)

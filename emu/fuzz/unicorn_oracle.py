@@ -1,0 +1,181 @@
+"""Run a :class:`~emu.fuzz.case.Case` on Unicorn (QEMU's TCG) and return a
+:class:`~emu.fuzz.case.Result`.
+
+Layout: by default (``flat=True``) guest RAM is one mapping from 0 to
+DATA_BASE + DATA_SIZE, exactly like ``emu.Machine(memory=DATA_BASE+DATA_SIZE)``,
+so that an access through a small register value hits RAM in both engines.
+``flat=False`` maps only the code page and the scratch area (the layout a host
+CPU oracle sees).
+
+Stopping:
+* ``until`` = the end of the code, as ``emu.Machine.run``;
+* ``count`` is counted *architecturally* by a code hook: a REP string
+  instruction is one instruction however many iterations it makes (Unicorn's
+  own ``count`` would count each iteration);
+* exceptions: Unicorn reports #UD as UC_ERR_INSN_INVALID (-> vector 6),
+  accesses to unmapped memory as UC_ERR_{READ,WRITE,FETCH}_UNMAPPED (-> -1),
+  and every other CPU exception (#DE from DIV/IDIV/AAM, #GP, INT3, INT n,
+  INTO...) through the interrupt hook (UC_HOOK_INTR), which records the
+  vector and stops; without the hook those end as UC_ERR_EXCEPTION.  For
+  faults the reported rip is the faulting instruction; for traps (INT3, INT n,
+  INTO) the next one, as on hardware.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+
+from .case import CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE, Case, Result, gpr_names
+from .insn import decode
+
+try:  # optional dependency
+    import unicorn as _uc
+    from unicorn import x86_const as _x86
+except ImportError:  # pragma: no cover - exercised only without unicorn
+    _uc = None
+    _x86 = None
+
+_STRING = frozenset(("MOVS", "STOS", "CMPS", "SCAS", "LODS", "INS", "OUTS"))
+
+
+def available() -> bool:
+    return _uc is not None
+
+
+def _require():
+    if _uc is None:
+        raise ImportError("the Unicorn oracle needs the 'unicorn' Python package "
+                          "(pip install 'unicorn>=2.0', or pip install pvemu[unicorn])")
+
+
+def _reg_const(name):
+    return getattr(_x86, "UC_X86_REG_" + name.upper())
+
+
+def case_regs(case: Case) -> dict:
+    """The case's initial registers under the canonical names of its mode
+    (gpr_names(mode) + 'eflags'); 64-bit names in a 32-bit case are truncated,
+    32-bit names in a 64-bit case are zero-extended."""
+    names = gpr_names(case.mode)
+    out = {n: 0 for n in names}
+    r64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi")
+    r32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+    for k, v in case.regs.items():
+        k = k.lower()
+        v = int(v)
+        if k in ("eflags", "rflags", "flags"):
+            out["eflags"] = v & 0xFFFFFFFF
+        elif case.mode == 64 and k in r32:
+            out[r64[r32.index(k)]] = v & 0xFFFFFFFF
+        elif case.mode == 32 and k in r64:
+            out[r32[r64.index(k)]] = v & 0xFFFFFFFF
+        elif k in out:
+            out[k] = v & ((1 << case.mode) - 1)
+        elif case.mode == 64 and k.endswith("d") and k[:-1] in names:   # r8d..r15d
+            out[k[:-1]] = v & 0xFFFFFFFF
+        else:
+            raise ValueError(f"unknown register {k!r} for a {case.mode}-bit case")
+    out.setdefault("eflags", 0x2)
+    out["eflags"] |= 0x2
+    return out
+
+
+_ERR_VECTOR = {}
+if _uc is not None:
+    _ERR_VECTOR = {
+        _uc.UC_ERR_INSN_INVALID: 6,
+        _uc.UC_ERR_READ_UNMAPPED: -1,
+        _uc.UC_ERR_WRITE_UNMAPPED: -1,
+        _uc.UC_ERR_FETCH_UNMAPPED: -1,
+        _uc.UC_ERR_READ_PROT: -1,
+        _uc.UC_ERR_WRITE_PROT: -1,
+        _uc.UC_ERR_FETCH_PROT: -1,
+    }
+
+
+def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
+                max_rep_iterations: int = 1 << 20, timeout: float = 10.0,
+                digest: bool = True) -> Result:
+    """Run `case` on Unicorn; see the module docstring."""
+    _require()
+    if len(case.code) > CODE_SIZE:
+        raise ValueError("code longer than CODE_SIZE")
+    mode = case.mode
+    uc = _uc.Uc(_uc.UC_ARCH_X86, _uc.UC_MODE_64 if mode == 64 else _uc.UC_MODE_32)
+    if cpu_model is not None:
+        uc.ctl_set_cpu_model(cpu_model)
+    if flat:
+        uc.mem_map(0, DATA_BASE + DATA_SIZE)
+    else:
+        uc.mem_map(CODE_BASE, CODE_SIZE)
+        uc.mem_map(DATA_BASE, DATA_SIZE)
+    uc.mem_write(CODE_BASE, bytes(case.code))
+    if case.data:
+        uc.mem_write(DATA_BASE, bytes(case.data[:DATA_SIZE]))
+    regs = case_regs(case)
+    for name in gpr_names(mode):
+        uc.reg_write(_reg_const(name), regs[name])
+    uc.reg_write(_x86.UC_X86_REG_EFLAGS, regs["eflags"])
+    pc_reg = _x86.UC_X86_REG_RIP if mode == 64 else _x86.UC_X86_REG_EIP
+
+    st = {"n": 0, "last": None, "iters": 0, "intno": None, "error": None, "rep": {}}
+
+    def is_rep_string(addr):
+        r = st["rep"].get(addr)
+        if r is None:
+            try:
+                b = bytes(uc.mem_read(addr, 15))
+            except _uc.UcError:
+                b = b""
+            d = decode(b, 0, mode)
+            r = bool(d is not None and d.mnemonic in _STRING and d.rep is not None)
+            st["rep"][addr] = r
+        return r
+
+    def on_code(uc_, addr, size, _):
+        if addr == st["last"] and is_rep_string(addr):
+            st["iters"] += 1
+            if st["iters"] > max_rep_iterations:
+                st["error"] = f"REP instruction at {addr:#x} ran more than {max_rep_iterations} iterations"
+                uc_.emu_stop()
+            return
+        st["last"] = addr
+        st["iters"] = 0
+        st["n"] += 1
+        if st["n"] > case.count:
+            uc_.emu_stop()
+
+    def on_intr(uc_, intno, _):
+        st["intno"] = intno
+        uc_.emu_stop()
+
+    uc.hook_add(_uc.UC_HOOK_CODE, on_code)
+    uc.hook_add(_uc.UC_HOOK_INTR, on_intr)
+
+    vector = None
+    err = None
+    t0 = time.monotonic()
+    try:
+        uc.emu_start(CODE_BASE, case.end, timeout=int(timeout * 1e6), count=0)
+    except _uc.UcError as e:
+        if e.errno in _ERR_VECTOR:
+            vector = _ERR_VECTOR[e.errno]
+        elif e.errno == _uc.UC_ERR_EXCEPTION and st["intno"] is not None:
+            vector = st["intno"]
+        else:
+            err = f"unicorn: {e} (errno {e.errno})"
+    if st["intno"] is not None and vector is None and err is None:
+        vector = st["intno"]
+    if st["error"]:
+        err = st["error"]
+    elif timeout and time.monotonic() - t0 >= timeout:
+        err = f"unicorn: timed out after {timeout} s"
+
+    out = {name: uc.reg_read(_reg_const(name)) for name in gpr_names(mode)}
+    out["rip" if mode == 64 else "eip"] = uc.reg_read(pc_reg)
+    out["eflags"] = uc.reg_read(_x86.UC_X86_REG_EFLAGS)
+    data = bytes(uc.mem_read(DATA_BASE, DATA_SIZE))
+    dig = None
+    if flat and digest:
+        dig = hashlib.blake2b(bytes(uc.mem_read(0, DATA_BASE)), digest_size=16).hexdigest()
+    return Result(regs=out, data=data, vector=vector, oracle_error=err, outside_digest=dig)
