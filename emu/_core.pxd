@@ -27,7 +27,8 @@ cdef enum:
     S_FS = 4
     S_GS = 5
 
-# What a handler returns.  RC_OK: retired, go on.  RC_END: retired, end the
+# What a handler returns when it does not chain to the next instruction
+# itself (see dispatch.pxi).  RC_OK: retired, go on.  RC_END: retired, end the
 # block (e.g. after a store into this block's code).  RC_FAULT: not retired,
 # c.exc_* says which exception.  RC_EXIT: retired, leave the run loop with
 # c.exit_reason.  RC_AGAIN: not retired, run this instruction again (a REP
@@ -38,6 +39,7 @@ cdef enum:
     RC_FAULT = 2
     RC_EXIT = 3
     RC_AGAIN = 4
+    RC_DONE = 5      # the block's end marker: every instruction before it retired
 
 # Why the run loop returned.
 cdef enum:
@@ -135,6 +137,8 @@ cdef struct CPU:
     int has_until
     volatile int stop_request
     int block_abort     # set when a store invalidates the running block
+    Insn* cur           # the instruction running now (handlers chain)
+    uint64_t block_rip  # rip of the running block's first instruction
     # exit information
     int exit_reason
     int exc_vector

@@ -19,6 +19,7 @@ include "flags.pxi"
 include "memory.pxi"
 include "regs.pxi"
 include "icache.pxi"
+include "dispatch.pxi"
 include "alu.pxi"
 include "muldiv.pxi"
 include "shift.pxi"
@@ -45,10 +46,13 @@ cdef inline int exception_exit(CPU* c) noexcept nogil:
 
 cdef int cpu_run(CPU* c) noexcept nogil:
     """Run until an exit.  Budget, `until` and stop requests are checked
-    once per block; a block is cut short to honour them exactly."""
+    once per block; a block is cut short to honour them exactly (its
+    instruction at the cut point is swapped for the end marker while the
+    block runs)."""
     cdef Block* b
     cdef Insn* i
-    cdef Insn* end
+    cdef Insn* cut
+    cdef handler_t saved
     cdef uint64_t rip, ipmask = c.ipmask, rel
     cdef int rc
     cdef uint32_t n, k
@@ -75,20 +79,27 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                     if b.insns[k].off == rel:
                         n = k
                         break
+        cut = &b.insns[n]
+        saved = cut.fn
+        cut.fn = h_block_end
         i = b.insns
-        end = i + n
         c.block_abort = 0
-        rc = RC_OK
-        while i < end:
-            c.r[R_RIP] = (rip + i.next) & ipmask
-            rc = i.fn(c, i)
-            if rc != RC_OK:
-                break
+        c.block_rip = rip
+        c.cur = i
+        c.r[R_RIP] = (rip + i.next) & ipmask
+        rc = i.fn(c, i)                # runs the block, handler to handler
+        i = c.cur
+        cut.fn = saved
+        # A handler that returned RC_OK instead of chaining: go on by hand.
+        while rc == RC_OK:
             i += 1
-            if c.block_abort:
-                break
+            c.cur = i
+            c.r[R_RIP] = (rip + i.next) & ipmask
+            rc = i.fn(c, i) if not c.block_abort else RC_DONE
+            i = c.cur
         k = <uint32_t>(i - b.insns)
-        if rc == RC_OK:
+        if rc == RC_DONE:              # rip was set for the marker: undo that
+            c.r[R_RIP] = (rip + i.off) & ipmask
             c.icount += k
             c.budget -= k
             continue

@@ -16,7 +16,7 @@ cdef int h_daa(CPU* c, Insn* i) noexcept nogil:
         ncf = 0
     set_r(c, R_AX, 1, al)
     set_arith(c, szp_flags(al, 8) | ncf | (af << 4))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_das(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t al = c.r[R_AX] & 0xFF, old = al, cf = get_cf(c), af = get_af(c), ncf = 0
@@ -31,7 +31,7 @@ cdef int h_das(CPU* c, Insn* i) noexcept nogil:
         ncf = 1
     set_r(c, R_AX, 1, al)
     set_arith(c, szp_flags(al, 8) | ncf | (af << 4))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_aaa(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t ax = c.r[R_AX] & 0xFFFF, f = 0
@@ -40,7 +40,7 @@ cdef int h_aaa(CPU* c, Insn* i) noexcept nogil:
         f = F_AF | F_CF
     set_r(c, R_AX, 2, ax & 0xFF0F)
     set_arith(c, szp_flags(ax & 0x0F, 8) | f)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_aas(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t ax = c.r[R_AX] & 0xFFFF, f = 0
@@ -50,7 +50,7 @@ cdef int h_aas(CPU* c, Insn* i) noexcept nogil:
         f = F_AF | F_CF
     set_r(c, R_AX, 2, ax & 0xFF0F)
     set_arith(c, szp_flags(ax & 0x0F, 8) | f)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_aam(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t base = i.imm & 0xFF, al = c.r[R_AX] & 0xFF
@@ -58,11 +58,11 @@ cdef int h_aam(CPU* c, Insn* i) noexcept nogil:
         return fault(c, 0, 0, 0)
     set_r(c, R_AX, 2, ((al // base) << 8) | (al % base))
     set_arith(c, szp_flags(al % base, 8))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_aad(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t ax = c.r[R_AX]
     cdef uint64_t al = ((ax & 0xFF) + ((ax >> 8) & 0xFF) * (i.imm & 0xFF)) & 0xFF
     set_r(c, R_AX, 2, al)
     set_arith(c, szp_flags(al, 8))
-    return RC_OK
+    return next_insn(c, i)

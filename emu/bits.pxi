@@ -42,7 +42,7 @@ cdef inline int bit_op(CPU* c, Insn* i, uint32_t kind, bint imm) noexcept nogil:
     materialize(c)
     c.eflags = (c.eflags & ~<uint64_t>F_CF) | bit
     if kind == 0:
-        return RC_OK
+        return next_insn(c, i)
     if kind == 1:
         r = d | (<uint64_t>1 << off)
     elif kind == 2:
@@ -51,8 +51,8 @@ cdef inline int bit_op(CPU* c, Insn* i, uint32_t kind, bint imm) noexcept nogil:
         r = d ^ (<uint64_t>1 << off)
     if i.mod == 3:
         set_r(c, i.rm, osz, r)
-        return RC_OK
-    return wr(c, la, osz, r)
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, la, osz, r))
 
 cdef int h_bt(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 0, False)
 cdef int h_bts(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 1, False)
@@ -74,13 +74,13 @@ cdef int h_bsf(CPU* c, Insn* i) noexcept nogil:
     if i.rep == 0xF3:
         set_arith(c, (F_CF if s == 0 else 0) | (F_ZF if (s & 1) else 0))
         set_r(c, i.reg, i.osz, bits if s == 0 else pv_ctz64(s))
-        return RC_OK
+        return next_insn(c, i)
     if s == 0:
         set_arith(c, F_ZF)
-        return RC_OK
+        return next_insn(c, i)
     set_arith(c, 0)
     set_r(c, i.reg, i.osz, pv_ctz64(s))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_bsr(CPU* c, Insn* i) noexcept nogil:
     """BSR, or LZCNT with an F3 prefix."""
@@ -92,13 +92,13 @@ cdef int h_bsr(CPU* c, Insn* i) noexcept nogil:
         n = bits if s == 0 else <uint32_t>(pv_clz64(s) - (64 - bits))
         set_arith(c, (F_CF if s == 0 else 0) | (F_ZF if n == 0 else 0))
         set_r(c, i.reg, i.osz, n)
-        return RC_OK
+        return next_insn(c, i)
     if s == 0:
         set_arith(c, F_ZF)
-        return RC_OK
+        return next_insn(c, i)
     set_arith(c, 0)
     set_r(c, i.reg, i.osz, 63 - pv_clz64(s))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_popcnt(CPU* c, Insn* i) noexcept nogil:
     """POPCNT (F3 0F B8); without F3 the opcode is JMPE (IA-64 only): #UD."""
@@ -109,7 +109,7 @@ cdef int h_popcnt(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     set_arith(c, F_ZF if s == 0 else 0)
     set_r(c, i.reg, i.osz, pv_popcount64(s))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_bswap(CPU* c, Insn* i) noexcept nogil:
     """BSWAP r (0F C8+r).  With a 16-bit operand the result is undefined;
@@ -120,4 +120,4 @@ cdef int h_bswap(CPU* c, Insn* i) noexcept nogil:
         set_r(c, i.reg, 4, pv_bswap32(<uint32_t>c.r[i.reg]))
     else:
         set_r(c, i.reg, 2, 0)
-    return RC_OK
+    return next_insn(c, i)

@@ -8,26 +8,26 @@ cdef inline void jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
         jump(c, c.r[R_RIP] + i.imm, i.osz)
-    return RC_OK
+    return RC_END
 
 cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
     jump(c, c.r[R_RIP] + i.imm, i.osz)
-    return RC_OK
+    return RC_END
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     if push(c, i.osz, c.r[R_RIP]):
         return RC_FAULT
     jump(c, c.r[R_RIP] + i.imm, i.osz)
-    return RC_OK
+    return RC_END
 
 cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
     if rm_read(c, i, i.osz, &t):
         return RC_FAULT
     jump(c, t, i.osz)
-    return RC_OK
+    return RC_END
 
 cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
@@ -36,7 +36,7 @@ cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
     if push(c, i.osz, c.r[R_RIP]):
         return RC_FAULT
     jump(c, t, i.osz)
-    return RC_OK
+    return RC_END
 
 cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
     """RET and RET imm16 (the immediate is 0 for C3)."""
@@ -45,7 +45,7 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     set_sp(c, c.r[R_SP] + i.imm)
     jump(c, t, i.osz)
-    return RC_OK
+    return RC_END
 
 cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     """LOOPNE (E0), LOOPE (E1), LOOP (E2): decrement the count register (of
@@ -55,12 +55,12 @@ cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     set_areg(c, R_CX, m, n)
     if n != 0 and (i.opcode == 0xE2 or get_zf(c) == (i.opcode == 0xE1)):
         jump(c, c.r[R_RIP] + i.imm, i.osz)
-    return RC_OK
+    return RC_END
 
 cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
     if (c.r[R_CX] & i.amask) == 0:
         jump(c, c.r[R_RIP] + i.imm, i.osz)
-    return RC_OK
+    return RC_END
 
 cdef inline int soft_int(CPU* c, int vector) noexcept nogil:
     """A software interrupt: with no interrupt table in this machine model it
@@ -82,7 +82,7 @@ cdef int h_int1(CPU* c, Insn* i) noexcept nogil:
 cdef int h_into(CPU* c, Insn* i) noexcept nogil:
     if get_of(c):
         return soft_int(c, 4)
-    return RC_OK
+    return RC_END
 
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
     c.exit_reason = EXIT_HLT

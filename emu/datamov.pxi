@@ -5,24 +5,24 @@
 cdef inline int mov_EG(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     if is_reg(i, kind):
         set_r(c, i.rm, osz, get_r(c, i.reg, osz))
-        return RC_OK
-    return wr(c, mem_la(c, i), osz, get_r(c, i.reg, osz))
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, mem_la(c, i), osz, get_r(c, i.reg, osz)))
 
 cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     cdef uint64_t v
     if is_reg(i, kind):
         set_r(c, i.reg, osz, get_r(c, i.rm, osz))
-        return RC_OK
+        return next_insn(c, i)
     if rd(c, mem_la(c, i), osz, &v):
         return RC_FAULT
     set_r(c, i.reg, osz, v)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     if is_reg(i, kind):
         set_r(c, i.rm, osz, i.imm)
-        return RC_OK
-    return wr(c, mem_la(c, i), osz, i.imm)
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, mem_la(c, i), osz, i.imm))
 
 cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil: return mov_EG(c, i, i.osz, K_ANY)
 cdef int h_mov_GE(CPU* c, Insn* i) noexcept nogil: return mov_GE(c, i, i.osz, K_ANY)
@@ -34,7 +34,7 @@ cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
     if rm_read(c, i, 1 if i.opcode == 0x1B6 else 2, &v):
         return RC_FAULT
     set_r(c, i.reg, i.osz, v)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
     """MOVSX Gv, Eb/Ew (0F BE / 0F BF) and MOVSXD Gv, Ed (63 in 64-bit mode;
@@ -46,11 +46,11 @@ cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
     if rm_read(c, i, size, &v):
         return RC_FAULT
     set_r(c, i.reg, i.osz, <uint64_t>sext(v, size * 8))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_lea(CPU* c, Insn* i) noexcept nogil:
     set_r(c, i.reg, i.osz, ea_of(c, i))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
     """XCHG r/m, reg (86/87) and XCHG rAX, reg (90+r, decoded as mod 3)."""
@@ -60,20 +60,20 @@ cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
         a = get_r(c, i.rm, i.osz)
         set_r(c, i.rm, i.osz, b)
         set_r(c, i.reg, i.osz, a)
-        return RC_OK
+        return next_insn(c, i)
     la = mem_la(c, i)
     if rmw_read(c, la, i.osz, &a):
         return RC_FAULT
     wr(c, la, i.osz, b)
     set_r(c, i.reg, i.osz, a)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_xchg_ax(CPU* c, Insn* i) noexcept nogil:
     """XCHG rAX, r (91-97, and 90 with REX.B)."""
     cdef uint64_t a = get_r(c, R_AX, i.osz)
     set_r(c, R_AX, i.osz, get_r(c, i.rm, i.osz))
     set_r(c, i.rm, i.osz, a)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_movsxd_arpl(CPU* c, Insn* i) noexcept nogil:
     """63: MOVSXD Gv, Ed in 64-bit mode; ARPL Ew, Gw elsewhere (#UD in real
@@ -100,7 +100,7 @@ cdef int h_movsxd_arpl(CPU* c, Insn* i) noexcept nogil:
             wr(c, la, 2, d)
     else:
         c.eflags &= ~<uint64_t>F_ZF
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_bound(CPU* c, Insn* i) noexcept nogil:
     """BOUND Gv, Ma: #BR (vector 5) unless lower <= index <= upper (signed)."""
@@ -111,11 +111,11 @@ cdef int h_bound(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if v < sext(lo, bits) or v > sext(hi, bits):
         return fault(c, 5, 0, 0)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_nop(CPU* c, Insn* i) noexcept nogil:
     """NOP, PAUSE, the 0F 1F family and other hint NOPs; also fences."""
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_xadd(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t d, s, r, la
@@ -130,8 +130,8 @@ cdef int h_xadd(CPU* c, Insn* i) noexcept nogil:
     set_r(c, i.reg, i.osz, d)
     if i.mod == 3:
         set_r(c, i.rm, i.osz, r)
-        return RC_OK
-    return wr(c, la, i.osz, r)
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, la, i.osz, r))
 
 cdef int h_cmpxchg(CPU* c, Insn* i) noexcept nogil:
     """CMPXCHG r/m, reg.  As the SDM's pseudocode, the destination is
@@ -146,10 +146,10 @@ cdef int h_cmpxchg(CPU* c, Insn* i) noexcept nogil:
     acc = get_r(c, R_AX, i.osz)
     do_alu(c, A_CMP, acc, d, i.osz * 8)
     if acc == d:
-        return rm_write(c, i, i.osz, get_r(c, i.reg, i.osz))
+        return ok_next(c, i, rm_write(c, i, i.osz, get_r(c, i.reg, i.osz)))
     rm_write(c, i, i.osz, d)
     set_r(c, R_AX, i.osz, d)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_cmpxchg8b(CPU* c, Insn* i) noexcept nogil:
     """CMPXCHG8B m64, or CMPXCHG16B m128 with REX.W (16-byte aligned, else
@@ -175,7 +175,7 @@ cdef int h_cmpxchg8b(CPU* c, Insn* i) noexcept nogil:
         wr(c, la2, half, hi)
         set_r(c, R_AX, half, lo)
         set_r(c, R_DX, half, hi)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_xlat(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v
@@ -183,7 +183,7 @@ cdef int h_xlat(CPU* c, Insn* i) noexcept nogil:
     if rd(c, lin_of(c, i.seg, ea), 1, &v):
         return RC_FAULT
     set_r(c, R_AX, 1, v)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_cmov(CPU* c, Insn* i) noexcept nogil:
     """CMOVcc: the source is always read; a 32-bit destination is always
@@ -195,10 +195,10 @@ cdef int h_cmov(CPU* c, Insn* i) noexcept nogil:
         set_r(c, i.reg, i.osz, v)
     elif i.osz == 4:
         set_r(c, i.reg, 4, c.r[i.reg])
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_setcc(CPU* c, Insn* i) noexcept nogil:
-    return rm_write(c, i, 1, eval_cc(c, i.sub))
+    return ok_next(c, i, rm_write(c, i, 1, eval_cc(c, i.sub)))
 
 cdef int h_movbe(CPU* c, Insn* i) noexcept nogil:
     """MOVBE Gv, M (0F 38 F0) and MOVBE M, Gv (0F 38 F1)."""
@@ -209,8 +209,8 @@ cdef int h_movbe(CPU* c, Insn* i) noexcept nogil:
         if rd(c, mem_la(c, i), i.osz, &v):
             return RC_FAULT
         set_r(c, i.reg, i.osz, byteswap(v, i.osz))
-        return RC_OK
-    return wr(c, mem_la(c, i), i.osz, byteswap(get_r(c, i.reg, i.osz), i.osz))
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, mem_la(c, i), i.osz, byteswap(get_r(c, i.reg, i.osz), i.osz)))
 
 cdef inline uint64_t byteswap(uint64_t v, uint32_t osz) noexcept nogil:
     if osz == 8:
@@ -221,19 +221,19 @@ cdef inline uint64_t byteswap(uint64_t v, uint32_t osz) noexcept nogil:
 
 cdef int h_lahf(CPU* c, Insn* i) noexcept nogil:
     set_r(c, 0x24, 1, (get_eflags(c) & 0xD5) | 2)       # AH
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_sahf(CPU* c, Insn* i) noexcept nogil:
     set_arith(c, (get_eflags(c) & F_OF) | ((c.r[R_AX] >> 8) & 0xD5))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_cbw(CPU* c, Insn* i) noexcept nogil:
     """CBW / CWDE / CDQE: sign-extend the lower half of rAX into rAX."""
     cdef uint32_t half = i.osz * 4
     set_r(c, R_AX, i.osz, <uint64_t>sext(c.r[R_AX], half))
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_cwd(CPU* c, Insn* i) noexcept nogil:
     """CWD / CDQ / CQO: fill rDX with the sign of rAX."""
     set_r(c, R_DX, i.osz, <uint64_t>-<int64_t>sign_of(c.r[R_AX], i.osz * 8))
-    return RC_OK
+    return next_insn(c, i)

@@ -94,7 +94,9 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
     cdef uint32_t off = 0, n = 0, limit = BLOCK_MAX if c.use_cache else 1
     cdef int got, length
-    if c.nblocks >= MAX_BLOCKS or c.ninsns + BLOCK_MAX > MAX_INSNS or not c.use_cache:
+    if not c.use_cache:
+        c.nblocks = c.ninsns = 0
+    elif c.nblocks >= MAX_BLOCKS or c.ninsns + BLOCK_MAX + 1 > MAX_INSNS:
         cache_flush(c)
     b = &c.blocks[c.nblocks]
     b.insns = &c.insn_pool[c.ninsns]
@@ -121,6 +123,9 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if (OPS_FLAGS_END(i) or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask):
             break
+    memset(&b.insns[n], 0, sizeof(Insn))
+    b.insns[n].fn = h_block_end            # the end marker
+    b.insns[n].off = b.insns[n].next = off
     b.phys = pa
     b.vstart = rip
     b.n = n
@@ -128,7 +133,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     b.page2 = page2
     b.key = c.key
     c.nblocks += 1
-    c.ninsns += n
+    c.ninsns += n + 1
     c.blocks_decoded += 1
     if c.use_cache:
         b.hnext = c.hash[hash_phys(pa)]

@@ -3,29 +3,29 @@
 cdef int h_clc(CPU* c, Insn* i) noexcept nogil:
     materialize(c)
     c.eflags &= ~<uint64_t>F_CF
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_stc(CPU* c, Insn* i) noexcept nogil:
     materialize(c)
     c.eflags |= F_CF
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_cmc(CPU* c, Insn* i) noexcept nogil:
     materialize(c)
     c.eflags ^= F_CF
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_cld(CPU* c, Insn* i) noexcept nogil:
     c.eflags &= ~<uint64_t>F_DF
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_std(CPU* c, Insn* i) noexcept nogil:
     c.eflags |= F_DF
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_cli(CPU* c, Insn* i) noexcept nogil:
     c.eflags &= ~<uint64_t>F_IF
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_sti(CPU* c, Insn* i) noexcept nogil:
     c.eflags |= F_IF
@@ -34,7 +34,7 @@ cdef int h_sti(CPU* c, Insn* i) noexcept nogil:
 cdef int h_salc(CPU* c, Insn* i) noexcept nogil:
     """SALC (D6, undocumented, not in 64-bit mode): AL = CF ? 0xFF : 0."""
     set_r(c, R_AX, 1, 0xFF if get_cf(c) else 0)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_rdtsc(CPU* c, Insn* i) noexcept nogil:
     """RDTSC: deterministic; the count of instructions retired before this
@@ -42,7 +42,7 @@ cdef int h_rdtsc(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t = c.icount + i.idx + c.tsc_offset
     c.r[R_AX] = t & 0xFFFFFFFFULL
     c.r[R_DX] = t >> 32
-    return RC_OK
+    return next_insn(c, i)
 
 # CPUID: the features below are exactly the ones implemented.
 cdef enum:
@@ -80,4 +80,4 @@ cdef int h_cpuid(CPU* c, Insn* i) noexcept nogil:
     c.r[R_BX] = out[1]
     c.r[R_CX] = out[2]
     c.r[R_DX] = out[3]
-    return RC_OK
+    return next_insn(c, i)

@@ -65,7 +65,7 @@ cdef int h_mul(CPU* c, Insn* i) noexcept nogil:
         p = a * s
         set_r(c, R_AX, 2, p)
         mul_flags(c, p & 0xFF, 8, (p >> 8) != 0)
-        return RC_OK
+        return next_insn(c, i)
     if osz == 8:
         lo = pv_mulu64(a, s, &hi)
     else:
@@ -75,7 +75,7 @@ cdef int h_mul(CPU* c, Insn* i) noexcept nogil:
     set_r(c, R_AX, osz, lo)
     set_r(c, R_DX, osz, hi)
     mul_flags(c, lo, osz * 8, hi != 0)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_imul1(CPU* c, Insn* i) noexcept nogil:
     """IMUL r/m (one operand)."""
@@ -91,7 +91,7 @@ cdef int h_imul1(CPU* c, Insn* i) noexcept nogil:
         set_r(c, R_AX, osz, lo)
         set_r(c, R_DX, osz, hi)
     mul_flags(c, lo, osz * 8, ovf)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_imul_GE(CPU* c, Insn* i) noexcept nogil:
     """IMUL r, r/m (0F AF)."""
@@ -102,7 +102,7 @@ cdef int h_imul_GE(CPU* c, Insn* i) noexcept nogil:
     lo = imul_full(get_r(c, i.reg, i.osz), s, i.osz, &hi, &ovf)
     set_r(c, i.reg, i.osz, lo)
     mul_flags(c, lo, i.osz * 8, ovf)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_imul_GEI(CPU* c, Insn* i) noexcept nogil:
     """IMUL r, r/m, imm (69, 6B)."""
@@ -113,7 +113,7 @@ cdef int h_imul_GEI(CPU* c, Insn* i) noexcept nogil:
     lo = imul_full(s, i.imm & size_mask(i.osz), i.osz, &hi, &ovf)
     set_r(c, i.reg, i.osz, lo)
     mul_flags(c, lo, i.osz * 8, ovf)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_div(CPU* c, Insn* i) noexcept nogil:
     """DIV r/m: unsigned rDX:rAX / r/m; #DE on a zero divisor or overflow.
@@ -141,7 +141,7 @@ cdef int h_div(CPU* c, Insn* i) noexcept nogil:
     else:
         set_r(c, R_AX, osz, q)
         set_r(c, R_DX, osz, r)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_idiv(CPU* c, Insn* i) noexcept nogil:
     """IDIV r/m: signed division, quotient truncated toward zero."""
@@ -174,4 +174,4 @@ cdef int h_idiv(CPU* c, Insn* i) noexcept nogil:
     else:
         set_r(c, R_AX, osz, q)
         set_r(c, R_DX, osz, r)
-    return RC_OK
+    return next_insn(c, i)

@@ -27,7 +27,7 @@ cdef int h_mov_Sw_E(CPU* c, Insn* i) noexcept nogil:
         return fault(c, 6, 0, 0)
     if rm_read(c, i, 2, &v):
         return RC_FAULT
-    return load_seg(c, s, <uint32_t>v)
+    return ok_next(c, i, load_seg(c, s, <uint32_t>v))
 
 cdef int h_mov_E_Sw(CPU* c, Insn* i) noexcept nogil:
     """MOV r/m, Sreg (8C): a register gets the selector zero-extended to the
@@ -37,8 +37,8 @@ cdef int h_mov_E_Sw(CPU* c, Insn* i) noexcept nogil:
         return fault(c, 6, 0, 0)
     if i.mod == 3:
         set_r(c, i.rm, i.osz, c.sel[s])
-        return RC_OK
-    return wr(c, mem_la(c, i), 2, c.sel[s])
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, mem_la(c, i), 2, c.sel[s]))
 
 cdef int h_push_seg(CPU* c, Insn* i) noexcept nogil:
     """PUSH Sreg: with a 32/64-bit operand size rSP moves by the operand
@@ -47,14 +47,14 @@ cdef int h_push_seg(CPU* c, Insn* i) noexcept nogil:
     if wr(c, stack_la(c, sp), 2, c.sel[i.sub]):
         return RC_FAULT
     set_sp(c, sp)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_pop_seg(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v
     if peek(c, 2, 0, &v) or load_seg(c, i.sub, <uint32_t>v):
         return RC_FAULT
     set_sp(c, c.r[R_SP] + i.osz)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_lxs(CPU* c, Insn* i) noexcept nogil:
     """LES (C4) LDS (C5) LSS (0F B2) LFS (0F B4) LGS (0F B5): a far pointer
@@ -65,7 +65,7 @@ cdef int h_lxs(CPU* c, Insn* i) noexcept nogil:
     if load_seg(c, i.sub, <uint32_t>sel):
         return RC_FAULT
     set_r(c, i.reg, i.osz, off)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef inline int far_jump(CPU* c, uint64_t sel, uint64_t off, uint32_t osz) noexcept nogil:
     if load_seg(c, S_CS, <uint32_t>sel):
@@ -73,15 +73,19 @@ cdef inline int far_jump(CPU* c, uint64_t sel, uint64_t off, uint32_t osz) noexc
     jump(c, off, osz)
     return RC_OK
 
+cdef inline int far_jump_end(CPU* c, uint64_t sel, uint64_t off, uint32_t osz) noexcept nogil:
+    """A far jump that ends the block."""
+    return RC_FAULT if far_jump(c, sel, off, osz) else RC_END
+
 cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
     """JMP ptr16:16/32 (EA) and JMP m16:16/32/64 (FF /5)."""
     cdef uint64_t off, sel, la
     if i.opcode == 0xEA:
-        return far_jump(c, i.imm2, i.imm, i.osz)
+        return far_jump_end(c, i.imm2, i.imm, i.osz)
     la = mem_la(c, i)
     if rd(c, la, i.osz, &off) or rd(c, (la + i.osz) & c.lamask, 2, &sel):
         return RC_FAULT
-    return far_jump(c, sel, off, i.osz)
+    return far_jump_end(c, sel, off, i.osz)
 
 cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
     """CALL ptr16:16/32 (9A) and CALL m16:16/32/64 (FF /3)."""
@@ -99,7 +103,7 @@ cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     push(c, i.osz, cs)
     push(c, i.osz, ret)
-    return RC_OK
+    return RC_END
 
 cdef int h_ret_far(CPU* c, Insn* i) noexcept nogil:
     """RETF and RETF imm16 (CB, CA)."""
@@ -109,7 +113,7 @@ cdef int h_ret_far(CPU* c, Insn* i) noexcept nogil:
     if far_jump(c, sel, off, i.osz):
         return RC_FAULT
     set_sp(c, c.r[R_SP] + 2 * i.osz + i.imm)
-    return RC_OK
+    return RC_END
 
 cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
     """IRET/IRETD/IRETQ: pop rIP, CS and rFLAGS (at CPL 0: all of POPF's
@@ -122,4 +126,4 @@ cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
     set_sp(c, c.r[R_SP] + 3 * i.osz)
     materialize(c)
     c.eflags = (c.eflags & ~mask) | (fl & mask) | 2
-    return RC_OK
+    return RC_END

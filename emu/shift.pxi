@@ -25,7 +25,7 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
     if n == 0:
-        return RC_OK
+        return next_insn(c, i)
     if kind == LF_SHL:
         r = (d << n) if n < 64 else 0
     elif kind == LF_SHR:
@@ -36,8 +36,8 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
     set_lazy(c, kind, bits, d, n, r)
     if i.mod == 3:
         set_r(c, i.rm, osz, r)
-        return RC_OK
-    return wr(c, la, osz, r)
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, la, osz, r))
 
 cdef int h_shl(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHL)
 cdef int h_shr(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHR)
@@ -56,7 +56,7 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
     if n == 0:
-        return RC_OK
+        return next_insn(c, i)
     m = size_mask(osz)
     materialize(c)
     cf = c.eflags & F_CF
@@ -88,8 +88,8 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
     c.eflags = (c.eflags & ~<uint64_t>(F_CF | F_OF)) | cf | (of << 11)
     if i.mod == 3:
         set_r(c, i.rm, osz, r)
-        return RC_OK
-    return wr(c, la, osz, r)
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, la, osz, r))
 
 cdef int h_rol(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 0)
 cdef int h_ror(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 1)
@@ -110,7 +110,7 @@ cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
     if n == 0:
-        return RC_OK
+        return next_insn(c, i)
     s = get_r(c, i.reg, osz)
     if bits == 16:
         if left:
@@ -131,8 +131,8 @@ cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
     set_arith(c, szp_flags(r, bits) | cf | (F_OF if sign_of(r ^ d, bits) else 0))
     if i.mod == 3:
         set_r(c, i.rm, osz, r)
-        return RC_OK
-    return wr(c, la, osz, r)
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, la, osz, r))
 
 cdef int h_shld(CPU* c, Insn* i) noexcept nogil: return double_shift(c, i, True)
 cdef int h_shrd(CPU* c, Insn* i) noexcept nogil: return double_shift(c, i, False)

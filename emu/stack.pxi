@@ -2,23 +2,23 @@
 # PUSHF/POPF, ENTER, LEAVE.
 
 cdef int h_push_r(CPU* c, Insn* i) noexcept nogil:
-    return push(c, i.osz, get_r(c, i.reg, i.osz))
+    return ok_next(c, i, push(c, i.osz, get_r(c, i.reg, i.osz)))
 
 cdef int h_pop_r(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v
     if pop(c, i.osz, &v):
         return RC_FAULT
     set_r(c, i.reg, i.osz, v)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_push_I(CPU* c, Insn* i) noexcept nogil:
-    return push(c, i.osz, i.imm)
+    return ok_next(c, i, push(c, i.osz, i.imm))
 
 cdef int h_push_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v
     if rm_read(c, i, i.osz, &v):
         return RC_FAULT
-    return push(c, i.osz, v)
+    return ok_next(c, i, push(c, i.osz, v))
 
 cdef int h_pop_E(CPU* c, Insn* i) noexcept nogil:
     """POP r/m (8F /0): an rSP-based destination address is computed after
@@ -29,7 +29,7 @@ cdef int h_pop_E(CPU* c, Insn* i) noexcept nogil:
     if rm_write(c, i, i.osz, v):
         c.r[R_SP] = old
         return RC_FAULT
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_pusha(CPU* c, Insn* i) noexcept nogil:
     cdef uint32_t osz = i.osz, k
@@ -39,7 +39,7 @@ cdef int h_pusha(CPU* c, Insn* i) noexcept nogil:
     for k in range(8):                  # AX CX DX BX, the original SP, BP SI DI
         wr(c, stack_la(c, sp - (k + 1) * osz), osz, sp if k == R_SP else get_r(c, k, osz))
     set_sp(c, sp - 8 * osz)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_popa(CPU* c, Insn* i) noexcept nogil:
     """POPA: the saved rSP is skipped."""
@@ -52,14 +52,14 @@ cdef int h_popa(CPU* c, Insn* i) noexcept nogil:
         if k != R_SP:
             set_r(c, k, osz, v[k])
     set_sp(c, c.r[R_SP] + 8 * osz)
-    return RC_OK
+    return next_insn(c, i)
 
 # EFLAGS bits POPF may change at CPL 0 (VM, RF, VIF, VIP are kept).
 cdef uint64_t POPF_MASK = F_ARITH | F_TF | F_IF | F_DF | 0x3000 | 0x4000 | F_AC | F_ID
 
 cdef int h_pushf(CPU* c, Insn* i) noexcept nogil:
     """PUSHF: pushed with VM and RF clear."""
-    return push(c, i.osz, get_eflags(c) & ~<uint64_t>0x30000)
+    return ok_next(c, i, push(c, i.osz, get_eflags(c) & ~<uint64_t>0x30000))
 
 cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v, mask = POPF_MASK & size_mask(i.osz)
@@ -91,7 +91,7 @@ cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
     # rBP and rSP are both updated at the stack's address size.
     set_r(c, R_BP, stack_asz(c), frame)
     set_sp(c, sp - i.imm)
-    return RC_OK
+    return next_insn(c, i)
 
 cdef int h_leave(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v
@@ -101,4 +101,4 @@ cdef int h_leave(CPU* c, Insn* i) noexcept nogil:
         c.r[R_SP] = old
         return RC_FAULT
     set_r(c, R_BP, i.osz, v)
-    return RC_OK
+    return next_insn(c, i)

@@ -50,11 +50,11 @@ cdef inline int string_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
     cdef uint64_t am = i.amask, n
     cdef uint32_t k
     if i.rep == 0:
-        return string_step(c, i, kind, step)
+        return ok_next(c, i, string_step(c, i, kind, step))
     n = c.r[R_CX] & am
     for k in range(REP_CHUNK):
         if n == 0:
-            return RC_OK
+            return next_insn(c, i)
         if string_step(c, i, kind, step):
             return RC_FAULT
         n -= 1
@@ -62,8 +62,8 @@ cdef inline int string_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
         if kind == S_CMPS or kind == S_SCAS:
             # REPE (F3) stops when ZF = 0, REPNE (F2) when ZF = 1.
             if get_zf(c) != (i.rep == 0xF3):
-                return RC_OK
-    return RC_OK if n == 0 else RC_AGAIN
+                return next_insn(c, i)
+    return next_insn(c, i) if n == 0 else RC_AGAIN
 
 cdef int h_movs(CPU* c, Insn* i) noexcept nogil: return string_op(c, i, S_MOVS)
 cdef int h_cmps(CPU* c, Insn* i) noexcept nogil: return string_op(c, i, S_CMPS)
