@@ -1,0 +1,17 @@
+"""How the core is compiled: shared by setup.py and by the test that checks
+the generated C keeps Python out of the instruction handlers."""
+
+CFLAGS = ["-O3", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-unreachable-code"]
+
+# `cdef inline` must inline: the handler templates rely on it to fold their
+# constant size and form arguments.
+MACROS = [("CYTHON_INLINE", "inline __attribute__((always_inline))")]
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "initializedcheck": False,
+    "cdivision": True,          # C division: no ZeroDivisionError check (and no GIL) in handlers
+    "embedsignature": True,
+}
