@@ -2,9 +2,11 @@
 # Everything here is used by the nogil hot loop; nothing is a Python object.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
 
-# General register indices; R_ZERO always reads 0 (an absent base/index in an
-# effective address), R_RIP holds the address of the *next* instruction while
-# one executes, so RIP-relative addressing is an ordinary base register.
+# General register indices.  R_ZERO always reads 0 (an absent base or index
+# in an effective address).  R_RIP is the architectural instruction pointer,
+# brought up to date at block boundaries and exits; while a block runs,
+# R_BASE holds the rip of its first instruction, and a RIP-relative operand
+# is decoded as R_BASE + (its displacement + the instruction's end offset).
 cdef enum:
     R_AX = 0
     R_CX = 1
@@ -16,7 +18,8 @@ cdef enum:
     R_DI = 7
     R_ZERO = 16
     R_RIP = 17
-    NREGS = 18
+    R_BASE = 18
+    NREGS = 19
 
 # Segment register indices (the x86 encoding order).
 cdef enum:
@@ -30,7 +33,7 @@ cdef enum:
 # What a handler returns when it does not chain to the next instruction
 # itself (see dispatch.pxi).  RC_OK: retired, go on.  RC_END: retired, end the
 # block (e.g. after a store into this block's code).  RC_FAULT: not retired,
-# c.exc_* says which exception.  RC_EXIT: retired, leave the run loop with
+# c.exc_* says which exception.  (RC_END continues at the next instruction.)  RC_EXIT: retired, leave the run loop with
 # c.exit_reason.  RC_AGAIN: not retired, run this instruction again (a REP
 # string instruction that did one chunk of its iterations).
 cdef enum:
@@ -40,6 +43,7 @@ cdef enum:
     RC_EXIT = 3
     RC_AGAIN = 4
     RC_DONE = 5      # the block's end marker: every instruction before it retired
+    RC_JUMP = 6      # retired, the handler set R_RIP: end the block
 
 # Why the run loop returned.
 cdef enum:
@@ -138,7 +142,6 @@ cdef struct CPU:
     volatile int stop_request
     int block_abort     # set when a store invalidates the running block
     Insn* cur           # the instruction running now (handlers chain)
-    uint64_t block_rip  # rip of the running block's first instruction
     # exit information
     int exit_reason
     int exc_vector

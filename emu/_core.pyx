@@ -56,68 +56,75 @@ cdef int cpu_run(CPU* c) noexcept nogil:
     cdef uint64_t rip, ipmask = c.ipmask, rel
     cdef int rc
     cdef uint32_t n, k
+    cdef bint has_until = c.has_until
     while True:
         rip = c.r[R_RIP]
-        c.exit_rip = rip
-        if c.stop_request:
-            c.stop_request = 0
-            return EXIT_STOP
-        if c.budget <= 0:
-            return EXIT_COUNT
-        if c.has_until and rip == c.until:
-            return EXIT_UNTIL
-        b = find_block(c, rip)
-        if b == NULL:
-            return exception_exit(c)
+        if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
+            c.exit_rip = rip
+            if c.stop_request:
+                c.stop_request = 0
+                return EXIT_STOP
+            return EXIT_COUNT if c.budget <= 0 else EXIT_UNTIL
+        b = c.jcache[rip & (JC_SIZE - 1)]
+        if b == NULL or b.vstart != rip or b.key != c.key:
+            b = find_block(c, rip)
+            if b == NULL:
+                c.exit_rip = rip
+                return exception_exit(c)
+        # Cut the block short for the budget or `until`.
         n = b.n
         if n > c.budget:
             n = <uint32_t>c.budget
-        if c.has_until:
+        if has_until:
             rel = c.until - rip
             if rel < b.vlen:
                 for k in range(1, n):
                     if b.insns[k].off == rel:
                         n = k
                         break
-        cut = &b.insns[n]
-        saved = cut.fn
-        cut.fn = h_block_end
         i = b.insns
         c.block_abort = 0
-        c.block_rip = rip
+        c.r[R_BASE] = rip
         c.cur = i
-        c.r[R_RIP] = (rip + i.next) & ipmask
-        rc = i.fn(c, i)                # runs the block, handler to handler
+        if n == b.n:
+            rc = i.fn(c, i)            # runs the block, handler to handler
+        else:
+            cut = &b.insns[n]
+            saved = cut.fn
+            cut.fn = h_block_end
+            rc = i.fn(c, i)
+            cut.fn = saved
         i = c.cur
-        cut.fn = saved
         # A handler that returned RC_OK instead of chaining: go on by hand.
         while rc == RC_OK:
             i += 1
             c.cur = i
-            c.r[R_RIP] = (rip + i.next) & ipmask
             rc = i.fn(c, i) if not c.block_abort else RC_DONE
             i = c.cur
-        k = <uint32_t>(i - b.insns)
-        if rc == RC_DONE:              # rip was set for the marker: undo that
+        k = i.idx
+        if rc == RC_JUMP:
+            k += 1
+        elif rc == RC_DONE:            # stopped at the end marker
             c.r[R_RIP] = (rip + i.off) & ipmask
-            c.icount += k
-            c.budget -= k
-            continue
-        if rc == RC_END or rc == RC_EXIT:
-            c.icount += k + 1
-            c.budget -= k + 1
+        elif rc == RC_END or rc == RC_EXIT:
+            k += 1
+            c.r[R_RIP] = (rip + i.next) & ipmask
             if rc == RC_EXIT:
+                c.icount += k
+                c.budget -= k
                 c.exit_rip = (rip + i.off) & ipmask
                 return c.exit_reason
-            continue
+        else:                          # RC_AGAIN, RC_FAULT: not retired
+            c.r[R_RIP] = (rip + i.off) & ipmask
+            if rc == RC_AGAIN:
+                c.budget -= 1          # a REP chunk uses budget, so run() ends
+            else:
+                c.icount += k
+                c.budget -= k
+                c.exit_rip = c.r[R_RIP]
+                return exception_exit(c)
         c.icount += k
         c.budget -= k
-        c.r[R_RIP] = (rip + i.off) & ipmask
-        if rc == RC_AGAIN:
-            c.budget -= 1          # a REP chunk uses budget, so run() ends
-            continue
-        c.exit_rip = c.r[R_RIP]
-        return exception_exit(c)
 
 # ---------------------------------------------------------------- registers
 

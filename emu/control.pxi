@@ -1,42 +1,40 @@
 # Control transfer: Jcc, JMP, CALL, RET, LOOP/LOOPE/LOOPNE, JrCXZ, and the
 # software interrupts INT n / INT3 / INTO / INT1, HLT, UD2.
-# R_RIP already holds the next instruction's address when a handler runs.
+# A taken branch sets R_RIP and returns RC_JUMP; a branch not taken returns
+# RC_END (the run loop moves on to the next instruction).
 
-cdef inline void jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
+cdef inline int jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
     c.r[R_RIP] = target & size_mask(osz)
+    return RC_JUMP
 
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
-        jump(c, c.r[R_RIP] + i.imm, i.osz)
+        return jump(c, next_ip(c, i) + i.imm, i.osz)
     return RC_END
 
 cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
-    jump(c, c.r[R_RIP] + i.imm, i.osz)
-    return RC_END
+    return jump(c, next_ip(c, i) + i.imm, i.osz)
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
-    if push(c, i.osz, c.r[R_RIP]):
+    if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
-    jump(c, c.r[R_RIP] + i.imm, i.osz)
-    return RC_END
+    return jump(c, next_ip(c, i) + i.imm, i.osz)
 
 cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
     if rm_read(c, i, i.osz, &t):
         return RC_FAULT
-    jump(c, t, i.osz)
-    return RC_END
+    return jump(c, t, i.osz)
 
 cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
     if rm_read(c, i, i.osz, &t):
         return RC_FAULT
-    if push(c, i.osz, c.r[R_RIP]):
+    if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
-    jump(c, t, i.osz)
-    return RC_END
+    return jump(c, t, i.osz)
 
 cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
     """RET and RET imm16 (the immediate is 0 for C3)."""
@@ -44,8 +42,7 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
     if pop(c, i.osz, &t):
         return RC_FAULT
     set_sp(c, c.r[R_SP] + i.imm)
-    jump(c, t, i.osz)
-    return RC_END
+    return jump(c, t, i.osz)
 
 cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     """LOOPNE (E0), LOOPE (E1), LOOP (E2): decrement the count register (of
@@ -54,12 +51,12 @@ cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t n = (c.r[R_CX] - 1) & m
     set_areg(c, R_CX, m, n)
     if n != 0 and (i.opcode == 0xE2 or get_zf(c) == (i.opcode == 0xE1)):
-        jump(c, c.r[R_RIP] + i.imm, i.osz)
+        return jump(c, next_ip(c, i) + i.imm, i.osz)
     return RC_END
 
 cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
     if (c.r[R_CX] & i.amask) == 0:
-        jump(c, c.r[R_RIP] + i.imm, i.osz)
+        return jump(c, next_ip(c, i) + i.imm, i.osz)
     return RC_END
 
 cdef inline int soft_int(CPU* c, int vector) noexcept nogil:

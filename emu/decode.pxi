@@ -209,7 +209,7 @@ cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail) noexcep
             elif rm == 5 and mod == 0:
                 n = 4
                 if mode == 64:
-                    i.base = R_RIP
+                    i.base = R_BASE         # build_block adds the end offset
             else:
                 i.base = <uint8_t>(rm | ((rex & 1) << 3))
             if seg < 0 and mode != 64 and (i.base == R_SP or i.base == R_BP):

@@ -10,7 +10,6 @@ cdef inline int next_insn(CPU* c, Insn* i) noexcept nogil:
         return RC_END          # a store invalidated decoded code: stop here
     i += 1
     c.cur = i
-    c.r[R_RIP] = (c.block_rip + i.next) & c.ipmask
     return i.fn(c, i)
 
 cdef inline int ok_next(CPU* c, Insn* i, int rc) noexcept nogil:
@@ -18,6 +17,10 @@ cdef inline int ok_next(CPU* c, Insn* i, int rc) noexcept nogil:
     if rc:
         return rc
     return next_insn(c, i)
+
+cdef inline uint64_t next_ip(CPU* c, Insn* i) noexcept nogil:
+    """The address of the instruction after i."""
+    return (c.r[R_BASE] + i.next) & c.ipmask
 
 cdef int h_block_end(CPU* c, Insn* i) noexcept nogil:
     return RC_DONE

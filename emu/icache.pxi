@@ -115,6 +115,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if pages[1] != TLB_EMPTY and <uint32_t>length > 0x1000 - ((la + off) & 0xFFF):
             page2 = pages[1]               # the instruction straddles two pages
         specialize(i)
+        if i.base == R_BASE:
+            i.disp += off + length         # RIP-relative: from the block's start
         i.off = off
         off += length
         i.next = off
@@ -126,6 +128,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_block_end            # the end marker
     b.insns[n].off = b.insns[n].next = off
+    b.insns[n].idx = <uint8_t>n
     b.phys = pa
     b.vstart = rip
     b.n = n

@@ -9,8 +9,8 @@ from libc.string cimport memcpy, memset
 cdef uint64_t TLB_EMPTY = <uint64_t>-1
 
 cdef inline uint64_t ea_of(CPU* c, Insn* i) noexcept nogil:
-    """Effective address of the ModRM memory operand (RIP-relative included:
-    R_RIP holds the next instruction's address)."""
+    """Effective address of the ModRM memory operand (RIP-relative included,
+    as R_BASE plus an adjusted displacement)."""
     return (c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp) & i.amask
 
 cdef inline uint64_t lin_of(CPU* c, uint32_t seg, uint64_t ea) noexcept nogil:

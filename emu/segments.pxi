@@ -75,7 +75,7 @@ cdef inline int far_jump(CPU* c, uint64_t sel, uint64_t off, uint32_t osz) noexc
 
 cdef inline int far_jump_end(CPU* c, uint64_t sel, uint64_t off, uint32_t osz) noexcept nogil:
     """A far jump that ends the block."""
-    return RC_FAULT if far_jump(c, sel, off, osz) else RC_END
+    return RC_FAULT if far_jump(c, sel, off, osz) else RC_JUMP
 
 cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
     """JMP ptr16:16/32 (EA) and JMP m16:16/32/64 (FF /5)."""
@@ -89,7 +89,7 @@ cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
     """CALL ptr16:16/32 (9A) and CALL m16:16/32/64 (FF /3)."""
-    cdef uint64_t off, sel, la, sp = c.r[R_SP], ret = c.r[R_RIP], cs = c.sel[S_CS]
+    cdef uint64_t off, sel, la, sp = c.r[R_SP], ret = next_ip(c, i), cs = c.sel[S_CS]
     if i.opcode == 0x9A:
         off = i.imm
         sel = i.imm2
@@ -103,7 +103,7 @@ cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     push(c, i.osz, cs)
     push(c, i.osz, ret)
-    return RC_END
+    return RC_JUMP
 
 cdef int h_ret_far(CPU* c, Insn* i) noexcept nogil:
     """RETF and RETF imm16 (CB, CA)."""
@@ -113,7 +113,7 @@ cdef int h_ret_far(CPU* c, Insn* i) noexcept nogil:
     if far_jump(c, sel, off, i.osz):
         return RC_FAULT
     set_sp(c, c.r[R_SP] + 2 * i.osz + i.imm)
-    return RC_END
+    return RC_JUMP
 
 cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
     """IRET/IRETD/IRETQ: pop rIP, CS and rFLAGS (at CPL 0: all of POPF's
@@ -126,4 +126,4 @@ cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
     set_sp(c, c.r[R_SP] + 3 * i.osz)
     materialize(c)
     c.eflags = (c.eflags & ~mask) | (fl & mask) | 2
-    return RC_END
+    return RC_JUMP
