@@ -54,6 +54,32 @@ cdef enum:
     EXIT_EXCEPTION = 4
     EXIT_UNMAPPED = 5
     EXIT_STOP = 6
+    EXIT_IO = 7          # port I/O to a device written in Python
+    EXIT_FLUSH = 8       # a device output buffer is full
+    EXIT_DEBUG_EXIT = 9  # a write to the isa-debug-exit port
+
+cdef enum:
+    RC_EXIT_NR = 7       # leave the run loop with c.exit_reason; not retired
+
+# Device ids in CPU.io_map (one byte per port).
+cdef enum:
+    DEV_NONE = 0         # open bus: reads all ones, writes go nowhere
+    DEV_PYTHON = 1
+    DEV_DEBUG_EXIT = 2
+    DEV_DEBUGCON = 3
+    DEV_POST = 4
+    DEV_UART = 5
+    OUTBUF_SIZE = 4096
+
+# A 16550 UART (COM1): registers, a receive buffer filled from Python, and
+# transmitted bytes collected for Python to write out.
+cdef struct Uart:
+    uint32_t base
+    uint8_t ier, lcr, mcr, scr, dll, dlm, fcr
+    uint8_t rx[256]
+    uint32_t rx_head, rx_tail
+    uint8_t out[OUTBUF_SIZE]
+    uint32_t out_len
 
 cdef enum:
     ACC_READ = 0
@@ -134,6 +160,19 @@ cdef struct CPU:
     TlbEntry tlb_r[256]
     TlbEntry tlb_w[256]
     TlbEntry tlb_x[256]
+    # port I/O
+    uint8_t* io_map
+    Uart uart
+    uint8_t dbg_out[OUTBUF_SIZE]   # bytes written to the debug console (0xE9)
+    uint32_t dbg_len
+    uint32_t post_port2            # the second POST-code port (0x190)
+    uint32_t post_last
+    uint64_t post_count
+    uint32_t debug_exit_port
+    uint32_t io_port, io_size, io_write
+    uint64_t io_value
+    int io_ready                   # a Python IN result waits in io_value
+    uint32_t exit_status
     # counters and limits
     uint64_t icount     # retired instructions, machine lifetime
     int64_t budget      # instructions this run may still retire

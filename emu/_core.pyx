@@ -30,6 +30,7 @@ include "stack.pxi"
 include "strings.pxi"
 include "control.pxi"
 include "segments.pxi"
+include "io.pxi"
 include "misc.pxi"
 include "decode.pxi"
 include "opmap.pxi"
@@ -118,6 +119,11 @@ cdef int cpu_run(CPU* c) noexcept nogil:
             c.r[R_RIP] = (rip + i.off) & ipmask
             if rc == RC_AGAIN:
                 c.budget -= 1          # a REP chunk uses budget, so run() ends
+            elif rc == RC_EXIT_NR:
+                c.icount += k
+                c.budget -= k
+                c.exit_rip = c.r[R_RIP]
+                return c.exit_reason
             else:
                 c.icount += k
                 c.budget -= k
@@ -174,7 +180,7 @@ cdef void zfree(void* p, size_t size) noexcept nogil:
 
 cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "count",
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
-                          EXIT_STOP: "stop"}
+                          EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit"}
 cdef object ACCESS_NAMES = {ACC_READ: "read", ACC_WRITE: "write", ACC_FETCH: "fetch"}
 
 # A run() is cut into slices of this many instructions so Ctrl-C is seen.
@@ -206,6 +212,11 @@ cdef class Machine:
     cdef CPU* c
     cdef bint running
     cdef readonly object regs
+    cdef dict io_handlers
+    cdef object serial_sink, debugcon_sink
+    cdef readonly bytearray serial_output
+    cdef readonly bytearray debugcon_output
+    cdef object serial_pending
 
     def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True):
         if mode not in (16, 32, 64):
@@ -233,6 +244,10 @@ cdef class Machine:
         if (c.mem == NULL or c.hash == NULL or c.jcache == NULL or c.page_blocks == NULL
                 or c.blocks == NULL or c.insn_pool == NULL):
             raise MemoryError(f"cannot allocate {size} bytes of guest memory")
+        c.io_map = <uint8_t*>zalloc(65536)
+        if c.io_map == NULL:
+            raise MemoryError("cannot allocate the I/O port map")
+        self._attach_pc_devices()
         c.mode = mode
         c.key = mode
         c.lamask = <uint64_t>-1 if mode == 64 else 0xFFFFFFFF
@@ -242,6 +257,88 @@ cdef class Machine:
 
     def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True):
         self.regs = Registers(self)
+        self.io_handlers = {}
+        self.serial_output = bytearray()
+        self.debugcon_output = bytearray()
+        self.serial_sink = None
+        self.debugcon_sink = None
+        self.serial_pending = bytearray()
+
+    cdef void _attach_pc_devices(self):
+        """The devices at their PC ports, as QEMU's pc machine has them:
+        COM1 16550 UART (0x3F8-0x3FF), isa-debug-exit (0xF4-0xF7), the
+        debug console (0xE9), POST codes (0x80 and 0x190)."""
+        c = self.c
+        c.uart.base = 0x3F8
+        for port in range(0x3F8, 0x400):
+            c.io_map[port] = DEV_UART
+        c.debug_exit_port = 0xF4
+        for port in range(0xF4, 0xF8):
+            c.io_map[port] = DEV_DEBUG_EXIT
+        c.io_map[0xE9] = DEV_DEBUGCON
+        c.io_map[0x80] = DEV_POST
+        c.post_port2 = 0x190
+        c.io_map[0x190] = DEV_POST
+
+    # ---- devices
+
+    def add_io_handler(self, port, count=1, read=None, write=None):
+        """Handle ports [port, port + count) in Python: read(port, size) ->
+        int for IN, write(port, size, value) for OUT.  Replaces any built-in
+        device there.  Each access leaves the C loop, so keep these for
+        ports that are not in a guest's hot path."""
+        if not 0 <= port and port + count <= 0x10000 and count > 0:
+            raise EmuError(f"port range {port:#x}+{count} is outside 0..0xFFFF")
+        for p in range(port, port + count):
+            self.io_handlers[p] = (read, write)
+            self.c.io_map[p] = DEV_PYTHON
+
+    def set_serial(self, sink=None, input=b""):
+        """Where COM1's output goes: a callable taking bytes, a binary file
+        (anything with .write), or None to collect it in serial_output.
+        `input` is queued for the guest to read."""
+        self.serial_sink = sink
+        self.serial_pending += bytes(input)
+        self._feed_serial()
+
+    def set_debugcon(self, sink=None):
+        """Where bytes written to port 0xE9 go (as set_serial)."""
+        self.debugcon_sink = sink
+
+    @property
+    def post_code(self):
+        """The last POST code written to port 0x80 or 0x190 (None if none)."""
+        return self.c.post_last if self.c.post_count else None
+
+    cdef void _feed_serial(self):
+        cdef Uart* u = &self.c.uart
+        while self.serial_pending and u.rx_tail - u.rx_head < 255:
+            u.rx[u.rx_tail & 255] = self.serial_pending[0]
+            u.rx_tail += 1
+            del self.serial_pending[0]
+
+    cdef void _flush_output(self) except *:
+        c = self.c
+        if c.uart.out_len:
+            data = (<char*>c.uart.out)[:c.uart.out_len]
+            c.uart.out_len = 0
+            _emit(self.serial_sink, self.serial_output, data)
+        if c.dbg_len:
+            data = (<char*>c.dbg_out)[:c.dbg_len]
+            c.dbg_len = 0
+            _emit(self.debugcon_sink, self.debugcon_output, data)
+
+    cdef void _python_io(self) except *:
+        """Complete a port access that leaves the C loop for Python."""
+        c = self.c
+        read, write = self.io_handlers[c.io_port]
+        if c.io_write:
+            if write is not None:
+                write(c.io_port, c.io_size, c.io_value)
+        else:
+            v = read(c.io_port, c.io_size) if read is not None else -1
+            c.io_value = int(v) & ((1 << (8 * c.io_size)) - 1)
+            c.io_ready = 1
 
     def __dealloc__(self):
         if self.c != NULL:
@@ -252,6 +349,7 @@ cdef class Machine:
             zfree(c.page_blocks, c.npages * sizeof(Block*))
             zfree(c.blocks, pool_blocks(c) * sizeof(Block))
             zfree(c.insn_pool, pool_insns(c) * sizeof(Insn))
+            zfree(c.io_map, 65536)
             free(c)
             self.c = NULL
 
@@ -387,6 +485,12 @@ cdef class Machine:
                 c.budget = SLICE if remaining < 0 or remaining > SLICE else remaining
                 with nogil:
                     reason = cpu_run(c)
+                if reason == EXIT_IO or reason == EXIT_FLUSH:
+                    self._flush_output()
+                    if reason == EXIT_IO:
+                        self._python_io()
+                    self._feed_serial()
+                    continue
                 if remaining >= 0:
                     remaining -= SLICE if remaining > SLICE else remaining
                     remaining = max(remaining, 0) if reason != EXIT_COUNT else remaining
@@ -397,6 +501,7 @@ cdef class Machine:
         finally:
             self.running = False
             c.has_until = 0
+            self._flush_output()
         return self._exit(reason, c.icount - first)
 
     def stop(self):
@@ -414,6 +519,8 @@ cdef class Machine:
         elif reason == EXIT_UNMAPPED:
             ex.access = ACCESS_NAMES[c.fault_access]
             ex.access_address = c.fault_addr
+        elif reason == EXIT_DEBUG_EXIT:
+            ex.status = c.exit_status
         return ex
 
     cdef bytes _code_at(self, uint64_t ip):
@@ -424,6 +531,17 @@ cdef class Machine:
         cdef int got = fetch_code(self.c, la, buf, 15, pages)
         cdef int n = decode_one(self.c.mode, &insn, buf, got) if got > 0 else -1
         return (<char*>buf)[:n if n > 0 else got]
+
+
+cdef _emit(sink, bytearray collected, bytes data):
+    if sink is None:
+        collected += data
+    elif hasattr(sink, "write"):
+        sink.write(data)
+        if hasattr(sink, "flush"):
+            sink.flush()
+    else:
+        sink(data)
 
 
 cdef tuple _reg_lookup(name):

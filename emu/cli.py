@@ -14,7 +14,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pvemu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from emu import bench
+    from emu import bench, system
+    p = sub.add_parser("run", help="boot a kernel (Multiboot, ELF or flat) with its serial console",
+                       description="Boot a kernel as QEMU's -kernel does; the exit status is the "
+                                   "guest's (isa-debug-exit) or says why it stopped.")
+    system.add_arguments(p)
+    p.set_defaults(func=system.run)
+
     p = sub.add_parser("bench", help="benchmark the emulator against Unicorn and the host CPU",
                        description=bench.__doc__.strip().split("\n")[0])
     bench.add_arguments(p)

@@ -19,7 +19,8 @@ class Exit:
     """The end of one :meth:`emu.Machine.run` call.
 
     reason        'hlt' (HLT executed; rip is after it), 'until' (rip reached
-                  the `until` address), 'count' (the instruction budget ran
+                  the `until` address), 'debug-exit' (the guest wrote `status`
+                  to the isa-debug-exit port 0xF4), 'count' (the instruction budget ran
                   out), 'exception' (a guest exception with nowhere to go: a
                   fault leaves rip at the faulting instruction, a software
                   interrupt such as INT n leaves it after), 'unmapped' (an
@@ -42,6 +43,7 @@ class Exit:
     insn_bytes: bytes = b""
     access: str | None = None
     access_address: int | None = None
+    status: int | None = None
 
     @property
     def vector_name(self) -> str | None:
@@ -58,4 +60,6 @@ class Exit:
         if self.reason == "unmapped":
             return (f"{self.access} of unmapped address {self.access_address:#x} "
                     f"by the instruction {where} ({self.insn_bytes.hex(' ') or '?'})")
+        if self.reason == "debug-exit":
+            return f"debug-exit with status {self.status} {where} after {self.instructions} instructions"
         return f"{self.reason} {where} after {self.instructions} instructions"

@@ -27,3 +27,19 @@ def run_code(code: bytes, mode: int = 32, regs=None, data: bytes = b"", memory=1
 
 def parity(v: int) -> int:
     return PF if bin(v & 0xFF).count("1") % 2 == 0 else 0
+
+
+def pvemu_cli(*args, timeout=120):
+    """Run `python -m emu ARGS` as a user would: from a neutral directory (so
+    the source tree does not shadow the installed package), with any
+    PYTHONPATH made absolute."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep))
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([sys.executable, "-m", "emu", *map(str, args)], capture_output=True,
+                              timeout=timeout, cwd=cwd, env=env)

@@ -1,0 +1,195 @@
+# Port I/O: IN, OUT, INS, OUTS, and the bus behind them.  Each port maps to
+# a device id; the PC devices a serial loop hammers (the 16550 UART, the
+# Bochs/QEMU debug console at 0xE9, POST codes, isa-debug-exit) are handled
+# here in C, anything registered from Python leaves the run loop (EXIT_IO).
+# An IN from a Python device is completed by replay: the run loop returns,
+# Python puts the value in io_value, and the IN runs again and takes it.
+
+cdef inline int out_byte(CPU* c, uint8_t* buf, uint32_t* length, uint8_t v) noexcept nogil:
+    buf[length[0]] = v
+    length[0] += 1
+    return length[0] >= OUTBUF_SIZE
+
+cdef int uart_read(CPU* c, uint32_t reg, uint64_t* v) noexcept nogil:
+    cdef Uart* u = &c.uart
+    if reg == 0:
+        if u.lcr & 0x80:
+            v[0] = u.dll
+        elif u.rx_head != u.rx_tail:
+            v[0] = u.rx[u.rx_head & 255]
+            u.rx_head += 1
+        else:
+            v[0] = 0
+    elif reg == 1:
+        v[0] = u.dlm if u.lcr & 0x80 else u.ier
+    elif reg == 2:
+        # IIR: received data available (if enabled), else nothing pending;
+        # FIFO bits follow FCR's enable.
+        v[0] = (0xC0 if u.fcr & 1 else 0) | (0x04 if (u.ier & 1 and u.rx_head != u.rx_tail) else 0x01)
+    elif reg == 3:
+        v[0] = u.lcr
+    elif reg == 4:
+        v[0] = u.mcr
+    elif reg == 5:
+        v[0] = 0x60 | (1 if u.rx_head != u.rx_tail else 0)   # THR empty, idle
+    elif reg == 6:
+        v[0] = 0xB0                 # CTS DSR DCD
+    else:
+        v[0] = u.scr
+    return 0
+
+cdef int uart_write(CPU* c, uint32_t reg, uint64_t v) noexcept nogil:
+    """Returns 1 when the transmit buffer must be flushed."""
+    cdef Uart* u = &c.uart
+    if reg == 0:
+        if u.lcr & 0x80:
+            u.dll = <uint8_t>v
+        elif u.mcr & 0x10:          # loopback: the byte comes back in
+            u.rx[u.rx_tail & 255] = <uint8_t>v
+            u.rx_tail += 1
+        else:
+            return out_byte(c, u.out, &u.out_len, <uint8_t>v)
+    elif reg == 1:
+        if u.lcr & 0x80:
+            u.dlm = <uint8_t>v
+        else:
+            u.ier = <uint8_t>(v & 0x0F)
+    elif reg == 2:
+        u.fcr = <uint8_t>v
+        if v & 2:
+            u.rx_head = u.rx_tail   # clear the receive FIFO
+    elif reg == 3:
+        u.lcr = <uint8_t>v
+    elif reg == 4:
+        u.mcr = <uint8_t>(v & 0x1F)
+    elif reg == 7:
+        u.scr = <uint8_t>v
+    return 0
+
+cdef int io_in(CPU* c, uint32_t port, uint32_t size, uint64_t* v) noexcept nogil:
+    """Read `size` bytes from a port: 0, or RC_EXIT_NR to ask Python."""
+    cdef uint32_t dev = c.io_map[port]
+    if dev == DEV_NONE or dev == DEV_DEBUG_EXIT or dev == DEV_POST:
+        v[0] = size_mask(size)
+    elif dev == DEV_UART:
+        uart_read(c, port - c.uart.base, v)
+    elif dev == DEV_DEBUGCON:
+        v[0] = 0xE9                 # as Bochs and QEMU: reads give the port number
+    else:
+        if c.io_ready and c.io_port == port:
+            c.io_ready = 0
+            v[0] = c.io_value & size_mask(size)
+            return 0
+        c.io_port = port
+        c.io_size = size
+        c.io_write = 0
+        c.exit_reason = EXIT_IO
+        return RC_EXIT_NR
+    return 0
+
+cdef int io_out(CPU* c, uint32_t port, uint32_t size, uint64_t v) noexcept nogil:
+    """Write to a port: 0, or RC_EXIT (the write is done, Python must act)."""
+    cdef uint32_t dev = c.io_map[port]
+    v &= size_mask(size)
+    if dev == DEV_NONE:
+        return 0
+    if dev == DEV_UART:
+        if uart_write(c, port - c.uart.base, v):
+            c.exit_reason = EXIT_FLUSH
+            return RC_EXIT
+        return 0
+    if dev == DEV_DEBUGCON:
+        if out_byte(c, c.dbg_out, &c.dbg_len, <uint8_t>v):
+            c.exit_reason = EXIT_FLUSH
+            return RC_EXIT
+        return 0
+    if dev == DEV_POST:
+        c.post_last = <uint32_t>v
+        c.post_count += 1
+        return 0
+    if dev == DEV_DEBUG_EXIT:
+        c.exit_status = <uint32_t>v
+        c.exit_reason = EXIT_DEBUG_EXIT
+        return RC_EXIT
+    c.io_port = port
+    c.io_size = size
+    c.io_write = 1
+    c.io_value = v
+    c.exit_reason = EXIT_IO
+    return RC_EXIT
+
+cdef inline int io_allowed(CPU* c, uint32_t port, uint32_t size) noexcept nogil:
+    """I/O privilege: in this flat machine model the CPU runs at CPL 0, so
+    every port is allowed (the TSS permission bitmap comes with rings)."""
+    return 0
+
+cdef inline uint32_t io_port_of(CPU* c, Insn* i) noexcept nogil:
+    """E4-E7 take the port as imm8; EC-EF and the string forms use DX."""
+    if i.opcode >= 0xE4 and i.opcode <= 0xE7:
+        return <uint32_t>(i.imm & 0xFF)
+    return <uint32_t>(c.r[R_DX] & 0xFFFF)
+
+cdef int h_in(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t v
+    cdef uint32_t port = io_port_of(c, i), size = 4 if i.osz == 8 else i.osz
+    cdef int rc
+    if io_allowed(c, port, size):
+        return RC_FAULT
+    rc = io_in(c, port, size, &v)
+    if rc:
+        return rc
+    set_r(c, R_AX, size, v)
+    return next_insn(c, i)
+
+cdef int h_out(CPU* c, Insn* i) noexcept nogil:
+    cdef uint32_t port = io_port_of(c, i), size = 4 if i.osz == 8 else i.osz
+    cdef int rc
+    if io_allowed(c, port, size):
+        return RC_FAULT
+    rc = io_out(c, port, size, c.r[R_AX])
+    if rc:
+        return rc
+    return next_insn(c, i)
+
+cdef int h_ins(CPU* c, Insn* i) noexcept nogil:
+    """INS: one element per run of the handler (REP repeats it through
+    RC_AGAIN), since each may need Python."""
+    cdef uint64_t v, am = i.amask, di = c.r[R_DI] & i.amask
+    cdef uint32_t port = <uint32_t>(c.r[R_DX] & 0xFFFF), size = 4 if i.osz == 8 else i.osz
+    cdef int64_t step = -<int64_t>size if (c.eflags & F_DF) else <int64_t>size
+    cdef int rc
+    if i.rep and (c.r[R_CX] & am) == 0:
+        return next_insn(c, i)
+    if io_allowed(c, port, size) or check_wr(c, lin_of(c, S_ES, di), size):
+        return RC_FAULT
+    rc = io_in(c, port, size, &v)
+    if rc:
+        return rc
+    wr(c, lin_of(c, S_ES, di), size, v)
+    set_areg(c, R_DI, am, di + step)
+    if i.rep:
+        set_areg(c, R_CX, am, (c.r[R_CX] & am) - 1)
+        if c.r[R_CX] & am:
+            return RC_AGAIN
+    return next_insn(c, i)
+
+cdef int h_outs(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t v, am = i.amask, si = c.r[R_SI] & i.amask
+    cdef uint32_t port = <uint32_t>(c.r[R_DX] & 0xFFFF), size = 4 if i.osz == 8 else i.osz
+    cdef int64_t step = -<int64_t>size if (c.eflags & F_DF) else <int64_t>size
+    cdef int rc
+    if i.rep and (c.r[R_CX] & am) == 0:
+        return next_insn(c, i)
+    if io_allowed(c, port, size) or rd(c, lin_of(c, i.seg, si), size, &v):
+        return RC_FAULT
+    set_areg(c, R_SI, am, si + step)
+    if i.rep:
+        set_areg(c, R_CX, am, (c.r[R_CX] & am) - 1)
+    rc = io_out(c, port, size, v)
+    if i.rep and (c.r[R_CX] & am):
+        # More to go: a write Python must see leaves the loop without
+        # retiring the instruction, which then goes on from here.
+        return RC_EXIT_NR if rc == RC_EXIT else RC_AGAIN
+    if rc:
+        return rc
+    return next_insn(c, i)
