@@ -337,7 +337,7 @@ cdef class Machine:
                 write(c.io_port, c.io_size, c.io_value)
         else:
             v = read(c.io_port, c.io_size) if read is not None else -1
-            c.io_value = int(v) & ((1 << (8 * c.io_size)) - 1)
+            c.io_value = int(v) & size_mask(c.io_size)
             c.io_ready = 1
 
     def __dealloc__(self):
