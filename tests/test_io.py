@@ -8,12 +8,12 @@ def test_python_port_handler_in_and_out():
     m = Machine(mode=32, memory=1 << 20)
     m.add_io_handler(0x300, 4, read=lambda port, size: 0x12345678 + port,
                      write=lambda port, size, value: seen.append((port, size, value)))
-    # in eax, dx (dx=0x301); out 0x302, al; mov dx,0x300; out dx, ax; hlt
-    m.mem_write(CODE, bytes.fromhex("66ba0103" "ed" "e602" "66ba0003" "66ef" "f4"))
+    # mov dx,0x301; in eax,dx; mov dx,0x302; out dx,al; mov dx,0x300; out dx,ax; hlt
+    m.mem_write(CODE, bytes.fromhex("66ba0103" "ed" "66ba0203" "ee" "66ba0003" "66ef" "f4"))
     ex = m.run(start=CODE)
     assert ex.reason == "hlt"
     assert m.reg_read("eax") == 0x12345678 + 0x301
-    assert seen == [(0x302, 1, 0x79), (0x300, 2, 0x5679)]
+    assert seen == [(0x302, 1, 0x79), (0x300, 2, 0x5979)]
 
 
 def test_serial_output_input_and_rep_outsb():
