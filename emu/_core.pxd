@@ -57,6 +57,7 @@ cdef enum:
     EXIT_IO = 7          # port I/O to a device written in Python
     EXIT_FLUSH = 8       # a device output buffer is full
     EXIT_DEBUG_EXIT = 9  # a write to the isa-debug-exit port
+    EXIT_TRIPLE_FAULT = 10
 
 cdef enum:
     RC_EXIT_NR = 7       # leave the run loop with c.exit_reason; not retired
@@ -152,7 +153,23 @@ cdef struct CPU:
     uint64_t lamask     # linear address mask (2**32-1 outside long mode)
     uint64_t ipmask     # instruction pointer mask (16, 32 or 64 bits)
     uint64_t tsc_offset
-    uint64_t cr0
+    # system state
+    uint64_t cr0, cr2, cr3, cr4, cr8, efer
+    uint64_t dr[8]
+    uint64_t gdt_base, idt_base, ldt_base, tr_base
+    uint32_t gdt_limit, idt_limit, ldt_limit, tr_limit
+    uint16_t ldt_sel, tr_sel
+    uint32_t tr_attr
+    uint32_t seglimit[6]
+    uint32_t segattr[6]   # descriptor bits 40-55: type, S, DPL, P, AVL, L, D/B, G
+    uint32_t cpl
+    uint32_t ss_big       # SS.B: 32-bit stack outside 64-bit mode
+    uint32_t pg_bypass    # flat 64-bit machine: no page tables until CR3 is written
+    uint64_t msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_kgsbase
+    uint64_t msr_sysenter_cs, msr_sysenter_esp, msr_sysenter_eip
+    uint64_t msr_pat, msr_apic_base, msr_misc_enable, msr_tsc_aux
+    int delivering        # vector being delivered (for double faults), or -1
+    uint32_t shadow       # interrupt shadow after STI / MOV SS (instructions)
     # memory
     uint8_t* mem
     uint64_t mem_size

@@ -17,6 +17,7 @@ from emu.exits import Exit
 
 include "flags.pxi"
 include "memory.pxi"
+include "paging.pxi"
 include "regs.pxi"
 include "icache.pxi"
 include "dispatch.pxi"
@@ -29,7 +30,9 @@ include "datamov.pxi"
 include "stack.pxi"
 include "strings.pxi"
 include "control.pxi"
+include "system.pxi"
 include "segments.pxi"
+include "interrupts.pxi"
 include "io.pxi"
 include "misc.pxi"
 include "decode.pxi"
@@ -54,12 +57,13 @@ cdef int cpu_run(CPU* c) noexcept nogil:
     cdef Insn* i
     cdef Insn* cut
     cdef handler_t saved
-    cdef uint64_t rip, ipmask = c.ipmask, rel
+    cdef uint64_t rip, ipmask, rel
     cdef int rc
     cdef uint32_t n, k
     cdef bint has_until = c.has_until
     while True:
         rip = c.r[R_RIP]
+        ipmask = c.ipmask
         if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
             c.exit_rip = rip
             if c.stop_request:
@@ -128,9 +132,36 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 c.icount += k
                 c.budget -= k
                 c.exit_rip = c.r[R_RIP]
-                return exception_exit(c)
+                if c.exc_vector < 0 or not has_idt(c):
+                    return exception_exit(c)
+                rc = deliver(c, c.exc_vector, c.exc_has_error, c.exc_error, INT_EXCEPTION, c.r[R_RIP])
+                if rc:
+                    return rc
+                continue
         c.icount += k
         c.budget -= k
+
+cdef void reset_state(CPU* c, int mode) noexcept nogil:
+    """The state a Machine starts in.  16: real mode.  32: protected mode
+    with flat 4 GiB segments and no descriptor tables (as Multiboot and
+    Unicorn leave it).  64: long mode with flat segments, running without
+    page tables until the guest loads CR3 (as Unicorn's 64-bit mode)."""
+    cdef uint32_t s
+    for s in range(6):
+        c.seglimit[s] = 0xFFFF if mode == 16 else 0xFFFFFFFF
+        c.segattr[s] = 0x93 if mode == 16 else 0xC093      # present writable data
+    c.segattr[S_CS] = 0x9B if mode == 16 else (0xA09B if mode == 64 else 0xC09B)
+    c.cr0 = 0x10
+    if mode != 16:
+        c.cr0 |= CR0_PE
+    if mode == 64:
+        c.cr0 |= CR0_PG
+        c.cr4 = CR4_PAE
+        c.efer = EFER_LME | EFER_LMA
+        c.pg_bypass = 1
+    c.msr_pat = 0x0007040600070406ULL
+    c.msr_apic_base = 0xFEE00900
+    update_mode(c)
 
 # ---------------------------------------------------------------- registers
 
@@ -180,7 +211,8 @@ cdef void zfree(void* p, size_t size) noexcept nogil:
 
 cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "count",
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
-                          EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit"}
+                          EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit",
+                          EXIT_TRIPLE_FAULT: "triple-fault"}
 cdef object ACCESS_NAMES = {ACC_READ: "read", ACC_WRITE: "write", ACC_FETCH: "fetch"}
 
 # A run() is cut into slices of this many instructions so Ctrl-C is seen.
@@ -248,11 +280,9 @@ cdef class Machine:
         if c.io_map == NULL:
             raise MemoryError("cannot allocate the I/O port map")
         self._attach_pc_devices()
-        c.mode = mode
-        c.key = mode
-        c.lamask = <uint64_t>-1 if mode == 64 else 0xFFFFFFFF
-        c.ipmask = <uint64_t>-1 if mode == 64 else (0xFFFFFFFF if mode == 32 else 0xFFFF)
         c.eflags = 2
+        c.delivering = -1
+        reset_state(c, mode)
         tlb_flush(c)
 
     def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True):
@@ -513,7 +543,7 @@ cdef class Machine:
         ex = Exit(reason=EXIT_NAMES[reason], address=c.exit_rip, instructions=retired)
         if reason == EXIT_EXCEPTION or reason == EXIT_UNMAPPED:
             ex.insn_bytes = self._code_at(c.exit_rip)
-        if reason == EXIT_EXCEPTION:
+        if reason == EXIT_EXCEPTION or reason == EXIT_TRIPLE_FAULT:
             ex.vector = c.exc_vector
             ex.error_code = c.exc_error if c.exc_has_error else None
         elif reason == EXIT_UNMAPPED:

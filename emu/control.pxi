@@ -59,29 +59,9 @@ cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
         return jump(c, next_ip(c, i) + i.imm, i.osz)
     return RC_END
 
-cdef inline int soft_int(CPU* c, int vector) noexcept nogil:
-    """A software interrupt: with no interrupt table in this machine model it
-    ends the run, rip after the instruction, as a trap."""
-    c.exc_vector = vector
-    c.exc_has_error = 0
-    c.exit_reason = EXIT_EXCEPTION
-    return RC_EXIT
-
-cdef int h_int(CPU* c, Insn* i) noexcept nogil:
-    return soft_int(c, <int>(i.imm & 0xFF))
-
-cdef int h_int3(CPU* c, Insn* i) noexcept nogil:
-    return soft_int(c, 3)
-
-cdef int h_int1(CPU* c, Insn* i) noexcept nogil:
-    return soft_int(c, 1)
-
-cdef int h_into(CPU* c, Insn* i) noexcept nogil:
-    if get_of(c):
-        return soft_int(c, 4)
-    return RC_END
-
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
+    if need_cpl0(c):
+        return RC_FAULT
     c.exit_reason = EXIT_HLT
     return RC_EXIT
 

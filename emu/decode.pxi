@@ -18,6 +18,7 @@ cdef enum:
     ACC = 0x0400    # the r/m operand is the accumulator (the AL/eAX forms)
     OPR = 0x0800    # the register is in the opcode's low three bits
     MOFFS = 0x1000  # a memory operand given by an address-sized offset
+    MREG = 0x2000   # ModRM always names registers, whatever its mod (MOV CRn/DRn)
 
 cdef enum:
     # OpInfo.imm: the immediate's kind
@@ -173,6 +174,8 @@ cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail) noexcep
                 i.osz = osz = 8
             elif (g.flags & D64) and mode == 64 and not (rex & 8) and not opsize:
                 i.osz = osz = 8
+        if flags & MREG:
+            mod = 3
         i.mod = <uint8_t>mod
         i.reg = enc8(reg, rex) if flags & B else <uint8_t>reg
         if mod == 3:

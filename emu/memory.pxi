@@ -32,16 +32,53 @@ cdef inline int unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
     c.exc_vector = -1
     return RC_FAULT
 
+cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexcept nogil:
+    """Linear -> physical (through the page tables when paging is on), for
+    an access at user or supervisor privilege.  Only RAM is backed."""
+    if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
+        if c.efer & EFER_LMA and <uint64_t>((<int64_t>(la << 16) >> 16)) != la:
+            return fault(c, 13, 1, 0)          # non-canonical
+        if page_walk(c, la, acc, user, pa):
+            return RC_FAULT
+    else:
+        pa[0] = la
+    if pa[0] >= c.mem_size:
+        return unmapped(c, pa[0], acc)
+    return 0
+
 cdef inline int translate(CPU* c, uint64_t la, int acc, uint64_t* pa) noexcept nogil:
-    """Linear -> physical.  Paging is off in this machine model, so the
-    physical address is the linear one; only RAM is backed."""
-    if la >= c.mem_size:
-        return unmapped(c, la, acc)
-    pa[0] = la
+    return translate_as(c, la, acc, c.cpl == 3, pa)
+
+cdef int rd_sys(CPU* c, uint64_t la, uint32_t size, uint64_t* v) noexcept nogil:
+    """A supervisor read of a system structure (descriptor tables, the TSS)
+    whatever the CPL; it bypasses the TLB, which caches CPL's view."""
+    cdef uint64_t pa, r = 0
+    cdef uint32_t k
+    for k in range(size):
+        if translate_as(c, (la + k) & c.lamask, ACC_READ, False, &pa):
+            return RC_FAULT
+        r |= (<uint64_t>c.mem[pa]) << (8 * k)
+    v[0] = r
+    return 0
+
+cdef int wr_sys(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
+    cdef uint64_t pa
+    cdef uint32_t k
+    for k in range(size):
+        if translate_as(c, (la + k) & c.lamask, ACC_WRITE, False, &pa):
+            return RC_FAULT
+    for k in range(size):
+        translate_as(c, (la + k) & c.lamask, ACC_WRITE, False, &pa)
+        if c.page_blocks[pa >> 12] != NULL:
+            smc_write(c, pa, 1)
+        c.mem[pa] = <uint8_t>(v >> (8 * k))
     return 0
 
 cdef void tlb_flush(CPU* c) noexcept nogil:
+    """Forget every cached translation (and the jump cache, which maps
+    instruction pointers to blocks by their translation)."""
     cdef int k
+    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
     for k in range(256):
         c.tlb_r[k].tag = TLB_EMPTY
         c.tlb_w[k].tag = TLB_EMPTY
@@ -57,8 +94,9 @@ cdef void tlb_drop_write_page(CPU* c, uint64_t ppage) noexcept nogil:
 cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
     """Translate la and install its page in `tlb` (not for stores into code)."""
     cdef uint64_t pa
-    if translate(c, la & ~<uint64_t>0xFFF, acc, &pa):
+    if translate(c, la, acc, &pa):
         return RC_FAULT
+    pa &= ~<uint64_t>0xFFF
     cdef TlbEntry* e = &tlb[(la >> 12) & 255]
     if acc == ACC_WRITE and c.page_blocks[pa >> 12] != NULL:
         return 0

@@ -23,11 +23,23 @@ cdef int h_std(CPU* c, Insn* i) noexcept nogil:
     c.eflags |= F_DF
     return next_insn(c, i)
 
+cdef inline int iopl_check(CPU* c) noexcept nogil:
+    """CLI/STI in protected mode need CPL <= IOPL (#GP(0) otherwise)."""
+    if (c.cr0 & CR0_PE) and c.cpl > iopl(c):
+        return fault(c, 13, 1, 0)
+    return 0
+
 cdef int h_cli(CPU* c, Insn* i) noexcept nogil:
+    if iopl_check(c):
+        return RC_FAULT
     c.eflags &= ~<uint64_t>F_IF
     return next_insn(c, i)
 
 cdef int h_sti(CPU* c, Insn* i) noexcept nogil:
+    if iopl_check(c):
+        return RC_FAULT
+    if not (c.eflags & F_IF):
+        c.shadow = 2               # interrupts wait one more instruction
     c.eflags |= F_IF
     return RC_END
 

@@ -231,6 +231,19 @@ cdef void init_opmap() noexcept nogil:
     gop(G5, 6, D64, h_push_E)
 
     # --- the two-byte map (0F xx) ---
+    op(0x100, M, h_grp6)                     # SLDT STR LLDT LTR VERR VERW
+    op(0x101, M | END, h_grp7)               # SGDT SIDT LGDT LIDT SMSW LMSW INVLPG SWAPGS RDTSCP
+    op(0x102, M, h_lar_lsl)
+    op(0x103, M, h_lar_lsl)
+    op(0x106, 0, h_clts)
+    op(0x108, 0, h_wbinvd)                   # INVD
+    op(0x109, 0, h_wbinvd)
+    op(0x120, M | MREG | END, h_mov_cr)
+    op(0x121, M | MREG, h_mov_dr)
+    op(0x122, M | MREG | END, h_mov_cr)
+    op(0x123, M | MREG, h_mov_dr)
+    op(0x130, END, h_wrmsr)
+    op(0x132, 0, h_rdmsr)
     op(0x10B, END, h_ud)                     # UD2
     op(0x10D, M, h_nop)                      # PREFETCH/PREFETCHW hints
     grp(0x118, 0, G16)

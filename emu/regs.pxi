@@ -27,9 +27,8 @@ cdef inline void set_r(CPU* c, uint32_t r, uint32_t osz, uint64_t v) noexcept no
         c.r[r] = (c.r[r] & ~<uint64_t>0xFF) | (v & 0xFF)
 
 cdef inline uint32_t stack_asz(CPU* c) noexcept nogil:
-    """Stack address size: 8 in 64-bit mode, else the SS segment's B bit
-    (modelled by the code size in this flat machine)."""
-    return 8 if c.mode == 64 else (4 if c.mode == 32 else 2)
+    """Stack address size: 8 in 64-bit mode, else the SS segment's B bit."""
+    return 8 if c.mode == 64 else (4 if c.ss_big else 2)
 
 cdef inline uint64_t sp_mask(CPU* c) noexcept nogil:
     return size_mask(stack_asz(c))

@@ -1,33 +1,142 @@
-# Segment registers: MOV to/from Sreg, PUSH/POP Sreg, LDS LES LSS LFS LGS,
-# far JMP/CALL/RET and IRET.  In real mode (a 16-bit machine) a selector's
-# base is selector * 16.  In the flat 32/64-bit machine the descriptor
-# tables are empty, so only null selectors load (into DS ES FS GS, and SS
-# in 64-bit mode); anything else faults as an empty GDT would: #GP(sel).
+# Segmentation: segment register loads (real mode: base = selector * 16;
+# protected mode: descriptors from the GDT or LDT with the type, privilege
+# and presence checks and their #GP/#SS/#NP error codes), MOV/PUSH/POP Sreg,
+# LDS LES LSS LFS LGS, far JMP/CALL/RET and IRET, LLDT LTR SLDT STR, LAR
+# LSL VERR VERW.  Call gates, task gates and task switches are not
+# implemented: they raise #GP(selector).
+
+cdef int read_desc(CPU* c, uint32_t sel, uint64_t* desc, int vector) noexcept nogil:
+    """The 8-byte descriptor for a selector; #GP/#TS(sel) past the table."""
+    cdef uint64_t base
+    cdef uint32_t limit
+    if sel & 4:
+        base = c.ldt_base
+        limit = c.ldt_limit if c.ldt_sel & 0xFFFC else 0
+    else:
+        base = c.gdt_base
+        limit = c.gdt_limit
+    if (sel | 7) > limit:
+        return fault(c, vector, 1, sel & 0xFFFC)
+    return rd_sys(c, (base + (sel & 0xFFF8)) & c.lamask, 8, desc)
+
+cdef inline uint64_t desc_base(uint64_t d) noexcept nogil:
+    return ((d >> 16) & 0xFFFFFF) | (((d >> 56) & 0xFF) << 24)
+
+cdef inline uint32_t desc_limit(uint64_t d) noexcept nogil:
+    cdef uint32_t limit = <uint32_t>((d & 0xFFFF) | ((d >> 32) & 0xF0000))
+    if d & (<uint64_t>1 << 55):                # G: 4 KiB granularity
+        limit = (limit << 12) | 0xFFF
+    return limit
+
+cdef inline uint32_t desc_attr(uint64_t d) noexcept nogil:
+    return <uint32_t>((d >> 40) & 0xF0FF)
+
+cdef void set_accessed(CPU* c, uint32_t sel, uint64_t d) noexcept nogil:
+    cdef uint64_t base = c.ldt_base if sel & 4 else c.gdt_base
+    if not (d & (<uint64_t>1 << 40)):
+        wr_sys(c, (base + (sel & 0xFFF8) + 5) & c.lamask, 1, ((d >> 40) & 0xFF) | 1)
+
+cdef void cache_seg(CPU* c, uint32_t s, uint32_t sel, uint64_t d) noexcept nogil:
+    c.sel[s] = sel
+    c.segbase[s] = desc_base(d)
+    c.seglimit[s] = desc_limit(d)
+    c.segattr[s] = desc_attr(d) | ATTR_ACCESSED
+
+cdef void load_real(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
+    c.sel[s] = sel
+    c.segbase[s] = <uint64_t>sel << 4
+    if s == S_CS:
+        memset(c.jcache, 0, JC_SIZE * sizeof(Block*))  # blocks are keyed by IP
 
 cdef int load_seg(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
+    """Load a data or stack segment register (not CS)."""
+    cdef uint64_t d
+    cdef uint32_t attr, dpl, rpl
     sel &= 0xFFFF
-    if c.mode == 16:
-        c.sel[s] = sel
-        c.segbase[s] = <uint64_t>sel << 4
-        if s == S_CS:
-            memset(c.jcache, 0, JC_SIZE * sizeof(Block*))   # blocks are keyed by IP
+    if real_mode(c):
+        load_real(c, s, sel)
         return RC_OK
+    rpl = sel & 3
     if (sel & 0xFFFC) == 0:
-        if s == S_CS or (s == S_SS and c.mode != 64):
+        if s == S_SS and (c.mode != 64 or rpl != c.cpl or c.cpl == 3):
             return fault(c, 13, 1, 0)
         c.sel[s] = sel
+        c.segattr[s] = 0                       # unusable
+        if s == S_SS:
+            update_mode(c)
         return RC_OK
-    return fault(c, 13, 1, sel & 0xFFFC)
+    if read_desc(c, sel, &d, 13):
+        return RC_FAULT
+    attr = desc_attr(d)
+    dpl = attr_dpl(attr)
+    if s == S_SS:
+        if rpl != c.cpl or dpl != c.cpl or (attr & (ATTR_S | ATTR_CODE | ATTR_WRITABLE)) != (ATTR_S | ATTR_WRITABLE):
+            return fault(c, 13, 1, sel & 0xFFFC)
+        if not (attr & ATTR_P):
+            return fault(c, 12, 1, sel & 0xFFFC)
+    else:
+        if not (attr & ATTR_S) or (attr & (ATTR_CODE | ATTR_WRITABLE)) == ATTR_CODE:
+            return fault(c, 13, 1, sel & 0xFFFC)   # system, or execute-only code
+        if (attr & (ATTR_CODE | ATTR_CONFORMING)) != (ATTR_CODE | ATTR_CONFORMING):
+            if dpl < rpl or dpl < c.cpl:
+                return fault(c, 13, 1, sel & 0xFFFC)
+        if not (attr & ATTR_P):
+            return fault(c, 11, 1, sel & 0xFFFC)
+    set_accessed(c, sel, d)
+    cache_seg(c, s, sel, d)
+    if s == S_SS:
+        update_mode(c)
+    return RC_OK
+
+cdef int load_cs(CPU* c, uint32_t sel, uint32_t new_cpl, bint check_only) noexcept nogil:
+    """Load CS for a far JMP/CALL/RET or an interrupt at privilege new_cpl
+    (checks the descriptor: present code segment, privilege rules).  Call
+    gates, task gates and TSS selectors are not implemented: #GP(sel)."""
+    cdef uint64_t d
+    cdef uint32_t attr, dpl
+    sel &= 0xFFFF
+    if real_mode(c):
+        if not check_only:
+            load_real(c, S_CS, sel)
+        return RC_OK
+    if (sel & 0xFFFC) == 0:
+        return fault(c, 13, 1, 0)
+    if read_desc(c, sel, &d, 13):
+        return RC_FAULT
+    attr = desc_attr(d)
+    dpl = attr_dpl(attr)
+    if (attr & (ATTR_S | ATTR_CODE)) != (ATTR_S | ATTR_CODE):
+        return fault(c, 13, 1, sel & 0xFFFC)
+    if attr & ATTR_CONFORMING:
+        if dpl > new_cpl:
+            return fault(c, 13, 1, sel & 0xFFFC)
+    elif dpl != new_cpl:
+        return fault(c, 13, 1, sel & 0xFFFC)
+    if not (attr & ATTR_P):
+        return fault(c, 11, 1, sel & 0xFFFC)
+    if (c.efer & EFER_LMA) and (attr & ATTR_L) and (attr & ATTR_DB):
+        return fault(c, 13, 1, sel & 0xFFFC)
+    if check_only:
+        return RC_OK
+    set_accessed(c, sel, d)
+    cache_seg(c, S_CS, (sel & 0xFFFC) | new_cpl, d)
+    set_cpl(c, new_cpl)
+    update_mode(c)
+    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+    return RC_OK
 
 cdef int h_mov_Sw_E(CPU* c, Insn* i) noexcept nogil:
-    """MOV Sreg, r/m16 (8E); CS or a register number above 5 is #UD."""
+    """MOV Sreg, r/m16 (8E); CS or a register number above 5 is #UD.
+    Loading SS blocks interrupts for one instruction."""
     cdef uint64_t v
     cdef uint32_t s = i.reg & 7
     if s == S_CS or s > S_GS:
         return fault(c, 6, 0, 0)
-    if rm_read(c, i, 2, &v):
+    if rm_read(c, i, 2, &v) or load_seg(c, s, <uint32_t>v):
         return RC_FAULT
-    return ok_next(c, i, load_seg(c, s, <uint32_t>v))
+    if s == S_SS:
+        c.shadow = 2
+    return next_insn(c, i)
 
 cdef int h_mov_E_Sw(CPU* c, Insn* i) noexcept nogil:
     """MOV r/m, Sreg (8C): a register gets the selector zero-extended to the
@@ -54,6 +163,8 @@ cdef int h_pop_seg(CPU* c, Insn* i) noexcept nogil:
     if peek(c, 2, 0, &v) or load_seg(c, i.sub, <uint32_t>v):
         return RC_FAULT
     set_sp(c, c.r[R_SP] + i.osz)
+    if i.sub == S_SS:
+        c.shadow = 2
     return next_insn(c, i)
 
 cdef int h_lxs(CPU* c, Insn* i) noexcept nogil:
@@ -67,63 +178,194 @@ cdef int h_lxs(CPU* c, Insn* i) noexcept nogil:
     set_r(c, i.reg, i.osz, off)
     return next_insn(c, i)
 
-cdef inline int far_jump(CPU* c, uint64_t sel, uint64_t off, uint32_t osz) noexcept nogil:
-    if load_seg(c, S_CS, <uint32_t>sel):
+cdef inline int far_target(CPU* c, Insn* i, uint64_t* sel, uint64_t* off) noexcept nogil:
+    """The ptr16:16/32 immediate, or m16:16/32/64 from memory."""
+    cdef uint64_t la
+    if i.opcode == 0xEA or i.opcode == 0x9A:
+        off[0] = i.imm
+        sel[0] = i.imm2
+        return 0
+    la = mem_la(c, i)
+    if rd(c, la, i.osz, off) or rd(c, (la + i.osz) & c.lamask, 2, sel):
         return RC_FAULT
-    jump(c, off, osz)
-    return RC_OK
-
-cdef inline int far_jump_end(CPU* c, uint64_t sel, uint64_t off, uint32_t osz) noexcept nogil:
-    """A far jump that ends the block."""
-    return RC_FAULT if far_jump(c, sel, off, osz) else RC_JUMP
+    return 0
 
 cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
     """JMP ptr16:16/32 (EA) and JMP m16:16/32/64 (FF /5)."""
-    cdef uint64_t off, sel, la
-    if i.opcode == 0xEA:
-        return far_jump_end(c, i.imm2, i.imm, i.osz)
-    la = mem_la(c, i)
-    if rd(c, la, i.osz, &off) or rd(c, (la + i.osz) & c.lamask, 2, &sel):
+    cdef uint64_t off, sel
+    if far_target(c, i, &sel, &off) or load_cs(c, <uint32_t>sel, c.cpl, False):
         return RC_FAULT
-    return far_jump_end(c, sel, off, i.osz)
+    return jump(c, off, i.osz)
 
 cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
     """CALL ptr16:16/32 (9A) and CALL m16:16/32/64 (FF /3)."""
-    cdef uint64_t off, sel, la, sp = c.r[R_SP], ret = next_ip(c, i), cs = c.sel[S_CS]
-    if i.opcode == 0x9A:
-        off = i.imm
-        sel = i.imm2
-    else:
-        la = mem_la(c, i)
-        if rd(c, la, i.osz, &off) or rd(c, (la + i.osz) & c.lamask, 2, &sel):
-            return RC_FAULT
+    cdef uint64_t off, sel, sp = c.r[R_SP], ret = next_ip(c, i), cs = c.sel[S_CS]
+    if far_target(c, i, &sel, &off) or load_cs(c, <uint32_t>sel, c.cpl, True):
+        return RC_FAULT
     if check_wr(c, stack_la(c, sp - 2 * i.osz), 2 * i.osz):
         return RC_FAULT
-    if far_jump(c, sel, off, i.osz):
-        return RC_FAULT
+    load_cs(c, <uint32_t>sel, c.cpl, False)
     push(c, i.osz, cs)
     push(c, i.osz, ret)
-    return RC_JUMP
+    return jump(c, off, i.osz)
+
+cdef void null_outer_segments(CPU* c) noexcept nogil:
+    """On a return to an outer privilege level, data segment registers the
+    new level may not use become null."""
+    cdef uint32_t k, s, attr
+    cdef uint32_t segs[4]
+    segs[0] = S_ES
+    segs[1] = S_DS
+    segs[2] = S_FS
+    segs[3] = S_GS
+    for k in range(4):
+        s = segs[k]
+        attr = c.segattr[s]
+        if (attr & ATTR_CODE) and (attr & ATTR_CONFORMING):
+            continue
+        if attr_dpl(attr) < c.cpl and (c.sel[s] & 0xFFFC):
+            c.sel[s] = 0
+            c.segattr[s] = 0
+
+cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept nogil:
+    """RETF / IRET common part: pop rIP and CS (and rFLAGS for IRET); on a
+    return to an outer level (or always for IRETQ) pop rSP and SS too."""
+    cdef uint64_t off, sel, fl = 0, nsp, nss, mask
+    cdef uint32_t rpl, n = 3 if iret else 2, old_cpl = c.cpl
+    cdef bint outer
+    if peek(c, osz, 0, &off) or peek(c, 2, osz, &sel):
+        return RC_FAULT
+    if iret and peek(c, osz, 2 * osz, &fl):
+        return RC_FAULT
+    if real_mode(c):
+        if load_cs(c, <uint32_t>sel, 0, False):
+            return RC_FAULT
+        set_sp(c, c.r[R_SP] + n * osz + extra)
+    else:
+        rpl = <uint32_t>sel & 3
+        if rpl < c.cpl:
+            return fault(c, 13, 1, <uint32_t>sel & 0xFFFC)
+        outer = rpl > c.cpl or (iret and c.mode == 64)
+        if outer:
+            if peek(c, osz, n * osz + extra, &nsp) or peek(c, 2, (n + 1) * osz + extra, &nss):
+                return RC_FAULT
+        if load_cs(c, <uint32_t>sel, rpl, True):
+            return RC_FAULT
+        load_cs(c, <uint32_t>sel, rpl, False)
+        if outer:
+            if load_seg(c, S_SS, <uint32_t>nss):
+                return RC_FAULT
+            set_sp(c, nsp)
+            if rpl > old_cpl:
+                null_outer_segments(c)
+        else:
+            set_sp(c, c.r[R_SP] + n * osz + extra)
+    if iret:
+        # At CPL 0 every POPF bit; IOPL only at CPL 0, IF only at CPL <= IOPL.
+        mask = POPF_MASK & size_mask(osz)
+        if old_cpl > 0:
+            mask &= ~<uint64_t>F_IOPL
+        if old_cpl > iopl(c):
+            mask &= ~<uint64_t>F_IF
+        materialize(c)
+        c.eflags = (c.eflags & ~mask) | (fl & mask) | 2
+    c.r[R_RIP] = off & size_mask(osz)
+    return RC_OK
 
 cdef int h_ret_far(CPU* c, Insn* i) noexcept nogil:
     """RETF and RETF imm16 (CB, CA)."""
-    cdef uint64_t off, sel
-    if peek(c, i.osz, 0, &off) or peek(c, 2, i.osz, &sel):
+    if far_return(c, i.osz, i.imm, False):
         return RC_FAULT
-    if far_jump(c, sel, off, i.osz):
-        return RC_FAULT
-    set_sp(c, c.r[R_SP] + 2 * i.osz + i.imm)
     return RC_JUMP
 
 cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
-    """IRET/IRETD/IRETQ: pop rIP, CS and rFLAGS (at CPL 0: all of POPF's
-    bits)."""
-    cdef uint64_t off, sel, fl, mask = POPF_MASK & size_mask(i.osz)
-    if peek(c, i.osz, 0, &off) or peek(c, 2, i.osz, &sel) or peek(c, i.osz, 2 * i.osz, &fl):
+    """IRET/IRETD/IRETQ.  Nested-task returns (NT=1) and returns to
+    virtual-8086 mode are not implemented: #GP(0)."""
+    if (c.cr0 & CR0_PE) and (c.eflags & F_NT):
+        return fault(c, 13, 1, 0)
+    if far_return(c, i.osz, 0, True):
         return RC_FAULT
-    if far_jump(c, sel, off, i.osz):
-        return RC_FAULT
-    set_sp(c, c.r[R_SP] + 3 * i.osz)
-    materialize(c)
-    c.eflags = (c.eflags & ~mask) | (fl & mask) | 2
     return RC_JUMP
+
+# ---- LDT and task register; descriptor inspection
+
+cdef int h_grp6(CPU* c, Insn* i) noexcept nogil:
+    """0F 00: SLDT STR LLDT LTR VERR VERW (protected mode only)."""
+    cdef uint32_t reg = i.reg & 7
+    cdef uint64_t v, d
+    cdef uint32_t attr, sel
+    if real_mode(c):
+        return fault(c, 6, 0, 0)
+    if reg == 0 or reg == 1:
+        v = c.ldt_sel if reg == 0 else c.tr_sel
+        if i.mod == 3:
+            set_r(c, i.rm, i.osz, v)
+            return next_insn(c, i)
+        return ok_next(c, i, wr(c, mem_la(c, i), 2, v))
+    if rm_read(c, i, 2, &v):
+        return RC_FAULT
+    sel = <uint32_t>v & 0xFFFF
+    if reg == 2 or reg == 3:
+        if need_cpl0(c):
+            return RC_FAULT
+        if reg == 2 and (sel & 0xFFFC) == 0:
+            c.ldt_sel = 0
+            return next_insn(c, i)
+        if (sel & 4) or read_desc(c, sel, &d, 13):
+            return RC_FAULT if not (sel & 4) else fault(c, 13, 1, sel & 0xFFFC)
+        attr = desc_attr(d)
+        if reg == 2:
+            if (attr & 0x1F) != 0x02:
+                return fault(c, 13, 1, sel & 0xFFFC)
+        elif (attr & 0x1F) != 0x09 and (attr & 0x1F) != 0x01:
+            return fault(c, 13, 1, sel & 0xFFFC)   # an available TSS
+        if not (attr & ATTR_P):
+            return fault(c, 11, 1, sel & 0xFFFC)
+        if reg == 2:
+            c.ldt_sel = sel
+            c.ldt_base = desc_base(d)
+            c.ldt_limit = desc_limit(d)
+            if c.mode == 64 and rd_sys(c, (c.gdt_base + (sel & 0xFFF8) + 8) & c.lamask, 4, &v) == 0:
+                c.ldt_base |= v << 32
+        else:
+            c.tr_sel = sel
+            c.tr_base = desc_base(d)
+            c.tr_limit = desc_limit(d)
+            c.tr_attr = attr | 2                   # busy
+            if c.mode == 64 and rd_sys(c, (c.gdt_base + (sel & 0xFFF8) + 8) & c.lamask, 4, &v) == 0:
+                c.tr_base |= v << 32
+            wr_sys(c, (c.gdt_base + (sel & 0xFFF8) + 5) & c.lamask, 1, (attr | 2) & 0xFF)
+        return next_insn(c, i)
+    # VERR (4), VERW (5): ZF = the segment is readable/writable from here
+    materialize(c)
+    c.eflags &= ~<uint64_t>F_ZF
+    if (sel & 0xFFFC) and read_desc(c, sel, &d, 13) == 0:
+        attr = desc_attr(d)
+        if (attr & ATTR_S) and (reg == 5 and (attr & (ATTR_CODE | ATTR_WRITABLE)) == ATTR_WRITABLE
+                                or reg == 4 and ((attr & ATTR_CODE) == 0 or (attr & ATTR_WRITABLE))):
+            if ((attr & (ATTR_CODE | ATTR_CONFORMING)) == (ATTR_CODE | ATTR_CONFORMING)
+                    or attr_dpl(attr) >= max(c.cpl, sel & 3)):
+                c.eflags |= F_ZF
+    return next_insn(c, i)
+
+cdef int h_lar_lsl(CPU* c, Insn* i) noexcept nogil:
+    """LAR (0F 02) and LSL (0F 03): ZF = the descriptor is visible here."""
+    cdef uint64_t v, d
+    cdef uint32_t sel, attr
+    if real_mode(c):
+        return fault(c, 6, 0, 0)
+    if rm_read(c, i, 2, &v):
+        return RC_FAULT
+    sel = <uint32_t>v & 0xFFFF
+    materialize(c)
+    c.eflags &= ~<uint64_t>F_ZF
+    if (sel & 0xFFFC) and read_desc(c, sel, &d, 13) == 0:
+        attr = desc_attr(d)
+        if ((attr & (ATTR_S | ATTR_CODE | ATTR_CONFORMING)) == (ATTR_S | ATTR_CODE | ATTR_CONFORMING)
+                or attr_dpl(attr) >= max(c.cpl, sel & 3)):
+            c.eflags |= F_ZF
+            if i.opcode == 0x102:
+                set_r(c, i.reg, i.osz, (d >> 32) & 0x00F0FF00)
+            else:
+                set_r(c, i.reg, i.osz, desc_limit(d))
+    return next_insn(c, i)

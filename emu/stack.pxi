@@ -65,6 +65,10 @@ cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v, mask = POPF_MASK & size_mask(i.osz)
     if pop(c, i.osz, &v):
         return RC_FAULT
+    if c.cpl > 0:                  # IOPL changes only at CPL 0, IF at CPL <= IOPL
+        mask &= ~<uint64_t>F_IOPL
+        if c.cpl > iopl(c):
+            mask &= ~<uint64_t>F_IF
     materialize(c)
     c.eflags = (c.eflags & ~mask) | (v & mask) | 2
     return RC_END          # IF or TF may have changed

@@ -16,11 +16,7 @@ EXPECTED = os.path.join(ROOT, "guests", "tests", "expected")
 # rings, the PIC and PIT): strict, so each one turns into a failure the day
 # it starts to pass and must be moved out of this list.
 NOT_YET = {
-    "pmode_idt32": "LGDT/LIDT and exception delivery through the IDT",
-    "paging32": "paging",
-    "ring3_32": "rings, the TSS and privilege changes",
     "timer32": "the 8259 PIC and 8254 PIT",
-    "long64": "long mode",
 }
 KERNELS = sorted(f[:-4] for f in os.listdir(IMAGES) if f.endswith(".elf"))
 

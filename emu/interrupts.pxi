@@ -1,0 +1,222 @@
+# Interrupt and exception delivery: the real-mode IVT, protected-mode 16-
+# and 32-bit interrupt and trap gates (with the stack switch through the TSS
+# when privilege rises), 64-bit gates (with IST), double faults and the
+# triple fault.  A machine whose IDT was never loaded (limit 0, the flat
+# Unicorn-like state) does not deliver: the run ends with the exception.
+
+cdef enum:
+    INT_EXCEPTION = 0
+    INT_SOFTWARE = 1     # INT n, INT3, INTO: gate DPL is checked
+    INT_EXTERNAL = 2
+
+cdef inline bint has_idt(CPU* c) noexcept nogil:
+    return c.idt_limit != 0
+
+cdef int deliver_real(CPU* c, uint32_t vec, uint64_t ret_ip) noexcept nogil:
+    cdef uint64_t ent, sp = c.r[R_SP]
+    if vec * 4 + 3 > c.idt_limit:
+        return fault(c, 13, 1, vec * 8 + 2)
+    if rd_sys(c, (c.idt_base + vec * 4) & c.lamask, 4, &ent):
+        return RC_FAULT
+    if (check_wr(c, stack_la(c, sp - 6), 6) or wr(c, stack_la(c, sp - 2), 2, get_eflags(c))
+            or wr(c, stack_la(c, sp - 4), 2, c.sel[S_CS]) or wr(c, stack_la(c, sp - 6), 2, ret_ip)):
+        return RC_FAULT
+    set_sp(c, sp - 6)
+    materialize(c)
+    c.eflags &= ~<uint64_t>(F_IF | F_TF | F_AC)
+    load_real(c, S_CS, <uint32_t>(ent >> 16))
+    c.r[R_RIP] = ent & 0xFFFF
+    return 0
+
+cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int kind,
+                           uint64_t ret_ip) noexcept nogil:
+    cdef uint64_t gate, d, tss, nsp, nss, old_sp = c.r[R_SP], old_ss = c.sel[S_SS], target
+    cdef uint64_t old_flags, base, frame[7], spmask
+    cdef uint32_t gtype, gdpl, sel, attr, dpl, ext = 1 if kind == INT_EXTERNAL else 0
+    cdef uint32_t width, n = 0, k, idt_err = vec * 8 + 2 + ext
+    cdef bint long_mode = (c.efer & EFER_LMA) != 0, inner
+    cdef uint32_t entry = 16 if long_mode else 8, ist = 0
+    if vec * entry + entry - 1 > c.idt_limit:
+        return fault(c, 13, 1, idt_err)
+    if rd_sys(c, (c.idt_base + vec * entry) & c.lamask, 8, &gate):
+        return RC_FAULT
+    gtype = (gate >> 40) & 0x1F
+    gdpl = (gate >> 45) & 3
+    if long_mode:
+        if gtype != 0x0E and gtype != 0x0F:
+            return fault(c, 13, 1, idt_err)
+        if rd_sys(c, (c.idt_base + vec * 16 + 8) & c.lamask, 4, &d):
+            return RC_FAULT
+        target = (gate & 0xFFFF) | ((gate >> 32) & 0xFFFF0000ULL) | (d << 32)
+        ist = (gate >> 32) & 7
+        width = 8
+    else:
+        if gtype not in (0x06, 0x07, 0x0E, 0x0F):
+            return fault(c, 13, 1, idt_err)        # task gates: not implemented
+        target = (gate & 0xFFFF) | ((gate >> 32) & 0xFFFF0000ULL)
+        width = 4 if gtype & 8 else 2
+        if width == 2:
+            target &= 0xFFFF
+    if kind == INT_SOFTWARE and gdpl < c.cpl:
+        return fault(c, 13, 1, vec * 8 + 2)
+    if not (gate & (<uint64_t>1 << 47)):
+        return fault(c, 11, 1, idt_err)
+    sel = (gate >> 16) & 0xFFFF
+    if (sel & 0xFFFC) == 0:
+        return fault(c, 13, 1, ext)
+    if read_desc(c, sel, &d, 13):
+        c.exc_error |= ext
+        return RC_FAULT
+    attr = desc_attr(d)
+    dpl = attr_dpl(attr)
+    if (attr & (ATTR_S | ATTR_CODE)) != (ATTR_S | ATTR_CODE) or dpl > c.cpl:
+        return fault(c, 13, 1, (sel & 0xFFFC) | ext)
+    if not (attr & ATTR_P):
+        return fault(c, 11, 1, (sel & 0xFFFC) | ext)
+    if long_mode and not (attr & ATTR_L):
+        return fault(c, 13, 1, (sel & 0xFFFC) | ext)
+    inner = dpl < c.cpl and not (attr & ATTR_CONFORMING)
+    if not inner:
+        dpl = c.cpl
+    old_flags = get_eflags(c)
+    # Where the frame goes.
+    if long_mode:
+        nss = dpl if inner else old_ss
+        if ist:
+            if rd_sys(c, (c.tr_base + 0x24 + 8 * (ist - 1)) & c.lamask, 8, &nsp):
+                return RC_FAULT
+        elif inner:
+            if rd_sys(c, (c.tr_base + 4 + 8 * dpl) & c.lamask, 8, &nsp):
+                return RC_FAULT
+        else:
+            nsp = old_sp
+        nsp &= ~<uint64_t>15
+        base = 0
+        frame[n] = old_ss
+        frame[n + 1] = old_sp
+        n += 2
+    elif inner:
+        if (c.tr_attr & 0x8) == 0:             # a 16-bit TSS
+            if rd_sys(c, (c.tr_base + 2 + 4 * dpl) & c.lamask, 2, &nsp) or \
+               rd_sys(c, (c.tr_base + 4 + 4 * dpl) & c.lamask, 2, &nss):
+                return RC_FAULT
+        elif rd_sys(c, (c.tr_base + 4 + 8 * dpl) & c.lamask, 4, &nsp) or \
+             rd_sys(c, (c.tr_base + 8 + 8 * dpl) & c.lamask, 2, &nss):
+            return RC_FAULT
+        if (nss & 0xFFFC) == 0 or read_desc(c, <uint32_t>nss, &d, 10):
+            return fault(c, 10, 1, (<uint32_t>nss & 0xFFFC) | ext)
+        if ((nss & 3) != dpl or attr_dpl(desc_attr(d)) != dpl
+                or (desc_attr(d) & (ATTR_S | ATTR_CODE | ATTR_WRITABLE)) != (ATTR_S | ATTR_WRITABLE)):
+            return fault(c, 10, 1, (<uint32_t>nss & 0xFFFC) | ext)
+        if not (desc_attr(d) & ATTR_P):
+            return fault(c, 12, 1, (<uint32_t>nss & 0xFFFC) | ext)
+        base = desc_base(d)
+        if not (desc_attr(d) & ATTR_DB):
+            nsp &= 0xFFFF
+        frame[n] = old_ss
+        frame[n + 1] = old_sp
+        n += 2
+    else:
+        nsp = old_sp
+        base = c.segbase[S_SS]
+    frame[n] = old_flags
+    frame[n + 1] = c.sel[S_CS]
+    frame[n + 2] = ret_ip
+    n += 3
+    if has_err:
+        frame[n] = err
+        n += 1
+    # Push (as a supervisor access to the new stack), then commit.
+    if long_mode:
+        spmask = <uint64_t>-1
+    elif inner:
+        spmask = 0xFFFFFFFFULL if (desc_attr(d) & ATTR_DB) else 0xFFFF
+    else:
+        spmask = 0xFFFFFFFFULL if c.ss_big else 0xFFFF
+    for k in range(n):
+        nsp -= width
+        if wr_sys(c, (base + (nsp & spmask)) & c.lamask, width, frame[k]):
+            return RC_FAULT
+    if inner:
+        if long_mode:
+            c.sel[S_SS] = <uint16_t>dpl        # a null selector at the new level
+            c.segattr[S_SS] = 0
+        else:
+            cache_seg(c, S_SS, <uint32_t>nss, d)
+    load_cs(c, sel, dpl, False)
+    if spmask == 0xFFFF:
+        c.r[R_SP] = (c.r[R_SP] & ~<uint64_t>0xFFFF) | (nsp & 0xFFFF)
+    else:
+        c.r[R_SP] = nsp & spmask
+    materialize(c)
+    c.eflags &= ~<uint64_t>(F_TF | F_NT | F_RF | F_VM)
+    if not (gtype & 1):
+        c.eflags &= ~<uint64_t>F_IF              # interrupt gate
+    c.r[R_RIP] = target
+    return 0
+
+cdef inline bint contributory(int v) noexcept nogil:
+    return v == 0 or (10 <= v <= 13)
+
+cdef int deliver(CPU* c, int vec, int has_err, uint32_t err, int kind, uint64_t ret_ip) noexcept nogil:
+    """Deliver an exception or interrupt; on a fault while delivering, apply
+    the double-fault rules.  Returns 0, or an EXIT_ code when the run must
+    end (a triple fault, an access outside RAM)."""
+    cdef int first = vec, rc
+    while True:
+        if real_mode(c):
+            rc = deliver_real(c, vec, ret_ip)
+        else:
+            rc = deliver_protected(c, vec, has_err and not real_mode(c), err, kind, ret_ip)
+        if rc == 0:
+            return 0
+        if c.exc_vector < 0:
+            return EXIT_UNMAPPED
+        if first == 8:
+            c.exc_vector = 8
+            return EXIT_TRIPLE_FAULT
+        if (contributory(first) and contributory(c.exc_vector)) or \
+           (first == 14 and (c.exc_vector == 14 or contributory(c.exc_vector))):
+            vec = 8
+            has_err = 1
+            err = 0
+        else:
+            vec = c.exc_vector                 # handled serially
+            has_err = c.exc_has_error
+            err = c.exc_error
+        first = vec
+        kind = INT_EXCEPTION
+
+cdef int h_int(CPU* c, Insn* i) noexcept nogil:
+    return soft_int(c, i, <int>(i.imm & 0xFF))
+
+cdef int h_int3(CPU* c, Insn* i) noexcept nogil:
+    return soft_int(c, i, 3)
+
+cdef int h_int1(CPU* c, Insn* i) noexcept nogil:
+    return soft_int(c, i, 1)
+
+cdef int h_into(CPU* c, Insn* i) noexcept nogil:
+    if get_of(c):
+        return soft_int(c, i, 4)
+    return RC_END
+
+cdef int soft_int(CPU* c, Insn* i, int vector) noexcept nogil:
+    """INT n, INT3, INTO, INT1: traps, so the return address is the next
+    instruction.  With no IDT loaded the run ends (rip after it)."""
+    cdef int rc = 0
+    if not has_idt(c):
+        c.exc_vector = vector
+        c.exc_has_error = 0
+        c.exit_reason = EXIT_EXCEPTION
+        return RC_EXIT
+    if real_mode(c) and (c.eflags & F_VM) and iopl(c) < 3 and vector != 3 and vector != 4:
+        return fault(c, 13, 1, 0)
+    # A fault while delivering (a gate of too low a DPL, a bad stack) is a
+    # fault of the INT instruction itself.
+    if real_mode(c):
+        rc = deliver_real(c, vector, next_ip(c, i))
+    else:
+        rc = deliver_protected(c, vector, 0, 0, INT_SOFTWARE if i.opcode != 0xF1 else INT_EXCEPTION,
+                               next_ip(c, i))
+    return RC_FAULT if rc else RC_JUMP

@@ -1,0 +1,128 @@
+# Paging: 32-bit two-level (with 4 MiB PSE pages), PAE three-level and
+# 64-bit four-level walks, with U/S, R/W, NX, CR0.WP, accessed and dirty
+# bits written back, and #PF with CR2 and the architectural error code.
+# The software TLB in memory.pxi caches the results; every change that
+# could make a cached translation wrong flushes it (tlb_flush).
+
+cdef enum:
+    CR0_PE = 0x1
+    CR0_TS = 0x8
+    CR0_WP = 0x10000
+    CR4_PSE = 0x10
+    CR4_PAE = 0x20
+    CR4_PGE = 0x80
+    EFER_SCE = 0x1
+    EFER_LME = 0x100
+    EFER_LMA = 0x400
+    EFER_NXE = 0x800
+    PTE_P = 0x1
+    PTE_W = 0x2
+    PTE_U = 0x4
+    PTE_A = 0x20
+    PTE_D = 0x40
+    PTE_PS = 0x80
+    PF_P = 1
+    PF_W = 2
+    PF_U = 4
+    PF_RSVD = 8
+    PF_I = 16
+
+cdef uint64_t CR0_PG = 0x80000000ULL
+cdef uint64_t PTE_NX = 0x8000000000000000ULL
+cdef uint64_t PHYS_MASK = 0x000FFFFFFFFFF000ULL
+
+cdef inline bint paging_on(CPU* c) noexcept nogil:
+    return (c.cr0 & CR0_PG) != 0 and not c.pg_bypass
+
+cdef inline int page_fault(CPU* c, uint64_t la, uint32_t err) noexcept nogil:
+    c.cr2 = la
+    return fault(c, 14, 1, err)
+
+cdef inline int phys_entry(CPU* c, uint64_t addr, uint32_t size, uint64_t* v) noexcept nogil:
+    """Read a paging-structure entry; an entry outside RAM reads as 0 (not
+    present), as a missing bus would return."""
+    if addr + size > c.mem_size:
+        v[0] = 0
+        return 0
+    v[0] = load_le(c.mem + addr, size)
+    return 0
+
+cdef inline void set_bits(CPU* c, uint64_t addr, uint32_t size, uint64_t v, uint64_t bits) noexcept nogil:
+    if (v & bits) != bits and addr + size <= c.mem_size:
+        store_le(c.mem + addr, size, v | bits)
+
+cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexcept nogil:
+    """Translate la through the page tables; RC_FAULT with #PF on failure."""
+    cdef uint64_t e[5]
+    cdef uint64_t addr[5]
+    cdef uint32_t size, levels, k, shift, idx
+    cdef uint64_t table, page_size, nx = 0
+    cdef bint writable = True, usr = True, leaf = False, pae = (c.cr4 & CR4_PAE) != 0
+    cdef bint long_mode = (c.efer & EFER_LMA) != 0
+    cdef uint32_t err = (PF_W if acc == ACC_WRITE else 0) | (PF_U if user else 0)
+    if acc == ACC_FETCH and (c.efer & EFER_NXE) and pae:
+        err |= PF_I
+    if long_mode:
+        levels = 4
+        size = 8
+        table = c.cr3 & PHYS_MASK
+    elif pae:
+        levels = 3
+        size = 8
+        table = c.cr3 & 0xFFFFFFE0ULL
+    else:
+        levels = 2
+        size = 4
+        table = c.cr3 & 0xFFFFF000ULL
+    for k in range(levels):
+        if size == 8:
+            shift = 12 + 9 * (levels - 1 - k)
+            idx = (la >> shift) & (3 if (levels == 3 and k == 0) else 0x1FF)
+        else:
+            shift = 22 if k == 0 else 12
+            idx = (la >> shift) & 0x3FF
+        addr[k] = table + idx * size
+        phys_entry(c, addr[k], size, &e[k])
+        if not (e[k] & PTE_P):
+            return page_fault(c, la, err)
+        if levels == 3 and k == 0:
+            if e[k] & 0x1E6:                    # PAE PDPTE reserved bits
+                return page_fault(c, la, err | PF_P | PF_RSVD)
+            table = e[k] & PHYS_MASK
+            continue
+        writable = writable and (e[k] & PTE_W) != 0
+        usr = usr and (e[k] & PTE_U) != 0
+        if size == 8 and (c.efer & EFER_NXE):
+            nx |= e[k] & PTE_NX
+        elif size == 8 and (e[k] & PTE_NX):
+            return page_fault(c, la, err | PF_P | PF_RSVD)
+        if k == levels - 1:
+            leaf = True
+            page_size = 0x1000
+        elif (e[k] & PTE_PS) and (k >= levels - 3 or not long_mode) and (size == 8 or (c.cr4 & CR4_PSE)):
+            if long_mode and k == 0:
+                return page_fault(c, la, err | PF_P | PF_RSVD)
+            leaf = True
+            page_size = <uint64_t>1 << shift
+        if leaf:
+            levels = k + 1
+            break
+        table = e[k] & (PHYS_MASK if size == 8 else 0xFFFFF000ULL)
+    # permissions: the combined R/W and U/S of every level, and NX
+    if user and not usr:
+        return page_fault(c, la, err | PF_P)
+    if acc == ACC_WRITE and not writable and (user or (c.cr0 & CR0_WP)):
+        return page_fault(c, la, err | PF_P)
+    if acc == ACC_FETCH and nx:
+        return page_fault(c, la, err | PF_P)
+    # accessed bits on every level used, dirty on the leaf for a write
+    for k in range(levels):
+        if not (levels == 3 and k == 0 and not long_mode and pae):
+            set_bits(c, addr[k], size, e[k], PTE_A | (PTE_D if (k == levels - 1 and acc == ACC_WRITE) else 0))
+    if page_size == 0x1000:
+        pa[0] = (e[levels - 1] & (PHYS_MASK if size == 8 else 0xFFFFF000ULL)) | (la & 0xFFF)
+    elif size == 4:                             # 4 MiB page (PSE-36 high bits ignored)
+        pa[0] = (e[levels - 1] & 0xFFC00000ULL) | (la & 0x3FFFFF)
+    else:
+        pa[0] = (e[levels - 1] & PHYS_MASK & ~(page_size - 1)) | (la & (page_size - 1))
+    return 0

@@ -1,0 +1,328 @@
+# System state: the processor mode, control registers, MSRs, and the
+# instructions that load and store them (MOV CRn/DRn, LGDT LIDT SGDT SIDT
+# LLDT SLDT LTR STR SMSW LMSW CLTS INVLPG INVD WBINVD RDMSR WRMSR SWAPGS).
+
+cdef enum:
+    # segattr bits (descriptor bits 40-55)
+    ATTR_ACCESSED = 0x1
+    ATTR_WRITABLE = 0x2     # data: writable; code: readable
+    ATTR_CONFORMING = 0x4   # code (for data: expand-down)
+    ATTR_CODE = 0x8
+    ATTR_S = 0x10           # code or data (not a system descriptor)
+    ATTR_P = 0x80
+    ATTR_L = 0x2000
+    ATTR_DB = 0x4000
+    ATTR_G = 0x8000
+    F_IOPL = 0x3000
+    F_NT = 0x4000
+    F_RF = 0x10000
+    F_VM = 0x20000
+
+cdef inline uint32_t attr_dpl(uint32_t attr) noexcept nogil:
+    return (attr >> 5) & 3
+
+cdef void update_mode(CPU* c) noexcept nogil:
+    """Derive the code size and address masks from CR0.PE, EFER.LMA and the
+    CS descriptor; the decode cache key follows."""
+    cdef uint32_t mode
+    if not (c.cr0 & CR0_PE):
+        mode = 16
+    elif (c.efer & EFER_LMA) and (c.segattr[S_CS] & ATTR_L):
+        mode = 64
+    else:
+        mode = 32 if (c.segattr[S_CS] & ATTR_DB) else 16
+    c.mode = mode
+    c.key = mode
+    c.lamask = <uint64_t>-1 if mode == 64 else 0xFFFFFFFFULL
+    c.ipmask = <uint64_t>-1 if mode == 64 else (0xFFFFFFFFULL if mode == 32 else 0xFFFF)
+    c.ss_big = mode == 64 or (c.cr0 & CR0_PE and (c.segattr[S_SS] & ATTR_DB) != 0)
+
+cdef inline bint real_mode(CPU* c) noexcept nogil:
+    return not (c.cr0 & CR0_PE) or (c.eflags & F_VM) != 0
+
+cdef inline int need_cpl0(CPU* c) noexcept nogil:
+    """#GP(0) unless at CPL 0 (privileged instructions)."""
+    if c.cpl != 0:
+        return fault(c, 13, 1, 0)
+    return 0
+
+cdef void set_cpl(CPU* c, uint32_t cpl) noexcept nogil:
+    if cpl != c.cpl:
+        c.cpl = cpl
+        tlb_flush(c)              # the TLB caches one privilege's view
+
+cdef inline uint64_t iopl(CPU* c) noexcept nogil:
+    return (c.eflags >> 12) & 3
+
+# ---- control registers
+
+cdef int write_cr0(CPU* c, uint64_t v) noexcept nogil:
+    cdef uint64_t old = c.cr0
+    v |= 0x10                                  # ET is hardwired
+    if (v & CR0_PG) and not (v & CR0_PE):
+        return fault(c, 13, 1, 0)
+    if (v & CR0_PG) and not (old & CR0_PG) and (c.efer & EFER_LME):
+        if not (c.cr4 & CR4_PAE):
+            return fault(c, 13, 1, 0)
+        c.efer |= EFER_LMA                     # entering long mode
+    if not (v & CR0_PG) and (old & CR0_PG) and (c.efer & EFER_LMA):
+        c.efer &= ~<uint64_t>EFER_LMA
+    c.cr0 = v & 0xE005003FULL
+    tlb_flush(c)
+    update_mode(c)
+    return 0
+
+cdef int h_mov_cr(CPU* c, Insn* i) noexcept nogil:
+    """MOV r, CRn (0F 20) and MOV CRn, r (0F 22); the operand is always a
+    register of the mode's width.  CR0 CR2 CR3 CR4 CR8 exist; others #UD."""
+    cdef uint32_t n = i.reg
+    cdef uint32_t size = 8 if c.mode == 64 else 4
+    cdef uint64_t v
+    if need_cpl0(c):
+        return RC_FAULT
+    if n == 1 or (n > 4 and n != 8):
+        return fault(c, 6, 0, 0)
+    if i.opcode == 0x120:
+        v = c.cr0 if n == 0 else (c.cr2 if n == 2 else (c.cr3 if n == 3 else (c.cr4 if n == 4 else c.cr8)))
+        set_r(c, i.rm, size, v)
+        return next_insn(c, i)
+    v = get_r(c, i.rm, size)
+    if n == 0:
+        if write_cr0(c, v):
+            return RC_FAULT
+    elif n == 2:
+        c.cr2 = v
+    elif n == 3:
+        c.cr3 = v
+        c.pg_bypass = 0                        # a flat 64-bit machine now pages
+        tlb_flush(c)
+    elif n == 4:
+        if (c.efer & EFER_LMA) and not (v & CR4_PAE):
+            return fault(c, 13, 1, 0)
+        c.cr4 = v
+        tlb_flush(c)
+    else:
+        c.cr8 = v & 0xF
+    return RC_END                              # the mode or the mapping may have changed
+
+cdef int h_mov_dr(CPU* c, Insn* i) noexcept nogil:
+    """MOV to/from DR0-DR7 (kept; hardware breakpoints are not modelled).
+    DR4/DR5 alias DR6/DR7 unless CR4.DE."""
+    cdef uint32_t n = i.reg & 7, size = 8 if c.mode == 64 else 4
+    if need_cpl0(c):
+        return RC_FAULT
+    if (n == 4 or n == 5):
+        if c.cr4 & 0x8:
+            return fault(c, 6, 0, 0)
+        n += 2
+    if i.opcode == 0x121:
+        set_r(c, i.rm, size, c.dr[n])
+    else:
+        c.dr[n] = get_r(c, i.rm, size)
+    return next_insn(c, i)
+
+cdef int h_clts(CPU* c, Insn* i) noexcept nogil:
+    if need_cpl0(c):
+        return RC_FAULT
+    c.cr0 &= ~<uint64_t>CR0_TS
+    return next_insn(c, i)
+
+cdef int h_wbinvd(CPU* c, Insn* i) noexcept nogil:
+    """INVD / WBINVD: caches are not modelled; privileged."""
+    if need_cpl0(c):
+        return RC_FAULT
+    return next_insn(c, i)
+
+# ---- MSRs
+
+cdef int msr_read(CPU* c, uint32_t n, uint64_t* v) noexcept nogil:
+    if n == 0xC0000080ULL:
+        v[0] = c.efer
+    elif n == 0xC0000081ULL:
+        v[0] = c.msr_star
+    elif n == 0xC0000082ULL:
+        v[0] = c.msr_lstar
+    elif n == 0xC0000083ULL:
+        v[0] = c.msr_cstar
+    elif n == 0xC0000084ULL:
+        v[0] = c.msr_sfmask
+    elif n == 0xC0000100ULL:
+        v[0] = c.segbase[S_FS]
+    elif n == 0xC0000101ULL:
+        v[0] = c.segbase[S_GS]
+    elif n == 0xC0000102ULL:
+        v[0] = c.msr_kgsbase
+    elif n == 0x10:
+        v[0] = c.icount + c.tsc_offset
+    elif n == 0x1B:
+        v[0] = c.msr_apic_base
+    elif n == 0x174:
+        v[0] = c.msr_sysenter_cs
+    elif n == 0x175:
+        v[0] = c.msr_sysenter_esp
+    elif n == 0x176:
+        v[0] = c.msr_sysenter_eip
+    elif n == 0x277:
+        v[0] = c.msr_pat
+    elif n == 0x1A0:
+        v[0] = c.msr_misc_enable
+    elif n == 0xC0000103ULL:
+        v[0] = c.msr_tsc_aux
+    else:
+        return 1
+    return 0
+
+cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
+    if n == 0xC0000080ULL:
+        if v & ~<uint64_t>(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE):
+            return 1
+        if ((v ^ c.efer) & EFER_LME) and (c.cr0 & CR0_PG):
+            return 1                           # LME changes only with paging off
+        c.efer = (v & ~<uint64_t>EFER_LMA) | (c.efer & EFER_LMA)
+        tlb_flush(c)
+    elif n == 0xC0000081ULL:
+        c.msr_star = v
+    elif n == 0xC0000082ULL:
+        c.msr_lstar = v
+    elif n == 0xC0000083ULL:
+        c.msr_cstar = v
+    elif n == 0xC0000084ULL:
+        c.msr_sfmask = v & 0xFFFFFFFFULL
+    elif n == 0xC0000100ULL:
+        c.segbase[S_FS] = v
+    elif n == 0xC0000101ULL:
+        c.segbase[S_GS] = v
+    elif n == 0xC0000102ULL:
+        c.msr_kgsbase = v
+    elif n == 0x10:
+        c.tsc_offset = v - c.icount
+    elif n == 0x1B:
+        c.msr_apic_base = v
+    elif n == 0x174:
+        c.msr_sysenter_cs = v & 0xFFFF
+    elif n == 0x175:
+        c.msr_sysenter_esp = v
+    elif n == 0x176:
+        c.msr_sysenter_eip = v
+    elif n == 0x277:
+        c.msr_pat = v
+    elif n == 0x1A0:
+        c.msr_misc_enable = v
+    elif n == 0xC0000103ULL:
+        c.msr_tsc_aux = v & 0xFFFFFFFFULL
+    else:
+        return 1
+    return 0
+
+cdef int h_rdmsr(CPU* c, Insn* i) noexcept nogil:
+    """RDMSR: the MSRs listed in msr_read; any other is #GP(0)."""
+    cdef uint64_t v
+    if need_cpl0(c):
+        return RC_FAULT
+    if msr_read(c, <uint32_t>c.r[R_CX], &v):
+        return fault(c, 13, 1, 0)
+    c.r[R_AX] = v & 0xFFFFFFFFULL
+    c.r[R_DX] = v >> 32
+    return next_insn(c, i)
+
+cdef int h_wrmsr(CPU* c, Insn* i) noexcept nogil:
+    if need_cpl0(c):
+        return RC_FAULT
+    if msr_write(c, <uint32_t>c.r[R_CX], ((c.r[R_DX] & 0xFFFFFFFFULL) << 32) | (c.r[R_AX] & 0xFFFFFFFFULL)):
+        return fault(c, 13, 1, 0)
+    return RC_END
+
+cdef int h_swapgs(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t t
+    if c.mode != 64:
+        return fault(c, 6, 0, 0)
+    if need_cpl0(c):
+        return RC_FAULT
+    t = c.segbase[S_GS]
+    c.segbase[S_GS] = c.msr_kgsbase
+    c.msr_kgsbase = t
+    return next_insn(c, i)
+
+cdef int h_rdtscp(CPU* c, Insn* i) noexcept nogil:
+    c.r[R_CX] = c.msr_tsc_aux
+    return h_rdtsc(c, i)
+
+# ---- descriptor tables (0F 01 /0-/3, 0F 00)
+
+cdef int h_table_store(CPU* c, Insn* i) noexcept nogil:
+    """SGDT (0F 01 /0) and SIDT (/1): limit (16 bits) then base (32 or 64)."""
+    cdef uint64_t la = mem_la(c, i)
+    cdef bint gdt = (i.reg & 7) == 0
+    cdef uint64_t base = c.gdt_base if gdt else c.idt_base
+    cdef uint32_t limit = c.gdt_limit if gdt else c.idt_limit
+    cdef uint32_t n = 8 if c.mode == 64 else 4
+    if check_wr(c, la, 2 + n) or wr(c, la, 2, limit) or wr(c, (la + 2) & c.lamask, n, base):
+        return RC_FAULT
+    return next_insn(c, i)
+
+cdef int h_table_load(CPU* c, Insn* i) noexcept nogil:
+    """LGDT (0F 01 /2) and LIDT (/3).  Outside 64-bit mode the base is 24
+    bits with a 16-bit operand size, else 32."""
+    cdef uint64_t la = mem_la(c, i), limit, base
+    if need_cpl0(c):
+        return RC_FAULT
+    if rd(c, la, 2, &limit) or rd(c, (la + 2) & c.lamask, 8 if c.mode == 64 else 4, &base):
+        return RC_FAULT
+    if c.mode != 64 and i.osz == 2:
+        base &= 0xFFFFFF
+    if (i.reg & 7) == 2:
+        c.gdt_base = base
+        c.gdt_limit = <uint32_t>limit
+    else:
+        c.idt_base = base
+        c.idt_limit = <uint32_t>limit
+    return next_insn(c, i)
+
+cdef int h_smsw(CPU* c, Insn* i) noexcept nogil:
+    """SMSW: the low bits of CR0 (a register gets the operand size)."""
+    if i.mod == 3:
+        set_r(c, i.rm, i.osz, c.cr0 & size_mask(i.osz))
+        return next_insn(c, i)
+    return ok_next(c, i, wr(c, mem_la(c, i), 2, c.cr0 & 0xFFFF))
+
+cdef int h_lmsw(CPU* c, Insn* i) noexcept nogil:
+    """LMSW: loads PE MP EM TS; cannot clear PE."""
+    cdef uint64_t v
+    if need_cpl0(c) or rm_read(c, i, 2, &v):
+        return RC_FAULT
+    if write_cr0(c, (c.cr0 & ~<uint64_t>0xE) | (v & 0xF) | (c.cr0 & 1)):
+        return RC_FAULT
+    return RC_END
+
+cdef int h_invlpg(CPU* c, Insn* i) noexcept nogil:
+    if need_cpl0(c):
+        return RC_FAULT
+    tlb_flush(c)                               # the TLB is small: drop it all
+    return RC_END
+
+cdef int h_grp7(CPU* c, Insn* i) noexcept nogil:
+    """0F 01: the register forms (mod = 3) select by reg and rm."""
+    cdef uint32_t rm = i.rm & 7, reg = i.reg & 7
+    if i.mod != 3:
+        if reg <= 1:
+            return h_table_store(c, i)
+        if reg <= 3:
+            return h_table_load(c, i)
+        if reg == 4:
+            return h_smsw(c, i)
+        if reg == 6:
+            return h_lmsw(c, i)
+        if reg == 7:
+            return h_invlpg(c, i)
+        return fault(c, 6, 0, 0)
+    if reg == 4:
+        return h_smsw(c, i)
+    if reg == 6:
+        return h_lmsw(c, i)
+    if reg == 7 and rm == 0:
+        return h_swapgs(c, i)
+    if reg == 7 and rm == 1:
+        return h_rdtscp(c, i)
+    # VMCALL (C1) and the other VMX/SVM/monitor forms: #UD, as on a CPU
+    # without them (the supervisor intercepts VMCALL when it runs a guest).
+    return fault(c, 6, 0, 0)
