@@ -70,7 +70,21 @@ cdef enum:
     DEV_DEBUGCON = 3
     DEV_POST = 4
     DEV_UART = 5
+    DEV_PIC = 6
+    DEV_PIT = 7
     OUTBUF_SIZE = 4096
+
+# One 8259 interrupt controller (the PC has a master and a slave).
+cdef struct Pic:
+    uint8_t irr, isr, imr, base, icw_step, icw4, read_isr, auto_eoi
+
+# The 8254 timer's channel 0 (IRQ 0), counting in virtual time.
+cdef struct Pit:
+    uint32_t mode, access, reload, latch, latched, write_lo, read_lo
+    uint32_t wflip, rflip
+    uint64_t start          # virtual time the count started
+    uint64_t next_irq       # virtual time of the next IRQ 0, or ~0
+    int armed
 
 # A 16550 UART (COM1): registers, a receive buffer filled from Python, and
 # transmitted bytes collected for Python to write out.
@@ -190,6 +204,13 @@ cdef struct CPU:
     uint64_t io_value
     int io_ready                   # a Python IN result waits in io_value
     uint32_t exit_status
+    # interrupts and virtual time
+    Pic pic[2]
+    Pit pit
+    uint64_t idle          # virtual time spent halted (instructions not run)
+    uint64_t next_event    # run-loop threshold: check devices when icount + idle reaches it
+    uint64_t ips           # virtual instructions per second (the timer's time base)
+    int halted
     # counters and limits
     uint64_t icount     # retired instructions, machine lifetime
     int64_t budget      # instructions this run may still retire

@@ -33,6 +33,8 @@ include "control.pxi"
 include "system.pxi"
 include "segments.pxi"
 include "interrupts.pxi"
+include "pic.pxi"
+include "pit.pxi"
 include "io.pxi"
 include "misc.pxi"
 include "decode.pxi"
@@ -60,10 +62,27 @@ cdef int cpu_run(CPU* c) noexcept nogil:
     cdef uint64_t rip, ipmask, rel
     cdef int rc
     cdef uint32_t n, k
-    cdef bint has_until = c.has_until
+    cdef bint has_until = c.has_until, one
     while True:
         rip = c.r[R_RIP]
         ipmask = c.ipmask
+        one = False
+        if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow
+            if c.shadow:
+                c.shadow = 0
+                one = True             # one instruction before interrupts again
+            else:
+                if c.halted:
+                    rc = halt_wait(c)
+                    if rc:
+                        c.exit_rip = (c.r[R_RIP] - 1) & ipmask
+                        return rc
+                rc = service_interrupts(c)
+                if rc:
+                    c.exit_rip = rip
+                    return rc
+                rip = c.r[R_RIP]
+                ipmask = c.ipmask
         if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
             c.exit_rip = rip
             if c.stop_request:
@@ -76,10 +95,13 @@ cdef int cpu_run(CPU* c) noexcept nogil:
             if b == NULL:
                 c.exit_rip = rip
                 return exception_exit(c)
-        # Cut the block short for the budget or `until`.
+        # Cut the block short for the budget or `until`, or after one
+        # instruction in an interrupt shadow (after STI or MOV SS).
         n = b.n
         if n > c.budget:
             n = <uint32_t>c.budget
+        if one:
+            n = 1
         if has_until:
             rel = c.until - rip
             if rel < b.vlen:
@@ -162,6 +184,20 @@ cdef void reset_state(CPU* c, int mode) noexcept nogil:
     c.msr_pat = 0x0007040600070406ULL
     c.msr_apic_base = 0xFEE00900
     update_mode(c)
+
+cdef int halt_wait(CPU* c) noexcept nogil:
+    """HLT with interrupts on: skip virtual time to the next timer interrupt.
+    If nothing could ever wake the CPU, the run ends with 'hlt'."""
+    cdef uint64_t now = vtime(c)
+    if pic_pending(&c.pic[0]) >= 0:
+        return 0
+    c.next_event = 0
+    if c.pit.armed and not (c.pic[0].imr & 1):
+        if c.pit.next_irq > now:
+            c.idle += c.pit.next_irq - now
+        return 0
+    c.halted = 0
+    return EXIT_HLT
 
 # ---------------------------------------------------------------- registers
 
@@ -309,6 +345,13 @@ cdef class Machine:
         c.io_map[0x80] = DEV_POST
         c.post_port2 = 0x190
         c.io_map[0x190] = DEV_POST
+        for port in (0x20, 0x21, 0xA0, 0xA1):
+            c.io_map[port] = DEV_PIC
+        for port in range(0x40, 0x44):
+            c.io_map[port] = DEV_PIT
+        c.ips = 100_000_000
+        c.next_event = TLB_EMPTY
+        c.pit.next_irq = TLB_EMPTY
 
     # ---- devices
 
@@ -334,6 +377,18 @@ cdef class Machine:
     def set_debugcon(self, sink=None):
         """Where bytes written to port 0xE9 go (as set_serial)."""
         self.debugcon_sink = sink
+
+    @property
+    def ips(self):
+        """Virtual instructions per second: the time base of the timers (and
+        of RDTSC).  Time is virtual, so runs are bit-identical."""
+        return self.c.ips
+
+    @ips.setter
+    def ips(self, value):
+        if int(value) <= 0:
+            raise EmuError(f"ips must be positive, not {value!r}")
+        self.c.ips = int(value)
 
     @property
     def post_code(self):
@@ -563,7 +618,7 @@ cdef class Machine:
         return (<char*>buf)[:n if n > 0 else got]
 
 
-cdef _emit(sink, bytearray collected, bytes data):
+def _emit(sink, bytearray collected, bytes data):
     if sink is None:
         collected += data
     elif hasattr(sink, "write"):

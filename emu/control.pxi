@@ -62,6 +62,9 @@ cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
     if need_cpl0(c):
         return RC_FAULT
+    if (c.eflags & F_IF) and has_idt(c):
+        c.halted = 1                   # wait for an interrupt (the run loop)
+        return RC_END
     c.exit_reason = EXIT_HLT
     return RC_EXIT
 

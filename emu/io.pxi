@@ -75,6 +75,10 @@ cdef int io_in(CPU* c, uint32_t port, uint32_t size, uint64_t* v) noexcept nogil
         uart_read(c, port - c.uart.base, v)
     elif dev == DEV_DEBUGCON:
         v[0] = 0xE9                 # as Bochs and QEMU: reads give the port number
+    elif dev == DEV_PIC:
+        v[0] = pic_read(c, port)
+    elif dev == DEV_PIT:
+        v[0] = pit_read(c, port)
     else:
         if c.io_ready and c.io_port == port:
             c.io_ready = 0
@@ -102,6 +106,12 @@ cdef int io_out(CPU* c, uint32_t port, uint32_t size, uint64_t v) noexcept nogil
         if out_byte(c, c.dbg_out, &c.dbg_len, <uint8_t>v):
             c.exit_reason = EXIT_FLUSH
             return RC_EXIT
+        return 0
+    if dev == DEV_PIC:
+        pic_write(c, port, v)
+        return RC_END if c.next_event == 0 else 0
+    if dev == DEV_PIT:
+        pit_write(c, port, v)
         return 0
     if dev == DEV_POST:
         c.post_last = <uint32_t>v

@@ -39,7 +39,8 @@ cdef int h_sti(CPU* c, Insn* i) noexcept nogil:
     if iopl_check(c):
         return RC_FAULT
     if not (c.eflags & F_IF):
-        c.shadow = 2               # interrupts wait one more instruction
+        c.shadow = 1               # interrupts wait one more instruction
+        c.next_event = 0
     c.eflags |= F_IF
     return RC_END
 
@@ -49,9 +50,9 @@ cdef int h_salc(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_rdtsc(CPU* c, Insn* i) noexcept nogil:
-    """RDTSC: deterministic; the count of instructions retired before this
-    one plus an offset."""
-    cdef uint64_t t = c.icount + i.idx + c.tsc_offset
+    """RDTSC: deterministic; virtual time (instructions retired before this
+    one, plus those a halted CPU skipped) plus an offset."""
+    cdef uint64_t t = c.icount + c.idle + i.idx + c.tsc_offset
     c.r[R_AX] = t & 0xFFFFFFFFULL
     c.r[R_DX] = t >> 32
     return next_insn(c, i)

@@ -135,7 +135,8 @@ cdef int h_mov_Sw_E(CPU* c, Insn* i) noexcept nogil:
     if rm_read(c, i, 2, &v) or load_seg(c, s, <uint32_t>v):
         return RC_FAULT
     if s == S_SS:
-        c.shadow = 2
+        c.shadow = 1
+        c.next_event = 0
     return next_insn(c, i)
 
 cdef int h_mov_E_Sw(CPU* c, Insn* i) noexcept nogil:
@@ -164,7 +165,8 @@ cdef int h_pop_seg(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     set_sp(c, c.r[R_SP] + i.osz)
     if i.sub == S_SS:
-        c.shadow = 2
+        c.shadow = 1
+        c.next_event = 0
     return next_insn(c, i)
 
 cdef int h_lxs(CPU* c, Insn* i) noexcept nogil:

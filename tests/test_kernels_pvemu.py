@@ -16,7 +16,6 @@ EXPECTED = os.path.join(ROOT, "guests", "tests", "expected")
 # rings, the PIC and PIT): strict, so each one turns into a failure the day
 # it starts to pass and must be moved out of this list.
 NOT_YET = {
-    "timer32": "the 8259 PIC and 8254 PIT",
 }
 KERNELS = sorted(f[:-4] for f in os.listdir(IMAGES) if f.endswith(".elf"))
 
