@@ -61,6 +61,18 @@ cdef enum:
 
 cdef enum:
     RC_EXIT_NR = 7       # leave the run loop with c.exit_reason; not retired
+    RC_MMIO = 8          # (translate) the address is a device, not RAM
+    EXIT_MMIO = 11       # a memory-mapped access to a device written in Python
+    MAX_MMIO = 8
+
+# The local APIC (xAPIC, memory-mapped at IA32_APIC_BASE) and its timer.
+cdef struct Apic:
+    uint32_t id, tpr, svr, ldr, dfr, esr, icr_lo, icr_hi, divide, initial
+    uint32_t lvt[6]          # timer, thermal, performance, LINT0, LINT1, error
+    uint32_t irr[8]
+    uint32_t isr[8]
+    uint64_t start           # virtual time the count started
+    uint64_t next_irq        # virtual time of the next timer interrupt, or ~0
 
 # Device ids in CPU.io_map (one byte per port).
 cdef enum:
@@ -211,6 +223,17 @@ cdef struct CPU:
     uint64_t next_event    # run-loop threshold: check devices when icount + idle reaches it
     uint64_t ips           # virtual instructions per second (the timer's time base)
     int halted
+    Apic apic
+    uint64_t mmio_pa       # the device address translate() found
+    uint64_t mmio_start[MAX_MMIO]
+    uint64_t mmio_end[MAX_MMIO]
+    uint32_t nmmio
+    # replay log of Python MMIO results for the instruction being run
+    uint64_t mmio_rip, mmio_icount
+    uint64_t mmio_log[8]
+    uint32_t mmio_log_n, mmio_log_pos
+    uint64_t mmio_addr, mmio_value
+    uint32_t mmio_size, mmio_write
     # counters and limits
     uint64_t icount     # retired instructions, machine lifetime
     int64_t budget      # instructions this run may still retire

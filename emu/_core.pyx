@@ -35,6 +35,7 @@ include "segments.pxi"
 include "interrupts.pxi"
 include "pic.pxi"
 include "pit.pxi"
+include "apic.pxi"
 include "io.pxi"
 include "misc.pxi"
 include "decode.pxi"
@@ -154,6 +155,8 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 c.icount += k
                 c.budget -= k
                 c.exit_rip = c.r[R_RIP]
+                if c.exc_vector == -2:      # a device in Python must answer first
+                    return c.exit_reason
                 if c.exc_vector < 0 or not has_idt(c):
                     return exception_exit(c)
                 rc = deliver(c, c.exc_vector, c.exc_has_error, c.exc_error, INT_EXCEPTION, c.r[R_RIP])
@@ -189,12 +192,17 @@ cdef int halt_wait(CPU* c) noexcept nogil:
     """HLT with interrupts on: skip virtual time to the next timer interrupt.
     If nothing could ever wake the CPU, the run ends with 'hlt'."""
     cdef uint64_t now = vtime(c)
-    if pic_pending(&c.pic[0]) >= 0:
+    cdef uint64_t wake = TLB_EMPTY
+    if pic_pending(&c.pic[0]) >= 0 or apic_pending(c) >= 0:
         return 0
     c.next_event = 0
     if c.pit.armed and not (c.pic[0].imr & 1):
-        if c.pit.next_irq > now:
-            c.idle += c.pit.next_irq - now
+        wake = c.pit.next_irq
+    if c.apic.next_irq < wake and apic_enabled(c) and not (c.apic.lvt[0] & APIC_MASKED):
+        wake = c.apic.next_irq
+    if wake != TLB_EMPTY:
+        if wake > now:
+            c.idle += wake - now
         return 0
     c.halted = 0
     return EXIT_HLT
@@ -281,6 +289,7 @@ cdef class Machine:
     cdef bint running
     cdef readonly object regs
     cdef dict io_handlers
+    cdef list mmio_handlers
     cdef object serial_sink, debugcon_sink
     cdef readonly bytearray serial_output
     cdef readonly bytearray debugcon_output
@@ -324,6 +333,7 @@ cdef class Machine:
     def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True):
         self.regs = Registers(self)
         self.io_handlers = {}
+        self.mmio_handlers = []
         self.serial_output = bytearray()
         self.debugcon_output = bytearray()
         self.serial_sink = None
@@ -350,6 +360,7 @@ cdef class Machine:
         for port in range(0x40, 0x44):
             c.io_map[port] = DEV_PIT
         c.ips = 100_000_000
+        apic_reset(c)
         c.next_event = TLB_EMPTY
         c.pit.next_irq = TLB_EMPTY
 
@@ -365,6 +376,39 @@ cdef class Machine:
         for p in range(port, port + count):
             self.io_handlers[p] = (read, write)
             self.c.io_map[p] = DEV_PYTHON
+
+    def add_mmio_handler(self, address, size, read=None, write=None):
+        """Handle physical addresses [address, address + size) outside RAM in
+        Python: read(addr, size) -> int, write(addr, size, value).  Each
+        access leaves the C loop (the instruction is then run again with the
+        answer), so these suit device registers, not bulk memory."""
+        c = self.c
+        if size <= 0 or address < c.mem_size:
+            raise EmuError(f"MMIO range {address:#x}+{size:#x} must be non-empty and above RAM "
+                           f"(which ends at {c.mem_size:#x})")
+        if c.nmmio >= MAX_MMIO:
+            raise EmuError(f"at most {MAX_MMIO} MMIO ranges")
+        c.mmio_start[c.nmmio] = address
+        c.mmio_end[c.nmmio] = address + size
+        c.nmmio += 1
+        self.mmio_handlers.append((address, address + size, read, write))
+
+    cdef void _python_mmio(self) except *:
+        c = self.c
+        for start, end, read, write in self.mmio_handlers:
+            if start <= c.mmio_addr < end:
+                break
+        if c.mmio_write:
+            if write is not None:
+                write(c.mmio_addr, c.mmio_size, c.mmio_value)
+            value = 0
+        else:
+            value = int(read(c.mmio_addr, c.mmio_size)) if read is not None else -1
+        if c.mmio_log_n >= 8:
+            raise EmuError(f"an instruction made more than 8 device accesses at {c.mmio_addr:#x}")
+        c.mmio_log[c.mmio_log_n] = value & size_mask(c.mmio_size)
+        c.mmio_log_n += 1
+        c.mmio_log_pos = 0
 
     def set_serial(self, sink=None, input=b""):
         """Where COM1's output goes: a callable taking bytes, a binary file
@@ -570,10 +614,12 @@ cdef class Machine:
                 c.budget = SLICE if remaining < 0 or remaining > SLICE else remaining
                 with nogil:
                     reason = cpu_run(c)
-                if reason == EXIT_IO or reason == EXIT_FLUSH:
+                if reason == EXIT_IO or reason == EXIT_FLUSH or reason == EXIT_MMIO:
                     self._flush_output()
                     if reason == EXIT_IO:
                         self._python_io()
+                    elif reason == EXIT_MMIO:
+                        self._python_mmio()
                     self._feed_serial()
                     continue
                 if remaining >= 0:

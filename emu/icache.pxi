@@ -171,7 +171,7 @@ cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
     if b != NULL and b.vstart == rip and b.key == c.key:
         return b
     if translate(c, (c.segbase[S_CS] + rip) & c.lamask, ACC_FETCH, &pa):
-        return NULL
+        return NULL                        # (fetches never see devices)
     if c.use_cache:
         b = c.hash[hash_phys(pa)]
         while b != NULL:

@@ -42,12 +42,35 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
             return RC_FAULT
     else:
         pa[0] = la
-    if pa[0] >= c.mem_size:
-        return unmapped(c, pa[0], acc)
+    if pa[0] >= c.mem_size or (pa[0] >> 12) == (c.msr_apic_base >> 12):
+        return device_or_unmapped(c, pa[0], acc)
+    return 0
+
+cdef int device_or_unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
+    """Outside RAM (or on the APIC page): a memory-mapped device, or nothing."""
+    cdef uint32_t k
+    if acc != ACC_FETCH:
+        if (pa >> 12) == (c.msr_apic_base >> 12) and (c.msr_apic_base & 0x800):
+            c.mmio_pa = pa
+            return RC_MMIO
+        for k in range(c.nmmio):
+            if c.mmio_start[k] <= pa < c.mmio_end[k]:
+                c.mmio_pa = pa
+                return RC_MMIO
+    if pa >= c.mem_size:
+        return unmapped(c, pa, acc)
     return 0
 
 cdef inline int translate(CPU* c, uint64_t la, int acc, uint64_t* pa) noexcept nogil:
     return translate_as(c, la, acc, c.cpl == 3, pa)
+
+cdef inline int sys_translate(CPU* c, uint64_t la, int acc, uint64_t* pa) noexcept nogil:
+    """Supervisor translation for system structures; device memory there is
+    not supported (reported as unmapped)."""
+    cdef int rc = translate_as(c, la, acc, False, pa)
+    if rc == RC_MMIO:
+        unmapped(c, c.mmio_pa, acc)
+    return RC_FAULT if rc else 0
 
 cdef int rd_sys(CPU* c, uint64_t la, uint32_t size, uint64_t* v) noexcept nogil:
     """A supervisor read of a system structure (descriptor tables, the TSS)
@@ -55,7 +78,7 @@ cdef int rd_sys(CPU* c, uint64_t la, uint32_t size, uint64_t* v) noexcept nogil:
     cdef uint64_t pa, r = 0
     cdef uint32_t k
     for k in range(size):
-        if translate_as(c, (la + k) & c.lamask, ACC_READ, False, &pa):
+        if sys_translate(c, (la + k) & c.lamask, ACC_READ, &pa):
             return RC_FAULT
         r |= (<uint64_t>c.mem[pa]) << (8 * k)
     v[0] = r
@@ -65,10 +88,10 @@ cdef int wr_sys(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t pa
     cdef uint32_t k
     for k in range(size):
-        if translate_as(c, (la + k) & c.lamask, ACC_WRITE, False, &pa):
+        if sys_translate(c, (la + k) & c.lamask, ACC_WRITE, &pa):
             return RC_FAULT
     for k in range(size):
-        translate_as(c, (la + k) & c.lamask, ACC_WRITE, False, &pa)
+        sys_translate(c, (la + k) & c.lamask, ACC_WRITE, &pa)
         if c.page_blocks[pa >> 12] != NULL:
             smc_write(c, pa, 1)
         c.mem[pa] = <uint8_t>(v >> (8 * k))
@@ -94,8 +117,9 @@ cdef void tlb_drop_write_page(CPU* c, uint64_t ppage) noexcept nogil:
 cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
     """Translate la and install its page in `tlb` (not for stores into code)."""
     cdef uint64_t pa
-    if translate(c, la, acc, &pa):
-        return RC_FAULT
+    cdef int rc = translate(c, la, acc, &pa)
+    if rc:
+        return rc
     pa &= ~<uint64_t>0xFFF
     cdef TlbEntry* e = &tlb[(la >> 12) & 255]
     if acc == ACC_WRITE and c.page_blocks[pa >> 12] != NULL:
@@ -139,8 +163,12 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
     cdef uint64_t v = 0, a
     cdef uint32_t k
     cdef TlbEntry* e
+    cdef int rc
     if (la & 0xFFF) + size <= 0x1000:
-        if tlb_fill(c, c.tlb_r, la, ACC_READ):
+        rc = tlb_fill(c, c.tlb_r, la, ACC_READ)
+        if rc == RC_MMIO:
+            return mmio_read(c, c.mmio_pa, size, out)
+        if rc:
             return RC_FAULT
         e = &c.tlb_r[(la >> 12) & 255]
         out[0] = load_le(e.addend + la, size)
@@ -148,8 +176,12 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
     for k in range(size):             # crosses a page: byte by byte
         a = (la + k) & c.lamask
         e = &c.tlb_r[(a >> 12) & 255]
-        if e.tag != (a >> 12) and tlb_fill(c, c.tlb_r, a, ACC_READ):
-            return RC_FAULT
+        if e.tag != (a >> 12):
+            rc = tlb_fill(c, c.tlb_r, a, ACC_READ)
+            if rc:
+                if rc == RC_MMIO:
+                    unmapped(c, c.mmio_pa, ACC_READ)   # a load straddling a device
+                return RC_FAULT
         v |= (<uint64_t>(e.addend + a)[0]) << (8 * k)
     out[0] = v
     return 0
@@ -165,11 +197,17 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t pa[8]
     cdef uint64_t a
     cdef uint32_t k
+    cdef int rc
     # Translate every byte's page first, so a fault leaves memory unchanged.
     for k in range(size):
         a = (la + k) & c.lamask
         if k == 0 or (a & 0xFFF) == 0:
-            if translate(c, a, ACC_WRITE, &pa[k]):
+            rc = translate(c, a, ACC_WRITE, &pa[k])
+            if rc == RC_MMIO and k == 0 and (la & 0xFFF) + size <= 0x1000:
+                return mmio_write(c, c.mmio_pa, size, v)
+            if rc:
+                if rc == RC_MMIO:
+                    unmapped(c, pa[k], ACC_WRITE)   # a store straddling a device
                 return RC_FAULT
         else:
             pa[k] = pa[k - 1] + 1
@@ -195,8 +233,10 @@ cdef inline int check_wr(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     cdef TlbEntry* e = &c.tlb_w[(la >> 12) & 255]
     if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
         return 0
-    if translate(c, la, ACC_WRITE, &pa):
+    cdef int rc = translate(c, la, ACC_WRITE, &pa)
+    if rc and rc != RC_MMIO:
         return RC_FAULT
     if ((la + size - 1) & c.lamask) >> 12 != la >> 12:
-        return translate(c, (la + size - 1) & c.lamask, ACC_WRITE, &pa)
+        rc = translate(c, (la + size - 1) & c.lamask, ACC_WRITE, &pa)
+        return RC_FAULT if rc and rc != RC_MMIO else 0
     return 0

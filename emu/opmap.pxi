@@ -242,6 +242,10 @@ cdef void init_opmap() noexcept nogil:
     op(0x121, M | MREG, h_mov_dr)
     op(0x122, M | MREG | END, h_mov_cr)
     op(0x123, M | MREG, h_mov_dr)
+    op(0x105, END, h_syscall)
+    op(0x107, END, h_sysret)
+    op(0x134, END, h_sysenter)
+    op(0x135, END, h_sysexit)
     op(0x130, END, h_wrmsr)
     op(0x132, 0, h_rdmsr)
     op(0x10B, END, h_ud)                     # UD2

@@ -104,14 +104,19 @@ cdef int service_interrupts(CPU* c) noexcept nogil:
     cdef int vec
     c.next_event = TLB_EMPTY
     pit_update(c)
+    apic_timer_update(c)
     if c.pit.armed:
         schedule(c, c.pit.next_irq)
-    if pic_pending(&c.pic[0]) < 0:
+    if c.apic.next_irq != TLB_EMPTY:
+        schedule(c, c.apic.next_irq)
+    if pic_pending(&c.pic[0]) < 0 and apic_pending(c) < 0:
         return 0
     if not (c.eflags & F_IF) or not has_idt(c):
         c.next_event = 0               # ask again once IF is set
         return 0
-    vec = pic_ack(c)
+    vec = apic_ack(c)
+    if vec < 0:
+        vec = pic_ack(c)
     if vec < 0:
         return 0
     c.halted = 0

@@ -326,3 +326,93 @@ cdef int h_grp7(CPU* c, Insn* i) noexcept nogil:
     # VMCALL (C1) and the other VMX/SVM/monitor forms: #UD, as on a CPU
     # without them (the supervisor intercepts VMCALL when it runs a guest).
     return fault(c, 6, 0, 0)
+
+# ---- fast system calls
+
+cdef void set_flat_seg(CPU* c, uint32_t s, uint32_t sel, uint32_t attr) noexcept nogil:
+    """SYSCALL/SYSRET/SYSENTER/SYSEXIT load fixed flat descriptors, not the GDT's."""
+    c.sel[s] = sel
+    c.segbase[s] = 0
+    c.seglimit[s] = 0xFFFFFFFFULL
+    c.segattr[s] = attr
+
+cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
+    """SYSCALL (64-bit mode, EFER.SCE): RCX = next RIP, R11 = RFLAGS, RFLAGS
+    &= ~SFMASK, CS/SS from STAR[47:32], RIP = LSTAR, CPL 0."""
+    cdef uint32_t sel = <uint32_t>(c.msr_star >> 32) & 0xFFFC
+    if c.mode != 64 or not (c.efer & EFER_SCE):
+        return fault(c, 6, 0, 0)
+    c.r[R_CX] = next_ip(c, i)
+    c.r[11] = get_eflags(c) & ~<uint64_t>F_RF
+    materialize(c)
+    c.eflags &= ~(c.msr_sfmask | F_RF)
+    c.eflags |= 2
+    set_flat_seg(c, S_CS, sel, 0xA09B)
+    set_flat_seg(c, S_SS, sel + 8, 0xC093)
+    set_cpl(c, 0)
+    update_mode(c)
+    return jump(c, c.msr_lstar, 8)
+
+cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
+    """SYSRET: back to CPL 3, 64-bit code with REX.W (CS = STAR[63:48]+16)
+    else compatibility mode (CS = STAR[63:48]); RFLAGS = R11."""
+    cdef uint32_t base = <uint32_t>(c.msr_star >> 48) & 0xFFFC
+    cdef uint64_t target
+    if c.mode != 64 or not (c.efer & EFER_SCE):
+        return fault(c, 6, 0, 0)
+    if need_cpl0(c):
+        return RC_FAULT
+    if i.rex & 8:
+        target = c.r[R_CX]
+        if <uint64_t>((<int64_t>(target << 16)) >> 16) != target:
+            return fault(c, 13, 1, 0)
+        set_flat_seg(c, S_CS, (base + 16) | 3, 0xA0FB)
+    else:
+        target = c.r[R_CX] & 0xFFFFFFFFULL
+        set_flat_seg(c, S_CS, base | 3, 0xC0FB)
+    c.sel[S_SS] = (base + 8) | 3              # SS keeps a flat DPL-3 data descriptor
+    c.segattr[S_SS] = 0xC0F3
+    c.eflags = (c.r[11] & 0x3C7FD7) | 2
+    c.lf_op = LF_NONE
+    set_cpl(c, 3)
+    update_mode(c)
+    c.r[R_RIP] = target
+    return RC_JUMP
+
+cdef int h_sysenter(CPU* c, Insn* i) noexcept nogil:
+    """SYSENTER: CS = SYSENTER_CS, SS = CS + 8, rSP/rIP from the MSRs, CPL 0."""
+    cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
+    cdef bint lm = (c.efer & EFER_LMA) != 0
+    if not (c.cr0 & CR0_PE) or sel == 0:
+        return fault(c, 13, 1, 0)
+    materialize(c)
+    c.eflags &= ~<uint64_t>(F_VM | F_IF | F_RF)
+    set_flat_seg(c, S_CS, sel, 0xA09B if lm else 0xC09B)
+    set_flat_seg(c, S_SS, sel + 8, 0xC093)
+    set_cpl(c, 0)
+    update_mode(c)
+    c.r[R_SP] = c.msr_sysenter_esp if lm else c.msr_sysenter_esp & 0xFFFFFFFFULL
+    c.r[R_RIP] = c.msr_sysenter_eip if lm else c.msr_sysenter_eip & 0xFFFFFFFFULL
+    return RC_JUMP
+
+cdef int h_sysexit(CPU* c, Insn* i) noexcept nogil:
+    """SYSEXIT: back to CPL 3; CS = SYSENTER_CS + 16 (+32 with REX.W for
+    64-bit code), SS follows; rSP = rCX, rIP = rDX."""
+    cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
+    if not (c.cr0 & CR0_PE) or sel == 0:
+        return fault(c, 13, 1, 0)
+    if need_cpl0(c):
+        return RC_FAULT
+    if i.rex & 8:
+        set_flat_seg(c, S_CS, (sel + 32) | 3, 0xA0FB)
+        set_flat_seg(c, S_SS, (sel + 40) | 3, 0xC0F3)
+        c.r[R_SP] = c.r[R_CX]
+        c.r[R_RIP] = c.r[R_DX]
+    else:
+        set_flat_seg(c, S_CS, (sel + 16) | 3, 0xC0FB)
+        set_flat_seg(c, S_SS, (sel + 24) | 3, 0xC0F3)
+        c.r[R_SP] = c.r[R_CX] & 0xFFFFFFFFULL
+        c.r[R_RIP] = c.r[R_DX] & 0xFFFFFFFFULL
+    set_cpl(c, 3)
+    update_mode(c)
+    return RC_JUMP

@@ -62,3 +62,41 @@ def test_debug_exit_debugcon_and_post_codes():
 def test_unassigned_ports_read_all_ones():
     m, ex = run_code(bytes.fromhex("66ba3412" "ed"), regs={"eax": 0})
     assert m.reg_read("eax") == 0xFFFFFFFF
+
+
+def test_python_mmio_reads_writes_and_read_modify_write():
+    from emu import EmuError, Machine
+    import pytest
+    m = Machine(mode=32, memory=1 << 20)
+    regs = {0xE0000000: 41}
+    log = []
+
+    def read(addr, size):
+        log.append(("r", addr, size))
+        return regs.get(addr, 0xAB)
+
+    def write(addr, size, value):
+        log.append(("w", addr, size, value))
+        regs[addr] = value
+
+    m.add_mmio_handler(0xE0000000, 0x1000, read, write)
+    # mov eax,[0xE0000004]; mov [0xE0000008],ebx; add dword [0xE0000000],1; hlt
+    code = (b"\xa1\x04\x00\x00\xe0" + b"\x89\x1d\x08\x00\x00\xe0" + b"\x83\x05\x00\x00\x00\xe0\x01")
+    m.mem_write(CODE, code + b"\xf4")
+    m.reg_write("ebx", 0x55)
+    ex = m.run(start=CODE)
+    assert ex.reason == "hlt" and ex.instructions == 4
+    assert m.reg_read("eax") == 0xAB and regs[0xE0000008] == 0x55 and regs[0xE0000000] == 42
+    assert log == [("r", 0xE0000004, 4), ("w", 0xE0000008, 4, 0x55),
+                   ("r", 0xE0000000, 4), ("w", 0xE0000000, 4, 42)]
+    with pytest.raises(EmuError, match="above RAM"):
+        m.add_mmio_handler(0x1000, 16)
+
+
+def test_local_apic_registers_are_memory_mapped():
+    # mov eax,[0xFEE00030] (version); mov dword [0xFEE00080], 0x20 (TPR); mov ebx,[0xFEE00080]
+    code = (b"\xa1\x30\x00\xe0\xfe" + b"\xc7\x05\x80\x00\xe0\xfe\x20\x00\x00\x00"
+            + b"\x8b\x1d\x80\x00\xe0\xfe")
+    m, ex = run_code(code, memory=1 << 20)
+    assert ex.reason == "hlt"
+    assert m.reg_read("eax") == 0x50014 and m.reg_read("ebx") == 0x20

@@ -1,0 +1,214 @@
+# The local APIC (xAPIC): memory-mapped registers at IA32_APIC_BASE, the
+# in-service/request registers with priority classes, EOI, the task
+# priority, the spurious-vector enable, and the timer (one-shot and
+# periodic) counting a 1 GHz bus clock in virtual time, as QEMU's does.
+# Inter-processor interrupts have no other CPU to go to and are dropped.
+
+cdef enum:
+    APIC_MASKED = 0x10000
+    APIC_PERIODIC = 0x20000
+
+cdef inline uint64_t apic_ticks(CPU* c, uint64_t vt) noexcept nogil:
+    """Bus-clock ticks in vt units of virtual time (1 GHz bus)."""
+    return vt * (1000000000 // c.ips if c.ips <= 1000000000 else 1)
+
+cdef inline uint32_t apic_divisor(Apic* a) noexcept nogil:
+    cdef uint32_t v = (a.divide & 3) | ((a.divide & 8) >> 1)
+    return 1 if v == 7 else 2 << v
+
+cdef void apic_reset(CPU* c) noexcept nogil:
+    cdef uint32_t k
+    memset(&c.apic, 0, sizeof(Apic))
+    c.apic.svr = 0xFF
+    c.apic.dfr = 0xFFFFFFFFULL
+    for k in range(6):
+        c.apic.lvt[k] = APIC_MASKED
+    c.apic.next_irq = TLB_EMPTY
+
+cdef inline bint apic_enabled(CPU* c) noexcept nogil:
+    return (c.msr_apic_base & 0x800) != 0 and (c.apic.svr & 0x100) != 0
+
+cdef void apic_set_irr(CPU* c, uint32_t vec) noexcept nogil:
+    c.apic.irr[vec >> 5] |= 1u << (vec & 31)
+    c.next_event = 0
+
+cdef int apic_highest(uint32_t* bits) noexcept nogil:
+    cdef int k
+    for k in range(255, -1, -1):
+        if bits[k >> 5] & (1u << (k & 31)):
+            return k
+    return -1
+
+cdef int apic_pending(CPU* c) noexcept nogil:
+    """The vector the APIC would deliver now, or -1."""
+    cdef int irr, isr
+    if not apic_enabled(c):
+        return -1
+    irr = apic_highest(c.apic.irr)
+    if irr < 16:
+        return -1
+    isr = apic_highest(c.apic.isr)
+    if isr >= 0 and (irr >> 4) <= (isr >> 4):
+        return -1
+    if (irr >> 4) <= ((c.apic.tpr >> 4) & 15):
+        return -1
+    return irr
+
+cdef void apic_timer_arm(CPU* c) noexcept nogil:
+    cdef Apic* a = &c.apic
+    cdef uint64_t per_tick = apic_ticks(c, 1), period
+    a.start = vtime(c)
+    if a.initial == 0:
+        a.next_irq = TLB_EMPTY
+        return
+    period = (<uint64_t>a.initial * apic_divisor(a) + per_tick - 1) // per_tick
+    a.next_irq = a.start + (period if period else 1)
+    schedule(c, a.next_irq)
+
+cdef void apic_timer_update(CPU* c) noexcept nogil:
+    cdef Apic* a = &c.apic
+    cdef uint64_t now = vtime(c), period, per_tick = apic_ticks(c, 1)
+    if a.next_irq == TLB_EMPTY or now < a.next_irq:
+        return
+    if not (a.lvt[0] & APIC_MASKED) and apic_enabled(c):
+        apic_set_irr(c, a.lvt[0] & 0xFF)
+    if a.lvt[0] & APIC_PERIODIC:
+        period = (<uint64_t>a.initial * apic_divisor(a) + per_tick - 1) // per_tick
+        if period == 0:
+            period = 1
+        while a.next_irq <= now:
+            a.next_irq += period
+    else:
+        a.next_irq = TLB_EMPTY
+
+cdef uint32_t apic_current_count(CPU* c) noexcept nogil:
+    cdef Apic* a = &c.apic
+    cdef uint64_t elapsed, period
+    if a.initial == 0:
+        return 0
+    elapsed = apic_ticks(c, vtime(c) - a.start) // apic_divisor(a)
+    if a.lvt[0] & APIC_PERIODIC:
+        return <uint32_t>(a.initial - (elapsed % a.initial))
+    return 0 if elapsed >= a.initial else <uint32_t>(a.initial - elapsed)
+
+cdef uint32_t apic_read(CPU* c, uint32_t off) noexcept nogil:
+    cdef Apic* a = &c.apic
+    off &= 0xFF0
+    if off == 0x20:
+        return a.id << 24
+    if off == 0x30:
+        return 0x00050014            # version 0x14, six LVT entries (as QEMU)
+    if off == 0x80:
+        return a.tpr
+    if off == 0xA0:
+        return a.tpr
+    if off == 0xD0:
+        return a.ldr
+    if off == 0xE0:
+        return a.dfr
+    if off == 0xF0:
+        return a.svr
+    if 0x100 <= off < 0x180:
+        return a.isr[(off - 0x100) >> 4]
+    if 0x200 <= off < 0x280:
+        return a.irr[(off - 0x200) >> 4]
+    if off == 0x280:
+        return a.esr
+    if off == 0x300:
+        return a.icr_lo
+    if off == 0x310:
+        return a.icr_hi
+    if 0x320 <= off <= 0x370:
+        return a.lvt[(off - 0x320) >> 4]
+    if off == 0x380:
+        return a.initial
+    if off == 0x390:
+        return apic_current_count(c)
+    if off == 0x3E0:
+        return a.divide
+    return 0
+
+cdef void apic_write(CPU* c, uint32_t off, uint32_t v) noexcept nogil:
+    cdef Apic* a = &c.apic
+    cdef int k
+    off &= 0xFF0
+    if off == 0x20:
+        a.id = v >> 24
+    elif off == 0x80:
+        a.tpr = v & 0xFF
+    elif off == 0xB0:                  # EOI: retire the highest in service
+        k = apic_highest(a.isr)
+        if k >= 0:
+            a.isr[k >> 5] &= ~(1u << (k & 31))
+    elif off == 0xD0:
+        a.ldr = v & 0xFF000000ULL
+    elif off == 0xE0:
+        a.dfr = v | 0x0FFFFFFF
+    elif off == 0xF0:
+        a.svr = v & 0x3FF
+        if not (v & 0x100):
+            for k in range(6):
+                a.lvt[k] |= APIC_MASKED
+    elif off == 0x280:
+        a.esr = 0
+    elif off == 0x300:
+        a.icr_lo = v & ~<uint32_t>0x1000   # delivered at once: never pending
+        if (v & 0xC0000) == 0x40000 and (v & 0x700) == 0:
+            apic_set_irr(c, v & 0xFF)       # a fixed IPI to self
+    elif off == 0x310:
+        a.icr_hi = v
+    elif 0x320 <= off <= 0x370:
+        if not (a.svr & 0x100):
+            v |= APIC_MASKED
+        a.lvt[(off - 0x320) >> 4] = v & (0x700FF if off == 0x320 else 0x1A7FF)
+    elif off == 0x380:
+        a.initial = v
+        apic_timer_arm(c)
+    elif off == 0x3E0:
+        a.divide = v & 0xB
+    c.next_event = 0
+
+cdef int apic_ack(CPU* c) noexcept nogil:
+    cdef int v = apic_pending(c)
+    if v >= 0:
+        c.apic.irr[v >> 5] &= ~(1u << (v & 31))
+        c.apic.isr[v >> 5] |= 1u << (v & 31)
+    return v
+
+# ---- memory-mapped devices: the APIC in C, others in Python
+
+cdef int mmio_python(CPU* c, uint64_t pa, uint32_t size, uint64_t* v, bint write) noexcept nogil:
+    """An access to a Python device.  The instruction is run again once
+    Python has answered, so each answer is logged and handed out in order
+    on the replay; another instruction (another address, or the same one
+    after more retired) starts a fresh log."""
+    cdef uint64_t rip = c.r[R_BASE] + c.cur.off     # the instruction's address
+    cdef uint64_t n = c.icount + c.cur.idx           # instructions retired before it
+    if c.mmio_rip != rip or c.mmio_icount != n:
+        c.mmio_rip = rip
+        c.mmio_icount = n
+        c.mmio_log_n = c.mmio_log_pos = 0
+    if c.mmio_log_pos < c.mmio_log_n:
+        if not write:
+            v[0] = c.mmio_log[c.mmio_log_pos]
+        c.mmio_log_pos += 1
+        return 0
+    c.mmio_addr = pa
+    c.mmio_size = size
+    c.mmio_write = write
+    c.mmio_value = v[0] if write else 0
+    c.exit_reason = EXIT_MMIO
+    c.exc_vector = -2                  # not a fault: leave the loop, replay later
+    return RC_FAULT
+
+cdef int mmio_read(CPU* c, uint64_t pa, uint32_t size, uint64_t* out) noexcept nogil:
+    if (pa >> 12) == (c.msr_apic_base >> 12):
+        out[0] = (<uint64_t>apic_read(c, <uint32_t>(pa & 0xFFF)) >> (8 * (pa & 3))) & size_mask(size)
+        return 0
+    return mmio_python(c, pa, size, out, False)
+
+cdef int mmio_write(CPU* c, uint64_t pa, uint32_t size, uint64_t v) noexcept nogil:
+    if (pa >> 12) == (c.msr_apic_base >> 12):
+        apic_write(c, <uint32_t>(pa & 0xFFF), <uint32_t>v)
+        return 0
+    return mmio_python(c, pa, size, &v, True)
