@@ -423,6 +423,12 @@ cdef class Machine:
         self.debugcon_sink = sink
 
     @property
+    def virtual_time(self):
+        """Virtual time in instructions: those retired plus those a halted
+        CPU skipped while waiting for a timer."""
+        return self.c.icount + self.c.idle
+
+    @property
     def ips(self):
         """Virtual instructions per second: the time base of the timers (and
         of RDTSC).  Time is virtual, so runs are bit-identical."""
@@ -653,6 +659,11 @@ cdef class Machine:
         elif reason == EXIT_DEBUG_EXIT:
             ex.status = c.exit_status
         return ex
+
+    def insn_bytes(self, ip=None):
+        """The bytes of the instruction at ip (default: rip), read as the CPU
+        fetches them (CS base, paging); b'' if it cannot be fetched."""
+        return self._code_at(self.c.r[R_RIP] if ip is None else ip)
 
     cdef bytes _code_at(self, uint64_t ip):
         cdef uint8_t buf[16]

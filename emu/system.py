@@ -8,6 +8,7 @@ import re
 import sys
 from typing import Optional, Sequence
 
+from emu.devices import attach_pc
 from emu.errors import EmuError
 from emu.loader import LoaderError, load_flat, load_kernel
 
@@ -38,6 +39,7 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
     else:
         image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules))
     m = Machine(mode=image.mode, memory=memory)
+    attach_pc(m, memory, cmdline)
     image.write_to(m.mem_write)
     for name, value in image.regs.items():
         m.reg_write(name, value)
@@ -45,8 +47,66 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
     return m, image
 
 
+def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY):
+    """A machine that starts `firmware` as a PC does: the image ends at
+    0xFFFFF (and is aliased to end at 4 GiB), the CPU in real mode at
+    F000:FFF0."""
+    from emu import Machine
+    size = len(firmware)
+    if not 0 < size <= 0x20000 or size % 0x1000:
+        raise EmuError(f"firmware image of {size} bytes: it must be a multiple of 4 KiB, at most 128 KiB")
+    if memory < 0x100000:
+        raise EmuError("booting firmware needs at least 1 MiB of memory")
+    m = Machine(mode=16, memory=memory)
+    attach_pc(m, memory)
+    m.mem_write(0x100000 - size, firmware)
+    top = (1 << 32) - size
+    if memory <= top:
+        m.add_mmio_handler(top, size, read=lambda a, n: int.from_bytes(firmware[a - top:a - top + n], "little"))
+    m.reg_write("cs", 0xF000)
+    m.reg_write("rip", 0xFFF0)
+    return m
+
+
+def trace(m, count: int, address_range=None, out=sys.stderr):
+    """Run instruction by instruction, printing address, bytes and (with
+    capstone) the disassembly: the first `count` instructions, or those
+    whose address lies in address_range (a (start, end) pair) until `count`
+    of them were printed.  Returns the Exit that stopped the stepping, or
+    None when `count` lines were printed."""
+    try:
+        import capstone
+        cs = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
+    except ImportError:
+        capstone = None
+    printed = 0
+    while printed < count:
+        rip = m.reg_read("rip")
+        if address_range is None or address_range[0] <= rip < address_range[1]:
+            code = m.insn_bytes(rip)
+            text = ""
+            if capstone is not None and code:
+                md = capstone.Cs(capstone.CS_ARCH_X86, cs[m.mode])
+                insn = next(md.disasm(code, rip), None)
+                text = f"{insn.mnemonic} {insn.op_str}".strip() if insn else "(not decoded by capstone)"
+            where = f"{m.reg_read('cs'):04x}:{rip:04x}" if m.mode == 16 else f"{rip:#010x}"
+            print(f"{where}  {code.hex(' '):<30} {text}", file=out)
+            printed += 1
+        ex = m.run(count=1)
+        if ex.reason != "count":
+            return ex
+    return None
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("kernel", help="a Multiboot or ELF kernel (or a flat binary with --flat)")
+    parser.add_argument("kernel", nargs="?", help="a Multiboot or ELF kernel (or a flat binary with --flat)")
+    parser.add_argument("--bios", metavar="FILE",
+                        help="boot a firmware image from the reset vector instead of a kernel")
+    parser.add_argument("--trace", type=int, default=0, metavar="N",
+                        help="print the first N instructions executed (address, bytes, disassembly "
+                             "when capstone is installed)")
+    parser.add_argument("--trace-range", metavar="START-END",
+                        help="with --trace, print only instructions in this address range")
     parser.add_argument("--memory", default="64M", help="guest RAM (default 64M)")
     parser.add_argument("--cmdline", default="", help="the kernel command line (Multiboot)")
     parser.add_argument("--module", action="append", default=[], metavar="FILE[,STRING]",
@@ -64,14 +124,27 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     try:
         memory = parse_size(args.memory)
-        with open(args.kernel, "rb") as f:
-            kernel = f.read()
-        modules = []
-        for spec in args.module:
-            path, _, string = spec.partition(",")
-            with open(path, "rb") as f:
-                modules.append((string or path, f.read()))
-        m, image = boot(kernel, memory, args.cmdline, modules, args.flat)
+        address_range = None
+        if args.trace_range:
+            try:
+                lo, hi = (int(x, 0) for x in args.trace_range.split("-"))
+            except ValueError:
+                raise EmuError(f"bad --trace-range {args.trace_range!r}: use START-END, e.g. 0x100000-0x100100")
+            address_range = (lo, hi)
+        if args.bios:
+            with open(args.bios, "rb") as f:
+                m = boot_bios(f.read(), memory)
+        elif args.kernel is None:
+            raise EmuError("give a kernel to boot (or --bios FILE)")
+        else:
+            with open(args.kernel, "rb") as f:
+                kernel = f.read()
+            modules = []
+            for spec in args.module:
+                path, _, string = spec.partition(",")
+                with open(path, "rb") as f:
+                    modules.append((string or path, f.read()))
+            m, image = boot(kernel, memory, args.cmdline, modules, args.flat)
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2
@@ -82,10 +155,16 @@ def run(args) -> int:
         out = open(args.serial, "wb")
         m.set_serial(out)
     try:
-        ex = m.run(count=args.max_instructions)
+        ex = None
+        if args.trace:
+            ex = trace(m, args.trace, address_range)
+        if ex is None:
+            ex = m.run(count=max(0, args.max_instructions - m.instructions))
     finally:
         if out:
             out.close()
+    if m.post_code is not None:
+        print(f"pvemu run: last POST code {m.post_code:#04x}", file=sys.stderr)
     if ex.reason == "debug-exit":
         return ((ex.status << 1) | 1) & 0xFF if args.qemu_exit_status else ex.status & 0xFF
     print(f"pvemu run: {_explain(ex)}", file=sys.stderr)

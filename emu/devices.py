@@ -1,0 +1,116 @@
+"""PC devices written in Python, for ports a guest reads rarely: the CMOS
+real-time clock and memory (0x70/0x71) and QEMU's fw_cfg (0x510/0x511).
+The devices a guest hammers (UART, PIC, PIT, APIC, debug ports) are in C in
+the core.  `attach_pc(machine, ...)` wires them as QEMU's pc machine has them."""
+from __future__ import annotations
+
+import struct
+import time
+
+#: The wall-clock time the guest's RTC starts at (virtual time is added to
+#: it), so runs are reproducible: 2000-01-01 00:00:00 UTC.
+DEFAULT_EPOCH = 946684800
+
+
+def _bcd(v: int) -> int:
+    return ((v // 10) << 4) | (v % 10)
+
+
+class Cmos:
+    """The MC146818 RTC and CMOS memory: time (in BCD, 24-hour, as status
+    register B says), the status registers, and the memory-size bytes a
+    BIOS would fill in."""
+
+    def __init__(self, machine, memory_size: int, epoch: int = DEFAULT_EPOCH):
+        self.m = machine
+        self.epoch = epoch
+        self.index = 0
+        self.ram = bytearray(128)
+        self.ram[0x0A] = 0x26                  # 32.768 kHz time base, 1024 Hz rate
+        self.ram[0x0B] = 0x02                  # 24-hour, BCD
+        self.ram[0x0D] = 0x80                  # battery good
+        base_kb, ext_kb = 640, max(0, min((memory_size >> 10) - 1024, 0xFFFF))
+        self.ram[0x15:0x17] = struct.pack("<H", base_kb)
+        self.ram[0x17:0x19] = self.ram[0x30:0x32] = struct.pack("<H", ext_kb)
+        above16 = max(0, min((memory_size - (16 << 20)) >> 16, 0xFFFF))
+        self.ram[0x34:0x36] = struct.pack("<H", above16)
+
+    def attach(self):
+        self.m.add_io_handler(0x70, 2, self.read, self.write)
+        return self
+
+    def _now(self):
+        seconds = self.epoch + self.m.virtual_time // self.m.ips
+        return time.gmtime(seconds)
+
+    def read(self, port, size):
+        if port == 0x70:
+            return 0xFF
+        i = self.index
+        if i <= 9:
+            t = self._now()
+            value = {0: t.tm_sec, 2: t.tm_min, 4: t.tm_hour, 6: (t.tm_wday + 1) % 7 + 1,
+                     7: t.tm_mday, 8: t.tm_mon, 9: t.tm_year % 100}.get(i, 0)
+            return _bcd(value)
+        if i == 0x32:
+            return _bcd(self._now().tm_year // 100)
+        if i == 0x0C:
+            return 0                           # no interrupt flags pending
+        return self.ram[i]
+
+    def write(self, port, size, value):
+        if port == 0x70:
+            self.index = value & 0x7F          # bit 7 masks NMI
+        elif self.index >= 0x0E:
+            self.ram[self.index] = value & 0xFF
+
+
+class FwCfg:
+    """QEMU's fw_cfg, the traditional I/O interface (no DMA): a 16-bit
+    selector at 0x510, data bytes at 0x511.  Items: the signature, the
+    interface ID, RAM size, CPU count, the kernel command line, an empty
+    file directory."""
+
+    SIGNATURE, ID, RAM_SIZE, NB_CPUS, MAX_CPUS = 0x00, 0x01, 0x03, 0x05, 0x0F
+    CMDLINE_SIZE, CMDLINE_DATA, FILE_DIR = 0x14, 0x15, 0x19
+
+    def __init__(self, machine, memory_size: int, cmdline: str = "", cpus: int = 1):
+        self.m = machine
+        data = cmdline.encode() + b"\0" if cmdline else b""
+        self.items = {
+            self.SIGNATURE: b"QEMU",
+            self.ID: struct.pack("<I", 1),
+            self.RAM_SIZE: struct.pack("<Q", memory_size),
+            self.NB_CPUS: struct.pack("<H", cpus),
+            self.MAX_CPUS: struct.pack("<H", cpus),
+            self.CMDLINE_SIZE: struct.pack("<I", len(data)),
+            self.CMDLINE_DATA: data,
+            self.FILE_DIR: struct.pack(">I", 0),
+        }
+        self.selected = b""
+        self.offset = 0
+
+    def attach(self):
+        self.m.add_io_handler(0x510, 2, self.read, self.write)
+        return self
+
+    def write(self, port, size, value):
+        if port == 0x510:
+            self.selected = self.items.get(value & 0x3FFF, b"")
+            self.offset = 0
+
+    def read(self, port, size):
+        if port == 0x510:
+            return 0
+        out = 0
+        for k in range(size):
+            b = self.selected[self.offset] if self.offset < len(self.selected) else 0
+            self.offset += 1
+            out |= b << (8 * k)
+        return out
+
+
+def attach_pc(machine, memory_size: int, cmdline: str = ""):
+    """Add the Python PC devices to a machine; returns them by name."""
+    return {"cmos": Cmos(machine, memory_size).attach(),
+            "fw_cfg": FwCfg(machine, memory_size, cmdline).attach()}
