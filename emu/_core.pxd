@@ -103,6 +103,7 @@ cdef struct Pit:
 cdef struct Uart:
     uint32_t base
     uint8_t ier, lcr, mcr, scr, dll, dlm, fcr
+    uint8_t thr_pending, overrun, irq_level
     uint8_t rx[256]
     uint32_t rx_head, rx_tail
     uint8_t out[OUTBUF_SIZE]

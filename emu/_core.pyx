@@ -447,10 +447,11 @@ cdef class Machine:
 
     cdef void _feed_serial(self):
         cdef Uart* u = &self.c.uart
-        while self.serial_pending and u.rx_tail - u.rx_head < 255:
-            u.rx[u.rx_tail & 255] = self.serial_pending[0]
-            u.rx_tail += 1
+        cdef uint32_t depth = 16 if (u.fcr & 1) else 1
+        while self.serial_pending and u.rx_tail - u.rx_head < depth:
+            uart_receive(self.c, self.serial_pending[0])
             del self.serial_pending[0]
+        uart_update_irq(self.c)
 
     cdef void _flush_output(self) except *:
         c = self.c

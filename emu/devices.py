@@ -75,6 +75,9 @@ class FwCfg:
     CMDLINE_SIZE, CMDLINE_DATA, FILE_DIR = 0x14, 0x15, 0x19
 
     def __init__(self, machine, memory_size: int, cmdline: str = "", cpus: int = 1):
+        """`cmdline` is for a Linux-style boot; as QEMU does, a Multiboot
+        boot passes its command line only in the Multiboot information and
+        leaves these keys empty (cmdline="")."""
         self.m = machine
         data = cmdline.encode() + b"\0" if cmdline else b""
         self.items = {
@@ -110,7 +113,7 @@ class FwCfg:
         return out
 
 
-def attach_pc(machine, memory_size: int, cmdline: str = ""):
+def attach_pc(machine, memory_size: int, fw_cfg_cmdline: str = ""):
     """Add the Python PC devices to a machine; returns them by name."""
     return {"cmos": Cmos(machine, memory_size).attach(),
-            "fw_cfg": FwCfg(machine, memory_size, cmdline).attach()}
+            "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach()}

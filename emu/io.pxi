@@ -10,12 +10,48 @@ cdef inline int out_byte(CPU* c, uint8_t* buf, uint32_t* length, uint8_t v) noex
     length[0] += 1
     return length[0] >= OUTBUF_SIZE
 
+# The 16550 follows QEMU's serial model: a byte written is sent at once (so
+# THR-empty comes straight back), reading IIR while it shows THR-empty
+# clears that interrupt, loopback feeds the receiver, and the IRQ 4 line
+# goes to the PIC on each rising edge.
+
+cdef inline bint uart_rx_ready(Uart* u) noexcept nogil:
+    return u.rx_head != u.rx_tail
+
+cdef uint32_t uart_iir(Uart* u) noexcept nogil:
+    if (u.ier & 4) and u.overrun:
+        return 0x06
+    if (u.ier & 1) and uart_rx_ready(u):
+        return 0x04
+    if (u.ier & 2) and u.thr_pending:
+        return 0x02
+    return 0x01
+
+cdef void uart_update_irq(CPU* c) noexcept nogil:
+    cdef uint8_t level = uart_iir(&c.uart) != 0x01
+    if level and not c.uart.irq_level:
+        irq_raise(c, 4)
+    c.uart.irq_level = level
+
+cdef void uart_receive(CPU* c, uint8_t v) noexcept nogil:
+    """A byte arrives (from the loopback or from Python's input queue)."""
+    cdef Uart* u = &c.uart
+    cdef uint32_t depth = 16 if (u.fcr & 1) else 1
+    if u.rx_tail - u.rx_head >= depth:
+        u.overrun = 1
+        if depth == 1:
+            u.rx[(u.rx_tail - 1) & 255] = v  # the new byte replaces the unread one
+    else:
+        u.rx[u.rx_tail & 255] = v
+        u.rx_tail += 1
+
 cdef int uart_read(CPU* c, uint32_t reg, uint64_t* v) noexcept nogil:
     cdef Uart* u = &c.uart
+    cdef uint32_t iir
     if reg == 0:
         if u.lcr & 0x80:
             v[0] = u.dll
-        elif u.rx_head != u.rx_tail:
+        elif uart_rx_ready(u):
             v[0] = u.rx[u.rx_head & 255]
             u.rx_head += 1
         else:
@@ -23,48 +59,60 @@ cdef int uart_read(CPU* c, uint32_t reg, uint64_t* v) noexcept nogil:
     elif reg == 1:
         v[0] = u.dlm if u.lcr & 0x80 else u.ier
     elif reg == 2:
-        # IIR: received data available (if enabled), else nothing pending;
-        # FIFO bits follow FCR's enable.
-        v[0] = (0xC0 if u.fcr & 1 else 0) | (0x04 if (u.ier & 1 and u.rx_head != u.rx_tail) else 0x01)
+        iir = uart_iir(u)
+        if iir == 0x02:
+            u.thr_pending = 0         # reading IIR acknowledges THR-empty
+        v[0] = iir | (0xC0 if u.fcr & 1 else 0)
     elif reg == 3:
         v[0] = u.lcr
     elif reg == 4:
         v[0] = u.mcr
     elif reg == 5:
-        v[0] = 0x60 | (1 if u.rx_head != u.rx_tail else 0)   # THR empty, idle
+        v[0] = 0x60 | (1 if uart_rx_ready(u) else 0) | (2 if u.overrun else 0)
+        u.overrun = 0
     elif reg == 6:
-        v[0] = 0xB0                 # CTS DSR DCD
+        # CTS DSR DCD (or, in loopback, RTS DTR OUT1 OUT2 reflected)
+        v[0] = ((u.mcr & 0x0F) << 4) if u.mcr & 0x10 else 0xB0
     else:
         v[0] = u.scr
+    uart_update_irq(c)
     return 0
 
 cdef int uart_write(CPU* c, uint32_t reg, uint64_t v) noexcept nogil:
     """Returns 1 when the transmit buffer must be flushed."""
     cdef Uart* u = &c.uart
+    cdef int flush = 0
     if reg == 0:
         if u.lcr & 0x80:
             u.dll = <uint8_t>v
-        elif u.mcr & 0x10:          # loopback: the byte comes back in
-            u.rx[u.rx_tail & 255] = <uint8_t>v
-            u.rx_tail += 1
         else:
-            return out_byte(c, u.out, &u.out_len, <uint8_t>v)
+            if u.mcr & 0x10:          # loopback: the byte comes back in
+                uart_receive(c, <uint8_t>v)
+            else:
+                flush = out_byte(c, u.out, &u.out_len, <uint8_t>v)
+            u.thr_pending = 1         # sent at once: THR empty again
     elif reg == 1:
         if u.lcr & 0x80:
             u.dlm = <uint8_t>v
         else:
+            if (v & 2) and not (u.ier & 2):
+                u.thr_pending = 1     # enabling THRE interrupts re-checks THRE
             u.ier = <uint8_t>(v & 0x0F)
     elif reg == 2:
-        u.fcr = <uint8_t>v
+        if (v ^ u.fcr) & 1:           # FIFO enable changed: reset both FIFOs
+            u.rx_head = u.rx_tail
+            u.thr_pending = 1
         if v & 2:
-            u.rx_head = u.rx_tail   # clear the receive FIFO
+            u.rx_head = u.rx_tail
+        u.fcr = <uint8_t>(v & 0xC9)
     elif reg == 3:
         u.lcr = <uint8_t>v
     elif reg == 4:
         u.mcr = <uint8_t>(v & 0x1F)
     elif reg == 7:
         u.scr = <uint8_t>v
-    return 0
+    uart_update_irq(c)
+    return flush
 
 cdef int io_in(CPU* c, uint32_t port, uint32_t size, uint64_t* v) noexcept nogil:
     """Read `size` bytes from a port: 0, or RC_EXIT_NR to ask Python."""

@@ -35,9 +35,9 @@ cdef inline int unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
 cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexcept nogil:
     """Linear -> physical (through the page tables when paging is on), for
     an access at user or supervisor privilege.  Only RAM is backed."""
+    if (c.efer & EFER_LMA) and <uint64_t>((<int64_t>(la << 16) >> 16)) != la:
+        return fault(c, 13, 1, 0)              # non-canonical (#SS for the stack is not told apart)
     if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
-        if c.efer & EFER_LMA and <uint64_t>((<int64_t>(la << 16) >> 16)) != la:
-            return fault(c, 13, 1, 0)          # non-canonical
         if page_walk(c, la, acc, user, pa):
             return RC_FAULT
     else:

@@ -1,11 +1,12 @@
 """The test kernels of guests/tests booted on pvemu: the serial output and
 exit status must be what QEMU gives (guests/tests/expected, recorded from
 qemu-system-x86_64 by guests/tests/run_qemu.py)."""
+import json
 import os
 
 import pytest
 
-from emu.system import boot
+from emu.system import boot, parse_size
 from helpers import pvemu_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,6 +21,16 @@ NOT_YET = {
 KERNELS = sorted(f[:-4] for f in os.listdir(IMAGES) if f.endswith(".elf"))
 
 
+def kernel_args(name):
+    """Memory and command line a kernel is run with (expected/NAME.args)."""
+    path = os.path.join(EXPECTED, name + ".args")
+    args = {"memory": "32M", "cmdline": ""}
+    if os.path.exists(path):
+        with open(path) as f:
+            args.update(json.load(f))
+    return args
+
+
 def expected(name):
     with open(os.path.join(EXPECTED, name + ".txt"), "rb") as f:
         out = f.read()
@@ -32,8 +43,9 @@ def expected(name):
     pytest.param(k, marks=pytest.mark.xfail(reason=f"needs {NOT_YET[k]}", strict=True))
     if k in NOT_YET else k for k in KERNELS])
 def test_kernel_output_matches_qemu(name):
+    args = kernel_args(name)
     with open(os.path.join(IMAGES, name + ".elf"), "rb") as f:
-        m, _ = boot(f.read(), memory=32 << 20)
+        m, _ = boot(f.read(), memory=parse_size(args["memory"]), cmdline=args["cmdline"])
     ex = m.run(count=200_000_000)
     out, qemu_status = expected(name)
     assert ex.reason == "debug-exit", str(ex)

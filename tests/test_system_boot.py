@@ -42,7 +42,7 @@ def test_pvemu_run_bios_and_trace(tmp_path):
 
 def test_cmos_and_fw_cfg():
     m = Machine(mode=32, memory=32 << 20)
-    attach_pc(m, 32 << 20, cmdline="console=ttyS0")
+    attach_pc(m, 32 << 20, fw_cfg_cmdline="console=ttyS0")
     # CMOS 0x0B (status B), 0x35 (memory above 16 MiB in 64 KiB units, high byte), 0x09 (year)
     # fw_cfg: select 0 and read the 4-byte signature; select 0x14 and read the size
     code = bytes.fromhex(
