@@ -35,8 +35,9 @@ cdef inline int unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
 cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexcept nogil:
     """Linear -> physical (through the page tables when paging is on), for
     an access at user or supervisor privilege.  Only RAM is backed."""
-    if (c.efer & EFER_LMA) and <uint64_t>((<int64_t>(la << 16) >> 16)) != la:
-        return fault(c, 13, 1, 0)              # non-canonical (#SS for the stack is not told apart)
+    if (c.efer & EFER_LMA) and not canonical(la):
+        c.noncanonical = 1                     # the run loop makes it #SS for stack accesses
+        return fault(c, 13, 1, 0)
     if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
         if page_walk(c, la, acc, user, pa):
             return RC_FAULT
@@ -44,6 +45,17 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
         pa[0] = la
     if pa[0] >= c.mem_size or (pa[0] >> 12) == (c.msr_apic_base >> 12):
         return device_or_unmapped(c, pa[0], acc)
+    return 0
+
+cdef inline bint canonical(uint64_t la) noexcept nogil:
+    return <uint64_t>((<int64_t>(la << 16)) >> 16) == la
+
+cdef inline int check_span(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
+    """An access is canonical only if its last byte is too (checked before
+    any page of it is translated, as segmentation comes before paging)."""
+    if (c.efer & EFER_LMA) and not canonical(la + size - 1):
+        c.noncanonical = 1
+        return fault(c, 13, 1, 0)
     return 0
 
 cdef int device_or_unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
@@ -164,6 +176,8 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
     cdef uint32_t k
     cdef TlbEntry* e
     cdef int rc
+    if check_span(c, la, size):
+        return RC_FAULT
     if (la & 0xFFF) + size <= 0x1000:
         rc = tlb_fill(c, c.tlb_r, la, ACC_READ)
         if rc == RC_MMIO:
@@ -198,6 +212,8 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t a
     cdef uint32_t k
     cdef int rc
+    if check_span(c, la, size):
+        return RC_FAULT
     # Translate every byte's page first, so a fault leaves memory unchanged.
     for k in range(size):
         a = (la + k) & c.lamask
@@ -233,6 +249,8 @@ cdef inline int check_wr(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     cdef TlbEntry* e = &c.tlb_w[(la >> 12) & 255]
     if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
         return 0
+    if check_span(c, la, size):
+        return RC_FAULT
     cdef int rc = translate(c, la, ACC_WRITE, &pa)
     if rc and rc != RC_MMIO:
         return RC_FAULT

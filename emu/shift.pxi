@@ -25,6 +25,8 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
     if n == 0:
+        if i.mod == 3 and osz == 4:
+            set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
     if kind == LF_SHL:
         r = (d << n) if n < 64 else 0
@@ -56,6 +58,8 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
     if n == 0:
+        if i.mod == 3 and osz == 4:
+            set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
     m = size_mask(osz)
     materialize(c)
@@ -110,6 +114,8 @@ cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
     if n == 0:
+        if i.mod == 3 and osz == 4:
+            set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
     s = get_r(c, i.reg, osz)
     if bits == 16:
