@@ -667,6 +667,8 @@ cdef class Machine:
         ex = Exit(reason=EXIT_NAMES[reason], address=c.exit_rip, instructions=retired)
         if reason == EXIT_EXCEPTION or reason == EXIT_UNMAPPED:
             ex.insn_bytes = self._code_at(c.exit_rip)
+        if reason in (EXIT_EXCEPTION, EXIT_TRIPLE_FAULT, EXIT_UNMAPPED):
+            ex.registers = self.state()
         if reason == EXIT_EXCEPTION or reason == EXIT_TRIPLE_FAULT:
             ex.vector = c.exc_vector
             ex.error_code = c.exc_error if c.exc_has_error else None
@@ -676,6 +678,23 @@ cdef class Machine:
         elif reason == EXIT_DEBUG_EXIT:
             ex.status = c.exit_status
         return ex
+
+    def state(self):
+        """A snapshot of the CPU: general registers, rip, rflags, segment
+        selectors and bases, control registers and the descriptor tables."""
+        c = self.c
+        names = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"]
+        if c.mode == 64 or c.efer & EFER_LMA:
+            names += ["r%d" % k for k in range(8, 16)]
+        s = {n: self.reg_read(n) for n in names}
+        s.update(rip=c.r[R_RIP], rflags=get_eflags(c), cpl=c.cpl, mode=c.mode,
+                 cr0=c.cr0, cr2=c.cr2, cr3=c.cr3, cr4=c.cr4, efer=c.efer,
+                 gdtr=(c.gdt_base, c.gdt_limit), idtr=(c.idt_base, c.idt_limit),
+                 tr=c.tr_sel, ldtr=c.ldt_sel)
+        for k, n in enumerate(("es", "cs", "ss", "ds", "fs", "gs")):
+            s[n] = c.sel[k]
+            s[n + "_base"] = c.segbase[k]
+        return s
 
     def insn_bytes(self, ip=None):
         """The bytes of the instruction at ip (default: rip), read as the CPU

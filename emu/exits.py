@@ -21,7 +21,8 @@ class Exit:
     reason        'hlt' (HLT executed; rip is after it), 'until' (rip reached
                   the `until` address), 'debug-exit' (the guest wrote `status`
                   to the isa-debug-exit port 0xF4), 'count' (the instruction budget ran
-                  out), 'exception' (a guest exception with nowhere to go: a
+                  out), 'triple-fault' (an exception while delivering a double
+                  fault: a PC would reset), 'exception' (a guest exception with nowhere to go: a
                   fault leaves rip at the faulting instruction, a software
                   interrupt such as INT n leaves it after), 'unmapped' (an
                   access outside guest memory), 'stop' (Machine.stop() was
@@ -32,6 +33,8 @@ class Exit:
     vector        the exception vector ('exception' only)
     error_code    the exception's error code, or None if it has none
     insn_bytes    the bytes of the instruction at `address` (up to 15)
+    registers     the CPU state (Machine.state()) for 'exception',
+                  'triple-fault' and 'unmapped'
     access        'read', 'write' or 'fetch' ('unmapped' only)
     access_address  the guest address that could not be accessed
     """
@@ -44,6 +47,7 @@ class Exit:
     access: str | None = None
     access_address: int | None = None
     status: int | None = None
+    registers: dict | None = None
 
     @property
     def vector_name(self) -> str | None:
@@ -60,6 +64,8 @@ class Exit:
         if self.reason == "unmapped":
             return (f"{self.access} of unmapped address {self.access_address:#x} "
                     f"by the instruction {where} ({self.insn_bytes.hex(' ') or '?'})")
+        if self.reason == "triple-fault":
+            return f"triple fault at {self.address:#x} (instruction bytes {self.insn_bytes.hex(' ') or '?'})"
         if self.reason == "debug-exit":
             return f"debug-exit with status {self.status} {where} after {self.instructions} instructions"
         return f"{self.reason} {where} after {self.instructions} instructions"

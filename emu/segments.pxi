@@ -2,8 +2,10 @@
 # protected mode: descriptors from the GDT or LDT with the type, privilege
 # and presence checks and their #GP/#SS/#NP error codes), MOV/PUSH/POP Sreg,
 # LDS LES LSS LFS LGS, far JMP/CALL/RET and IRET, LLDT LTR SLDT STR, LAR
-# LSL VERR VERW.  Call gates, task gates and task switches are not
-# implemented: they raise #GP(selector).
+# LSL VERR VERW, and 16/32-bit call gates (with the stack switch and the
+# parameter copy of a CALL to an inner level).  Task gates, TSS selectors
+# (hardware task switches) and 64-bit call gates are not implemented: they
+# raise #GP(selector).
 
 cdef int read_desc(CPU* c, uint32_t sel, uint64_t* desc, int vector) noexcept nogil:
     """The 8-byte descriptor for a selector; #GP/#TS(sel) past the table."""
@@ -192,17 +194,136 @@ cdef inline int far_target(CPU* c, Insn* i, uint64_t* sel, uint64_t* off) noexce
         return RC_FAULT
     return 0
 
+cdef int read_gate(CPU* c, uint32_t sel, uint64_t* gate) noexcept nogil:
+    """1 if sel names a call gate (its descriptor in gate), 0 if something
+    else, RC_FAULT (as -1) on a fault."""
+    cdef uint32_t attr
+    if real_mode(c) or (sel & 0xFFFC) == 0:
+        return 0
+    if read_desc(c, sel, gate, 13):
+        return -1
+    attr = desc_attr(gate[0])
+    if attr & ATTR_S:
+        return 0
+    if (attr & 0xF) == 0x4 or (attr & 0xF) == 0xC:
+        if c.efer & EFER_LMA:
+            fault(c, 13, 1, sel & 0xFFFC)     # 64-bit call gates: not implemented
+            return -1
+        if attr_dpl(attr) < c.cpl or attr_dpl(attr) < (sel & 3):
+            fault(c, 13, 1, sel & 0xFFFC)
+            return -1
+        if not (attr & ATTR_P):
+            fault(c, 11, 1, sel & 0xFFFC)
+            return -1
+        return 1
+    fault(c, 13, 1, sel & 0xFFFC)             # task gates and TSSs: not implemented
+    return -1
+
 cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
-    """JMP ptr16:16/32 (EA) and JMP m16:16/32/64 (FF /5)."""
-    cdef uint64_t off, sel
-    if far_target(c, i, &sel, &off) or load_cs(c, <uint32_t>sel, c.cpl, False):
+    """JMP ptr16:16/32 (EA) and JMP m16:16/32/64 (FF /5), also through a
+    call gate (no privilege change)."""
+    cdef uint64_t off, sel, gate, d
+    cdef int g
+    if far_target(c, i, &sel, &off):
+        return RC_FAULT
+    g = read_gate(c, <uint32_t>sel, &gate)
+    if g < 0:
+        return RC_FAULT
+    if g:
+        sel = (gate >> 16) & 0xFFFF
+        off = (gate & 0xFFFF) | ((gate >> 32) & 0xFFFF0000ULL)
+        if read_desc(c, <uint32_t>sel, &d, 13):
+            return RC_FAULT
+        if attr_dpl(desc_attr(d)) > c.cpl or (not (desc_attr(d) & ATTR_CONFORMING) and attr_dpl(desc_attr(d)) != c.cpl):
+            return fault(c, 13, 1, <uint32_t>sel & 0xFFFC)
+        if load_cs(c, <uint32_t>sel, c.cpl, False):
+            return RC_FAULT
+        return jump(c, off, 4 if (gate >> 40) & 8 else 2)
+    if load_cs(c, <uint32_t>sel, c.cpl, False):
         return RC_FAULT
     return jump(c, off, i.osz)
 
+cdef int call_gate(CPU* c, Insn* i, uint64_t gate) noexcept nogil:
+    """CALL through a call gate; to a more privileged non-conforming code
+    segment, switch to that level's stack from the TSS and copy the gate's
+    parameter count of words/dwords from the caller's stack."""
+    cdef uint64_t d, sd, nsp, nss, old_sp = c.r[R_SP], old_ss = c.sel[S_SS], v, base, spmask
+    cdef uint64_t old_cs = c.sel[S_CS]
+    cdef uint32_t sel = (gate >> 16) & 0xFFFF, attr, dpl, width = 4 if (gate >> 40) & 8 else 2
+    cdef uint32_t params = (gate >> 32) & 0x1F, k, n = 0
+    cdef uint64_t off = (gate & 0xFFFF) | ((gate >> 32) & 0xFFFF0000ULL)
+    cdef uint64_t frame[40]
+    if width == 2:
+        off &= 0xFFFF
+    if (sel & 0xFFFC) == 0:
+        return fault(c, 13, 1, 0)
+    if read_desc(c, sel, &d, 13):
+        return RC_FAULT
+    attr = desc_attr(d)
+    dpl = attr_dpl(attr)
+    if (attr & (ATTR_S | ATTR_CODE)) != (ATTR_S | ATTR_CODE) or dpl > c.cpl:
+        return fault(c, 13, 1, sel & 0xFFFC)
+    if not (attr & ATTR_P):
+        return fault(c, 11, 1, sel & 0xFFFC)
+    if (attr & ATTR_CONFORMING) or dpl == c.cpl:
+        if check_wr(c, stack_la(c, old_sp - 2 * width), 2 * width) or load_cs(c, sel, c.cpl, False):
+            return RC_FAULT
+        push(c, width, old_cs)
+        push(c, width, next_ip(c, i))
+        return jump(c, off, width)
+    # inner privilege: the new stack from the TSS
+    if (c.tr_attr & 0x8) == 0:
+        if rd_sys(c, (c.tr_base + 2 + 4 * dpl) & c.lamask, 2, &nsp) or \
+           rd_sys(c, (c.tr_base + 4 + 4 * dpl) & c.lamask, 2, &nss):
+            return RC_FAULT
+    elif rd_sys(c, (c.tr_base + 4 + 8 * dpl) & c.lamask, 4, &nsp) or \
+         rd_sys(c, (c.tr_base + 8 + 8 * dpl) & c.lamask, 2, &nss):
+        return RC_FAULT
+    if (nss & 0xFFFC) == 0 or read_desc(c, <uint32_t>nss, &sd, 10):
+        return fault(c, 10, 1, <uint32_t>nss & 0xFFFC)
+    if ((nss & 3) != dpl or attr_dpl(desc_attr(sd)) != dpl
+            or (desc_attr(sd) & (ATTR_S | ATTR_CODE | ATTR_WRITABLE)) != (ATTR_S | ATTR_WRITABLE)):
+        return fault(c, 10, 1, <uint32_t>nss & 0xFFFC)
+    if not (desc_attr(sd) & ATTR_P):
+        return fault(c, 12, 1, <uint32_t>nss & 0xFFFC)
+    frame[n] = old_ss
+    frame[n + 1] = old_sp
+    n += 2
+    for k in range(params):                   # the parameters, deepest first
+        if peek(c, width, (params - 1 - k) * width, &v):
+            return RC_FAULT
+        frame[n] = v
+        n += 1
+    frame[n] = c.sel[S_CS]
+    frame[n + 1] = next_ip(c, i)
+    n += 2
+    base = desc_base(sd)
+    spmask = 0xFFFFFFFFULL if (desc_attr(sd) & ATTR_DB) else 0xFFFF
+    for k in range(n):
+        nsp -= width
+        if wr_sys(c, (base + (nsp & spmask)) & c.lamask, width, frame[k]):
+            return RC_FAULT
+    cache_seg(c, S_SS, <uint32_t>nss, sd)
+    load_cs(c, sel, dpl, False)
+    if spmask == 0xFFFF:
+        c.r[R_SP] = (c.r[R_SP] & ~<uint64_t>0xFFFF) | (nsp & 0xFFFF)
+    else:
+        c.r[R_SP] = nsp & spmask
+    return jump(c, off, width)
+
 cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
-    """CALL ptr16:16/32 (9A) and CALL m16:16/32/64 (FF /3)."""
-    cdef uint64_t off, sel, sp = c.r[R_SP], ret = next_ip(c, i), cs = c.sel[S_CS]
-    if far_target(c, i, &sel, &off) or load_cs(c, <uint32_t>sel, c.cpl, True):
+    """CALL ptr16:16/32 (9A) and CALL m16:16/32/64 (FF /3), also through a
+    call gate."""
+    cdef uint64_t off, sel, sp = c.r[R_SP], ret = next_ip(c, i), cs = c.sel[S_CS], gate
+    cdef int g
+    if far_target(c, i, &sel, &off):
+        return RC_FAULT
+    g = read_gate(c, <uint32_t>sel, &gate)
+    if g < 0:
+        return RC_FAULT
+    if g:
+        return call_gate(c, i, gate)
+    if load_cs(c, <uint32_t>sel, c.cpl, True):
         return RC_FAULT
     if check_wr(c, stack_la(c, sp - 2 * i.osz), 2 * i.osz):
         return RC_FAULT

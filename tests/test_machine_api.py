@@ -170,3 +170,38 @@ def test_sixteen_bit_real_mode_addressing():
     m.mem_write(0x100, bytes.fromhex("a11000" "f4"))      # mov ax, [0x10]; hlt
     ex = m.run(start=0x100)
     assert ex.reason == "hlt" and m.reg_read("ax") == 0x1234
+
+
+def test_triple_fault_ends_the_run_with_the_cpu_state():
+    # An IDT of one (not present) entry: #UD cannot be delivered (#GP), nor
+    # can that #GP (#DF), nor the #DF: a triple fault.
+    m = Machine(mode=32, memory=1 << 20)
+    m.mem_write(0x2000, (7).to_bytes(2, "little") + (0x3000).to_bytes(4, "little"))  # IDTR
+    m.mem_write(CODE, b"\x0f\x01\x1d" + (0x2000).to_bytes(4, "little") + b"\x0f\x0b")  # lidt; ud2
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "triple-fault" and ex.address == CODE + 7
+    assert ex.registers["idtr"] == (0x3000, 7) and ex.registers["cr0"] & 1
+    assert ex.registers["rip"] == CODE + 7 and "triple fault" in str(ex)
+
+
+def test_exceptions_are_delivered_through_a_loaded_idt():
+    # A 32-bit interrupt gate for #UD (vector 6) -> handler at 0x5000 that halts.
+    gate = (0x5000 & 0xFFFF) | (0x08 << 16) | (0x8E << 40) | ((0x5000 >> 16) << 48)
+    m = Machine(mode=32, memory=1 << 20)
+    # GDT: null, flat 32-bit code at 0x08
+    m.mem_write(0x1800, bytes(8) + (0x00CF9A000000FFFF).to_bytes(8, "little"))
+    m.mem_write(0x2000, (15).to_bytes(2, "little") + (0x1800).to_bytes(4, "little"))   # GDTR
+    m.mem_write(0x2010, (0x7FF).to_bytes(2, "little") + (0x3000).to_bytes(4, "little"))  # IDTR
+    m.mem_write(0x3000 + 6 * 8, gate.to_bytes(8, "little"))
+    m.mem_write(0x5000, b"\xf4")
+    code = b"\x0f\x01\x15" + (0x2000).to_bytes(4, "little") + b"\x0f\x01\x1d" + (0x2010).to_bytes(4, "little")
+    code += b"\xea" + (CODE + len(code) + 7).to_bytes(4, "little") + b"\x08\x00"    # jmp 0x08:next
+    code += b"\x0f\x0b"                                                                 # ud2
+    m.mem_write(CODE, code)
+    m.reg_write("esp", 0x9000)
+    ex = m.run(start=CODE, count=20)
+    assert ex.reason == "hlt" and ex.address == 0x5000
+    assert m.reg_read("cs") == 0x08
+    frame = m.mem_read(0x9000 - 12, 12)
+    assert int.from_bytes(frame[0:4], "little") == CODE + len(code) - 2      # the faulting ud2
+    assert int.from_bytes(frame[4:8], "little") == 0x08
