@@ -31,7 +31,8 @@ cdef int deliver_real(CPU* c, uint32_t vec, uint64_t ret_ip) noexcept nogil:
 cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int kind,
                            uint64_t ret_ip) noexcept nogil:
     cdef uint64_t gate, d, tss, nsp, nss, old_sp = c.r[R_SP], old_ss = c.sel[S_SS], target
-    cdef uint64_t old_flags, base, frame[7], spmask
+    cdef uint64_t old_flags, base, frame[11], spmask
+    cdef bint from_v86 = (c.eflags & F_VM) != 0
     cdef uint32_t gtype, gdpl, sel, attr, dpl, ext = 1 if kind == INT_EXTERNAL else 0
     cdef uint32_t width, n = 0, k, idt_err = vec * 8 + 2 + ext
     cdef bint long_mode = (c.efer & EFER_LMA) != 0, inner
@@ -42,6 +43,12 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
         return RC_FAULT
     gtype = (gate >> 40) & 0x1F
     gdpl = (gate >> 45) & 3
+    if gtype == 0x05 and not long_mode:              # a task gate
+        if kind == INT_SOFTWARE and gdpl < c.cpl:
+            return fault(c, 13, 1, vec * 8 + 2)
+        if not (gate & (<uint64_t>1 << 47)):
+            return fault(c, 11, 1, idt_err)
+        return task_switch(c, (gate >> 16) & 0xFFFF, TS_CALL, ret_ip, has_err, err)
     if long_mode:
         if gtype != 0x0E and gtype != 0x0F:
             return fault(c, 13, 1, idt_err)
@@ -76,6 +83,8 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
     if long_mode and not (attr & ATTR_L):
         return fault(c, 13, 1, (sel & 0xFFFC) | ext)
     inner = dpl < c.cpl and not (attr & ATTR_CONFORMING)
+    if (c.eflags & F_VM) and (dpl != 0 or (attr & ATTR_CONFORMING) or width != 4):
+        return fault(c, 13, 1, (sel & 0xFFFC) | ext)   # from v86 only to a 32-bit ring-0 handler
     if not inner:
         dpl = c.cpl
     old_flags = get_eflags(c)
@@ -113,6 +122,12 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
         base = desc_base(d)
         if not (desc_attr(d) & ATTR_DB):
             nsp &= 0xFFFF
+        if c.eflags & F_VM:                    # v86: the data segments go too
+            frame[n] = c.sel[S_GS]
+            frame[n + 1] = c.sel[S_FS]
+            frame[n + 2] = c.sel[S_DS]
+            frame[n + 3] = c.sel[S_ES]
+            n += 4
         frame[n] = old_ss
         frame[n + 1] = old_sp
         n += 2
@@ -137,6 +152,8 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
         nsp -= width
         if wr_sys(c, (base + (nsp & spmask)) & c.lamask, width, frame[k]):
             return RC_FAULT
+    if from_v86:
+        c.eflags &= ~<uint64_t>F_VM            # before the loads: they are protected-mode ones
     if inner:
         if long_mode:
             c.sel[S_SS] = <uint16_t>dpl        # a null selector at the new level
@@ -150,6 +167,14 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
         c.r[R_SP] = nsp & spmask
     materialize(c)
     c.eflags &= ~<uint64_t>(F_TF | F_NT | F_RF | F_VM)
+    if from_v86:
+        for k in range(6):
+            if k == S_CS or k == S_SS:
+                continue
+            c.sel[k] = 0
+            c.segattr[k] = 0
+            c.segbase[k] = 0
+        update_mode(c)
     if not (gtype & 1):
         c.eflags &= ~<uint64_t>F_IF              # interrupt gate
     c.r[R_RIP] = target
@@ -164,10 +189,10 @@ cdef int deliver(CPU* c, int vec, int has_err, uint32_t err, int kind, uint64_t 
     end (a triple fault, an access outside RAM)."""
     cdef int first = vec, rc
     while True:
-        if real_mode(c):
+        if not (c.cr0 & CR0_PE):
             rc = deliver_real(c, vec, ret_ip)
         else:
-            rc = deliver_protected(c, vec, has_err and not real_mode(c), err, kind, ret_ip)
+            rc = deliver_protected(c, vec, has_err, err, kind, ret_ip)
         if rc == 0:
             return 0
         if c.exc_vector < 0:
@@ -210,11 +235,11 @@ cdef int soft_int(CPU* c, Insn* i, int vector) noexcept nogil:
         c.exc_has_error = 0
         c.exit_reason = EXIT_EXCEPTION
         return RC_EXIT
-    if real_mode(c) and (c.eflags & F_VM) and iopl(c) < 3 and vector != 3 and vector != 4:
-        return fault(c, 13, 1, 0)
+    if (c.eflags & F_VM) and iopl(c) < 3 and i.opcode == 0xCD:
+        return fault(c, 13, 1, 0)              # INT n is IOPL-sensitive in v86 mode
     # A fault while delivering (a gate of too low a DPL, a bad stack) is a
     # fault of the INT instruction itself.
-    if real_mode(c):
+    if not (c.cr0 & CR0_PE):
         rc = deliver_real(c, vector, next_ip(c, i))
     else:
         rc = deliver_protected(c, vector, 0, 0, INT_SOFTWARE if i.opcode != 0xF1 else INT_EXCEPTION,

@@ -45,8 +45,13 @@ cdef void cache_seg(CPU* c, uint32_t s, uint32_t sel, uint64_t d) noexcept nogil
     c.segattr[s] = desc_attr(d) | ATTR_ACCESSED
 
 cdef void load_real(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
+    """Real mode keeps a segment's limit and attributes (so 'unreal' mode
+    works); virtual-8086 mode sets 64 KiB, 16-bit, DPL 3."""
     c.sel[s] = sel
     c.segbase[s] = <uint64_t>sel << 4
+    if c.eflags & F_VM:
+        c.seglimit[s] = 0xFFFF
+        c.segattr[s] = 0xFB if s == S_CS else 0xF3
     if s == S_CS:
         memset(c.jcache, 0, JC_SIZE * sizeof(Block*))  # blocks are keyed by IP
 
@@ -205,6 +210,8 @@ cdef int read_gate(CPU* c, uint32_t sel, uint64_t* gate) noexcept nogil:
     attr = desc_attr(gate[0])
     if attr & ATTR_S:
         return 0
+    if (attr & 0x1F) == 0x09 or (attr & 0x1F) == 0x05:
+        return 2                              # a TSS or a task gate: switch tasks
     if (attr & 0xF) == 0x4 or (attr & 0xF) == 0xC:
         if c.efer & EFER_LMA:
             fault(c, 13, 1, sel & 0xFFFC)     # 64-bit call gates: not implemented
@@ -216,8 +223,21 @@ cdef int read_gate(CPU* c, uint32_t sel, uint64_t* gate) noexcept nogil:
             fault(c, 11, 1, sel & 0xFFFC)
             return -1
         return 1
-    fault(c, 13, 1, sel & 0xFFFC)             # task gates and TSSs: not implemented
+    fault(c, 13, 1, sel & 0xFFFC)
     return -1
+
+cdef int far_task_switch(CPU* c, Insn* i, uint32_t sel, uint64_t desc, int kind) noexcept nogil:
+    """JMP/CALL to a TSS descriptor or through a task gate."""
+    cdef uint32_t attr = desc_attr(desc)
+    if attr_dpl(attr) < c.cpl or attr_dpl(attr) < (sel & 3):
+        return fault(c, 13, 1, sel & 0xFFFC)
+    if (attr & 0x1F) == 0x05:
+        if not (attr & ATTR_P):
+            return fault(c, 11, 1, sel & 0xFFFC)
+        sel = (desc >> 16) & 0xFFFF            # the gate names the TSS
+    if task_switch(c, sel, kind, next_ip(c, i), 0, 0):
+        return RC_FAULT
+    return RC_JUMP
 
 cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
     """JMP ptr16:16/32 (EA) and JMP m16:16/32/64 (FF /5), also through a
@@ -229,6 +249,8 @@ cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
     g = read_gate(c, <uint32_t>sel, &gate)
     if g < 0:
         return RC_FAULT
+    if g == 2:
+        return far_task_switch(c, i, <uint32_t>sel, gate, TS_JMP)
     if g:
         sel = (gate >> 16) & 0xFFFF
         off = (gate & 0xFFFF) | ((gate >> 32) & 0xFFFF0000ULL)
@@ -321,6 +343,8 @@ cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
     g = read_gate(c, <uint32_t>sel, &gate)
     if g < 0:
         return RC_FAULT
+    if g == 2:
+        return far_task_switch(c, i, <uint32_t>sel, gate, TS_CALL)
     if g:
         return call_gate(c, i, gate)
     if load_cs(c, <uint32_t>sel, c.cpl, True):
@@ -360,6 +384,8 @@ cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept no
         return RC_FAULT
     if iret and peek(c, osz, 2 * osz, &fl):
         return RC_FAULT
+    if iret and (fl & F_VM) and osz == 4 and c.cpl == 0 and (c.cr0 & CR0_PE) and not (c.eflags & F_VM):
+        return iret_to_v86(c, off, sel, fl)
     if real_mode(c):
         if load_cs(c, <uint32_t>sel, 0, False):
             return RC_FAULT
@@ -395,6 +421,29 @@ cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept no
     c.r[R_RIP] = off & size_mask(osz)
     return RC_OK
 
+cdef int iret_to_v86(CPU* c, uint64_t off, uint64_t cs, uint64_t fl) noexcept nogil:
+    """IRETD from CPL 0 into virtual-8086 mode: EIP CS EFLAGS ESP SS ES DS
+    FS GS come off the stack."""
+    cdef uint64_t v[6]
+    cdef uint32_t k
+    for k in range(6):
+        if peek(c, 4, 12 + 4 * k, &v[k]):
+            return RC_FAULT
+    c.eflags = (fl & 0x3F7FD7) | 2
+    c.lf_op = LF_NONE
+    set_cpl(c, 3)
+    load_real(c, S_CS, <uint32_t>cs)
+    load_real(c, S_SS, <uint32_t>v[1])
+    load_real(c, S_ES, <uint32_t>v[2])
+    load_real(c, S_DS, <uint32_t>v[3])
+    load_real(c, S_FS, <uint32_t>v[4])
+    load_real(c, S_GS, <uint32_t>v[5])
+    c.r[R_SP] = v[0] & 0xFFFFFFFFULL
+    update_mode(c)
+    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+    c.r[R_RIP] = off & 0xFFFF
+    return RC_OK
+
 cdef int h_ret_far(CPU* c, Insn* i) noexcept nogil:
     """RETF and RETF imm16 (CB, CA)."""
     if far_return(c, i.osz, i.imm, False):
@@ -402,10 +451,18 @@ cdef int h_ret_far(CPU* c, Insn* i) noexcept nogil:
     return RC_JUMP
 
 cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
-    """IRET/IRETD/IRETQ.  Nested-task returns (NT=1) and returns to
-    virtual-8086 mode are not implemented: #GP(0)."""
-    if (c.cr0 & CR0_PE) and (c.eflags & F_NT):
-        return fault(c, 13, 1, 0)
+    """IRET/IRETD/IRETQ: a task return when NT is set, into virtual-8086
+    mode when the popped EFLAGS.VM is (from CPL 0), IOPL-sensitive in
+    virtual-8086 mode."""
+    cdef uint64_t link
+    if c.eflags & F_VM:
+        if iopl(c) < 3:
+            return fault(c, 13, 1, 0)
+    elif (c.cr0 & CR0_PE) and (c.eflags & F_NT) and not (c.efer & EFER_LMA):
+        if rd_sys(c, c.tr_base & c.lamask, 2, &link) or \
+                task_switch(c, <uint32_t>link, TS_IRET, next_ip(c, i), 0, 0):
+            return RC_FAULT
+        return RC_JUMP
     if far_return(c, i.osz, 0, True):
         return RC_FAULT
     return RC_JUMP

@@ -25,7 +25,7 @@ cdef void update_mode(CPU* c) noexcept nogil:
     """Derive the code size and address masks from CR0.PE, EFER.LMA and the
     CS descriptor; the decode cache key follows."""
     cdef uint32_t mode
-    if not (c.cr0 & CR0_PE):
+    if not (c.cr0 & CR0_PE) or (c.eflags & F_VM):
         mode = 16
     elif (c.efer & EFER_LMA) and (c.segattr[S_CS] & ATTR_L):
         mode = 64
@@ -35,7 +35,7 @@ cdef void update_mode(CPU* c) noexcept nogil:
     c.key = mode
     c.lamask = <uint64_t>-1 if mode == 64 else 0xFFFFFFFFULL
     c.ipmask = <uint64_t>-1 if mode == 64 else (0xFFFFFFFFULL if mode == 32 else 0xFFFF)
-    c.ss_big = mode == 64 or (c.cr0 & CR0_PE and (c.segattr[S_SS] & ATTR_DB) != 0)
+    c.ss_big = mode == 64 or (c.cr0 & CR0_PE and not (c.eflags & F_VM) and (c.segattr[S_SS] & ATTR_DB) != 0)
 
 cdef inline bint real_mode(CPU* c) noexcept nogil:
     return not (c.cr0 & CR0_PE) or (c.eflags & F_VM) != 0
