@@ -75,16 +75,17 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
         out[0] = 0x00000610            # family 6, model 1, stepping 0
         # ECX: CX16 (13), MOVBE (22), POPCNT (23)
         out[2] = (1 << 13) | (1 << 22) | (1 << 23)
-        # EDX: TSC (4), CX8 (8), CMOV (15)
-        out[3] = (1 << 4) | (1 << 8) | (1 << 15)
+        # EDX: PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), APIC (9), SEP (11),
+        # PGE (13), CMOV (15), PAT (16)
+        out[3] = ((1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11)
+                  | (1 << 13) | (1 << 15) | (1 << 16))
     elif leaf == 0x80000000ULL:
         out[0] = CPUID_MAX_EXT
     elif leaf == 0x80000001ULL:
-        # ECX: LAHF/SAHF in 64-bit mode (0), LZCNT (5).  EDX: LM (29) on a
-        # 64-bit machine.
+        # ECX: LAHF/SAHF in 64-bit mode (0), LZCNT (5).  EDX: SYSCALL (11),
+        # NX (20), LM (29).
         out[2] = (1 << 0) | (1 << 5)
-        if c.mode == 64:
-            out[3] = 1 << 29
+        out[3] = (1 << 11) | (1 << 20) | (1 << 29)
 
 cdef int h_cpuid(CPU* c, Insn* i) noexcept nogil:
     cdef uint32_t out[4]

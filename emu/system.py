@@ -117,6 +117,9 @@ def add_arguments(parser) -> None:
                         help="where COM1's output goes (default stdio)")
     parser.add_argument("--max-instructions", type=int, default=DEFAULT_BUDGET, metavar="N",
                         help=f"stop after N instructions (default {DEFAULT_BUDGET:,})")
+    parser.add_argument("--ips", type=int, default=100_000_000, metavar="N",
+                        help="virtual instructions per second: the time base of the timers "
+                             "(default 100,000,000); time is virtual, so runs are repeatable")
     parser.add_argument("--qemu-exit-status", action="store_true",
                         help="exit with (v << 1) | 1 for a debug-exit write of v, as QEMU does")
 
@@ -148,6 +151,10 @@ def run(args) -> int:
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2
+    if args.ips <= 0:
+        print("pvemu run: --ips must be positive", file=sys.stderr)
+        return 2
+    m.ips = args.ips
     out = None
     if args.serial == "stdio":
         m.set_serial(sys.stdout.buffer)

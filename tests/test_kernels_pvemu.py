@@ -71,3 +71,20 @@ def test_pvemu_run_reports_bad_images_and_budget(tmp_path):
     assert p.returncode == 124 and b"1,000 instructions" in p.stderr
     p = pvemu_cli("run", "--memory", "12Q", "x")
     assert p.returncode == 2 and b"bad size" in p.stderr
+
+
+def test_runs_are_bit_identical_and_follow_the_instruction_rate():
+    """Time is virtual: the same kernel twice gives the same output, the
+    same instruction count and the same virtual time; a slower virtual clock
+    (fewer instructions per second) makes the timer fire after fewer
+    instructions."""
+    def run(ips):
+        with open(os.path.join(IMAGES, "timer32.elf"), "rb") as f:
+            m, _ = boot(f.read(), memory=32 << 20)
+        m.ips = ips
+        ex = m.run(count=200_000_000)
+        return bytes(m.serial_output), m.instructions, m.virtual_time, ex.reason
+    a, b = run(100_000_000), run(100_000_000)
+    assert a == b and a[3] == "debug-exit"
+    slow = run(10_000_000)
+    assert slow[0] == a[0] and slow[2] < a[2]
