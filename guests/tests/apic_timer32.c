@@ -11,6 +11,7 @@
  *     entry after the last, so the count cannot overshoot.
  * Prints counts and register states only: no timings, no APIC version. */
 #include "cpu32.h"
+#include "msr.h"
 
 #define APIC_BASE_MSR 0x1B
 #define APIC          0xFEE00000u
@@ -36,16 +37,6 @@ static volatile u32 ticks, first_isr, first_if, spurious;
 static inline u32 apic_read(u32 reg) { return *(volatile u32 *)(APIC + reg); }
 static inline void apic_write(u32 reg, u32 v) { *(volatile u32 *)(APIC + reg) = v; }
 
-static inline u64 rdmsr(u32 msr)
-{
-    u32 lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-    return ((u64)hi << 32) | lo;
-}
-static inline void wrmsr(u32 msr, u64 v)
-{
-    __asm__ volatile("wrmsr" :: "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)) : "memory");
-}
 
 static int vector_bit(u32 base, u32 vector)
 {

@@ -1,32 +1,18 @@
 /* long64 (64-bit part): prints from 64-bit mode, takes #BP (int3), #PF (a
  * not-present PDPT entry, mapped by the handler) and #GP (a non-canonical
  * address) through a 64-bit IDT, and exits. */
-#include "rt.h"
-
-struct frame64 {
-    u64 r15, r14, r13, r12, r11, r10, r9, r8, rdi, rsi, rbp, rbx, rdx, rcx, rax;
-    u64 vector, err, rip, cs, rflags, rsp, ss;
-};
-
-struct gate64 { u16 off0, sel; u8 ist, type; u16 off1; u32 off2, zero; };
+#include "cpu64.h"
+#include "msr.h"
 
 extern u64 pml4[512], pdpt[512], pd[512], pt[512];
-extern u64 isr64_stubs[32];
 extern char int3_insn[], gp_insn[], gp_resume[];
 
-static struct gate64 idt[32] __attribute__((aligned(16)));
 static u64 pd2[512] __attribute__((aligned(4096)));
 static volatile int bp_seen, pf_seen, gp_seen;
 
 #define FAULT_VA 0x40100000ULL          /* pdpt[1]: not present */
 #define MARKER_PA 0x300000ULL           /* what FAULT_VA maps to once fixed */
 
-static inline u64 rdmsr(u32 msr)
-{
-    u32 lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-    return ((u64)hi << 32) | lo;
-}
 static inline u64 read_cr(int n)
 {
     u64 v = 0;
@@ -69,23 +55,6 @@ void isr64_dispatch(struct frame64 *f)
     qemu_exit(0x7F);
 }
 
-static void idt_init(void)
-{
-    for (int v = 0; v < 32; v++) {
-        u64 off = isr64_stubs[v];
-        idt[v].off0 = off & 0xFFFF;
-        idt[v].sel = 0x18;
-        idt[v].ist = 0;
-        idt[v].type = 0x8E;             /* present, DPL 0, 64-bit interrupt gate */
-        idt[v].off1 = (off >> 16) & 0xFFFF;
-        idt[v].off2 = off >> 32;
-        idt[v].zero = 0;
-    }
-    idt[3].type = 0x8F;                 /* int3 through a trap gate */
-    struct { u16 limit; u64 base; } __attribute__((packed)) ptr = { sizeof(idt) - 1, (u64)idt };
-    __asm__ volatile("lidt %0" :: "m"(ptr) : "memory");
-}
-
 int kmain64(u32 magic, u32 info)
 {
     (void)info;
@@ -103,7 +72,8 @@ int kmain64(u32 magic, u32 info)
     kprintf("sizeof(long)=%u  0x%llx << 4 = 0x%llx  10^18 / 7 = %llu  -a = %lld\n",
             (u32)sizeof(long), a, a << 4, b / 7, -(long long)a);
 
-    idt_init();
+    idt64_init(0x18);
+    idt64[3].type = 0x8F;               /* int3 through a trap gate */
     *(volatile u64 *)MARKER_PA = 0x1122334455667788ULL;
     __asm__ volatile("int3_insn: int3" ::: "memory");
     u64 v = *(volatile u64 *)FAULT_VA;

@@ -14,6 +14,20 @@
 #define RM_SEG  (RM_BASE >> 4)
 #define OFF(x)  ((x) - rm_start)
 
+#include "segs.h"
+
+/* Real-mode printing: PUTS16 msg prints the string msg; HEX16 msg, src
+ * prints msg, then src (moved to AX) as 4 hex digits. */
+.macro PUTS16 msg
+        mov $OFF(\msg), %si
+        call puts16
+.endm
+.macro HEX16 msg, src
+        PUTS16 \msg
+        mov \src, %ax
+        call hex16
+.endm
+
         .data
         .align 8
 gdt:    .quad 0
@@ -38,12 +52,7 @@ saved_idt:
 rm_gdt_init:
         lgdt gdt_ptr
         ljmp $0x08, $1f
-1:      mov $0x10, %ax
-        mov %ax, %ds
-        mov %ax, %es
-        mov %ax, %fs
-        mov %ax, %gs
-        mov %ax, %ss
+1:      SET_DATA_SEGS 0x10
         ret
 
 /* void call_real_mode(void): run the real-mode code (copied to RM_BASE),
@@ -58,12 +67,7 @@ call_real_mode:
         ljmp $0x18, $OFF(rm_pm16)
 
 pm_back:                                /* 32-bit protected mode again */
-        mov $0x10, %ax
-        mov %ax, %ds
-        mov %ax, %es
-        mov %ax, %fs
-        mov %ax, %gs
-        mov %ax, %ss
+        SET_DATA_SEGS 0x10
         mov saved_esp, %esp
         lidt saved_idt
         popa
@@ -75,12 +79,7 @@ pm_back:                                /* 32-bit protected mode again */
         .globl rm_start, rm_end
 rm_start:
 rm_pm16:                                /* 16-bit protected mode, CS base RM_BASE */
-        mov $0x20, %ax
-        mov %ax, %ds
-        mov %ax, %es
-        mov %ax, %fs
-        mov %ax, %gs
-        mov %ax, %ss
+        SET_DATA_SEGS 0x20
         lidt %cs:OFF(ivt_ptr)
         mov %cr0, %eax
         and $~1, %eax
@@ -95,29 +94,15 @@ rm_real:                                /* real mode */
         mov %ax, %ss
         mov $0x7000, %sp
 
-        mov $OFF(msg_hello), %si
-        call puts16
-        mov %cs, %ax
-        call hex16
-        mov $OFF(msg_ds), %si
-        call puts16
-        mov %ds, %ax
-        call hex16
-        mov $OFF(msg_ss), %si
-        call puts16
-        mov %ss, %ax
-        call hex16
-        mov $OFF(msg_sp), %si
-        call puts16
-        mov %sp, %ax
-        call hex16
-        mov $OFF(msg_pe), %si
-        call puts16
+        HEX16 msg_hello, %cs
+        HEX16 msg_ds, %ds
+        HEX16 msg_ss, %ss
+        HEX16 msg_sp, %sp
+        PUTS16 msg_pe
         smsw %ax
         and $1, %ax
         call hex16
-        mov $OFF(msg_nl), %si
-        call puts16
+        PUTS16 msg_nl
 
         /* Install the handlers of int 0x60 and of #DE (vector 0) in the IVT. */
         xor %ax, %ax
@@ -128,8 +113,7 @@ rm_real:                                /* real mode */
         movw $RM_SEG, %es:2
         mov $RM_SEG, %ax
         mov %ax, %es
-        mov $OFF(msg_ivt), %si
-        call puts16
+        PUTS16 msg_ivt
 
         /* int 0x60 with IF=1 (the 8259s are masked): ax + bx, CF set in the
          * returned flags */
@@ -144,42 +128,26 @@ int60_ret:
         cli
         pop %di                         /* IF after iret: restored */
         mov %ax, %bx
-        mov $OFF(msg_int60), %si
-        call puts16
-        mov %bx, %ax
-        call hex16
-        mov $OFF(msg_cf), %si
-        call puts16
+        HEX16 msg_int60, %bx
+        PUTS16 msg_cf
         mov %cx, %ax
         and $1, %ax
         call hex16
-        mov $OFF(msg_frame), %si
-        call puts16
-        mov isr60_frame_ok - rm_start, %ax
-        call hex16
-        mov $OFF(msg_flags), %si
-        call puts16
-        mov isr60_if_tf - rm_start, %ax
-        call hex16
-        mov $OFF(msg_after), %si
-        call puts16
+        HEX16 msg_frame, isr60_frame_ok-rm_start
+        HEX16 msg_flags, isr60_if_tf-rm_start
+        PUTS16 msg_after
         mov %di, %ax
         and $0x200, %ax
         call hex16
-        mov $OFF(msg_nl), %si
-        call puts16
+        PUTS16 msg_nl
 
         /* #DE: the handler sees the address of the div, and skips it. */
         mov $100, %ax
         xor %bl, %bl
 div_insn:
         div %bl                         /* 2 bytes: F6 F3 */
-        mov $OFF(msg_de), %si
-        call puts16
-        mov de_ip_ok - rm_start, %ax
-        call hex16
-        mov $OFF(msg_nl), %si
-        call puts16
+        HEX16 msg_de, de_ip_ok-rm_start
+        PUTS16 msg_nl
 
         /* segment:offset: write through 1234:0005, read through 1000:2345 */
         mov $0x1234, %ax
@@ -190,38 +158,27 @@ div_insn:
         mov %fs:0x2345, %dx
         mov $RM_SEG, %ax
         mov %ax, %es
-        mov $OFF(msg_alias), %si
-        call puts16
-        mov %dx, %ax
-        call hex16
-        mov $OFF(msg_nl), %si
-        call puts16
+        HEX16 msg_alias, %dx
+        PUTS16 msg_nl
 
         /* ffff:0010 is linear 0x100000 (A20 on): the Multiboot header magic */
         mov $0xFFFF, %ax
         mov %ax, %gs
         mov %gs:0x10, %eax
-        mov $OFF(msg_a20), %si
-        call puts16
+        PUTS16 msg_a20
         push %eax
         shr $16, %eax
         call hex16
         pop %eax
         call hex16
-        mov $OFF(msg_nl), %si
-        call puts16
+        PUTS16 msg_nl
 
         /* a far call to the same code through another segment: 07f0:(x + 0x100) */
         lcall $RM_SEG - 0x10, $OFF(far_fn) + 0x100
-        mov $OFF(msg_far), %si
-        call puts16
-        mov far_cs - rm_start, %ax
-        call hex16
-        mov $OFF(msg_nl), %si
-        call puts16
+        HEX16 msg_far, far_cs-rm_start
+        PUTS16 msg_nl
 
-        mov $OFF(msg_back), %si
-        call puts16
+        PUTS16 msg_back
 
         /* back to protected mode */
         mov %cr0, %eax
@@ -231,7 +188,7 @@ div_insn:
 
 far_fn:                                 /* runs with CS = RM_SEG - 0x10 */
         mov %cs, %ax
-        mov %ax, far_cs - rm_start
+        mov %ax, far_cs-rm_start
         lret
 
 /* int 0x60: ax += bx; checks its frame (IP = int60_ret, CS = RM_SEG) and
@@ -246,11 +203,11 @@ isr60:
         cmpw $RM_SEG, 4(%bp)
         jne 1f
         inc %ax
-1:      mov %ax, isr60_frame_ok - rm_start
+1:      mov %ax, isr60_frame_ok-rm_start
         pushf
         pop %ax
         and $0x300, %ax                 /* IF TF */
-        mov %ax, isr60_if_tf - rm_start
+        mov %ax, isr60_if_tf-rm_start
         pop %ax
         add %bx, %ax
         orw $1, 6(%bp)                  /* CF in the caller's FLAGS */
@@ -266,7 +223,7 @@ isr_de:
         cmpw $OFF(div_insn), 2(%bp)
         jne 1f
         inc %ax
-1:      mov %ax, de_ip_ok - rm_start
+1:      mov %ax, de_ip_ok-rm_start
         addw $2, 2(%bp)
         pop %ax
         pop %bp
@@ -307,7 +264,7 @@ hex16:
         and $0xF, %ax
         mov %ax, %si
         mov hexdigits - rm_start(%si), %al
-        mov %al, hexbuf - rm_start
+        mov %al, hexbuf-rm_start
         mov $OFF(hexbuf), %si
         call puts16
         loop 1b

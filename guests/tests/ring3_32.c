@@ -17,15 +17,8 @@ static inline u32 syscall3(u32 nr, u32 a, u32 b)
     return r;
 }
 
-static void uprintf(const char *fmt, ...)
-{
-    char buf[128];
-    va_list ap;
-    va_start(ap, fmt);
-    kvsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    syscall3(SYS_WRITE, (u32)buf, 0);
-}
+static void sys_write(const char *s) { syscall3(SYS_WRITE, (u32)s, 0); }
+#define uprintf(...) wprintf(sys_write, __VA_ARGS__)
 
 /* Labels around the instructions that must fault in ring 3. */
 extern char user_cli[], user_cli_end[], user_out[], user_out_end[], user_int81[], user_int81_end[];
@@ -105,18 +98,5 @@ int kmain(u32 magic, u32 info)
     set_handler(0x80, on_syscall);      /* 0x81 stays DPL 0 */
     set_handler(13, on_gp);
     puts_("tss loaded, entering ring 3\n");
-    __asm__ volatile(
-        "mov %0, %%ds\n\t"
-        "mov %0, %%es\n\t"
-        "mov %0, %%fs\n\t"
-        "mov %0, %%gs\n\t"
-        "pushl %0\n\t"          /* ss */
-        "pushl %1\n\t"          /* esp */
-        "pushl $0x2\n\t"        /* eflags: IF=0, IOPL=0 */
-        "pushl %2\n\t"          /* cs */
-        "pushl %3\n\t"          /* eip */
-        "iret"
-        :: "r"(UDATA), "r"((u32)user_stack + sizeof(user_stack)), "i"(UCODE),
-           "r"((u32)user_main) : "memory");
-    fail(0x24, "iret returned");
+    enter_ring3(user_main, (u32)user_stack + sizeof(user_stack), 0x2);  /* IF=0, IOPL=0 */
 }

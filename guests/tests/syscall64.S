@@ -1,7 +1,7 @@
-/* syscall64: Multiboot header, the 32-bit entry that switches to 64-bit
- * mode (as in long64.S), the SYSCALL entry point, the ring-3 side of the
- * system calls, and the 64-bit interrupt stubs.  Assembled as a 64-bit
- * object; the entry is .code32.
+/* syscall64: the GDT, the SYSCALL entry point and the ring-3 side of the
+ * system calls.  The Multiboot header and the 32-bit entry that switches to
+ * 64-bit mode are runtime/boot64.h, the 64-bit interrupt stubs
+ * runtime/isr64.S.  Assembled as a 64-bit object; the entry is .code32.
  *
  * GDT, laid out for SYSCALL/SYSRET (STAR[47:32] = 0x08, STAR[63:48] = 0x18):
  *   0x08 kernel code (64-bit)   SYSCALL: CS = 0x08, SS = 0x10
@@ -12,21 +12,15 @@
  *   0x30 32-bit code for the entry
  *   0x38 64-bit TSS (16 bytes, filled in by syscall64.c)
  *
- * Page tables: pml4[0] -> pdpt[0] -> pd; pd[0] -> pt (0-2 MiB in 4 KiB
- * pages), pd[1] = a 2 MiB page at 0x200000; all identity and user
- * accessible (U set at every level). */
-#define MB_MAGIC 0x1BADB002
-#define MB_FLAGS 0x00000003
+ * Page tables: those of boot64.h, user accessible (U set at every level);
+ * data segment registers null in 64-bit mode. */
+#include "boot64.h"
 
 /* struct percpu in syscall64.c */
 #define PC_SELF         0
 #define PC_KERNEL_RSP   8
 #define PC_USER_RSP     16
 #define PC_ENTRY_RFLAGS 24
-
-        .section .multiboot, "a"
-        .align 4
-        .long MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
 
         .data
         .align 16
@@ -44,70 +38,7 @@ gdt_ptr:
         .word gdt_end - gdt - 1
         .quad gdt
 
-        .text
-        .code32
-        .globl _start
-_start:
-        cli
-        cld
-        mov $stack_top, %esp
-        mov %eax, mb_magic
-        mov %ebx, mb_info
-        lgdt gdt_ptr
-        ljmp $0x30, $1f
-1:      mov $0x10, %ax
-        mov %ax, %ds
-        mov %ax, %es
-        mov %ax, %fs
-        mov %ax, %gs
-        mov %ax, %ss
-
-        mov $pdpt + 7, %eax             /* P, W, U */
-        mov %eax, pml4
-        mov $pd + 7, %eax
-        mov %eax, pdpt
-        mov $pt + 7, %eax
-        mov %eax, pd
-        movl $0x200087, pd + 8          /* 2 MiB page: P, W, U, PS */
-        mov $pt, %edi
-        mov $7, %eax
-        mov $512, %ecx
-2:      mov %eax, (%edi)
-        add $0x1000, %eax
-        add $8, %edi
-        loop 2b
-
-        mov %cr4, %eax
-        or $0x20, %eax                  /* PAE */
-        mov %eax, %cr4
-        mov $pml4, %eax
-        mov %eax, %cr3
-        mov $0xC0000080, %ecx           /* EFER */
-        rdmsr
-        or $0x100, %eax                 /* LME (SCE is set later, by the C code) */
-        and $~1, %eax
-        wrmsr
-        mov %cr0, %eax
-        or $0x80000000, %eax            /* PG */
-        and $~0x40000, %eax             /* AM = 0: EFLAGS.AC never checks alignment */
-        mov %eax, %cr0
-        ljmp $0x08, $long_entry
-
-        .code64
-long_entry:
-        mov $0x10, %ax
-        mov %ax, %ss
-        xor %eax, %eax                  /* null data selectors: 64-bit mode needs none */
-        mov %ax, %ds
-        mov %ax, %es
-        mov %ax, %fs
-        mov %ax, %gs
-        mov $stack_top, %rsp
-        mov mb_magic(%rip), %edi
-        mov mb_info(%rip), %esi
-        call kmain64
-        mov %eax, %edi
-        call qemu_exit
+        BOOT64 code32=0x30, code64=0x08, data64=0, pte=7
 
 /* SYSCALL lands here: CPL 0, CS = 0x08, SS = 0x10, RCX = the user's RIP,
  * R11 = the user's RFLAGS, RFLAGS masked by SFMASK, RSP still the user's.
@@ -217,83 +148,10 @@ syscall_nosce_insn:
 syscall_nosce_end:
         ret
 
-/* 64-bit interrupt stubs -> isr64_dispatch(struct frame64 *) */
-.macro STUB n
-isr64_\n:
-        .if (\n == 8) || (\n == 10) || (\n == 11) || (\n == 12) || (\n == 13) || (\n == 14) || (\n == 17)
-        .else
-        pushq $0
-        .endif
-        pushq $\n
-        jmp isr64_common
-.endm
-.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-        STUB \n
-.endr
-
-isr64_common:
-        push %rax
-        push %rcx
-        push %rdx
-        push %rbx
-        push %rbp
-        push %rsi
-        push %rdi
-        push %r8
-        push %r9
-        push %r10
-        push %r11
-        push %r12
-        push %r13
-        push %r14
-        push %r15
-        mov %rsp, %rdi
-        cld
-        call isr64_dispatch
-        pop %r15
-        pop %r14
-        pop %r13
-        pop %r12
-        pop %r11
-        pop %r10
-        pop %r9
-        pop %r8
-        pop %rdi
-        pop %rsi
-        pop %rbp
-        pop %rbx
-        pop %rdx
-        pop %rcx
-        pop %rax
-        add $16, %rsp
-        iretq
-
-        .section .rodata
-        .align 8
-        .globl isr64_stubs
-isr64_stubs:
-.irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-        .quad isr64_\n
-.endr
-
         .data
-        .align 4
-mb_magic: .long 0
-mb_info:  .long 0
         .globl syscall_cf, flags_after
 syscall_cf: .byte 0
         .align 8
 flags_after: .quad 0
-
-        .bss
-        .align 4096
-        .globl pml4, pdpt, pd, pt
-pml4:   .skip 4096
-pdpt:   .skip 4096
-pd:     .skip 4096
-pt:     .skip 4096
-        .align 16
-stack:  .skip 16384
-stack_top:
 
         .section .note.GNU-stack, "", @progbits

@@ -5,7 +5,8 @@
  * that RFLAGS is masked by SFMASK in the kernel and restored from R11 by
  * SYSRET, that RCX holds the return address, and the faults: SYSCALL with
  * EFER.SCE = 0 (#UD), SWAPGS and SYSRET in ring 3 (#GP on the TSS stack). */
-#include "rt.h"
+#include "cpu64.h"
+#include "msr.h"
 
 #define MSR_EFER           0xC0000080
 #define MSR_STAR           0xC0000081
@@ -22,11 +23,6 @@
 
 enum { SYS_WRITE = 1, SYS_FLAGS = 2, SYS_ADD = 3, SYS_WHERE = 4, SYS_EXIT = 5 };
 #define ENOSYS 38
-
-struct frame64 {
-    u64 r15, r14, r13, r12, r11, r10, r9, r8, rdi, rsi, rbp, rbx, rdx, rcx, rax;
-    u64 vector, err, rip, cs, rflags, rsp, ss;
-};
 
 /* What syscall_entry pushes, lowest address first. */
 struct sysframe {
@@ -48,10 +44,7 @@ struct tss64 {
     u16 reserved3, iomap_base;
 } __attribute__((packed));
 
-struct gate64 { u16 off0, sel; u8 ist, type; u16 off1; u32 off2, zero; };
-
 extern u64 gdt[];
-extern u64 isr64_stubs[32];
 extern char syscall_entry[], syscall_ret[], flags_syscall_ret[];
 extern char syscall_nosce_insn[], syscall_nosce_end[];
 extern char user_swapgs[], user_swapgs_end[], user_sysret[], user_sysret_end[];
@@ -64,7 +57,6 @@ void syscall_nosce(void);
 void user_swapgs_test(void);
 void user_sysret_test(void);
 
-static struct gate64 idt[32] __attribute__((aligned(16)));
 static struct tss64 tss __attribute__((aligned(16)));
 static struct percpu percpu;
 static struct user_tls user_tls = { 0x5553455254534C53ULL };
@@ -73,16 +65,6 @@ static u8 fault_stack[4096] __attribute__((aligned(16)));
 static u8 user_stack[4096] __attribute__((aligned(16)));
 static volatile int ud_seen, gp_seen;
 
-static inline u64 rdmsr(u32 msr)
-{
-    u32 lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-    return ((u64)hi << 32) | lo;
-}
-static inline void wrmsr(u32 msr, u64 v)
-{
-    __asm__ volatile("wrmsr" :: "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)) : "memory");
-}
 static inline u16 read_cs(void) { u16 v; __asm__ volatile("mov %%cs, %0" : "=r"(v)); return v; }
 static inline u16 read_ss(void) { u16 v; __asm__ volatile("mov %%ss, %0" : "=r"(v)); return v; }
 static inline u64 read_gs0(void) { u64 v; __asm__ volatile("mov %%gs:0, %0" : "=r"(v)); return v; }
@@ -162,15 +144,8 @@ void syscall_dispatch(struct sysframe *f)
     }
 }
 
-static void uprintf(const char *fmt, ...)
-{
-    char buf[160];
-    va_list ap;
-    va_start(ap, fmt);
-    kvsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    do_syscall(SYS_WRITE, (long)buf, 0);
-}
+static void sys_write(const char *s) { do_syscall(SYS_WRITE, (long)s, 0); }
+#define uprintf(...) wprintf(sys_write, __VA_ARGS__)
 
 static void __attribute__((noreturn)) user_main(void)
 {
@@ -209,22 +184,6 @@ static void __attribute__((noreturn)) user_main(void)
         ;
 }
 
-static void idt_init(void)
-{
-    for (int v = 0; v < 32; v++) {
-        u64 off = isr64_stubs[v];
-        idt[v].off0 = off & 0xFFFF;
-        idt[v].sel = 0x08;
-        idt[v].ist = 0;
-        idt[v].type = 0x8E;             /* present, DPL 0, 64-bit interrupt gate */
-        idt[v].off1 = (off >> 16) & 0xFFFF;
-        idt[v].off2 = off >> 32;
-        idt[v].zero = 0;
-    }
-    struct { u16 limit; u64 base; } __attribute__((packed)) ptr = { sizeof(idt) - 1, (u64)idt };
-    __asm__ volatile("lidt %0" :: "m"(ptr) : "memory");
-}
-
 static void tss_init(void)
 {
     u64 base = (u64)&tss, limit = sizeof(tss) - 1;
@@ -245,7 +204,7 @@ int kmain64(u32 magic, u32 info)
         fail(0x10, "bad multiboot magic");
     outb(0x21, 0xFF);                   /* mask both PICs: ring 3 runs with IF=1 */
     outb(0xA1, 0xFF);
-    idt_init();
+    idt64_init(0x08);
     tss_init();
 
     syscall_nosce();                    /* EFER.SCE is still clear */

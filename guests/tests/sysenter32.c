@@ -7,6 +7,7 @@
  * as well.  Checks which flags SYSENTER clears, the stack it switches to,
  * and the segments each side ends up with. */
 #include "cpu32.h"
+#include "msr.h"
 
 #define MSR_SYSENTER_CS  0x174
 #define MSR_SYSENTER_ESP 0x175
@@ -29,16 +30,6 @@ static u8 sysenter_stack[4096] __attribute__((aligned(16))); /* SYSENTER_ESP */
 static u8 user_stack[4096] __attribute__((aligned(16)));
 static volatile u32 calls, gp_faults;
 
-static inline u64 rdmsr(u32 msr)
-{
-    u32 lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-    return ((u64)hi << 32) | lo;
-}
-static inline void wrmsr(u32 msr, u64 v)
-{
-    __asm__ volatile("wrmsr" :: "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)) : "memory");
-}
 static inline u32 read_ss(void) { u32 v; __asm__ volatile("mov %%ss, %0" : "=r"(v)); return v & 0xFFFF; }
 
 static int on_stack(const void *p, const u8 *stack)
@@ -107,15 +98,8 @@ static void on_gp(struct frame *f)
     qemu_exit(0x24);
 }
 
-static void uprintf(const char *fmt, ...)
-{
-    char buf[160];
-    va_list ap;
-    va_start(ap, fmt);
-    kvsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    sysenter_call(SYS_WRITE, (u32)buf, 0);
-}
+static void sys_write(const char *s) { sysenter_call(SYS_WRITE, (u32)s, 0); }
+#define uprintf(...) wprintf(sys_write, __VA_ARGS__)
 
 static void __attribute__((noreturn)) user_main(void)
 {
@@ -154,18 +138,5 @@ int kmain(u32 magic, u32 info)
     wrmsr(MSR_SYSENTER_ESP, 0);
     wrmsr(MSR_SYSENTER_EIP, 0);
     puts_("entering ring 3 with iret (if=1)\n");
-    __asm__ volatile(
-        "mov %0, %%ds\n\t"
-        "mov %0, %%es\n\t"
-        "mov %0, %%fs\n\t"
-        "mov %0, %%gs\n\t"
-        "pushl %0\n\t"          /* ss */
-        "pushl %1\n\t"          /* esp */
-        "pushl $0x202\n\t"      /* eflags: IF=1, IOPL=0 */
-        "pushl %2\n\t"          /* cs */
-        "pushl %3\n\t"          /* eip */
-        "iret"
-        :: "r"(UDATA), "r"((u32)user_stack + sizeof(user_stack)), "i"(UCODE),
-           "r"((u32)user_main) : "memory");
-    fail(0x25, "iret returned");
+    enter_ring3(user_main, (u32)user_stack + sizeof(user_stack), 0x202);  /* IF=1, IOPL=0 */
 }

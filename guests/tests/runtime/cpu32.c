@@ -67,6 +67,23 @@ void tss_init(u32 esp0)
     __asm__ volatile("ltr %w0" :: "r"(TSS_SEL));
 }
 
+void enter_ring3(void (*eip)(void), u32 esp, u32 eflags)
+{
+    __asm__ volatile(
+        "mov %0, %%ds\n\t"
+        "mov %0, %%es\n\t"
+        "mov %0, %%fs\n\t"
+        "mov %0, %%gs\n\t"
+        "pushl %0\n\t"          /* ss */
+        "pushl %1\n\t"          /* esp */
+        "pushl %2\n\t"          /* eflags */
+        "pushl %3\n\t"          /* cs */
+        "pushl %4\n\t"          /* eip */
+        "iret"
+        :: "r"(UDATA), "r"(esp), "r"(eflags), "i"(UCODE), "r"((u32)eip) : "memory");
+    __builtin_unreachable();
+}
+
 void isr_dispatch(struct frame *f)
 {
     if (f->vector < 256 && handlers[f->vector]) {

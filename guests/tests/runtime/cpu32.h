@@ -41,6 +41,9 @@ void idt_gate(int vector, int type, int dpl);
 void set_handler(int vector, handler_t h);
 /* Point TSS.esp0 at esp0 (ss0 = KDATA) and load TR. */
 void tss_init(u32 esp0);
+/* Load the user data selector into DS, ES, FS and GS and iret to ring 3
+ * at eip, with ESP = esp, EFLAGS = eflags, SS = UDATA, CS = UCODE. */
+void enter_ring3(void (*eip)(void), u32 esp, u32 eflags) __attribute__((noreturn));
 
 static inline u32 read_cr0(void) { u32 v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
 static inline u32 read_cr2(void) { u32 v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }

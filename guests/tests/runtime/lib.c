@@ -228,6 +228,17 @@ int kvsnprintf(char *buf, u32 size, const char *fmt, va_list ap)
     return n;
 }
 
+int wprintf(void (*write)(const char *s), const char *fmt, ...)
+{
+    char buf[160];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = kvsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    write(buf);
+    return n;
+}
+
 int ksnprintf(char *buf, u32 size, const char *fmt, ...)
 {
     va_list ap;

@@ -30,6 +30,10 @@ void puts_(const char *s);                 /* no newline added */
 int kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ksnprintf(char *buf, u32 size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int kvsnprintf(char *buf, u32 size, const char *fmt, va_list ap);
+/* Format into a 160-byte buffer and pass it to write (ring-3 code, whose
+ * write is a system call). */
+int wprintf(void (*write)(const char *s), const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Write v to isa-debug-exit (QEMU exits with (v << 1) | 1), then halt forever. */
 void qemu_exit(u32 v) __attribute__((noreturn));
 /* Print "FAIL: msg" and exit with code. */
