@@ -197,6 +197,7 @@ cdef struct CPU:
     uint64_t msr_pat, msr_apic_base, msr_misc_enable, msr_tsc_aux
     int delivering        # vector being delivered (for double faults), or -1
     int noncanonical      # the last #GP came from a non-canonical address
+    uint64_t fault_la     # ... and that address
     uint32_t shadow       # interrupt shadow after STI / MOV SS (instructions)
     # memory
     uint8_t* mem

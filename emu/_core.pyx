@@ -49,12 +49,16 @@ init_variants()
 
 # ---------------------------------------------------------------- run loop
 
-cdef bint uses_stack(Insn* i) noexcept nogil:
-    """Does the instruction address memory through SS (rSP/rBP-based
-    operands, pushes and pops)?  Decides #SS against #GP, rarely."""
+cdef bint uses_stack(CPU* c, Insn* i) noexcept nogil:
+    """Was the non-canonical access at c.fault_la made through SS (an
+    rSP/rBP-based operand, or the stack of a push or pop)?  Decides #SS
+    against #GP, rarely."""
     cdef uint32_t op = i.opcode
-    if i.mod != 3 and (i.base == R_SP or i.base == R_BP) and (i.seg == S_SS or i.seg == 6):
-        return True
+    cdef uint64_t ea
+    if i.mod != 3:
+        ea = mem_la(c, i)
+        if c.fault_la - ea < 16:               # the explicit memory operand
+            return (i.base == R_SP or i.base == R_BP) and (i.seg == S_SS or i.seg == 6)
     if 0x50 <= op <= 0x61 or op in (0x06, 0x07, 0x0E, 0x16, 0x17, 0x1E, 0x1F, 0x68, 0x6A,
                                     0x8F, 0x9A, 0x9C, 0x9D, 0xC2, 0xC3, 0xC8, 0xC9, 0xCA,
                                     0xCB, 0xCF, 0xE8, 0x1A0, 0x1A1, 0x1A8, 0x1A9):
@@ -172,7 +176,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                     return c.exit_reason
                 if c.noncanonical:
                     c.noncanonical = 0
-                    if c.exc_vector == 13 and uses_stack(i):
+                    if c.exc_vector == 13 and uses_stack(c, i):
                         c.exc_vector = 12       # #SS(0): the stack segment's fault
                 if c.exc_vector < 0 or not has_idt(c):
                     return exception_exit(c)

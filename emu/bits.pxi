@@ -29,9 +29,12 @@ cdef inline int bit_op(CPU* c, Insn* i, uint32_t kind, bint imm) noexcept nogil:
         d = get_r(c, i.rm, osz)
         off &= bits - 1
     else:
-        la = mem_la(c, i)
-        if not imm:
-            la = (la + <uint64_t>((off >> (3 + (osz >> 1) - (osz >> 3))) * osz)) & c.lamask
+        if imm:
+            la = mem_la(c, i)
+        else:
+            # The offset picks the operand-sized word: ea + (off >> log2(bits))
+            # * size, wrapping at the address size like any effective address.
+            la = lin_of(c, i.seg, (ea_of(c, i) + <uint64_t>((off >> (3 + (osz >> 1) - (osz >> 3))) * osz)) & i.amask)
             off &= bits - 1
         if kind == 0:
             if rd(c, la, osz, &d):

@@ -25,6 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description=bench.__doc__.strip().split("\n")[0])
     bench.add_arguments(p)
     p.set_defaults(func=bench.run)
+
+    from emu.fuzz import cli as fuzz
+    p = sub.add_parser("fuzz", help="differential fuzzing against the host CPU, Unicorn or itself",
+                       description=fuzz.__doc__.strip().split("\n")[0])
+    fuzz.add_arguments(p)
+    p.set_defaults(func=fuzz.run)
     return parser
 
 

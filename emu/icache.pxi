@@ -165,6 +165,17 @@ cdef void page_add(CPU* c, Block* b, uint64_t page, uint32_t slot) noexcept nogi
     b.pnext[slot] = c.page_blocks[page]
     c.page_blocks[page] = b
 
+cdef bint second_page_matches(CPU* c, Block* b, uint64_t rip) noexcept nogil:
+    """A block whose last instruction straddles into a second page is only
+    valid where that page still maps to the same physical page."""
+    cdef uint64_t la, pa
+    if b.page2 == TLB_EMPTY:
+        return True
+    la = (c.segbase[S_CS] + rip + b.vlen - 1) & c.lamask
+    if translate(c, la, ACC_FETCH, &pa):
+        return False                       # the build will report the fault
+    return (pa >> 12) == b.page2
+
 cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
     cdef Block* b = c.jcache[rip & (JC_SIZE - 1)]
     cdef uint64_t pa
@@ -175,7 +186,7 @@ cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
     if c.use_cache:
         b = c.hash[hash_phys(pa)]
         while b != NULL:
-            if b.phys == pa and b.key == c.key:
+            if b.phys == pa and b.key == c.key and second_page_matches(c, b, rip):
                 b.vstart = rip
                 c.jcache[rip & (JC_SIZE - 1)] = b
                 return b

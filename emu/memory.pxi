@@ -37,6 +37,7 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
     an access at user or supervisor privilege.  Only RAM is backed."""
     if (c.efer & EFER_LMA) and not canonical(la):
         c.noncanonical = 1                     # the run loop makes it #SS for stack accesses
+        c.fault_la = la
         return fault(c, 13, 1, 0)
     if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
         if page_walk(c, la, acc, user, pa):
@@ -55,6 +56,7 @@ cdef inline int check_span(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     any page of it is translated, as segmentation comes before paging)."""
     if (c.efer & EFER_LMA) and not canonical(la + size - 1):
         c.noncanonical = 1
+        c.fault_la = la
         return fault(c, 13, 1, 0)
     return 0
 

@@ -96,8 +96,9 @@ cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
         sp -= osz
         if wr(c, stack_la(c, sp), osz, frame):
             return RC_FAULT
-    # rBP and rSP are both updated at the stack's address size.
-    set_r(c, R_BP, stack_asz(c), frame)
+    # rBP gets the frame pointer at the operand size (BP alone with a 66
+    # prefix, as processors do), rSP moves at the stack's address size.
+    set_r(c, R_BP, osz, frame)
     set_sp(c, sp - i.imm)
     return next_insn(c, i)
 

@@ -205,3 +205,27 @@ def test_exceptions_are_delivered_through_a_loaded_idt():
     frame = m.mem_read(0x9000 - 12, 12)
     assert int.from_bytes(frame[0:4], "little") == CODE + len(code) - 2      # the faulting ud2
     assert int.from_bytes(frame[4:8], "little") == 0x08
+
+
+def test_instruction_straddling_a_page_is_refetched_when_the_mapping_changes():
+    # 32-bit paging: linear page 0x400000 -> 0x10000; the next linear page
+    # maps to 0x11000, later to 0x12000.  A `mov eax, imm32` straddles them.
+    m = Machine(mode=32, memory=1 << 20)
+    pd, pt = 0x20000, 0x21000
+    m.mem_write(pd + 4 * 1, (pt | 3).to_bytes(4, "little"))           # 4 MiB..8 MiB
+    m.mem_write(pd, (0x22000 | 3).to_bytes(4, "little"))              # identity for 0..4 MiB
+    m.mem_write(0x22000, b"".join(((k << 12) | 3).to_bytes(4, "little") for k in range(256)))
+    m.mem_write(pt + 0, (0x10000 | 3).to_bytes(4, "little"))
+    m.mem_write(pt + 4, (0x11000 | 3).to_bytes(4, "little"))
+    m.mem_write(0x10FFE, b"\xb8\x11")                                   # mov eax, 0x44332211 ...
+    m.mem_write(0x11000, b"\x22\x33\x44\xf4")
+    m.mem_write(0x12000, b"\x22\x77\x66\xf4")                           # ... or 0x66772211
+    # enable paging: mov eax, pd; mov cr3, eax; mov eax, cr0; or eax, 0x80000000; mov cr0, eax; jmp 0x400ffe
+    setup = (b"\xb8" + pd.to_bytes(4, "little") + b"\x0f\x22\xd8" + b"\x0f\x20\xc0"
+             + b"\x0d\x00\x00\x00\x80" + b"\x0f\x22\xc0")
+    m.mem_write(0x1000, setup + b"\xb9" + (0x400FFE).to_bytes(4, "little") + b"\xff\xe1")
+    assert m.run(start=0x1000, count=100).reason == "hlt" and m.reg_read("eax") == 0x44332211
+    m.mem_write(pt + 4, (0x12000 | 3).to_bytes(4, "little"))            # remap the second page
+    # reload CR3 (flushes the TLB) and jump there again
+    m.mem_write(0x2000, b"\x0f\x20\xd8\x0f\x22\xd8" + b"\xb9" + (0x400FFE).to_bytes(4, "little") + b"\xff\xe1")
+    assert m.run(start=0x2000, count=100).reason == "hlt" and m.reg_read("eax") == 0x66772211

@@ -16,11 +16,10 @@ instruction afresh.
 """
 from __future__ import annotations
 
-import hashlib
 import traceback
 
 from .case import CODE_BASE, DATA_BASE, DATA_SIZE, Case, Result, gpr_names
-from .unicorn_oracle import case_regs
+from .unicorn_oracle import case_regs, outside_digest
 
 MEMORY = DATA_BASE + DATA_SIZE
 
@@ -79,7 +78,7 @@ def run_emu(case: Case, *, decode_cache: bool = True, digest: bool = True) -> Re
         data = bytes(m.mem_read(DATA_BASE, DATA_SIZE))
         dig = None
         if digest:
-            dig = hashlib.blake2b(bytes(m.mem_read(0, DATA_BASE)), digest_size=16).hexdigest()
+            dig = outside_digest(bytes(m.mem_read(0, DATA_BASE)), case.code)
         return Result(regs=out, data=data, vector=vector, oracle_error=err, outside_digest=dig)
     except Exception as e:  # an emulator bug: report it, don't crash the campaign
         tb = traceback.format_exc(limit=4)

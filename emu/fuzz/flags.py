@@ -72,9 +72,12 @@ Undefined destinations
 * BSWAP with a 16-bit operand (66 prefix): undefined result; not generated,
   reported likewise.
 * BSF/BSR with a zero source: the SDM says the destination is undefined;
-  Intel and AMD hardware (and QEMU/Unicorn) leave it unchanged, which AMD
-  documents, so it *is* compared (an emulator doing something else there is
-  worth knowing about).
+  hardware and QEMU/Unicorn keep its low part, which AMD documents, so it
+  *is* compared (an emulator doing something else there is worth knowing
+  about) -- except the upper half of a 64-bit register after a 32-bit
+  BSF/BSR, which Unicorn zero-extends and AMD leaves alone: the strategies
+  emit ``MOV r32, r32`` on the destination first so that it is zero either
+  way.  (This is data-dependent, so the classifier cannot flag it.)
 
 Consumed undefined flags (the choice)
 -------------------------------------
@@ -267,8 +270,17 @@ _IMPLICIT_RCX = frozenset(("POPA", "LOOP", "LOOPE", "LOOPNE", "CPUID", "RDTSC"))
 _STRING = frozenset(("MOVS", "STOS", "CMPS", "SCAS", "LODS"))
 
 
+#: (map, opcode) whose ModRM reg field is an opcode extension, not a register.
+_GROUP_OPS = frozenset([(0, o) for o in (0x80, 0x81, 0x82, 0x83, 0x8F, 0xC0, 0xC1, 0xC6, 0xC7,
+                                         0xD0, 0xD1, 0xD2, 0xD3, 0xF6, 0xF7, 0xFE, 0xFF)]
+                       + [(1, o) for o in (0x00, 0x01, 0xBA, 0xC7, 0x18, 0x19, 0x1A, 0x1B, 0x1C,
+                                           0x1D, 0x1E, 0x1F)]
+                       + [(1, o) for o in range(0x90, 0xA0)])
+
+
 def cl_after(d: Decoded, cl):
-    """Value of CL after `d` (None = unknown), given CL before it."""
+    """Value of CL after `d` (None = unknown), given CL before it.
+    Conservative: any instruction that might write RCX makes it unknown."""
     mn = d.mnemonic
     if mn == "MOV" and d.modrm is None and d.reg == 1:
         return (d.imm or 0) & 0xFF                   # B1 ib / B9 iz/io
@@ -276,15 +288,15 @@ def cl_after(d: Decoded, cl):
         return None
     if mn in _STRING:
         return None if d.rep is not None else cl
-    if mn in ("MUL", "IMUL") and d.op in (0xF6, 0xF7):
-        return cl
-    if mn in _NO_GPR_WRITE and not (mn == "PUSH" and d.modrm is not None and False):
+    if mn in _NO_GPR_WRITE:
         return cl
     if d.modrm is not None:
-        if d.reg == 1 or (d.mod == 3 and d.rm == 1):
+        if d.mod == 3 and d.rm == 1:
+            return None
+        if d.reg == 1 and (d.map, d.op) not in _GROUP_OPS:
             return None
         return cl
-    if d.reg == 1:
+    if d.reg == 1:                                   # opcode register (40+r, 58+r, 90+r...)
         return None
     return cl
 

@@ -181,7 +181,7 @@ def _decode(code, offset, mode):
     if m == 0 and op in _BYTE_OPS_1 or m == 1 and op in _BYTE_OPS_0F:
         d.opsize = 8
     elif mode == 64 and m == 0 and op in _DEFAULT64_1 or mode == 64 and m == 1 and 0x80 <= op <= 0x8F:
-        d.opsize = 16 if p66 else 64
+        d.opsize = 16 if p66 and not rexw else 64       # REX.W wins over 66
     elif mode == 64 and rexw:
         d.opsize = 64
     elif p66:
@@ -387,7 +387,7 @@ def _decode(code, offset, mode):
             r = (code[pos] >> 3) & 7
             mn = ("INC", "DEC", "CALLN", "CALLF_M", "JMPN", "JMPF_M", "PUSH", "?")[r]
             if mode == 64 and r in (2, 4, 6):
-                d.opsize = osz = 16 if p66 else 64
+                d.opsize = osz = 16 if p66 and not rexw else 64
         if mode == 64 and op in _INVALID_64:
             mn = "?"
             d.extra["invalid64"] = True
@@ -543,11 +543,6 @@ def boundaries(code: bytes, mode: int):
 # Operands, for the classifier and the fault checks
 
 
-def reg_index_written_by_opcode(d: Decoded):
-    """For instructions with a register in the opcode byte: that register."""
-    return d.reg if d.modrm is None else None
-
-
 def effective_address(d: Decoded, regs: dict, mode: int):
     """Linear address of the ModRM memory operand given the register values
     *before* the instruction (all segment bases are 0).  None if no memory
@@ -591,3 +586,48 @@ def is_canonical(addr: int) -> bool:
     addr &= (1 << 64) - 1
     top = addr >> 47
     return top == 0 or top == (1 << 17) - 1
+
+
+_STACK_MN = frozenset(("PUSH", "POP", "PUSHF", "POPF", "PUSHA", "POPA", "CALL", "ENTER", "LEAVE",
+                       "RET", "CALLN"))
+
+
+def memory_accesses(d: Decoded, regs: dict, mode: int):
+    """[(linear address, size, via_ss)] of the memory accesses `d` would make
+    with the registers `regs` (gpr_names(mode) plus 'rip' = its address),
+    approximately: the ModRM operand, the stack slot of stack operations,
+    RSI/RDI of string operations, moffs, XLAT.  Segment bases are 0."""
+    names = _reg_names(mode)
+    size = max(1, d.opsize // 8)
+    seg = [p for p in d.prefixes if p in SEGMENT_PREFIXES]
+    ss_override = bool(seg) and seg[-1] == 0x36
+    out = []
+    if d.is_mem and d.mnemonic not in ("LEA", "NOP", "?"):
+        ea = effective_address(d, regs, mode)
+        base = None
+        if d.addrsize != 16:
+            if d.sib is not None:
+                if not (d.mod == 0 and (d.sib & 7) == 5):
+                    base = (d.sib & 7) | ((d.rex & 1) << 3)
+            elif not (d.mod == 0 and (d.modrm & 7) == 5):
+                base = (d.modrm & 7) | ((d.rex & 1) << 3)
+        via_ss = ss_override if seg else base in (4, 5)
+        if d.mnemonic in ("CMPXCHG8B", "CMPXCHG16B"):
+            size = 16 if d.mnemonic == "CMPXCHG16B" else 8
+        out.append((ea, size, via_ss))
+    if d.mnemonic in _STACK_MN:
+        sp = int(regs.get(names[4], 0))
+        out.append(((sp - 8) & (2 ** 64 - 1), 8, True))
+        out.append((sp, 8, True))
+    if d.mnemonic in ("MOVS", "LODS", "CMPS", "OUTS"):
+        out.append((int(regs.get(names[6], 0)), size, ss_override))
+    if d.mnemonic in ("MOVS", "STOS", "CMPS", "SCAS", "INS"):
+        out.append((int(regs.get(names[7], 0)), size, False))
+    if d.mnemonic == "MOV_MOFFS":
+        out.append((d.imm, size, ss_override))
+    if d.mnemonic == "XLAT":
+        out.append((int(regs.get(names[3], 0)) + (int(regs.get(names[0], 0)) & 0xFF), 1,
+                    ss_override))
+    if d.addrsize == 32 and mode == 64:
+        out = [(a & 0xFFFFFFFF, s, ss) for a, s, ss in out]
+    return out

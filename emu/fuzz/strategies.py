@@ -28,6 +28,7 @@ Keeping a case meaningful:
 """
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ from hypothesis import assume, strategies as st
 
 from .case import DATA_BASE, DATA_SIZE, STACK_TOP, CODE_BASE, Case, gpr_names
 from .flags import ARITH, DF, analyze
+from .insn import decode_all
 
 #: How much of the scratch area the generated data fills (the rest is zero).
 DATA_FILL = 0x1000
@@ -119,9 +121,12 @@ def assemble(insns) -> bytes:
 # Small helpers
 
 
+_PERCENT = st.integers(0, 99)
+
+
 def chance(draw, percent: int) -> bool:
     """True with about `percent` % probability; shrinks to False."""
-    return draw(st.integers(0, 99)) >= 100 - percent
+    return draw(_PERCENT) >= 100 - percent
 
 
 def _le(v, n):
@@ -201,6 +206,10 @@ def draw_prefixes(draw, ctx, *, p66=True, p67=True, seg=True, rep=False, lock=Fa
         pre.append(draw(st.sampled_from((0xF3, 0xF2))))
     if lock is True and chance(draw, 30) or lock == "maybe" and chance(draw, 2):
         pre.append(0xF0)
+    return _order_prefixes(draw, ctx, pre, rep)
+
+
+def _order_prefixes(draw, ctx, pre, rep=False):
     if len(pre) > 1:
         pre = list(draw(st.permutations(pre)))
     if ctx.mode == 64 and pre and chance(draw, 3):
@@ -254,7 +263,7 @@ def draw_modrm(draw, ctx, prefixes, rex, *, reg=None, mem="any"):
         if mod == 1:
             disp = _disp8(draw)
         elif mod == 2:
-            if chance(draw, 85):
+            if chance(draw, 95):
                 disp = _le(draw(st.integers(-0x400, 0x400)), 4)
             else:
                 disp = _le(draw(st.integers(0, 0xFFFFFFFF)), 4)
@@ -265,11 +274,19 @@ def modrm_insn(draw, ctx, family, opcode, *, reg=None, mem="any", imm=0, byte=Fa
                p66=True, lock=False, rep=False, noise_rep=True, rex_w=None, rex=True):
     """Build a ModRM instruction; `imm` is a size in bytes or 'z' (2/4 by
     operand size)."""
-    pre = draw_prefixes(draw, ctx, p66=p66, lock=lock, rep=rep, noise_rep=noise_rep and not rep)
+    pre = draw_prefixes(draw, ctx, p66=p66, rep=rep, noise_rep=noise_rep and not rep)
     rx = draw_rex(draw, ctx, w=rex_w) if rex else None
     if rex_w is True and ctx.mode == 64 and rx is None:
         rx = 0x48
     modrm, sib, disp = draw_modrm(draw, ctx, pre, rx, reg=reg, mem=mem)
+    # LOCK: often where legal (memory destination of a lockable instruction),
+    # rarely elsewhere (#UD expected)
+    if lock is True and (modrm >> 6) != 3 and chance(draw, 30) or lock and chance(draw, 2):
+        pre = [p for p in pre if not 0x40 <= p <= 0x4F]
+        pre.insert(draw(st.integers(0, len(pre))), 0xF0)
+        if rep in (0xF2, 0xF3):
+            pre.remove(rep)
+            pre.append(rep)
     if imm == "z":
         imm = 2 if _opsize(ctx.mode, pre, rx, byte) == 16 else 4
     return Insn(family, bytes(opcode), pre, rx, modrm, sib, disp, _imm(draw, imm) if imm else b"")
@@ -392,7 +409,17 @@ def f_bt(draw, ctx):
 
 def f_bitscan(draw, ctx):
     opc = draw(st.sampled_from((0xBC, 0xBD)))
-    return [modrm_insn(draw, ctx, "bitscan", [0x0F, opc], noise_rep=False)]
+    i = modrm_insn(draw, ctx, "bitscan", [0x0F, opc], noise_rep=False)
+    if ctx.mode == 64 and _opsize(64, i.prefixes, i.rex) == 32:
+        # With a zero source the destination is undefined (SDM); hardware and
+        # Unicorn keep its low half but may or may not zero-extend it.  Make
+        # the upper half zero first (MOV r32, r32) so both readings agree.
+        r = ((i.modrm >> 3) & 7) | (8 if i.rex and i.rex & 4 else 0)
+        setup = Insn("setup", b"\x89", rex=0x45 if r >= 8 else None,
+                     modrm=0xC0 | ((r & 7) << 3) | (r & 7))
+        i.head = False
+        return [setup, i]
+    return [i]
 
 
 def f_xcnt(draw, ctx):
@@ -488,7 +515,8 @@ def f_push_pop(draw, ctx):
     if k == 3:
         pre = draw_prefixes(draw, ctx)
         rx = draw_rex(draw, ctx)
-        return [Insn("push_pop", b"\x68", pre, rx, imm=_imm(draw, 2 if 0x66 in pre else 4))]
+        p16 = 0x66 in pre and not (rx is not None and rx & 8)     # REX.W wins over 66
+        return [Insn("push_pop", b"\x68", pre, rx, imm=_imm(draw, 2 if p16 else 4))]
     if k == 4:
         return [modrm_insn(draw, ctx, "push_pop", [0xFF], reg=6)]
     if k == 5:
@@ -583,12 +611,11 @@ def f_nop(draw, ctx):
 
 
 def f_undoc(draw, ctx):
-    """Documented-elsewhere aliases: TEST /1, SAL /6, 82 (32-bit), SALC."""
-    k = draw(st.integers(0, 3 if ctx.mode == 32 else 1))
-    if k == 0:
-        opc = draw(st.sampled_from((0xF6, 0xF7)))
-        return [modrm_insn(draw, ctx, "undoc", [opc], reg=1, imm=1 if opc == 0xF6 else "z",
-                           byte=opc == 0xF6)]
+    """Aliases the SDM opcode map does not list: SAL /6 (= SHL), 82 (= 80,
+    32-bit only), SALC (D6, 32-bit only).  (F6/F7 /1, a TEST alias on real
+    CPUs, is left out: Unicorn raises #UD for it and the SDM calls it
+    reserved.)"""
+    k = draw(st.integers(1, 3 if ctx.mode == 32 else 1))
     if k == 1:
         opc = draw(st.sampled_from((0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3)))
         i = modrm_insn(draw, ctx, "undoc", [opc], reg=6, byte=opc % 2 == 0)
@@ -646,7 +673,7 @@ FAMILIES = {f.name: f for f in (
     Family("xlat", f_xlat, 1, (0xD7,)),
     Family("branch", f_branch, 5, _r(0x70, 0x7F) + _r(0x0F80, 0x0F8F) + (0xEB, 0xE9, 0xE8) + _r(0xE0, 0xE3)),
     Family("nop", f_nop, 1, (0x90, 0x0F1F)),
-    Family("undoc", f_undoc, 1, (0xF6, 0xF7, 0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3, 0x82, 0xD6)),
+    Family("undoc", f_undoc, 1, (0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3, 0x82, 0xD6)),
 )}
 
 
@@ -698,6 +725,7 @@ def _specials(mode):
     return v
 
 
+@functools.lru_cache(maxsize=None)
 def reg_value(mode: int):
     """A register value: mostly a pointer into the scratch area or a small
     number (usable as an index), sometimes special or random."""
@@ -711,18 +739,81 @@ def reg_value(mode: int):
     return st.one_of(ptr, ptr, small, ptr, small, st.sampled_from(_specials(mode)), rnd, rnd)
 
 
+@functools.lru_cache(maxsize=None)
 def eflags_value():
     return st.builds(lambda a, d: 0x2 | (a & ARITH) | (DF if d else 0),
                      st.integers(0, 0xFFF), st.integers(0, 9).map(lambda x: x == 9))
 
 
+@functools.lru_cache(maxsize=None)
+def address_value(mode: int, role: str):
+    """A value for a register that addresses memory: a pointer into the
+    scratch area for a base, a small number for an index or a BT bit offset;
+    sometimes anything."""
+    ptr = st.integers(0, PTR_SPAN - 1).map(lambda o: DATA_BASE + o)
+    if role == "base":
+        return st.one_of(ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, reg_value(mode))
+    if role == "index":
+        small = st.integers(0, 64)
+        return st.one_of(small, small, small, small, small, small, small, small, reg_value(mode))
+    # bit offset of BT* with a memory operand: signed, within a few KiB
+    bits = st.integers(-0x800, 0x4000).map(lambda v: v & ((1 << mode) - 1))
+    return st.one_of(bits, bits, bits, bits, bits, bits, bits, bits, reg_value(mode))
+
+
+_ROLE_RANK = {"bitoff": 0, "index": 1, "base": 2}
+
+
+def address_registers(code: bytes, mode: int) -> dict:
+    """{register index: role} for the registers `code` uses to address
+    memory: ModRM base ('base') and SIB index ('index'), RSI/RDI of string
+    instructions, RBX of XLAT, RBP of LEAVE/ENTER ('base'), the bit offset of
+    BT* with a memory operand ('bitoff')."""
+    out = {}
+
+    def add(r, role):
+        if _ROLE_RANK[role] > _ROLE_RANK.get(out.get(r), -1):
+            out[r] = role
+    for d in decode_all(code, mode)[0]:
+        if d.is_mem and d.mnemonic not in ("LEA", "NOP"):
+            if d.addrsize == 16:
+                pass                       # (BX|BP)+(SI|DI)+disp16 wraps at 64 KiB: always RAM
+            elif d.sib is not None:
+                idx = ((d.sib >> 3) & 7) | ((d.rex & 2) << 2)
+                if idx != 4:
+                    add(idx, "index")
+                if not (d.mod == 0 and d.sib & 7 == 5):
+                    add((d.sib & 7) | ((d.rex & 1) << 3), "base")
+            elif not (d.mod == 0 and d.modrm & 7 == 5):
+                add((d.modrm & 7) | ((d.rex & 1) << 3), "base")
+            if d.mnemonic in ("BT", "BTS", "BTR", "BTC") and d.map == 1 and d.op != 0xBA:
+                add(d.reg, "bitoff")
+        if d.mnemonic in ("MOVS", "CMPS", "LODS"):
+            add(6, "base")
+        if d.mnemonic in ("MOVS", "CMPS", "STOS", "SCAS"):
+            add(7, "base")
+        if d.mnemonic == "XLAT":
+            add(3, "base")
+        if d.mnemonic in ("LEAVE", "ENTER"):
+            add(5, "base")
+    return out
+
+
 @st.composite
-def registers(draw, mode: int):
-    """Initial registers for a case (always with the stack pointer at STACK_TOP)."""
+def registers(draw, mode: int, address_regs=None):
+    """Initial registers for a case (always with the stack pointer at
+    STACK_TOP).  Registers in `address_regs` ({index: role}, see
+    address_registers) get values of their role most of the time; in about
+    one case in ten all registers are wild."""
     names = gpr_names(mode)
+    address_regs = address_regs or {}
+    wild = chance(draw, 8)
     regs = {}
-    for n in names:
-        regs[n] = draw(reg_value(mode))
+    for k, n in enumerate(names):
+        if k in address_regs and not wild:
+            regs[n] = draw(address_value(mode, address_regs[k]))
+        else:
+            regs[n] = draw(reg_value(mode))
     regs[names[4]] = STACK_TOP
     regs["eflags"] = draw(eflags_value())
     return regs
@@ -788,8 +879,6 @@ def _fix_sequence(draw, mode, insns, regs):
 @st.composite
 def code_and_regs(draw, mode: int, min_insns: int = 1, max_insns: int = 6, families=None,
                   weights=None, opcode_range=None, regs=None):
-    if regs is None:
-        regs = draw(registers(mode))
     n = draw(st.integers(min_insns, max_insns))
     groups = draw(st.lists(instruction_groups(mode, families, weights, opcode_range),
                            min_size=n, max_size=n))
@@ -800,6 +889,8 @@ def code_and_regs(draw, mode: int, min_insns: int = 1, max_insns: int = 6, famil
             later = [h for h in heads if insns.index(h) > k]
             j = draw(st.integers(0, len(later)))
             i.target = later[j] if j < len(later) else END
+    if regs is None:
+        regs = draw(registers(mode, address_registers(assemble(insns), mode)))
     insns, code = _fix_sequence(draw, mode, insns, regs)
     return code, regs, len(insns)
 

@@ -12,6 +12,10 @@ Stopping:
 * ``count`` is counted *architecturally* by a code hook: a REP string
   instruction is one instruction however many iterations it makes (Unicorn's
   own ``count`` would count each iteration);
+* non-canonical addresses (64-bit mode): Unicorn does not check them (it
+  truncates the address), so a code hook checks the operands of every
+  instruction and stops before one that would touch such an address,
+  reporting vector -1 -- see KNOWN_UNICORN_BUGS in emu.fuzz.compare;
 * exceptions: Unicorn reports #UD as UC_ERR_INSN_INVALID (-> vector 6),
   accesses to unmapped memory as UC_ERR_{READ,WRITE,FETCH}_UNMAPPED (-> -1),
   and every other CPU exception (#DE from DIV/IDIV/AAM, #GP, INT3, INT n,
@@ -22,11 +26,12 @@ Stopping:
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 
 from .case import CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE, Case, Result, gpr_names
-from .insn import decode
+from .insn import decode, is_canonical, memory_accesses
 
 try:  # optional dependency
     import unicorn as _uc
@@ -36,6 +41,9 @@ except ImportError:  # pragma: no cover - exercised only without unicorn
     _x86 = None
 
 _STRING = frozenset(("MOVS", "STOS", "CMPS", "SCAS", "LODS", "INS", "OUTS"))
+#: Instructions without ModRM that address memory.
+_ADDRESSING = _STRING | frozenset(("PUSH", "POP", "PUSHF", "POPF", "PUSHA", "POPA", "CALL",
+                                   "ENTER", "LEAVE", "RET", "MOV_MOFFS", "XLAT"))
 
 
 def available() -> bool:
@@ -80,6 +88,23 @@ def case_regs(case: Case) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _zeros(n):
+    return memoryview(bytes(n))
+
+
+def outside_digest(low: bytes, code: bytes) -> str:
+    """Digest of the memory below DATA_BASE ('unchanged' when it still is
+    zeros with the code at CODE_BASE, the common case, which is cheap to
+    check)."""
+    n = len(code)
+    zeros = _zeros(len(low))
+    if (low.startswith(zeros[:CODE_BASE]) and low.startswith(code, CODE_BASE)
+            and low.endswith(zeros[:len(low) - CODE_BASE - n])):
+        return "unchanged"
+    return hashlib.blake2b(low, digest_size=16).hexdigest()
+
+
 _ERR_VECTOR = {}
 if _uc is not None:
     _ERR_VECTOR = {
@@ -95,11 +120,25 @@ if _uc is not None:
 
 def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
                 max_rep_iterations: int = 1 << 20, timeout: float = 10.0,
-                digest: bool = True) -> Result:
-    """Run `case` on Unicorn; see the module docstring."""
+                digest: bool = True, until: int | None = None,
+                check_canonical: bool = True, rewrite_known_bugs: bool = True,
+                single_step: bool = True) -> Result:
+    """Run `case` on Unicorn; see the module docstring.  `until` overrides
+    the stop address (default: the end of the code).  `check_canonical` (64-bit
+    mode): stop before an instruction that would access a non-canonical
+    address and report vector -1 (Unicorn itself truncates such addresses;
+    see KNOWN_UNICORN_BUGS).  `rewrite_known_bugs`: first rewrite the case
+    into the SDM-equivalent form the rewrite entries of KNOWN_UNICORN_BUGS give
+    (some of those bugs abort the process); the memory digest is then left
+    out, since the code page differs.  `single_step`: run one instruction per
+    emu_start (the default; avoids Unicorn's lazy-flags bugs)."""
     _require()
     if len(case.code) > CODE_SIZE:
         raise ValueError("code longer than CODE_SIZE")
+    rewritten = []
+    if rewrite_known_bugs:
+        from .compare import rewrite_for_unicorn
+        case, rewritten = rewrite_for_unicorn(case)
     mode = case.mode
     uc = _uc.Uc(_uc.UC_ARCH_X86, _uc.UC_MODE_64 if mode == 64 else _uc.UC_MODE_32)
     if cpu_model is not None:
@@ -117,36 +156,80 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
         uc.reg_write(_reg_const(name), regs[name])
     uc.reg_write(_x86.UC_X86_REG_EFLAGS, regs["eflags"])
     pc_reg = _x86.UC_X86_REG_RIP if mode == 64 else _x86.UC_X86_REG_EIP
+    uc.reg_write(pc_reg, CODE_BASE)
 
-    st = {"n": 0, "last": None, "iters": 0, "intno": None, "error": None, "rep": {}}
+    st = {"n": 0, "last": None, "iters": 0, "intno": None, "error": None, "rep": {},
+          "noncanonical": None, "stop": False}
+    any_decoded = {}
+    code_bytes = bytes(case.code)
+
+    def fetch(addr):
+        """The bytes at `addr` (from the case's code when inside it; the
+        generated cases do not modify their code)."""
+        off = addr - CODE_BASE
+        if 0 <= off < len(code_bytes):
+            return (code_bytes[off:off + 15] + bytes(15))[:15]    # zeros follow the code
+        try:
+            return bytes(uc.mem_read(addr, 15))
+        except _uc.UcError:
+            try:
+                return bytes(uc.mem_read(addr, 1))
+            except _uc.UcError:
+                return b""
+
+    def decoded_any(addr):
+        d = any_decoded.get(addr, False)
+        if d is False:
+            d = any_decoded[addr] = decode(fetch(addr), 0, mode)
+        return d
+    check_canonical = mode == 64 and check_canonical
 
     def is_rep_string(addr):
-        r = st["rep"].get(addr)
-        if r is None:
-            try:
-                b = bytes(uc.mem_read(addr, 15))
-            except _uc.UcError:
-                b = b""
-            d = decode(b, 0, mode)
-            r = bool(d is not None and d.mnemonic in _STRING and d.rep is not None)
-            st["rep"][addr] = r
-        return r
+        d = decoded_any(addr)
+        return bool(d is not None and d.mnemonic in _STRING and d.rep is not None)
+
+    names = gpr_names(mode)
+    consts = [_reg_const(n) for n in names]
+    decoded = {}
+
+    def noncanonical(addr):
+        """Would the instruction at `addr` touch a non-canonical address?"""
+        d = decoded.get(addr, False)
+        if d is False:
+            d = decoded_any(addr)
+            if d is not None and not (d.is_mem or d.modrm is None and d.mnemonic in _ADDRESSING):
+                d = None
+            decoded[addr] = d
+        if d is None:
+            return False
+        regs = {n: uc.reg_read(c) for n, c in zip(names, consts)}
+        regs["rip"] = addr
+        return any(not is_canonical(a) or not is_canonical(a + sz - 1)
+                   for a, sz, _ in memory_accesses(d, regs, mode))
 
     def on_code(uc_, addr, size, _):
+        if check_canonical and noncanonical(addr):
+            st["noncanonical"] = addr
+            st["stop"] = True
+            uc_.emu_stop()
+            return
         if addr == st["last"] and is_rep_string(addr):
             st["iters"] += 1
             if st["iters"] > max_rep_iterations:
                 st["error"] = f"REP instruction at {addr:#x} ran more than {max_rep_iterations} iterations"
+                st["stop"] = True
                 uc_.emu_stop()
             return
         st["last"] = addr
         st["iters"] = 0
         st["n"] += 1
         if st["n"] > case.count:
+            st["stop"] = True
             uc_.emu_stop()
 
     def on_intr(uc_, intno, _):
         st["intno"] = intno
+        st["stop"] = True
         uc_.emu_stop()
 
     uc.hook_add(_uc.UC_HOOK_CODE, on_code)
@@ -155,8 +238,25 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
     vector = None
     err = None
     t0 = time.monotonic()
+    stop_at = case.end if until is None else until
     try:
-        uc.emu_start(CODE_BASE, case.end, timeout=int(timeout * 1e6), count=0)
+        if not single_step:
+            uc.emu_start(CODE_BASE, stop_at, timeout=int(timeout * 1e6), count=0)
+        else:
+            # One emu_start per instruction: every instruction is its own
+            # translation block, so QEMU's lazy flags are settled between any
+            # two instructions (see "lazy flags" in KNOWN_UNICORN_BUGS).
+            pc = CODE_BASE
+            steps = 0
+            while pc != stop_at and not st["stop"]:
+                d = decoded_any(pc)
+                uc.emu_start(pc, stop_at, count=1)
+                steps += 1
+                if d is not None and d.mnemonic == "HLT" or st["stop"]:
+                    break
+                pc = uc.reg_read(pc_reg)
+                if steps & 0xFFF == 0 and time.monotonic() - t0 >= timeout:
+                    break
     except _uc.UcError as e:
         if e.errno in _ERR_VECTOR:
             vector = _ERR_VECTOR[e.errno]
@@ -166,6 +266,8 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
             err = f"unicorn: {e} (errno {e.errno})"
     if st["intno"] is not None and vector is None and err is None:
         vector = st["intno"]
+    if st["noncanonical"] is not None and vector is None and err is None:
+        vector = -1
     if st["error"]:
         err = st["error"]
     elif timeout and time.monotonic() - t0 >= timeout:
@@ -176,6 +278,6 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
     out["eflags"] = uc.reg_read(_x86.UC_X86_REG_EFLAGS)
     data = bytes(uc.mem_read(DATA_BASE, DATA_SIZE))
     dig = None
-    if flat and digest:
-        dig = hashlib.blake2b(bytes(uc.mem_read(0, DATA_BASE)), digest_size=16).hexdigest()
+    if flat and digest and not rewritten:
+        dig = outside_digest(bytes(uc.mem_read(0, DATA_BASE)), case.code)
     return Result(regs=out, data=data, vector=vector, oracle_error=err, outside_digest=dig)
