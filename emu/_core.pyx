@@ -670,7 +670,7 @@ cdef class Machine:
     cdef object _exit(self, int reason, uint64_t retired):
         c = self.c
         ex = Exit(reason=EXIT_NAMES[reason], address=c.exit_rip, instructions=retired)
-        if reason == EXIT_EXCEPTION or reason == EXIT_UNMAPPED:
+        if reason in (EXIT_EXCEPTION, EXIT_UNMAPPED, EXIT_TRIPLE_FAULT):
             ex.insn_bytes = self._code_at(c.exit_rip)
         if reason in (EXIT_EXCEPTION, EXIT_TRIPLE_FAULT, EXIT_UNMAPPED):
             ex.registers = self.state()

@@ -59,3 +59,14 @@ def test_cmos_and_fw_cfg():
     assert m.reg_read("bl") == 0x02 and m.reg_read("bh") == ((16 << 20) >> 16) >> 8 and m.reg_read("cl") == 0x00
     assert m.reg_read("esi").to_bytes(4, "little") == b"QEMU"
     assert m.reg_read("eax") == len("console=ttyS0") + 1
+
+
+def test_pvemu_run_reports_a_triple_fault(tmp_path):
+    # lidt [0x100010] (limit 7: one not-present gate); ud2  -> #UD, #GP, #DF, shutdown
+    code = b"\x0f\x01\x1d" + (0x100010).to_bytes(4, "little") + b"\x0f\x0b"
+    image = code.ljust(16, b"\x90") + (7).to_bytes(2, "little") + (0x200000).to_bytes(4, "little")
+    path = tmp_path / "tf.bin"
+    path.write_bytes(image)
+    p = pvemu_cli("run", "--flat", "0x100000", path, "--memory", "4M")
+    assert p.returncode == 125
+    assert b"triple fault at 0x100007" in p.stderr and b"0f 0b" in p.stderr
