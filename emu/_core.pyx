@@ -54,16 +54,15 @@ cdef bint uses_stack(CPU* c, Insn* i) noexcept nogil:
     rSP/rBP-based operand, or the stack of a push or pop)?  Decides #SS
     against #GP, rarely."""
     cdef uint32_t op = i.opcode
-    cdef uint64_t ea
-    if i.mod != 3:
-        ea = mem_la(c, i)
-        if c.fault_la - ea < 16:               # the explicit memory operand
-            return (i.base == R_SP or i.base == R_BP) and (i.seg == S_SS or i.seg == 6)
-    if 0x50 <= op <= 0x61 or op in (0x06, 0x07, 0x0E, 0x16, 0x17, 0x1E, 0x1F, 0x68, 0x6A,
-                                    0x8F, 0x9A, 0x9C, 0x9D, 0xC2, 0xC3, 0xC8, 0xC9, 0xCA,
-                                    0xCB, 0xCF, 0xE8, 0x1A0, 0x1A1, 0x1A8, 0x1A9):
-        return True
-    return op == 0xFF and (i.reg & 7) in (2, 3, 6)
+    cdef bint stack_op = (0x50 <= op <= 0x61 or op in (0x06, 0x07, 0x0E, 0x16, 0x17, 0x1E, 0x1F,
+                          0x68, 0x6A, 0x8F, 0x9A, 0x9C, 0x9D, 0xC2, 0xC3, 0xC8, 0xC9, 0xCA, 0xCB,
+                          0xCF, 0xE8, 0x1A0, 0x1A1, 0x1A8, 0x1A9)
+                          or (op == 0xFF and (i.reg & 7) in (2, 3, 6)))
+    cdef bint explicit_ss = (i.mod != 3 and (i.base == R_SP or i.base == R_BP)
+                             and (i.seg == S_SS or i.seg == 6))
+    if i.mod != 3 and (not stack_op or c.fault_la - mem_la(c, i) < 16):
+        return explicit_ss                     # the explicit memory operand faulted
+    return stack_op
 
 cdef inline int exception_exit(CPU* c) noexcept nogil:
     return EXIT_UNMAPPED if c.exc_vector < 0 else EXIT_EXCEPTION

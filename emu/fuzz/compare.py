@@ -179,6 +179,23 @@ def _rewrite_riprel_shxd_imm(case: Case):
     return replace(case, code=bytes(code))
 
 
+def _rewrite_popcnt_66_rexw(case: Case):
+    if case.mode != 64:
+        return None
+    insns, stop = decode_all(case.code, 64)
+    bad = [d for d in insns if d.mnemonic == "POPCNT" and 0x66 in d.prefixes and d.rex & 8]
+    if not bad:
+        return None
+    code = bytearray(case.code)
+    for d in bad:
+        segs = [p for p in d.prefixes if p in (0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65)]
+        pos = d.offset
+        while code[pos] != 0x66:
+            pos += 1
+        code[pos] = segs[-1] if segs else 0x3E     # same length; REX.W already wins over 66
+    return replace(case, code=bytes(code))
+
+
 def _base_is_stack(d) -> bool:
     if d.sib is not None:
         return not (d.mod == 0 and d.sib & 7 == 5) and (d.sib & 7) in (4, 5)
@@ -227,6 +244,15 @@ KNOWN_UNICORN_BUGS = [
         rewrite=_rewrite_riprel_shxd_imm,
     ),
     KnownBug(
+        name="POPCNT with 66 and REX.W",
+        sdm="REX.W takes precedence over the 66 operand-size prefix (Vol. 2A 2.2.1.2): "
+            "66 REX.W F3 0F B8 is POPCNT r64, r/m64",
+        unicorn="computes a 16-bit POPCNT (writes only the low 16 bits of the destination, "
+                "counts only 16 source bits).  Other instructions (LZCNT, TZCNT, ALU...) are "
+                "right.  Rewrite: the 66 byte becomes a segment prefix that changes nothing",
+        rewrite=_rewrite_popcnt_66_rexw,
+    ),
+    KnownBug(
         name="lazy flags across instructions of one translation block",
         sdm="every instruction sees the EFLAGS the previous one left; faults are precise "
             "(Vol. 3A 6.5)",
@@ -236,8 +262,20 @@ KNOWN_UNICORN_BUGS = [
                 "DIV ECX(=0) give OF=1 AF=0 instead of NEG's flags), and CMPXCHG8B right "
                 "after SBB clobbers CF/AF/... (SBB AX,-1; CMPXCHG8B [mem] ends with "
                 "EFLAGS=0x2 instead of 0x13).  Handled in the oracle: run_unicorn "
-                "single-steps (one emu_start per instruction, each its own block)",
+                "single-steps (one emu_start per instruction, each its own block).  "
+                "Single-stepping in turn breaks self-modifying code (a store into the code "
+                "page restarts the instruction), so when the code page is written the "
+                "oracle runs the case again in one emu_start",
         handled_by="run_unicorn(single_step=True)",
+    ),
+    KnownBug(
+        name="instruction overwriting itself",
+        sdm="an instruction that stores over its own bytes completes as fetched; the new "
+            "bytes matter only for later fetches (Vol. 3A 11.6, self-modifying code)",
+        unicorn="QEMU notices the store into the running translation block, restarts the "
+                "instruction and executes the modified bytes.  Handled in the oracle: such "
+                "a case ends with Result.oracle_error (not compared)",
+        handled_by="run_unicorn (code-page write hook)",
     ),
     KnownBug(
         name="C6/C7 with REX.R",
@@ -305,9 +343,17 @@ def apply_known_bugs(case: Case, res: Result, bugs=None, rerun=None) -> tuple:
 # Comparison
 
 
+#: Instructions whose results legitimately depend on the machine: port I/O
+#: (the emulator has devices, Unicorn and the host do not), CPUID, RDTSC.
+MACHINE_DEPENDENT = frozenset(("IN", "OUT", "INS", "OUTS", "CPUID", "RDTSC"))
+
+
 def comparable(case: Case, analysis=None):
     """None if the case's results can be compared, else the reason."""
     fa = analysis or analyze(case.code, case.mode, case.regs)
+    for d in fa.insns:
+        if d.mnemonic in MACHINE_DEPENDENT:
+            return f"{d.mnemonic} at +{d.offset:#x} depends on the machine"
     if fa.consumed:
         o, mn, f = fa.consumed[0]
         return f"{mn} at +{o:#x} may read undefined {flag_names(f)}"

@@ -5,9 +5,10 @@ The machine gets flat RAM from 0 to DATA_BASE + DATA_SIZE (so the code page
 and the scratch area sit at their fixed addresses), the case's registers and
 EFLAGS, and ``run(start=CODE_BASE, until=case.end, count=case.count)``.
 
-Exit reasons map to ``Result.vector``: 'until', 'count', 'hlt' and 'stop' ->
-None (the final rip tells where it stopped), 'exception' -> the exception
-vector, 'unmapped' -> -1.  A Python exception out of the core is an emulator
+Exit reasons map to ``Result.vector``: 'until', 'count', 'hlt', 'stop' and
+'debug-exit' -> None (the final rip tells where it stopped), 'exception' ->
+the exception vector, 'unmapped' -> -1; any other reason (e.g. 'triple-fault',
+which flat mode should never produce) -> ``oracle_error``.  A Python exception out of the core is an emulator
 bug: it is reported in ``Result.oracle_error`` (prefixed 'emu raised'), and the
 differential tests fail on it.
 
@@ -67,8 +68,8 @@ def run_emu(case: Case, *, decode_cache: bool = True, digest: bool = True) -> Re
                 err = "emu: exit reason 'exception' without a vector"
         elif reason == "unmapped":
             vector = -1
-        elif reason in ("until", "count", "hlt", "stop"):
-            vector = None
+        elif reason in ("until", "count", "hlt", "stop", "debug-exit"):
+            vector = None         # stopped; the final rip says where ('debug-exit': OUT to 0xF4)
         else:
             vector = None
             err = f"emu: unknown exit reason {reason!r}"

@@ -128,7 +128,9 @@ class SeededDraw:
         return self.integer(lo, hi) if lo < hi else lo
 
     def _transform(self, value, transformations, redraw):
-        for kind, fn in transformations:
+        # (kind, function) pairs; newer hypothesis adds a third field
+        for t in transformations:
+            kind, fn = t[0], t[1]
             if kind == "map":
                 value = fn(value)
             elif kind == "filter":

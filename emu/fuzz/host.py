@@ -96,7 +96,7 @@ jump/call/loop; a case is refused with ``oracle_error='excluded: <what> at
 * non-deterministic or CPU-specific results: ``rdtsc``, ``rdtscp``, ``rdrand``,
   ``rdseed``, ``rdpid``, ``cpuid``, ``xsave``/``xrstor`` and friends,
   ``fxsave``/``fxrstor``, ``fnstenv``/``fnsave`` (hold selectors/pointers),
-  ``umonitor``/``umwait``/``tpause``; 66-prefixed near branches in 64-bit mode
+  ``umonitor``/``umwait``/``tpause``; 66-prefixed ENTER; 66-prefixed near branches in 64-bit mode
   (Intel ignores the prefix, AMD truncates rip to 16 bits);
 * segment registers: ``mov Sreg,..``/``mov ..,Sreg``, ``push``/``pop`` of a
   segment register (32-bit; they are #UD in 64-bit mode), ``lds/les/lfs/lgs/
@@ -424,6 +424,11 @@ def _excluded_insn(ins: _Insn, mode64: bool):
             return "fnsave"
         if mode64 and 0x66 in p and (op in _NEAR_BRANCHES1 or (op == 0xFF and reg in (2, 4))):
             return "66-prefixed near branch in 64-bit mode (Intel and AMD differ)"
+        if op == 0xC8 and 0x66 in p:
+            # With a 16-bit operand size AMD keeps the frame in BP (and walks
+            # BP for the nesting copies); the Intel SDM, which the emulator
+            # follows, uses EBP/RBP for those.  The host may be either.
+            return "66-prefixed ENTER (Intel and AMD differ)"
         return None
     if ins.map == 2:
         if op in (0x00, 0x01, 0x02, 0x03):

@@ -595,13 +595,23 @@ _STACK_MN = frozenset(("PUSH", "POP", "PUSHF", "POPF", "PUSHA", "POPA", "CALL", 
 def memory_accesses(d: Decoded, regs: dict, mode: int):
     """[(linear address, size, via_ss)] of the memory accesses `d` would make
     with the registers `regs` (gpr_names(mode) plus 'rip' = its address),
-    approximately: the ModRM operand, the stack slot of stack operations,
-    RSI/RDI of string operations, moffs, XLAT.  Segment bases are 0."""
+    approximately: the ModRM operand (with the bit-offset displacement of
+    BT/BTS/BTR/BTC r/m, reg), the stack slot of stack operations, RSI/RDI of
+    string operations (none when a REP count is 0), moffs, XLAT.  Segment bases
+    are 0.  `via_ss`: the access goes through SS (#SS rather than #GP for a
+    non-canonical address); in 64-bit mode only FS/GS overrides count, the
+    CS/DS/ES/SS ones being ignored."""
     names = _reg_names(mode)
     size = max(1, d.opsize // 8)
     seg = [p for p in d.prefixes if p in SEGMENT_PREFIXES]
+    if mode == 64:
+        seg = [p for p in seg if p in (0x64, 0x65)]
     ss_override = bool(seg) and seg[-1] == 0x36
+    amask = (1 << d.addrsize) - 1
     out = []
+
+    def reg(i):
+        return int(regs.get(names[i], 0)) if i < len(names) else 0
     if d.is_mem and d.mnemonic not in ("LEA", "NOP", "?"):
         ea = effective_address(d, regs, mode)
         base = None
@@ -611,23 +621,41 @@ def memory_accesses(d: Decoded, regs: dict, mode: int):
                     base = (d.sib & 7) | ((d.rex & 1) << 3)
             elif not (d.mod == 0 and (d.modrm & 7) == 5):
                 base = (d.modrm & 7) | ((d.rex & 1) << 3)
+        elif (d.modrm & 7) in (2, 3, 6) and not (d.mod == 0 and (d.modrm & 7) == 6):
+            base = 5                                  # [BP+...] uses SS
         via_ss = ss_override if seg else base in (4, 5)
         if d.mnemonic in ("CMPXCHG8B", "CMPXCHG16B"):
             size = 16 if d.mnemonic == "CMPXCHG16B" else 8
+        if d.map == 1 and d.op in (0xA3, 0xAB, 0xB3, 0xBB):
+            bits = d.opsize
+            off = reg(d.reg) & ((1 << bits) - 1)
+            if off >> (bits - 1):
+                off -= 1 << bits
+            ea = (ea + (off >> (bits.bit_length() - 1)) * (bits // 8)) & amask
         out.append((ea, size, via_ss))
-    if d.mnemonic in _STACK_MN:
-        sp = int(regs.get(names[4], 0))
-        out.append(((sp - 8) & (2 ** 64 - 1), 8, True))
-        out.append((sp, 8, True))
-    if d.mnemonic in ("MOVS", "LODS", "CMPS", "OUTS"):
-        out.append((int(regs.get(names[6], 0)), size, ss_override))
-    if d.mnemonic in ("MOVS", "STOS", "CMPS", "SCAS", "INS"):
-        out.append((int(regs.get(names[7], 0)), size, False))
-    if d.mnemonic == "MOV_MOFFS":
+    mn = d.mnemonic
+    pop_first = mn == "POP" and bool(out)          # POP r/m: the stack is read first
+    modrm_access = out[:]
+    if pop_first:
+        out = []
+    if mn in _STACK_MN:
+        ssize = max(2, d.opsize // 8) if mode == 32 or d.opsize == 16 else 8
+        if mn in ("POP", "POPF", "POPA", "RET", "LEAVE"):
+            sp = reg(5) if mn == "LEAVE" else reg(4)      # LEAVE pops at RBP
+            out.append((sp, ssize, True))
+        else:                                              # pushes
+            out.append(((reg(4) - ssize) & ((1 << mode) - 1), ssize, True))
+    if pop_first:
+        out += modrm_access
+    if mn in ("MOVS", "LODS", "CMPS", "OUTS", "STOS", "SCAS", "INS") and d.rep is not None:
+        if reg(1) & amask == 0:
+            return []                                 # a zero count: no access at all
+    if mn in ("MOVS", "LODS", "CMPS", "OUTS"):
+        out.append((reg(6) & amask, size, ss_override))
+    if mn in ("MOVS", "STOS", "CMPS", "SCAS", "INS"):
+        out.append((reg(7) & amask, size, False))
+    if mn == "MOV_MOFFS":
         out.append((d.imm, size, ss_override))
-    if d.mnemonic == "XLAT":
-        out.append((int(regs.get(names[3], 0)) + (int(regs.get(names[0], 0)) & 0xFF), 1,
-                    ss_override))
-    if d.addrsize == 32 and mode == 64:
-        out = [(a & 0xFFFFFFFF, s, ss) for a, s, ss in out]
+    if mn == "XLAT":
+        out.append(((reg(3) + (reg(0) & 0xFF)) & amask, 1, ss_override))
     return out

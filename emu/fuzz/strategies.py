@@ -299,8 +299,25 @@ def plain_insn(draw, ctx, family, opcode, *, imm=b"", p66=True, rex=True, seg=Tr
     return Insn(family, bytes(opcode), pre, rx, imm=imm)
 
 
-def _is_lockable_mem(insn):
-    return insn.modrm is not None and (insn.modrm >> 6) != 3
+_DROPPABLE = (lambda p: 0x40 <= p <= 0x4F,                 # stale REX
+              lambda p: p in (0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65),
+              lambda p: p == 0xF0)
+
+
+def fit15(insn: Insn) -> Insn:
+    """Drop prefixes that do not change the encoding's length rules (stale
+    REX, segment overrides, LOCK, F2/F3 noise) until the instruction is at
+    most 15 bytes long (longer ones #GP on hardware: legal, but not what a
+    family is meant to test)."""
+    rep_ok = insn.family in ("xcnt", "string")
+    preds = _DROPPABLE + (() if rep_ok else (lambda p: p in (0xF2, 0xF3),))
+    for pred in preds:
+        while len(insn) > 15:
+            k = next((k for k, p in enumerate(insn.prefixes) if pred(p)), None)
+            if k is None:
+                break
+            del insn.prefixes[k]
+    return insn
 
 
 # ---------------------------------------------------------------------------
@@ -882,7 +899,7 @@ def code_and_regs(draw, mode: int, min_insns: int = 1, max_insns: int = 6, famil
     n = draw(st.integers(min_insns, max_insns))
     groups = draw(st.lists(instruction_groups(mode, families, weights, opcode_range),
                            min_size=n, max_size=n))
-    insns = [i for g in groups for i in g]
+    insns = [fit15(i) for g in groups for i in g]
     heads = [i for i in insns if i.head]
     for k, i in enumerate(insns):
         if i.rel_size:
