@@ -79,12 +79,13 @@ cdef int cpu_run(CPU* c) noexcept nogil:
     cdef uint64_t rip, ipmask, rel
     cdef int rc
     cdef uint32_t n, k
-    cdef bint has_until = c.has_until, one
+    cdef bint has_until = c.has_until, one, step
     while True:
         rip = c.r[R_RIP]
         ipmask = c.ipmask
         one = False
-        if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow
+        step = False
+        if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow, TF
             if c.shadow:
                 c.shadow = 0
                 one = True             # one instruction before interrupts again
@@ -100,6 +101,10 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                     return rc
                 rip = c.r[R_RIP]
                 ipmask = c.ipmask
+            if c.eflags & F_TF:        # single-step: #DB after each instruction
+                step = True
+                one = True
+                c.next_event = 0
         if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
             c.exit_rip = rip
             if c.stop_request:
@@ -185,6 +190,17 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 continue
         c.icount += k
         c.budget -= k
+        if step and k:
+            # the trap after a single-stepped instruction (DR6.BS)
+            c.dr[6] |= 0x4000
+            if not has_idt(c):
+                c.exc_vector = 1
+                c.exc_has_error = 0
+                c.exit_rip = rip
+                return EXIT_EXCEPTION
+            rc = deliver(c, 1, 0, 0, INT_EXCEPTION, c.r[R_RIP])
+            if rc:
+                return rc
 
 cdef void reset_state(CPU* c, int mode) noexcept nogil:
     """The state a Machine starts in.  16: real mode.  32: protected mode
@@ -602,6 +618,7 @@ cdef class Machine:
             materialize(c)
             c.eflags = (c.eflags & ~size_mask(size)) | v | 2
             c.lf_op = LF_NONE
+            c.next_event = 0          # TF or IF may have changed
         elif kind == 4:
             c.sel[idx] = v
             if c.mode == 16:

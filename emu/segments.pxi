@@ -418,6 +418,7 @@ cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept no
             mask &= ~<uint64_t>F_IF
         materialize(c)
         c.eflags = (c.eflags & ~mask) | (fl & mask) | 2
+        c.next_event = 0
     c.r[R_RIP] = off & size_mask(osz)
     return RC_OK
 
@@ -431,6 +432,7 @@ cdef int iret_to_v86(CPU* c, uint64_t off, uint64_t cs, uint64_t fl) noexcept no
             return RC_FAULT
     c.eflags = (fl & 0x3F7FD7) | 2
     c.lf_op = LF_NONE
+    c.next_event = 0
     set_cpl(c, 3)
     load_real(c, S_CS, <uint32_t>cs)
     load_real(c, S_SS, <uint32_t>v[1])

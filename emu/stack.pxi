@@ -75,7 +75,8 @@ cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
             mask &= ~<uint64_t>F_IF
     materialize(c)
     c.eflags = (c.eflags & ~mask) | (v & mask) | 2
-    return RC_END          # IF or TF may have changed
+    c.next_event = 0       # IF or TF may have changed: look at the next block
+    return RC_END
 
 cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
     """ENTER imm16, imm8 (nesting level mod 32)."""

@@ -374,6 +374,7 @@ cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
     c.segattr[S_SS] = 0xC0F3
     c.eflags = (c.r[11] & 0x3C7FD7) | 2
     c.lf_op = LF_NONE
+    c.next_event = 0
     set_cpl(c, 3)
     update_mode(c)
     c.r[R_RIP] = target

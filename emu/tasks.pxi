@@ -78,6 +78,7 @@ cdef int task_switch(CPU* c, uint32_t sel, int kind, uint64_t ret_ip, int has_er
         c.r[k] = regs[k]
     c.eflags = (fl & 0x3F7FD7) | 2
     c.lf_op = LF_NONE
+    c.next_event = 0
     c.r[R_RIP] = eip
     c.ldt_sel = 0
     if ldt & 0xFFFC:

@@ -229,3 +229,15 @@ def test_instruction_straddling_a_page_is_refetched_when_the_mapping_changes():
     # reload CR3 (flushes the TLB) and jump there again
     m.mem_write(0x2000, b"\x0f\x20\xd8\x0f\x22\xd8" + b"\xb9" + (0x400FFE).to_bytes(4, "little") + b"\xff\xe1")
     assert m.run(start=0x2000, count=100).reason == "hlt" and m.reg_read("eax") == 0x66772211
+
+
+def test_trap_flag_single_steps():
+    # pushf; or dword [esp], 0x100; popf; nop; nop -> #DB after the first nop
+    m = Machine(mode=32, memory=1 << 20)
+    m.mem_write(CODE, b"\x9c\x81\x0c\x24\x00\x01\x00\x00\x9d\x90\x90\xf4")
+    m.reg_write("esp", 0x8000)
+    ex = m.run(start=CODE, count=100)
+    assert ex.reason == "exception" and ex.vector == 1
+    assert ex.address == CODE + 9 and m.reg_read("eip") == CODE + 10   # a trap: after the nop
+    ex = m.run(count=100)                                               # TF still set: next nop
+    assert ex.vector == 1 and m.reg_read("eip") == CODE + 11
