@@ -486,6 +486,37 @@ def test_unicorn_workarounds_64(run_uc):
     assert r.data[0] == 0x10                                     # [DATA_BASE] = 1 << 4
 
 
+def test_unicorn_workarounds_more(run_uc):
+    # POPCNT with 66 and REX.W is a 64-bit POPCNT
+    r = run_uc(Case(64, bytes.fromhex("66f3490fb8c3"), {"r11": 0x2002DD, "rsp": STACK_TOP}))
+    assert r.regs["rax"] == 8
+    # 16-bit ENTER writes BP only
+    r = run_uc(Case(32, bytes.fromhex("66c8040103"), {"ebp": 0xFF, "esp": STACK_TOP}))
+    assert r.regs["ebp"] == 0xFEFE
+    # store into a later instruction: handled; into itself: not comparable
+    r = run_uc(Case(32, bytes.fromhex("891a40404040"), {"edx": CODE_BASE + 2, "ebx": 0x90909090}))
+    assert r.oracle_error is None and r.regs["eax"] == 0 and r.regs["eip"] == CODE_BASE + 6
+    r = run_uc(Case(32, bytes.fromhex("891a"), {"edx": CODE_BASE, "ebx": 0x90909090}))
+    assert r.oracle_error and "overwrites itself" in r.oracle_error
+
+
+def test_noncanonical_ordering(run_uc):
+    # MOVSD reads [RSI] (canonical, unmapped) before it writes [RDI]
+    # (non-canonical): the read faults first
+    case = Case(64, bytes.fromhex("a5"), {"rsi": 0xFFFFFFFF, "rdi": 0x7FFFFFFFFFFFFFFF,
+                                         "rsp": STACK_TOP})
+    r = run_uc(case)
+    assert r.vector == -1
+    assert compare(case, r, Result(regs=dict(r.regs), data=r.data, vector=-1)) == []
+    # REP with RCX = 0 touches no memory at all
+    r = run_uc(Case(64, bytes.fromhex("f3a4"), {"rdi": 1 << 63, "rcx": 0, "rsp": STACK_TOP}))
+    assert r.vector is None and r.regs["rip"] == CODE_BASE + 2
+    # BT with a register bit offset: the offset moves the address
+    r = run_uc(Case(64, bytes.fromhex("480fa303"), {"rbx": DATA_BASE, "rax": 1 << 62,
+                                                     "rsp": STACK_TOP}))
+    assert r.vector == -1                      # DATA_BASE + 2**59: non-canonical
+
+
 def test_raw_cases_run(run_uc):
     @quick(40)
     @given(raw_cases(32) | raw_cases(64))

@@ -645,6 +645,9 @@ def memory_accesses(d: Decoded, regs: dict, mode: int):
             out.append((sp, ssize, True))
         else:                                              # pushes
             out.append(((reg(4) - ssize) & ((1 << mode) - 1), ssize, True))
+        if mn == "ENTER":                                  # nested frame pointers: [rBP - k*size]
+            for k in range(1, ((d.imm2 or 0) & 0x1F)):
+                out.append(((reg(5) - k * ssize) & ((1 << mode) - 1), ssize, True))
     if pop_first:
         out += modrm_access
     if mn in ("MOVS", "LODS", "CMPS", "OUTS", "STOS", "SCAS", "INS") and d.rep is not None:
@@ -659,3 +662,21 @@ def memory_accesses(d: Decoded, regs: dict, mode: int):
     if mn == "XLAT":
         out.append(((reg(3) + (reg(0) & 0xFF)) & amask, 1, ss_override))
     return out
+
+
+def first_noncanonical(accesses, mapped):
+    """The first access of `accesses` (memory_accesses' list, in program order)
+    that faults *because* it is non-canonical, or None: an earlier access that
+    faults anyway (not `mapped(address, size)`) comes first."""
+    for acc in accesses:
+        a, size, _ = acc
+        if not is_canonical(a) or not is_canonical(a + size - 1):
+            return acc
+        if not mapped(a, size):
+            return None
+    return None
+
+
+def flat_mapped(limit: int):
+    """`mapped` predicate for flat RAM from 0 to `limit`."""
+    return lambda a, size: 0 <= a and a + size <= limit

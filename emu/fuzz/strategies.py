@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import assume, strategies as st
 
-from .case import DATA_BASE, DATA_SIZE, STACK_TOP, CODE_BASE, Case, gpr_names
+from .case import CODE_BASE, DATA_BASE, STACK_TOP, Case, gpr_names
 from .flags import ARITH, DF, analyze
 from .insn import decode_all
 

@@ -31,7 +31,7 @@ import hashlib
 import time
 
 from .case import CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE, Case, Result, gpr_names
-from .insn import decode, is_canonical, memory_accesses
+from .insn import decode, first_noncanonical, flat_mapped, memory_accesses
 
 try:  # optional dependency
     import unicorn as _uc
@@ -119,7 +119,7 @@ if _uc is not None:
 
 
 def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
-                max_rep_iterations: int = 1 << 20, timeout: float = 10.0,
+                max_rep_iterations: int = 1 << 18, timeout: float = 10.0,
                 digest: bool = True, until: int | None = None,
                 check_canonical: bool = True, rewrite_known_bugs: bool = True,
                 single_step: bool = True, _rewritten=()) -> Result:
@@ -159,7 +159,7 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
     uc.reg_write(pc_reg, CODE_BASE)
 
     st = {"n": 0, "last": None, "iters": 0, "intno": None, "error": None, "rep": {},
-          "noncanonical": None, "stop": False, "smc": False, "last_size": 0}
+          "noncanonical": None, "stop": False, "smc": False, "last_size": 0, "leave": None}
     any_decoded = {}
     code_bytes = bytes(case.code)
 
@@ -194,6 +194,12 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
     names = gpr_names(mode)
     consts = [_reg_const(n) for n in names]
     decoded = {}
+    if flat:
+        mapped = flat_mapped(DATA_BASE + DATA_SIZE)
+    else:
+        def mapped(a, size):
+            return (CODE_BASE <= a and a + size <= CODE_BASE + CODE_SIZE
+                    or DATA_BASE <= a and a + size <= DATA_BASE + DATA_SIZE)
 
     def noncanonical(addr):
         """Would the instruction at `addr` touch a non-canonical address?"""
@@ -208,10 +214,22 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
             return False
         regs = {n: uc.reg_read(c) for n, c in zip(names, consts)}
         regs["rip"] = addr
-        return any(not is_canonical(a) or not is_canonical(a + sz - 1)
-                   for a, sz, _ in memory_accesses(d, regs, mode))
+        acc = memory_accesses(d, regs, mode)
+        bad = first_noncanonical(acc, mapped)
+        if bad is not None and bad is not acc[0] and d.mnemonic == "ENTER":
+            # ENTER pushes before it reads the nested frame pointers; stopping
+            # before it would lose that partial write, running it lets Unicorn
+            # read a truncated address instead
+            st["error"] = (f"unicorn: ENTER at {addr:#x} reads a non-canonical frame pointer "
+                           "after its first push; not comparable")
+        return bad is not None
 
     def on_code(uc_, addr, size, _):
+        if st["leave"] is not None:
+            if addr != st["leave"]:
+                st["leave"] = None            # the REP instruction is done: stop before the next
+                uc_.emu_stop()
+                return
         if check_canonical and noncanonical(addr):
             st["noncanonical"] = addr
             st["stop"] = True
@@ -267,9 +285,22 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
             # two instructions (see "lazy flags" in KNOWN_UNICORN_BUGS).
             pc = CODE_BASE
             steps = 0
+            rbp_reg = _reg_const(names[5])
             while pc != stop_at and not st["stop"]:
                 d = decoded_any(pc)
-                uc.emu_start(pc, stop_at, count=1)
+                enter16 = d is not None and d.mnemonic == "ENTER" and d.opsize == 16
+                if enter16:
+                    rbp_before = uc.reg_read(rbp_reg)
+                if d is not None and d.mnemonic in _STRING and d.rep is not None:
+                    # all iterations in one emu_start (count=1 would stop after one)
+                    st["leave"] = pc
+                    uc.emu_start(pc, stop_at, count=0)
+                    st["leave"] = None
+                else:
+                    uc.emu_start(pc, stop_at, count=1)
+                if enter16 and not st["stop"] and uc.reg_read(pc_reg) != pc:
+                    # "ENTER with a 16-bit operand size" in KNOWN_UNICORN_BUGS
+                    uc.reg_write(rbp_reg, rbp_before & ~0xFFFF | uc.reg_read(rbp_reg) & 0xFFFF)
                 steps += 1
                 if d is not None and d.mnemonic == "HLT" or st["stop"]:
                     break
