@@ -394,15 +394,30 @@ def test_failure_reason():
         "hang: still running after N ms"
 
 
-def test_mem_diffs_match_compare():
-    import importlib
-    K = importlib.import_module("emu.fuzz.compare")
+def test_memory_diffs_finds_each_differing_run():
+    """compare.memory_diffs (slice comparisons) against a byte-by-byte walk
+    written here."""
+    from emu.fuzz.compare import memory_diffs
     a = bytearray(0x10000)
     b = bytearray(0x10000)
     for k in (5, 6, 7, 0x800, 0x801, 0xFFF0, 0xFFFF):
         b[k] = 1
-    assert C._mem_diffs(bytes(a), bytes(b)) == K._mem_diffs(bytes(a), bytes(b), DATA_BASE)
-    assert C._mem_diffs(bytes(a), bytes(a)) == []
+    runs, k = [], 0
+    while k < len(a):
+        if a[k] != b[k]:
+            j = k
+            while j < len(a) and j - k < 16 and a[j] != b[j]:
+                j += 1
+            runs.append((k, j - 1))
+            k = j
+        else:
+            k += 1
+    got = memory_diffs(bytes(a), bytes(b), DATA_BASE)
+    assert got == [f"mem[{DATA_BASE + lo:#x}..{DATA_BASE + hi:#x}]: {bytes(b[lo:hi + 1]).hex()} != "
+                   f"{bytes(a[lo:hi + 1]).hex()}".replace(f"{bytes(b[lo:hi + 1]).hex()} != {bytes(a[lo:hi + 1]).hex()}",
+                                                           f"{bytes(a[lo:hi + 1]).hex()} != {bytes(b[lo:hi + 1]).hex()}")
+                   for lo, hi in runs[:4]]
+    assert memory_diffs(bytes(a), bytes(a), DATA_BASE) == []
 
 
 # ---------------------------------------------------------------------------

@@ -87,7 +87,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from .case import CODE_BASE, CODE_SIZE, DATA_BASE, Case, Result, gpr_names
-from .compare import comparable, compare, save_reproducer, shrink
+from .compare import comparable, compare, memory_diffs, save_reproducer, shrink
 from .flags import analyze
 from .insn import decode, decode_all, effective_address, memory_accesses
 
@@ -574,33 +574,6 @@ def _last_difference(a: bytes, b: bytes) -> int:
     return -1
 
 
-def _mem_diffs(a: bytes, b: bytes, base: int = DATA_BASE, limit: int = 4) -> list:
-    """compare()'s memory lines (same format), found with slice comparisons
-    instead of a byte-by-byte walk over the 64 KiB."""
-    out = []
-    n = min(len(a), len(b))
-    i = 0
-    step = 1024
-    while i < n and len(out) < limit:
-        if a[i:i + step] == b[i:i + step]:
-            i += step
-            continue
-        stop = min(n, i + step)
-        while i < stop and len(out) < limit:
-            if a[i] != b[i]:
-                j = i
-                while j < n and j - i < 16 and a[j] != b[j]:
-                    j += 1
-                out.append(f"mem[{base + i:#x}..{base + j - 1:#x}]: {a[i:j].hex()} != "
-                           f"{b[i:j].hex()}")
-                i = j
-            else:
-                i += 1
-    if len(a) != len(b):
-        out.append(f"memory sizes differ: {len(a)} != {len(b)}")
-    return out
-
-
 def differences(case: Case, ref: Result, emu: Result, oracle: str, analysis=None) -> list:
     """compare() of an oracle result and an emulator result of `case`.
 
@@ -619,7 +592,7 @@ def differences(case: Case, ref: Result, emu: Result, oracle: str, analysis=None
         analysis = analyze(case.code, case.mode, case.regs)
     if comparable(case, analysis) is not None:
         return diffs
-    return diffs + _mem_diffs(ref.data, emu.data)
+    return diffs + memory_diffs(ref.data, emu.data, DATA_BASE)
 
 
 def evaluate(case: Case, engines: Engines, ref: Result = None, emu: Result = None):
