@@ -195,7 +195,6 @@ cdef struct CPU:
     uint64_t msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_kgsbase
     uint64_t msr_sysenter_cs, msr_sysenter_esp, msr_sysenter_eip
     uint64_t msr_pat, msr_apic_base, msr_misc_enable, msr_tsc_aux
-    int delivering        # vector being delivered (for double faults), or -1
     int noncanonical      # the last #GP came from a non-canonical address
     uint64_t fault_la     # ... and that address
     uint32_t shadow       # interrupt shadow after STI / MOV SS (instructions)
@@ -211,10 +210,8 @@ cdef struct CPU:
     Uart uart
     uint8_t dbg_out[OUTBUF_SIZE]   # bytes written to the debug console (0xE9)
     uint32_t dbg_len
-    uint32_t post_port2            # the second POST-code port (0x190)
     uint32_t post_last
     uint64_t post_count
-    uint32_t debug_exit_port
     uint32_t io_port, io_size, io_write
     uint64_t io_value
     int io_ready                   # a Python IN result waits in io_value
@@ -226,6 +223,7 @@ cdef struct CPU:
     uint64_t next_event    # run-loop threshold: check devices when icount + idle reaches it
     uint64_t ips           # virtual instructions per second (the timer's time base)
     int halted
+    uint64_t halt_rip      # where the HLT that is waiting was
     Apic apic
     uint64_t mmio_pa       # the device address translate() found
     uint64_t mmio_start[MAX_MMIO]

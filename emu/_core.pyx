@@ -93,7 +93,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 if c.halted:
                     rc = halt_wait(c)
                     if rc:
-                        c.exit_rip = (c.r[R_RIP] - 1) & ipmask
+                        c.exit_rip = c.halt_rip & ipmask
                         return rc
                 rc = service_interrupts(c)
                 if rc:
@@ -362,7 +362,6 @@ cdef class Machine:
             raise MemoryError("cannot allocate the I/O port map")
         self._attach_pc_devices()
         c.eflags = 2
-        c.delivering = -1
         reset_state(c, mode)
         tlb_flush(c)
 
@@ -384,12 +383,10 @@ cdef class Machine:
         c.uart.base = 0x3F8
         for port in range(0x3F8, 0x400):
             c.io_map[port] = DEV_UART
-        c.debug_exit_port = 0xF4
         for port in range(0xF4, 0xF8):
             c.io_map[port] = DEV_DEBUG_EXIT
         c.io_map[0xE9] = DEV_DEBUGCON
         c.io_map[0x80] = DEV_POST
-        c.post_port2 = 0x190
         c.io_map[0x190] = DEV_POST
         for port in (0x20, 0x21, 0xA0, 0xA1):
             c.io_map[port] = DEV_PIC

@@ -64,6 +64,7 @@ cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if (c.eflags & F_IF) and has_idt(c):
         c.halted = 1                   # wait for an interrupt (the run loop)
+        c.halt_rip = c.r[R_BASE] + i.off
         return RC_END
     c.exit_reason = EXIT_HLT
     return RC_EXIT
