@@ -658,13 +658,11 @@ class Finding:
 
 
 @dataclass
-class BatchResult:
-    batch: int
-    first: int
-    count: int
+class Tally:
+    """The counts a batch produces and a campaign adds up."""
     cases: int = 0
     gen_failures: int = 0
-    by_mode: dict = field(default_factory=dict)
+    by_mode: collections.Counter = field(default_factory=collections.Counter)
     compared: int = 0
     agreed: int = 0
     not_comparable: int = 0
@@ -674,6 +672,13 @@ class BatchResult:
     emu_errors: int = 0
     texts: dict = field(default_factory=dict)          # key -> instruction text
     findings: list = field(default_factory=list)
+
+
+@dataclass
+class BatchResult(Tally):
+    batch: int = 0
+    first: int = 0
+    count: int = 0
     coverage: dict = field(default_factory=dict)       # map name -> [256 counts]
     digest: str = ""
     seconds: float = 0.0
@@ -816,21 +821,9 @@ def shrink_finding(config: CampaignConfig, finding: Finding) -> Finding:
 
 
 @dataclass
-class CampaignResult:
-    config: CampaignConfig
+class CampaignResult(Tally):
+    config: CampaignConfig = None
     batches: int = 0
-    cases: int = 0
-    gen_failures: int = 0
-    by_mode: collections.Counter = field(default_factory=collections.Counter)
-    compared: int = 0
-    agreed: int = 0
-    not_comparable: int = 0
-    env_skipped: collections.Counter = field(default_factory=collections.Counter)
-    oracle_failures: collections.Counter = field(default_factory=collections.Counter)
-    divergences: collections.Counter = field(default_factory=collections.Counter)   # (key, mode)
-    emu_errors: int = 0
-    texts: dict = field(default_factory=dict)
-    findings: list = field(default_factory=list)
     coverage: dict = field(default_factory=lambda: {m: [0] * 256 for m in MAPS})
     digest: str = ""
     wall_seconds: float = 0.0
