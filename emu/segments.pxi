@@ -214,8 +214,13 @@ cdef int read_gate(CPU* c, uint32_t sel, uint64_t* gate) noexcept nogil:
         return 2                              # a TSS or a task gate: switch tasks
     if (attr & 0xF) == 0x4 or (attr & 0xF) == 0xC:
         if c.efer & EFER_LMA:
-            fault(c, 13, 1, sel & 0xFFFC)     # 64-bit call gates: not implemented
-            return -1
+            if (attr & 0xF) != 0xC:
+                fault(c, 13, 1, sel & 0xFFFC)  # only 64-bit call gates in long mode
+                return -1
+            # a 16-byte descriptor: the upper half holds offset bits 63-32
+            if rd_sys(c, ((c.ldt_base if sel & 4 else c.gdt_base) + (sel & 0xFFF8) + 8) & c.lamask,
+                      8, &gate[1]):
+                return -1
         if attr_dpl(attr) < c.cpl or attr_dpl(attr) < (sel & 3):
             fault(c, 13, 1, sel & 0xFFFC)
             return -1
@@ -239,44 +244,57 @@ cdef int far_task_switch(CPU* c, Insn* i, uint32_t sel, uint64_t desc, int kind)
         return RC_FAULT
     return RC_JUMP
 
+cdef inline uint64_t gate_offset(CPU* c, uint64_t* gate) noexcept nogil:
+    cdef uint64_t off = (gate[0] & 0xFFFF) | ((gate[0] >> 32) & 0xFFFF0000ULL)
+    if c.efer & EFER_LMA:
+        return off | ((gate[1] & 0xFFFFFFFFULL) << 32)
+    return off if (gate[0] >> 40) & 8 else off & 0xFFFF
+
+cdef inline uint32_t gate_width(CPU* c, uint64_t* gate) noexcept nogil:
+    """Operand size of a call gate's transfer: 8 for a 64-bit gate, else 4
+    (386 gate) or 2 (286 gate)."""
+    if c.efer & EFER_LMA:
+        return 8
+    return 4 if (gate[0] >> 40) & 8 else 2
+
 cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
     """JMP ptr16:16/32 (EA) and JMP m16:16/32/64 (FF /5), also through a
     call gate (no privilege change)."""
-    cdef uint64_t off, sel, gate, d
+    cdef uint64_t off, sel, d
+    cdef uint64_t gate[2]
     cdef int g
     if far_target(c, i, &sel, &off):
         return RC_FAULT
-    g = read_gate(c, <uint32_t>sel, &gate)
+    g = read_gate(c, <uint32_t>sel, gate)
     if g < 0:
         return RC_FAULT
     if g == 2:
-        return far_task_switch(c, i, <uint32_t>sel, gate, TS_JMP)
+        return far_task_switch(c, i, <uint32_t>sel, gate[0], TS_JMP)
     if g:
-        sel = (gate >> 16) & 0xFFFF
-        off = (gate & 0xFFFF) | ((gate >> 32) & 0xFFFF0000ULL)
+        sel = (gate[0] >> 16) & 0xFFFF
+        off = gate_offset(c, gate)
         if read_desc(c, <uint32_t>sel, &d, 13):
             return RC_FAULT
         if attr_dpl(desc_attr(d)) > c.cpl or (not (desc_attr(d) & ATTR_CONFORMING) and attr_dpl(desc_attr(d)) != c.cpl):
             return fault(c, 13, 1, <uint32_t>sel & 0xFFFC)
         if load_cs(c, <uint32_t>sel, c.cpl, False):
             return RC_FAULT
-        return jump(c, off, 4 if (gate >> 40) & 8 else 2)
+        return jump(c, off, gate_width(c, gate))
     if load_cs(c, <uint32_t>sel, c.cpl, False):
         return RC_FAULT
     return jump(c, off, i.osz)
 
-cdef int call_gate(CPU* c, Insn* i, uint64_t gate) noexcept nogil:
+cdef int call_gate(CPU* c, Insn* i, uint64_t* gate) noexcept nogil:
     """CALL through a call gate; to a more privileged non-conforming code
     segment, switch to that level's stack from the TSS and copy the gate's
-    parameter count of words/dwords from the caller's stack."""
+    parameter count of words/dwords from the caller's stack (64-bit gates
+    copy none and leave SS null at the new level)."""
     cdef uint64_t d, sd, nsp, nss, old_sp = c.r[R_SP], old_ss = c.sel[S_SS], v, base, spmask
     cdef uint64_t old_cs = c.sel[S_CS]
-    cdef uint32_t sel = (gate >> 16) & 0xFFFF, attr, dpl, width = 4 if (gate >> 40) & 8 else 2
-    cdef uint32_t params = (gate >> 32) & 0x1F, k, n = 0
-    cdef uint64_t off = (gate & 0xFFFF) | ((gate >> 32) & 0xFFFF0000ULL)
+    cdef uint32_t sel = (gate[0] >> 16) & 0xFFFF, attr, dpl, width = gate_width(c, gate)
+    cdef uint32_t params = (gate[0] >> 32) & 0x1F, k, n = 0
+    cdef uint64_t off = gate_offset(c, gate)
     cdef uint64_t frame[40]
-    if width == 2:
-        off &= 0xFFFF
     if (sel & 0xFFFC) == 0:
         return fault(c, 13, 1, 0)
     if read_desc(c, sel, &d, 13):
@@ -294,6 +312,22 @@ cdef int call_gate(CPU* c, Insn* i, uint64_t gate) noexcept nogil:
         push(c, width, next_ip(c, i))
         return jump(c, off, width)
     # inner privilege: the new stack from the TSS
+    if width == 8:
+        if rd_sys(c, (c.tr_base + 4 + 8 * dpl) & c.lamask, 8, &nsp):
+            return RC_FAULT
+        frame[0] = old_ss
+        frame[1] = old_sp
+        frame[2] = old_cs
+        frame[3] = next_ip(c, i)
+        for k in range(4):
+            nsp -= 8
+            if wr_sys(c, nsp, 8, frame[k]):
+                return RC_FAULT
+        load_cs(c, sel, dpl, False)
+        c.sel[S_SS] = <uint16_t>dpl             # a null selector at the new level
+        c.segattr[S_SS] = 0
+        c.r[R_SP] = nsp
+        return jump(c, off, 8)
     if (c.tr_attr & 0x8) == 0:
         if rd_sys(c, (c.tr_base + 2 + 4 * dpl) & c.lamask, 2, &nsp) or \
            rd_sys(c, (c.tr_base + 4 + 4 * dpl) & c.lamask, 2, &nss):
@@ -336,15 +370,16 @@ cdef int call_gate(CPU* c, Insn* i, uint64_t gate) noexcept nogil:
 cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
     """CALL ptr16:16/32 (9A) and CALL m16:16/32/64 (FF /3), also through a
     call gate."""
-    cdef uint64_t off, sel, sp = c.r[R_SP], ret = next_ip(c, i), cs = c.sel[S_CS], gate
+    cdef uint64_t off, sel, sp = c.r[R_SP], ret = next_ip(c, i), cs = c.sel[S_CS]
+    cdef uint64_t gate[2]
     cdef int g
     if far_target(c, i, &sel, &off):
         return RC_FAULT
-    g = read_gate(c, <uint32_t>sel, &gate)
+    g = read_gate(c, <uint32_t>sel, gate)
     if g < 0:
         return RC_FAULT
     if g == 2:
-        return far_task_switch(c, i, <uint32_t>sel, gate, TS_CALL)
+        return far_task_switch(c, i, <uint32_t>sel, gate[0], TS_CALL)
     if g:
         return call_gate(c, i, gate)
     if load_cs(c, <uint32_t>sel, c.cpl, True):

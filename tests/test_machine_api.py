@@ -241,3 +241,23 @@ def test_trap_flag_single_steps():
     assert ex.address == CODE + 9 and m.reg_read("eip") == CODE + 10   # a trap: after the nop
     ex = m.run(count=100)                                               # TF still set: next nop
     assert ex.vector == 1 and m.reg_read("eip") == CODE + 11
+
+
+def test_far_call_through_a_64bit_call_gate():
+    m = Machine(mode=64, memory=1 << 20)
+    target = 0x3000
+    code64 = 0x00AF9A000000FFFF                     # 64-bit code, DPL 0
+    gate_lo = (target & 0xFFFF) | (0x08 << 16) | (0x8C << 40) | (((target >> 16) & 0xFFFF) << 48)
+    gdt = bytes(8) + code64.to_bytes(8, "little") + gate_lo.to_bytes(8, "little") + (0).to_bytes(8, "little")
+    m.mem_write(0x1800, gdt)
+    m.mem_write(0x2000, (len(gdt) - 1).to_bytes(2, "little") + (0x1800).to_bytes(8, "little"))
+    m.mem_write(0x2010, (0).to_bytes(8, "little") + (0x10).to_bytes(2, "little"))   # m16:64 -> gate
+    m.mem_write(target, b"\xf4")
+    # lgdt [0x2000]; mov rsp, 0x9000; call far qword [0x2010]
+    code = (b"\x0f\x01\x14\x25" + (0x2000).to_bytes(4, "little") + b"\x48\xc7\xc4\x00\x90\x00\x00"
+            + b"\x48\xff\x1c\x25" + (0x2010).to_bytes(4, "little"))
+    m.mem_write(CODE, code)
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "hlt" and ex.address == target and m.reg_read("cs") == 0x08
+    assert int.from_bytes(m.mem_read(0x9000 - 8, 8), "little") == 0             # the caller's CS
+    assert int.from_bytes(m.mem_read(0x9000 - 16, 8), "little") == CODE + len(code)
