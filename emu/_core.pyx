@@ -621,11 +621,11 @@ cdef class Machine:
             if c.mode == 16:
                 c.segbase[idx] = v << 4
             if idx == S_CS:
-                memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+                jcache_flush(c)
         else:
             c.segbase[idx] = v if c.mode == 64 else v & 0xFFFFFFFF
             if idx == S_CS:
-                memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+                jcache_flush(c)
 
     # ---- running
 

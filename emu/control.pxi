@@ -1,5 +1,6 @@
-# Control transfer: Jcc, JMP, CALL, RET, LOOP/LOOPE/LOOPNE, JrCXZ, and the
-# software interrupts INT n / INT3 / INTO / INT1, HLT, UD2.
+# Control transfer: Jcc, JMP, CALL, RET, LOOP/LOOPE/LOOPNE, JrCXZ, HLT, and
+# the #UD/#GP handlers of undefined and over-long instructions.  (INT n and
+# friends are in interrupts.pxi, far transfers in segments.pxi.)
 # A taken branch sets R_RIP and returns RC_JUMP; a branch not taken returns
 # RC_END (the run loop moves on to the next instruction).
 
@@ -77,7 +78,3 @@ cdef int h_ud(CPU* c, Insn* i) noexcept nogil:
 cdef int h_gp0(CPU* c, Insn* i) noexcept nogil:
     """An instruction longer than 15 bytes: #GP(0)."""
     return fault(c, 13, 1, 0)
-
-cdef int h_fetch_fault(CPU* c, Insn* i) noexcept nogil:
-    """The rest of this instruction lies in unfetchable memory."""
-    return unmapped(c, i.imm, ACC_FETCH)

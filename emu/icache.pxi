@@ -15,10 +15,15 @@ cdef enum:
 cdef inline uint32_t hash_phys(uint64_t pa) noexcept nogil:
     return <uint32_t>((pa ^ (pa >> 13)) & (HASH_SIZE - 1))
 
+cdef inline void jcache_flush(CPU* c) noexcept nogil:
+    """Forget which block each rip starts: needed when the CS base or the
+    page mapping changes (blocks themselves are keyed by physical address)."""
+    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+
 cdef void cache_flush(CPU* c) noexcept nogil:
     """Drop every decoded block (the pool is full, or the mode changed)."""
     memset(c.hash, 0, HASH_SIZE * sizeof(Block*))
-    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+    jcache_flush(c)
     memset(c.page_blocks, 0, c.npages * sizeof(Block*))
     c.nblocks = 0
     c.ninsns = 0
@@ -122,7 +127,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         i.next = off
         i.idx = <uint8_t>n
         n += 1
-        if (OPS_FLAGS_END(i) or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
+        if (ends_block(i) or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask):
             break
     memset(&b.insns[n], 0, sizeof(Insn))
@@ -146,7 +151,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             page_add(c, b, page2, 1)
     return b
 
-cdef inline bint OPS_FLAGS_END(Insn* i) noexcept nogil:
+cdef inline bint ends_block(Insn* i) noexcept nogil:
     """Does this instruction end its block?  (Branches, exits and anything
     that may change how the following bytes decode.)"""
     cdef uint32_t opc = i.opcode

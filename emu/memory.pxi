@@ -115,7 +115,7 @@ cdef void tlb_flush(CPU* c) noexcept nogil:
     """Forget every cached translation (and the jump cache, which maps
     instruction pointers to blocks by their translation)."""
     cdef int k
-    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+    jcache_flush(c)
     for k in range(256):
         c.tlb_r[k].tag = TLB_EMPTY
         c.tlb_w[k].tag = TLB_EMPTY

@@ -53,7 +53,7 @@ cdef void load_real(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
         c.seglimit[s] = 0xFFFF
         c.segattr[s] = 0xFB if s == S_CS else 0xF3
     if s == S_CS:
-        memset(c.jcache, 0, JC_SIZE * sizeof(Block*))  # blocks are keyed by IP
+        jcache_flush(c)
 
 cdef int load_seg(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
     """Load a data or stack segment register (not CS)."""
@@ -129,7 +129,7 @@ cdef int load_cs(CPU* c, uint32_t sel, uint32_t new_cpl, bint check_only) noexce
     cache_seg(c, S_CS, (sel & 0xFFFC) | new_cpl, d)
     set_cpl(c, new_cpl)
     update_mode(c)
-    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+    jcache_flush(c)
     return RC_OK
 
 cdef int h_mov_Sw_E(CPU* c, Insn* i) noexcept nogil:
@@ -476,8 +476,7 @@ cdef int iret_to_v86(CPU* c, uint64_t off, uint64_t cs, uint64_t fl) noexcept no
     load_real(c, S_FS, <uint32_t>v[4])
     load_real(c, S_GS, <uint32_t>v[5])
     c.r[R_SP] = v[0] & 0xFFFFFFFFULL
-    update_mode(c)
-    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+    update_mode(c)                             # (load_real of CS flushed the jump cache)
     c.r[R_RIP] = off & 0xFFFF
     return RC_OK
 

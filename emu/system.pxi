@@ -153,7 +153,7 @@ cdef int msr_read(CPU* c, uint32_t n, uint64_t* v) noexcept nogil:
     elif n == 0xC0000102ULL:
         v[0] = c.msr_kgsbase
     elif n == 0x10:
-        v[0] = c.icount + c.tsc_offset
+        v[0] = vtime(c) + c.tsc_offset
     elif n == 0x1B:
         v[0] = c.msr_apic_base
     elif n == 0x174:
@@ -195,7 +195,7 @@ cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
     elif n == 0xC0000102ULL:
         c.msr_kgsbase = v
     elif n == 0x10:
-        c.tsc_offset = v - c.icount
+        c.tsc_offset = v - vtime(c)
     elif n == 0x1B:
         c.msr_apic_base = v
     elif n == 0x174:

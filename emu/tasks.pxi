@@ -101,8 +101,7 @@ cdef int task_switch(CPU* c, uint32_t sel, int kind, uint64_t ret_ip, int has_er
                 continue
             if load_seg(c, k, <uint32_t>segs[k]):
                 return RC_FAULT
-    update_mode(c)
-    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+    update_mode(c)                             # (loading CS flushed the jump cache)
     if has_err and push(c, 4, err):
         return RC_FAULT
     return 0
