@@ -60,6 +60,36 @@ cdef enum:
     EXIT_TRIPLE_FAULT = 10
 
 cdef enum:
+    EXIT_HYPERCALL = 12  # VMCALL under the supervisor (retired: rip is after it)
+    EXIT_PRIVOP = 13     # a privileged instruction trapped to the supervisor (not retired)
+    EXIT_VTIMER = 14     # the supervisor's one-shot timer (CPU.pv_timer) is due
+
+# Privileged-instruction classes that can trap to the supervisor (one bit
+# each in CPU.pv_trap); paravirt/pvops.py names them.
+cdef enum:
+    PV_CLI = 0
+    PV_STI = 1
+    PV_HLT = 2
+    PV_POPF = 3          # only a POPF that would change IF
+    PV_WRITE_CR = 4      # operands: CR number, value
+    PV_READ_CR = 5       # operands: CR number, destination register
+    PV_RDMSR = 6         # operands: MSR
+    PV_WRMSR = 7         # operands: MSR, value
+    PV_CPUID = 8         # operands: EAX, ECX
+    PV_IN = 9            # operands: port, size
+    PV_OUT = 10          # operands: port, size, value
+    PV_LGDT = 11         # operands: base, limit
+    PV_LIDT = 12         # operands: base, limit
+    PV_LTR = 13          # operands: selector
+    PV_LLDT = 14         # operands: selector
+    PV_INVLPG = 15       # operands: linear address
+    PV_WBINVD = 16
+    PV_RDTSC = 17
+    PV_CLTS = 18
+    PV_LMSW = 19         # operands: value
+    PV_NCLASSES = 20
+
+cdef enum:
     RC_EXIT_NR = 7       # leave the run loop with c.exit_reason; not retired
     RC_MMIO = 8          # (translate) the address is a device, not RAM
     EXIT_MMIO = 11       # a memory-mapped access to a device written in Python
@@ -260,6 +290,19 @@ cdef struct CPU:
     uint32_t nblocks
     uint32_t ninsns
     int use_cache
+    # paravirtualization (hypervisor.pxi)
+    int pv_on             # a supervisor runs this machine: VMCALL exits, CPUID shows it
+    uint64_t pv_trap      # bit k set: privileged class k (PV_*) exits at CPL 0
+    uint64_t pv_pass_rip  # run the instruction at this rip natively once (TLB_EMPTY: none)
+    uint32_t pv_class     # the class that trapped ...
+    uint32_t pv_len       # ... the trapping instruction's length
+    uint64_t pv_arg[3]    # ... and its operands
+    uint8_t* pv_vcpu      # the shared info's vcpu_info (pending, mask bytes), or NULL
+    uint32_t pv_upcall_vector
+    uint64_t pv_timer     # virtual time the supervisor's timer is due, or TLB_EMPTY
+    uint32_t pv_cpuid[3][4]   # CPUID leaves 0x40000000-0x40000002
+    uint8_t* absent       # one byte per page, 1 = no RAM behind it (ballooned out); or NULL
+    uint64_t pv_hypercalls, pv_traps, pv_upcalls
     # statistics
     uint64_t blocks_decoded
     uint64_t smc_invalidations

@@ -10,7 +10,12 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
-from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FAILED
+from posix.mman cimport (mmap, munmap, madvise, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED,
+                          MAP_ANONYMOUS, MAP_FIXED, MAP_FAILED, MADV_DONTNEED)
+import os
+
+cdef extern from "<sys/mman.h>":
+    int MADV_REMOVE
 
 from emu.errors import EmuError
 from emu.exits import Exit
@@ -20,6 +25,7 @@ include "memory.pxi"
 include "paging.pxi"
 include "regs.pxi"
 include "icache.pxi"
+include "hypervisor.pxi"
 include "dispatch.pxi"
 include "alu.pxi"
 include "muldiv.pxi"
@@ -95,6 +101,10 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                     if rc:
                         c.exit_rip = c.halt_rip & ipmask
                         return rc
+                if c.pv_timer <= vtime(c):     # the supervisor's timer
+                    c.pv_timer = TLB_EMPTY
+                    c.exit_rip = rip
+                    return EXIT_VTIMER
                 rc = service_interrupts(c)
                 if rc:
                     c.exit_rip = rip
@@ -105,6 +115,13 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 step = True
                 one = True
                 c.next_event = 0
+        if upcall_due(c) and not one:   # an event for a paravirtualized guest
+            rc = pv_upcall(c)
+            if rc:
+                c.exit_rip = rip
+                return rc
+            rip = c.r[R_RIP]
+            ipmask = c.ipmask
         if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
             c.exit_rip = rip
             if c.stop_request:
@@ -292,7 +309,13 @@ cdef void zfree(void* p, size_t size) noexcept nogil:
 cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "count",
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
                           EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit",
-                          EXIT_TRIPLE_FAULT: "triple-fault"}
+                          EXIT_TRIPLE_FAULT: "triple-fault", EXIT_HYPERCALL: "hypercall",
+                          EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer"}
+
+#: The privileged-instruction classes that can trap (bit k of pv_trap_mask).
+PRIVOP_CLASSES = ("cli", "sti", "hlt", "popf", "write_cr", "read_cr", "rdmsr", "wrmsr",
+                  "cpuid", "in", "out", "lgdt", "lidt", "ltr", "lldt", "invlpg",
+                  "wbinvd", "rdtsc", "clts", "lmsw")
 cdef object ACCESS_NAMES = {ACC_READ: "read", ACC_WRITE: "write", ACC_FETCH: "fetch"}
 
 # A run() is cut into slices of this many instructions so Ctrl-C is seen.
@@ -330,8 +353,10 @@ cdef class Machine:
     cdef readonly bytearray serial_output
     cdef readonly bytearray debugcon_output
     cdef object serial_pending
+    cdef object on_hypercall, on_privop, on_vtimer
+    cdef int mem_fd
 
-    def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True):
+    def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
         try:
@@ -348,7 +373,15 @@ cdef class Machine:
         c.mem_size = size
         c.npages = size >> 12
         c.use_cache = decode_cache
-        c.mem = <uint8_t*>zalloc(size)
+        self.mem_fd = -1
+        if shared:                   # memory in a memfd: pages can be mapped into another machine
+            self.mem_fd = os.memfd_create("pvemu-guest", os.MFD_CLOEXEC)
+            os.ftruncate(self.mem_fd, size)
+            c.mem = <uint8_t*>mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, self.mem_fd, 0)
+            if c.mem == <uint8_t*>MAP_FAILED:
+                c.mem = NULL
+        else:
+            c.mem = <uint8_t*>zalloc(size)
         c.hash = <Block**>zalloc(HASH_SIZE * sizeof(Block*))
         c.jcache = <Block**>zalloc(JC_SIZE * sizeof(Block*))
         c.page_blocks = <Block**>zalloc(c.npages * sizeof(Block*))
@@ -365,7 +398,7 @@ cdef class Machine:
         reset_state(c, mode)
         tlb_flush(c)
 
-    def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True):
+    def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
         self.regs = Registers(self)
         self.io_handlers = {}
         self.mmio_handlers = []
@@ -396,6 +429,8 @@ cdef class Machine:
         apic_reset(c)
         c.next_event = TLB_EMPTY
         c.pit.next_irq = TLB_EMPTY
+        c.pv_timer = TLB_EMPTY
+        c.pv_pass_rip = TLB_EMPTY
 
     # ---- devices
 
@@ -519,7 +554,10 @@ cdef class Machine:
             zfree(c.blocks, pool_blocks(c) * sizeof(Block))
             zfree(c.insn_pool, pool_insns(c) * sizeof(Insn))
             zfree(c.io_map, 65536)
+            zfree(c.absent, c.npages)
             free(c)
+            if self.mem_fd >= 0:
+                os.close(self.mem_fd)
             self.c = NULL
 
     @property
@@ -646,15 +684,18 @@ cdef class Machine:
             raise EmuError(f"count must be >= 0, not {count}")
         c.has_until = until is not None
         c.until = (until & c.ipmask) if until is not None else 0
-        cdef int64_t remaining = count if count is not None else -1
+        cdef int64_t remaining = count if count is not None else -1, budget
         cdef uint64_t first = c.icount
         cdef int reason
         self.running = True
         try:
             while True:
-                c.budget = SLICE if remaining < 0 or remaining > SLICE else remaining
+                budget = SLICE if remaining < 0 or remaining > SLICE else remaining
+                c.budget = budget
                 with nogil:
                     reason = cpu_run(c)
+                if remaining >= 0:
+                    remaining -= budget - c.budget
                 if reason == EXIT_IO or reason == EXIT_FLUSH or reason == EXIT_MMIO:
                     self._flush_output()
                     if reason == EXIT_IO:
@@ -663,10 +704,19 @@ cdef class Machine:
                         self._python_mmio()
                     self._feed_serial()
                     continue
-                if remaining >= 0:
-                    remaining -= SLICE if remaining > SLICE else remaining
-                    remaining = max(remaining, 0) if reason != EXIT_COUNT else remaining
-                if reason == EXIT_COUNT and (remaining < 0 or remaining > 0):
+                if reason == EXIT_HYPERCALL and self.on_hypercall is not None:
+                    self._hypercall()
+                    continue
+                if reason == EXIT_PRIVOP and self.on_privop is not None:
+                    self._flush_output()
+                    result = self.on_privop(PRIVOP_CLASSES[c.pv_class], c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
+                    if result is not None:
+                        self.pv_complete(result)
+                    continue
+                if reason == EXIT_VTIMER and self.on_vtimer is not None:
+                    self.on_vtimer()
+                    continue
+                if reason == EXIT_COUNT and remaining != 0:
                     PyErr_CheckSignals()
                     continue
                 break
@@ -695,7 +745,329 @@ cdef class Machine:
             ex.access_address = c.fault_addr
         elif reason == EXIT_DEBUG_EXIT:
             ex.status = c.exit_status
+        elif reason == EXIT_PRIVOP:
+            ex.privop = PRIVOP_CLASSES[c.pv_class]
+            ex.operands = (c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
         return ex
+
+    # ---- paravirtualization: what a supervisor needs (see paravirt/)
+
+    def pv_enable(self, leaves=None, trap_mask=0):
+        """Run under a supervisor: VMCALL exits with 'hypercall' instead of
+        #UD, CPUID.1:ECX bit 31 is set and leaves 0x40000000-0x40000002 are
+        `leaves` (a dict of leaf -> (eax, ebx, ecx, edx)); the MSRs
+        0x40000000-0x400000FF exit as 'privop' (rdmsr/wrmsr); privileged
+        instructions of the classes in `trap_mask` exit as 'privop'."""
+        c = self.c
+        c.pv_on = 1
+        for leaf, regs in (leaves or {}).items():
+            if not 0x40000000 <= leaf <= 0x40000002 or len(regs) != 4:
+                raise EmuError(f"supervisor CPUID leaf {leaf:#x} must be 0x40000000-0x40000002 "
+                               "with four register values")
+            for k in range(4):
+                c.pv_cpuid[leaf & 3][k] = regs[k] & 0xFFFFFFFF
+        self.pv_trap_mask = trap_mask
+        jcache_flush(c)
+
+    @property
+    def pv_trap_mask(self):
+        """Bit k set: privileged instructions of class PRIVOP_CLASSES[k]
+        executed with the privilege to run exit as 'privop' instead."""
+        return self.c.pv_trap
+
+    @pv_trap_mask.setter
+    def pv_trap_mask(self, value):
+        if not 0 <= value < (1 << PV_NCLASSES):
+            raise EmuError(f"trap mask {value!r} has bits beyond the {PV_NCLASSES} classes")
+        self.c.pv_trap = value
+
+    def set_exit_handlers(self, hypercall=None, privop=None, vtimer=None):
+        """Handle supervisor exits inside run() instead of returning:
+        hypercall(nr, a1, a2, a3, a4, a5) -> result for rAX (None: leave rAX);
+        privop(cls, op0, op1, op2) -> a result to complete the instruction
+        with (see pv_complete), or None when the handler dealt with it
+        (pv_complete, pv_native, inject); vtimer() when the timer is due.
+        A handler that wants run() to return calls stop()."""
+        self.on_hypercall = hypercall
+        self.on_privop = privop
+        self.on_vtimer = vtimer
+
+    cdef void _hypercall(self) except *:
+        c = self.c
+        cdef uint64_t m = 0xFFFFFFFF if c.mode != 64 else <uint64_t>-1
+        self._flush_output()
+        result = self.on_hypercall(*self.hypercall_args())
+        if result is not None:
+            c.r[R_AX] = (<uint64_t>(result & m)) if result >= 0 else (<uint64_t>(<int64_t>result)) & m
+
+    def hypercall_args(self):
+        """(nr, a1, a2, a3, a4, a5) of the VMCALL that just exited, by the
+        mode's convention (i386: EAX; EBX ECX EDX ESI EDI.  x86-64: RAX;
+        RDI RSI RDX R10 R8)."""
+        c = self.c
+        if c.mode == 64:
+            return (c.r[R_AX], c.r[R_DI], c.r[R_SI], c.r[R_DX], c.r[10], c.r[8])
+        return tuple(c.r[k] & 0xFFFFFFFF for k in (R_AX, R_BX, R_CX, R_DX, R_SI, R_DI))
+
+    def pv_trap_info(self):
+        """(class, operands, length) of the privileged instruction that
+        trapped last."""
+        c = self.c
+        return PRIVOP_CLASSES[c.pv_class], (c.pv_arg[0], c.pv_arg[1], c.pv_arg[2]), c.pv_len
+
+    def pv_complete(self, value=0):
+        """Finish the trapped instruction as the supervisor decided: its
+        result goes where the instruction puts it (read_cr: the register;
+        rdmsr, rdtsc: EDX:EAX; cpuid: a 4-tuple into EAX EBX ECX EDX; in:
+        AL/AX/EAX), and rip moves past it."""
+        c = self.c
+        cls = c.pv_class
+        cdef uint64_t v
+        if cls == PV_CPUID:
+            for k, r in zip((R_AX, R_BX, R_CX, R_DX), value):
+                c.r[k] = r & 0xFFFFFFFF
+        elif cls in (PV_READ_CR, PV_RDMSR, PV_RDTSC, PV_IN):
+            v = value & 0xFFFFFFFFFFFFFFFF
+            if cls == PV_READ_CR:
+                set_r(c, <uint32_t>c.pv_arg[1], 8 if c.mode == 64 else 4, v)
+            elif cls == PV_IN:
+                set_r(c, R_AX, <uint32_t>c.pv_arg[1], v)
+            else:
+                c.r[R_AX] = v & 0xFFFFFFFF
+                c.r[R_DX] = v >> 32
+        c.r[R_RIP] = (c.r[R_RIP] + c.pv_len) & c.ipmask
+
+    def pv_native(self):
+        """Let the trapped instruction run in the core, once, as if the
+        supervisor were not there."""
+        self.c.pv_pass_rip = self.c.r[R_RIP]
+
+    def inject(self, vector, error_code=None):
+        """Deliver exception `vector` to the guest now (as a fault at rip).
+        Returns None, or the Exit that ends the guest ('triple-fault',
+        'unmapped', or 'exception' when it has no IDT)."""
+        c = self.c
+        if not 0 <= vector < 32:
+            raise EmuError(f"exception vector {vector!r} is not 0-31")
+        c.exc_vector = vector
+        c.exc_has_error = error_code is not None
+        c.exc_error = error_code or 0
+        c.exit_rip = c.r[R_RIP]
+        if not has_idt(c):
+            return self._exit(EXIT_EXCEPTION, 0)
+        rc = deliver(c, vector, error_code is not None, error_code or 0, INT_EXCEPTION, c.r[R_RIP])
+        return self._exit(rc, 0) if rc else None
+
+    def set_shared_info(self, address, upcall_vector=None):
+        """Watch the vcpu_info at guest-physical `address` (its byte 0 =
+        upcall pending, byte 1 = mask); None stops.  Upcalls arrive as an
+        interrupt at `upcall_vector` (0: not yet registered)."""
+        c = self.c
+        if address is None:
+            c.pv_vcpu = NULL
+            return
+        self._check_range(address, 64)
+        c.pv_vcpu = c.mem + <uint64_t>address
+        if upcall_vector is not None:
+            self.upcall_vector = upcall_vector
+
+    @property
+    def upcall_vector(self):
+        return self.c.pv_upcall_vector
+
+    @upcall_vector.setter
+    def upcall_vector(self, v):
+        if not 0 <= v < 256:
+            raise EmuError(f"upcall vector {v!r} is not 0-255")
+        self.c.pv_upcall_vector = v
+
+    def set_timer(self, when):
+        """The supervisor's one-shot timer: exit 'vtimer' (or call the vtimer
+        handler) once virtual_time reaches `when`; None cancels."""
+        c = self.c
+        c.pv_timer = TLB_EMPTY if when is None else max(int(when), 0)
+        c.next_event = 0
+
+    def advance_time(self, n):
+        """Let n instructions' worth of virtual time pass without running
+        (a blocked guest waiting for its timer)."""
+        if n > 0:
+            self.c.idle += n
+            self.c.next_event = 0
+
+    @property
+    def pv_counters(self):
+        """Hypercalls, trapped privileged instructions and upcalls so far."""
+        return {"hypercalls": self.c.pv_hypercalls, "traps": self.c.pv_traps,
+                "upcalls": self.c.pv_upcalls}
+
+    # ---- privileged state, for a supervisor acting for its guest
+
+    def read_cr(self, n):
+        """CR0, CR2, CR3, CR4 or CR8."""
+        if n not in (0, 2, 3, 4, 8):
+            raise EmuError(f"CR{n} does not exist (0, 2, 3, 4, 8 do)")
+        return read_cr(self.c, n)
+
+    def write_cr(self, n, value):
+        """Write a control register as MOV CRn does (mode changes, TLB
+        flush).  Returns True, or False when the CPU would take #GP."""
+        if n not in (0, 2, 3, 4, 8):
+            raise EmuError(f"CR{n} does not exist (0, 2, 3, 4, 8 do)")
+        return write_cr(self.c, n, value & 0xFFFFFFFFFFFFFFFF) == 0
+
+    def read_msr(self, msr):
+        """An MSR's value as RDMSR reads it, or None where it would #GP."""
+        cdef uint64_t v
+        if msr_read(self.c, msr & 0xFFFFFFFF, &v):
+            return None
+        return v
+
+    def write_msr(self, msr, value):
+        """WRMSR; False where it would #GP."""
+        return msr_write(self.c, msr & 0xFFFFFFFF, value & 0xFFFFFFFFFFFFFFFF) == 0
+
+    def cpuid(self, leaf, subleaf=0):
+        """(eax, ebx, ecx, edx) as CPUID returns them."""
+        cdef uint32_t out[4]
+        cpuid_leaf(self.c, leaf & 0xFFFFFFFF, subleaf & 0xFFFFFFFF, out)
+        return (out[0], out[1], out[2], out[3])
+
+    def load_table(self, which, base, limit):
+        """LGDT ('gdt') or LIDT ('idt')."""
+        if which not in ("gdt", "idt") or not 0 <= limit <= 0xFFFF:
+            raise EmuError(f"load_table takes 'gdt' or 'idt' and a 16-bit limit, not {which!r}, {limit!r}")
+        c = self.c
+        if which == "gdt":
+            c.gdt_base, c.gdt_limit = base & 0xFFFFFFFFFFFFFFFF, limit
+        else:
+            c.idt_base, c.idt_limit = base & 0xFFFFFFFFFFFFFFFF, limit
+
+    def load_segment_register(self, which, selector):
+        """LTR ('tr') or LLDT ('ldt'), with the CPU's checks.  Returns None,
+        or (vector, error code) of the fault the CPU would take."""
+        if which not in ("tr", "ldt"):
+            raise EmuError(f"load_segment_register takes 'tr' or 'ldt', not {which!r}")
+        if load_system_segment(self.c, which == "tr", selector & 0xFFFF):
+            return (self.c.exc_vector, self.c.exc_error)
+        return None
+
+    def flush_tlb(self, address=None):
+        """Drop cached translations (all of them; INVLPG of one address
+        drops them all too, the TLB being small)."""
+        tlb_flush(self.c)
+
+    def translate(self, address, write=False, user=False):
+        """Guest-linear -> guest-physical through the current page tables
+        (accessed/dirty bits are set as by an access), or None if the access
+        would fault or is not RAM.  Leaves no fault behind (CR2 unchanged)."""
+        c = self.c
+        cdef uint64_t pa, cr2 = c.cr2
+        cdef int vec = c.exc_vector, has = c.exc_has_error
+        cdef uint32_t err = c.exc_error
+        rc = translate_as(c, address & c.lamask, ACC_WRITE if write else ACC_READ, user, &pa)
+        c.cr2, c.exc_vector, c.exc_has_error, c.exc_error = cr2, vec, has, err
+        c.noncanonical = 0
+        return None if rc else pa
+
+    def read_virtual(self, address, n, user=False):
+        """n bytes at a guest-linear address, page by page through the page
+        tables; None if any of it is not mapped RAM."""
+        out = bytearray()
+        while n > 0:
+            pa = self.translate(address, False, user)
+            if pa is None:
+                return None
+            chunk = min(n, 0x1000 - (address & 0xFFF))
+            out += self.mem_read(pa, chunk)
+            address += chunk
+            n -= chunk
+        return bytes(out)
+
+    def write_virtual(self, address, data, user=False):
+        """Write bytes at a guest-linear address (all pages are checked
+        writable first); False if any of it is not writable mapped RAM."""
+        data = bytes(data)
+        pas = []
+        a, n = address, len(data)
+        while n > 0:
+            pa = self.translate(a, True, user)
+            if pa is None:
+                return False
+            chunk = min(n, 0x1000 - (a & 0xFFF))
+            pas.append((pa, chunk))
+            a += chunk
+            n -= chunk
+        k = 0
+        for pa, chunk in pas:
+            self.mem_write(pa, data[k:k + chunk])
+            k += chunk
+        return True
+
+    # ---- guest frames (ballooning, sharing)
+
+    def _check_frames(self, pfn, count):
+        if pfn < 0 or count < 0 or pfn + count > self.c.npages:
+            raise EmuError(f"frames {pfn:#x}+{count} are outside the machine's {self.c.npages} frames")
+
+    def release_frames(self, pfn, count=1):
+        """Take RAM away from frames [pfn, pfn+count): the host memory behind
+        them is given back (madvise), and any guest access to them ends the
+        run as 'unmapped' until restore_frames."""
+        self._check_frames(pfn, count)
+        c = self.c
+        if c.absent == NULL:
+            c.absent = <uint8_t*>zalloc(c.npages)
+            if c.absent == NULL:
+                raise MemoryError("cannot allocate the frame map")
+        for f in range(pfn, pfn + count):
+            if c.page_blocks[f] != NULL:
+                smc_write(c, <uint64_t>f << 12, 0x1000)
+            c.absent[f] = 1
+        if count:
+            madvise(c.mem + (<uint64_t>pfn << 12), <size_t>count << 12,
+                    MADV_REMOVE if self.mem_fd >= 0 else MADV_DONTNEED)
+        tlb_flush(c)
+
+    def restore_frames(self, pfn, count=1):
+        """Give frames RAM again (zero-filled)."""
+        self._check_frames(pfn, count)
+        c = self.c
+        if c.absent != NULL:
+            for f in range(pfn, pfn + count):
+                c.absent[f] = 0
+        tlb_flush(c)
+
+    def frame_present(self, pfn):
+        """Whether frame pfn has RAM (False once released)."""
+        self._check_frames(pfn, 1)
+        return self.c.absent == NULL or not self.c.absent[pfn]
+
+    def map_frame_from(self, pfn, Machine other, other_pfn):
+        """Make frame pfn of this machine the same memory as frame other_pfn
+        of `other` (both made with shared=True): a page two guests share."""
+        self._check_frames(pfn, 1)
+        other._check_frames(other_pfn, 1)
+        if self.mem_fd < 0 or other.mem_fd < 0:
+            raise EmuError("sharing frames needs both machines made with shared=True")
+        self._remap(pfn, other.mem_fd, other_pfn)
+
+    def unmap_frame(self, pfn):
+        """Undo map_frame_from: frame pfn is this machine's own again."""
+        self._check_frames(pfn, 1)
+        if self.mem_fd < 0:
+            raise EmuError("this machine was not made with shared=True")
+        self._remap(pfn, self.mem_fd, pfn)
+
+    cdef _remap(self, uint64_t pfn, int fd, uint64_t src):
+        c = self.c
+        cdef void* p = mmap(c.mem + (pfn << 12), 0x1000, PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_FIXED, fd, src << 12)
+        if p == MAP_FAILED:
+            raise EmuError(f"cannot map frame {src:#x} at {pfn:#x}")
+        if c.page_blocks[pfn] != NULL:
+            smc_write(c, pfn << 12, 0x1000)
+        tlb_flush(c)
 
     def state(self):
         """A snapshot of the CPU: general registers, rip, rflags, segment

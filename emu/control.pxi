@@ -63,6 +63,8 @@ cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
     if need_cpl0(c):
         return RC_FAULT
+    if pv_traps(c, i, PV_HLT):
+        return pv_trap_exit(c, i, PV_HLT, 0, 0, 0)
     if (c.eflags & F_IF) and has_idt(c):
         c.halted = 1                   # wait for an interrupt (the run loop)
         c.halt_rip = c.r[R_BASE] + i.off

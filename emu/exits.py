@@ -37,6 +37,13 @@ class Exit:
                   'triple-fault' and 'unmapped'
     access        'read', 'write' or 'fetch' ('unmapped' only)
     access_address  the guest address that could not be accessed
+    privop        ('privop' only: a privileged instruction trapped to the
+                  supervisor and nobody handled it) its class, e.g. 'write_cr'
+    operands      ('privop') the trapped instruction's decoded operands
+
+    Under a supervisor (paravirt/), 'hypercall' (VMCALL), 'privop' and
+    'vtimer' (the supervisor's timer is due) end a run only when no handler
+    is installed for them (Machine.set_exit_handlers).
     """
     reason: str
     address: int
@@ -48,6 +55,8 @@ class Exit:
     access_address: int | None = None
     status: int | None = None
     registers: dict | None = None
+    privop: str | None = None
+    operands: tuple | None = None
 
     @property
     def vector_name(self) -> str | None:
@@ -66,6 +75,8 @@ class Exit:
                     f"by the instruction {where} ({self.insn_bytes.hex(' ') or '?'})")
         if self.reason == "triple-fault":
             return f"triple fault at {self.address:#x} (instruction bytes {self.insn_bytes.hex(' ') or '?'})"
+        if self.reason == "privop":
+            return f"privileged instruction ({self.privop}) trapped {where}, operands {self.operands}"
         if self.reason == "debug-exit":
             return f"debug-exit with status {self.status} {where} after {self.instructions} instructions"
         return f"{self.reason} {where} after {self.instructions} instructions"

@@ -207,6 +207,8 @@ cdef int h_in(CPU* c, Insn* i) noexcept nogil:
     cdef int rc
     if io_allowed(c, port, size):
         return RC_FAULT
+    if pv_traps(c, i, PV_IN):
+        return pv_trap_exit(c, i, PV_IN, port, size, 0)
     rc = io_in(c, port, size, &v)
     if rc:
         return rc
@@ -218,6 +220,8 @@ cdef int h_out(CPU* c, Insn* i) noexcept nogil:
     cdef int rc
     if io_allowed(c, port, size):
         return RC_FAULT
+    if pv_traps(c, i, PV_OUT):
+        return pv_trap_exit(c, i, PV_OUT, port, size, c.r[R_AX] & size_mask(size))
     rc = io_out(c, port, size, c.r[R_AX])
     if rc:
         return rc

@@ -46,6 +46,8 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
         pa[0] = la
     if pa[0] >= c.mem_size or (pa[0] >> 12) == (c.msr_apic_base >> 12):
         return device_or_unmapped(c, pa[0], acc)
+    if absent_page(c, pa[0]):                  # ballooned out: no RAM there
+        return unmapped(c, pa[0], acc)
     return 0
 
 cdef inline bint canonical(uint64_t la) noexcept nogil:

@@ -32,12 +32,16 @@ cdef inline int iopl_check(CPU* c) noexcept nogil:
 cdef int h_cli(CPU* c, Insn* i) noexcept nogil:
     if iopl_check(c):
         return RC_FAULT
+    if pv_traps(c, i, PV_CLI):
+        return pv_trap_exit(c, i, PV_CLI, 0, 0, 0)
     c.eflags &= ~<uint64_t>F_IF
     return next_insn(c, i)
 
 cdef int h_sti(CPU* c, Insn* i) noexcept nogil:
     if iopl_check(c):
         return RC_FAULT
+    if pv_traps(c, i, PV_STI):
+        return pv_trap_exit(c, i, PV_STI, 0, 0, 0)
     if not (c.eflags & F_IF):
         c.shadow = 1               # interrupts wait one more instruction
         c.next_event = 0
@@ -53,6 +57,8 @@ cdef int h_rdtsc(CPU* c, Insn* i) noexcept nogil:
     """RDTSC: deterministic; virtual time (instructions retired before this
     one, plus those a halted CPU skipped) plus an offset."""
     cdef uint64_t t = c.icount + c.idle + i.idx + c.tsc_offset
+    if pv_traps(c, i, PV_RDTSC):
+        return pv_trap_exit(c, i, PV_RDTSC, 0, 0, 0)
     c.r[R_AX] = t & 0xFFFFFFFFULL
     c.r[R_DX] = t >> 32
     return next_insn(c, i)
@@ -64,6 +70,10 @@ cdef uint32_t CPUID_MAX_EXT = 0x80000001ULL
 
 cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcept nogil:
     out[0] = out[1] = out[2] = out[3] = 0
+    if c.pv_on and (leaf >> 8) == 0x400000:    # the supervisor's leaves
+        if leaf <= 0x40000002ULL:
+            memcpy(out, c.pv_cpuid[leaf & 3], 16)
+        return
     if leaf > CPUID_MAX_EXT or (CPUID_MAX_BASIC < leaf < 0x80000000ULL):
         leaf = CPUID_MAX_BASIC         # as Intel: the highest basic leaf
     if leaf == 0:
@@ -75,6 +85,8 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
         out[0] = 0x00000610            # family 6, model 1, stepping 0
         # ECX: CX16 (13), MOVBE (22), POPCNT (23)
         out[2] = (1 << 13) | (1 << 22) | (1 << 23)
+        if c.pv_on:
+            out[2] |= 0x80000000ULL            # a hypervisor is present
         # EDX: PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), APIC (9), SEP (11),
         # PGE (13), CMOV (15), PAT (16)
         out[3] = ((1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11)
@@ -89,6 +101,8 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
 
 cdef int h_cpuid(CPU* c, Insn* i) noexcept nogil:
     cdef uint32_t out[4]
+    if pv_traps(c, i, PV_CPUID):
+        return pv_trap_exit(c, i, PV_CPUID, c.r[R_AX] & 0xFFFFFFFFULL, c.r[R_CX] & 0xFFFFFFFFULL, 0)
     cpuid_leaf(c, <uint32_t>c.r[R_AX], <uint32_t>c.r[R_CX], out)
     c.r[R_AX] = out[0]
     c.r[R_BX] = out[1]

@@ -109,6 +109,8 @@ cdef int service_interrupts(CPU* c) noexcept nogil:
         schedule(c, c.pit.next_irq)
     if c.apic.next_irq != TLB_EMPTY:
         schedule(c, c.apic.next_irq)
+    if c.pv_timer != TLB_EMPTY:
+        schedule(c, c.pv_timer)
     if pic_pending(&c.pic[0]) < 0 and apic_pending(c) < 0:
         return 0
     if not (c.eflags & F_IF) or not has_idt(c):

@@ -505,6 +505,40 @@ cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
 
 # ---- LDT and task register; descriptor inspection
 
+cdef int load_system_segment(CPU* c, bint tr, uint32_t sel) noexcept nogil:
+    """LLDT (tr False) or LTR: load the selector's descriptor from the GDT
+    (LTR marks the TSS busy).  0 or RC_FAULT."""
+    cdef uint64_t d, v
+    cdef uint32_t attr
+    if not tr and (sel & 0xFFFC) == 0:
+        c.ldt_sel = 0
+        return 0
+    if (sel & 4) or read_desc(c, sel, &d, 13):
+        return RC_FAULT if not (sel & 4) else fault(c, 13, 1, sel & 0xFFFC)
+    attr = desc_attr(d)
+    if not tr:
+        if (attr & 0x1F) != 0x02:
+            return fault(c, 13, 1, sel & 0xFFFC)
+    elif (attr & 0x1F) != 0x09 and (attr & 0x1F) != 0x01:
+        return fault(c, 13, 1, sel & 0xFFFC)   # an available TSS
+    if not (attr & ATTR_P):
+        return fault(c, 11, 1, sel & 0xFFFC)
+    if not tr:
+        c.ldt_sel = sel
+        c.ldt_base = desc_base(d)
+        c.ldt_limit = desc_limit(d)
+        if c.mode == 64 and rd_sys(c, (c.gdt_base + (sel & 0xFFF8) + 8) & c.lamask, 4, &v) == 0:
+            c.ldt_base |= v << 32
+    else:
+        c.tr_sel = sel
+        c.tr_base = desc_base(d)
+        c.tr_limit = desc_limit(d)
+        c.tr_attr = attr | 2                   # busy
+        if c.mode == 64 and rd_sys(c, (c.gdt_base + (sel & 0xFFF8) + 8) & c.lamask, 4, &v) == 0:
+            c.tr_base |= v << 32
+        wr_sys(c, (c.gdt_base + (sel & 0xFFF8) + 5) & c.lamask, 1, (attr | 2) & 0xFF)
+    return 0
+
 cdef int h_grp6(CPU* c, Insn* i) noexcept nogil:
     """0F 00: SLDT STR LLDT LTR VERR VERW (protected mode only)."""
     cdef uint32_t reg = i.reg & 7
@@ -524,34 +558,9 @@ cdef int h_grp6(CPU* c, Insn* i) noexcept nogil:
     if reg == 2 or reg == 3:
         if need_cpl0(c):
             return RC_FAULT
-        if reg == 2 and (sel & 0xFFFC) == 0:
-            c.ldt_sel = 0
-            return next_insn(c, i)
-        if (sel & 4) or read_desc(c, sel, &d, 13):
-            return RC_FAULT if not (sel & 4) else fault(c, 13, 1, sel & 0xFFFC)
-        attr = desc_attr(d)
-        if reg == 2:
-            if (attr & 0x1F) != 0x02:
-                return fault(c, 13, 1, sel & 0xFFFC)
-        elif (attr & 0x1F) != 0x09 and (attr & 0x1F) != 0x01:
-            return fault(c, 13, 1, sel & 0xFFFC)   # an available TSS
-        if not (attr & ATTR_P):
-            return fault(c, 11, 1, sel & 0xFFFC)
-        if reg == 2:
-            c.ldt_sel = sel
-            c.ldt_base = desc_base(d)
-            c.ldt_limit = desc_limit(d)
-            if c.mode == 64 and rd_sys(c, (c.gdt_base + (sel & 0xFFF8) + 8) & c.lamask, 4, &v) == 0:
-                c.ldt_base |= v << 32
-        else:
-            c.tr_sel = sel
-            c.tr_base = desc_base(d)
-            c.tr_limit = desc_limit(d)
-            c.tr_attr = attr | 2                   # busy
-            if c.mode == 64 and rd_sys(c, (c.gdt_base + (sel & 0xFFF8) + 8) & c.lamask, 4, &v) == 0:
-                c.tr_base |= v << 32
-            wr_sys(c, (c.gdt_base + (sel & 0xFFF8) + 5) & c.lamask, 1, (attr | 2) & 0xFF)
-        return next_insn(c, i)
+        if pv_traps(c, i, PV_LLDT if reg == 2 else PV_LTR):
+            return pv_trap_exit(c, i, PV_LLDT if reg == 2 else PV_LTR, sel, 0, 0)
+        return ok_next(c, i, load_system_segment(c, reg == 3, sel))
     # VERR (4), VERW (5): ZF = the segment is readable/writable from here
     materialize(c)
     c.eflags &= ~<uint64_t>F_ZF

@@ -64,7 +64,7 @@ cdef int h_pushf(CPU* c, Insn* i) noexcept nogil:
     return ok_next(c, i, push(c, i.osz, get_eflags(c) & ~<uint64_t>0x30000))
 
 cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
-    cdef uint64_t v, mask = POPF_MASK & size_mask(i.osz)
+    cdef uint64_t v, mask = POPF_MASK & size_mask(i.osz), sp = c.r[R_SP]
     if (c.eflags & F_VM) and iopl(c) < 3:
         return fault(c, 13, 1, 0)
     if pop(c, i.osz, &v):
@@ -73,6 +73,9 @@ cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
         mask &= ~<uint64_t>F_IOPL
         if c.cpl > iopl(c):
             mask &= ~<uint64_t>F_IF
+    if ((v ^ c.eflags) & mask & F_IF) and pv_traps(c, i, PV_POPF):
+        c.r[R_SP] = sp                         # not retired: the supervisor decides
+        return pv_trap_exit(c, i, PV_POPF, v & mask, 0, 0)
     materialize(c)
     c.eflags = (c.eflags & ~mask) | (v & mask) | 2
     c.next_event = 0       # IF or TF may have changed: look at the next block

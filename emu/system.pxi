@@ -83,14 +83,25 @@ cdef int h_mov_cr(CPU* c, Insn* i) noexcept nogil:
     if n == 1 or (n > 4 and n != 8):
         return fault(c, 6, 0, 0)
     if i.opcode == 0x120:
-        v = c.cr0 if n == 0 else (c.cr2 if n == 2 else (c.cr3 if n == 3 else (c.cr4 if n == 4 else c.cr8)))
-        set_r(c, i.rm, size, v)
+        if pv_traps(c, i, PV_READ_CR):
+            return pv_trap_exit(c, i, PV_READ_CR, n, i.rm, 0)
+        set_r(c, i.rm, size, read_cr(c, n))
         return next_insn(c, i)
     v = get_r(c, i.rm, size)
+    if pv_traps(c, i, PV_WRITE_CR):
+        return pv_trap_exit(c, i, PV_WRITE_CR, n, v, 0)
+    if write_cr(c, n, v):
+        return RC_FAULT
+    return RC_END                              # the mode or the mapping may have changed
+
+cdef uint64_t read_cr(CPU* c, uint32_t n) noexcept nogil:
+    return c.cr0 if n == 0 else (c.cr2 if n == 2 else (c.cr3 if n == 3 else (c.cr4 if n == 4 else c.cr8)))
+
+cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
+    """MOV to CR0, CR2, CR3, CR4 or CR8 (n is valid): 0 or RC_FAULT."""
     if n == 0:
-        if write_cr0(c, v):
-            return RC_FAULT
-    elif n == 2:
+        return write_cr0(c, v)
+    if n == 2:
         c.cr2 = v
     elif n == 3:
         c.cr3 = v
@@ -103,7 +114,7 @@ cdef int h_mov_cr(CPU* c, Insn* i) noexcept nogil:
         tlb_flush(c)
     else:
         c.cr8 = v & 0xF
-    return RC_END                              # the mode or the mapping may have changed
+    return 0
 
 cdef int h_mov_dr(CPU* c, Insn* i) noexcept nogil:
     """MOV to/from DR0-DR7 (kept; hardware breakpoints are not modelled).
@@ -124,6 +135,8 @@ cdef int h_mov_dr(CPU* c, Insn* i) noexcept nogil:
 cdef int h_clts(CPU* c, Insn* i) noexcept nogil:
     if need_cpl0(c):
         return RC_FAULT
+    if pv_traps(c, i, PV_CLTS):
+        return pv_trap_exit(c, i, PV_CLTS, 0, 0, 0)
     c.cr0 &= ~<uint64_t>CR0_TS
     return next_insn(c, i)
 
@@ -131,6 +144,8 @@ cdef int h_wbinvd(CPU* c, Insn* i) noexcept nogil:
     """INVD / WBINVD: caches are not modelled; privileged."""
     if need_cpl0(c):
         return RC_FAULT
+    if pv_traps(c, i, PV_WBINVD):
+        return pv_trap_exit(c, i, PV_WBINVD, 0, 0, 0)
     return next_insn(c, i)
 
 # ---- MSRs
@@ -219,6 +234,8 @@ cdef int h_rdmsr(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v
     if need_cpl0(c):
         return RC_FAULT
+    if pv_msr(c, <uint32_t>c.r[R_CX]) or pv_traps(c, i, PV_RDMSR):
+        return pv_trap_exit(c, i, PV_RDMSR, c.r[R_CX] & 0xFFFFFFFFULL, 0, 0)
     if msr_read(c, <uint32_t>c.r[R_CX], &v):
         return fault(c, 13, 1, 0)
     c.r[R_AX] = v & 0xFFFFFFFFULL
@@ -226,9 +243,12 @@ cdef int h_rdmsr(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_wrmsr(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t v = ((c.r[R_DX] & 0xFFFFFFFFULL) << 32) | (c.r[R_AX] & 0xFFFFFFFFULL)
     if need_cpl0(c):
         return RC_FAULT
-    if msr_write(c, <uint32_t>c.r[R_CX], ((c.r[R_DX] & 0xFFFFFFFFULL) << 32) | (c.r[R_AX] & 0xFFFFFFFFULL)):
+    if pv_msr(c, <uint32_t>c.r[R_CX]) or pv_traps(c, i, PV_WRMSR):
+        return pv_trap_exit(c, i, PV_WRMSR, c.r[R_CX] & 0xFFFFFFFFULL, v, 0)
+    if msr_write(c, <uint32_t>c.r[R_CX], v):
         return fault(c, 13, 1, 0)
     return RC_END
 
@@ -270,6 +290,8 @@ cdef int h_table_load(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if c.mode != 64 and i.osz == 2:
         base &= 0xFFFFFF
+    if pv_traps(c, i, PV_LGDT if (i.reg & 7) == 2 else PV_LIDT):
+        return pv_trap_exit(c, i, PV_LGDT if (i.reg & 7) == 2 else PV_LIDT, base, limit, 0)
     if (i.reg & 7) == 2:
         c.gdt_base = base
         c.gdt_limit = <uint32_t>limit
@@ -290,6 +312,8 @@ cdef int h_lmsw(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v
     if need_cpl0(c) or rm_read(c, i, 2, &v):
         return RC_FAULT
+    if pv_traps(c, i, PV_LMSW):
+        return pv_trap_exit(c, i, PV_LMSW, v & 0xFFFF, 0, 0)
     if write_cr0(c, (c.cr0 & ~<uint64_t>0xE) | (v & 0xF) | (c.cr0 & 1)):
         return RC_FAULT
     return RC_END
@@ -297,6 +321,8 @@ cdef int h_lmsw(CPU* c, Insn* i) noexcept nogil:
 cdef int h_invlpg(CPU* c, Insn* i) noexcept nogil:
     if need_cpl0(c):
         return RC_FAULT
+    if pv_traps(c, i, PV_INVLPG):
+        return pv_trap_exit(c, i, PV_INVLPG, mem_la(c, i), 0, 0)
     tlb_flush(c)                               # the TLB is small: drop it all
     return RC_END
 
@@ -323,8 +349,9 @@ cdef int h_grp7(CPU* c, Insn* i) noexcept nogil:
         return h_swapgs(c, i)
     if reg == 7 and rm == 1:
         return h_rdtscp(c, i)
-    # VMCALL (C1) and the other VMX/SVM/monitor forms: #UD, as on a CPU
-    # without them (the supervisor intercepts VMCALL when it runs a guest).
+    if reg == 0 and rm == 1:
+        return h_vmcall(c, i)                  # hypervisor.pxi
+    # The other VMX/SVM/monitor forms: #UD, as on a CPU without them.
     return fault(c, 6, 0, 0)
 
 # ---- fast system calls

@@ -1,0 +1,313 @@
+/*
+ * pvemu_abi.h: the hypercall ABI between a paravirtualized guest and the
+ * pvemu supervisor.  Freestanding C (no libc), for i386 and x86-64 guests.
+ * paravirt/abi.py holds the same numbers for the supervisor; a test checks
+ * that the two agree.
+ *
+ * Numbers and structure shapes follow Xen's public headers where Xen has
+ * the operation, so a reader who knows Xen PV knows this; pvemu's own
+ * additions are marked "pvemu".
+ *
+ * 1. Discovery
+ *    CPUID.1:ECX bit 31 is set only under the supervisor.  CPUID leaf
+ *    0x40000000 then returns EAX = the highest supervisor leaf and
+ *    EBX:ECX:EDX = "pvemupvemupv".  Leaf 0x40000001: EAX = ABI version
+ *    (major << 16 | minor), EBX = PVEMU_F_* feature bits.  Leaf 0x40000002:
+ *    EAX = number of hypercall pages (1), EBX = the hypercall-page MSR,
+ *    ECX = the shared-info MSR, EDX = this domain's id.
+ *
+ * 2. The hypercall page
+ *    WRMSR(PVEMU_MSR_HYPERCALL_PAGE, guest-physical address of a page-aligned
+ *    page) makes the supervisor fill that page with 32-byte stubs:
+ *    hypercall N is a call to page + N * 32.  Each stub loads EAX/RAX with N,
+ *    executes VMCALL (0F 01 C1) and returns.  Outside the supervisor VMCALL
+ *    is #UD, as on hardware.
+ *    Arguments: i386   EBX, ECX, EDX, ESI, EDI
+ *               x86-64 RDI, RSI, RDX, R10, R8
+ *    Result in EAX/RAX: >= 0 on success, -PVEMU_Exxx on failure.  Pointer
+ *    arguments are guest virtual addresses, read through the guest's current
+ *    page tables; one that is not mapped (or not writable when the
+ *    supervisor writes back) gives -PVEMU_EFAULT.
+ *
+ * 3. The shared info page
+ *    WRMSR(PVEMU_MSR_SHARED_INFO, guest-physical address of a page-aligned
+ *    page) makes the supervisor lay struct pvemu_shared_info over it (it is
+ *    zeroed first, with the upcall masked).  From then on interrupts are
+ *    virtual: vcpu.upcall_mask is the interrupt flag (1 = disabled), so
+ *    disabling and enabling them is a byte store, with no exit.  The
+ *    supervisor sets bits in evtchn_pending, pending_sel and upcall_pending;
+ *    whenever upcall_pending = 1 and upcall_mask = 0 at an instruction-block
+ *    boundary, the CPU delivers the upcall: an interrupt through the guest's
+ *    IDT at the vector given to set_callbacks (a normal interrupt frame;
+ *    IRET returns), with upcall_mask set to 1 on entry.  The handler clears
+ *    upcall_pending, takes and clears pending bits (atomically, e.g. xchg),
+ *    handles each port, then clears upcall_mask and returns with IRET.
+ */
+#ifndef PVEMU_ABI_H
+#define PVEMU_ABI_H
+
+#include <stdint.h>
+
+#define PVEMU_CPUID_BASE            0x40000000u
+#define PVEMU_CPUID_FEATURES        0x40000001u
+#define PVEMU_CPUID_INFO            0x40000002u
+#define PVEMU_CPUID_HV_BIT          (1u << 31)      /* CPUID.1:ECX */
+#define PVEMU_SIGNATURE             "pvemupvemupv"
+#define PVEMU_SIG_EBX               0x6d657670u     /* "pvem" */
+#define PVEMU_SIG_ECX               0x65767075u     /* "upve" */
+#define PVEMU_SIG_EDX               0x7670756du     /* "mupv" */
+#define PVEMU_ABI_VERSION           0x00010000u     /* 1.0 */
+
+/* Feature bits (leaf 0x40000001 EBX). */
+#define PVEMU_F_HYPERCALL_PAGE      (1u << 0)
+#define PVEMU_F_SHARED_INFO         (1u << 1)
+#define PVEMU_F_EVTCHN              (1u << 2)
+#define PVEMU_F_BALLOON             (1u << 3)
+#define PVEMU_F_VTIMER              (1u << 4)
+#define PVEMU_F_MULTICALL           (1u << 5)
+#define PVEMU_F_GRANT               (1u << 6)
+
+#define PVEMU_MSR_HYPERCALL_PAGE    0x40000000u
+#define PVEMU_MSR_SHARED_INFO       0x40000001u
+
+#define PVEMU_HYPERCALL_STUB_SIZE   32
+
+/* Hypercall numbers (Xen's where Xen has the call). */
+#define PVEMU_HC_set_trap_table      0
+#define PVEMU_HC_mmu_update          1
+#define PVEMU_HC_set_gdt             2
+#define PVEMU_HC_stack_switch        3
+#define PVEMU_HC_set_callbacks       4
+#define PVEMU_HC_update_descriptor  10
+#define PVEMU_HC_memory_op          12
+#define PVEMU_HC_multicall          13
+#define PVEMU_HC_update_va_mapping  14
+#define PVEMU_HC_set_timer_op       15
+#define PVEMU_HC_version            17      /* Xen: xen_version */
+#define PVEMU_HC_console_io         18
+#define PVEMU_HC_grant_table_op     20
+#define PVEMU_HC_vcpu_op            24
+#define PVEMU_HC_mmuext_op          26
+#define PVEMU_HC_sched_op           29
+#define PVEMU_HC_event_channel_op   32
+#define PVEMU_HC_physdev_op         33
+#define PVEMU_HC_cpu_op             40      /* pvemu: privileged CPU state */
+#define PVEMU_HC_MAX                64      /* the page holds 128 stubs; 64+ are -ENOSYS */
+
+/* Errors (returned negated, Linux errno values as Xen uses). */
+#define PVEMU_EPERM      1
+#define PVEMU_ENOENT     2
+#define PVEMU_ESRCH      3
+#define PVEMU_ENOMEM    12
+#define PVEMU_EFAULT    14
+#define PVEMU_EBUSY     16
+#define PVEMU_EEXIST    17
+#define PVEMU_EINVAL    22
+#define PVEMU_ENOSPC    28
+#define PVEMU_E2BIG      7
+#define PVEMU_ENOSYS    38
+#define PVEMU_EAGAIN    11
+
+#define PVEMU_DOMID_SELF    0x7FF0u
+
+/* version(cmd, arg) */
+#define PVEMU_VERSION_abi       0   /* returns PVEMU_ABI_VERSION */
+#define PVEMU_VERSION_features  1   /* returns the PVEMU_F_* bits */
+#define PVEMU_VERSION_domid     2   /* returns this domain's id */
+#define PVEMU_VERSION_name      3   /* arg: char[32] buffer; writes the domain's name, returns its length */
+
+/* console_io(cmd, count, buf) */
+#define PVEMU_CONSOLEIO_write   0   /* returns count written */
+#define PVEMU_CONSOLEIO_read    1   /* returns bytes read (0 if none waiting) */
+#define PVEMU_CONSOLE_MAX    4096   /* larger counts: -E2BIG */
+
+/* sched_op(cmd, arg) */
+#define PVEMU_SCHEDOP_yield     0
+#define PVEMU_SCHEDOP_block     1   /* sleep until an event is pending (upcall_mask is cleared) */
+#define PVEMU_SCHEDOP_shutdown  2   /* arg: struct pvemu_sched_shutdown*  */
+#define PVEMU_SCHEDOP_poll      3   /* arg: struct pvemu_sched_poll* */
+#define PVEMU_SHUTDOWN_poweroff 0
+#define PVEMU_SHUTDOWN_reboot   1
+#define PVEMU_SHUTDOWN_suspend  2
+#define PVEMU_SHUTDOWN_crash    3
+
+struct pvemu_sched_shutdown {
+    uint32_t reason;        /* PVEMU_SHUTDOWN_* */
+    uint32_t status;        /* pvemu: the domain's exit status */
+};
+struct pvemu_sched_poll {
+    uint64_t ports;         /* guest pointer to uint32_t ports[nr] */
+    uint32_t nr;            /* at most 128 */
+    uint32_t pad;
+    uint64_t timeout;       /* absolute system time in ns, 0 = none */
+};
+
+/* set_timer_op(deadline): one-shot timer at an absolute system time in ns
+ * (i386: EBX = low 32 bits, ECX = high); 0 cancels.  When it passes, the
+ * VIRQ_TIMER event fires.  A deadline in the past fires at once. */
+
+/* Virtual IRQs, bound to ports with EVTCHNOP_bind_virq. */
+#define PVEMU_VIRQ_TIMER        0
+#define PVEMU_VIRQ_CONSOLE      2   /* console input waiting */
+#define PVEMU_VIRQ_BALLOON      9   /* pvemu: shared_info.balloon_target changed */
+#define PVEMU_NR_VIRQS         16
+
+/* event_channel_op(cmd, arg*) */
+#define PVEMU_EVTCHNOP_bind_interdomain 0
+#define PVEMU_EVTCHNOP_bind_virq        1
+#define PVEMU_EVTCHNOP_close            3
+#define PVEMU_EVTCHNOP_send             4
+#define PVEMU_EVTCHNOP_alloc_unbound    6
+#define PVEMU_EVTCHNOP_unmask           9
+#define PVEMU_NR_EVENT_CHANNELS       512   /* ports 1..511; 0 is never valid */
+
+struct pvemu_evtchn_alloc_unbound { uint16_t dom, remote_dom; uint32_t port; /* out */ };
+struct pvemu_evtchn_bind_interdomain { uint16_t remote_dom, pad; uint32_t remote_port; uint32_t local_port; /* out */ };
+struct pvemu_evtchn_bind_virq { uint32_t virq, vcpu; uint32_t port; /* out */ };
+struct pvemu_evtchn_port { uint32_t port; };   /* close, send, unmask */
+
+/* memory_op(cmd, arg*).  Frames are guest page frame numbers. */
+#define PVEMU_MEMOP_increase_reservation 0   /* returns extents done */
+#define PVEMU_MEMOP_decrease_reservation 1   /* returns extents done */
+#define PVEMU_MEMOP_current_reservation  3   /* arg ignored: pages owned */
+#define PVEMU_MEMOP_maximum_reservation  4   /* arg ignored: pages allowed */
+#define PVEMU_MEMOP_populate_physmap     6   /* same as increase here */
+#define PVEMU_MEMOP_MAX_EXTENTS       1024   /* per call; more: -E2BIG */
+
+struct pvemu_reservation {
+    uint64_t extent_start;  /* guest pointer to uint64_t frames[nr_extents] */
+    uint64_t nr_extents;
+};
+
+/* mmu_update(reqs*, count, done*): validated page-table writes.  req.ptr is
+ * the guest-physical address of the entry (8-byte aligned under PAE and
+ * long mode, 4-byte otherwise); its low 2 bits are the command (0 = normal
+ * update).  The entry's frame must belong to the domain; a present entry's
+ * target frame must too.  Stops at the first bad request (its error is
+ * returned; *done says how many succeeded). At most 1024 per call. */
+struct pvemu_mmu_update { uint64_t ptr, val; };
+#define PVEMU_MMU_NORMAL_PT_UPDATE 0
+#define PVEMU_MMU_MAX_REQS      1024
+
+/* update_va_mapping(va, val, flags): set the page-table entry that maps va
+ * in the current address space (i386: EBX = va, ECX:EDX = val low:high,
+ * ESI = flags; x86-64: RDI, RSI, RDX). */
+#define PVEMU_UVMF_NONE         0
+#define PVEMU_UVMF_INVLPG       1
+#define PVEMU_UVMF_TLB_FLUSH    2
+
+/* mmuext_op(ops*, count, done*) */
+#define PVEMU_MMUEXT_PIN_L1_TABLE    0
+#define PVEMU_MMUEXT_PIN_L2_TABLE    1
+#define PVEMU_MMUEXT_PIN_L3_TABLE    2
+#define PVEMU_MMUEXT_PIN_L4_TABLE    3
+#define PVEMU_MMUEXT_UNPIN_TABLE     4
+#define PVEMU_MMUEXT_NEW_BASEPTR     5   /* arg1 = the new CR3 */
+#define PVEMU_MMUEXT_TLB_FLUSH_LOCAL 6
+#define PVEMU_MMUEXT_INVLPG_LOCAL    7   /* arg1 = the linear address */
+struct pvemu_mmuext_op { uint32_t cmd, pad; uint64_t arg1, arg2; };
+/* A pinned frame is a page table: it cannot be ballooned out, and stores
+ * to it must go through mmu_update (a plain store still works, as the CPU
+ * cannot stop it; the supervisor checks pinned tables when they are pinned). */
+
+/* multicall(calls*, count): each entry's result is written back.  Nested
+ * multicalls are -EINVAL; at most 64 entries. */
+struct pvemu_multicall_entry { uint64_t op; uint64_t args[6]; int64_t result; };
+#define PVEMU_MULTICALL_MAX 64
+
+/* set_trap_table(table*, count): write the IDT gates for the listed
+ * vectors; a zero vector entry with address 0 ends the table early.  The
+ * supervisor keeps the domain's IDT in a frame of its own (outside the
+ * memory map the guest is given) and loads IDTR itself.
+ * flags: bits 0-1 = the gate's DPL; bit 2 = trap gate (IF kept). */
+struct pvemu_trap_info { uint8_t vector, flags; uint16_t cs; uint32_t pad; uint64_t address; };
+
+/* set_callbacks(vector, entry, cs): the event upcall arrives as an interrupt
+ * gate at `vector` (32-255) of the supervisor-kept IDT, to cs:entry. */
+
+/* stack_switch(ss, sp): the kernel stack used when an interrupt or system
+ * call arrives from user mode (TSS.SS0:ESP0 / RSP0). */
+
+/* set_gdt(frames*, entries): the GDT is the `entries` 8-byte descriptors at
+ * the guest-virtual address frames[0] (pvemu: one contiguous table, at most
+ * 512 entries); every descriptor is checked (no call gates to higher
+ * privilege, no DPL 0 code reachable from user mode except through this). */
+/* update_descriptor(gpa, desc): write one 8-byte descriptor (GDT/LDT) at a
+ * guest-physical address, checked as set_gdt checks.  i386: EBX = gpa,
+ * ECX = low 32 bits, EDX = high 32 bits; x86-64: RDI = gpa, RSI = desc. */
+
+/* vcpu_op(cmd, vcpu, arg*) */
+#define PVEMU_VCPUOP_is_up               3
+#define PVEMU_VCPUOP_get_runstate_info   4   /* arg: struct pvemu_runstate_info* */
+struct pvemu_runstate_info {
+    uint64_t instructions;  /* retired by this domain */
+    uint64_t exits;         /* exits to the supervisor (hypercalls, traps) */
+    uint64_t hypercalls;
+    uint64_t traps;         /* privileged instructions trapped */
+    uint64_t system_time;   /* ns of virtual time */
+};
+
+/* grant_table_op(cmd, arg*): sharing a page with another domain. */
+#define PVEMU_GNTTABOP_grant   0   /* struct pvemu_gnttab_grant: offer frame gfn to domid */
+#define PVEMU_GNTTABOP_map     1   /* struct pvemu_gnttab_map: map domid's gref at my gfn */
+#define PVEMU_GNTTABOP_unmap   2   /* struct pvemu_gnttab_map: gfn only */
+struct pvemu_gnttab_grant { uint16_t domid, pad; uint32_t ref; /* out */ uint64_t gfn; };
+struct pvemu_gnttab_map   { uint16_t domid, pad; uint32_t ref; uint64_t gfn; };
+
+/* physdev_op(cmd, arg*): port I/O for a paravirtualized kernel. */
+#define PVEMU_PHYSDEVOP_pio_in   0
+#define PVEMU_PHYSDEVOP_pio_out  1
+struct pvemu_physdev_pio { uint16_t port; uint8_t size, pad; uint32_t value; };
+
+/* cpu_op(cmd, a, b): pvemu's hypercall for the privileged CPU state that
+ * Xen keeps from its guests.  Returns the value read (reads) or 0.  MSR
+ * values and CPUID results go through struct pvemu_cpu_regs* (b). */
+#define PVEMU_CPUOP_read_cr0    0
+#define PVEMU_CPUOP_write_cr0   1   /* a = value */
+#define PVEMU_CPUOP_read_cr2    2
+#define PVEMU_CPUOP_read_cr3    3
+#define PVEMU_CPUOP_read_cr4    4
+#define PVEMU_CPUOP_write_cr4   5   /* a = value */
+#define PVEMU_CPUOP_read_msr    6   /* a = msr, b = uint64_t* out */
+#define PVEMU_CPUOP_write_msr   7   /* a = msr, b = uint64_t* value */
+#define PVEMU_CPUOP_cpuid       8   /* b = struct pvemu_cpu_regs* in: eax, ecx; out: all */
+#define PVEMU_CPUOP_load_tr     9   /* a = selector */
+#define PVEMU_CPUOP_wbinvd     10
+#define PVEMU_CPUOP_load_idt   11   /* a = struct { uint16_t limit; uintptr_t base; }* (as LIDT's operand) */
+struct pvemu_cpu_regs { uint32_t eax, ebx, ecx, edx; };
+
+/* The shared info page. */
+struct pvemu_vcpu_time_info {
+    uint32_t version;           /* odd while being updated: read again */
+    uint32_t pad0;
+    uint64_t tsc_timestamp;     /* TSC value at system_time */
+    uint64_t system_time;       /* ns */
+    uint32_t tsc_to_system_mul; /* ns = system_time + (((tsc - tsc_timestamp) << shift) * mul >> 32) */
+    int8_t   tsc_shift;         /* (a right shift when negative) */
+    uint8_t  pad1[3];
+};                              /* 32 bytes */
+
+struct pvemu_vcpu_info {
+    uint8_t  upcall_pending;    /* offset 0 */
+    uint8_t  upcall_mask;       /* offset 1: the virtual interrupt flag, 1 = off */
+    uint8_t  pad0[6];
+    uint64_t pending_sel;       /* offset 8: bit w = evtchn_pending[w] may have bits */
+    struct pvemu_vcpu_time_info time;   /* offset 16 */
+    uint8_t  pad1[16];
+};                              /* 64 bytes */
+
+struct pvemu_shared_info {
+    struct pvemu_vcpu_info vcpu;                /* offset 0 */
+    uint64_t evtchn_pending[8];                 /* offset 64: one bit per port */
+    uint64_t evtchn_mask[8];                    /* offset 128: 1 = masked */
+    uint32_t wc_version, wc_sec, wc_nsec, pad0; /* offset 192: wall clock at system time 0 */
+    uint64_t balloon_target;                    /* offset 208: pvemu: pages the supervisor wants the domain to own */
+    uint64_t nr_pages;                          /* offset 216: pages owned now */
+    uint64_t max_pages;                         /* offset 224: the reservation's ceiling */
+};
+
+#define PVEMU_SHINFO_EVTCHN_PENDING  64
+#define PVEMU_SHINFO_EVTCHN_MASK    128
+#define PVEMU_SHINFO_BALLOON_TARGET 208
+
+#endif
