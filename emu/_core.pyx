@@ -896,6 +896,11 @@ cdef class Machine:
             self.c.next_event = 0
 
     @property
+    def cpl(self):
+        """The current privilege level (0-3)."""
+        return self.c.cpl
+
+    @property
     def pv_counters(self):
         """Hypercalls, trapped privileged instructions and upcalls so far."""
         return {"hypercalls": self.c.pv_hypercalls, "traps": self.c.pv_traps,
@@ -1004,6 +1009,31 @@ cdef class Machine:
             k += chunk
         return True
 
+    def port_in(self, port, size=1):
+        """IN as the guest would do it (the device sees the read)."""
+        cdef uint64_t v
+        if not 0 <= port <= 0xFFFF or size not in (1, 2, 4):
+            raise EmuError(f"bad port access {port!r} size {size!r}")
+        if io_in(self.c, port, size, &v) == RC_EXIT_NR:      # a device written in Python
+            read, _ = self.io_handlers[port]
+            return (int(read(port, size)) if read is not None else -1) & ((1 << (8 * size)) - 1)
+        self._feed_serial()
+        return v
+
+    def port_out(self, port, size, value):
+        """OUT as the guest would do it.  Returns the status written to the
+        isa-debug-exit port (the guest asked to end), else None."""
+        if not 0 <= port <= 0xFFFF or size not in (1, 2, 4):
+            raise EmuError(f"bad port access {port!r} size {size!r}")
+        c = self.c
+        if io_out(c, port, size, value) == RC_EXIT:
+            if c.exit_reason == EXIT_DEBUG_EXIT:
+                return c.exit_status
+            if c.exit_reason == EXIT_IO:
+                self._python_io()
+        self._flush_output()
+        return None
+
     # ---- guest frames (ballooning, sharing)
 
     def _check_frames(self, pfn, count):
@@ -1080,7 +1110,7 @@ cdef class Machine:
         s.update(rip=c.r[R_RIP], rflags=get_eflags(c), cpl=c.cpl, mode=c.mode,
                  cr0=c.cr0, cr2=c.cr2, cr3=c.cr3, cr4=c.cr4, efer=c.efer,
                  gdtr=(c.gdt_base, c.gdt_limit), idtr=(c.idt_base, c.idt_limit),
-                 tr=c.tr_sel, ldtr=c.ldt_sel)
+                 tr=c.tr_sel, tr_base=c.tr_base, ldtr=c.ldt_sel)
         for k, n in enumerate(("es", "cs", "ss", "ds", "fs", "gs")):
             s[n] = c.sel[k]
             s[n + "_base"] = c.segbase[k]

@@ -215,15 +215,17 @@ struct pvemu_mmuext_op { uint32_t cmd, pad; uint64_t arg1, arg2; };
 struct pvemu_multicall_entry { uint64_t op; uint64_t args[6]; int64_t result; };
 #define PVEMU_MULTICALL_MAX 64
 
-/* set_trap_table(table*, count): write the IDT gates for the listed
- * vectors; a zero vector entry with address 0 ends the table early.  The
- * supervisor keeps the domain's IDT in a frame of its own (outside the
- * memory map the guest is given) and loads IDTR itself.
- * flags: bits 0-1 = the gate's DPL; bit 2 = trap gate (IF kept). */
+/* set_trap_table(table*, count): write IDT gates for the listed vectors into
+ * the IDT the guest loaded with cpu_op(load_idt) (or LIDT, trapped); the IDT
+ * must be mapped and owned by the domain.  An entry with address 0 ends the
+ * table early.  flags: bits 0-1 = the gate's DPL; bit 2 = trap gate (IF
+ * kept), else an interrupt gate.  64-bit gates when the CPU is in long mode.
+ * Returns the number of gates written. */
 struct pvemu_trap_info { uint8_t vector, flags; uint16_t cs; uint32_t pad; uint64_t address; };
 
 /* set_callbacks(vector, entry, cs): the event upcall arrives as an interrupt
- * gate at `vector` (32-255) of the supervisor-kept IDT, to cs:entry. */
+ * at `vector` (32-255): the supervisor writes that interrupt gate (to
+ * cs:entry) into the loaded IDT, as set_trap_table would. */
 
 /* stack_switch(ss, sp): the kernel stack used when an interrupt or system
  * call arrives from user mode (TSS.SS0:ESP0 / RSP0). */

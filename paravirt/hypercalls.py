@@ -1,0 +1,371 @@
+"""The hypercalls: each decodes its arguments by the ABI (pvemu_abi.h),
+validates every guest pointer and number, and does its work through the
+pv_ops table or the supervisor.  ``handler(sup, dom, a1..a5) -> int``;
+refusals raise HypercallError and reach the guest as -errno."""
+from __future__ import annotations
+
+import struct
+
+from paravirt import abi, pagetables
+from paravirt.errors import HypercallError, fault, inval
+
+U64 = (1 << 64) - 1
+
+
+# ---- guest memory, by guest-virtual address through its page tables
+
+def read_guest(dom, va: int, n: int) -> bytes:
+    data = dom.machine.read_virtual(va, n)
+    if data is None:
+        raise fault(f"{n} bytes at {va:#x} are not mapped")
+    return data
+
+
+def write_guest(dom, va: int, data: bytes) -> None:
+    if not dom.machine.write_virtual(va, data):
+        raise fault(f"{len(data)} bytes at {va:#x} are not mapped writable")
+
+
+def _bounded(count: int, limit: int, what: str) -> int:
+    if count > limit:
+        raise HypercallError(abi.E2BIG, f"{count} {what} in one call (at most {limit})")
+    return count
+
+
+def _wide(dom) -> bool:
+    return dom.machine.mode == 64
+
+
+# ---- gates, for set_trap_table and set_callbacks
+
+def write_gate(dom, vector: int, cs: int, address: int, dpl: int, trap: bool) -> None:
+    m = dom.machine
+    idt_base, idt_limit = m.state()["idtr"]
+    long_mode = m.read_msr(0xC0000080) & 0x400
+    size = 16 if long_mode else 8
+    if not 0 <= vector < 256 or vector * size + size - 1 > idt_limit:
+        raise inval(f"vector {vector} is outside the loaded IDT (limit {idt_limit:#x})")
+    if cs & 0xFFFC == 0:
+        raise inval(f"gate selector {cs:#x} is null")
+    kind = 0xF if trap else 0xE
+    low = ((address & 0xFFFF) | (cs & 0xFFFF) << 16 | (kind | (dpl & 3) << 5 | 0x80) << 40
+           | ((address >> 16) & 0xFFFF) << 48)
+    data = struct.pack("<Q", low) + (struct.pack("<Q", (address >> 32) & 0xFFFFFFFF) if long_mode else b"")
+    va = idt_base + vector * size
+    pa = m.translate(va, write=True)
+    if pa is None or not dom.owns(pa >> 12):
+        raise fault(f"the IDT at {idt_base:#x} is not writable memory of the domain")
+    write_guest(dom, va, data)
+
+
+def set_trap_table(sup, dom, table, count, *_):
+    done = 0
+    for k in range(_bounded(count, 256, "trap entries")):
+        vector, flags, cs, _pad, address = struct.unpack("<BBHIQ", read_guest(dom, table + 16 * k, 16))
+        if address == 0:
+            break
+        write_gate(dom, vector, cs, address, flags & 3, bool(flags & 4))
+        done += 1
+    return done
+
+
+def set_callbacks(sup, dom, vector, entry, cs, *_):
+    if not 32 <= vector < 256:
+        raise inval(f"upcall vector {vector} must be 32-255")
+    write_gate(dom, vector, cs, entry, 0, False)
+    dom.machine.upcall_vector = vector
+    return 0
+
+
+def stack_switch(sup, dom, ss, sp, *_):
+    return sup.pvops.call("cpu.set_kernel_stack", sup, dom, ss, sp)
+
+
+def set_gdt(sup, dom, frames, entries, *_):
+    if not 1 <= entries <= 512:
+        raise inval(f"a GDT of {entries} entries (1-512)")
+    width = 8 if _wide(dom) else 4
+    base = int.from_bytes(read_guest(dom, frames, width), "little")
+    table = read_guest(dom, base, entries * 8)
+    for (desc,) in struct.iter_unpack("<Q", table):
+        if desc & (1 << 47) and not (desc >> 44) & 1 and (desc >> 40) & 0xF in (0x4, 0x5, 0xC):
+            raise inval("call and task gates are not allowed in a paravirtualized domain's GDT")
+    return sup.pvops.call("cpu.load_gdt", sup, dom, base, entries * 8 - 1)
+
+
+def update_descriptor(sup, dom, gpa, lo, hi=0, *_):
+    desc = lo if _wide(dom) else lo | hi << 32
+    return sup.pvops.call("cpu.write_gdt_entry", sup, dom, gpa, desc)
+
+
+# ---- memory
+
+def memory_op(sup, dom, cmd, arg, *_):
+    if cmd == abi.MEMOP_current_reservation:
+        return dom.pages
+    if cmd == abi.MEMOP_maximum_reservation:
+        return dom.max_pages
+    if cmd not in (abi.MEMOP_increase_reservation, abi.MEMOP_populate_physmap,
+                   abi.MEMOP_decrease_reservation):
+        raise inval(f"memory_op {cmd}")
+    start, nr = struct.unpack("<QQ", read_guest(dom, arg, 16))
+    frames = struct.unpack(f"<{_bounded(nr, abi.MEMOP_MAX_EXTENTS, 'extents')}Q",
+                           read_guest(dom, start, 8 * nr)) if nr else ()
+    if cmd == abi.MEMOP_decrease_reservation:
+        return sup.balloon_out(dom, frames)
+    return sup.balloon_in(dom, frames)
+
+
+def mmu_update(sup, dom, reqs, count, done_ptr, *_):
+    done = 0
+    try:
+        for k in range(_bounded(count, abi.MMU_MAX_REQS, "page-table updates")):
+            ptr, val = struct.unpack("<QQ", read_guest(dom, reqs + 16 * k, 16))
+            if ptr & 3 != abi.MMU_NORMAL_PT_UPDATE:
+                raise inval(f"mmu_update command {ptr & 3}")
+            sup.pvops.call("mmu.set_pte", sup, dom, ptr & ~3, val)
+            done += 1
+    finally:
+        if done_ptr:
+            write_guest(dom, done_ptr, struct.pack("<I", done))
+    return 0
+
+
+def update_va_mapping(sup, dom, va, a2, a3, a4=0, *_):
+    val, flags = (a2, a3) if _wide(dom) else (a2 | a3 << 32, a4)
+    ptr = pagetables.leaf_entry_address(dom.machine, va)
+    if ptr is None:
+        raise inval(f"no page table maps {va:#x}")
+    sup.pvops.call("mmu.set_pte", sup, dom, ptr, val)
+    if flags & (abi.UVMF_INVLPG | abi.UVMF_TLB_FLUSH):
+        dom.machine.flush_tlb()
+    return 0
+
+
+def mmuext_op(sup, dom, ops, count, done_ptr, *_):
+    done = 0
+    call = sup.pvops.call
+    try:
+        for k in range(_bounded(count, abi.MMU_MAX_REQS, "mmuext operations")):
+            cmd, _pad, arg1, _arg2 = struct.unpack("<IIQQ", read_guest(dom, ops + 24 * k, 24))
+            if cmd <= abi.MMUEXT_PIN_L4_TABLE:
+                call("mmu.pin", sup, dom, arg1)
+            elif cmd == abi.MMUEXT_UNPIN_TABLE:
+                call("mmu.unpin", sup, dom, arg1)
+            elif cmd == abi.MMUEXT_NEW_BASEPTR:
+                call("mmu.write_cr3", sup, dom, arg1)
+            elif cmd == abi.MMUEXT_TLB_FLUSH_LOCAL:
+                call("mmu.flush_tlb_all", sup, dom)
+            elif cmd == abi.MMUEXT_INVLPG_LOCAL:
+                call("mmu.flush_tlb_one", sup, dom, arg1)
+            else:
+                raise inval(f"mmuext_op command {cmd}")
+            done += 1
+    finally:
+        if done_ptr:
+            write_guest(dom, done_ptr, struct.pack("<I", done))
+    return 0
+
+
+def grant_table_op(sup, dom, cmd, arg, *_):
+    domid, _pad, ref, gfn = struct.unpack("<HHIQ", read_guest(dom, arg, 16))
+    if cmd == abi.GNTTABOP_grant:
+        if not dom.owns(gfn):
+            raise HypercallError(abi.EPERM, f"frame {gfn:#x} is not the domain's")
+        sup.domain(domid)
+        dom.grants.append((domid, gfn))
+        write_guest(dom, arg + 4, struct.pack("<I", len(dom.grants) - 1))
+        return 0
+    if cmd == abi.GNTTABOP_map:
+        granter = sup.domain(domid)
+        if not 0 <= ref < len(granter.grants) or granter.grants[ref] is None \
+                or granter.grants[ref][0] != dom.domid:
+            raise inval(f"grant {ref} of domain {domid} is not offered to domain {dom.domid}")
+        if not dom.owns(gfn) or gfn in dom.pinned or gfn in dom.foreign:
+            raise HypercallError(abi.EPERM, f"frame {gfn:#x} cannot take a mapping")
+        dom.machine.map_frame_from(gfn, granter.machine, granter.grants[ref][1])
+        dom.foreign[gfn] = (domid, ref)
+        return 0
+    if cmd == abi.GNTTABOP_unmap:
+        if gfn not in dom.foreign:
+            raise inval(f"frame {gfn:#x} holds no mapped grant")
+        dom.machine.unmap_frame(gfn)
+        del dom.foreign[gfn]
+        return 0
+    raise inval(f"grant_table_op {cmd}")
+
+
+# ---- time, scheduling, events, console
+
+def set_timer_op(sup, dom, a1, a2=0, *_):
+    deadline = a1 if _wide(dom) else a1 | a2 << 32
+    return sup.pvops.call("time.set_oneshot", sup, dom, deadline)
+
+
+def sched_op(sup, dom, cmd, arg, *_):
+    if cmd == abi.SCHEDOP_yield:
+        sup.yield_(dom)
+    elif cmd == abi.SCHEDOP_block:
+        sup.block(dom)
+    elif cmd == abi.SCHEDOP_shutdown:
+        reason, status = struct.unpack("<II", read_guest(dom, arg, 8))
+        names = {abi.SHUTDOWN_poweroff: "poweroff", abi.SHUTDOWN_reboot: "reboot",
+                 abi.SHUTDOWN_suspend: "suspend", abi.SHUTDOWN_crash: "crash"}
+        if reason not in names:
+            raise inval(f"shutdown reason {reason}")
+        sup.shutdown(dom, names[reason], status)
+    elif cmd == abi.SCHEDOP_poll:
+        ports, nr, _pad, timeout = struct.unpack("<QIIQ", read_guest(dom, arg, 24))
+        wanted = struct.unpack(f"<{_bounded(nr, 128, 'ports')}I", read_guest(dom, ports, 4 * nr))
+        for p in wanted:
+            dom.events.get(p)
+        if not any(dom.port_pending(p) for p in wanted):
+            if timeout:
+                sup.set_timer(dom, timeout)
+            sup.block(dom, clear_mask=False)
+    else:
+        raise inval(f"sched_op {cmd}")
+    return 0
+
+
+def event_channel_op(sup, dom, cmd, arg, *_):
+    ev = dom.events
+    if cmd == abi.EVTCHNOP_alloc_unbound:
+        d, remote = struct.unpack("<HH", read_guest(dom, arg, 4))
+        if d not in (abi.DOMID_SELF, dom.domid):
+            raise HypercallError(abi.EPERM, "a domain allocates only its own ports")
+        sup.domain(remote)
+        write_guest(dom, arg + 4, struct.pack("<I", ev.alloc_unbound(remote)))
+    elif cmd == abi.EVTCHNOP_bind_interdomain:
+        remote, _pad, remote_port = struct.unpack("<HHI", read_guest(dom, arg, 8))
+        write_guest(dom, arg + 8, struct.pack("<I", ev.bind_interdomain(sup.domain(remote), remote_port)))
+    elif cmd == abi.EVTCHNOP_bind_virq:
+        virq, vcpu = struct.unpack("<II", read_guest(dom, arg, 8))
+        if vcpu != 0:
+            raise HypercallError(abi.ENOENT, f"vcpu {vcpu} does not exist")
+        write_guest(dom, arg + 8, struct.pack("<I", ev.bind_virq(virq)))
+    elif cmd in (abi.EVTCHNOP_close, abi.EVTCHNOP_send, abi.EVTCHNOP_unmask):
+        (port,) = struct.unpack("<I", read_guest(dom, arg, 4))
+        if cmd == abi.EVTCHNOP_close:
+            ev.close(port, sup.domains)
+        elif cmd == abi.EVTCHNOP_unmask:
+            ev.get(port)
+            dom.unmask_event(port)
+        else:
+            remote, rport = ev.peer_of(port)
+            sup.domain(remote).raise_event(rport)
+    else:
+        raise inval(f"event_channel_op {cmd}")
+    return 0
+
+
+def console_io(sup, dom, cmd, count, buf, *_):
+    _bounded(count, abi.CONSOLE_MAX, "console bytes")
+    if cmd == abi.CONSOLEIO_write:
+        dom.write_console(read_guest(dom, buf, count))
+        return count
+    if cmd == abi.CONSOLEIO_read:
+        data = bytes(dom.console_in[:count])
+        write_guest(dom, buf, data)
+        del dom.console_in[:len(data)]
+        return len(data)
+    raise inval(f"console_io command {cmd}")
+
+
+def version(sup, dom, cmd, arg=0, *_):
+    if cmd == abi.VERSION_abi:
+        return abi.ABI_VERSION
+    if cmd == abi.VERSION_features:
+        return sup.features
+    if cmd == abi.VERSION_domid:
+        return dom.domid
+    if cmd == abi.VERSION_name:
+        name = dom.name.encode()[:31]
+        write_guest(dom, arg, name + b"\0")
+        return len(name)
+    raise inval(f"version command {cmd}")
+
+
+def vcpu_op(sup, dom, cmd, vcpu, arg, *_):
+    if vcpu != 0:
+        raise HypercallError(abi.ENOENT, f"vcpu {vcpu} does not exist")
+    if cmd == abi.VCPUOP_is_up:
+        return 1
+    if cmd == abi.VCPUOP_get_runstate_info:
+        sup.account(dom)
+        s = dom.stats
+        write_guest(dom, arg, struct.pack("<5Q", s["instructions"], s["exits"], s["hypercalls"],
+                                          s["traps"], dom.ns(dom.vtime)))
+        return 0
+    raise inval(f"vcpu_op command {cmd}")
+
+
+def physdev_op(sup, dom, cmd, arg, *_):
+    port, size, _pad, value = struct.unpack("<HBBI", read_guest(dom, arg, 8))
+    if size not in (1, 2, 4):
+        raise inval(f"port access size {size}")
+    if cmd == abi.PHYSDEVOP_pio_in:
+        v = sup.pvops.call("cpu.io_in", sup, dom, port, size)
+        write_guest(dom, arg + 4, struct.pack("<I", v & 0xFFFFFFFF))
+        return 0
+    if cmd == abi.PHYSDEVOP_pio_out:
+        return sup.pvops.call("cpu.io_out", sup, dom, port, size, value)
+    raise inval(f"physdev_op command {cmd}")
+
+
+_CPU_OPS = {abi.CPUOP_read_cr0: "cpu.read_cr0", abi.CPUOP_read_cr2: "mmu.read_cr2",
+            abi.CPUOP_read_cr3: "mmu.read_cr3", abi.CPUOP_read_cr4: "cpu.read_cr4",
+            abi.CPUOP_wbinvd: "cpu.wbinvd"}
+
+
+def cpu_op(sup, dom, cmd, a, b, *_):
+    call = sup.pvops.call
+    if cmd in _CPU_OPS:
+        return call(_CPU_OPS[cmd], sup, dom) & (U64 if _wide(dom) else 0x7FFFFFFF)
+    if cmd == abi.CPUOP_write_cr0:
+        return call("cpu.write_cr0", sup, dom, a)
+    if cmd == abi.CPUOP_write_cr4:
+        return call("cpu.write_cr4", sup, dom, a)
+    if cmd == abi.CPUOP_read_msr:
+        write_guest(dom, b, struct.pack("<Q", call("cpu.read_msr", sup, dom, a)))
+        return 0
+    if cmd == abi.CPUOP_write_msr:
+        (value,) = struct.unpack("<Q", read_guest(dom, b, 8))
+        return call("cpu.write_msr", sup, dom, a, value)
+    if cmd == abi.CPUOP_cpuid:
+        eax, _, ecx, _ = struct.unpack("<4I", read_guest(dom, b, 16))
+        write_guest(dom, b, struct.pack("<4I", *call("cpu.cpuid", sup, dom, eax, ecx)))
+        return 0
+    if cmd == abi.CPUOP_load_tr:
+        return call("cpu.load_tr", sup, dom, a)
+    if cmd == abi.CPUOP_load_idt:
+        width = 8 if _wide(dom) else 4
+        limit, base = struct.unpack("<H" + ("Q" if width == 8 else "I"), read_guest(dom, a, 2 + width))
+        return call("cpu.load_idt", sup, dom, base, limit)
+    raise inval(f"cpu_op command {cmd}")
+
+
+def multicall(sup, dom, calls, count, *_):
+    for k in range(_bounded(count, abi.MULTICALL_MAX, "multicall entries")):
+        entry = calls + 64 * k
+        op, *args = struct.unpack("<7Q", read_guest(dom, entry, 56))
+        if op == abi.HC_multicall:
+            result = -abi.EINVAL
+        else:
+            result = sup.call_hypercall(dom, op, *args[:5])
+        write_guest(dom, entry + 56, struct.pack("<q", result))
+    return 0
+
+
+HYPERCALLS = {
+    abi.HC_set_trap_table: set_trap_table, abi.HC_mmu_update: mmu_update,
+    abi.HC_set_gdt: set_gdt, abi.HC_stack_switch: stack_switch,
+    abi.HC_set_callbacks: set_callbacks, abi.HC_update_descriptor: update_descriptor,
+    abi.HC_memory_op: memory_op, abi.HC_multicall: multicall,
+    abi.HC_update_va_mapping: update_va_mapping, abi.HC_set_timer_op: set_timer_op,
+    abi.HC_version: version, abi.HC_console_io: console_io,
+    abi.HC_grant_table_op: grant_table_op, abi.HC_vcpu_op: vcpu_op,
+    abi.HC_mmuext_op: mmuext_op, abi.HC_sched_op: sched_op,
+    abi.HC_event_channel_op: event_channel_op, abi.HC_physdev_op: physdev_op,
+    abi.HC_cpu_op: cpu_op,
+}

@@ -1,0 +1,399 @@
+"""The supervisor domain: creates guest domains, schedules them by weight,
+and answers their hypercalls and trapped privileged instructions.
+
+    from paravirt import Supervisor
+    sup = Supervisor()
+    sup.create(open("hello64.elf", "rb").read(), name="hello")
+    results = sup.run()
+
+Scheduling is weighted round robin over quanta of retired instructions (a
+domain of weight 512 gets twice the quantum of one of weight 256).  Time is
+virtual and shared: while one domain runs, every other domain's clock moves
+on by the same amount, so timers behave as on one physical CPU and a run is
+the same every time.  With threads=True each domain runs on its own thread
+instead (the core releases the GIL), each with its own clock.
+
+Isolation: a domain that faults with nowhere to go, triple-faults, touches
+memory it does not have, or runs past its budget is stopped with the reason;
+the supervisor and the other domains go on.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+from typing import Callable, Optional
+
+from paravirt import abi
+from paravirt.domain import PAGE, Domain
+from paravirt.errors import ConfigError, HypercallError
+from paravirt.hypercalls import HYPERCALLS
+from paravirt.pvops import NATIVE, GuestFault, PvOpsTable
+
+DEFAULT_QUANTUM = 200_000              # instructions per round at weight 256
+DEFAULT_WEIGHT = 256
+TERMINAL = ("shutdown", "crashed")
+FEATURES = (abi.F_HYPERCALL_PAGE | abi.F_SHARED_INFO | abi.F_EVTCHN | abi.F_BALLOON
+            | abi.F_VTIMER | abi.F_MULTICALL | abi.F_GRANT)
+
+# trapped class -> which operands the pv_op takes
+_TRAP_ARGS = {"popf": 1, "write_cr": (1,), "rdmsr": 1, "wrmsr": 2, "cpuid": 2, "in": 2,
+              "out": 3, "lgdt": 2, "lidt": 2, "ltr": 1, "lldt": 1, "invlpg": 1, "lmsw": 1}
+
+
+def print_console(name: str, line: bytes) -> None:
+    sys.stdout.write(f"{name}| {line.decode('utf-8', 'replace')}\n")
+    sys.stdout.flush()
+
+
+class Supervisor:
+    """Runs guest domains.  console(name, line) receives each line a domain
+    prints (serial port or console_io); the default prints `name| line`."""
+
+    def __init__(self, quantum: int = DEFAULT_QUANTUM, console: Optional[Callable] = print_console,
+                 ips: int = 100_000_000, threads: bool = False, log: Optional[Callable] = None):
+        if quantum <= 0:
+            raise ConfigError(f"quantum must be positive, not {quantum}")
+        self.quantum = quantum
+        self.console = console
+        self.ips = ips
+        self.threads = threads
+        self.log = log or (lambda msg: None)
+        self.pvops = PvOpsTable()
+        self.hypercalls = dict(HYPERCALLS)
+        self.features = FEATURES
+        self.domains: dict[int, Domain] = {}
+        self.lock = threading.RLock()
+        self.clock = 0                  # shared virtual time (sequential scheduling)
+
+    # ---- domains
+
+    def create(self, kernel: bytes, name: Optional[str] = None, memory: int = 32 << 20,
+               max_memory: Optional[int] = None, weight: int = DEFAULT_WEIGHT, paravirt: bool = True,
+               cmdline: str = "", modules=(), budget: Optional[int] = None, paused: bool = False) -> Domain:
+        """A new domain booting `kernel` (Multiboot or ELF).  paravirt=False
+        hides the supervisor (no CPUID leaves, VMCALL is #UD): an unmodified
+        kernel whose privileged instructions trap instead."""
+        domid = max(self.domains, default=0) + 1
+        name = name or f"dom{domid}"
+        max_memory = max_memory or memory
+        if memory % PAGE or max_memory % PAGE or not 0 < memory <= max_memory:
+            raise ConfigError(f"domain {name}: memory {memory} and max_memory {max_memory} must be "
+                              "whole pages with 0 < memory <= max_memory")
+        if not 1 <= weight <= 65535:
+            raise ConfigError(f"domain {name}: weight {weight} must be 1-65535")
+        if any(d.name == name for d in self.domains.values()):
+            raise ConfigError(f"there is already a domain named {name!r}")
+        dom = Domain(domid, name, kernel, memory, max_memory, weight, paravirt, cmdline, modules,
+                     self.console, self.ips, budget)
+        m = dom.machine
+        if paravirt:
+            m.pv_enable({0x40000000: (0x40000002, abi.SIG_EBX, abi.SIG_ECX, abi.SIG_EDX),
+                         0x40000001: (abi.ABI_VERSION, self.features, 0, 0),
+                         0x40000002: (1, abi.MSR_HYPERCALL_PAGE, abi.MSR_SHARED_INFO, domid)})
+        m.pv_trap_mask = self.pvops.trap_mask()
+        m.set_exit_handlers(hypercall=functools.partial(self._hypercall, dom),
+                            privop=functools.partial(self._privop, dom),
+                            vtimer=functools.partial(self._fire_timer, dom))
+        dom.state = "paused" if paused else "runnable"
+        self.domains[domid] = dom
+        self.log(f"created {dom.describe()}")
+        return dom
+
+    def domain(self, ref) -> Domain:
+        """A domain by id or name."""
+        for d in self.domains.values():
+            if d.domid == ref or d.name == ref:
+                return d
+        raise HypercallError(abi.ESRCH, f"no domain {ref!r}")
+
+    def pause(self, dom: Domain) -> None:
+        if dom.state not in TERMINAL:
+            dom.state = "paused"
+            dom.machine.stop()
+
+    def unpause(self, dom: Domain) -> None:
+        with dom.lock:
+            if dom.state == "paused":
+                dom.state = "runnable"
+                dom.lock.notify_all()
+
+    def destroy(self, dom: Domain) -> None:
+        self._finish(dom, "shutdown", "destroyed")
+        del self.domains[dom.domid]
+
+    def set_target(self, dom: Domain, pages: int) -> None:
+        """The balloon target: the domain's driver is told (VIRQ_BALLOON)
+        and gives back or takes pages to reach it."""
+        if not 1 <= pages <= dom.max_pages:
+            raise ConfigError(f"balloon target {pages} pages is outside 1..{dom.max_pages}")
+        dom.update_reservation_info(pages)
+        dom.virq(abi.VIRQ_BALLOON)
+
+    def refresh_trap_mask(self) -> None:
+        """Apply changes to the pv_ops table's in_core marks to every domain."""
+        for d in self.domains.values():
+            d.machine.pv_trap_mask = self.pvops.trap_mask()
+
+    # ---- exits from the core
+
+    def _hypercall(self, dom: Domain, nr, a1, a2, a3, a4, a5):
+        dom.stats["hypercalls"] += 1
+        if dom.machine.cpl != 0:
+            return -abi.EPERM                   # user mode cannot call the supervisor
+        return self.call_hypercall(dom, nr, a1, a2, a3, a4, a5)
+
+    def call_hypercall(self, dom: Domain, nr, a1=0, a2=0, a3=0, a4=0, a5=0) -> int:
+        handler = self.hypercalls.get(nr)
+        if handler is None:
+            dom.stats["errors"] += 1
+            return -abi.ENOSYS
+        try:
+            with self.lock:
+                return handler(self, dom, a1, a2, a3, a4, a5)
+        except HypercallError as e:
+            dom.stats["errors"] += 1
+            self.log(f"{dom.name}: hypercall {nr} refused: -{e.errno} {e.why}")
+            return -e.errno
+        except GuestFault as e:
+            dom.stats["errors"] += 1
+            self.log(f"{dom.name}: hypercall {nr} would fault ({e})")
+            return -abi.EINVAL
+        except (ValueError, OverflowError) as e:     # a value no field can hold
+            dom.stats["errors"] += 1
+            self.log(f"{dom.name}: hypercall {nr} with bad values: {e}")
+            return -abi.EINVAL
+
+    def _privop(self, dom: Domain, cls, a0, a1, a2):
+        dom.stats["traps"] += 1
+        sub = a0 if cls in ("write_cr", "read_cr") else None
+        op = self.pvops.for_trap(cls, sub)
+        shape = _TRAP_ARGS.get(cls, 0)
+        args = (a1,) if shape == (1,) else (a0, a1, a2)[:shape]
+        try:
+            with self.lock:
+                result = op.handler(self, dom, *args)
+        except GuestFault as e:
+            return self._inject(dom, e.vector, e.error)
+        except HypercallError as e:
+            self.log(f"{dom.name}: trapped {cls} refused: {e.why}")
+            return self._inject(dom, 13, 0)
+        if result is NATIVE:
+            dom.machine.pv_native()
+            return None
+        if dom.state in TERMINAL:
+            return None
+        return result
+
+    def _inject(self, dom: Domain, vector: int, error) -> None:
+        ex = dom.machine.inject(vector, error)
+        if ex is not None:
+            self._crash(dom, str(ex))
+        return None
+
+    def _fire_timer(self, dom: Domain) -> None:
+        dom.timer_deadline = None
+        dom.machine.set_timer(None)
+        dom.virq(abi.VIRQ_TIMER)
+
+    # ---- services the hypercalls use
+
+    def fill_hypercall_page(self, dom: Domain, gpa: int) -> None:
+        page = bytearray(b"\xcc" * PAGE)            # int3 between stubs
+        for nr in range(PAGE // abi.HYPERCALL_STUB_SIZE):
+            stub = b"\xb8" + nr.to_bytes(4, "little") + b"\x0f\x01\xc1\xc3"   # mov eax, nr; vmcall; ret
+            page[nr * 32:nr * 32 + len(stub)] = stub
+        dom.machine.mem_write(gpa, bytes(page))
+        dom.hypercall_page = gpa
+
+    def set_timer(self, dom: Domain, deadline_ns: int) -> None:
+        if deadline_ns == 0:
+            dom.timer_deadline = None
+            dom.machine.set_timer(None)
+            return
+        dom.timer_deadline = dom.vtime_of_ns(deadline_ns)
+        dom.machine.set_timer(dom.timer_deadline)
+
+    def yield_(self, dom: Domain) -> None:
+        dom.machine.stop()
+
+    def block(self, dom: Domain, clear_mask: bool = True) -> None:
+        """Sleep until an event is pending (sched_op block enables events,
+        as Xen's does)."""
+        if dom.shared_info is None:
+            raise HypercallError(abi.EINVAL, "block needs the shared info page (no events otherwise)")
+        if clear_mask:
+            dom.machine.mem_write(dom.shared_info + 1, b"\0")
+        with dom.lock:
+            if dom.event_pending():
+                return
+            dom.state = "blocked"
+        dom.machine.stop()
+
+    def shutdown(self, dom: Domain, reason: str, status: int = 0) -> None:
+        dom.exit_status = status
+        self._finish(dom, "shutdown", f"{reason}, status {status}")
+
+    def _crash(self, dom: Domain, why: str) -> None:
+        self._finish(dom, "crashed", why)
+
+    def _finish(self, dom: Domain, state: str, why: str) -> None:
+        with dom.lock:
+            if dom.state in TERMINAL:
+                return
+            dom.state, dom.reason = state, why
+            dom.lock.notify_all()
+        dom.machine.stop()
+        dom.flush_console()
+        self.log(f"{dom.name}: {state}: {why}")
+
+    def balloon_out(self, dom: Domain, frames) -> int:
+        done = 0
+        for f in frames:
+            if not dom.owns(f) or f in dom.pinned or f in dom.foreign or dom.pages <= 1:
+                break
+            if dom.shared_info is not None and f == dom.shared_info >> 12 or f == (dom.hypercall_page or -PAGE) >> 12:
+                break
+            dom.machine.release_frames(f)
+            dom.owned[f] = 0
+            dom.pages -= 1
+            done += 1
+        dom.update_reservation_info()
+        return done
+
+    def balloon_in(self, dom: Domain, frames) -> int:
+        done = 0
+        for f in frames:
+            if not 0 <= f < dom.max_pages or dom.owned[f] or dom.pages >= dom.max_pages:
+                break
+            dom.machine.restore_frames(f)
+            dom.owned[f] = 1
+            dom.pages += 1
+            done += 1
+        dom.update_reservation_info()
+        return done
+
+    def account(self, dom: Domain) -> None:
+        c = dom.machine.pv_counters
+        dom.stats["exits"] = c["hypercalls"] + c["traps"]
+
+    # ---- scheduling
+
+    def run(self, max_instructions: Optional[int] = None) -> dict:
+        """Run every domain until each has shut down, crashed or is paused
+        (or the total budget is spent).  Returns {name: domain}."""
+        if self.threads:
+            self._run_threads(max_instructions)
+        else:
+            self._run_rounds(max_instructions)
+        for d in self.domains.values():
+            self.account(d)
+            d.flush_console()
+        return {d.name: d for d in self.domains.values()}
+
+    def _slice(self, dom: Domain, total_left: Optional[int]) -> int:
+        q = max(1, self.quantum * dom.weight // DEFAULT_WEIGHT)
+        if dom.budget is not None:
+            q = min(q, dom.budget - dom.stats["instructions"])
+        if total_left is not None:
+            q = min(q, total_left)
+        return q
+
+    def _run_once(self, dom: Domain, count: int) -> int:
+        """One quantum of `dom`; returns instructions retired."""
+        ex = dom.machine.run(count=count)
+        n = ex.instructions
+        dom.stats["instructions"] += n
+        if ex.reason in ("exception", "triple-fault", "unmapped"):
+            self._crash(dom, str(ex))
+        elif ex.reason == "debug-exit":
+            self.shutdown(dom, "debug-exit", ex.status)
+        elif ex.reason == "hlt":
+            self._finish(dom, "shutdown", f"halted at {ex.address:#x} with nothing to wake it")
+        elif ex.reason in ("hypercall", "privop", "vtimer"):      # a handler was removed
+            self._crash(dom, f"unhandled {ex}")
+        if dom.budget is not None and dom.stats["instructions"] >= dom.budget and dom.state not in TERMINAL:
+            self._finish(dom, "crashed", f"ran past its budget of {dom.budget:,} instructions")
+        return n
+
+    def _run_rounds(self, max_instructions: Optional[int]) -> None:
+        total = 0
+        while True:
+            live = [d for d in self.domains.values() if d.state in ("runnable", "blocked")]
+            if not live or (max_instructions is not None and total >= max_instructions):
+                return
+            runnable = [d for d in live if d.state == "runnable"]
+            if not runnable:
+                if not self._idle(live):
+                    return
+                continue
+            for dom in runnable:
+                if dom.state != "runnable":
+                    continue
+                left = None if max_instructions is None else max_instructions - total
+                count = self._slice(dom, left)
+                if count <= 0:
+                    self._finish(dom, "crashed", f"ran past its budget of {dom.budget:,} instructions")
+                    continue
+                n = self._run_once(dom, count)
+                total += n
+                self.clock += n
+                for other in live:                 # one CPU: everyone's clock moves on
+                    if other is not dom:
+                        other.machine.advance_time(n)
+                        self._wake_if_due(other)
+
+    def _wake_if_due(self, dom: Domain) -> None:
+        if dom.state == "blocked" and dom.timer_deadline is not None and dom.vtime >= dom.timer_deadline:
+            self._fire_timer(dom)
+
+    def _idle(self, blocked) -> bool:
+        """Every live domain is blocked: move time to the first timer."""
+        timed = [d for d in blocked if d.timer_deadline is not None]
+        if not timed:
+            for d in blocked:
+                self._finish(d, "crashed", "blocked with no timer set and no other domain running: "
+                                           "no event can ever arrive")
+            return False
+        first = min(timed, key=lambda d: d.timer_deadline - d.vtime)
+        step = max(0, first.timer_deadline - first.vtime)
+        self.clock += step
+        for d in blocked:
+            d.machine.advance_time(step)
+            self._wake_if_due(d)
+        return True
+
+    def _run_threads(self, max_instructions: Optional[int]) -> None:
+        def loop(dom: Domain) -> None:
+            while True:
+                with dom.lock:
+                    while dom.state in ("blocked", "paused"):
+                        if dom.state == "blocked" and dom.timer_deadline is not None:
+                            dom.machine.advance_time(dom.timer_deadline - dom.vtime)   # idle till then
+                            self._fire_timer(dom)
+                            continue
+                        if not any(d.state in ("runnable",) for d in self.domains.values() if d is not dom) \
+                                and dom.state == "blocked":
+                            self._finish(dom, "crashed", "blocked with no timer set and no other "
+                                                         "domain running: no event can ever arrive")
+                        else:
+                            dom.lock.wait(0.05)
+                    if dom.state in TERMINAL:
+                        return
+                left = None
+                if max_instructions is not None:
+                    left = max_instructions - dom.stats["instructions"]
+                    if left <= 0:
+                        return
+                count = self._slice(dom, left)
+                if count <= 0:
+                    self._finish(dom, "crashed", f"ran past its budget of {dom.budget:,} instructions")
+                    return
+                self._run_once(dom, count)
+
+        workers = [threading.Thread(target=loop, args=(d,), name=f"pvemu-{d.name}", daemon=True)
+                   for d in self.domains.values() if d.state not in TERMINAL]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
