@@ -228,6 +228,7 @@ cdef struct CPU:
     int noncanonical      # the last #GP came from a non-canonical address
     uint64_t fault_la     # ... and that address
     uint32_t shadow       # interrupt shadow after STI / MOV SS (instructions)
+    uint32_t shadow_block # the running block is the one instruction in a shadow
     # memory
     uint8_t* mem
     uint64_t mem_size

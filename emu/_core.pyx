@@ -92,8 +92,10 @@ cdef int cpu_run(CPU* c) noexcept nogil:
         one = False
         step = False
         if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow, TF
+            c.shadow_block = 0
             if c.shadow:
                 c.shadow = 0
+                c.shadow_block = 1
                 one = True             # one instruction before interrupts again
             else:
                 if c.halted:

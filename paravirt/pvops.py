@@ -193,18 +193,10 @@ def save_fl(sup, dom):
     return dom.machine.reg_read("rflags") & IF
 
 
-def restore_fl(sup, dom, flags):
-    m = dom.machine
-    m.reg_write("rflags", (m.reg_read("rflags") & ~IF) | (flags & IF))
-    return 0
-
-
-def irq_disable(sup, dom):
-    return restore_fl(sup, dom, 0)
-
-
-def irq_enable(sup, dom):
-    return restore_fl(sup, dom, IF)
+def interrupt_flag(sup, dom, *flags):
+    """CLI, STI, POPF: the core runs them, keeping STI's one-instruction
+    shadow (a STI; HLT pair must not lose the wake-up between the two)."""
+    return NATIVE
 
 
 def halt(sup, dom):
@@ -295,10 +287,10 @@ def default_ops() -> list:
         PvOp("cpu.lmsw", None, "lmsw", lmsw),
         PvOp("irq.save_fl", "none: reads shared_info vcpu.upcall_mask", None, save_fl,
              "natively PUSHF, which never traps (x86's classic virtualization hole)"),
-        PvOp("irq.restore_fl", "none: writes vcpu.upcall_mask", "popf", restore_fl,
+        PvOp("irq.restore_fl", "none: writes vcpu.upcall_mask", "popf", interrupt_flag,
              "a POPF that changes IF traps"),
-        PvOp("irq.disable", "none: vcpu.upcall_mask = 1", "cli", irq_disable),
-        PvOp("irq.enable", "none: vcpu.upcall_mask = 0 (then check upcall_pending)", "sti", irq_enable),
+        PvOp("irq.disable", "none: vcpu.upcall_mask = 1", "cli", interrupt_flag),
+        PvOp("irq.enable", "none: vcpu.upcall_mask = 0 (then check upcall_pending)", "sti", interrupt_flag),
         PvOp("irq.safe_halt", "29 sched_op/block", None, halt, "natively STI; HLT"),
         PvOp("irq.halt", "29 sched_op/block", "hlt", halt),
         PvOp("mmu.read_cr2", "40 cpu_op/read_cr2", "read_cr:2", read_cr(2)),
