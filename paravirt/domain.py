@@ -67,6 +67,7 @@ class Domain:
         self.pinned: set[int] = set()
         self.grants: list = []                 # ref -> (grantee domid, gfn) or None
         self.foreign: dict[int, tuple] = {}    # my gfn -> (granter domid, ref)
+        self.store: dict[int, int] = {}        # store_op keys
         self.events = EventChannels(self)
         self.shared_info: Optional[int] = None # guest-physical address
         self.hypercall_page: Optional[int] = None

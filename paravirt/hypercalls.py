@@ -9,7 +9,6 @@ import struct
 from paravirt import abi, pagetables
 from paravirt.errors import HypercallError, fault, inval
 
-U64 = (1 << 64) - 1
 
 
 # ---- guest memory, by guest-virtual address through its page tables
@@ -153,6 +152,8 @@ def mmuext_op(sup, dom, ops, count, done_ptr, *_):
             elif cmd == abi.MMUEXT_UNPIN_TABLE:
                 call("mmu.unpin", sup, dom, arg1)
             elif cmd == abi.MMUEXT_NEW_BASEPTR:
+                if (arg1 & pagetables.ADDR_MASK) >> 12 not in dom.pinned:
+                    raise inval(f"new base pointer {arg1:#x}: its root table is not pinned")
                 call("mmu.write_cr3", sup, dom, arg1)
             elif cmd == abi.MMUEXT_TLB_FLUSH_LOCAL:
                 call("mmu.flush_tlb_all", sup, dom)
@@ -294,7 +295,7 @@ def vcpu_op(sup, dom, cmd, vcpu, arg, *_):
     if cmd == abi.VCPUOP_get_runstate_info:
         sup.account(dom)
         s = dom.stats
-        write_guest(dom, arg, struct.pack("<5Q", s["instructions"], s["exits"], s["hypercalls"],
+        write_guest(dom, arg, struct.pack("<5Q", dom.machine.instructions, s["exits"], s["hypercalls"],
                                           s["traps"], dom.ns(dom.vtime)))
         return 0
     raise inval(f"vcpu_op command {cmd}")
@@ -321,7 +322,7 @@ _CPU_OPS = {abi.CPUOP_read_cr0: "cpu.read_cr0", abi.CPUOP_read_cr2: "mmu.read_cr
 def cpu_op(sup, dom, cmd, a, b, *_):
     call = sup.pvops.call
     if cmd in _CPU_OPS:
-        return call(_CPU_OPS[cmd], sup, dom) & (U64 if _wide(dom) else 0x7FFFFFFF)
+        return call(_CPU_OPS[cmd], sup, dom)
     if cmd == abi.CPUOP_write_cr0:
         return call("cpu.write_cr0", sup, dom, a)
     if cmd == abi.CPUOP_write_cr4:
@@ -343,6 +344,22 @@ def cpu_op(sup, dom, cmd, a, b, *_):
         limit, base = struct.unpack("<H" + ("Q" if width == 8 else "I"), read_guest(dom, a, 2 + width))
         return call("cpu.load_idt", sup, dom, base, limit)
     raise inval(f"cpu_op command {cmd}")
+
+
+def store_op(sup, dom, cmd, arg, *_):
+    domid, _pad, key, value = struct.unpack("<HHIQ", read_guest(dom, arg, 16))
+    if cmd == abi.STOREOP_write:
+        if key not in dom.store and len(dom.store) >= abi.STORE_MAX_KEYS:
+            raise HypercallError(abi.ENOSPC, f"domain {dom.domid} has {abi.STORE_MAX_KEYS} keys already")
+        dom.store[key] = value
+        return 0
+    if cmd == abi.STOREOP_read:
+        owner = dom if domid == abi.DOMID_SELF else sup.domain(domid)
+        if key not in owner.store:
+            raise HypercallError(abi.ENOENT, f"domain {owner.domid} has no key {key:#x}")
+        write_guest(dom, arg + 8, struct.pack("<Q", owner.store[key]))
+        return 0
+    raise inval(f"store_op command {cmd}")
 
 
 def multicall(sup, dom, calls, count, *_):
@@ -367,5 +384,5 @@ HYPERCALLS = {
     abi.HC_grant_table_op: grant_table_op, abi.HC_vcpu_op: vcpu_op,
     abi.HC_mmuext_op: mmuext_op, abi.HC_sched_op: sched_op,
     abi.HC_event_channel_op: event_channel_op, abi.HC_physdev_op: physdev_op,
-    abi.HC_cpu_op: cpu_op,
+    abi.HC_cpu_op: cpu_op, abi.HC_store_op: store_op,
 }

@@ -92,6 +92,7 @@
 #define PVEMU_HC_event_channel_op   32
 #define PVEMU_HC_physdev_op         33
 #define PVEMU_HC_cpu_op             40      /* pvemu: privileged CPU state */
+#define PVEMU_HC_store_op           41      /* pvemu: a tiny key-value store for rendezvous (Xen: xenstore) */
 #define PVEMU_HC_MAX                64      /* the page holds 128 stubs; 64+ are -ENOSYS */
 
 /* Errors (returned negated, Linux errno values as Xen uses). */
@@ -197,12 +198,12 @@ struct pvemu_mmu_update { uint64_t ptr, val; };
 #define PVEMU_UVMF_TLB_FLUSH    2
 
 /* mmuext_op(ops*, count, done*) */
-#define PVEMU_MMUEXT_PIN_L1_TABLE    0
+#define PVEMU_MMUEXT_PIN_L1_TABLE    0   /* arg1 = the table's frame number (as Xen's mfn) */
 #define PVEMU_MMUEXT_PIN_L2_TABLE    1
 #define PVEMU_MMUEXT_PIN_L3_TABLE    2
 #define PVEMU_MMUEXT_PIN_L4_TABLE    3
-#define PVEMU_MMUEXT_UNPIN_TABLE     4
-#define PVEMU_MMUEXT_NEW_BASEPTR     5   /* arg1 = the new CR3 */
+#define PVEMU_MMUEXT_UNPIN_TABLE     4   /* arg1 = the table's frame number */
+#define PVEMU_MMUEXT_NEW_BASEPTR     5   /* arg1 = the new CR3; its root table must be pinned */
 #define PVEMU_MMUEXT_TLB_FLUSH_LOCAL 6
 #define PVEMU_MMUEXT_INVLPG_LOCAL    7   /* arg1 = the linear address */
 struct pvemu_mmuext_op { uint32_t cmd, pad; uint64_t arg1, arg2; };
@@ -256,14 +257,25 @@ struct pvemu_runstate_info {
 struct pvemu_gnttab_grant { uint16_t domid, pad; uint32_t ref; /* out */ uint64_t gfn; };
 struct pvemu_gnttab_map   { uint16_t domid, pad; uint32_t ref; uint64_t gfn; };
 
+/* store_op(cmd, arg*): how domains find each other's grant refs and ports
+ * (Xen keeps these in xenstore).  Each domain writes keys under its own id;
+ * any domain reads any domain's keys.  read of an absent key: -ENOENT (poll
+ * with sched_op yield).  At most 64 keys per domain (-ENOSPC). */
+#define PVEMU_STOREOP_write    0   /* struct pvemu_store: domid ignored (always the caller) */
+#define PVEMU_STOREOP_read     1   /* struct pvemu_store: value written back */
+#define PVEMU_STORE_MAX_KEYS  64
+struct pvemu_store { uint16_t domid, pad; uint32_t key; uint64_t value; };
+
 /* physdev_op(cmd, arg*): port I/O for a paravirtualized kernel. */
 #define PVEMU_PHYSDEVOP_pio_in   0
 #define PVEMU_PHYSDEVOP_pio_out  1
 struct pvemu_physdev_pio { uint16_t port; uint8_t size, pad; uint32_t value; };
 
 /* cpu_op(cmd, a, b): pvemu's hypercall for the privileged CPU state that
- * Xen keeps from its guests.  Returns the value read (reads) or 0.  MSR
- * values and CPUID results go through struct pvemu_cpu_regs* (b). */
+ * Xen keeps from its guests.  Reads of control registers return the value
+ * itself (on i386 a CR0 with PG set looks negative: read_cr* cannot fail);
+ * the other commands return 0 or -errno.  MSR values go through a uint64_t*
+ * (b), CPUID through struct pvemu_cpu_regs* (b). */
 #define PVEMU_CPUOP_read_cr0    0
 #define PVEMU_CPUOP_write_cr0   1   /* a = value */
 #define PVEMU_CPUOP_read_cr2    2
