@@ -21,6 +21,18 @@ def build_parser() -> argparse.ArgumentParser:
     system.add_arguments(p)
     p.set_defaults(func=system.run)
 
+    from emu import guests
+    p = sub.add_parser("guests", help="list the bundled guest kernels",
+                       description="List the bundled guest kernels and what each shows.")
+    p.set_defaults(func=guests.list_guests)
+
+    from paravirt import cli as pv
+    p = sub.add_parser("up", help="run guest domains under the supervisor from a TOML file",
+                       description="Boot the [[domain]] entries of a TOML file under the supervisor "
+                                   "(see paravirt/config.py for the format).")
+    pv.add_up_arguments(p)
+    p.set_defaults(func=pv.up)
+
     p = sub.add_parser("bench", help="benchmark the emulator against Unicorn and the host CPU",
                        description=bench.__doc__.strip().split("\n")[0])
     bench.add_arguments(p)

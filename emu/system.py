@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 
 from emu.devices import attach_pc
 from emu.errors import EmuError
+from emu.guests import resolve
 from emu.loader import LoaderError, load_flat, load_kernel
 
 DEFAULT_MEMORY = 64 << 20
@@ -99,7 +100,13 @@ def trace(m, count: int, address_range=None, out=sys.stderr):
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("kernel", nargs="?", help="a Multiboot or ELF kernel (or a flat binary with --flat)")
+    parser.add_argument("kernel", nargs="*", metavar="KERNEL|GUEST",
+                        help="a Multiboot or ELF kernel (or a flat binary with --flat), or a bundled "
+                             "guest's name (`pvemu guests` lists them); several only with --supervised")
+    parser.add_argument("--supervised", action="store_true",
+                        help="run under the supervisor as paravirtualized domains (one per kernel)")
+    parser.add_argument("--unmodified", action="store_true",
+                        help="with --supervised: hide the supervisor; privileged instructions trap to it")
     parser.add_argument("--bios", metavar="FILE",
                         help="boot a firmware image from the reset vector instead of a kernel")
     parser.add_argument("--trace", type=int, default=0, metavar="N",
@@ -107,8 +114,8 @@ def add_arguments(parser) -> None:
                              "when capstone is installed)")
     parser.add_argument("--trace-range", metavar="START-END",
                         help="with --trace, print only instructions in this address range")
-    parser.add_argument("--memory", default="64M", help="guest RAM (default 64M)")
-    parser.add_argument("--cmdline", default="", help="the kernel command line (Multiboot)")
+    parser.add_argument("--memory", help="guest RAM (default 64M; a bundled guest's own default)")
+    parser.add_argument("--cmdline", help="the kernel command line (Multiboot; a bundled guest's default)")
     parser.add_argument("--module", action="append", default=[], metavar="FILE[,STRING]",
                         help="a Multiboot module, optionally with its string; repeatable")
     parser.add_argument("--flat", type=lambda s: int(s, 0), metavar="ADDRESS",
@@ -122,11 +129,26 @@ def add_arguments(parser) -> None:
                              "(default 100,000,000); time is virtual, so runs are repeatable")
     parser.add_argument("--qemu-exit-status", action="store_true",
                         help="exit with (v << 1) | 1 for a debug-exit write of v, as QEMU does")
+    from paravirt.cli import add_control_arguments
+    group = parser.add_argument_group("under the supervisor (--supervised)")
+    add_control_arguments(group)
 
 
 def run(args) -> int:
+    if args.supervised:
+        from paravirt.cli import run_supervised
+        return run_supervised(args)
     try:
-        memory = parse_size(args.memory)
+        if args.unmodified:
+            raise EmuError("--unmodified only makes sense with --supervised")
+        if len(args.kernel) > 1:
+            raise EmuError(f"{len(args.kernel)} kernels given: several domains need --supervised")
+        target = args.kernel[0] if args.kernel else None
+        guest = None
+        if target is not None and args.flat is None:
+            guest, target = resolve(target)
+        memory = parse_size(args.memory or (guest.memory if guest else "64M"))
+        cmdline = args.cmdline if args.cmdline is not None else (guest.args if guest else "")
         address_range = None
         if args.trace_range:
             try:
@@ -137,17 +159,17 @@ def run(args) -> int:
         if args.bios:
             with open(args.bios, "rb") as f:
                 m = boot_bios(f.read(), memory)
-        elif args.kernel is None:
-            raise EmuError("give a kernel to boot (or --bios FILE)")
+        elif target is None:
+            raise EmuError("give a kernel or a bundled guest to boot (or --bios FILE)")
         else:
-            with open(args.kernel, "rb") as f:
+            with open(target, "rb") as f:
                 kernel = f.read()
             modules = []
             for spec in args.module:
                 path, _, string = spec.partition(",")
                 with open(path, "rb") as f:
                     modules.append((string or path, f.read()))
-            m, image = boot(kernel, memory, args.cmdline, modules, args.flat)
+            m, image = boot(kernel, memory, cmdline, modules, args.flat)
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2

@@ -65,6 +65,7 @@ class Supervisor:
         self.domains: dict[int, Domain] = {}
         self.lock = threading.RLock()
         self.clock = 0                  # shared virtual time (sequential scheduling)
+        self.actions: list = []         # (virtual time, sequence, description, fn), sorted
 
     # ---- domains
 
@@ -129,6 +130,25 @@ class Supervisor:
             raise ConfigError(f"balloon target {pages} pages is outside 1..{dom.max_pages}")
         dom.update_reservation_info(pages)
         dom.virq(abi.VIRQ_BALLOON)
+
+    def at(self, vtime: int, fn: Callable[[], None], description: str = "") -> None:
+        """Call fn() once the supervisor's virtual time reaches `vtime`
+        (instructions; between quanta): balloon targets, pause, unpause."""
+        self.actions.append((vtime, len(self.actions), description, fn))
+        self.actions.sort(key=lambda a: a[:2])
+
+    def now(self) -> int:
+        """Virtual time: shared by all domains when scheduling in rounds, the
+        furthest domain's with threads."""
+        if self.threads:
+            return max((d.vtime for d in self.domains.values()), default=0)
+        return self.clock
+
+    def _due_actions(self) -> None:
+        while self.actions and self.actions[0][0] <= self.now():
+            _, _, what, fn = self.actions.pop(0)
+            self.log(f"at {self.now():,}: {what}")
+            fn()
 
     def refresh_trap_mask(self) -> None:
         """Apply changes to the pv_ops table's in_core marks to every domain."""
@@ -320,6 +340,10 @@ class Supervisor:
         total = 0
         while True:
             live = [d for d in self.domains.values() if d.state in ("runnable", "blocked")]
+            if not live and self.actions and any(d.state == "paused" for d in self.domains.values()):
+                self.clock = max(self.clock, self.actions[0][0])    # only an action can go on
+                self._due_actions()
+                continue
             if not live or (max_instructions is not None and total >= max_instructions):
                 return
             runnable = [d for d in live if d.state == "runnable"]
@@ -338,6 +362,7 @@ class Supervisor:
                 n = self._run_once(dom, count)
                 total += n
                 self.clock += n
+                self._due_actions()
                 for other in live:                 # one CPU: everyone's clock moves on
                     if other is not dom:
                         other.machine.advance_time(n)
@@ -348,19 +373,22 @@ class Supervisor:
             self._fire_timer(dom)
 
     def _idle(self, blocked) -> bool:
-        """Every live domain is blocked: move time to the first timer."""
-        timed = [d for d in blocked if d.timer_deadline is not None]
-        if not timed:
+        """Every live domain is blocked: move time on to the first timer or
+        scheduled action."""
+        waits = [d.timer_deadline - d.vtime for d in blocked if d.timer_deadline is not None]
+        if self.actions:
+            waits.append(self.actions[0][0] - self.clock)
+        if not waits:
             for d in blocked:
                 self._finish(d, "crashed", "blocked with no timer set and no other domain running: "
                                            "no event can ever arrive")
             return False
-        first = min(timed, key=lambda d: d.timer_deadline - d.vtime)
-        step = max(0, first.timer_deadline - first.vtime)
+        step = max(0, min(waits))
         self.clock += step
         for d in blocked:
             d.machine.advance_time(step)
             self._wake_if_due(d)
+        self._due_actions()
         return True
 
     def _run_threads(self, max_instructions: Optional[int]) -> None:
@@ -390,6 +418,8 @@ class Supervisor:
                     self._finish(dom, "crashed", f"ran past its budget of {dom.budget:,} instructions")
                     return
                 self._run_once(dom, count)
+                with self.lock:
+                    self._due_actions()
 
         workers = [threading.Thread(target=loop, args=(d,), name=f"pvemu-{d.name}", daemon=True)
                    for d in self.domains.values() if d.state not in TERMINAL]

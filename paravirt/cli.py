@@ -1,0 +1,149 @@
+"""`pvemu up FILE.toml` and `pvemu run --supervised ...`: guest domains
+under the supervisor, their consoles shown line by line with their names."""
+from __future__ import annotations
+
+import sys
+
+from emu.errors import EmuError
+from emu.guests import resolve
+from emu.loader import LoaderError
+from emu.system import parse_size
+from paravirt.config import ActionSpec, Config, DomainSpec, load, parse_time
+from paravirt.errors import ConfigError
+
+STATUS_FAILED = 1          # some domain crashed or ended with a nonzero status
+
+
+def add_control_arguments(parser) -> None:
+    """Options shared by `up` and `run --supervised`."""
+    parser.add_argument("--threads", action="store_true",
+                        help="run each domain on its own thread (the core runs without the GIL)")
+    parser.add_argument("--quantum", type=int, metavar="N",
+                        help="instructions per scheduling round at weight 256 (default 200,000)")
+    parser.add_argument("--balloon", action="append", default=[], metavar="NAME=SIZE@TIME",
+                        help="set a domain's balloon target at a virtual time, e.g. web=24M@20ms")
+    parser.add_argument("--pause", action="append", default=[], metavar="NAME@TIME",
+                        help="pause a domain at a virtual time")
+    parser.add_argument("--unpause", action="append", default=[], metavar="NAME@TIME",
+                        help="unpause a domain at a virtual time")
+    parser.add_argument("--verbose", action="store_true",
+                        help="log the supervisor's decisions (refused hypercalls, actions)")
+
+
+def add_up_arguments(parser) -> None:
+    parser.add_argument("config", help="a TOML file of [[domain]] entries (see paravirt/config.py)")
+    parser.add_argument("--max-instructions", type=int, metavar="N",
+                        help="stop after N instructions in all (default: the file's, else 2,000,000,000)")
+    add_control_arguments(parser)
+
+
+def _control_actions(args, ips: int) -> list:
+    out = []
+    try:
+        for spec in args.balloon:
+            name, _, rest = spec.partition("=")
+            size, _, when = rest.partition("@")
+            out.append(ActionSpec(parse_time(when or 0, ips, "--balloon"), "balloon", name,
+                                  parse_size(size)))
+        for kind in ("pause", "unpause"):
+            for spec in getattr(args, kind):
+                name, _, when = spec.partition("@")
+                out.append(ActionSpec(parse_time(when or 0, ips, f"--{kind}"), kind, name))
+    except EmuError as e:
+        raise ConfigError(str(e)) from None
+    return out
+
+
+def start(cfg: Config, verbose: bool = False, console=True):
+    """A Supervisor with the configuration's domains created and actions
+    scheduled."""
+    from paravirt.supervisor import Supervisor, print_console
+    log = (lambda msg: print(f"supervisor: {msg}", file=sys.stderr)) if verbose else None
+    sup = Supervisor(quantum=cfg.quantum, threads=cfg.threads, ips=cfg.ips, log=log,
+                     console=print_console if console else None)
+    for d in cfg.domains:
+        try:
+            with open(d.kernel, "rb") as f:
+                kernel = f.read()
+        except OSError as e:
+            raise ConfigError(f"domain {d.name}: cannot read {d.kernel}: {e.strerror}") from None
+        try:
+            sup.create(kernel, name=d.name, memory=d.memory, max_memory=d.max_memory, weight=d.weight,
+                       paravirt=d.paravirt, cmdline=d.cmdline, budget=d.budget)
+        except LoaderError as e:
+            raise ConfigError(f"domain {d.name}: {e}") from None
+    names = {d.name for d in cfg.domains}
+    for a in cfg.actions:
+        if a.domain not in names:
+            raise ConfigError(f"{a.kind}: no domain named {a.domain!r} (domains: {', '.join(sorted(names))})")
+        dom = sup.domain(a.domain)
+        if a.kind == "balloon":
+            pages = a.target // 4096
+            if not 1 <= pages <= dom.max_pages:
+                raise ConfigError(f"balloon target {a.target} for {a.domain} is outside 4K.."
+                                  f"{dom.max_pages * 4096 >> 20}M (its max_memory)")
+            fn, what = (lambda d=dom, p=pages: sup.set_target(d, p)), f"balloon {a.domain} to {a.target >> 20} MiB"
+        else:
+            fn, what = (lambda d=dom, k=a.kind: getattr(sup, k)(d)), f"{a.kind} {a.domain}"
+        sup.at(a.at, fn, what)
+    return sup
+
+
+def finish(sup) -> int:
+    """Print each domain's end and choose the exit status: a single domain's
+    own status; several: 0 only if all shut down with status 0."""
+    doms = list(sup.domains.values())
+    for d in doms:
+        print(f"pvemu: {d.describe()}", file=sys.stderr)
+    if len(doms) == 1 and doms[0].state == "shutdown" and doms[0].exit_status is not None:
+        return doms[0].exit_status & 0xFF
+    ok = all(d.state == "shutdown" and d.exit_status == 0 for d in doms)
+    return 0 if ok else STATUS_FAILED
+
+
+def _run(cfg: Config, args) -> int:
+    if args.quantum is not None:
+        if args.quantum <= 0:
+            raise ConfigError("--quantum must be positive")
+        cfg.quantum = args.quantum
+    cfg.threads = cfg.threads or args.threads
+    cfg.actions += _control_actions(args, cfg.ips)
+    sup = start(cfg, args.verbose)
+    sup.run(max_instructions=cfg.max_instructions)
+    return finish(sup)
+
+
+def up(args) -> int:
+    try:
+        cfg = load(args.config)
+        if args.max_instructions is not None:
+            cfg.max_instructions = args.max_instructions
+        return _run(cfg, args)
+    except ConfigError as e:
+        print(f"pvemu up: {e}", file=sys.stderr)
+        return 2
+
+
+def run_supervised(args) -> int:
+    """`pvemu run --supervised TARGET...`: each target one domain (a bundled
+    guest made for several domains, e.g. pingpong, gives that many)."""
+    try:
+        cfg = Config(ips=args.ips, max_instructions=args.max_instructions)
+        for target in args.kernel:
+            guest, path = resolve(target)
+            copies = guest.domains if guest else 1
+            for k in range(copies):
+                base = guest.name if guest else target.rsplit("/", 1)[-1]
+                name = base if copies == 1 else f"{base}{k + 1}"
+                while any(d.name == name for d in cfg.domains):
+                    name += "'"
+                cfg.domains.append(DomainSpec(
+                    name=name, kernel=path,
+                    memory=parse_size(args.memory or (guest.memory if guest else "64M")),
+                    max_memory=parse_size(guest.max_memory) if guest and guest.max_memory else None,
+                    paravirt=not args.unmodified,
+                    cmdline=args.cmdline if args.cmdline is not None else (guest.args if guest else "")))
+        return _run(cfg, args)
+    except (ConfigError, EmuError) as e:
+        print(f"pvemu run: {e}", file=sys.stderr)
+        return 2
