@@ -355,6 +355,8 @@ class Supervisor:
                 if dom.state != "runnable":
                     continue
                 left = None if max_instructions is None else max_instructions - total
+                if left is not None and left <= 0:
+                    return
                 count = self._slice(dom, left)
                 if count <= 0:
                     self._finish(dom, "crashed", f"ran past its budget of {dom.budget:,} instructions")
