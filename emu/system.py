@@ -143,6 +143,8 @@ def run(args) -> int:
             raise EmuError("--unmodified only makes sense with --supervised")
         if len(args.kernel) > 1:
             raise EmuError(f"{len(args.kernel)} kernels given: several domains need --supervised")
+        if args.memory:
+            parse_size(args.memory)              # a bad size is reported before anything else
         target = args.kernel[0] if args.kernel else None
         guest = None
         if target is not None and args.flat is None:

@@ -1,10 +1,10 @@
 /* pingpong: a counter bounced N times (rounds=N, default 1000) through a
  * shared page and event channels.  Under the supervisor: two domains, the
- * first (domain 1) "ping", which grants its page to domain 2 and offers it
- * an unbound port; domain 2, "pong", finds them by probing (grant refs and
- * ports in order: only those meant for it can be mapped and bound), maps
- * the page and binds the port.  Each side adds 1 when the counter's parity
- * says it is its turn and notifies the other.  Natively (no supervisor) the
+ * first (domain 1) "ping", which grants its page to domain 2, allocates an
+ * unbound port for it and publishes both with store_op (KEY_GREF, then
+ * KEY_PORT); domain 2, "pong", polls domain 1's keys (store_op read, a
+ * yield between tries), maps the page and binds the port.  Each side adds
+ * 1 when the counter's parity says it is its turn and notifies the other.  Natively (no supervisor) the
  * two ends are two tasks of one kernel that yield to each other. */
 #include "guest.h"
 
@@ -16,6 +16,32 @@ static struct shared *sh = (struct shared *)page;
 static u32 port;
 static int ping;
 static volatile int finished;
+
+/* store_op keys under domain 1 (guests/README.md). */
+#define KEY_GREF    0x70700001u         /* the grant ref of ping's page, for domain 2 */
+#define KEY_PORT    0x70700002u         /* ping's unbound port for domain 2; written last */
+#define POLL_TRIES  100000
+
+static long store_write(u32 key, u64 value)
+{
+    struct pvemu_store s = { PVEMU_DOMID_SELF, 0, key, value };
+    return HC(store_op, PVEMU_STOREOP_write, &s, 0);
+}
+
+/* Domain domid's key, polled until present; -errno if it never is. */
+static long store_wait(u16 domid, u32 key, u64 *value)
+{
+    for (int tries = 0; tries < POLL_TRIES; tries++) {
+        struct pvemu_store s = { domid, 0, key, 0 };
+        long r = HC(store_op, PVEMU_STOREOP_read, &s, 0);
+        if (r != -PVEMU_ENOENT) {
+            *value = s.value;
+            return r;
+        }
+        HC(sched_op, PVEMU_SCHEDOP_yield, 0, 0);
+    }
+    return -PVEMU_ENOENT;
+}
 
 /* My turn: ping moves the counter from even to odd, pong back to even. */
 static int my_turn(void) { return (sh->counter & 1) == (ping ? 0u : 1u); }
@@ -83,20 +109,23 @@ int guest_main(void)
         port = (u32)p;
         sh->rounds = rounds;
         sh->magic = 0x50494E47u;        /* "PING": pong's first event starts play */
+        r = store_write(KEY_GREF, g.ref);
+        if (r >= 0)
+            r = store_write(KEY_PORT, port);
+        if (r < 0)
+            panic("store_op write: %ld", r);
     } else {
-        long r = -1, p = -1;
-        for (int tries = 0; tries < 10000 && r < 0; tries++) {
-            for (u32 ref = 0; ref < 64 && r < 0; ref++) {
-                struct pvemu_gnttab_map m = { 1, 0, ref, (uptr)page >> 12 };
-                r = HC(grant_table_op, PVEMU_GNTTABOP_map, &m, 0);
-            }
-            if (r < 0)
-                HC(sched_op, PVEMU_SCHEDOP_yield, 0, 0);
-        }
-        for (u32 remote = 1; remote < 64 && r >= 0 && p < 0; remote++)
-            p = evtchn_bind_interdomain(1, remote, on_event);
+        u64 gref = 0, rport = 0;
+        long r = store_wait(1, KEY_PORT, &rport);
+        if (r >= 0)
+            r = store_wait(1, KEY_GREF, &gref);
+        if (r < 0)
+            panic("store_op read of domain 1's keys: %ld", r);
+        struct pvemu_gnttab_map m = { 1, 0, (u32)gref, (uptr)page >> 12 };
+        r = HC(grant_table_op, PVEMU_GNTTABOP_map, &m, 0);
+        long p = r < 0 ? r : evtchn_bind_interdomain(1, (u32)rport, on_event);
         if (r < 0 || p < 0)
-            panic("found no grant (%ld) or port (%ld) from domain 1", r, p);
+            panic("map grant %llu (%ld) / bind port %llu (%ld) of domain 1", gref, r, rport, p);
         port = (u32)p;
         pv_ops.mmu.flush_tlb_one((uptr)page);
         evtchn_send(port);
