@@ -798,7 +798,11 @@ cdef class Machine:
         c = self.c
         cdef uint64_t m = 0xFFFFFFFF if c.mode != 64 else <uint64_t>-1
         self._flush_output()
-        result = self.on_hypercall(*self.hypercall_args())
+        if c.mode == 64:
+            result = self.on_hypercall(c.r[R_AX], c.r[R_DI], c.r[R_SI], c.r[R_DX], c.r[10], c.r[8])
+        else:
+            result = self.on_hypercall(c.r[R_AX] & m, c.r[R_BX] & m, c.r[R_CX] & m,
+                                       c.r[R_DX] & m, c.r[R_SI] & m, c.r[R_DI] & m)
         if result is not None:
             c.r[R_AX] = (<uint64_t>(result & m)) if result >= 0 else (<uint64_t>(<int64_t>result)) & m
 
@@ -964,51 +968,55 @@ cdef class Machine:
         drops them all too, the TLB being small)."""
         tlb_flush(self.c)
 
+    cdef int _translate(self, uint64_t la, bint write, bint user, uint64_t* pa):
+        """translate_as without side effects on the fault state: 0 or RC_*."""
+        c = self.c
+        cdef uint64_t cr2 = c.cr2
+        cdef int vec = c.exc_vector, has = c.exc_has_error, rc
+        cdef uint32_t err = c.exc_error
+        rc = translate_as(c, la & c.lamask, ACC_WRITE if write else ACC_READ, user, pa)
+        c.cr2, c.exc_vector, c.exc_has_error, c.exc_error = cr2, vec, has, err
+        c.noncanonical = 0
+        return rc
+
     def translate(self, address, write=False, user=False):
         """Guest-linear -> guest-physical through the current page tables
         (accessed/dirty bits are set as by an access), or None if the access
         would fault or is not RAM.  Leaves no fault behind (CR2 unchanged)."""
-        c = self.c
-        cdef uint64_t pa, cr2 = c.cr2
-        cdef int vec = c.exc_vector, has = c.exc_has_error
-        cdef uint32_t err = c.exc_error
-        rc = translate_as(c, address & c.lamask, ACC_WRITE if write else ACC_READ, user, &pa)
-        c.cr2, c.exc_vector, c.exc_has_error, c.exc_error = cr2, vec, has, err
-        c.noncanonical = 0
-        return None if rc else pa
+        cdef uint64_t pa
+        return None if self._translate(address, write, user, &pa) else pa
 
-    def read_virtual(self, address, n, user=False):
+    def read_virtual(self, uint64_t address, uint64_t n, bint user=False):
         """n bytes at a guest-linear address, page by page through the page
         tables; None if any of it is not mapped RAM."""
-        out = bytearray()
-        while n > 0:
-            pa = self.translate(address, False, user)
-            if pa is None:
+        cdef uint64_t pa, chunk, done = 0
+        out = bytearray(n)
+        cdef unsigned char* dst = out
+        while done < n:
+            if self._translate(address + done, False, user, &pa):
                 return None
-            chunk = min(n, 0x1000 - (address & 0xFFF))
-            out += self.mem_read(pa, chunk)
-            address += chunk
-            n -= chunk
+            chunk = min(n - done, 0x1000 - ((address + done) & 0xFFF))
+            memcpy(dst + done, self.c.mem + pa, chunk)
+            done += chunk
         return bytes(out)
 
-    def write_virtual(self, address, data, user=False):
+    def write_virtual(self, uint64_t address, data, bint user=False):
         """Write bytes at a guest-linear address (all pages are checked
         writable first); False if any of it is not writable mapped RAM."""
-        data = bytes(data)
-        pas = []
-        a, n = address, len(data)
-        while n > 0:
-            pa = self.translate(a, True, user)
-            if pa is None:
+        cdef const unsigned char[:] src = bytes(data)
+        cdef uint64_t pa, chunk, done = 0, n = len(src)
+        while done < n:                           # check every page first
+            if self._translate(address + done, True, user, &pa):
                 return False
-            chunk = min(n, 0x1000 - (a & 0xFFF))
-            pas.append((pa, chunk))
-            a += chunk
-            n -= chunk
-        k = 0
-        for pa, chunk in pas:
-            self.mem_write(pa, data[k:k + chunk])
-            k += chunk
+            done += min(n - done, 0x1000 - ((address + done) & 0xFFF))
+        done = 0
+        while done < n:
+            self._translate(address + done, True, user, &pa)
+            chunk = min(n - done, 0x1000 - ((address + done) & 0xFFF))
+            memcpy(self.c.mem + pa, &src[done], chunk)
+            if self.c.page_blocks[pa >> 12] != NULL:
+                smc_write(self.c, pa, <uint32_t>chunk)
+            done += chunk
         return True
 
     def port_in(self, port, size=1):

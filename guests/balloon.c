@@ -112,11 +112,18 @@ int guest_main(void)
         pv_ops.irq.disable();
         while (target_changed) {
             target_changed = 0;
-            u64 want = shared_info->balloon_target, have = shared_info->nr_pages;
-            if (want && want < have)
-                inflate((u32)(have - want));
-            else if (want > have)
-                deflate((u32)(want - have));
+            /* At most PVEMU_MEMOP_MAX_EXTENTS frames a call: go on until
+             * the target is reached or nothing more moves. */
+            for (;;) {
+                u64 want = shared_info->balloon_target, have = shared_info->nr_pages;
+                u32 moved = 0;
+                if (want && want < have)
+                    moved = inflate((u32)(have - want));
+                else if (want > have)
+                    moved = deflate((u32)(want - have));
+                if (!moved)
+                    break;
+            }
             report("target");
         }
         u64 now = pv_ops.time.clock_read();
@@ -126,7 +133,8 @@ int guest_main(void)
         pv_ops.irq.safe_halt();
     }
     pv_ops.irq.enable();
-    deflate(nout);
+    while (nout && deflate(nout))
+        ;
     report("done");
     return 0;
 }

@@ -13,6 +13,7 @@ from paravirt import abi
 from paravirt.events import EventChannels
 
 PAGE = 4096
+PV_IO_PORTS = frozenset(range(0x3F8, 0x400)) | {0xE9, 0x80}   # COM1, debug console, POST
 WALL_CLOCK_EPOCH = 1_767_225_600        # 2026-01-01T00:00:00Z: virtual time 0, for repeatability
 
 # struct pvemu_shared_info offsets
@@ -68,6 +69,7 @@ class Domain:
         self.grants: list = []                 # ref -> (grantee domid, gfn) or None
         self.foreign: dict[int, tuple] = {}    # my gfn -> (granter domid, ref)
         self.store: dict[int, int] = {}        # store_op keys
+        self.io_ports = set(PV_IO_PORTS)       # what physdev_op may reach
         self.events = EventChannels(self)
         self.shared_info: Optional[int] = None # guest-physical address
         self.hypercall_page: Optional[int] = None

@@ -305,6 +305,8 @@ def physdev_op(sup, dom, cmd, arg, *_):
     port, size, _pad, value = struct.unpack("<HBBI", read_guest(dom, arg, 8))
     if size not in (1, 2, 4):
         raise inval(f"port access size {size}")
+    if not all(p in dom.io_ports for p in range(port, port + size)):
+        raise HypercallError(abi.EPERM, f"port {port:#x} is not one the domain may use")
     if cmd == abi.PHYSDEVOP_pio_in:
         v = sup.pvops.call("cpu.io_in", sup, dom, port, size)
         write_guest(dom, arg + 4, struct.pack("<I", v & 0xFFFFFFFF))
@@ -314,36 +316,49 @@ def physdev_op(sup, dom, cmd, arg, *_):
     raise inval(f"physdev_op command {cmd}")
 
 
-_CPU_OPS = {abi.CPUOP_read_cr0: "cpu.read_cr0", abi.CPUOP_read_cr2: "mmu.read_cr2",
-            abi.CPUOP_read_cr3: "mmu.read_cr3", abi.CPUOP_read_cr4: "cpu.read_cr4",
-            abi.CPUOP_wbinvd: "cpu.wbinvd"}
+def _read_op(name):
+    return lambda sup, dom, a, b: sup.pvops.call(name, sup, dom)
+
+
+def _cpu_read_msr(sup, dom, msr, out):
+    write_guest(dom, out, struct.pack("<Q", sup.pvops.call("cpu.read_msr", sup, dom, msr)))
+    return 0
+
+
+def _cpu_write_msr(sup, dom, msr, ptr):
+    (value,) = struct.unpack("<Q", read_guest(dom, ptr, 8))
+    return sup.pvops.call("cpu.write_msr", sup, dom, msr, value)
+
+
+def _cpu_cpuid(sup, dom, _a, regs):
+    eax, _, ecx, _ = struct.unpack("<4I", read_guest(dom, regs, 16))
+    write_guest(dom, regs, struct.pack("<4I", *sup.pvops.call("cpu.cpuid", sup, dom, eax, ecx)))
+    return 0
+
+
+def _cpu_load_idt(sup, dom, ptr, _b):
+    fmt = "<HQ" if _wide(dom) else "<HI"
+    limit, base = struct.unpack(fmt, read_guest(dom, ptr, struct.calcsize(fmt)))
+    return sup.pvops.call("cpu.load_idt", sup, dom, base, limit)
+
+
+_CPU_OPS = {
+    abi.CPUOP_read_cr0: _read_op("cpu.read_cr0"), abi.CPUOP_read_cr2: _read_op("mmu.read_cr2"),
+    abi.CPUOP_read_cr3: _read_op("mmu.read_cr3"), abi.CPUOP_read_cr4: _read_op("cpu.read_cr4"),
+    abi.CPUOP_wbinvd: _read_op("cpu.wbinvd"),
+    abi.CPUOP_write_cr0: lambda sup, dom, a, b: sup.pvops.call("cpu.write_cr0", sup, dom, a),
+    abi.CPUOP_write_cr4: lambda sup, dom, a, b: sup.pvops.call("cpu.write_cr4", sup, dom, a),
+    abi.CPUOP_load_tr: lambda sup, dom, a, b: sup.pvops.call("cpu.load_tr", sup, dom, a),
+    abi.CPUOP_read_msr: _cpu_read_msr, abi.CPUOP_write_msr: _cpu_write_msr,
+    abi.CPUOP_cpuid: _cpu_cpuid, abi.CPUOP_load_idt: _cpu_load_idt,
+}
 
 
 def cpu_op(sup, dom, cmd, a, b, *_):
-    call = sup.pvops.call
-    if cmd in _CPU_OPS:
-        return call(_CPU_OPS[cmd], sup, dom)
-    if cmd == abi.CPUOP_write_cr0:
-        return call("cpu.write_cr0", sup, dom, a)
-    if cmd == abi.CPUOP_write_cr4:
-        return call("cpu.write_cr4", sup, dom, a)
-    if cmd == abi.CPUOP_read_msr:
-        write_guest(dom, b, struct.pack("<Q", call("cpu.read_msr", sup, dom, a)))
-        return 0
-    if cmd == abi.CPUOP_write_msr:
-        (value,) = struct.unpack("<Q", read_guest(dom, b, 8))
-        return call("cpu.write_msr", sup, dom, a, value)
-    if cmd == abi.CPUOP_cpuid:
-        eax, _, ecx, _ = struct.unpack("<4I", read_guest(dom, b, 16))
-        write_guest(dom, b, struct.pack("<4I", *call("cpu.cpuid", sup, dom, eax, ecx)))
-        return 0
-    if cmd == abi.CPUOP_load_tr:
-        return call("cpu.load_tr", sup, dom, a)
-    if cmd == abi.CPUOP_load_idt:
-        width = 8 if _wide(dom) else 4
-        limit, base = struct.unpack("<H" + ("Q" if width == 8 else "I"), read_guest(dom, a, 2 + width))
-        return call("cpu.load_idt", sup, dom, base, limit)
-    raise inval(f"cpu_op command {cmd}")
+    op = _CPU_OPS.get(cmd)
+    if op is None:
+        raise inval(f"cpu_op command {cmd}")
+    return op(sup, dom, a, b)
 
 
 def store_op(sup, dom, cmd, arg, *_):

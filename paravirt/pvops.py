@@ -318,9 +318,14 @@ class PvOpsTable:
 
     def __init__(self, ops=None):
         self.ops: dict[str, PvOp] = {op.name: op for op in (ops or default_ops())}
+        self._by_trap = {}                          # (class, CR number or None) -> op
         for op in self.ops.values():
-            if op.trap is not None and op.trap.split(":")[0] not in PRIVOP_CLASSES:
+            if op.trap is None:
+                continue
+            cls, _, sub = op.trap.partition(":")
+            if cls not in PRIVOP_CLASSES:
                 raise ValueError(f"{op.name}: unknown trap class {op.trap!r}")
+            self._by_trap[(cls, int(sub) if sub else None)] = op
 
     def __getitem__(self, name: str) -> PvOp:
         try:
@@ -362,11 +367,10 @@ class PvOpsTable:
                 mask |= 1 << PRIVOP_CLASSES.index(op.trap.split(":")[0])
         return mask
 
-    def for_trap(self, cls: str, sub: int) -> PvOp:
-        op = self.ops.get(self._trap_index().get(f"{cls}:{sub}")) or self.ops.get(self._trap_index().get(cls))
+    def for_trap(self, cls: str, sub) -> PvOp:
+        """The operation a trapped instruction class (with its CR number for
+        read_cr/write_cr) runs."""
+        op = self._by_trap.get((cls, sub))
         if op is None:
             raise KeyError(f"no pv_op for trapped {cls} {sub}")
         return op
-
-    def _trap_index(self) -> dict:
-        return {op.trap: op.name for op in self.ops.values() if op.trap}

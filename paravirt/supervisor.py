@@ -158,17 +158,19 @@ class Supervisor:
     # ---- exits from the core
 
     def _hypercall(self, dom: Domain, nr, a1, a2, a3, a4, a5):
-        dom.stats["hypercalls"] += 1
         if dom.machine.cpl != 0:
             return -abi.EPERM                   # user mode cannot call the supervisor
         return self.call_hypercall(dom, nr, a1, a2, a3, a4, a5)
 
     def call_hypercall(self, dom: Domain, nr, a1=0, a2=0, a3=0, a4=0, a5=0) -> int:
+        """Run hypercall nr for dom as if it had made it: -errno on refusal."""
         handler = self.hypercalls.get(nr)
         if handler is None:
             dom.stats["errors"] += 1
             return -abi.ENOSYS
         try:
+            if not self.threads:                # one thread: nothing to lock against
+                return handler(self, dom, a1, a2, a3, a4, a5)
             with self.lock:
                 return handler(self, dom, a1, a2, a3, a4, a5)
         except HypercallError as e:
@@ -185,13 +187,15 @@ class Supervisor:
             return -abi.EINVAL
 
     def _privop(self, dom: Domain, cls, a0, a1, a2):
-        dom.stats["traps"] += 1
         sub = a0 if cls in ("write_cr", "read_cr") else None
         op = self.pvops.for_trap(cls, sub)
         shape = _TRAP_ARGS.get(cls, 0)
         args = (a1,) if shape == (1,) else (a0, a1, a2)[:shape]
         try:
-            with self.lock:
+            if self.threads:
+                with self.lock:
+                    result = op.handler(self, dom, *args)
+            else:
                 result = op.handler(self, dom, *args)
         except GuestFault as e:
             return self._inject(dom, e.vector, e.error)
@@ -294,8 +298,9 @@ class Supervisor:
         return done
 
     def account(self, dom: Domain) -> None:
+        """Bring dom.stats up to date with the core's counters."""
         c = dom.machine.pv_counters
-        dom.stats["exits"] = c["hypercalls"] + c["traps"]
+        dom.stats.update(hypercalls=c["hypercalls"], traps=c["traps"], exits=c["hypercalls"] + c["traps"])
 
     # ---- scheduling
 
@@ -324,6 +329,7 @@ class Supervisor:
         ex = dom.machine.run(count=count)
         n = ex.instructions
         dom.stats["instructions"] += n
+        self.account(dom)
         if ex.reason in ("exception", "triple-fault", "unmapped"):
             self._crash(dom, str(ex))
         elif ex.reason == "debug-exit":

@@ -266,7 +266,10 @@ struct pvemu_gnttab_map   { uint16_t domid, pad; uint32_t ref; uint64_t gfn; };
 #define PVEMU_STORE_MAX_KEYS  64
 struct pvemu_store { uint16_t domid, pad; uint32_t key; uint64_t value; };
 
-/* physdev_op(cmd, arg*): port I/O for a paravirtualized kernel. */
+/* physdev_op(cmd, arg*): port I/O for a paravirtualized kernel, to the ports
+ * the domain may use (COM1 0x3F8-0x3FF, the debug console 0xE9 and POST 0x80
+ * by default); -EPERM elsewhere (a PV kernel ends with sched_op shutdown, not
+ * the isa-debug-exit port). */
 #define PVEMU_PHYSDEVOP_pio_in   0
 #define PVEMU_PHYSDEVOP_pio_out  1
 struct pvemu_physdev_pio { uint16_t port; uint8_t size, pad; uint32_t value; };
