@@ -657,27 +657,61 @@ def add_arguments(parser) -> None:
                              % ",".join(ENGINES))
     parser.add_argument("--json", action="store_true",
                         help="print the report as JSON on stdout")
+    parser.add_argument("--sections", default=",".join(SECTIONS), metavar="LIST",
+                        help="comma-separated subset of %s: the workload against Unicorn and "
+                             "native, exits to the supervisor (hypercall round trip, one "
+                             "operation paravirtualized / trapped / in-core), two domains on "
+                             "one and two threads (default: all)" % ",".join(SECTIONS))
+
+
+SECTIONS = ("workload", "exits", "aggregate")
+
+
+def _paravirt_sections(sections, quick: bool, progress) -> dict:
+    """The supervisor benchmarks (paravirt.bench) asked for."""
+    from paravirt import bench as pvbench
+    out = {}
+    if "exits" in sections:
+        out["exits"] = pvbench.exit_costs(20_000 if quick else 100_000, 3 if quick else 5, progress)
+    if "aggregate" in sections:
+        out["aggregate"] = pvbench.aggregate_mips(10 if quick else 40, progress)
+    return out
 
 
 def run(args) -> int:
     """Run the benchmark from parsed arguments; 0 if every checksum was right."""
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown or not sections:
+        print("pvemu bench: error: unknown sections %s (known: %s)"
+              % (", ".join(sorted(unknown)) or "(none given)", ", ".join(SECTIONS)), file=sys.stderr)
+        return 2
     rounds = args.rounds if args.rounds is not None else \
         (QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS)
     repeat = args.repeat if args.repeat is not None else \
         (QUICK_REPEAT if args.quick else DEFAULT_REPEAT)
     modes = (32, 64) if args.mode == "both" else (int(args.mode),)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    report = {"ok": True}
     try:
-        report = benchmark(modes=modes, rounds=rounds, repeat=repeat, engines=engines,
-                           progress=_progress_printer())
-    except (ValueError, OSError, BenchError) as e:
+        if "workload" in sections:
+            report = benchmark(modes=modes, rounds=rounds, repeat=repeat, engines=engines,
+                               progress=_progress_printer())
+        report.update(_paravirt_sections(sections, args.quick, _progress_printer()))
+    except (ValueError, OSError, BenchError, RuntimeError) as e:
         print("pvemu bench: error: %s" % e, file=sys.stderr)
         return 2
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(format_table(report))
+        from paravirt import bench as pvbench
+        parts = [format_table(report)] if "workload" in sections else []
+        if "exits" in report:
+            parts.append(pvbench.format_exit_costs(report["exits"]))
+        if "aggregate" in report:
+            parts.append(pvbench.format_aggregate(report["aggregate"]))
+        print("\n\n".join(parts))
     return 0 if report["ok"] else 1
 
 

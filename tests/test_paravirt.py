@@ -1,6 +1,7 @@
 """The supervisor's hypercalls, one by one, through small guests in i386 and
 x86-64 (tests/pvscript.py): the success paths, and for each the error codes
 a bad argument must get, with the supervisor healthy afterwards."""
+import os
 import struct
 
 import pytest
@@ -450,3 +451,50 @@ def test_guest_pointers_fuzzed_never_hurt_the_supervisor():
         assert isinstance(r, int)
     sup.run()
     assert dom.state in ("shutdown", "crashed")
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc to read RSS")
+def test_balloon_gives_host_memory_back():
+    """A guest dirties 32 MiB, balloons those frames out (the process RSS
+    drops), takes them back (zero-filled, still not resident) and dirties
+    them again (RSS rises)."""
+    first, count = 0x800, 8192                    # frames 8 MiB .. 40 MiB
+    s = Script(64)
+    fill = (b"\x48\xbf" + struct.pack("<Q", first << 12) + b"\x48\xc7\xc1" + struct.pack("<I", count * 512)
+            + b"\x48\x31\xc0\x48\xff\xc8\xf3\x48\xab")        # rdi, rcx; rax = -1; rep stosq
+    s.raw(fill)
+    lists = []
+    for k in range(count // 1024):
+        frames = s.put(DATA + 0x10000 + k * 0x2000, struct.pack("<1024Q", *range(first + k * 1024, first + (k + 1) * 1024)))
+        lists.append(s.put(DATA + 0x100 + 16 * k, struct.pack("<QQ", frames, 1024)))
+    for cmd in (abi.MEMOP_decrease_reservation, abi.MEMOP_increase_reservation):
+        for res in lists:
+            s.hypercall(abi.HC_memory_op, cmd, res)
+    s.hypercall(abi.HC_memory_op, abi.MEMOP_current_reservation, 0)
+    s.raw(fill)
+    s.hypercall(abi.HC_memory_op, abi.MEMOP_current_reservation, 0)
+    sup = Supervisor(console=None)
+    rss = []
+    inner = sup.hypercalls[abi.HC_memory_op]
+
+    def measured(sup_, dom_, cmd, *args):
+        rss.append((cmd, _rss()))
+        return inner(sup_, dom_, cmd, *args)
+    sup.hypercalls[abi.HC_memory_op] = measured
+    dom = sup.create(s.image(), memory=48 * MiB)
+    sup.run()
+    assert dom.state == "shutdown", dom.reason
+    r = results(dom, s.results - 1)
+    assert r[:8] == [1024] * 8 and r[8:16] == [1024] * 8 and r[16] == r[17] == 48 * MiB // 4096
+    before = rss[0][1]                    # 32 MiB dirty
+    after_out = rss[8][1]                 # all 8 decreases done
+    after_in = rss[16][1]                 # all 8 increases done, the frames not touched yet
+    end = rss[17][1]                      # dirtied again
+    assert before - after_out > 24 * MiB, (before, after_out)
+    assert after_in - after_out < 4 * MiB, (after_out, after_in)
+    assert end - after_in > 24 * MiB, (after_in, end)
