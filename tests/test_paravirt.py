@@ -498,3 +498,16 @@ def test_balloon_gives_host_memory_back():
     assert before - after_out > 24 * MiB, (before, after_out)
     assert after_in - after_out < 4 * MiB, (after_out, after_in)
     assert end - after_in > 24 * MiB, (after_in, end)
+
+
+@pytest.mark.parametrize("bits", WIDTHS)
+def test_event_channel_within_a_domain(bits):
+    s = Script(bits)
+    s.wrmsr(abi.MSR_SHARED_INFO, SHARED_INFO)
+    s.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_alloc_unbound, s.put(DATA, struct.pack("<HHI", abi.DOMID_SELF, 1, 0)))
+    s.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_bind_interdomain, s.put(DATA + 0x10, struct.pack("<HHII", 1, 0, 1, 0)))
+    s.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_send, s.put(DATA + 0x20, struct.pack("<I", 2)))
+    _, dom, r = run_script(s)
+    assert r == [0, 0, 0]
+    assert dom.machine.mem_read(DATA + 0x18, 4) == struct.pack("<I", 2)
+    assert dom.port_pending(1) and not dom.port_pending(2)
