@@ -206,7 +206,8 @@ cdef struct CPU:
     uint16_t sel[6]
     uint64_t segbase[7] # index 6 is an always-zero base
     uint32_t mode       # code size: 16, 32 or 64
-    uint32_t key        # decode-mode key for cache entries (mode; later CPL etc.)
+    uint32_t key        # decode key: bits 0-7 say how code decodes (KEY_DECODE: the mode),
+                        # bits 8-31 count jump-cache generations (jcache_flush)
     uint64_t lamask     # linear address mask (2**32-1 outside long mode)
     uint64_t ipmask     # instruction pointer mask (16, 32 or 64 bits)
     uint64_t tsc_offset
@@ -307,3 +308,11 @@ cdef struct CPU:
     # statistics
     uint64_t blocks_decoded
     uint64_t smc_invalidations
+    # debug registers (debug.pxi), global pages, segment limit checks (limits.pxi);
+    # at the end so that the hot fields above keep their places
+    uint32_t dr_exec      # enabled (DR7 L/G) instruction breakpoints: bit k for DRk
+    uint32_t dr_data      # enabled data breakpoints (R/W = 01 or 11)
+    uint32_t dr_hit       # data breakpoints hit by the running instruction (B0-B3)
+    uint32_t walk_global  # the last page walk ended at a global page (G with CR4.PGE)
+    uint32_t segchk       # some segment is not flat: limit checks on (limits.pxi)
+    uint64_t seg_lo, seg_hi   # ... linear range inside every segment (pages there stay in the TLB)

@@ -37,6 +37,8 @@ include "stack.pxi"
 include "strings.pxi"
 include "control.pxi"
 include "system.pxi"
+include "debug.pxi"
+include "limits.pxi"
 include "segments.pxi"
 include "tasks.pxi"
 include "interrupts.pxi"
@@ -59,11 +61,7 @@ cdef bint uses_stack(CPU* c, Insn* i) noexcept nogil:
     """Was the non-canonical access at c.fault_la made through SS (an
     rSP/rBP-based operand, or the stack of a push or pop)?  Decides #SS
     against #GP, rarely."""
-    cdef uint32_t op = i.opcode
-    cdef bint stack_op = (0x50 <= op <= 0x61 or op in (0x06, 0x07, 0x0E, 0x16, 0x17, 0x1E, 0x1F,
-                          0x68, 0x6A, 0x8F, 0x9A, 0x9C, 0x9D, 0xC2, 0xC3, 0xC8, 0xC9, 0xCA, 0xCB,
-                          0xCF, 0xE8, 0x1A0, 0x1A1, 0x1A8, 0x1A9)
-                          or (op == 0xFF and (i.reg & 7) in (2, 3, 6)))
+    cdef bint stack_op = stack_insn(i)
     cdef bint explicit_ss = (i.mod != 3 and (i.base == R_SP or i.base == R_BP)
                              and (i.seg == S_SS or i.seg == 6))
     if i.mod != 3 and (not stack_op or c.fault_la - mem_la(c, i) < 16):
@@ -85,12 +83,13 @@ cdef int cpu_run(CPU* c) noexcept nogil:
     cdef uint64_t rip, ipmask, rel
     cdef int rc
     cdef uint32_t n, k
-    cdef bint has_until = c.has_until, one, step
+    cdef bint has_until = c.has_until, one, step, special, rf
     while True:
         rip = c.r[R_RIP]
         ipmask = c.ipmask
         one = False
         step = False
+        special = False                # the block needs one of the rare cuts or traps below
         if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow, TF
             c.shadow_block = 0
             if c.shadow:
@@ -117,6 +116,12 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 step = True
                 one = True
                 c.next_event = 0
+            special = one or (c.dr_exec | c.dr_data) != 0
+            if special:
+                rf = (c.eflags & F_RF) != 0
+                if c.dr_exec | c.dr_data:
+                    c.next_event = 0   # breakpoints armed (debug.pxi): every block comes here
+            c.eflags &= ~<uint64_t>F_RF    # RF lasts one instruction (IRET or a task switch set it)
         if upcall_due(c) and not one:   # an event for a paravirtualized guest
             rc = pv_upcall(c)
             if rc:
@@ -141,8 +146,17 @@ cdef int cpu_run(CPU* c) noexcept nogil:
         n = b.n
         if n > c.budget:
             n = <uint32_t>c.budget
-        if one:
-            n = 1
+        if special:
+            if one:
+                n = 1
+            if c.dr_exec and exec_bp(c, rip, b, &n, rf):
+                c.exit_rip = rip
+                if not has_idt(c):
+                    return EXIT_EXCEPTION
+                rc = deliver(c, 1, 0, 0, INT_EXCEPTION, rip)
+                if rc:
+                    return rc
+                continue
         if has_until:
             rel = c.until - rip
             if rel < b.vlen:
@@ -195,6 +209,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 c.icount += k
                 c.budget -= k
                 c.exit_rip = c.r[R_RIP]
+                c.dr_hit = 0                # data breakpoints of a faulting instruction do not trap
                 if c.exc_vector == -2:      # a device in Python must answer first
                     return c.exit_reason
                 if c.noncanonical:
@@ -209,15 +224,9 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 continue
         c.icount += k
         c.budget -= k
-        if step and k:
-            # the trap after a single-stepped instruction (DR6.BS)
-            c.dr[6] |= 0x4000
-            if not has_idt(c):
-                c.exc_vector = 1
-                c.exc_has_error = 0
-                c.exit_rip = rip
-                return EXIT_EXCEPTION
-            rc = deliver(c, 1, 0, 0, INT_EXCEPTION, c.r[R_RIP])
+        if special:
+            # the #DB trap after a single-stepped instruction (DR6.BS) or a data breakpoint
+            rc = debug_trap(c, step and k, rip)
             if rc:
                 return rc
 
@@ -240,6 +249,8 @@ cdef void reset_state(CPU* c, int mode) noexcept nogil:
         c.efer = EFER_LME | EFER_LMA
         c.pg_bypass = 1
     c.msr_pat = 0x0007040600070406ULL
+    c.dr[6] = DR6_FIXED
+    c.dr[7] = DR7_FIXED
     c.msr_apic_base = 0xFEE00900
     update_mode(c)
 
@@ -662,10 +673,12 @@ cdef class Machine:
                 c.segbase[idx] = v << 4
             if idx == S_CS:
                 jcache_flush(c)
+            segs_changed(c)
         else:
             c.segbase[idx] = v if c.mode == 64 else v & 0xFFFFFFFF
             if idx == S_CS:
                 jcache_flush(c)
+            segs_changed(c)
 
     # ---- running
 

@@ -15,14 +15,26 @@ cdef enum:
 cdef inline uint32_t hash_phys(uint64_t pa) noexcept nogil:
     return <uint32_t>((pa ^ (pa >> 13)) & (HASH_SIZE - 1))
 
+cdef enum:
+    KEY_DECODE = 0xFF      # the bits of CPU.key that say how code decodes
+    KEY_GEN = 0x100        # one jump-cache generation
+
 cdef inline void jcache_flush(CPU* c) noexcept nogil:
     """Forget which block each rip starts: needed when the CS base or the
-    page mapping changes (blocks themselves are keyed by physical address)."""
-    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+    page mapping changes (blocks themselves are keyed by physical address).
+    A jump-cache hit needs the block's key to equal CPU.key, generation
+    included, and a block only gets the current key when it is built or
+    found again by physical address for this rip; so starting a new
+    generation forgets every entry at once.  The table is only cleared when
+    the 24-bit generation wraps."""
+    c.key += KEY_GEN
+    if c.key < KEY_GEN:
+        memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
 
 cdef void cache_flush(CPU* c) noexcept nogil:
     """Drop every decoded block (the pool is full, or the mode changed)."""
     memset(c.hash, 0, HASH_SIZE * sizeof(Block*))
+    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
     jcache_flush(c)
     memset(c.page_blocks, 0, c.npages * sizeof(Block*))
     c.nblocks = 0
@@ -191,8 +203,10 @@ cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
     if c.use_cache:
         b = c.hash[hash_phys(pa)]
         while b != NULL:
-            if b.phys == pa and b.key == c.key and second_page_matches(c, b, rip):
+            if (b.phys == pa and ((b.key ^ c.key) & KEY_DECODE) == 0
+                    and second_page_matches(c, b, rip)):
                 b.vstart = rip
+                b.key = c.key                  # current for this generation
                 c.jcache[rip & (JC_SIZE - 1)] = b
                 return b
             b = b.hnext

@@ -3,10 +3,15 @@
 # last two steps per 4 KiB page so the hot path is a tag compare and a load.
 # Pages that hold decoded code get no write-TLB entry: stores to them take
 # the slow path, which invalidates the decoded blocks they overlap (smc.pxi).
+# Pages watched by a data breakpoint (debug.pxi) and, while some segment is
+# not flat, pages outside the range common to all segments (limits.pxi) are
+# kept out of the TLB the same way.  Entries of global pages are marked so
+# that a CR3 load keeps them.
 
 from libc.string cimport memcpy, memset
 
 cdef uint64_t TLB_EMPTY = <uint64_t>-1
+cdef uint64_t TLB_GLOBAL = 0x8000000000000000ULL   # in TlbEntry.ppage: a global page (survives CR3 loads)
 
 cdef inline uint64_t ea_of(CPU* c, Insn* i) noexcept nogil:
     """Effective address of the ModRM memory operand (RIP-relative included,
@@ -40,6 +45,7 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
         c.fault_la = la
         return fault(c, 13, 1, 0)
     if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
+        c.walk_global = 0
         if page_walk(c, la, acc, user, pa):
             return RC_FAULT
     else:
@@ -123,11 +129,24 @@ cdef void tlb_flush(CPU* c) noexcept nogil:
         c.tlb_w[k].tag = TLB_EMPTY
         c.tlb_x[k].tag = TLB_EMPTY
 
+cdef void tlb_flush_nonglobal(CPU* c) noexcept nogil:
+    """A CR3 load: forget every translation but those of global pages
+    (PTE.G with CR4.PGE), and the jump cache."""
+    cdef int k
+    jcache_flush(c)
+    for k in range(256):
+        if not (c.tlb_r[k].ppage & TLB_GLOBAL):
+            c.tlb_r[k].tag = TLB_EMPTY
+        if not (c.tlb_w[k].ppage & TLB_GLOBAL):
+            c.tlb_w[k].tag = TLB_EMPTY
+        if not (c.tlb_x[k].ppage & TLB_GLOBAL):
+            c.tlb_x[k].tag = TLB_EMPTY
+
 cdef void tlb_drop_write_page(CPU* c, uint64_t ppage) noexcept nogil:
     """Forget write mappings of a physical page that now holds code."""
     cdef int k
     for k in range(256):
-        if c.tlb_w[k].tag != TLB_EMPTY and c.tlb_w[k].ppage == ppage:
+        if c.tlb_w[k].tag != TLB_EMPTY and (c.tlb_w[k].ppage & ~TLB_GLOBAL) == ppage:
             c.tlb_w[k].tag = TLB_EMPTY
 
 cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
@@ -141,9 +160,18 @@ cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
     if acc == ACC_WRITE and c.page_blocks[pa >> 12] != NULL:
         return 0
     e.tag = la >> 12
-    e.ppage = pa >> 12
+    e.ppage = (pa >> 12) | (TLB_GLOBAL if c.walk_global and paging_on(c) else 0)
     e.addend = c.mem + pa - (la & ~<uint64_t>0xFFF)
     return 0
+
+cdef void slow_access_done(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
+    """After a slow-path access while data breakpoints or segment limit
+    checks are on: note breakpoint hits, and keep watched pages and pages
+    outside the segments' common range out of the TLB."""
+    if c.dr_data:
+        dbp_access(c, la, size, write)
+    if c.segchk:
+        seg_evict(c, la, size, write)
 
 cdef inline uint64_t load_le(uint8_t* p, uint32_t size) noexcept nogil:
     cdef uint8_t v8
@@ -180,7 +208,7 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
     cdef uint32_t k
     cdef TlbEntry* e
     cdef int rc
-    if check_span(c, la, size):
+    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
         return RC_FAULT
     if (la & 0xFFF) + size <= 0x1000:
         rc = tlb_fill(c, c.tlb_r, la, ACC_READ)
@@ -190,6 +218,8 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
             return RC_FAULT
         e = &c.tlb_r[(la >> 12) & 255]
         out[0] = load_le(e.addend + la, size)
+        if c.dr_data | c.segchk:
+            slow_access_done(c, la, size, False)
         return 0
     for k in range(size):             # crosses a page: byte by byte
         a = (la + k) & c.lamask
@@ -202,6 +232,8 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
                 return RC_FAULT
         v |= (<uint64_t>(e.addend + a)[0]) << (8 * k)
     out[0] = v
+    if c.dr_data | c.segchk:
+        slow_access_done(c, la, size, False)
     return 0
 
 cdef inline int rd(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nogil:
@@ -216,7 +248,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t a
     cdef uint32_t k
     cdef int rc
-    if check_span(c, la, size):
+    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
         return RC_FAULT
     # Translate every byte's page first, so a fault leaves memory unchanged.
     for k in range(size):
@@ -237,6 +269,8 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
         c.mem[pa[k]] = <uint8_t>(v >> (8 * k))
     if (la & 0xFFF) + size <= 0x1000:
         tlb_fill(c, c.tlb_w, la, ACC_WRITE)
+    if c.dr_data | c.segchk:
+        slow_access_done(c, la, size, True)
     return 0
 
 cdef inline int wr(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
@@ -253,7 +287,7 @@ cdef inline int check_wr(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     cdef TlbEntry* e = &c.tlb_w[(la >> 12) & 255]
     if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
         return 0
-    if check_span(c, la, size):
+    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
         return RC_FAULT
     cdef int rc = translate(c, la, ACC_WRITE, &pa)
     if rc and rc != RC_MMIO:

@@ -2,7 +2,9 @@
 # 64-bit four-level walks, with U/S, R/W, NX, CR0.WP, accessed and dirty
 # bits written back, and #PF with CR2 and the architectural error code.
 # The software TLB in memory.pxi caches the results; every change that
-# could make a cached translation wrong flushes it (tlb_flush).
+# could make a cached translation wrong flushes it (tlb_flush), except that
+# with CR4.PGE a CR3 load keeps the translations of global pages (PTE.G on
+# the leaf; tlb_flush_nonglobal).  INVLPG and any CR4 write drop them too.
 
 cdef enum:
     CR0_PE = 0x1
@@ -21,6 +23,7 @@ cdef enum:
     PTE_A = 0x20
     PTE_D = 0x40
     PTE_PS = 0x80
+    PTE_G = 0x100
     PF_P = 1
     PF_W = 2
     PF_U = 4
@@ -119,6 +122,8 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
     for k in range(levels):
         if not (levels == 3 and k == 0 and not long_mode and pae):
             set_bits(c, addr[k], size, e[k], PTE_A | (PTE_D if (k == levels - 1 and acc == ACC_WRITE) else 0))
+    if (e[levels - 1] & PTE_G) and (c.cr4 & CR4_PGE):
+        c.walk_global = 1
     if page_size == 0x1000:
         pa[0] = (e[levels - 1] & (PHYS_MASK if size == 8 else 0xFFFFF000ULL)) | (la & 0xFFF)
     elif size == 4:                             # 4 MiB page (PSE-36 high bits ignored)

@@ -43,6 +43,7 @@ cdef void cache_seg(CPU* c, uint32_t s, uint32_t sel, uint64_t d) noexcept nogil
     c.segbase[s] = desc_base(d)
     c.seglimit[s] = desc_limit(d)
     c.segattr[s] = desc_attr(d) | ATTR_ACCESSED
+    segs_changed(c)
 
 cdef void load_real(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
     """Real mode keeps a segment's limit and attributes (so 'unreal' mode
@@ -54,6 +55,7 @@ cdef void load_real(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
         c.segattr[s] = 0xFB if s == S_CS else 0xF3
     if s == S_CS:
         jcache_flush(c)
+    segs_changed(c)
 
 cdef int load_seg(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
     """Load a data or stack segment register (not CS)."""
@@ -69,6 +71,7 @@ cdef int load_seg(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
             return fault(c, 13, 1, 0)
         c.sel[s] = sel
         c.segattr[s] = 0                       # unusable
+        segs_changed(c)
         if s == S_SS:
             update_mode(c)
         return RC_OK
@@ -210,8 +213,8 @@ cdef int read_gate(CPU* c, uint32_t sel, uint64_t* gate) noexcept nogil:
     attr = desc_attr(gate[0])
     if attr & ATTR_S:
         return 0
-    if (attr & 0x1F) == 0x09 or (attr & 0x1F) == 0x05:
-        return 2                              # a TSS or a task gate: switch tasks
+    if (attr & 0x17) == 0x01 or (attr & 0x1F) == 0x05:
+        return 2                              # a TSS (16- or 32-bit) or a task gate: switch tasks
     if (attr & 0xF) == 0x4 or (attr & 0xF) == 0xC:
         if c.efer & EFER_LMA:
             if (attr & 0xF) != 0xC:
@@ -408,6 +411,7 @@ cdef void null_outer_segments(CPU* c) noexcept nogil:
         if attr_dpl(attr) < c.cpl and (c.sel[s] & 0xFFFC):
             c.sel[s] = 0
             c.segattr[s] = 0
+    segs_changed(c)
 
 cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept nogil:
     """RETF / IRET common part: pop rIP and CS (and rFLAGS for IRET); on a
@@ -446,7 +450,7 @@ cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept no
             set_sp(c, c.r[R_SP] + n * osz + extra)
     if iret:
         # At CPL 0 every POPF bit; IOPL only at CPL 0, IF only at CPL <= IOPL.
-        mask = POPF_MASK & size_mask(osz)
+        mask = (POPF_MASK | F_RF) & size_mask(osz)      # RF too (POPF leaves it)
         if old_cpl > 0:
             mask &= ~<uint64_t>F_IOPL
         if old_cpl > iopl(c):

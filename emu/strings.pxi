@@ -59,6 +59,8 @@ cdef inline int string_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
             return RC_FAULT
         n -= 1
         set_areg(c, R_CX, am, n)
+        if c.dr_hit and n:
+            return RC_AGAIN                    # a data breakpoint traps after this iteration
         if kind == S_CMPS or kind == S_SCAS:
             # REPE (F3) stops when ZF = 0, REPNE (F2) when ZF = 1.
             if get_zf(c) != (i.rep == 0xF3):

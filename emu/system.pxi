@@ -1,5 +1,5 @@
 # System state: the processor mode, control registers, MSRs, and the
-# instructions that load and store them (MOV CRn/DRn, LGDT LIDT SGDT SIDT
+# instructions that load and store them (MOV CRn, LGDT LIDT SGDT SIDT
 # LLDT SLDT LTR STR SMSW LMSW CLTS INVLPG INVD WBINVD RDMSR WRMSR SWAPGS).
 
 cdef enum:
@@ -32,10 +32,11 @@ cdef void update_mode(CPU* c) noexcept nogil:
     else:
         mode = 32 if (c.segattr[S_CS] & ATTR_DB) else 16
     c.mode = mode
-    c.key = mode
+    c.key = (c.key & ~<uint32_t>KEY_DECODE) | mode
     c.lamask = <uint64_t>-1 if mode == 64 else 0xFFFFFFFFULL
     c.ipmask = <uint64_t>-1 if mode == 64 else (0xFFFFFFFFULL if mode == 32 else 0xFFFF)
     c.ss_big = mode == 64 or (c.cr0 & CR0_PE and not (c.eflags & F_VM) and (c.segattr[S_SS] & ATTR_DB) != 0)
+    segs_changed(c)
 
 cdef inline bint real_mode(CPU* c) noexcept nogil:
     return not (c.cr0 & CR0_PE) or (c.eflags & F_VM) != 0
@@ -105,32 +106,19 @@ cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
         c.cr2 = v
     elif n == 3:
         c.cr3 = v
-        c.pg_bypass = 0                        # a flat 64-bit machine now pages
-        tlb_flush(c)
+        if c.pg_bypass:
+            c.pg_bypass = 0                    # a flat 64-bit machine now pages
+            tlb_flush(c)
+        else:
+            tlb_flush_nonglobal(c)             # global pages stay (CR4.PGE)
     elif n == 4:
         if (c.efer & EFER_LMA) and not (v & CR4_PAE):
             return fault(c, 13, 1, 0)
         c.cr4 = v
-        tlb_flush(c)
+        tlb_flush(c)                           # (PGE toggled: global pages go too)
     else:
         c.cr8 = v & 0xF
     return 0
-
-cdef int h_mov_dr(CPU* c, Insn* i) noexcept nogil:
-    """MOV to/from DR0-DR7 (kept; hardware breakpoints are not modelled).
-    DR4/DR5 alias DR6/DR7 unless CR4.DE."""
-    cdef uint32_t n = i.reg & 7, size = 8 if c.mode == 64 else 4
-    if need_cpl0(c):
-        return RC_FAULT
-    if (n == 4 or n == 5):
-        if c.cr4 & 0x8:
-            return fault(c, 6, 0, 0)
-        n += 2
-    if i.opcode == 0x121:
-        set_r(c, i.rm, size, c.dr[n])
-    else:
-        c.dr[n] = get_r(c, i.rm, size)
-    return next_insn(c, i)
 
 cdef int h_clts(CPU* c, Insn* i) noexcept nogil:
     if need_cpl0(c):
@@ -205,8 +193,10 @@ cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
         c.msr_sfmask = v & 0xFFFFFFFFULL
     elif n == 0xC0000100ULL:
         c.segbase[S_FS] = v
+        segs_changed(c)
     elif n == 0xC0000101ULL:
         c.segbase[S_GS] = v
+        segs_changed(c)
     elif n == 0xC0000102ULL:
         c.msr_kgsbase = v
     elif n == 0x10:
@@ -362,6 +352,7 @@ cdef void set_flat_seg(CPU* c, uint32_t s, uint32_t sel, uint32_t attr) noexcept
     c.segbase[s] = 0
     c.seglimit[s] = 0xFFFFFFFFULL
     c.segattr[s] = attr
+    segs_changed(c)
 
 cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
     """SYSCALL (64-bit mode, EFER.SCE): RCX = next RIP, R11 = RFLAGS, RFLAGS

@@ -8,7 +8,7 @@
  * is RM_BASE, loads every data segment register with a 16-bit, 64 KiB,
  * base-0 descriptor (so that nothing depends on what real mode does to the
  * hidden limits), loads the real-mode IVT (base 0, limit 0x3FF), clears
- * CR0.PE and far-jumps to 0x0800:rm_real.  Way back: sets CR0.PE and
+ * CR0.PE and far-jumps to real mode at 0x0800 (DROP_TO_REAL).  Way back: sets CR0.PE and
  * far-jumps (32-bit offset) to pm_back with the 32-bit code selector. */
 #define RM_BASE 0x8000
 #define RM_SEG  (RM_BASE >> 4)
@@ -79,20 +79,7 @@ pm_back:                                /* 32-bit protected mode again */
         .globl rm_start, rm_end
 rm_start:
 rm_pm16:                                /* 16-bit protected mode, CS base RM_BASE */
-        SET_DATA_SEGS 0x20
-        lidt %cs:OFF(ivt_ptr)
-        mov %cr0, %eax
-        and $~1, %eax
-        mov %eax, %cr0
-        ljmp $RM_SEG, $OFF(rm_real)
-
-rm_real:                                /* real mode */
-        mov $RM_SEG, %ax
-        mov %ax, %ds
-        mov %ax, %es
-        xor %ax, %ax
-        mov %ax, %ss
-        mov $0x7000, %sp
+        DROP_TO_REAL RM_SEG, rm_start   /* to real mode, DS = ES = RM_SEG */
 
         HEX16 msg_hello, %cs
         HEX16 msg_ds, %ds

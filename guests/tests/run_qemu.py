@@ -46,7 +46,7 @@ QEMU = os.environ.get("QEMU", "qemu-system-x86_64")
 MEMORY = "32M"
 KERNELS = ("hello32", "pmode_idt32", "paging32", "long64", "ring3_32", "timer32",
            "syscall64", "sysenter32", "apic_timer32", "realmode16", "uart_irq32",
-           "cmos_fwcfg32", "tasks32", "v86_32")
+           "cmos_fwcfg32", "tasks32", "v86_32", "modes64")
 ARGS_KEYS = ("memory", "cmdline")
 
 

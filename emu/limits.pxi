@@ -1,0 +1,110 @@
+# Segment limit checks on data and stack accesses in protected mode (16-
+# and 32-bit code; not real, virtual-8086 or 64-bit mode): an offset past
+# an expand-up segment's limit, or not above an expand-down segment's (up
+# to 0xFFFF or, with B set, 0xFFFFFFFF), is #GP(0), or #SS(0) through SS
+# (SDM vol. 3 5.3).
+#
+# They cost nothing while every segment is flat (limit 4 GiB, expand-up):
+# CPU.segchk is 0 and no access looks.  Otherwise the software TLB keeps
+# only pages that lie wholly inside every usable segment (the intersection
+# of their linear ranges, seg_lo..seg_hi), so an access that hits the TLB
+# is within the limit of whatever segment it went through.  Every other
+# access takes the slow path (rd_slow, wr_slow, check_wr), which works out
+# the segment it went through (the instruction's memory operand, a string
+# instruction's rSI or rDI, else the stack) and checks its limit.  (Stack
+# frames written while delivering an interrupt are not checked.)
+
+cdef void tlb_clear_data(CPU* c) noexcept nogil:
+    cdef int k
+    for k in range(256):
+        c.tlb_r[k].tag = TLB_EMPTY
+        c.tlb_w[k].tag = TLB_EMPTY
+
+cdef void segs_changed(CPU* c) noexcept nogil:
+    """After a segment register, the mode or a segment base changed:
+    recompute segchk and the linear range safe for every segment."""
+    cdef uint32_t s, attr
+    cdef uint64_t lo = 0, hi = 0xFFFFFFFFULL, a, b
+    cdef bint chk = False
+    if (c.cr0 & CR0_PE) and not (c.eflags & F_VM) and c.mode != 64:
+        for s in range(6):
+            attr = c.segattr[s]
+            if attr == 0:
+                continue                       # unusable (null)
+            if (attr & (ATTR_CODE | ATTR_CONFORMING)) == ATTR_CONFORMING:    # expand-down data
+                a = c.segbase[s] + c.seglimit[s] + 1
+                b = c.segbase[s] + (0xFFFFFFFFULL if attr & ATTR_DB else 0xFFFF)
+            elif c.seglimit[s] == 0xFFFFFFFFULL:
+                continue                       # any offset is in it
+            else:
+                a = c.segbase[s]
+                b = c.segbase[s] + c.seglimit[s]
+            chk = True
+            if b > 0xFFFFFFFFULL or a > b:     # empty, or wrapping: keep nothing
+                a = 1
+                b = 0
+            if a > lo:
+                lo = a
+            if b < hi:
+                hi = b
+    if chk or c.segchk:
+        tlb_clear_data(c)                      # entries kept under the old ranges go
+    c.segchk = chk
+    c.seg_lo = lo
+    c.seg_hi = hi
+
+cdef inline bint seg_page_safe(CPU* c, uint64_t la) noexcept nogil:
+    cdef uint64_t p = la & ~<uint64_t>0xFFF
+    return c.seg_lo <= p and p + 0xFFF <= c.seg_hi
+
+cdef inline bint string_insn(uint32_t op) noexcept nogil:
+    return 0xA4 <= op <= 0xA7 or 0xAA <= op <= 0xAF or 0x6C <= op <= 0x6F
+
+cdef bint stack_insn(Insn* i) noexcept nogil:
+    """Does the instruction push or pop (besides any memory operand)?"""
+    cdef uint32_t op = i.opcode
+    return (0x50 <= op <= 0x61 or op in (0x06, 0x07, 0x0E, 0x16, 0x17, 0x1E, 0x1F,
+            0x68, 0x6A, 0x8F, 0x9A, 0x9C, 0x9D, 0xC2, 0xC3, 0xC8, 0xC9, 0xCA, 0xCB,
+            0xCF, 0xE8, 0x1A0, 0x1A1, 0x1A8, 0x1A9)
+            or (op == 0xFF and (i.reg & 7) in (2, 3, 6)))
+
+cdef int seg_check(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
+    """The limit check of an access at linear la (segchk is on): 0, or
+    RC_FAULT with #GP(0) / #SS(0)."""
+    cdef Insn* i = c.cur
+    cdef uint32_t s = S_SS, attr
+    cdef uint64_t off, last, d, top
+    if string_insn(i.opcode):
+        s = S_ES if la == lin_of(c, S_ES, c.r[R_DI] & i.amask) else i.seg
+    elif i.opcode == 0xD7:
+        s = i.seg                              # XLAT: [rBX + AL]
+    elif i.mod != 3 and i.seg < 6:
+        # the memory operand (a bit string of BT* may reach far from it),
+        # unless the instruction also pushes or pops and la is not near it
+        d = (la - mem_la(c, i)) & 0xFFFFFFFFULL
+        if not stack_insn(i) or d < 16:
+            s = i.seg
+    attr = c.segattr[s]
+    if attr == 0 and s != S_SS:
+        return 0                               # a null segment: not modelled here
+    off = (la - c.segbase[s]) & 0xFFFFFFFFULL
+    last = off + size - 1
+    if (attr & (ATTR_CODE | ATTR_CONFORMING)) == ATTR_CONFORMING:
+        top = 0xFFFFFFFFULL if attr & ATTR_DB else 0xFFFF
+        if off > c.seglimit[s] and last <= top:
+            return 0
+    elif last <= c.seglimit[s]:
+        return 0
+    return fault(c, 12 if s == S_SS else 13, 1, 0)
+
+cdef inline void seg_evict(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
+    """After a slow-path access: pages outside the safe range leave the TLB."""
+    cdef uint64_t a
+    cdef uint32_t k
+    for k in range(2):
+        a = la if k == 0 else (la + size - 1) & c.lamask
+        if not seg_page_safe(c, a):
+            if write:
+                c.tlb_w[(a >> 12) & 255].tag = TLB_EMPTY
+            else:
+                c.tlb_r[(a >> 12) & 255].tag = TLB_EMPTY
