@@ -42,11 +42,14 @@ cdef inline bint pv_msr(CPU* c, uint32_t msr) noexcept nogil:
 
 cdef int h_vmcall(CPU* c, Insn* i) noexcept nogil:
     """VMCALL (0F 01 C1): a hypercall under the supervisor, #UD elsewhere (as
-    on a CPU outside VMX non-root operation).  The supervisor refuses calls
-    made from user mode itself."""
+    on a CPU outside VMX non-root operation).  From user mode it fails with
+    -EPERM without an exit, as KVM refuses hypercalls above CPL 0."""
     if not c.pv_on:
         return fault(c, 6, 0, 0)
     c.pv_hypercalls += 1
+    if c.cpl != 0:
+        set_r(c, R_AX, 8 if c.mode == 64 else 4, <uint64_t>-1)    # -EPERM
+        return next_insn(c, i)
     c.exit_reason = EXIT_HYPERCALL
     return RC_EXIT
 

@@ -93,7 +93,7 @@ class Supervisor:
                          0x40000001: (abi.ABI_VERSION, self.features, 0, 0),
                          0x40000002: (1, abi.MSR_HYPERCALL_PAGE, abi.MSR_SHARED_INFO, domid)})
         m.pv_trap_mask = self.pvops.trap_mask()
-        m.set_exit_handlers(hypercall=functools.partial(self._hypercall, dom),
+        m.set_exit_handlers(hypercall=functools.partial(self.call_hypercall, dom),
                             privop=functools.partial(self._privop, dom),
                             vtimer=functools.partial(self._fire_timer, dom))
         dom.state = "paused" if paused else "runnable"
@@ -156,11 +156,6 @@ class Supervisor:
             d.machine.pv_trap_mask = self.pvops.trap_mask()
 
     # ---- exits from the core
-
-    def _hypercall(self, dom: Domain, nr, a1, a2, a3, a4, a5):
-        if dom.machine.cpl != 0:
-            return -abi.EPERM                   # user mode cannot call the supervisor
-        return self.call_hypercall(dom, nr, a1, a2, a3, a4, a5)
 
     def call_hypercall(self, dom: Domain, nr, a1=0, a2=0, a3=0, a4=0, a5=0) -> int:
         """Run hypercall nr for dom as if it had made it: -errno on refusal."""

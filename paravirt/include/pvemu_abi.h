@@ -24,7 +24,8 @@
  *    is #UD, as on hardware.
  *    Arguments: i386   EBX, ECX, EDX, ESI, EDI
  *               x86-64 RDI, RSI, RDX, R10, R8
- *    Result in EAX/RAX: >= 0 on success, -PVEMU_Exxx on failure.  Pointer
+ *    Result in EAX/RAX: >= 0 on success, -PVEMU_Exxx on failure (from user
+ *    mode always -PVEMU_EPERM, as KVM refuses hypercalls above CPL 0).  Pointer
  *    arguments are guest virtual addresses, read through the guest's current
  *    page tables; one that is not mapped (or not writable when the
  *    supervisor writes back) gives -PVEMU_EFAULT.
