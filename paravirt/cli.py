@@ -26,6 +26,12 @@ def add_control_arguments(parser) -> None:
                         help="pause a domain at a virtual time")
     parser.add_argument("--unpause", action="append", default=[], metavar="NAME@TIME",
                         help="unpause a domain at a virtual time")
+    parser.add_argument("--realtime", action="store_true",
+                        help="do not let virtual time run ahead of the wall clock (idle domains "
+                             "wait for real), so --control commands arrive mid-run")
+    parser.add_argument("--control", action="store_true",
+                        help="read commands from stdin while the domains run: list, "
+                             "balloon NAME SIZE, pause NAME, unpause NAME, destroy NAME")
     parser.add_argument("--verbose", action="store_true",
                         help="log the supervisor's decisions (refused hypercalls, actions)")
 
@@ -54,13 +60,13 @@ def _control_actions(args, ips: int) -> list:
     return out
 
 
-def start(cfg: Config, verbose: bool = False, console=True):
+def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = False):
     """A Supervisor with the configuration's domains created and actions
     scheduled."""
     from paravirt.supervisor import Supervisor, print_console
     log = (lambda msg: print(f"supervisor: {msg}", file=sys.stderr)) if verbose else None
     sup = Supervisor(quantum=cfg.quantum, threads=cfg.threads, ips=cfg.ips, log=log,
-                     console=print_console if console else None)
+                     console=print_console if console else None, realtime=realtime)
     for d in cfg.domains:
         try:
             with open(d.kernel, "rb") as f:
@@ -107,8 +113,13 @@ def _run(cfg: Config, args) -> int:
             raise ConfigError("--quantum must be positive")
         cfg.quantum = args.quantum
     cfg.threads = cfg.threads or args.threads
+    if args.realtime and cfg.threads:
+        raise ConfigError("--realtime paces domains scheduled in rounds; it does not combine with threads")
     cfg.actions += _control_actions(args, cfg.ips)
-    sup = start(cfg, args.verbose)
+    sup = start(cfg, args.verbose, realtime=args.realtime)
+    if args.control:
+        from paravirt.control import serve
+        serve(sup)
     sup.run(max_instructions=cfg.max_instructions)
     return finish(sup)
 

@@ -11,7 +11,10 @@ domain of weight 512 gets twice the quantum of one of weight 256).  Time is
 virtual and shared: while one domain runs, every other domain's clock moves
 on by the same amount, so timers behave as on one physical CPU and a run is
 the same every time.  With threads=True each domain runs on its own thread
-instead (the core releases the GIL), each with its own clock.
+instead (the core releases the GIL), each with its own clock.  With
+realtime=True (rounds only) virtual time may not run ahead of the wall
+clock, as QEMU's -icount sleep=on: idle domains wait for real, and commands
+posted while they run (Supervisor.post, `--control`) meet them mid-run.
 
 Isolation: a domain that faults with nowhere to go, triple-faults, touches
 memory it does not have, or runs past its budget is stopped with the reason;
@@ -20,8 +23,10 @@ the supervisor and the other domains go on.
 from __future__ import annotations
 
 import functools
+import queue
 import sys
 import threading
+import time
 from typing import Callable, Optional
 
 from paravirt import abi
@@ -51,10 +56,13 @@ class Supervisor:
     prints (serial port or console_io); the default prints `name| line`."""
 
     def __init__(self, quantum: int = DEFAULT_QUANTUM, console: Optional[Callable] = print_console,
-                 ips: int = 100_000_000, threads: bool = False, log: Optional[Callable] = None):
+                 ips: int = 100_000_000, threads: bool = False, log: Optional[Callable] = None,
+                 realtime: bool = False):
         if quantum <= 0:
             raise ConfigError(f"quantum must be positive, not {quantum}")
         self.quantum = quantum
+        self.realtime = realtime        # virtual time may not run ahead of the wall clock
+        self._epoch = None
         self.console = console
         self.ips = ips
         self.threads = threads
@@ -66,6 +74,8 @@ class Supervisor:
         self.lock = threading.RLock()
         self.clock = 0                  # shared virtual time (sequential scheduling)
         self.actions: list = []         # (virtual time, sequence, description, fn), sorted
+        self.requests = queue.SimpleQueue()   # (description, fn) posted from other threads
+        self.controlled = False         # post() may still bring work: idle domains wait for it
 
     # ---- domains
 
@@ -144,7 +154,22 @@ class Supervisor:
             return max((d.vtime for d in self.domains.values()), default=0)
         return self.clock
 
+    def post(self, fn: Callable[[], None], description: str = "") -> None:
+        """Run fn() between quanta as soon as possible; safe to call from any
+        thread while run() is running (pvemu's --control console does)."""
+        self.requests.put((description, fn))
+
+    def _wait_request(self) -> None:
+        """Nothing can run: wait (interruptibly) for a posted request."""
+        while self.controlled and self.requests.empty():
+            threading.Event().wait(0.05)
+        self._due_actions()
+
     def _due_actions(self) -> None:
+        while not self.requests.empty():
+            what, fn = self.requests.get_nowait()
+            self.log(f"at {self.now():,}: {what}")
+            fn()
         while self.actions and self.actions[0][0] <= self.now():
             _, _, what, fn = self.actions.pop(0)
             self.log(f"at {self.now():,}: {what}")
@@ -337,11 +362,29 @@ class Supervisor:
             self._finish(dom, "crashed", f"ran past its budget of {dom.budget:,} instructions")
         return n
 
+    def _pace(self, vtime: int) -> int:
+        """With realtime, wait until the wall clock reaches `vtime` (or a
+        request is posted); returns the virtual time actually reached."""
+        if not self.realtime:
+            return vtime
+        if self._epoch is None:
+            self._epoch = time.monotonic() - self.clock / self.ips
+        while self.requests.empty():
+            ahead = self._epoch + vtime / self.ips - time.monotonic()
+            if ahead <= 0:
+                return vtime
+            threading.Event().wait(min(ahead, 0.05))
+        return max(self.clock, min(vtime, int((time.monotonic() - self._epoch) * self.ips)))
+
     def _run_rounds(self, max_instructions: Optional[int]) -> None:
         total = 0
         while True:
             live = [d for d in self.domains.values() if d.state in ("runnable", "blocked")]
-            if not live and self.actions and any(d.state == "paused" for d in self.domains.values()):
+            paused = any(d.state == "paused" for d in self.domains.values())
+            if not live and paused and self.controlled:
+                self._wait_request()                         # e.g. an unpause
+                continue
+            if not live and self.actions and paused:
                 self.clock = max(self.clock, self.actions[0][0])    # only an action can go on
                 self._due_actions()
                 continue
@@ -365,6 +408,7 @@ class Supervisor:
                 n = self._run_once(dom, count)
                 total += n
                 self.clock += n
+                self._pace(self.clock)
                 self._due_actions()
                 for other in live:                 # one CPU: everyone's clock moves on
                     if other is not dom:
@@ -381,12 +425,15 @@ class Supervisor:
         waits = [d.timer_deadline - d.vtime for d in blocked if d.timer_deadline is not None]
         if self.actions:
             waits.append(self.actions[0][0] - self.clock)
+        if not waits and self.controlled:       # only a posted request can wake them
+            self._wait_request()
+            return True
         if not waits:
             for d in blocked:
                 self._finish(d, "crashed", "blocked with no timer set and no other domain running: "
                                            "no event can ever arrive")
             return False
-        step = max(0, min(waits))
+        step = self._pace(self.clock + max(0, min(waits))) - self.clock
         self.clock += step
         for d in blocked:
             d.machine.advance_time(step)

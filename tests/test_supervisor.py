@@ -171,3 +171,30 @@ def test_pvemu_run_supervised_and_errors():
     assert p.returncode == 2 and "cannot read" in p.stderr.decode()
     p = pvemu_cli("guests")
     assert p.returncode == 0 and "pingpong" in p.stdout.decode()
+
+
+def test_control_commands_while_running():
+    import io
+    from paravirt.control import command, serve
+    sup = Supervisor(console=None, quantum=10_000)
+    a = sup.create(spinner(), name="a", memory=4 * MiB)
+    b = sup.create(spinner(), name="b", memory=4 * MiB, max_memory=8 * MiB)
+    assert command(sup, "pause nobody")[0].startswith("no domain named 'nobody'")
+    assert command(sup, "balloon b 1G")[0].startswith("target 1G is outside")
+    assert command(sup, "frobnicate")[0].startswith("unknown command")
+    assert "domain 1 a" in command(sup, "list")[0]
+    out = io.StringIO()
+    serve(sup, io.StringIO("pause a\nballoon b 6M\nhelp\n"), out).join()
+    sup.run(max_instructions=200_000)
+    assert a.state == "paused" and a.stats["instructions"] <= 10_000
+    assert b.stats["instructions"] >= 190_000
+    assert "ok: pause a" in out.getvalue() and "balloon NAME SIZE" in out.getvalue()
+
+
+def test_realtime_paces_virtual_time_to_the_wall_clock():
+    import time
+    sup = Supervisor(console=None, quantum=20_000, ips=1_000_000, realtime=True)
+    sup.create(spinner(), name="a", memory=4 * MiB)
+    t = time.monotonic()
+    sup.run(max_instructions=300_000)                  # 0.3 s of virtual time
+    assert time.monotonic() - t >= 0.25

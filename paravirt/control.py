@@ -1,0 +1,70 @@
+"""Commands typed while the supervisor runs (`pvemu up --control`, `pvemu
+run --supervised --control`): one per line on standard input.
+
+    list                      every domain's state
+    balloon NAME SIZE         set the balloon target (e.g. balloon web 24M)
+    pause NAME | unpause NAME | destroy NAME
+    help
+"""
+from __future__ import annotations
+
+import sys
+import threading
+
+from emu.errors import EmuError
+from emu.system import parse_size
+
+HELP = __doc__.split("\n\n", 1)[1].rstrip()
+
+
+def command(sup, line: str):
+    """(description, fn) for one command line, fn to run between quanta; or
+    (message, None) for one answered at once (list, help, errors)."""
+    words = line.split()
+    if not words:
+        return "", None
+    verb, args = words[0], words[1:]
+    if verb == "help":
+        return HELP, None
+    if verb == "list":
+        return "\n".join(d.describe() for d in sup.domains.values()), None
+    if verb not in ("balloon", "pause", "unpause", "destroy"):
+        return f"unknown command {verb!r}; try help", None
+    want = 2 if verb == "balloon" else 1
+    if len(args) != want:
+        return f"{verb} takes {'NAME SIZE' if want == 2 else 'NAME'}", None
+    dom = next((d for d in sup.domains.values() if d.name == args[0]), None)
+    if dom is None:
+        return f"no domain named {args[0]!r} (domains: {', '.join(d.name for d in sup.domains.values())})", None
+    if verb == "balloon":
+        try:
+            pages = parse_size(args[1]) // 4096
+        except EmuError as e:
+            return str(e), None
+        if not 1 <= pages <= dom.max_pages:
+            return f"target {args[1]} is outside 4K..{dom.max_pages * 4096 >> 20}M for {dom.name}", None
+        return f"balloon {dom.name} to {args[1]}", lambda: sup.set_target(dom, pages)
+    return f"{verb} {dom.name}", lambda: getattr(sup, verb)(dom)
+
+
+def serve(sup, stream=None, out=None) -> threading.Thread:
+    """Read commands from `stream` (stdin) on a daemon thread, posting them
+    to the supervisor; answers and errors go to `out` (stderr)."""
+    stream = stream or sys.stdin
+    out = out or sys.stderr
+    sup.controlled = True
+
+    def loop():
+        for line in stream:
+            text, fn = command(sup, line)
+            if fn is not None:
+                sup.post(fn, text)
+                text = "ok: " + text
+            if text:
+                print(text, file=out, flush=True)
+        sup.controlled = False
+        sup.post(lambda: None, "end of commands")     # wake a supervisor waiting for one
+
+    t = threading.Thread(target=loop, name="pvemu-control", daemon=True)
+    t.start()
+    return t
