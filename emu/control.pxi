@@ -80,3 +80,72 @@ cdef int h_ud(CPU* c, Insn* i) noexcept nogil:
 cdef int h_gp0(CPU* c, Insn* i) noexcept nogil:
     """An instruction longer than 15 bytes: #GP(0)."""
     return fault(c, 13, 1, 0)
+
+# Macro-fusion: a CMP, SUB or TEST followed by a Jcc in the same block (the
+# Jcc is then the block's last instruction) runs as one handler installed on
+# the first instruction.  It records the lazy flags exactly as the first
+# instruction alone would (later code may read them), decides the branch from
+# the operands, and retires both.  The Jcc keeps its own Insn and handler: if
+# the run loop swapped that handler for the end marker (a budget, `until` or
+# single-step cut between the two) the fused handler just chains to whatever
+# the Jcc slot now holds, so the first instruction runs alone as before.  A
+# fault in the first instruction returns before the Jcc is touched.
+# gen_variants.py instantiates fuse_jcc for each (operation, form, size,
+# condition) it fuses and fuse_pair (variants.pxi) installs them.
+cdef enum:
+    FM_EG = 0       # r/m op reg
+    FM_GE = 1       # reg op r/m
+    FM_EI = 2       # r/m op imm
+    FM_TEST = 3     # r/m AND reg, flags only
+
+cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t osz,
+                         uint32_t kind, uint32_t cc, handler_t jfn) noexcept nogil:
+    cdef uint64_t d, s, r, m = size_mask(osz)
+    cdef uint32_t bits = osz * 8
+    cdef bint t
+    cdef Insn* j
+    if form == FM_GE:
+        d = get_r(c, i.reg, osz)
+        if is_reg(i, kind):
+            s = get_r(c, i.rm, osz)
+        elif rd(c, mem_la(c, i), osz, &s):
+            return RC_FAULT
+    else:
+        if is_reg(i, kind):
+            d = get_r(c, i.rm, osz)
+        elif rd(c, mem_la(c, i), osz, &d):
+            return RC_FAULT
+        s = (i.imm & m) if form == FM_EI else get_r(c, i.reg, osz)
+    if form == FM_TEST:
+        r = d & s
+        set_lazy(c, LF_LOGIC, bits, 0, 0, r)
+        if cc == 4 or cc == 5:
+            t = (r & m) == 0
+        else:                               # 8, 9: SF
+            t = sign_of(r, bits)
+    else:
+        r = do_alu(c, op, d, s, bits)       # CMP or SUB (register destination)
+        if op != A_CMP:
+            if form == FM_GE:
+                set_r(c, i.reg, osz, r)
+            else:
+                set_r(c, i.rm, osz, r)
+        if cc == 2 or cc == 3:
+            t = d < s
+        elif cc == 4 or cc == 5:
+            t = d == s
+        elif cc == 6 or cc == 7:
+            t = d <= s
+        elif cc == 12 or cc == 13:
+            t = sext(d, bits) < sext(s, bits)
+        else:                               # 14, 15
+            t = sext(d, bits) <= sext(s, bits)
+    if c.block_abort:
+        return RC_END                       # as next_insn: the first one retired
+    j = i + 1
+    c.cur = j
+    if j.fn != jfn:
+        return j.fn(c, j)                   # a cut at the Jcc: the end marker
+    if t ^ (cc & 1):
+        return jump(c, next_ip(c, j) + j.imm, j.osz)
+    return RC_END

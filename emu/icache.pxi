@@ -142,6 +142,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if (ends_block(i) or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask):
             break
+    if n >= 2:
+        fuse_pair(&b.insns[n - 2], &b.insns[n - 1])   # CMP/SUB/TEST + Jcc (control.pxi)
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_block_end            # the end marker
     b.insns[n].off = b.insns[n].next = off
