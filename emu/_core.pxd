@@ -274,6 +274,7 @@ cdef struct CPU:
     int has_until
     volatile int stop_request
     int block_abort     # set when a store invalidates the running block
+    uint32_t chain_left # blocks that may still chain without the run loop (dispatch.pxi)
     Insn* cur           # the instruction running now (handlers chain)
     # exit information
     int exit_reason
@@ -316,3 +317,5 @@ cdef struct CPU:
     uint32_t walk_global  # the last page walk ended at a global page (G with CR4.PGE)
     uint32_t segchk       # some segment is not flat: limit checks on (limits.pxi)
     uint64_t seg_lo, seg_hi   # ... linear range inside every segment (pages there stay in the TLB)
+    uint32_t no_chain     # Machine.block_chaining off: every block goes through the run loop
+    uint64_t blocks_chained   # blocks entered by chaining (dispatch.pxi), for stats

@@ -71,111 +71,163 @@ cdef bint uses_stack(CPU* c, Insn* i) noexcept nogil:
 cdef inline int exception_exit(CPU* c) noexcept nogil:
     return EXIT_UNMAPPED if c.exc_vector < 0 else EXIT_EXCEPTION
 
-cdef int cpu_run(CPU* c) noexcept nogil:
-    """Run until an exit.  Budget, `until` and stop requests are checked
-    once per block; a block is cut short to honour them exactly (its
-    instruction at the cut point is swapped for the end marker while the
-    block runs)."""
+cdef enum:
+    NO_BLOCK = -1      # (block_slow) no block ran: an exit, or go round again
+
+cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* special,
+                    bint* step, uint64_t* ipmask_at_start) noexcept nogil:
+    """The run loop's slow path: every per-block check in full, then the
+    block, cut short if need be.  Returns the block's RC_ (*ipmask_at_start
+    is CPU.ipmask as the block began), or NO_BLOCK with *exit set to an exit
+    reason (EXIT_NONE: start the loop again)."""
     cdef Block* b
     cdef Insn* i
     cdef Insn* cut
     cdef handler_t saved
-    cdef uint64_t rip, ipmask, rel
+    cdef uint64_t ipmask = c.ipmask, rel
     cdef int rc
     cdef uint32_t n, k
-    cdef bint has_until = c.has_until, one, step, special, rf
-    while True:
-        rip = c.r[R_RIP]
-        ipmask = c.ipmask
-        one = False
-        step = False
-        special = False                # the block needs one of the rare cuts or traps below
-        if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow, TF
-            c.shadow_block = 0
-            if c.shadow:
-                c.shadow = 0
-                c.shadow_block = 1
-                one = True             # one instruction before interrupts again
-            else:
-                if c.halted:
-                    rc = halt_wait(c)
-                    if rc:
-                        c.exit_rip = c.halt_rip & ipmask
-                        return rc
-                if c.pv_timer <= vtime(c):     # the supervisor's timer
-                    c.pv_timer = TLB_EMPTY
-                    c.exit_rip = rip
-                    return EXIT_VTIMER
-                rc = service_interrupts(c)
+    cdef bint one = False, rf = False
+    exit[0] = EXIT_NONE
+    if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow, TF
+        c.shadow_block = 0
+        if c.shadow:
+            c.shadow = 0
+            c.shadow_block = 1
+            one = True             # one instruction before interrupts again
+        else:
+            if c.halted:
+                rc = halt_wait(c)
                 if rc:
-                    c.exit_rip = rip
-                    return rc
-                rip = c.r[R_RIP]
-                ipmask = c.ipmask
-            if c.eflags & F_TF:        # single-step: #DB after each instruction
-                step = True
-                one = True
-                c.next_event = 0
-            special = one or (c.dr_exec | c.dr_data) != 0
-            if special:
-                rf = (c.eflags & F_RF) != 0
-                if c.dr_exec | c.dr_data:
-                    c.next_event = 0   # breakpoints armed (debug.pxi): every block comes here
-            c.eflags &= ~<uint64_t>F_RF    # RF lasts one instruction (IRET or a task switch set it)
-        if upcall_due(c) and not one:   # an event for a paravirtualized guest
-            rc = pv_upcall(c)
+                    c.exit_rip = c.halt_rip & ipmask
+                    exit[0] = rc
+                    return NO_BLOCK
+            if c.pv_timer <= vtime(c):     # the supervisor's timer
+                c.pv_timer = TLB_EMPTY
+                c.exit_rip = rip
+                exit[0] = EXIT_VTIMER
+                return NO_BLOCK
+            rc = service_interrupts(c)
             if rc:
                 c.exit_rip = rip
-                return rc
+                exit[0] = rc
+                return NO_BLOCK
             rip = c.r[R_RIP]
             ipmask = c.ipmask
-        if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
+        if c.eflags & F_TF:        # single-step: #DB after each instruction
+            step[0] = True
+            one = True
+            c.next_event = 0
+        special[0] = one or (c.dr_exec | c.dr_data) != 0
+        if special[0]:
+            rf = (c.eflags & F_RF) != 0
+            # Armed breakpoints (debug.pxi) bring every block here.  For a
+            # shadow or TF next_event is reached already; at 0 it also keeps
+            # a branch from chaining out of this block (dispatch.pxi), so the
+            # #DB trap and the shadow's end stay with the run loop.
+            c.next_event = 0
+        c.eflags &= ~<uint64_t>F_RF    # RF lasts one instruction (IRET or a task switch set it)
+    if upcall_due(c) and not one:   # an event for a paravirtualized guest
+        rc = pv_upcall(c)
+        if rc:
             c.exit_rip = rip
-            if c.stop_request:
-                c.stop_request = 0
-                return EXIT_STOP
-            return EXIT_COUNT if c.budget <= 0 else EXIT_UNTIL
-        b = c.jcache[rip & (JC_SIZE - 1)]
-        if b == NULL or b.vstart != rip or b.key != c.key:
-            b = find_block(c, rip)
-            if b == NULL:
-                c.exit_rip = rip
-                return exception_exit(c)
-        # Cut the block short for the budget or `until`, or after one
-        # instruction in an interrupt shadow (after STI or MOV SS).
-        n = b.n
-        if n > c.budget:
-            n = <uint32_t>c.budget
-        if special:
-            if one:
-                n = 1
-            if c.dr_exec and exec_bp(c, rip, b, &n, rf):
-                c.exit_rip = rip
-                if not has_idt(c):
-                    return EXIT_EXCEPTION
-                rc = deliver(c, 1, 0, 0, INT_EXCEPTION, rip)
-                if rc:
-                    return rc
-                continue
-        if has_until:
-            rel = c.until - rip
-            if rel < b.vlen:
-                for k in range(1, n):
-                    if b.insns[k].off == rel:
-                        n = k
-                        break
-        i = b.insns
-        c.block_abort = 0
-        c.r[R_BASE] = rip
-        c.cur = i
-        if n == b.n:
-            rc = i.fn(c, i)            # runs the block, handler to handler
+            exit[0] = rc
+            return NO_BLOCK
+        rip = c.r[R_RIP]
+        ipmask = c.ipmask
+    if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
+        c.exit_rip = rip
+        if c.stop_request:
+            c.stop_request = 0
+            exit[0] = EXIT_STOP
         else:
-            cut = &b.insns[n]
-            saved = cut.fn
-            cut.fn = h_block_end
-            rc = i.fn(c, i)
-            cut.fn = saved
+            exit[0] = EXIT_COUNT if c.budget <= 0 else EXIT_UNTIL
+        return NO_BLOCK
+    b = find_block(c, rip)
+    if b == NULL:
+        c.exit_rip = rip
+        exit[0] = exception_exit(c)
+        return NO_BLOCK
+    # Cut the block short for the budget or `until`, or after one
+    # instruction in an interrupt shadow (after STI or MOV SS).
+    n = b.n
+    if n > c.budget:
+        n = <uint32_t>c.budget
+    if special[0]:
+        if one:
+            n = 1
+        if c.dr_exec and exec_bp(c, rip, b, &n, rf):
+            c.exit_rip = rip
+            if not has_idt(c):
+                exit[0] = EXIT_EXCEPTION
+                return NO_BLOCK
+            exit[0] = deliver(c, 1, 0, 0, INT_EXCEPTION, rip)
+            return NO_BLOCK
+    if has_until:
+        rel = c.until - rip
+        if rel < b.vlen:
+            for k in range(1, n):
+                if b.insns[k].off == rel:
+                    n = k
+                    break
+    i = b.insns
+    c.block_abort = 0
+    c.r[R_BASE] = rip
+    c.cur = i
+    ipmask_at_start[0] = ipmask
+    if n == b.n:
+        return i.fn(c, i)          # runs the block, handler to handler
+    cut = &b.insns[n]
+    saved = cut.fn
+    cut.fn = h_block_end
+    rc = i.fn(c, i)
+    cut.fn = saved
+    return rc
+
+cdef int cpu_run(CPU* c) noexcept nogil:
+    """Run until an exit.  Budget, `until` and stop requests are checked
+    once per block; a block is cut short to honour them exactly (its
+    instruction at the cut point is swapped for the end marker while the
+    block runs).  A near branch may go on to the next block by itself when
+    none of this is needed (chain, dispatch.pxi)."""
+    cdef Block* b
+    cdef Insn* i
+    cdef uint64_t rip, ipmask
+    cdef int rc, reason
+    cdef uint32_t k
+    cdef bint has_until = c.has_until, step, special
+    # `until` may need a cut in any block, so its blocks do not chain.
+    cdef uint32_t chain_max = 0 if has_until or c.no_chain else CHAIN_MAX
+    while True:
+        rip = c.r[R_RIP]
+        special = False            # the block needed one of the rare cuts or traps
+        step = False
+        c.chain_left = chain_max
+        # The fast path, taken by almost every block: nothing due (next_event
+        # also stands for an interrupt shadow, TF and armed breakpoints, which
+        # keep it at 0), no stop request, no `until` in this run, no upcall,
+        # a jump-cache hit, and the whole block within the budget, so there
+        # is no cut to work out.  A row of well-predicted tests; anything else
+        # goes to block_slow, which makes every check in full.
+        b = c.jcache[rip & (JC_SIZE - 1)]
+        if (c.icount < c.next_event and not c.stop_request and not has_until
+                and b != NULL and b.vstart == rip and b.key == c.key
+                and <int64_t>b.n <= c.budget and not upcall_due(c)):
+            ipmask = c.ipmask      # (the block may change it)
+            i = b.insns
+            c.block_abort = 0
+            c.r[R_BASE] = rip
+            c.cur = i
+            rc = i.fn(c, i)        # runs the block (and the blocks it chains to)
+            rip = c.r[R_BASE]      # the block that returned
+        else:
+            rc = block_slow(c, rip, has_until, &reason, &special, &step, &ipmask)
+            if rc == NO_BLOCK:
+                if reason:
+                    return reason
+                continue
+            rip = c.r[R_BASE]      # the block that returned
+        c.blocks_chained += chain_max - c.chain_left
         i = c.cur
         # A handler that returned RC_OK instead of chaining: go on by hand.
         while rc == RC_OK:
@@ -594,7 +646,19 @@ cdef class Machine:
         blocks invalidated by stores into code (self-modifying code)."""
         return {"blocks_decoded": self.c.blocks_decoded,
                 "blocks_cached": self.c.nblocks if self.c.use_cache else 0,
-                "smc_invalidations": self.c.smc_invalidations}
+                "smc_invalidations": self.c.smc_invalidations,
+                "blocks_chained": self.c.blocks_chained}
+
+    @property
+    def block_chaining(self):
+        """Whether a near branch may go on to the next block without the run
+        loop (on by default; off is a reference for tests and profiling,
+        with the same results)."""
+        return not self.c.no_chain
+
+    @block_chaining.setter
+    def block_chaining(self, bint on):
+        self.c.no_chain = not on
 
     # ---- memory
 

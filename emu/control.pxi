@@ -1,33 +1,41 @@
 # Control transfer: Jcc, JMP, CALL, RET, LOOP/LOOPE/LOOPNE, JrCXZ, HLT, and
 # the #UD/#GP handlers of undefined and over-long instructions.  (INT n and
 # friends are in interrupts.pxi, far transfers in segments.pxi.)
-# A taken branch sets R_RIP and returns RC_JUMP; a branch not taken returns
-# RC_END (the run loop moves on to the next instruction).
+# A taken branch sets R_RIP and returns RC_JUMP.  The near branches here
+# (taken or not: they end their block) go on to the next block through
+# chain() (dispatch.pxi), which returns RC_JUMP when the run loop must look.
 
 cdef inline int jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
     c.r[R_RIP] = target & size_mask(osz)
     return RC_JUMP
 
+cdef inline int near_jump(CPU* c, Insn* i, uint64_t target) noexcept nogil:
+    return chain(c, i, target & size_mask(i.osz))
+
+cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
+    """A conditional branch not taken."""
+    return chain(c, i, next_ip(c, i))
+
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
-        return jump(c, next_ip(c, i) + i.imm, i.osz)
-    return RC_END
+        return near_jump(c, i, next_ip(c, i) + i.imm)
+    return fall_through(c, i)
 
 cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
-    return jump(c, next_ip(c, i) + i.imm, i.osz)
+    return near_jump(c, i, next_ip(c, i) + i.imm)
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
-    return jump(c, next_ip(c, i) + i.imm, i.osz)
+    return near_jump(c, i, next_ip(c, i) + i.imm)
 
 cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
     if rm_read(c, i, i.osz, &t):
         return RC_FAULT
-    return jump(c, t, i.osz)
+    return near_jump(c, i, t)
 
 cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
@@ -35,7 +43,7 @@ cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
-    return jump(c, t, i.osz)
+    return near_jump(c, i, t)
 
 cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
     """RET and RET imm16 (the immediate is 0 for C3)."""
@@ -43,7 +51,7 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
     if pop(c, i.osz, &t):
         return RC_FAULT
     set_sp(c, c.r[R_SP] + i.imm)
-    return jump(c, t, i.osz)
+    return near_jump(c, i, t)
 
 cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     """LOOPNE (E0), LOOPE (E1), LOOP (E2): decrement the count register (of
@@ -52,13 +60,13 @@ cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t n = (c.r[R_CX] - 1) & m
     set_areg(c, R_CX, m, n)
     if n != 0 and (i.opcode == 0xE2 or get_zf(c) == (i.opcode == 0xE1)):
-        return jump(c, next_ip(c, i) + i.imm, i.osz)
-    return RC_END
+        return near_jump(c, i, next_ip(c, i) + i.imm)
+    return fall_through(c, i)
 
 cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
     if (c.r[R_CX] & i.amask) == 0:
-        return jump(c, next_ip(c, i) + i.imm, i.osz)
-    return RC_END
+        return near_jump(c, i, next_ip(c, i) + i.imm)
+    return fall_through(c, i)
 
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
     if need_cpl0(c):
@@ -147,5 +155,5 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
     if j.fn != jfn:
         return j.fn(c, j)                   # a cut at the Jcc: the end marker
     if t ^ (cc & 1):
-        return jump(c, next_ip(c, j) + j.imm, j.osz)
-    return RC_END
+        return near_jump(c, j, next_ip(c, j) + j.imm)
+    return fall_through(c, j)
