@@ -112,8 +112,6 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
                 c.exit_rip = rip
                 exit[0] = rc
                 return NO_BLOCK
-            rip = c.r[R_RIP]
-            ipmask = c.ipmask
         if c.eflags & F_TF:        # single-step: #DB after each instruction
             step[0] = True
             one = True
@@ -133,8 +131,8 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             c.exit_rip = rip
             exit[0] = rc
             return NO_BLOCK
-        rip = c.r[R_RIP]
-        ipmask = c.ipmask
+    rip = c.r[R_RIP]                # an interrupt or the upcall may have moved it
+    ipmask = c.ipmask
     if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
         c.exit_rip = rip
         if c.stop_request:
