@@ -395,13 +395,15 @@ cdef inline size_t pool_insns(CPU* c) noexcept nogil:
 cdef class Machine:
     """An x86 CPU with flat RAM at physical address 0.
 
-    Machine(mode=32, memory=16 MiB, decode_cache=True)
+    Machine(mode=32, memory=16 MiB, decode_cache=True, shared=False)
 
     mode          16 (real-mode addressing: linear = segment * 16 + offset),
                   32 (flat protected mode) or 64 (flat 64-bit mode)
     memory        bytes of RAM, rounded up to 4 KiB
     decode_cache  keep decoded blocks (False decodes every instruction
                   afresh: slower, and a reference for the cache itself)
+    shared        keep RAM in a memfd, so frames can be mapped into another
+                  machine (map_frame_from: the supervisor's grants)
 
     The verbs follow Unicorn's: mem_write/mem_read, reg_write/reg_read,
     run(start, until, count) -> Exit.  `regs` is an attribute view of the
