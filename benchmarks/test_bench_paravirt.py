@@ -46,3 +46,12 @@ def test_operation_three_ways(benchmark, op, how):
 def test_two_domains_one_and_two_threads(benchmark):
     result = benchmark.pedantic(bench.aggregate_mips, args=(10,), rounds=1)
     benchmark.extra_info.update({k: v["mips"] for k, v in result.items()})
+
+
+def test_pvbench_guest_counts(benchmark):
+    """The pvbench guest's own counts per operation (instructions, exits),
+    PV backend against the native one trapping."""
+    rows = benchmark.pedantic(bench.pvbench, args=(64,), rounds=1)
+    assert {(op, backend) for op, backend, *_ in rows} >= {("pte_batch", "pv"), ("pte", "native")}
+    benchmark.extra_info.update({f"{op} {backend} exits/op": exits / iters
+                                 for op, backend, iters, _, exits in rows})

@@ -873,24 +873,17 @@ cdef class Machine:
 
     cdef void _hypercall(self) except *:
         c = self.c
-        cdef uint64_t m = 0xFFFFFFFF if c.mode != 64 else <uint64_t>-1
         self._flush_output()
-        if c.mode == 64:
-            result = self.on_hypercall(c.r[R_AX], c.r[R_DI], c.r[R_SI], c.r[R_DX], c.r[10], c.r[8])
-        else:
-            result = self.on_hypercall(c.r[R_AX] & m, c.r[R_BX] & m, c.r[R_CX] & m,
-                                       c.r[R_DX] & m, c.r[R_SI] & m, c.r[R_DI] & m)
-        if result is not None:
-            c.r[R_AX] = (<uint64_t>(result & m)) if result >= 0 else (<uint64_t>(<int64_t>result)) & m
+        result = self.on_hypercall(hc_arg(c, 0), hc_arg(c, 1), hc_arg(c, 2), hc_arg(c, 3),
+                                   hc_arg(c, 4), hc_arg(c, 5))
+        if result is not None:           # negative errno: two's complement in rAX
+            c.r[R_AX] = result & (<uint64_t>-1 if c.mode == 64 else 0xFFFFFFFF)
 
     def hypercall_args(self):
         """(nr, a1, a2, a3, a4, a5) of the VMCALL that just exited, by the
         mode's convention (i386: EAX; EBX ECX EDX ESI EDI.  x86-64: RAX;
         RDI RSI RDX R10 R8)."""
-        c = self.c
-        if c.mode == 64:
-            return (c.r[R_AX], c.r[R_DI], c.r[R_SI], c.r[R_DX], c.r[10], c.r[8])
-        return tuple(c.r[k] & 0xFFFFFFFF for k in (R_AX, R_BX, R_CX, R_DX, R_SI, R_DI))
+        return tuple(hc_arg(self.c, k) for k in range(6))
 
     def pv_trap_info(self):
         """(class, operands, length) of the privileged instruction that

@@ -673,6 +673,8 @@ def _paravirt_sections(sections, quick: bool, progress) -> dict:
     out = {}
     if "exits" in sections:
         out["exits"] = pvbench.exit_costs(20_000 if quick else 100_000, 3 if quick else 5, progress)
+        progress("exits: the pvbench guest's counts")
+        out["pvbench"] = pvbench.pvbench(64)
     if "aggregate" in sections:
         out["aggregate"] = pvbench.aggregate_mips(10 if quick else 40, progress)
     return out
@@ -709,6 +711,7 @@ def run(args) -> int:
         parts = [format_table(report)] if "workload" in sections else []
         if "exits" in report:
             parts.append(pvbench.format_exit_costs(report["exits"]))
+            parts.append(pvbench.format_pvbench(report["pvbench"], 64))
         if "aggregate" in report:
             parts.append(pvbench.format_aggregate(report["aggregate"]))
         print("\n\n".join(parts))

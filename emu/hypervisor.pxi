@@ -53,6 +53,18 @@ cdef int h_vmcall(CPU* c, Insn* i) noexcept nogil:
     c.exit_reason = EXIT_HYPERCALL
     return RC_EXIT
 
+# The hypercall ABI's registers: the number, then five arguments.
+cdef uint32_t HC_REGS64[6]
+cdef uint32_t HC_REGS32[6]
+HC_REGS64[:] = [R_AX, R_DI, R_SI, R_DX, 10, 8]
+HC_REGS32[:] = [R_AX, R_BX, R_CX, R_DX, R_SI, R_DI]
+
+cdef inline uint64_t hc_arg(CPU* c, int k) noexcept nogil:
+    """Hypercall register k (0 = the number) of the mode's convention."""
+    if c.mode == 64:
+        return c.r[HC_REGS64[k]]
+    return c.r[HC_REGS32[k]] & 0xFFFFFFFFULL
+
 cdef inline bint upcall_due(CPU* c) noexcept nogil:
     """vcpu_info.upcall_pending = 1 and upcall_mask = 0 (bytes 0 and 1)."""
     return c.pv_vcpu != NULL and c.pv_vcpu[0] != 0 and c.pv_vcpu[1] == 0 and c.pv_upcall_vector != 0

@@ -3,7 +3,6 @@ Machine the way QEMU's `-kernel` does, and run it with its serial console.
 Used by `pvemu run`."""
 from __future__ import annotations
 
-import os
 import re
 import sys
 from typing import Optional, Sequence

@@ -257,7 +257,7 @@ def format_aggregate(r: dict) -> str:
 BENCH_LINE = re.compile(r"bench (\S+) backend=(\S+) iters=(\d+) insns=(\d+) exits=(\d+)")
 
 
-def pvbench(bits: int = 64, paravirt: bool = True) -> list:
+def pvbench(bits: int = 64) -> list:
     """The pvbench guest's own lines under the supervisor: [(op, backend,
     iters, insns, exits)]."""
     from emu.guests import resolve
@@ -265,7 +265,7 @@ def pvbench(bits: int = 64, paravirt: bool = True) -> list:
     guest, path = resolve(f"pvbench{bits}")
     sup = Supervisor(console=None)
     with open(path, "rb") as f:
-        dom = sup.create(f.read(), name="pvbench", cmdline=guest.args, paravirt=paravirt)
+        dom = sup.create(f.read(), name="pvbench", cmdline=guest.args)
     sup.run(max_instructions=2_000_000_000)
     text = bytes(dom.console_out).decode("utf-8", "replace")
     return [(m[1], m[2], int(m[3]), int(m[4]), int(m[5])) for m in BENCH_LINE.finditer(text)]

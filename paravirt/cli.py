@@ -84,10 +84,7 @@ def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = Fal
             raise ConfigError(f"{a.kind}: no domain named {a.domain!r} (domains: {', '.join(sorted(names))})")
         dom = sup.domain(a.domain)
         if a.kind == "balloon":
-            pages = a.target // 4096
-            if not 1 <= pages <= dom.max_pages:
-                raise ConfigError(f"balloon target {a.target} for {a.domain} is outside 4K.."
-                                  f"{dom.max_pages * 4096 >> 20}M (its max_memory)")
+            pages = sup.target_pages(dom, a.target)
             fn, what = (lambda d=dom, p=pages: sup.set_target(d, p)), f"balloon {a.domain} to {a.target >> 20} MiB"
         else:
             fn, what = (lambda d=dom, k=a.kind: getattr(sup, k)(d)), f"{a.kind} {a.domain}"

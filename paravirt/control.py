@@ -13,6 +13,7 @@ import threading
 
 from emu.errors import EmuError
 from emu.system import parse_size
+from paravirt.errors import ConfigError
 
 HELP = __doc__.split("\n\n", 1)[1].rstrip()
 
@@ -38,11 +39,9 @@ def command(sup, line: str):
         return f"no domain named {args[0]!r} (domains: {', '.join(d.name for d in sup.domains.values())})", None
     if verb == "balloon":
         try:
-            pages = parse_size(args[1]) // 4096
-        except EmuError as e:
+            pages = sup.target_pages(dom, parse_size(args[1]))
+        except (EmuError, ConfigError) as e:
             return str(e), None
-        if not 1 <= pages <= dom.max_pages:
-            return f"target {args[1]} is outside 4K..{dom.max_pages * 4096 >> 20}M for {dom.name}", None
         return f"balloon {dom.name} to {args[1]}", lambda: sup.set_target(dom, pages)
     return f"{verb} {dom.name}", lambda: getattr(sup, verb)(dom)
 

@@ -8,6 +8,7 @@ import struct
 
 from paravirt import abi, pagetables
 from paravirt.errors import HypercallError, fault, inval
+from paravirt.pvops import check_descriptor
 
 
 
@@ -87,8 +88,7 @@ def set_gdt(sup, dom, frames, entries, *_):
     base = int.from_bytes(read_guest(dom, frames, width), "little")
     table = read_guest(dom, base, entries * 8)
     for (desc,) in struct.iter_unpack("<Q", table):
-        if desc & (1 << 47) and not (desc >> 44) & 1 and (desc >> 40) & 0xF in (0x4, 0x5, 0xC):
-            raise inval("call and task gates are not allowed in a paravirtualized domain's GDT")
+        check_descriptor(desc)
     return sup.pvops.call("cpu.load_gdt", sup, dom, base, entries * 8 - 1)
 
 

@@ -20,7 +20,7 @@ instruction itself, once (only meaningful on the trap path).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from emu._core import PRIVOP_CLASSES
@@ -140,12 +140,17 @@ def load_segment(which):
     return handler
 
 
+def check_descriptor(desc: int) -> None:
+    """A paravirtualized domain builds no privilege transfers of its own:
+    present call and task gates are refused in its GDT and LDT."""
+    if desc & (1 << 47) and not (desc >> 44) & 1 and (desc >> 40) & 0xF in (0x4, 0x5, 0xC):
+        raise inval("call and task gates are not allowed in a paravirtualized domain's tables")
+
+
 def write_descriptor(sup, dom, gpa, desc):
     if gpa & 7 or not dom.owns(gpa >> 12):
         raise fault(f"descriptor address {gpa:#x} is not 8-byte aligned memory of the domain")
-    s, typ = (desc >> 44) & 1, (desc >> 40) & 0xF
-    if desc & (1 << 47) and not s and typ in (0x4, 0x5, 0xC):
-        raise inval("call and task gates are not allowed in a paravirtualized domain's tables")
+    check_descriptor(desc)
     dom.machine.mem_write(gpa, struct.pack("<Q", desc & 0xFFFFFFFFFFFFFFFF))
     return 0
 
@@ -260,7 +265,6 @@ def set_timer(sup, dom, deadline_ns):
 # ------------------------------------------------------------------ the table
 
 def default_ops() -> list:
-    H, T = "hypercall", "trap"
     return [
         PvOp("cpu.cpuid", "40 cpu_op/cpuid", "cpuid", cpuid, "CPUID (the supervisor's leaves included)"),
         PvOp("cpu.read_cr0", "40 cpu_op/read_cr0", "read_cr:0", read_cr(0)),

@@ -42,8 +42,9 @@ FEATURES = (abi.F_HYPERCALL_PAGE | abi.F_SHARED_INFO | abi.F_EVTCHN | abi.F_BALL
             | abi.F_VTIMER | abi.F_MULTICALL | abi.F_GRANT)
 
 # trapped class -> which operands the pv_op takes
-_TRAP_ARGS = {"popf": 1, "write_cr": (1,), "rdmsr": 1, "wrmsr": 2, "cpuid": 2, "in": 2,
-              "out": 3, "lgdt": 2, "lidt": 2, "ltr": 1, "lldt": 1, "invlpg": 1, "lmsw": 1}
+_TRAP_ARGS = {"popf": (0,), "write_cr": (1,), "rdmsr": (0,), "wrmsr": (0, 1), "cpuid": (0, 1),
+              "in": (0, 1), "out": (0, 1, 2), "lgdt": (0, 1), "lidt": (0, 1), "ltr": (0,),
+              "lldt": (0,), "invlpg": (0,), "lmsw": (0,)}   # which trap operands the pv_op takes
 
 
 def print_console(name: str, line: bytes) -> None:
@@ -133,11 +134,20 @@ class Supervisor:
         self._finish(dom, "shutdown", "destroyed")
         del self.domains[dom.domid]
 
+    @staticmethod
+    def target_pages(dom: Domain, size: int) -> int:
+        """A balloon target of `size` bytes in pages, or ConfigError when it
+        is outside what the domain can hold."""
+        pages = size // PAGE
+        if not 1 <= pages <= dom.max_pages:
+            raise ConfigError(f"balloon target {size} bytes for {dom.name} is outside "
+                              f"4K..{dom.max_pages * PAGE >> 20}M (its max_memory)")
+        return pages
+
     def set_target(self, dom: Domain, pages: int) -> None:
         """The balloon target: the domain's driver is told (VIRQ_BALLOON)
         and gives back or takes pages to reach it."""
-        if not 1 <= pages <= dom.max_pages:
-            raise ConfigError(f"balloon target {pages} pages is outside 1..{dom.max_pages}")
+        self.target_pages(dom, pages * PAGE)
         dom.update_reservation_info(pages)
         dom.virq(abi.VIRQ_BALLOON)
 
@@ -209,8 +219,8 @@ class Supervisor:
     def _privop(self, dom: Domain, cls, a0, a1, a2):
         sub = a0 if cls in ("write_cr", "read_cr") else None
         op = self.pvops.for_trap(cls, sub)
-        shape = _TRAP_ARGS.get(cls, 0)
-        args = (a1,) if shape == (1,) else (a0, a1, a2)[:shape]
+        operands = (a0, a1, a2)
+        args = [operands[k] for k in _TRAP_ARGS.get(cls, ())]
         try:
             if self.threads:
                 with self.lock:

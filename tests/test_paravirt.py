@@ -413,8 +413,6 @@ def test_pvops_table_groups_numbers_and_traps():
 def test_trapped_instructions_run_the_table_handlers():
     """An unmodified kernel's MOV CR3 / WRMSR reach the same handlers, which
     a user can wrap; marking an op in-core removes its exits."""
-    from emu.system import parse_size  # noqa: F401
-    import os
     path = os.path.join(os.path.dirname(__file__), "..", "emu", "images", "tests", "paging32.elf")
     image = open(path, "rb").read()
     seen = []
