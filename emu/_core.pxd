@@ -194,6 +194,36 @@ cdef struct Block:
     uint32_t key        # decode-mode key; 0 = invalidated
     uint32_t _pad
 
+# An x87 register: an 80-bit extended real, 64-bit significand with an
+# explicit integer bit, then sign (bit 15) and biased exponent (bits 0-14).
+# MMX register mmN is the significand of physical register N.
+cdef struct F80:
+    uint64_t sig
+    uint16_t se
+
+# One vector register (xmm, with room for ymm's upper half).
+cdef union Vec:
+    uint8_t b[32]
+    uint16_t w[16]
+    uint32_t d[8]
+    uint64_t q[4]
+    float f[8]
+    double f64[4]
+
+# The floating-point and SIMD unit.  ST(i) is st[(top + i) & 7].  The tag
+# word is kept whole (2 bits per physical register: 00 valid, 01 zero,
+# 10 special, 11 empty); FXSAVE derives its abridged form.  fsw holds every
+# status bit but TOP, which lives in top.
+cdef struct Fpu:
+    F80 st[8]
+    uint16_t fcw, fsw, ftw, fop
+    uint32_t top
+    uint64_t fip, fdp           # last x87 instruction and data pointer (offsets)
+    uint16_t fcs, fds           # ... and their selectors
+    uint32_t mxcsr
+    uint64_t xcr0
+    Vec xmm[16]
+
 cdef struct CPU:
     uint64_t r[NREGS]
     # lazy flags: the arithmetic flags are a function of the last operation
@@ -319,3 +349,6 @@ cdef struct CPU:
     uint64_t seg_lo, seg_hi   # ... linear range inside every segment (pages there stay in the TLB)
     uint32_t no_chain     # Machine.block_chaining off: every block goes through the run loop
     uint64_t blocks_chained   # blocks entered by chaining (dispatch.pxi), for stats
+    # x87, MMX, SSE and XSAVE state (x87.pxi, sse*.pxi); at the end, after
+    # the hot fields, so their offsets stay small.
+    Fpu fpu

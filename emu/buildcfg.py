@@ -1,7 +1,11 @@
 """How the core is compiled: shared by setup.py and by the test that checks
 the generated C keeps Python out of the instruction handlers."""
 
-CFLAGS = ["-O3", "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-unreachable-code"]
+import os
+
+# PVEMU_DEV_BUILD=1: -O1 for a quicker compile while developing (slower core).
+_OPT = "-O1" if os.environ.get("PVEMU_DEV_BUILD") else "-O3"
+CFLAGS = [_OPT, "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-unreachable-code"]
 
 # `cdef inline` must inline: the handler templates rely on it to fold their
 # constant size and form arguments.
