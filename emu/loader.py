@@ -179,6 +179,8 @@ class BootImage:
         modules: ``[(start, end, string)]`` as written in the module list.
         memory_size: the guest memory size the image was checked against
             (None if it was not checked).
+        gdt: ``(base, limit)`` of a GDT in the segments to load before
+            starting (the Linux boot protocol's), or None.
     """
     segments: list = field(default_factory=list)
     entry: int = 0
@@ -190,6 +192,7 @@ class BootImage:
     kernel_end: int = 0
     modules: list = field(default_factory=list)
     memory_size: Optional[int] = None
+    gdt: Optional[tuple] = None
 
     def write_to(self, mem_write: Callable[[int, bytes], object]) -> None:
         """Write every segment with ``mem_write(address, data)``, e.g.
@@ -654,10 +657,12 @@ def load_flat(data: bytes, address: int, memory_size: Optional[int] = None,
 
 
 def load_kernel(data: bytes, memory_size: int, cmdline: str = "",
-                modules: Iterable = ()) -> BootImage:
+                modules: Iterable = (), initrd: Optional[bytes] = None) -> BootImage:
     """Load a kernel file the way ``qemu-system-x86_64 -kernel`` would.
 
-    Detection: a valid Multiboot v1 header in the first 8192 bytes means a
+    Detection: a Linux boot-protocol header ("HdrS" at 0x202) means a
+    bzImage (:func:`emu.linuxboot.load_bzimage`, which takes ``initrd``);
+    a valid Multiboot v1 header in the first 8192 bytes means a
     Multiboot kernel (:func:`load_multiboot`); otherwise an ELF file is
     loaded as plain ELF (:func:`load_elf`, mode 32 or 64, no information
     structure; cmdline and modules are then refused).  Anything else raises
@@ -667,6 +672,13 @@ def load_kernel(data: bytes, memory_size: int, cmdline: str = "",
     if not data:
         raise LoaderError("empty kernel image (0 bytes)")
     modules = list(modules)
+    from emu.linuxboot import is_bzimage, load_bzimage
+    if is_bzimage(data):
+        if modules:
+            raise LoaderError("a Linux kernel takes an --initrd, not Multiboot modules")
+        return load_bzimage(data, memory_size, cmdline, initrd)
+    if initrd is not None:
+        raise LoaderError("an initrd can only be passed to a Linux kernel (bzImage)")
     if find_multiboot_header(data) is not None:
         return load_multiboot(data, memory_size, cmdline, modules)
     if _is_elf(data):

@@ -30,17 +30,20 @@ def parse_size(text: str) -> int:
 
 
 def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
-         modules: Sequence[tuple] = (), flat_address: Optional[int] = None):
+         modules: Sequence[tuple] = (), flat_address: Optional[int] = None,
+         initrd: Optional[bytes] = None):
     """A Machine with `kernel` loaded and its registers set, ready to run.
     Returns (machine, boot_image)."""
     from emu import Machine
     if flat_address is not None:
         image = load_flat(kernel, flat_address, memory_size=memory)
     else:
-        image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules))
+        image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd)
     m = Machine(mode=image.mode, memory=memory)
     attach_pc(m, memory)        # Multiboot: the command line is in the info structure
     image.write_to(m.mem_write)
+    if image.gdt is not None:
+        m.load_table("gdt", *image.gdt)
     for name, value in image.regs.items():
         m.reg_write(name, value)
     m.reg_write("rip", image.entry)
@@ -115,6 +118,8 @@ def add_arguments(parser) -> None:
                         help="with --trace, print only instructions in this address range")
     parser.add_argument("--memory", help="guest RAM (default 64M; a bundled guest's own default)")
     parser.add_argument("--cmdline", help="the kernel command line (Multiboot; a bundled guest's default)")
+    parser.add_argument("--initrd", metavar="FILE",
+                        help="an initial ramdisk for a Linux kernel (bzImage)")
     parser.add_argument("--module", action="append", default=[], metavar="FILE[,STRING]",
                         help="a Multiboot module, optionally with its string; repeatable")
     parser.add_argument("--flat", type=lambda s: int(s, 0), metavar="ADDRESS",
@@ -158,6 +163,8 @@ def run(args) -> int:
                 raise EmuError(f"bad --trace-range {args.trace_range!r}: use START-END, e.g. 0x100000-0x100100")
             address_range = (lo, hi)
         if args.bios:
+            if args.initrd:
+                raise EmuError("--initrd goes with a Linux kernel, not --bios")
             with open(args.bios, "rb") as f:
                 m = boot_bios(f.read(), memory)
         elif target is None:
@@ -170,7 +177,11 @@ def run(args) -> int:
                 path, _, string = spec.partition(",")
                 with open(path, "rb") as f:
                     modules.append((string or path, f.read()))
-            m, image = boot(kernel, memory, cmdline, modules, args.flat)
+            initrd = None
+            if args.initrd:
+                with open(args.initrd, "rb") as f:
+                    initrd = f.read()
+            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd)
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2
