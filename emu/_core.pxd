@@ -58,6 +58,7 @@ cdef enum:
     EXIT_FLUSH = 8       # a device output buffer is full
     EXIT_DEBUG_EXIT = 9  # a write to the isa-debug-exit port
     EXIT_TRIPLE_FAULT = 10
+    EXIT_SHUTDOWN = 15   # a device powered the machine off or reset it (Machine.request_shutdown)
 
 cdef enum:
     EXIT_HYPERCALL = 12  # VMCALL under the supervisor (retired: rip is after it)

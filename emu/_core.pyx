@@ -371,7 +371,7 @@ cdef void zfree(void* p, size_t size) noexcept nogil:
 
 cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "count",
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
-                          EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit",
+                          EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit", EXIT_SHUTDOWN: "shutdown",
                           EXIT_TRIPLE_FAULT: "triple-fault", EXIT_HYPERCALL: "hypercall",
                           EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer"}
 
@@ -419,6 +419,7 @@ cdef class Machine:
     cdef readonly bytearray debugcon_output
     cdef object serial_pending
     cdef object on_hypercall, on_privop, on_vtimer
+    cdef object shutdown_kind
     cdef int mem_fd
 
     def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
@@ -781,6 +782,10 @@ cdef class Machine:
                         self._python_io()
                     elif reason == EXIT_MMIO:
                         self._python_mmio()
+                    if self.shutdown_kind is not None:
+                        reason = EXIT_SHUTDOWN          # after the access, which retired
+                        c.exit_rip = c.r[R_RIP]
+                        break
                     self._feed_serial()
                     continue
                 if reason == EXIT_HYPERCALL and self.on_hypercall is not None:
@@ -809,6 +814,15 @@ cdef class Machine:
         """Ask a running run() (in another thread) to return with 'stop'."""
         self.c.stop_request = 1
 
+    def request_shutdown(self, kind):
+        """For a device written in Python (an I/O or MMIO handler): end the
+        run after the access being handled, with reason 'shutdown' and
+        Exit.shutdown = kind ('poweroff' or 'reset'), as a PC's power
+        control or reset line would."""
+        if kind not in ("poweroff", "reset"):
+            raise EmuError(f"shutdown kind must be 'poweroff' or 'reset', not {kind!r}")
+        self.shutdown_kind = kind
+
     cdef object _exit(self, int reason, uint64_t retired):
         c = self.c
         ex = Exit(reason=EXIT_NAMES[reason], address=c.exit_rip, instructions=retired)
@@ -824,6 +838,8 @@ cdef class Machine:
             ex.access_address = c.fault_addr
         elif reason == EXIT_DEBUG_EXIT:
             ex.status = c.exit_status
+        elif reason == EXIT_SHUTDOWN:
+            ex.shutdown, self.shutdown_kind = self.shutdown_kind, None
         elif reason == EXIT_PRIVOP:
             ex.privop = PRIVOP_CLASSES[c.pv_class]
             ex.operands = (c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])

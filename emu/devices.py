@@ -1,5 +1,7 @@
 """PC devices written in Python, for ports a guest reads rarely: the CMOS
-real-time clock and memory (0x70/0x71) and QEMU's fw_cfg (0x510/0x511).
+real-time clock and memory (0x70/0x71), QEMU's fw_cfg (0x510/0x511) and
+the keyboard controller's reset line (0x64); ACPI power control is in
+emu/acpi.py.
 The devices a guest hammers (UART, PIC, PIT, APIC, debug ports) are in C in
 the core.  `attach_pc(machine, ...)` wires them as QEMU's pc machine has them."""
 from __future__ import annotations
@@ -113,7 +115,30 @@ class FwCfg:
         return out
 
 
+class ResetLine:
+    """The 8042 keyboard controller's reset line: command 0xFE written to
+    port 0x64 resets the machine (run() ends with reason 'shutdown',
+    shutdown 'reset'), the way Linux and most firmware reboot a PC.  The
+    rest of the controller is absent: reads float high (0xFF), as on a PC
+    without one, so a driver probing it finds no controller."""
+
+    PORT = 0x64
+    PULSE_RESET = 0xFE
+
+    def __init__(self, machine):
+        self.m = machine
+
+    def attach(self):
+        self.m.add_io_handler(self.PORT, 1, None, self.write)
+        return self
+
+    def write(self, port, size, value):
+        if value & 0xFF == self.PULSE_RESET:
+            self.m.request_shutdown("reset")
+
+
 def attach_pc(machine, memory_size: int, fw_cfg_cmdline: str = ""):
     """Add the Python PC devices to a machine; returns them by name."""
     return {"cmos": Cmos(machine, memory_size).attach(),
-            "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach()}
+            "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach(),
+            "reset": ResetLine(machine).attach()}

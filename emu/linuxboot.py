@@ -84,10 +84,10 @@ def _u32(data, off):
 
 def e820_map(memory_size: int) -> list:
     """The PC's memory map for `memory_size` bytes of RAM, as QEMU's
-    firmware reports it: low RAM to 0x9FC00, the EBDA and the ROM area
-    reserved, RAM from 1 MiB up."""
+    firmware reports it: low RAM to 0x9FC00, the EBDA and the BIOS area
+    (which holds the ACPI tables, emu/acpi.py) reserved, RAM from 1 MiB up."""
     entries = [(0, 0x9FC00, E820_RAM), (0x9FC00, 0x400, E820_RESERVED),
-               (0xF0000, 0x10000, E820_RESERVED)]
+               (0xE0000, 0x20000, E820_RESERVED)]
     if memory_size > KERNEL_ADDR:
         entries.append((KERNEL_ADDR, memory_size - KERNEL_ADDR, E820_RAM))
     return entries

@@ -7,6 +7,7 @@ import re
 import sys
 from typing import Optional, Sequence
 
+from emu.acpi import attach_acpi
 from emu.devices import attach_pc
 from emu.errors import EmuError
 from emu.guests import resolve
@@ -44,6 +45,8 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
     image.write_to(m.mem_write)
     if image.gdt is not None:
         m.load_table("gdt", *image.gdt)
+    if image.kind.startswith("linux"):
+        attach_acpi(m)          # how Linux powers the machine off
     for name, value in image.regs.items():
         m.reg_write(name, value)
     m.reg_write("rip", image.entry)
@@ -208,6 +211,10 @@ def run(args) -> int:
         print(f"pvemu run: last POST code {m.post_code:#04x}", file=sys.stderr)
     if ex.reason == "debug-exit":
         return ((ex.status << 1) | 1) & 0xFF if args.qemu_exit_status else ex.status & 0xFF
+    if ex.reason == "shutdown":     # as QEMU with -no-reboot: powered off or reset, status 0
+        print(f"pvemu run: the guest {'powered the machine off' if ex.shutdown == 'poweroff' else 'reset the machine'}"
+              f" after {m.instructions:,} instructions", file=sys.stderr)
+        return 0
     print(f"pvemu run: {_explain(ex)}", file=sys.stderr)
     if ex.reason == "count":
         return STATUS_BUDGET
