@@ -115,6 +115,7 @@ cdef enum:
     DEV_UART = 5
     DEV_PIC = 6
     DEV_PIT = 7
+    DEV_PORT61 = 8
     OUTBUF_SIZE = 4096
 
 # One 8259 interrupt controller (the PC has a master and a slave).
@@ -122,12 +123,19 @@ cdef struct Pic:
     uint8_t irr, isr, imr, base, icw_step, icw4, read_isr, auto_eoi
 
 # The 8254 timer's channel 0 (IRQ 0), counting in virtual time.
-cdef struct Pit:
-    uint32_t mode, access, reload, latch, latched, write_lo, read_lo
+cdef struct PitChannel:
+    uint32_t mode, access, reload, latch, latched, write_lo
     uint32_t wflip, rflip
+    uint32_t counting       # a count was written (and, for channel 2, the gate is high)
     uint64_t start          # virtual time the count started
+
+# The 8254: channel 0 drives IRQ 0, channel 2 (gated by port 0x61 bit 0)
+# shows its output in port 0x61 bit 5 (what Linux calibrates the TSC with).
+cdef struct Pit:
+    PitChannel ch[3]
     uint64_t next_irq       # virtual time of the next IRQ 0, or ~0
-    int armed
+    int armed               # channel 0 will interrupt at next_irq
+    uint32_t port61         # system control port B: bit 0 gate 2, bit 1 speaker data
 
 # A 16550 UART (COM1): registers, a receive buffer filled from Python, and
 # transmitted bytes collected for Python to write out.
@@ -350,6 +358,7 @@ cdef struct CPU:
     uint64_t seg_lo, seg_hi   # ... linear range inside every segment (pages there stay in the TLB)
     uint32_t no_chain     # Machine.block_chaining off: every block goes through the run loop
     uint64_t blocks_chained   # blocks entered by chaining (dispatch.pxi), for stats
+    uint32_t io_idx       # during port I/O: the instruction's place in its block (vtime)
     # x87, MMX, SSE and XSAVE state (x87.pxi, sse*.pxi); at the end, after
     # the hot fields, so their offsets stay small.
     Fpu fpu

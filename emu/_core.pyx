@@ -491,6 +491,7 @@ cdef class Machine:
             c.io_map[port] = DEV_PIC
         for port in range(0x40, 0x44):
             c.io_map[port] = DEV_PIT
+        c.io_map[0x61] = DEV_PORT61
         c.ips = 100_000_000
         apic_reset(c)
         c.next_event = TLB_EMPTY
