@@ -853,7 +853,8 @@ cdef class Machine:
         """Run under a supervisor: VMCALL exits with 'hypercall' instead of
         #UD, CPUID.1:ECX bit 31 is set and leaves 0x40000000-0x40000002 are
         `leaves` (a dict of leaf -> (eax, ebx, ecx, edx)); the MSRs
-        0x40000000-0x400000FF exit as 'privop' (rdmsr/wrmsr); privileged
+        0x40000000-0x400000FF and KVM's 0x4B564D00-0x4B564DFF exit as
+        'privop' (rdmsr/wrmsr); privileged
         instructions of the classes in `trap_mask` exit as 'privop'."""
         c = self.c
         c.pv_on = 1

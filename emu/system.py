@@ -41,6 +41,13 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
     else:
         image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd)
     m = Machine(mode=image.mode, memory=memory)
+    start_image(m, image, memory)
+    return m, image
+
+
+def start_image(m, image, memory: int) -> None:
+    """Give machine `m` (of image.mode) the PC's devices for `memory` bytes
+    of RAM, put the loaded `image` into it and set it up to start."""
     attach_pc(m, memory)        # Multiboot: the command line is in the info structure
     image.write_to(m.mem_write)
     if image.gdt is not None:
@@ -50,7 +57,6 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
     for name, value in image.regs.items():
         m.reg_write(name, value)
     m.reg_write("rip", image.entry)
-    return m, image
 
 
 def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY):
