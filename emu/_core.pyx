@@ -47,6 +47,7 @@ include "pit.pxi"
 include "apic.pxi"
 include "io.pxi"
 include "misc.pxi"
+include "cpumodels.pxi"
 include "decode.pxi"
 include "opmap.pxi"
 include "variants.pxi"
@@ -404,6 +405,8 @@ cdef class Machine:
                   afresh: slower, and a reference for the cache itself)
     shared        keep RAM in a memfd, so frames can be mapped into another
                   machine (map_frame_from: the supervisor's grants)
+    cpu           the CPU model, as QEMU's -cpu (emu/cpumodels.py): "pvemu"
+                  (default), "qemu64", "max", "Nehalem", "Opteron_G1", ...
 
     The verbs follow Unicorn's: mem_write/mem_read, reg_write/reg_read,
     run(start, until, count) -> Exit.  `regs` is an attribute view of the
@@ -421,7 +424,8 @@ cdef class Machine:
     cdef object on_hypercall, on_privop, on_vtimer
     cdef int mem_fd
 
-    def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
+    def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
+                  cpu=None):
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
         try:
@@ -463,7 +467,10 @@ cdef class Machine:
         reset_state(c, mode)
         tlb_flush(c)
 
-    def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
+    def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
+                 cpu=None):
+        from emu import cpumodels
+        cpumodels.apply(self, cpumodels.DEFAULT if cpu is None else cpu)
         self.regs = Registers(self)
         self.io_handlers = {}
         self.mmio_handlers = []
@@ -1195,6 +1202,35 @@ cdef class Machine:
             s[n] = c.sel[k]
             s[n + "_base"] = c.segbase[k]
         return s
+
+    # ---- CPU models and reset (conformance; emu/cpumodels.py, cpumodels.pxi)
+
+    def _set_cpu_model(self, vendor, max_basic, max_ext, ident, signature, brand, addr_sizes,
+                       pmu, hidden, counters):
+        """Fill the model (emu.cpumodels.apply does this from a model)."""
+        cdef CpuModel* m = &self.c.model
+        m.vendor = vendor
+        m.max_basic = max_basic or CPUID_MAX_BASIC
+        m.max_ext = max_ext
+        for k in range(3):
+            m.ident[k] = ident[k]
+        m.signature = signature
+        for k in range(12):
+            m.brand[k] = brand[k]
+        m.addr_sizes = addr_sizes
+        m.pmu = pmu
+        for k in range(4):
+            m.hidden[k] = hidden[k]
+        m.counters = min(counters, MODEL_COUNTERS)
+        memset(m.evtsel, 0, sizeof(m.evtsel))
+        memset(m.ctr, 0, sizeof(m.ctr))
+
+    def power_on(self):
+        """Put the CPU in the state after power-up or RESET (SDM Vol. 3A
+        table "Processor States Following Power-up, Reset, or INIT"): real
+        mode at F000:FFF0 (CS base 0xF0000: see power_on_state), IDTR and GDTR limit
+        0xFFFF, EDX the processor signature, CR0 0x60000010."""
+        power_on_state(self.c)
 
     def insn_bytes(self, ip=None):
         """The bytes of the instruction at ip (default: rip), read as the CPU

@@ -30,15 +30,15 @@ def parse_size(text: str) -> int:
 
 
 def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
-         modules: Sequence[tuple] = (), flat_address: Optional[int] = None):
-    """A Machine with `kernel` loaded and its registers set, ready to run.
-    Returns (machine, boot_image)."""
+         modules: Sequence[tuple] = (), flat_address: Optional[int] = None, cpu: Optional[str] = None):
+    """A Machine with `kernel` loaded and its registers set, ready to run;
+    `cpu` is a CPU model (emu/cpumodels.py).  Returns (machine, boot_image)."""
     from emu import Machine
     if flat_address is not None:
         image = load_flat(kernel, flat_address, memory_size=memory)
     else:
         image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules))
-    m = Machine(mode=image.mode, memory=memory)
+    m = Machine(mode=image.mode, memory=memory, cpu=cpu)
     attach_pc(m, memory)        # Multiboot: the command line is in the info structure
     image.write_to(m.mem_write)
     for name, value in image.regs.items():
@@ -47,24 +47,23 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
     return m, image
 
 
-def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY):
+def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] = None):
     """A machine that starts `firmware` as a PC does: the image ends at
-    0xFFFFF (and is aliased to end at 4 GiB), the CPU in real mode at
-    F000:FFF0."""
+    0xFFFFF (and is aliased to end at 4 GiB), the CPU in its power-up state
+    (real mode at F000:FFF0, Machine.power_on)."""
     from emu import Machine
     size = len(firmware)
     if not 0 < size <= 0x20000 or size % 0x1000:
         raise EmuError(f"firmware image of {size} bytes: it must be a multiple of 4 KiB, at most 128 KiB")
     if memory < 0x100000:
         raise EmuError("booting firmware needs at least 1 MiB of memory")
-    m = Machine(mode=16, memory=memory)
+    m = Machine(mode=16, memory=memory, cpu=cpu)
     attach_pc(m, memory)
     m.mem_write(0x100000 - size, firmware)
     top = (1 << 32) - size
     if memory <= top:
         m.add_mmio_handler(top, size, read=lambda a, n: int.from_bytes(firmware[a - top:a - top + n], "little"))
-    m.reg_write("cs", 0xF000)
-    m.reg_write("rip", 0xFFF0)
+    m.power_on()
     return m
 
 
@@ -114,7 +113,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--trace-range", metavar="START-END",
                         help="with --trace, print only instructions in this address range")
     parser.add_argument("--memory", help="guest RAM (default 64M; a bundled guest's own default)")
-    parser.add_argument("--cmdline", help="the kernel command line (Multiboot; a bundled guest's default)")
+    parser.add_argument("--cmdline", "--append", dest="cmdline",
+                        help="the kernel command line (Multiboot; a bundled guest's default); as "
+                             "QEMU, the kernel sees it after the kernel's file name")
+    parser.add_argument("--cpu", metavar="MODEL", default=None,
+                        help="the CPU model, as QEMU's -cpu: pvemu (default), qemu64, max, Nehalem, "
+                             "Opteron_G1, with ,vendor=V ,+feature ,-feature")
+    parser.add_argument("--smp", type=int, default=1, metavar="N",
+                        help="processors (only 1 until pvemu emulates several CPUs)")
+    parser.add_argument("--debugcon", default=None, metavar="stdio|FILE|none",
+                        help="where port 0xE9 output goes, as QEMU's -debugcon (default: stdio "
+                             "with --bios, none otherwise)")
+    parser.add_argument("--post-codes", action="store_true",
+                        help="print each POST code (port 0x80) to stderr as the guest writes it")
     parser.add_argument("--module", action="append", default=[], metavar="FILE[,STRING]",
                         help="a Multiboot module, optionally with its string; repeatable")
     parser.add_argument("--flat", type=lambda s: int(s, 0), metavar="ADDRESS",
@@ -144,6 +155,10 @@ def run(args) -> int:
             raise EmuError(f"{len(args.kernel)} kernels given: several domains need --supervised")
         if args.memory:
             parse_size(args.memory)              # a bad size is reported before anything else
+        if args.smp != 1:
+            raise EmuError(f"--smp {args.smp}: pvemu emulates one CPU for now (several CPUs per "
+                           "machine are not built yet)" if args.smp > 1 else
+                           f"--smp {args.smp}: the number of CPUs must be at least 1")
         target = args.kernel[0] if args.kernel else None
         guest = None
         if target is not None and args.flat is None:
@@ -159,7 +174,7 @@ def run(args) -> int:
             address_range = (lo, hi)
         if args.bios:
             with open(args.bios, "rb") as f:
-                m = boot_bios(f.read(), memory)
+                m = boot_bios(f.read(), memory, args.cpu)
         elif target is None:
             raise EmuError("give a kernel or a bundled guest to boot (or --bios FILE)")
         else:
@@ -170,7 +185,9 @@ def run(args) -> int:
                 path, _, string = spec.partition(",")
                 with open(path, "rb") as f:
                     modules.append((string or path, f.read()))
-            m, image = boot(kernel, memory, cmdline, modules, args.flat)
+            if args.flat is None and guest is None:
+                cmdline = f"{target} {cmdline}" if cmdline else target   # QEMU: FILENAME ARGS
+            m, image = boot(kernel, memory, cmdline, modules, args.flat, args.cpu)
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2
@@ -184,6 +201,15 @@ def run(args) -> int:
     else:
         out = open(args.serial, "wb")
         m.set_serial(out)
+    debugcon = args.debugcon or ("stdio" if args.bios else "none")
+    dbg_out = None
+    if debugcon == "stdio":
+        m.set_debugcon(sys.stdout.buffer)
+    elif debugcon != "none":
+        dbg_out = open(debugcon, "wb")
+        m.set_debugcon(dbg_out)
+    if args.post_codes:
+        show_post_codes(m)
     try:
         ex = None
         if args.trace:
@@ -191,8 +217,9 @@ def run(args) -> int:
         if ex is None:
             ex = m.run(count=max(0, args.max_instructions - m.instructions))
     finally:
-        if out:
-            out.close()
+        for f in (out, dbg_out):
+            if f:
+                f.close()
     if m.post_code is not None:
         print(f"pvemu run: last POST code {m.post_code:#04x}", file=sys.stderr)
     if ex.reason == "debug-exit":
@@ -203,6 +230,13 @@ def run(args) -> int:
     if ex.reason == "hlt":
         return STATUS_HALTED
     return STATUS_GUEST_FAULT
+
+
+def show_post_codes(m, out=sys.stderr) -> None:
+    """Print each POST code (port 0x80) as the guest writes it."""
+    def write(port, size, value):
+        print(f"POST {value & 0xFF:#04x}", file=out, flush=True)
+    m.add_io_handler(0x80, 1, write=write)
 
 
 def _explain(ex) -> str:
