@@ -232,6 +232,11 @@ cdef enum:
     VENDOR_AMD = 2
     MODEL_COUNTERS = 4   # performance counters (they count nothing, as QEMU's TCG)
 
+cdef enum:
+    STEP_LATE_NONE = 0
+    STEP_LATE_TRAP = 1     # the #DB trap is due before the next instruction
+    STEP_LATE_CANCEL = 2   # TF was set as the instruction began but not as it ended: no trap
+
 cdef struct CpuModel:
     uint32_t vendor
     uint32_t max_basic, max_ext  # highest basic and extended CPUID leaves
@@ -375,3 +380,7 @@ cdef struct CPU:
     Fpu fpu
     # the CPU model (cpumodels.pxi)
     CpuModel model
+    # SYSCALL/SYSRET single-step on TF as they end (system.pxi): STEP_LATE_*
+    uint32_t step_late
+    # NMI (apic.pxi): one may be pending; delivery blocks more until IRET
+    uint32_t nmi_pending, nmi_blocked

@@ -91,6 +91,10 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cdef bint one = False, rf = False
     exit[0] = EXIT_NONE
     if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow, TF
+        if c.step_late == STEP_LATE_TRAP:  # SYSRET set TF: #DB trap after it
+            c.step_late = STEP_LATE_NONE
+            exit[0] = debug_trap(c, True, rip)
+            return NO_BLOCK
         c.shadow_block = 0
         if c.shadow:
             c.shadow = 0
@@ -272,12 +276,14 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 rc = deliver(c, c.exc_vector, c.exc_has_error, c.exc_error, INT_EXCEPTION, c.r[R_RIP])
                 if rc:
                     return rc
+                c.budget -= 1          # a delivery uses budget: a handler that faults again ends run()
                 continue
         c.icount += k
         c.budget -= k
         if special:
             # the #DB trap after a single-stepped instruction (DR6.BS) or a data breakpoint
-            rc = debug_trap(c, step and k, rip)
+            rc = debug_trap(c, step and k and c.step_late != STEP_LATE_CANCEL, rip)
+            c.step_late = STEP_LATE_NONE
             if rc:
                 return rc
 
@@ -310,7 +316,7 @@ cdef int halt_wait(CPU* c) noexcept nogil:
     If nothing could ever wake the CPU, the run ends with 'hlt'."""
     cdef uint64_t now = vtime(c)
     cdef uint64_t wake = TLB_EMPTY
-    if pic_pending(&c.pic[0]) >= 0 or apic_pending(c) >= 0:
+    if pic_pending(&c.pic[0]) >= 0 or apic_pending(c) >= 0 or nmi_due(c):
         return 0
     c.next_event = 0
     if c.pit.armed and not (c.pic[0].imr & 1):
@@ -1231,6 +1237,13 @@ cdef class Machine:
         mode at F000:FFF0 (CS base 0xF0000: see power_on_state), IDTR and GDTR limit
         0xFFFF, EDX the processor signature, CR0 0x60000010."""
         power_on_state(self.c)
+
+    def raise_irq(self, irq):
+        """An edge on ISA interrupt line `irq` (0-15) of the 8259 pair; a
+        level-triggered device calls it as its line rises (emu/pctestdev.py)."""
+        if not 0 <= irq < 16:
+            raise EmuError(f"ISA IRQ {irq!r} is outside 0..15")
+        irq_raise(self.c, irq)
 
     def insn_bytes(self, ip=None):
         """The bytes of the instruction at ip (default: rip), read as the CPU

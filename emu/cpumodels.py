@@ -119,6 +119,8 @@ def parse(spec: str):
             if value not in ("on", "off", "true", "false"):
                 raise EmuError(f"bad CPU option {p!r}")
             on = value in ("on", "true")
+        if key in ("host-phys-bits", "check", "enforce", "migratable", "pmu"):
+            continue                       # QEMU options with no meaning here
         if key in FEATURES:
             (hidden.discard if on else hidden.add)(key)
             # aliases of one bit go together

@@ -114,6 +114,11 @@ class FwCfg:
 
 
 def attach_pc(machine, memory_size: int, fw_cfg_cmdline: str = ""):
-    """Add the Python PC devices to a machine; returns them by name."""
+    """Add the Python PC devices to a machine (CMOS, fw_cfg, HPET and, as
+    kvm-unit-tests expects of QEMU, pc-testdev); returns them by name."""
+    from emu.hpet import Hpet
+    from emu.pctestdev import PcTestdev
     return {"cmos": Cmos(machine, memory_size).attach(),
-            "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach()}
+            "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach(),
+            "hpet": Hpet(machine).attach(),
+            "pc-testdev": PcTestdev(machine).attach()}

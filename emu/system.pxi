@@ -425,6 +425,16 @@ cdef void set_flat_seg(CPU* c, uint32_t s, uint32_t sel, uint32_t attr) noexcept
     c.segattr[s] = attr
     segs_changed(c)
 
+cdef inline void step_at_end(CPU* c, bint tf_before) noexcept nogil:
+    """SYSCALL and SYSRET single-step on TF as they end, not as they begin
+    (SYSCALL's mask may clear it, SYSRET's R11 may set it)."""
+    cdef bint tf_after = (c.eflags & F_TF) != 0
+    if tf_before and not tf_after:
+        c.step_late = STEP_LATE_CANCEL
+    elif tf_after and not tf_before:
+        c.step_late = STEP_LATE_TRAP
+        c.next_event = 0
+
 cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
     """SYSCALL (EFER.SCE): RCX = next RIP, R11 = RFLAGS, RFLAGS &= ~SFMASK,
     CS/SS from STAR[47:32], RIP = LSTAR, CPL 0.  Intel has it in 64-bit
@@ -432,9 +442,10 @@ cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
     protected mode (ECX = next EIP, EIP = STAR[31:0], flat 32-bit CS)."""
     cdef uint32_t sel = <uint32_t>(c.msr_star >> 32) & 0xFFFC
     cdef uint64_t ret = next_ip(c, i)
-    cdef bint lm = (c.efer & EFER_LMA) != 0, from64 = c.mode == 64
+    cdef bint lm = (c.efer & EFER_LMA) != 0, from64 = c.mode == 64, tf_before
     if not (c.efer & EFER_SCE) or (c.mode != 64 and (not vendor_amd(c) or real_mode(c))):
         return fault(c, 6, 0, 0)
+    tf_before = (c.eflags & F_TF) != 0
     c.r[R_CX] = ret if lm else ret & 0xFFFFFFFFULL
     if lm:
         c.r[11] = get_eflags(c) & ~<uint64_t>F_RF
@@ -448,6 +459,7 @@ cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
     set_flat_seg(c, S_SS, sel + 8, 0xC093)
     set_cpl(c, 0)
     update_mode(c)
+    step_at_end(c, tf_before)
     if not lm:
         c.r[R_RIP] = c.msr_star & 0xFFFFFFFFULL
         return RC_JUMP
@@ -458,6 +470,7 @@ cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
     else compatibility mode (CS = STAR[63:48]); RFLAGS = R11."""
     cdef uint32_t base = <uint32_t>(c.msr_star >> 48) & 0xFFFC
     cdef uint64_t target
+    cdef bint tf_before
     if c.mode != 64 or not (c.efer & EFER_SCE):
         return fault(c, 6, 0, 0)
     if need_cpl0(c):
@@ -472,7 +485,9 @@ cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
         set_flat_seg(c, S_CS, base | 3, 0xC0FB)
     c.sel[S_SS] = (base + 8) | 3              # SS keeps a flat DPL-3 data descriptor
     c.segattr[S_SS] = 0xC0F3
+    tf_before = (c.eflags & F_TF) != 0
     c.eflags = (c.r[11] & 0x3C7FD7) | 2
+    step_at_end(c, tf_before)
     c.lf_op = LF_NONE
     c.next_event = 0
     set_cpl(c, 3)
