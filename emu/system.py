@@ -7,7 +7,7 @@ import re
 import sys
 from typing import Optional, Sequence
 
-from emu.devices import attach_pc
+from emu.devices import attach_pc, firmware_pic_setup
 from emu.errors import EmuError
 from emu.guests import resolve
 from emu.loader import LoaderError, load_flat, load_kernel
@@ -40,6 +40,8 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
         image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules))
     m = Machine(mode=image.mode, memory=memory, cpu=cpu)
     attach_pc(m, memory)        # Multiboot: the command line is in the info structure
+    if image.kind.startswith("multiboot"):
+        firmware_pic_setup(m)
     image.write_to(m.mem_write)
     for name, value in image.regs.items():
         m.reg_write(name, value)
