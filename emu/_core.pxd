@@ -233,6 +233,32 @@ cdef struct Fpu:
     uint64_t xcr0
     Vec xmm[16]
 
+# The CPU model (cpumodels.pxi; chosen by emu/cpumodels.py): who CPUID says
+# the processor is, and the vendor's behaviour where Intel and AMD differ.
+cdef enum:
+    VENDOR_PVEMU = 0     # pvemu's own model (behaves as Intel where vendors differ)
+    VENDOR_INTEL = 1
+    VENDOR_AMD = 2
+    MODEL_COUNTERS = 4   # performance counters (they count nothing, as QEMU's TCG)
+
+cdef enum:
+    STEP_LATE_NONE = 0
+    STEP_LATE_TRAP = 1     # the #DB trap is due before the next instruction
+    STEP_LATE_CANCEL = 2   # TF was set as the instruction began but not as it ended: no trap
+
+cdef struct CpuModel:
+    uint32_t vendor
+    uint32_t max_basic, max_ext  # highest basic and extended CPUID leaves
+    uint32_t ident[3]            # leaf 0 EBX, EDX, ECX: the vendor string
+    uint32_t signature           # leaf 1 EAX: family, model, stepping
+    uint32_t brand[12]           # leaves 0x80000002-0x80000004
+    uint32_t addr_sizes          # leaf 0x80000008 EAX
+    uint32_t pmu                 # leaf 0xA EAX (0: no architectural PMU)
+    uint32_t hidden[4]           # features this model hides: leaf 1 ECX, EDX, 0x80000001 ECX, EDX
+    uint32_t counters            # performance counters and event selects (P6's 2, K7's 4)
+    uint64_t evtsel[MODEL_COUNTERS]
+    uint64_t ctr[MODEL_COUNTERS]
+
 cdef struct CPU:
     uint64_t r[NREGS]
     # lazy flags: the arithmetic flags are a function of the last operation
@@ -362,3 +388,9 @@ cdef struct CPU:
     # x87, MMX, SSE and XSAVE state (x87.pxi, sse*.pxi); at the end, after
     # the hot fields, so their offsets stay small.
     Fpu fpu
+    # the CPU model (cpumodels.pxi)
+    CpuModel model
+    # SYSCALL/SYSRET single-step on TF as they end (system.pxi): STEP_LATE_*
+    uint32_t step_late
+    # NMI (apic.pxi): one may be pending; delivery blocks more until IRET
+    uint32_t nmi_pending, nmi_blocked

@@ -48,6 +48,7 @@ include "apic.pxi"
 include "io.pxi"
 include "cpuid_gen.pxi"
 include "misc.pxi"
+include "cpumodels.pxi"
 include "decode.pxi"
 include "opmap_gen.pxi"
 include "variants.pxi"
@@ -91,6 +92,10 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cdef bint one = False, rf = False
     exit[0] = EXIT_NONE
     if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow, TF
+        if c.step_late == STEP_LATE_TRAP:  # SYSRET set TF: #DB trap after it
+            c.step_late = STEP_LATE_NONE
+            exit[0] = debug_trap(c, True, rip)
+            return NO_BLOCK
         c.shadow_block = 0
         if c.shadow:
             c.shadow = 0
@@ -272,12 +277,14 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 rc = deliver(c, c.exc_vector, c.exc_has_error, c.exc_error, INT_EXCEPTION, c.r[R_RIP])
                 if rc:
                     return rc
+                c.budget -= 1          # a delivery uses budget: a handler that faults again ends run()
                 continue
         c.icount += k
         c.budget -= k
         if special:
             # the #DB trap after a single-stepped instruction (DR6.BS) or a data breakpoint
-            rc = debug_trap(c, step and k, rip)
+            rc = debug_trap(c, step and k and c.step_late != STEP_LATE_CANCEL, rip)
+            c.step_late = STEP_LATE_NONE
             if rc:
                 return rc
 
@@ -310,7 +317,7 @@ cdef int halt_wait(CPU* c) noexcept nogil:
     If nothing could ever wake the CPU, the run ends with 'hlt'."""
     cdef uint64_t now = vtime(c)
     cdef uint64_t wake = TLB_EMPTY
-    if pic_pending(&c.pic[0]) >= 0 or apic_pending(c) >= 0:
+    if pic_pending(&c.pic[0]) >= 0 or apic_pending(c) >= 0 or nmi_due(c):
         return 0
     c.next_event = 0
     if c.pit.armed and not (c.pic[0].imr & 1):
@@ -405,6 +412,8 @@ cdef class Machine:
                   afresh: slower, and a reference for the cache itself)
     shared        keep RAM in a memfd, so frames can be mapped into another
                   machine (map_frame_from: the supervisor's grants)
+    cpu           the CPU model, as QEMU's -cpu (emu/cpumodels.py): "pvemu"
+                  (default), "qemu64", "max", "Nehalem", "Opteron_G1", ...
 
     The verbs follow Unicorn's: mem_write/mem_read, reg_write/reg_read,
     run(start, until, count) -> Exit.  `regs` is an attribute view of the
@@ -423,7 +432,8 @@ cdef class Machine:
     cdef object shutdown_kind
     cdef int mem_fd
 
-    def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
+    def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
+                  cpu=None):
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
         try:
@@ -465,7 +475,10 @@ cdef class Machine:
         reset_state(c, mode)
         tlb_flush(c)
 
-    def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
+    def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
+                 cpu=None):
+        from emu import cpumodels
+        cpumodels.apply(self, cpumodels.DEFAULT if cpu is None else cpu)
         self.regs = Registers(self)
         self.io_handlers = {}
         self.mmio_handlers = []
@@ -1214,6 +1227,42 @@ cdef class Machine:
             s[n] = c.sel[k]
             s[n + "_base"] = c.segbase[k]
         return s
+
+    # ---- CPU models and reset (conformance; emu/cpumodels.py, cpumodels.pxi)
+
+    def _set_cpu_model(self, vendor, max_basic, max_ext, ident, signature, brand, addr_sizes,
+                       pmu, hidden, counters):
+        """Fill the model (emu.cpumodels.apply does this from a model)."""
+        cdef CpuModel* m = &self.c.model
+        m.vendor = vendor
+        m.max_basic = max_basic or CPUID_MAX_BASIC
+        m.max_ext = max_ext
+        for k in range(3):
+            m.ident[k] = ident[k]
+        m.signature = signature
+        for k in range(12):
+            m.brand[k] = brand[k]
+        m.addr_sizes = addr_sizes
+        m.pmu = pmu
+        for k in range(4):
+            m.hidden[k] = hidden[k]
+        m.counters = min(counters, MODEL_COUNTERS)
+        memset(m.evtsel, 0, sizeof(m.evtsel))
+        memset(m.ctr, 0, sizeof(m.ctr))
+
+    def power_on(self):
+        """Put the CPU in the state after power-up or RESET (SDM Vol. 3A
+        table "Processor States Following Power-up, Reset, or INIT"): real
+        mode at F000:FFF0 (CS base 0xF0000: see power_on_state), IDTR and GDTR limit
+        0xFFFF, EDX the processor signature, CR0 0x60000010."""
+        power_on_state(self.c)
+
+    def raise_irq(self, irq):
+        """An edge on ISA interrupt line `irq` (0-15) of the 8259 pair; a
+        level-triggered device calls it as its line rises (emu/pctestdev.py)."""
+        if not 0 <= irq < 16:
+            raise EmuError(f"ISA IRQ {irq!r} is outside 0..15")
+        irq_raise(self.c, irq)
 
     def insn_bytes(self, ip=None):
         """The bytes of the instruction at ip (default: rip), read as the CPU

@@ -138,7 +138,26 @@ class ResetLine:
 
 
 def attach_pc(machine, memory_size: int, fw_cfg_cmdline: str = ""):
-    """Add the Python PC devices to a machine; returns them by name."""
+    """Add the Python PC devices to a machine (CMOS, fw_cfg, HPET and, as
+    kvm-unit-tests expects of QEMU, pc-testdev); returns them by name."""
+    from emu.hpet import Hpet
+    from emu.pctestdev import PcTestdev
     return {"cmos": Cmos(machine, memory_size).attach(),
             "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach(),
-            "reset": ResetLine(machine).attach()}
+            "reset": ResetLine(machine).attach(),
+            "hpet": Hpet(machine).attach(),
+            "pc-testdev": PcTestdev(machine).attach()}
+
+
+def firmware_pic_setup(machine):
+    """Program the 8259 pair as the PC BIOS does before it starts a kernel
+    (QEMU's -kernel runs SeaBIOS first): master vectors 0x08-0x0F, slave
+    0x70-0x77 on the master's IRQ 2, 8086 mode.  Kernels that run in real
+    mode (kvm-unit-tests' realmode) take IRQs at those vectors; the masks
+    stay open, where SeaBIOS masks the lines it has no driver for."""
+    for port, base, cascade in ((0x20, 0x08, 0x04), (0xA0, 0x70, 0x02)):
+        machine.port_out(port, 1, 0x11)            # ICW1: edge, cascade, ICW4
+        machine.port_out(port + 1, 1, base)        # ICW2: vector base
+        machine.port_out(port + 1, 1, cascade)     # ICW3
+        machine.port_out(port + 1, 1, 0x01)        # ICW4: 8086 mode
+        machine.port_out(port + 1, 1, 0x00)        # OCW1: no line masked

@@ -64,8 +64,9 @@ cdef int h_rdtsc(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 # CPUID: the feature bits are exactly the implemented features'
-# (emu/isa/features.py, generated into cpuid_gen.pxi).
-cdef uint32_t CPUID_MAX_EXT = 0x80000001ULL
+# (emu/isa/features.py, generated into cpuid_gen.pxi with CPUID_MAX_BASIC);
+# the identity leaves (vendor, signature, limits, brand) come from the CPU
+# model (cpumodels.pxi), which may also hide features.
 
 cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcept nogil:
     out[0] = out[1] = out[2] = out[3] = 0
@@ -73,15 +74,13 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
         if leaf <= 0x40000002ULL:
             memcpy(out, c.pv_cpuid[leaf & 3], 16)
         return
-    if leaf > CPUID_MAX_EXT or (CPUID_MAX_BASIC < leaf < 0x80000000ULL):
-        leaf = CPUID_MAX_BASIC         # as Intel: the highest basic leaf
-    if leaf == 0:
-        out[0] = CPUID_MAX_BASIC
-        out[1] = 0x6D657650            # "Pvem"
-        out[3] = 0x72695675            # "uVir"
-        out[2] = 0x55504374            # "tCPU"
-    elif leaf == 1:
-        out[0] = 0x00000610            # family 6, model 1, stepping 0
+    if leaf > c.model.max_ext or (c.model.max_basic < leaf < 0x80000000ULL):
+        leaf = c.model.max_basic       # as Intel (and QEMU): the highest basic leaf
+    if model_leaf(c, leaf, out):
+        return
+    if leaf == 1:
+        out[0] = c.model.signature
+        out[1] = model_leaf1_ebx(c)
         out[2] = CPUID_1_ECX
         if c.pv_on:
             out[2] |= 0x80000000ULL            # a hypervisor is present
@@ -90,11 +89,10 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
         out[1] = CPUID_7_EBX
         out[2] = CPUID_7_ECX
         out[3] = CPUID_7_EDX
-    elif leaf == 0x80000000ULL:
-        out[0] = CPUID_MAX_EXT
     elif leaf == 0x80000001ULL:
         out[2] = CPUID_EXT_ECX
         out[3] = CPUID_EXT_EDX
+    model_hide(c, leaf, out)
 
 cdef int h_cpuid(CPU* c, Insn* i) noexcept nogil:
     cdef uint32_t out[4]

@@ -8,9 +8,10 @@ import sys
 from typing import Optional, Sequence
 
 from emu.acpi import attach_acpi
-from emu.devices import attach_pc
+from emu.devices import attach_pc, firmware_pic_setup
 from emu.errors import EmuError
 from emu.guests import resolve
+from emu.linuxboot import is_bzimage
 from emu.loader import LoaderError, load_flat, load_kernel
 
 DEFAULT_MEMORY = 64 << 20
@@ -32,15 +33,15 @@ def parse_size(text: str) -> int:
 
 def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
          modules: Sequence[tuple] = (), flat_address: Optional[int] = None,
-         initrd: Optional[bytes] = None):
-    """A Machine with `kernel` loaded and its registers set, ready to run.
-    Returns (machine, boot_image)."""
+         initrd: Optional[bytes] = None, cpu: Optional[str] = None):
+    """A Machine with `kernel` loaded and its registers set, ready to run;
+    `cpu` is a CPU model (emu/cpumodels.py).  Returns (machine, boot_image)."""
     from emu import Machine
     if flat_address is not None:
         image = load_flat(kernel, flat_address, memory_size=memory)
     else:
         image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd)
-    m = Machine(mode=image.mode, memory=memory)
+    m = Machine(mode=image.mode, memory=memory, cpu=cpu)
     start_image(m, image, memory)
     return m, image
 
@@ -49,6 +50,8 @@ def start_image(m, image, memory: int) -> None:
     """Give machine `m` (of image.mode) the PC's devices for `memory` bytes
     of RAM, put the loaded `image` into it and set it up to start."""
     attach_pc(m, memory)        # Multiboot: the command line is in the info structure
+    if image.kind.startswith("multiboot"):
+        firmware_pic_setup(m)
     image.write_to(m.mem_write)
     if image.gdt is not None:
         m.load_table("gdt", *image.gdt)
@@ -59,24 +62,23 @@ def start_image(m, image, memory: int) -> None:
     m.reg_write("rip", image.entry)
 
 
-def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY):
+def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] = None):
     """A machine that starts `firmware` as a PC does: the image ends at
-    0xFFFFF (and is aliased to end at 4 GiB), the CPU in real mode at
-    F000:FFF0."""
+    0xFFFFF (and is aliased to end at 4 GiB), the CPU in its power-up state
+    (real mode at F000:FFF0, Machine.power_on)."""
     from emu import Machine
     size = len(firmware)
     if not 0 < size <= 0x20000 or size % 0x1000:
         raise EmuError(f"firmware image of {size} bytes: it must be a multiple of 4 KiB, at most 128 KiB")
     if memory < 0x100000:
         raise EmuError("booting firmware needs at least 1 MiB of memory")
-    m = Machine(mode=16, memory=memory)
+    m = Machine(mode=16, memory=memory, cpu=cpu)
     attach_pc(m, memory)
     m.mem_write(0x100000 - size, firmware)
     top = (1 << 32) - size
     if memory <= top:
         m.add_mmio_handler(top, size, read=lambda a, n: int.from_bytes(firmware[a - top:a - top + n], "little"))
-    m.reg_write("cs", 0xF000)
-    m.reg_write("rip", 0xFFF0)
+    m.power_on()
     return m
 
 
@@ -126,9 +128,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--trace-range", metavar="START-END",
                         help="with --trace, print only instructions in this address range")
     parser.add_argument("--memory", help="guest RAM (default 64M; a bundled guest's own default)")
-    parser.add_argument("--cmdline", help="the kernel command line (Multiboot; a bundled guest's default)")
+    parser.add_argument("--cmdline", "--append", dest="cmdline",
+                        help="the kernel command line (a bundled guest's default); as QEMU, a "
+                             "Multiboot kernel sees it after the kernel's file name")
     parser.add_argument("--initrd", metavar="FILE",
                         help="an initial ramdisk for a Linux kernel (bzImage)")
+    parser.add_argument("--cpu", metavar="MODEL", default=None,
+                        help="the CPU model, as QEMU's -cpu: pvemu (default), qemu64, max, Nehalem, "
+                             "Opteron_G1, with ,vendor=V ,+feature ,-feature")
+    parser.add_argument("--smp", type=int, default=1, metavar="N",
+                        help="processors (only 1 until pvemu emulates several CPUs)")
+    parser.add_argument("--debugcon", default=None, metavar="stdio|FILE|none",
+                        help="where port 0xE9 output goes, as QEMU's -debugcon (default: stdio "
+                             "with --bios, none otherwise)")
+    parser.add_argument("--post-codes", action="store_true",
+                        help="print each POST code (port 0x80) to stderr as the guest writes it")
     parser.add_argument("--module", action="append", default=[], metavar="FILE[,STRING]",
                         help="a Multiboot module, optionally with its string; repeatable")
     parser.add_argument("--flat", type=lambda s: int(s, 0), metavar="ADDRESS",
@@ -158,6 +172,10 @@ def run(args) -> int:
             raise EmuError(f"{len(args.kernel)} kernels given: several domains need --supervised")
         if args.memory:
             parse_size(args.memory)              # a bad size is reported before anything else
+        if args.smp != 1:
+            raise EmuError(f"--smp {args.smp}: pvemu emulates one CPU for now (several CPUs per "
+                           "machine are not built yet)" if args.smp > 1 else
+                           f"--smp {args.smp}: the number of CPUs must be at least 1")
         target = args.kernel[0] if args.kernel else None
         guest = None
         if target is not None and args.flat is None:
@@ -175,7 +193,7 @@ def run(args) -> int:
             if args.initrd:
                 raise EmuError("--initrd goes with a Linux kernel, not --bios")
             with open(args.bios, "rb") as f:
-                m = boot_bios(f.read(), memory)
+                m = boot_bios(f.read(), memory, args.cpu)
         elif target is None:
             raise EmuError("give a kernel or a bundled guest to boot (or --bios FILE)")
         else:
@@ -190,7 +208,9 @@ def run(args) -> int:
             if args.initrd:
                 with open(args.initrd, "rb") as f:
                     initrd = f.read()
-            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd)
+            if args.flat is None and guest is None and not is_bzimage(kernel):
+                cmdline = f"{target} {cmdline}" if cmdline else target   # QEMU's Multiboot: FILENAME ARGS
+            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd, args.cpu)
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2
@@ -204,6 +224,15 @@ def run(args) -> int:
     else:
         out = open(args.serial, "wb")
         m.set_serial(out)
+    debugcon = args.debugcon or ("stdio" if args.bios else "none")
+    dbg_out = None
+    if debugcon == "stdio":
+        m.set_debugcon(sys.stdout.buffer)
+    elif debugcon != "none":
+        dbg_out = open(debugcon, "wb")
+        m.set_debugcon(dbg_out)
+    if args.post_codes:
+        show_post_codes(m)
     try:
         ex = None
         if args.trace:
@@ -211,8 +240,9 @@ def run(args) -> int:
         if ex is None:
             ex = m.run(count=max(0, args.max_instructions - m.instructions))
     finally:
-        if out:
-            out.close()
+        for f in (out, dbg_out):
+            if f:
+                f.close()
     if m.post_code is not None:
         print(f"pvemu run: last POST code {m.post_code:#04x}", file=sys.stderr)
     if ex.reason == "debug-exit":
@@ -227,6 +257,13 @@ def run(args) -> int:
     if ex.reason == "hlt":
         return STATUS_HALTED
     return STATUS_GUEST_FAULT
+
+
+def show_post_codes(m, out=sys.stderr) -> None:
+    """Print each POST code (port 0x80) as the guest writes it."""
+    def write(port, size, value):
+        print(f"POST {value & 0xFF:#04x}", file=out, flush=True)
+    m.add_io_handler(0x80, 1, write=write)
 
 
 def _explain(ex) -> str:
