@@ -28,6 +28,7 @@ from emu.loader import BootImage, LoaderError
 HDR_MAGIC = b"HdrS"
 SETUP_HEADER = 0x1F1            # the setup header's place in the file and in the zero page
 KERNEL_ADDR = 0x100000          # where the protected-mode kernel is loaded (code32_start)
+DEFAULT_MEMORY = 256 << 20      # `pvemu run` gives a Linux kernel this much unless told
 ZERO_PAGE = 0x10000             # struct boot_params
 GDT_ADDR = 0x11000
 CMDLINE_ADDR = 0x20000
@@ -59,6 +60,7 @@ H_INITRD_ADDR_MAX = 0x22C
 H_RELOCATABLE = 0x234
 H_XLOADFLAGS = 0x236
 H_CMDLINE_SIZE = 0x238
+H_PREF_ADDRESS = 0x258
 H_INIT_SIZE = 0x260
 
 E820_RAM = 1
@@ -136,11 +138,14 @@ def load_bzimage(data: bytes, memory_size: int, cmdline: str = "",
     if header_end > kernel_off or header_end > 0x1000:
         raise LoaderError(f"the setup header's end ({header_end:#x}, from the jump at 0x200) "
                           "lies outside the setup code")
+    # The kernel decompresses to its preferred address (a relocatable kernel
+    # loaded lower moves there) and needs init_size bytes from it.
     init_size = _u32(data, H_INIT_SIZE) if version >= 0x020A else 0
-    need = KERNEL_ADDR + max(len(kernel), init_size)
+    runtime = max(KERNEL_ADDR, struct.unpack_from("<Q", data, H_PREF_ADDRESS)[0] if version >= 0x020A else 0)
+    need = max(KERNEL_ADDR + len(kernel), runtime + init_size)
     if need > memory_size:
         raise LoaderError(f"the kernel needs {need >> 20} MiB of memory to decompress into "
-                          f"(init_size {init_size:#x} at 0x260 from 1 MiB); give --memory of at "
+                          f"(init_size {init_size:#x} at 0x260 from {runtime:#x}); give --memory of at "
                           f"least {(need >> 20) + 16}M")
     cmdline_size = _u32(data, H_CMDLINE_SIZE)
     raw_cmdline = cmdline.encode()

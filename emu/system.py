@@ -11,6 +11,7 @@ from emu.acpi import attach_acpi
 from emu.devices import attach_pc, firmware_pic_setup
 from emu.errors import EmuError
 from emu.guests import resolve
+from emu.linuxboot import DEFAULT_MEMORY as LINUX_MEMORY
 from emu.linuxboot import is_bzimage
 from emu.loader import LoaderError, load_flat, load_kernel
 
@@ -127,7 +128,7 @@ def add_arguments(parser) -> None:
                              "when capstone is installed)")
     parser.add_argument("--trace-range", metavar="START-END",
                         help="with --trace, print only instructions in this address range")
-    parser.add_argument("--memory", help="guest RAM (default 64M; a bundled guest's own default)")
+    parser.add_argument("--memory", help="guest RAM (default 64M, 256M for a Linux kernel; a bundled guest's own default)")
     parser.add_argument("--cmdline", "--append", dest="cmdline",
                         help="the kernel command line (a bundled guest's default); as QEMU, a "
                              "Multiboot kernel sees it after the kernel's file name")
@@ -181,6 +182,8 @@ def run(args) -> int:
         if target is not None and args.flat is None:
             guest, target = resolve(target)
         memory = parse_size(args.memory or (guest.memory if guest else "64M"))
+        if not args.memory and not guest and args.flat is None and target and _is_linux(target):
+            memory = LINUX_MEMORY
         cmdline = args.cmdline if args.cmdline is not None else (guest.args if guest else "")
         address_range = None
         if args.trace_range:
@@ -264,6 +267,14 @@ def show_post_codes(m, out=sys.stderr) -> None:
     def write(port, size, value):
         print(f"POST {value & 0xFF:#04x}", file=out, flush=True)
     m.add_io_handler(0x80, 1, write=write)
+
+
+def _is_linux(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return is_bzimage(f.read(0x208))
+    except OSError:
+        return False          # reported when the kernel is read
 
 
 def _explain(ex) -> str:
