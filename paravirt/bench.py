@@ -251,7 +251,8 @@ def format_aggregate(r: dict) -> str:
     return ("pvemu benchmark: two workload domains under the supervisor, aggregate MIPS\n"
             f"one thread   {one['mips']:8.1f} MIPS  ({one['instructions']:,} instructions in {one['seconds']:.3f} s)\n"
             f"two threads  {two['mips']:8.1f} MIPS  ({two['instructions']:,} instructions in {two['seconds']:.3f} s)"
-            f"  = {two['mips'] / one['mips']:.2f}x")
+            + (f"\nno scaling figure: {r['not_idle']}" if r.get("not_idle")
+               else f"  = {two['mips'] / one['mips']:.2f}x"))
 
 
 BENCH_LINE = re.compile(r"bench (\S+) backend=(\S+) iters=(\d+) insns=(\d+) exits=(\d+)")
