@@ -52,6 +52,7 @@ include "cpumodels.pxi"
 include "decode.pxi"
 include "opmap_gen.pxi"
 include "variants.pxi"
+include "trace.pxi"
 
 init_parity()
 init_opmap()
@@ -791,30 +792,9 @@ cdef class Machine:
                     reason = cpu_run(c)
                 if remaining >= 0:
                     remaining -= budget - c.budget
-                if reason == EXIT_IO or reason == EXIT_FLUSH or reason == EXIT_MMIO:
-                    self._flush_output()
-                    if reason == EXIT_IO:
-                        self._python_io()
-                    elif reason == EXIT_MMIO:
-                        self._python_mmio()
-                    if self.shutdown_kind is not None:
-                        reason = EXIT_SHUTDOWN          # after the access, which retired
-                        c.exit_rip = c.r[R_RIP]
-                        break
-                    self._feed_serial()
+                if self._serviced(reason):
                     continue
-                if reason == EXIT_HYPERCALL and self.on_hypercall is not None:
-                    self._hypercall()
-                    continue
-                if reason == EXIT_PRIVOP and self.on_privop is not None:
-                    self._flush_output()
-                    result = self.on_privop(PRIVOP_CLASSES[c.pv_class], c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
-                    if result is not None:
-                        self.pv_complete(result)
-                    continue
-                if reason == EXIT_VTIMER and self.on_vtimer is not None:
-                    self.on_vtimer()
-                    continue
+                reason = self._take_shutdown(reason)
                 if reason == EXIT_COUNT and remaining != 0:
                     PyErr_CheckSignals()
                     continue
@@ -824,6 +804,43 @@ cdef class Machine:
             c.has_until = 0
             self._flush_output()
         return self._exit(reason, c.icount - first)
+
+    cdef bint _serviced(self, int reason) except -1:
+        """Serve an exit that run() continues after (I/O and MMIO in Python,
+        the supervisor's hypercall, privop and timer callbacks): True if it
+        was one of those."""
+        c = self.c
+        if reason == EXIT_IO or reason == EXIT_FLUSH or reason == EXIT_MMIO:
+            self._flush_output()
+            if reason == EXIT_IO:
+                self._python_io()
+            elif reason == EXIT_MMIO:
+                self._python_mmio()
+            if self.shutdown_kind is not None:
+                return False           # the device ended the run (_take_shutdown)
+            self._feed_serial()
+            return True
+        if reason == EXIT_HYPERCALL and self.on_hypercall is not None:
+            self._hypercall()
+            return True
+        if reason == EXIT_PRIVOP and self.on_privop is not None:
+            self._flush_output()
+            result = self.on_privop(PRIVOP_CLASSES[c.pv_class], c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
+            if result is not None:
+                self.pv_complete(result)
+            return True
+        if reason == EXIT_VTIMER and self.on_vtimer is not None:
+            self.on_vtimer()
+            return True
+        return False
+
+    cdef int _take_shutdown(self, int reason):
+        """EXIT_SHUTDOWN if a device asked for it (request_shutdown) during
+        the access just served, which retired; else `reason`."""
+        if self.shutdown_kind is None:
+            return reason
+        self.c.exit_rip = self.c.r[R_RIP]
+        return EXIT_SHUTDOWN
 
     def stop(self):
         """Ask a running run() (in another thread) to return with 'stop'."""
@@ -1271,12 +1288,41 @@ cdef class Machine:
 
     cdef bytes _code_at(self, uint64_t ip):
         cdef uint8_t buf[16]
-        cdef uint64_t pages[2]
-        cdef Insn insn
-        cdef uint64_t la = (self.c.segbase[S_CS] + ip) & self.c.lamask
-        cdef int got = fetch_code(self.c, la, buf, 15, pages)
-        cdef int n = decode_one(self.c.mode, &insn, buf, got) if got > 0 else -1
-        return (<char*>buf)[:n if n > 0 else got]
+        return (<char*>buf)[:code_at(self.c, ip, buf)]
+
+    # ---- tracing (issue 15; trace.pxi, emu/trace.py)
+
+    def trace_steps(self, bytearray buf, int limit, uint64_t lo=0, uint64_t hi=0xFFFFFFFFFFFFFFFF):
+        """Step instruction by instruction, as run(count=1) would each time,
+        writing a 32-byte record (trace.pxi) of every instruction whose rip
+        is in [lo, hi) into `buf` before it runs, until `limit` records (at
+        most what `buf` holds) were written or a step ends another way.
+        Returns (records written, Exit of that step or None)."""
+        c = self.c
+        if self.running:
+            raise EmuError("this machine is already running (in another thread)")
+        cdef int cap = min(len(buf) // TRACE_REC, limit), n = 0, reason = EXIT_COUNT
+        cdef uint8_t* recs = buf
+        cdef uint64_t step_start = c.icount
+        c.has_until = 0
+        self.running = True
+        try:
+            while n < cap:
+                with nogil:
+                    reason = trace_run(c, recs, cap, &n, lo, hi, &step_start)
+                # A step that left the C loop goes on as run(count=1) would.
+                while self._serviced(reason) or (reason == EXIT_COUNT and c.budget != 0):
+                    PyErr_CheckSignals()
+                    with nogil:
+                        reason = cpu_run(c)
+                reason = self._take_shutdown(reason)
+                if reason != EXIT_COUNT:
+                    break
+                PyErr_CheckSignals()
+        finally:
+            self.running = False
+            self._flush_output()
+        return n, (None if reason == EXIT_COUNT else self._exit(reason, c.icount - step_start))
 
 
 def _emit(sink, bytearray collected, bytes data):

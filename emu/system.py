@@ -14,6 +14,7 @@ from emu.guests import resolve
 from emu.linuxboot import DEFAULT_MEMORY as LINUX_MEMORY
 from emu.linuxboot import is_bzimage
 from emu.loader import LoaderError, load_flat, load_kernel
+from emu.trace import trace
 
 DEFAULT_MEMORY = 64 << 20
 DEFAULT_BUDGET = 2_000_000_000
@@ -81,36 +82,6 @@ def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] 
         m.add_mmio_handler(top, size, read=lambda a, n: int.from_bytes(firmware[a - top:a - top + n], "little"))
     m.power_on()
     return m
-
-
-def trace(m, count: int, address_range=None, out=sys.stderr):
-    """Run instruction by instruction, printing address, bytes and (with
-    capstone) the disassembly: the first `count` instructions, or those
-    whose address lies in address_range (a (start, end) pair) until `count`
-    of them were printed.  Returns the Exit that stopped the stepping, or
-    None when `count` lines were printed."""
-    try:
-        import capstone
-        cs = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
-    except ImportError:
-        capstone = None
-    printed = 0
-    while printed < count:
-        rip = m.reg_read("rip")
-        if address_range is None or address_range[0] <= rip < address_range[1]:
-            code = m.insn_bytes(rip)
-            text = ""
-            if capstone is not None and code:
-                md = capstone.Cs(capstone.CS_ARCH_X86, cs[m.mode])
-                insn = next(md.disasm(code, rip), None)
-                text = f"{insn.mnemonic} {insn.op_str}".strip() if insn else "(not decoded by capstone)"
-            where = f"{m.reg_read('cs'):04x}:{rip:04x}" if m.mode == 16 else f"{rip:#010x}"
-            print(f"{where}  {code.hex(' '):<30} {text}", file=out)
-            printed += 1
-        ex = m.run(count=1)
-        if ex.reason != "count":
-            return ex
-    return None
 
 
 def add_arguments(parser) -> None:
@@ -239,7 +210,7 @@ def run(args) -> int:
     try:
         ex = None
         if args.trace:
-            ex = trace(m, args.trace, address_range)
+            ex = trace(m, args.trace, address_range)        # emu/trace.py
         if ex is None:
             ex = m.run(count=max(0, args.max_instructions - m.instructions))
     finally:

@@ -53,7 +53,7 @@ def test_uart_divisor_latch_does_not_print():
 def test_debug_exit_debugcon_and_post_codes():
     # out 0x80, al (0x42); out 0xe9, 'x'; mov eax, 7; out 0xf4, eax
     code = bytes.fromhex("b042" "e680" "b078" "e6e9" "b807000000" "e7f4")
-    m, ex = run_code(code)
+    m, ex = run_code(code, expect="debug-exit")
     assert ex.reason == "debug-exit" and ex.status == 7
     assert bytes(m.debugcon_output) == b"x" and m.post_code == 0x42
     assert m.reg_read("eip") == CODE + len(code)          # the OUT retired
