@@ -99,7 +99,8 @@ def add_arguments(parser) -> None:
                              "when capstone is installed)")
     parser.add_argument("--trace-range", metavar="START-END",
                         help="with --trace, print only instructions in this address range")
-    parser.add_argument("--memory", help="guest RAM (default 64M, 256M for a Linux kernel; a bundled guest's own default)")
+    parser.add_argument("--memory",
+                        help="guest RAM (default 64M, 256M for a Linux kernel; a bundled guest's own default)")
     parser.add_argument("--cmdline", "--append", dest="cmdline",
                         help="the kernel command line (a bundled guest's default); as QEMU, a "
                              "Multiboot kernel sees it after the kernel's file name")
