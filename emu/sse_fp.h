@@ -264,7 +264,9 @@ static inline uint32_t pv_s_arith(pv_fp *f, int op, uint32_t a, uint32_t b)
     }
     pv_host_flags(f, ex);
     if (s_nan(r)) return S_DEFNAN;                 /* an invalid operation */
-    if ((r & S_EXP) == 0 && !(ex & FE_DIVBYZERO))
+    /* tiny before rounding: a denormal or zero result, or one rounded up to
+     * the smallest normal */
+    if (((r & S_EXP) == 0 || (r & ~S_SIGN) == 0x00800000u) && !(ex & FE_DIVBYZERO))
         r = s_tiny(f, op, x, y, r, (ex & FE_INEXACT) != 0, pe_before);
     return r;
 }
@@ -290,7 +292,7 @@ static inline uint64_t pv_d_arith(pv_fp *f, int op, uint64_t a, uint64_t b)
     }
     pv_host_flags(f, ex);
     if (d_nan(r)) return D_DEFNAN;
-    if ((r & D_EXP) == 0 && !(ex & FE_DIVBYZERO))
+    if (((r & D_EXP) == 0 || (r & ~D_SIGN) == 0x0010000000000000ull) && !(ex & FE_DIVBYZERO))
         r = d_tiny(f, op, x, y, r, (ex & FE_INEXACT) != 0, pe_before);
     return r;
 }

@@ -576,24 +576,30 @@ cdef int h_blend(CPU* c, Insn* i) noexcept nogil:
                 d.q[k] = s.q[k]
     return next_insn(c, i)
 
+cdef inline bint dp_products_fault(CPU* c, pv_fp* f) noexcept nogil:
+    """An unmasked exception among DPPS/DPPD's products ends the instruction
+    there (the host CPU reports no flags of the sums then)."""
+    return ((f.pre | f.post) & ~(c.fpu.mxcsr >> MX_MASK_SHIFT) & MX_FLAGS) != 0
+
 cdef int h_dpps(CPU* c, Insn* i) noexcept nogil:
     """DPPS (sub 0) / DPPD (sub 1) xmm1, xmm2/m128, imm8: the products of
     the lanes imm8[7:4] selects (others +0), summed pairwise ((0+1)+(2+3)),
-    each step rounded; the sum goes to the lanes imm8[3:0] selects, +0 to
-    the others."""
+    each step rounded (a denormal product is a denormal operand of the sum:
+    DE); the sum goes to the lanes imm8[3:0] selects, +0 to the others."""
     cdef Vec s, r
     cdef pv_fp f
     cdef Vec* a = xreg(c, i.reg)
     cdef uint32_t k, p[4]
     cdef uint64_t q[2], sum64
-    cdef uint32_t sum32, de
+    cdef uint32_t sum32
     if fp_src(c, i, SH_PS, &s):
         return RC_FAULT
     fp_begin(c, &f)
     if i.sub == 0:
         for k in range(4):
             p[k] = pv_s_arith(&f, FOP_MUL, a.d[k], s.d[k]) if (i.imm >> (4 + k)) & 1 else 0
-        de = f.pre & MX_DE              # denormal products are not operands: no DE
+        if dp_products_fault(c, &f):
+            return fp_commit(c, &f)
         sum32 = pv_s_arith(&f, FOP_ADD, pv_s_arith(&f, FOP_ADD, p[0], p[1]),
                            pv_s_arith(&f, FOP_ADD, p[2], p[3]))
         for k in range(4):
@@ -601,11 +607,11 @@ cdef int h_dpps(CPU* c, Insn* i) noexcept nogil:
     else:
         for k in range(2):
             q[k] = pv_d_arith(&f, FOP_MUL, a.q[k], s.q[k]) if (i.imm >> (4 + k)) & 1 else 0
-        de = f.pre & MX_DE
+        if dp_products_fault(c, &f):
+            return fp_commit(c, &f)
         sum64 = pv_d_arith(&f, FOP_ADD, q[0], q[1])
         for k in range(2):
             r.q[k] = sum64 if (i.imm >> k) & 1 else 0
-    f.pre = (f.pre & ~<uint32_t>MX_DE) | de
     return fp_write(c, i, &f, SH_PS, &r)
 
 cdef int h_insertps(CPU* c, Insn* i) noexcept nogil:
