@@ -49,6 +49,10 @@ include "io.pxi"
 include "cpuid_gen.pxi"
 include "misc.pxi"
 include "cpumodels.pxi"
+include "simd.pxi"
+include "fxsave.pxi"
+include "sse_fp.pxi"
+include "memorder.pxi"
 include "decode.pxi"
 include "opmap_gen.pxi"
 include "variants.pxi"
@@ -311,6 +315,7 @@ cdef void reset_state(CPU* c, int mode) noexcept nogil:
     c.dr[6] = DR6_FIXED
     c.dr[7] = DR7_FIXED
     c.msr_apic_base = 0xFEE00900
+    fpu_power_on(c, mode != 16)
     update_mode(c)
 
 cdef int halt_wait(CPU* c) noexcept nogil:
@@ -360,6 +365,12 @@ def _init_reg_names():
     for k, name in enumerate(["es", "cs", "ss", "ds", "fs", "gs"]):
         REGS[name] = (4, k, 2)
         REGS[name + "_base"] = (5, k, 8)
+    # the SIMD registers (simd.pxi): 6 xmm, 7 mm, 8 mxcsr
+    for k in range(16):
+        REGS["xmm%d" % k] = (6, k, 16)
+    for k in range(8):
+        REGS["mm%d" % k] = (7, k, 8)
+    REGS["mxcsr"] = (8, 0, 4)
 
 _init_reg_names()
 
@@ -720,6 +731,8 @@ cdef class Machine:
             return get_eflags(c) & size_mask(size)
         if kind == 4:
             return c.sel[idx]
+        if kind >= 6:
+            return self._simd_reg_read(kind, idx)
         return c.segbase[idx]
 
     def reg_write(self, name, value):
@@ -748,6 +761,8 @@ cdef class Machine:
             c.eflags = (c.eflags & ~size_mask(size)) | v | 2
             c.lf_op = LF_NONE
             c.next_event = 0          # TF or IF may have changed
+        elif kind >= 6:
+            self._simd_reg_write(kind, idx, v)
         elif kind == 4:
             c.sel[idx] = v
             if c.mode == 16:
@@ -1243,6 +1258,8 @@ cdef class Machine:
         for k, n in enumerate(("es", "cs", "ss", "ds", "fs", "gs")):
             s[n] = c.sel[k]
             s[n + "_base"] = c.segbase[k]
+        for n in ["xmm%d" % k for k in range(16)] + ["mm%d" % k for k in range(8)] + ["mxcsr"]:
+            s[n] = self.reg_read(n)
         return s
 
     # ---- CPU models and reset (conformance; emu/cpumodels.py, cpumodels.pxi)
@@ -1323,6 +1340,52 @@ cdef class Machine:
             self.running = False
             self._flush_output()
         return n, (None if reason == EXIT_COUNT else self._exit(reason, c.icount - step_start))
+
+    # ---- SIMD and FPU state (simd.pxi, fxsave.pxi)
+
+    def _simd_reg_read(self, int kind, int idx):
+        c = self.c
+        if kind == 6:
+            return c.fpu.xmm[idx].q[0] | (<object>c.fpu.xmm[idx].q[1] << 64)
+        if kind == 7:
+            return mm_get(c, idx)
+        return c.fpu.mxcsr
+
+    def _simd_reg_write(self, int kind, int idx, v):
+        c = self.c
+        if kind == 6:
+            c.fpu.xmm[idx].q[0] = v & 0xFFFFFFFFFFFFFFFF
+            c.fpu.xmm[idx].q[1] = v >> 64
+        elif kind == 7:
+            mm_set(c, idx, v)
+        else:
+            if v & ~MXCSR_MASK:
+                raise EmuError(f"mxcsr value {v:#x} sets reserved bits (mask {MXCSR_MASK:#x})")
+            c.fpu.mxcsr = v
+
+    def fpu_image(self):
+        """The x87 and SSE state as the 512-byte image FXSAVE64 stores
+        (all sixteen XMM registers; bytes 416-511 zero)."""
+        cdef uint8_t buf[512]
+        memset(buf, 0, 512)
+        fx_store(self.c, buf, FX_X87 | FX_MXCSR | FX_SSE, True, 16)
+        return (<char*>buf)[:512]
+
+    def set_fpu_image(self, data):
+        """Load the x87 and SSE state from a 512-byte FXSAVE64 image (as
+        FXRSTOR64 does: all sixteen XMM registers)."""
+        cdef bytes b = bytes(data)
+        if len(b) != 512:
+            raise EmuError(f"an FPU image is 512 bytes, not {len(b)}")
+        if int.from_bytes(b[24:28], "little") & ~MXCSR_MASK:
+            raise EmuError("the image's MXCSR sets reserved bits")
+        fx_load(self.c, <const uint8_t*><char*>b, FX_X87 | FX_MXCSR | FX_SSE, True, 16)
+
+    def reset_fpu(self):
+        """Put the x87/SSE unit in its power-on state and turn it off as at
+        RESET (CR0.MP/NE, CR4.OSFXSR/OSXMMEXCPT/OSXSAVE clear, XCR0 = x87):
+        what a kernel booted by `pvemu run` starts from."""
+        fpu_power_on(self.c, False)
 
 
 def _emit(sink, bytearray collected, bytes data):

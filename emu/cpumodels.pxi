@@ -118,5 +118,6 @@ cdef void power_on_state(CPU* c) noexcept nogil:
     c.dr[7] = DR7_FIXED
     c.cpl = 0
     c.pg_bypass = 0
+    fpu_power_on(c, False)                      # x87/SSE power-up state, turned off (fxsave.pxi)
     update_mode(c)
     tlb_flush(c)

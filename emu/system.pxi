@@ -185,6 +185,8 @@ cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
             return fault(c, 13, 1, 0)          # long mode keeps PAE and its paging depth
         if (v & ~c.cr4 & CR4_PCIDE) and (not (c.efer & EFER_LMA) or (c.cr3 & 0xFFF)):
             return fault(c, 13, 1, 0)
+        if cr4_simd_reserved(v):               # simd.pxi
+            return fault(c, 13, 1, 0)
         c.cr4 = v
         tlb_flush(c)                           # (PGE toggled: global pages go too)
     else:

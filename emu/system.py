@@ -51,6 +51,7 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
 def start_image(m, image, memory: int) -> None:
     """Give machine `m` (of image.mode) the PC's devices for `memory` bytes
     of RAM, put the loaded `image` into it and set it up to start."""
+    m.reset_fpu()               # the kernel turns the FPU and SSE on itself
     attach_pc(m, memory)        # Multiboot: the command line is in the info structure
     if image.kind.startswith("multiboot"):
         firmware_pic_setup(m)

@@ -77,6 +77,8 @@ MACHINE = frozenset(("PSE", "PAE", "APIC", "PGE", "PAT", "NX", "LM"))
 IMPLEMENTED = frozenset((
     "BASE", "PSE", "TSC", "MSR", "PAE", "CX8", "APIC", "SEP", "PGE", "CMOV", "PAT",
     "CX16", "MOVBE", "POPCNT", "LAHF_LM", "LZCNT", "SYSCALL", "NX", "LM",
+    # simd_fp.py (the SSE/SSE2 integer instructions are simd_int.py's)
+    "FXSR", "SSE", "SSE2", "XSAVE", "CLFLUSH", "CLFLUSHOPT", "RDTSCP", "RDPID",
 ))
 
 
