@@ -248,10 +248,13 @@ def lookup(mode, prefixes, rex, map_, op, modrm):
 
 
 def valid(leaf, mode, lock, modrm):
-    """Whether the decoded form executes (else #UD): a row, allowed in this
-    mode, LOCK only where the row allows it with a memory operand."""
+    """Whether the decoded form executes (else #UD): a row whose handler is
+    not h_ud, allowed in this mode, LOCK only where the row allows it with a
+    memory operand."""
     f = leaf.flags
-    if leaf.row is None or ("i64" in f and mode == 64) or ("o64" in f and mode != 64):
+    if leaf.row is None or leaf.handler == "h_ud":
+        return False                    # no row, or a row that raises #UD (UD0, UD2)
+    if ("i64" in f and mode == 64) or ("o64" in f and mode != 64):
         return False
     if lock and not ("lock" in f and modrm is not None and (modrm >> 6) != 3):
         return False
