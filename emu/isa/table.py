@@ -44,9 +44,10 @@ sub
 feature
     The CPUID feature that enables the row (a name from
     :mod:`emu.isa.features`).
-defined / undefined
-    The arithmetic flags (letters of ``OSZAPC``) the instruction writes with
-    defined values / leaves undefined.
+defined / undefined / reads
+    The arithmetic flags the instruction writes with defined values /
+    leaves undefined / reads: letters of ``OSZAPC`` (``"OSZAPC"``) or flag
+    names (``"AF"``, ``"OF SF"``); defined and reads may name DF (``D``).
 
 Anything no row covers decodes to #UD, with the length :mod:`emu.isa.layout`
 gives for opcodes no row describes.  Mistakes (unknown flag or feature,
@@ -113,6 +114,7 @@ class Row:
     feature: str
     defined: str
     undefined: str
+    reads: str
     where: str                      # "file.py:line", for messages
     prefix: str | None = None       # NP 66 F3 F2, or None
     rexw: bool = False
@@ -163,22 +165,36 @@ class Row:
         return None
 
 
+_FLAG_NAMES = {"OF": "O", "SF": "S", "ZF": "Z", "AF": "A", "PF": "P", "CF": "C", "DF": "D"}
+
+
+def flag_letters(given):
+    """'OSZAPC' letters from letters or from flag names ('AF', 'OF SF');
+    None if it is neither."""
+    if not isinstance(given, str):
+        return None
+    names = given.replace(",", " ").split()
+    if names and all(n in _FLAG_NAMES for n in names):
+        return "".join(_FLAG_NAMES[n] for n in names)
+    return given.strip()
+
+
 _ROWS: list = []
 
 
 def row(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0,
-        feature="BASE", defined="", undefined=""):
+        feature="BASE", defined="", undefined="", reads=""):
     """Declare one instruction form (see the module docstring)."""
     frame = sys._getframe(1)
     where = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
     r = parse(opcode, mnemonic, handler, reg=reg, mem=mem, flags=flags, sub=sub,
-              feature=feature, defined=defined, undefined=undefined, where=where)
+              feature=feature, defined=defined, undefined=undefined, reads=reads, where=where)
     _ROWS.append(r)
     return r
 
 
 def parse(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0,
-          feature="BASE", defined="", undefined="", where="?") -> Row:
+          feature="BASE", defined="", undefined="", reads="", where="?") -> Row:
     """Check and parse one row; raise RowError naming it."""
     name = f"{where}: row {opcode!r} ({mnemonic})"
 
@@ -203,10 +219,17 @@ def parse(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0
         raise bad(f"unknown feature {feature!r} (known: {' '.join(sorted(FEATURES))})")
     if not isinstance(sub, int) or isinstance(sub, bool) or not 0 <= sub <= 255:
         raise bad(f"sub must be an int 0-255, not {sub!r}")
-    for label, letters in (("defined", defined), ("undefined", undefined)):
-        if not isinstance(letters, str) or any(ch not in ARITH_FLAGS for ch in letters) \
+    sets = {}
+    for label, given, allowed in (("defined", defined, ARITH_FLAGS + "D"),
+                                  ("undefined", undefined, ARITH_FLAGS),
+                                  ("reads", reads, ARITH_FLAGS + "D")):
+        letters = flag_letters(given)
+        if letters is None or any(ch not in allowed for ch in letters) \
                 or len(set(letters)) != len(letters):
-            raise bad(f"{label} must be letters of {ARITH_FLAGS} without repeats, not {letters!r}")
+            raise bad(f"{label} must be letters of {allowed} or flag names (CF ZF ...) "
+                      f"without repeats, not {given!r}")
+        sets[label] = letters
+    defined, undefined, reads = sets["defined"], sets["undefined"], sets["reads"]
     both = set(defined) & set(undefined)
     if both:
         raise bad(f"flags {''.join(sorted(both))} are both defined and undefined")
@@ -304,7 +327,7 @@ def parse(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0
         raise bad("moffs forms have no ModRM byte")
     return Row(opcode=opcode, mnemonic=mnemonic, reg_handler=reg_h, mem_handler=mem_h,
                flags=flagset, sub=sub, feature=feature, defined=defined, undefined=undefined,
-               where=where, map=MAPS[tuple(esc)], op=op, **fields)
+               reads=reads, where=where, map=MAPS[tuple(esc)], op=op, **fields)
 
 
 #: Files of emu/isa/ that hold no rows.
