@@ -195,3 +195,41 @@ def test_rows_must_fit_the_opcode_layout():
         decoder.build_trees([parse("0F 70 /r", "PSHUFW without its imm8", "h_x", where="x.py:1")])
     with pytest.raises(RowError, match="layout"):
         decoder.build_trees([parse("C3 ib", "RET with an immediate", "h_x", where="x.py:2")])
+
+
+def test_x87_and_sse_shapes_select_the_right_row():
+    """The forms the x87 and SIMD row files use: memory /digit plus register
+    C0+i and exact ModRM bytes; mandatory prefixes with an unprefixed row;
+    REX.W rows; 0F 3A with an imm8."""
+    extra = [parse(*a, where=f"extra.py:{n}", **kw) for n, (a, kw) in enumerate([
+        (("D9 /0", "FLD m32fp", "h_fld"), {"flags": "mem", "feature": "X87"}),
+        (("D9 C0+i", "FLD ST(i)", "h_fld_st"), {"feature": "X87"}),
+        (("D9 C8+i", "FXCH ST(i)", "h_fxch"), {"feature": "X87"}),
+        (("D9 E8", "FLD1", "h_fld1"), {"feature": "X87"}),
+        (("NP 0F 58 /r", "ADDPS xmm1, xmm2/m128", "h_addps"), {"feature": "SSE"}),
+        (("66 0F 58 /r", "ADDPD xmm1, xmm2/m128", "h_addpd"), {"feature": "SSE2"}),
+        (("F3 0F 58 /r", "ADDSS xmm1, xmm2/m32", "h_addss"), {"feature": "SSE"}),
+        (("66 0F 3A 16 /r ib", "PEXTRD r/m32, xmm2, imm8", "h_pextrd"), {"feature": "SSE4_1"}),
+        (("66 REX.W 0F 3A 16 /r ib", "PEXTRQ r/m64, xmm2, imm8", "h_pextrq"), {"feature": "SSE4_1"}),
+        (("F2 0F 38 F0 /r", "CRC32 r32, r/m8", "h_crc32"), {"flags": "b", "feature": "SSE4_2"}),
+        (("0F AE /7", "CLFLUSH m8", "h_clflush"), {"flags": "mem", "feature": "CLFLUSH"}),
+        (("66 0F AE /7", "CLFLUSHOPT m8", "h_clflushopt"), {"flags": "mem", "feature": "CLFLUSHOPT"}),
+        (("NP 0F AE F8", "SFENCE", "h_nop"), {"feature": "SSE"}),
+    ])]
+    trees = decoder.build_trees(list(rows()) + extra)
+
+    def pick(map_, op, prefixes=(), rex=0, modrm=None, mode=64):
+        leaf = decoder.walk(trees[(map_, op)], mode, decoder.prefix_slot(prefixes), rex & 8, modrm)
+        return leaf.handler
+
+    assert pick(0, 0xD9, modrm=0x00) == "h_fld" and pick(0, 0xD9, modrm=0xC3) == "h_fld_st"
+    assert pick(0, 0xD9, modrm=0xCB) == "h_fxch" and pick(0, 0xD9, modrm=0xE8) == "h_fld1"
+    assert pick(0, 0xD9, modrm=0xE9) is None and pick(0, 0xD9, modrm=0x08) is None
+    assert [pick(1, 0x58, p, modrm=0xC1) for p in ((), (0x66,), (0xF3,), (0xF2,), (0x66, 0xF3))] == \
+        ["h_addps", "h_addpd", "h_addss", None, "h_addss"]
+    assert pick(3, 0x16, (0x66,), modrm=0xC0) == "h_pextrd"
+    assert pick(3, 0x16, (0x66,), rex=0x48, modrm=0xC0) == "h_pextrq"
+    assert pick(2, 0xF0, (0xF2,), modrm=0x00) == "h_crc32" and pick(2, 0xF0, modrm=0x00) == "h_movbe"
+    assert pick(2, 0xF0, (0xF3,), modrm=0x00) is None
+    assert pick(1, 0xAE, modrm=0x38) == "h_clflush" and pick(1, 0xAE, (0x66,), modrm=0x38) == "h_clflushopt"
+    assert pick(1, 0xAE, modrm=0xF8) == "h_nop" and pick(1, 0xAE, (0x66,), modrm=0xF8) is None

@@ -291,7 +291,7 @@ def _decode(code: bytes, off: int, mode64: bool):
         i += 1
         ins.modrm = modrm
         mod, rm = modrm >> 6, modrm & 7
-        if mapno == 2 and 0x20 <= b <= 0x27 and not ins.vex:
+        if mapno == 2 and b in layout.MREG_0F and not ins.vex:
             mod = 3  # mov to/from CRn/DRn: always a register operand
         if mod != 3:
             if asize == 2:

@@ -1,8 +1,9 @@
 """A small x86 instruction decoder for the fuzzing machinery.
 
-It is *not* an emulator: it finds instruction boundaries (lengths) for the
-whole one-byte and 0F opcode maps (legacy encodings; VEX/EVEX/XOP are not
-decoded) and names the general-purpose integer instructions precisely enough
+It is *not* an emulator: it finds instruction boundaries (lengths) and
+validity for the legacy opcode maps (VEX/EVEX/XOP are not decoded) by
+walking the decode tree of the opcode table (:mod:`emu.isa.decoder`, the
+same tree the core's decoder is generated from), and names the general-purpose integer instructions precisely enough
 for :mod:`emu.fuzz.flags` (which flags an instruction reads, defines or leaves
 undefined) and for :func:`emu.fuzz.compare.shrink` (dropping instructions and
 fixing up the branches that jump over them).

@@ -1,7 +1,7 @@
 """The opcode table: one declarative row per instruction form.
 
-Every ``emu/isa/*.py`` file except this module, ``features.py`` and
-``layout.py`` is a row file: a list of ``row(...)`` calls for one extension
+Every ``emu/isa/*.py`` file except this module, ``decoder.py``,
+``features.py`` and ``layout.py`` is a row file: ``row(...)`` calls for one extension
 (``base.py``, ``system.py``, ``x87.py``, ``simd_fp.py``, ...).  The rows are
 the single source of what the core's decoder and the fuzzers know about an
 instruction: ``emu/gen_opmap.py`` turns them into the core's decode tree
@@ -14,19 +14,20 @@ generators read them through :func:`rows` and :mod:`emu.isa.decoder`.
     row("0F 01 /2", "LGDT m16&32", mem="h_lgdt")
 
 ``row(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="",
-sub=0, feature="BASE", defined="", undefined="")``
+sub=0, feature="BASE", defined="", undefined="", reads="")``
 
 opcode
     The SDM's opcode column.  An optional mandatory prefix first (``NP``
-    = none of 66/F2/F3, ``66``, ``F2``, ``F3``), an optional ``REX.W +``,
-    the opcode bytes (maps ``0F``, ``0F 38``, ``0F 3A``; ``B8+r`` for a
-    register in the low three bits), then the ModRM: ``/r``, ``/0``..``/7``
-    (ModRM.reg), ``C0+i`` (register form, ModRM byte C0+i, i = rm) or an
-    exact ModRM byte (``D9 E8``, ``0F 01 D0``); then the immediates, in
-    lower case as in the SDM (upper case is a byte: ``D9 CB`` is FXCH
-    ST(3), ``E3 cb`` a rel8): ``ib
-    iw id iz iv`` (iz: 16/32 bits by operand size, iv: 16/32/64), ``iw ib``
-    (ENTER), relative targets ``cb cz`` and far pointers ``cp``.
+    = none of 66/F2/F3, ``66``, ``F2``, ``F3``) and an optional ``REX.W +``
+    (either order), the opcode bytes (maps ``0F``, ``0F 38``, ``0F 3A``;
+    ``B8+r`` for a register in the low three bits), then the ModRM: ``/r``,
+    ``/0``..``/7`` (ModRM.reg), ``C0+i`` (register form, ModRM byte C0+i,
+    i = rm) or an exact ModRM byte (``D9 E8``, ``0F 01 D0``); then the
+    immediates, in lower case as in the SDM (upper case is a byte: ``D9 CB``
+    is FXCH ST(3), ``E3 cb`` a rel8): ``ib iw id iz iv`` (iz: 16/32 bits by
+    operand size, iv: 16/32/64), ``iw ib`` (ENTER), relative targets
+    ``cb cz`` and far pointers ``cp``.  Every row must fit the opcode's
+    ModRM/immediate layout in :mod:`emu.isa.layout`.
     An opcode that has rows for some mandatory prefixes is selected by the
     last of F2/F3 present, else by 66, else NP; a row without a prefix
     takes every prefix no other row of its opcode claims (66 is then the
@@ -253,11 +254,12 @@ def parse(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0
               for t in opcode.replace("REX.W +", "REX.W").split()]
     fields = dict(prefix=None, rexw=False, plus_r=False, modrm=None, imm=None)
     k = 0
-    if tokens and tokens[0] in PREFIXES:
-        fields["prefix"] = tokens[0]
-        k = 1
-    if k < len(tokens) and tokens[k] == "REX.W":
-        fields["rexw"] = True
+    while k < len(tokens) and k < 2 and (tokens[k] in PREFIXES and not fields["prefix"]
+                                         or tokens[k] == "REX.W" and not fields["rexw"]):
+        if tokens[k] == "REX.W":            # "REX.W + 66 0F ..." or "66 REX.W 0F ..."
+            fields["rexw"] = True
+        else:
+            fields["prefix"] = tokens[k]
         k += 1
     # the opcode bytes: escape bytes, then the opcode (maybe +r)
     esc = []
