@@ -93,7 +93,7 @@ def _used_dims(rows):
     }
 
 
-def _leaf(r, map_, op, form, reg, mode):
+def _leaf(r, map_, op, form, reg):
     has_modrm, imm = layout.shape(map_, op, reg)
     if r is None:
         return Leaf(None, form, None, has_modrm, imm)
@@ -106,8 +106,8 @@ def _leaf(r, map_, op, form, reg, mode):
 def _build(rows, map_, op, dims, cell, depth):
     if depth == len(SELECTORS):
         r = _pick(rows, cell) if rows else None
-        mode, _, _, reg, form, _ = cell
-        return _leaf(r, map_, op, form, reg, mode)
+        _, _, _, reg, form, _ = cell
+        return _leaf(r, map_, op, form, reg)
     name, n = SELECTORS[depth]
     if not dims.get(name):
         return _build(rows, map_, op, dims, cell, depth + 1)
@@ -160,8 +160,10 @@ def by_opcode(rows):
 
 
 def check_conflicts(rows):
-    """Raise RowError for duplicate or conflicting rows."""
-    build_trees(rows)
+    """Raise RowError for duplicate or conflicting rows (table.rows() calls
+    it once; the trees it builds are kept for trees())."""
+    global _TREES
+    _TREES = build_trees(rows)
 
 
 def build_trees(rows):
@@ -191,10 +193,10 @@ _TREES = None
 
 
 def trees():
-    global _TREES
+    """{(map, op): tree} of the table's rows."""
     if _TREES is None:
         from emu.isa.table import rows
-        _TREES = build_trees(rows())
+        rows()
     return _TREES
 
 
