@@ -653,7 +653,7 @@ class Family:
     modes: tuple = (32, 64)
 
 
-_MAP_BASE = (0, 0x0F00, 0x0F3800, 0x0F3A00)
+_MAP_NUMBER = {0: 0, 1: 0x0F00, 2: 0x0F3800, 3: 0x0F3A00}     # the numbering of Family.opcodes
 
 
 def _r(a, b):
@@ -667,7 +667,7 @@ def _rows_of(*handlers, only=lambda r: True):
     out = set()
     for r in rows():
         if (r.reg_handler in handlers or r.mem_handler in handlers) and only(r):
-            out.update(_MAP_BASE[m] | op for m, op in r.opcodes)
+            out.update(_MAP_NUMBER[m] | op for m, op in r.opcodes)
     return tuple(sorted(out))
 
 
