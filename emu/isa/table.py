@@ -82,7 +82,6 @@ FLAGS = {
 
 PREFIXES = ("NP", "66", "F3", "F2")
 MAPS = {(): 0, ("0F",): 1, ("0F", "38"): 2, ("0F", "3A"): 3}
-MAP_NAMES = ("", "0F ", "0F 38 ", "0F 3A ")
 
 #: Immediate kinds: the opcode column's tokens -> the kind's name.
 IMMEDIATES = {
