@@ -145,15 +145,19 @@ def test_rows_agree_with_the_layout_and_features():
     assert features.IMPLEMENTED - features.MACHINE - {"BASE"} <= used
 
 
-def test_cpuid_reports_the_implemented_features():
+@pytest.mark.parametrize("leaf", (1, features.EXT))
+def test_cpuid_reports_the_implemented_features(leaf):
     from emu import Machine
     m = Machine(mode=32, memory=1 << 16)
-    m.mem_write(0x1000, bytes.fromhex("b801000000 0fa2 f4".replace(" ", "")))
+    m.mem_write(0x1000, b"\xb8" + leaf.to_bytes(4, "little") + b"\x0f\xa2\xf4")  # CPUID; HLT
     m.run(start=0x1000)
     ecx, edx = m.reg_read("ecx"), m.reg_read("edx")
     bits = features.cpuid_bits()
-    assert ecx == bits.get((1, 0, "ecx"), 0) and edx == bits.get((1, 0, "edx"), 0)
-    assert ecx & (1 << 23) and ecx & (1 << 22)          # POPCNT, MOVBE
+    assert ecx == bits.get((leaf, 0, "ecx"), 0) and edx == bits.get((leaf, 0, "edx"), 0)
+    if leaf == 1:
+        assert ecx & (1 << 23) and ecx & (1 << 22)      # POPCNT, MOVBE
+    else:
+        assert ecx & (1 << 5) and edx & (1 << 29)       # LZCNT, LM
 
 
 # ---- malformed rows are refused with a message naming the row
