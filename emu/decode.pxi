@@ -259,14 +259,14 @@ cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail, bint* e
         elif immk == I_V:
             n = osz
         elif immk == I_AP:
-            n = osz + 2
+            n = (2 if osz == 2 else 4) + 2     # (only outside 64-bit mode: osz 2 or 4)
         else:
             n = 3
         if pos + n > limit:
             return decode_too_long(i, avail)
         if immk == I_AP:
-            i.imm = <uint64_t>read_le(p + pos, osz, False)
-            i.imm2 = <uint64_t>read_le(p + pos + osz, 2, False)
+            i.imm = <uint64_t>read_le(p + pos, n - 2, False)
+            i.imm2 = <uint64_t>read_le(p + pos + n - 2, 2, False)
         elif immk == I_ENTER:
             i.imm = <uint64_t>read_le(p + pos, 2, False)
             i.imm2 = p[pos + 2]

@@ -10,7 +10,9 @@ S_ES, S_CS, S_SS, S_DS, S_FS, S_GS = range(6)
 
 
 def _alu_flags(name):
-    return dict(defined="OSZPC", undefined="A") if name in LOGIC else dict(defined="OSZAPC")
+    if name in LOGIC:
+        return dict(defined="OSZPC", undefined="A")
+    return dict(defined="OSZAPC", reads="C" if name in ("ADC", "SBB") else "")
 
 
 # 00-3F: the eight ALU rows (Eb,Gb Ev,Gv Gb,Eb Gv,Ev AL,Ib eAX,Iz), 80-83
@@ -39,13 +41,13 @@ row("0F A1", "POP FS", "h_pop_seg", flags="d64 end", sub=S_FS)
 row("0F A8", "PUSH GS", "h_push_seg", flags="d64", sub=S_GS)
 row("0F A9", "POP GS", "h_pop_seg", flags="d64 end", sub=S_GS)
 
-row("27", "DAA", "h_daa", flags="i64", defined="SZAPC", undefined="O")
-row("2F", "DAS", "h_das", flags="i64", defined="SZAPC", undefined="O")
-row("37", "AAA", "h_aaa", flags="i64", defined="AC", undefined="OSZP")
-row("3F", "AAS", "h_aas", flags="i64", defined="AC", undefined="OSZP")
+row("27", "DAA", "h_daa", flags="i64", reads="AC", defined="SZAPC", undefined="O")
+row("2F", "DAS", "h_das", flags="i64", reads="AC", defined="SZAPC", undefined="O")
+row("37", "AAA", "h_aaa", flags="i64", reads="A", defined="AC", undefined="OSZP")
+row("3F", "AAS", "h_aas", flags="i64", reads="A", defined="AC", undefined="OSZP")
 row("D4 ib", "AAM imm8", "h_aam", flags="i64", defined="SZP", undefined="OAC")
 row("D5 ib", "AAD imm8", "h_aad", flags="i64", defined="SZP", undefined="OAC")
-row("D6", "SALC (undocumented)", "h_salc", flags="i64")
+row("D6", "SALC (undocumented)", "h_salc", flags="i64", reads="C")
 
 row("40+r", "INC r16/32", "h_inc", flags="i64", defined="OSZAP")
 row("48+r", "DEC r16/32", "h_dec", flags="i64", defined="OSZAP")
@@ -62,6 +64,7 @@ row("6A ib", "PUSH imm8", "h_push_I", flags="d64")
 row("6B /r ib", "IMUL r16/32/64, r/m16/32/64, imm8", "h_imul_GEI", defined="OC", undefined="SZAP")
 
 for k, cc in enumerate(CC):
+    # (the flags a condition reads: emu.fuzz.flags.COND_READS)
     row(f"{0x70 + k:02X} cb", f"J{cc} rel8", "h_jcc", flags="f64 end", sub=k)
     row(f"0F {0x80 + k:02X} cz", f"J{cc} rel16/32", "h_jcc", flags="f64 end", sub=k)
     row(f"0F {0x40 + k:02X} /r", f"CMOV{cc} r16/32/64, r/m16/32/64", "h_cmov", sub=k,
@@ -85,10 +88,10 @@ row("98", "CBW/CWDE/CDQE", "h_cbw")
 row("99", "CWD/CDQ/CQO", "h_cwd")
 row("9A cp", "CALL ptr16:16/32", "h_call_far", flags="i64 end")
 row("9B", "WAIT", "h_nop")
-row("9C", "PUSHF/PUSHFD/PUSHFQ", "h_pushf", flags="d64")
-row("9D", "POPF/POPFD/POPFQ", "h_popf", flags="d64 end", defined="OSZAPC")
+row("9C", "PUSHF/PUSHFD/PUSHFQ", "h_pushf", flags="d64", reads="OSZAPCD")
+row("9D", "POPF/POPFD/POPFQ", "h_popf", flags="d64 end", defined="OSZAPCD")
 row("9E", "SAHF", "h_sahf", feature="LAHF_LM", defined="SZAPC")
-row("9F", "LAHF", "h_lahf", feature="LAHF_LM")
+row("9F", "LAHF", "h_lahf", feature="LAHF_LM", reads="SZAPC")
 row("A0", "MOV AL, moffs8", "h_mov_GE", flags="moffs b")
 row("A1", "MOV eAX, moffs16/32/64", "h_mov_GE", flags="moffs")
 row("A2", "MOV moffs8, AL", "h_mov_EG", flags="moffs b")
@@ -133,8 +136,8 @@ row("CA iw", "RETF imm16", "h_ret_far", flags="end")
 row("CB", "RETF", "h_ret_far", flags="end")
 row("D7", "XLAT m8", "h_xlat")
 
-row("E0 cb", "LOOPNE rel8", "h_loop", flags="f64 end")
-row("E1 cb", "LOOPE rel8", "h_loop", flags="f64 end")
+row("E0 cb", "LOOPNE rel8", "h_loop", flags="f64 end", reads="Z")
+row("E1 cb", "LOOPE rel8", "h_loop", flags="f64 end", reads="Z")
 row("E2 cb", "LOOP rel8", "h_loop", flags="f64 end")
 row("E3 cb", "JCXZ/JECXZ/JRCXZ rel8", "h_jcxz", flags="f64 end")
 row("E8 cz", "CALL rel16/32", "h_call_rel", flags="f64 end")
@@ -142,11 +145,11 @@ row("E9 cz", "JMP rel16/32", "h_jmp_rel", flags="f64 end")
 row("EA cp", "JMP ptr16:16/32", "h_jmp_far", flags="i64 end")
 row("EB cb", "JMP rel8", "h_jmp_rel", flags="f64 end")
 
-row("F5", "CMC", "h_cmc", defined="C")
+row("F5", "CMC", "h_cmc", reads="C", defined="C")
 row("F8", "CLC", "h_clc", defined="C")
 row("F9", "STC", "h_stc", defined="C")
-row("FC", "CLD", "h_cld")
-row("FD", "STD", "h_std")
+row("FC", "CLD", "h_cld", defined="D")
+row("FD", "STD", "h_std", defined="D")
 
 for opc, b, imm, size in (("F6", "b", "ib", "r/m8"), ("F7", "", "iz", "r/m16/32/64")):
     lk = (b + " lock").strip()

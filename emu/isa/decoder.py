@@ -93,7 +93,7 @@ def _used_dims(rows):
     }
 
 
-def _leaf(r, map_, op, form, reg, mode):
+def _leaf(r, map_, op, form, reg):
     has_modrm, imm = layout.shape(map_, op, reg)
     if r is None:
         return Leaf(None, form, None, has_modrm, imm)
@@ -106,8 +106,8 @@ def _leaf(r, map_, op, form, reg, mode):
 def _build(rows, map_, op, dims, cell, depth):
     if depth == len(SELECTORS):
         r = _pick(rows, cell) if rows else None
-        mode, _, _, reg, form, _ = cell
-        return _leaf(r, map_, op, form, reg, mode)
+        _, _, _, reg, form, _ = cell
+        return _leaf(r, map_, op, form, reg)
     name, n = SELECTORS[depth]
     if not dims.get(name):
         return _build(rows, map_, op, dims, cell, depth + 1)
@@ -160,8 +160,10 @@ def by_opcode(rows):
 
 
 def check_conflicts(rows):
-    """Raise RowError for duplicate or conflicting rows."""
-    build_trees(rows)
+    """Raise RowError for duplicate or conflicting rows (table.rows() calls
+    it once; the trees it builds are kept for trees())."""
+    global _TREES
+    _TREES = build_trees(rows)
 
 
 def build_trees(rows):
@@ -191,10 +193,10 @@ _TREES = None
 
 
 def trees():
-    global _TREES
+    """{(map, op): tree} of the table's rows."""
     if _TREES is None:
         from emu.isa.table import rows
-        _TREES = build_trees(rows())
+        rows()
     return _TREES
 
 
@@ -248,10 +250,13 @@ def lookup(mode, prefixes, rex, map_, op, modrm):
 
 
 def valid(leaf, mode, lock, modrm):
-    """Whether the decoded form executes (else #UD): a row, allowed in this
-    mode, LOCK only where the row allows it with a memory operand."""
+    """Whether the decoded form executes (else #UD): a row whose handler is
+    not h_ud, allowed in this mode, LOCK only where the row allows it with a
+    memory operand."""
     f = leaf.flags
-    if leaf.row is None or ("i64" in f and mode == 64) or ("o64" in f and mode != 64):
+    if leaf.row is None or leaf.handler == "h_ud":
+        return False                    # no row, or a row that raises #UD (UD0, UD2)
+    if ("i64" in f and mode == 64) or ("o64" in f and mode != 64):
         return False
     if lock and not ("lock" in f and modrm is not None and (modrm >> 6) != 3):
         return False

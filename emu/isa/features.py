@@ -54,6 +54,9 @@ FEATURES = {
     "AES": Bit(1, 0, "ecx", 25),
     "XSAVE": Bit(1, 0, "ecx", 26),
     "AVX": Bit(1, 0, "ecx", 28),
+    "F16C": Bit(1, 0, "ecx", 29),
+    "RDRAND": Bit(1, 0, "ecx", 30),
+    "FMA": Bit(1, 0, "ecx", 12),
     # leaf 7 subleaf 0
     "FSGSBASE": Bit(7, 0, "ebx", 0),
     "BMI1": Bit(7, 0, "ebx", 3),
@@ -61,9 +64,13 @@ FEATURES = {
     "BMI2": Bit(7, 0, "ebx", 8),
     "CLFLUSHOPT": Bit(7, 0, "ebx", 23),
     "RDPID": Bit(7, 0, "ecx", 22),
+    # leaf 0xD subleaf 1
+    "XSAVEOPT": Bit(0xD, 1, "eax", 0),
+    "XSAVEC": Bit(0xD, 1, "eax", 1),
     # leaf 0x80000001
     "LAHF_LM": Bit(EXT, 0, "ecx", 0),
     "LZCNT": Bit(EXT, 0, "ecx", 5),
+    "PREFETCHW": Bit(EXT, 0, "ecx", 8),
     "SYSCALL": Bit(EXT, 0, "edx", 11),
     "NX": Bit(EXT, 0, "edx", 20),
     "RDTSCP": Bit(EXT, 0, "edx", 27),

@@ -1,7 +1,7 @@
 """The opcode table: one declarative row per instruction form.
 
-Every ``emu/isa/*.py`` file except this module, ``features.py`` and
-``layout.py`` is a row file: a list of ``row(...)`` calls for one extension
+Every ``emu/isa/*.py`` file except this module, ``decoder.py``,
+``features.py`` and ``layout.py`` is a row file: ``row(...)`` calls for one extension
 (``base.py``, ``system.py``, ``x87.py``, ``simd_fp.py``, ...).  The rows are
 the single source of what the core's decoder and the fuzzers know about an
 instruction: ``emu/gen_opmap.py`` turns them into the core's decode tree
@@ -14,19 +14,20 @@ generators read them through :func:`rows` and :mod:`emu.isa.decoder`.
     row("0F 01 /2", "LGDT m16&32", mem="h_lgdt")
 
 ``row(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="",
-sub=0, feature="BASE", defined="", undefined="")``
+sub=0, feature="BASE", defined="", undefined="", reads="")``
 
 opcode
     The SDM's opcode column.  An optional mandatory prefix first (``NP``
-    = none of 66/F2/F3, ``66``, ``F2``, ``F3``), an optional ``REX.W +``,
-    the opcode bytes (maps ``0F``, ``0F 38``, ``0F 3A``; ``B8+r`` for a
-    register in the low three bits), then the ModRM: ``/r``, ``/0``..``/7``
-    (ModRM.reg), ``C0+i`` (register form, ModRM byte C0+i, i = rm) or an
-    exact ModRM byte (``D9 E8``, ``0F 01 D0``); then the immediates, in
-    lower case as in the SDM (upper case is a byte: ``D9 CB`` is FXCH
-    ST(3), ``E3 cb`` a rel8): ``ib
-    iw id iz iv`` (iz: 16/32 bits by operand size, iv: 16/32/64), ``iw ib``
-    (ENTER), relative targets ``cb cz`` and far pointers ``cp``.
+    = none of 66/F2/F3, ``66``, ``F2``, ``F3``) and an optional ``REX.W +``
+    (either order), the opcode bytes (maps ``0F``, ``0F 38``, ``0F 3A``;
+    ``B8+r`` for a register in the low three bits), then the ModRM: ``/r``,
+    ``/0``..``/7`` (ModRM.reg), ``C0+i`` (register form, ModRM byte C0+i,
+    i = rm) or an exact ModRM byte (``D9 E8``, ``0F 01 D0``); then the
+    immediates, in lower case as in the SDM (upper case is a byte: ``D9 CB``
+    is FXCH ST(3), ``E3 cb`` a rel8): ``ib iw id iz iv`` (iz: 16/32 bits by
+    operand size, iv: 16/32/64), ``iw ib`` (ENTER), relative targets
+    ``cb cz`` and far pointers ``cp``.  Every row must fit the opcode's
+    ModRM/immediate layout in :mod:`emu.isa.layout`.
     An opcode that has rows for some mandatory prefixes is selected by the
     last of F2/F3 present, else by 66, else NP; a row without a prefix
     takes every prefix no other row of its opcode claims (66 is then the
@@ -44,9 +45,10 @@ sub
 feature
     The CPUID feature that enables the row (a name from
     :mod:`emu.isa.features`).
-defined / undefined
-    The arithmetic flags (letters of ``OSZAPC``) the instruction writes with
-    defined values / leaves undefined.
+defined / undefined / reads
+    The arithmetic flags the instruction writes with defined values /
+    leaves undefined / reads: letters of ``OSZAPC`` (``"OSZAPC"``) or flag
+    names (``"AF"``, ``"OF SF"``); defined and reads may name DF (``D``).
 
 Anything no row covers decodes to #UD, with the length :mod:`emu.isa.layout`
 gives for opcodes no row describes.  Mistakes (unknown flag or feature,
@@ -80,7 +82,6 @@ FLAGS = {
 
 PREFIXES = ("NP", "66", "F3", "F2")
 MAPS = {(): 0, ("0F",): 1, ("0F", "38"): 2, ("0F", "3A"): 3}
-MAP_NAMES = ("", "0F ", "0F 38 ", "0F 3A ")
 
 #: Immediate kinds: the opcode column's tokens -> the kind's name.
 IMMEDIATES = {
@@ -113,6 +114,7 @@ class Row:
     feature: str
     defined: str
     undefined: str
+    reads: str
     where: str                      # "file.py:line", for messages
     prefix: str | None = None       # NP 66 F3 F2, or None
     rexw: bool = False
@@ -163,22 +165,36 @@ class Row:
         return None
 
 
+_FLAG_NAMES = {"OF": "O", "SF": "S", "ZF": "Z", "AF": "A", "PF": "P", "CF": "C", "DF": "D"}
+
+
+def flag_letters(given):
+    """'OSZAPC' letters from letters or from flag names ('AF', 'OF SF');
+    None if it is neither."""
+    if not isinstance(given, str):
+        return None
+    names = given.replace(",", " ").split()
+    if names and all(n in _FLAG_NAMES for n in names):
+        return "".join(_FLAG_NAMES[n] for n in names)
+    return given.strip()
+
+
 _ROWS: list = []
 
 
 def row(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0,
-        feature="BASE", defined="", undefined=""):
+        feature="BASE", defined="", undefined="", reads=""):
     """Declare one instruction form (see the module docstring)."""
     frame = sys._getframe(1)
     where = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
     r = parse(opcode, mnemonic, handler, reg=reg, mem=mem, flags=flags, sub=sub,
-              feature=feature, defined=defined, undefined=undefined, where=where)
+              feature=feature, defined=defined, undefined=undefined, reads=reads, where=where)
     _ROWS.append(r)
     return r
 
 
 def parse(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0,
-          feature="BASE", defined="", undefined="", where="?") -> Row:
+          feature="BASE", defined="", undefined="", reads="", where="?") -> Row:
     """Check and parse one row; raise RowError naming it."""
     name = f"{where}: row {opcode!r} ({mnemonic})"
 
@@ -203,10 +219,17 @@ def parse(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0
         raise bad(f"unknown feature {feature!r} (known: {' '.join(sorted(FEATURES))})")
     if not isinstance(sub, int) or isinstance(sub, bool) or not 0 <= sub <= 255:
         raise bad(f"sub must be an int 0-255, not {sub!r}")
-    for label, letters in (("defined", defined), ("undefined", undefined)):
-        if not isinstance(letters, str) or any(ch not in ARITH_FLAGS for ch in letters) \
+    sets = {}
+    for label, given, allowed in (("defined", defined, ARITH_FLAGS + "D"),
+                                  ("undefined", undefined, ARITH_FLAGS),
+                                  ("reads", reads, ARITH_FLAGS + "D")):
+        letters = flag_letters(given)
+        if letters is None or any(ch not in allowed for ch in letters) \
                 or len(set(letters)) != len(letters):
-            raise bad(f"{label} must be letters of {ARITH_FLAGS} without repeats, not {letters!r}")
+            raise bad(f"{label} must be letters of {allowed} or flag names (CF ZF ...) "
+                      f"without repeats, not {given!r}")
+        sets[label] = letters
+    defined, undefined, reads = sets["defined"], sets["undefined"], sets["reads"]
     both = set(defined) & set(undefined)
     if both:
         raise bad(f"flags {''.join(sorted(both))} are both defined and undefined")
@@ -230,11 +253,12 @@ def parse(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0
               for t in opcode.replace("REX.W +", "REX.W").split()]
     fields = dict(prefix=None, rexw=False, plus_r=False, modrm=None, imm=None)
     k = 0
-    if tokens and tokens[0] in PREFIXES:
-        fields["prefix"] = tokens[0]
-        k = 1
-    if k < len(tokens) and tokens[k] == "REX.W":
-        fields["rexw"] = True
+    while k < len(tokens) and k < 2 and (tokens[k] in PREFIXES and not fields["prefix"]
+                                         or tokens[k] == "REX.W" and not fields["rexw"]):
+        if tokens[k] == "REX.W":            # "REX.W + 66 0F ..." or "66 REX.W 0F ..."
+            fields["rexw"] = True
+        else:
+            fields["prefix"] = tokens[k]
         k += 1
     # the opcode bytes: escape bytes, then the opcode (maybe +r)
     esc = []
@@ -304,7 +328,7 @@ def parse(opcode, mnemonic, handler=None, *, reg=None, mem=None, flags="", sub=0
         raise bad("moffs forms have no ModRM byte")
     return Row(opcode=opcode, mnemonic=mnemonic, reg_handler=reg_h, mem_handler=mem_h,
                flags=flagset, sub=sub, feature=feature, defined=defined, undefined=undefined,
-               where=where, map=MAPS[tuple(esc)], op=op, **fields)
+               reads=reads, where=where, map=MAPS[tuple(esc)], op=op, **fields)
 
 
 #: Files of emu/isa/ that hold no rows.
