@@ -667,8 +667,9 @@ def f_sse_fp(draw, ctx):
     rows = _sse_rows()
     r = rows[draw(st.integers(0, len(rows) - 1))]
     pre = [] if r.prefix in (None, "NP") else [int(r.prefix, 16)]
-    if chance(draw, 10):
-        pre.insert(0, draw(st.sampled_from(SEGS_64 if ctx.mode == 64 else SEGS_32)))
+    if chance(draw, 10):        # (not FS/GS: the host oracle refuses them)
+        pre.insert(0, draw(st.sampled_from((0x26, 0x2E, 0x36, 0x3E) if ctx.mode == 64
+                                           else (0x26, 0x36, 0x3E))))
     rx = draw_rex(draw, ctx, w=True if r.rexw else None)
     if r.rexw and rx is None:
         rx = 0x48
