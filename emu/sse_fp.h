@@ -88,8 +88,8 @@ enum { PV_ADD = 0, PV_SUB = 1, PV_MUL = 2, PV_DIV = 3, PV_SQRT = 4 };
 static inline int pv_wide_inexact(int op, double x, double y, int bits, int tiny)
 {
     int ea, eb, e;
-    double ma = frexp(x, &ea), mb = frexp(y, &eb), m;
-    volatile double va, vb, vm;
+    double ma = frexp(x, &ea), mb = frexp(y, &eb);
+    volatile double m, va, vb, vm;     /* volatile: no contraction into an fma */
     switch (op) {
     case PV_MUL:
         m = ma * mb;

@@ -737,12 +737,15 @@ FAMILIES = {f.name: f for f in (
 )}
 
 
-def family_names(mode: int):
-    return [n for n, f in FAMILIES.items() if mode in f.modes]
+def family_names(mode: int, opt_in: bool = False):
+    """The families of `mode`; the opt-in ones (weight 0: sse_fp, which
+    Unicorn cannot check) only with `opt_in`."""
+    return [n for n, f in FAMILIES.items() if mode in f.modes and (f.weight or opt_in)]
 
 
 def _select(mode, families=None, weights=None, opcode_range=None):
-    names = [n for n in (families or family_names(mode)) if mode in FAMILIES[n].modes]
+    names = [n for n in (families or family_names(mode, opt_in=opcode_range is not None))
+             if mode in FAMILIES[n].modes]
     if opcode_range is not None:
         lo, hi = opcode_range
         names = [n for n in names if any(lo <= o <= hi for o in FAMILIES[n].opcodes)]
