@@ -18,6 +18,11 @@ def pytest_terminal_summary(terminalreporter):
                 if name.endswith("test_bench_suite") and hasattr(m, "geomeans")), None)
     if mod is None:
         return
+    for name, opt, mode, mips, vs_uc, vs_native in mod.rows():
+        terminalreporter.write_line(
+            "suite %-8s -%s %d-bit: %7.1f MIPS, %s Unicorn, %s" % (
+                name, opt, mode, mips, "%.2fx" % vs_uc if vs_uc else "-",
+                "%.1fx slower than native" % vs_native if vs_native else "native -"))
     for mode, g in mod.geomeans().items():
         terminalreporter.write_line(
             "suite geometric mean %d-bit: " % mode

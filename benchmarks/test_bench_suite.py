@@ -98,6 +98,21 @@ def test_suite_native(benchmark, wl):
                                  "rounds": rounds, "median_seconds": seconds})
 
 
+def rows():
+    """Per image benchmarked in this session: (program, opt, mode, emu MIPS,
+    emu/Unicorn speed, emu/native time), None where not measured."""
+    out = []
+    for (name, opt, mode), insns in INSTRUCTIONS.items():
+        emu = SECONDS.get((name, opt, mode, "emu"))
+        if emu is None:
+            continue
+        uc = SECONDS.get((name, opt, mode, "unicorn"))
+        native = SECONDS.get((name, opt, "host", "native"))
+        out.append((name, opt, mode, insns / emu / 1e6, uc / emu if uc else None,
+                    emu / native if native else None))
+    return out
+
+
 def geomeans():
     """Per mode: geometric means of emu MIPS, emu/Unicorn and emu/native
     seconds over the images benchmarked in this session."""

@@ -28,6 +28,18 @@ cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil: return mov_EG(c, i, i.osz, K_
 cdef int h_mov_GE(CPU* c, Insn* i) noexcept nogil: return mov_GE(c, i, i.osz, K_ANY)
 cdef int h_mov_EI(CPU* c, Insn* i) noexcept nogil: return mov_EI(c, i, i.osz, K_ANY)
 
+cdef inline int movx(CPU* c, Insn* i, uint32_t size, bint signed, uint32_t osz,
+                     uint32_t kind) noexcept nogil:
+    """MOVZX/MOVSX of a `size`-byte r/m into an osz-byte register: the
+    template of their specialized variants (gen_variants.py)."""
+    cdef uint64_t v
+    if is_reg(i, kind):
+        v = get_r(c, i.rm, size)
+    elif rd(c, mem_la(c, i), size, &v):
+        return RC_FAULT
+    set_r(c, i.reg, osz, <uint64_t>sext(v, size * 8) if signed else v)
+    return next_insn(c, i)
+
 cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
     """MOVZX Gv, Eb/Ew (0F B6 / 0F B7)."""
     cdef uint64_t v

@@ -24,6 +24,13 @@ for form in ("EG", "GE", "EI"):
 
 SIG = "(CPU* c, Insn* i) noexcept nogil"
 
+# MOVZX/MOVSX (the byte and word loads of compiled C): generic handler,
+# opcode -> the template call; variants for osz 4 and 8, register and memory.
+MOVX = {("h_movzx", 0x1B6): "movx(c, i, 1, False, {osz}, {kind})",
+        ("h_movzx", 0x1B7): "movx(c, i, 2, False, {osz}, {kind})",
+        ("h_movsx", 0x1BE): "movx(c, i, 1, True, {osz}, {kind})",
+        ("h_movsx", 0x1BF): "movx(c, i, 2, True, {osz}, {kind})"}
+
 # Macro-fused flag-setter + Jcc pairs (control.pxi fuse_jcc): for each first
 # instruction (the handler it has after specialize, its size and form), the
 # conditions fused.  CMP and SUB: every condition that compares the operands;
@@ -54,6 +61,11 @@ def generate() -> str:
             for k, kind in KINDS.items():
                 out.append(f"cdef int v_{generic[2:]}_{osz}{k}{SIG}: "
                            f"return {call.format(osz=osz, kind=kind)}")
+    for (generic, opcode), call in MOVX.items():
+        for osz in SIZES:
+            for k, kind in KINDS.items():
+                out.append(f"cdef int v_{generic[2:]}_{opcode:x}_{osz}{k}{SIG}: "
+                           f"return {call.format(osz=osz, kind=kind)}")
     for cc in range(16):
         out.append(f"cdef int v_jcc_{cc}{SIG}: return jcc(c, i, {cc})")
     for name, _, _, _, args, ccs in FUSE:
@@ -72,6 +84,9 @@ def generate() -> str:
     for n, generic in enumerate(SIZED):
         out.append(f"    {'if' if n == 0 else 'elif'} f == {generic}:")
         out.append(f"        i.fn = SIZED_VARIANTS[{n}][k]")
+    for n, (generic, opcode) in enumerate(MOVX):
+        out.append(f"    elif f == {generic} and i.opcode == {opcode:#x}:")
+        out.append(f"        i.fn = MOVX_VARIANTS[{n}][k]")
     out += ["", "cdef void fuse_pair(Insn* a, Insn* j) noexcept nogil:",
             '    """Give a flag-setting instruction followed by a Jcc (both specialized)',
             '    the fused handler for the pair, if there is one."""',
@@ -84,13 +99,17 @@ def generate() -> str:
             "            if FUSED[k][cc] != NULL:",
             "                a.fn = FUSED[k][cc]",
             "            return"]
-    out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][4]", "cdef handler_t JCC_VARIANTS[16]",
+    out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][4]",
+            f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][4]", "cdef handler_t JCC_VARIANTS[16]",
             f"cdef handler_t FUSE_FIRST[{len(FUSE)}]", f"cdef uint8_t FUSE_OSZ[{len(FUSE)}]",
             f"cdef uint8_t FUSE_KIND[{len(FUSE)}]", f"cdef handler_t FUSED[{len(FUSE)}][16]", "",
             "cdef void init_variants() noexcept nogil:"]
     for n, generic in enumerate(SIZED):
         for j, (osz, k) in enumerate((o, k) for o in SIZES for k in KINDS):
             out.append(f"    SIZED_VARIANTS[{n}][{j}] = v_{generic[2:]}_{osz}{k}")
+    for n, (generic, opcode) in enumerate(MOVX):
+        for j, (osz, k) in enumerate((o, k) for o in SIZES for k in KINDS):
+            out.append(f"    MOVX_VARIANTS[{n}][{j}] = v_{generic[2:]}_{opcode:x}_{osz}{k}")
     for cc in range(16):
         out.append(f"    JCC_VARIANTS[{cc}] = v_jcc_{cc}")
     out.append("    memset(FUSED, 0, sizeof(FUSED))")
