@@ -1,0 +1,128 @@
+"""Conformance fixes found by kvm-unit-tests and protection material: NMIs
+and IPIs to self through the local APIC, progress against the budget when
+exception delivery loops, pc-testdev, the HPET, and `pvemu run`'s QEMU-like
+options."""
+import struct
+
+from emu import Machine
+from emu.devices import attach_pc
+from helpers import CODE, DATA, STACK, pvemu_cli
+
+GDT = 0x2000
+IDT = 0x3000
+HANDLER = 0x4000
+APIC_ICR = 0xFEE00300
+
+
+def with_idt(m, handlers):
+    """A flat GDT (code 0x08, data 0x10) and 32-bit interrupt gates for
+    {vector: handler address}."""
+    m.mem_write(GDT, struct.pack("<3Q", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF))
+    m.load_table("gdt", GDT, 23)
+    m.reg_write("cs", 0x08)
+    m.reg_write("ss", 0x10)
+    for vec, target in handlers.items():
+        gate = (target & 0xFFFF) | (0x08 << 16) | (0x8E00 << 32) | ((target >> 16) << 48)
+        m.mem_write(IDT + 8 * vec, struct.pack("<Q", gate))
+    m.load_table("idt", IDT, 8 * 256 - 1)
+
+
+def icr_write(value):
+    """mov dword [APIC_ICR], value"""
+    return b"\xc7\x05" + APIC_ICR.to_bytes(4, "little") + value.to_bytes(4, "little")
+
+
+def test_self_nmi_through_the_icr_is_taken_once_and_blocked_until_iret():
+    m = Machine(mode=32, memory=1 << 20)
+    with_idt(m, {2: HANDLER})
+    # handler: inc dword [DATA]; the first time, send another NMI to self
+    # (blocked until IRET); iret
+    m.mem_write(HANDLER, b"\xff\x05" + DATA.to_bytes(4, "little")
+                + b"\x83\x3d" + DATA.to_bytes(4, "little") + b"\x01\x75\x0a"   # cmp [DATA], 1; jne +10
+                + icr_write(0x44400) + b"\xcf")
+    # NMI to self (shorthand self, delivery mode NMI), with IF clear: NMIs ignore IF
+    code = b"\xfa" + icr_write(0x44400) + b"\x90" * 4 + b"\xf4"
+    m.mem_write(CODE, code)
+    m.reg_write("esp", STACK)
+    ex = m.run(start=CODE, count=100)
+    assert ex.reason == "hlt" and ex.address == CODE + 15
+    # the first NMI, then the one sent from inside the handler once IRET unblocked it
+    assert struct.unpack("<I", m.mem_read(DATA, 4))[0] == 2
+
+
+def test_fixed_ipi_to_own_apic_id_and_not_to_others():
+    m = Machine(mode=32, memory=1 << 20)
+    with_idt(m, {0x40: HANDLER})
+    m.mem_write(HANDLER, b"\xff\x05" + DATA.to_bytes(4, "little") + b"\xc7\x05\xb0\x00\xe0\xfe\0\0\0\0\xcf")
+    enable = b"\xc7\x05\xf0\x00\xe0\xfe\xff\x01\x00\x00"          # SVR: APIC on
+    hi = lambda dest: b"\xc7\x05\x10\x03\xe0\xfe" + (dest << 24).to_bytes(4, "little")
+    code = (enable + hi(1) + icr_write(0x40) + b"\xfb\x90\x90"        # to APIC 1: nobody
+            + hi(0) + icr_write(0x40) + b"\x90\x90\xf4")               # to APIC 0: this CPU
+    m.mem_write(CODE, code)
+    m.reg_write("esp", STACK)
+    m.run(start=CODE, count=60)
+    assert struct.unpack("<I", m.mem_read(DATA, 4))[0] == 1
+
+
+def test_a_handler_that_faults_again_still_ends_run_at_the_budget():
+    m = Machine(mode=32, memory=1 << 20)
+    with_idt(m, {6: HANDLER})
+    m.mem_write(HANDLER, b"\x0f\x0b")        # the #UD handler is UD2 itself
+    m.mem_write(CODE, b"\x0f\x0b")
+    m.reg_write("esp", STACK)
+    ex = m.run(start=CODE, count=1000)
+    assert ex.reason == "count" and ex.address == HANDLER
+
+
+def test_pc_testdev_register_irq_lines_and_iomem():
+    m = Machine(mode=32, memory=1 << 20)
+    attach_pc(m, 1 << 20, devices=["pc-testdev"])
+    m.port_out(0xE0, 4, 0x11223344)
+    assert m.port_in(0xE2, 1) == 0x22 and m.port_in(0xE8, 4) == 0x11223344
+    m.port_out(0xE9, 2, 0xBEEF)
+    assert m.port_in(0xE0, 4) == 0x11BEEF44 and m.port_in(0x2003, 1) == 0
+    # IRQ 3 raised by a rising line (the 8259 latches the edge in IRR)
+    m.port_out(0x20, 1, 0x0A)                # OCW3: read IRR
+    m.port_out(0x2003, 1, 1)
+    assert m.port_in(0x20, 1) & 0x08
+    # iomem behaves as memory
+    code = b"\xc7\x05\x10\x00\x00\xff\x78\x56\x34\x12\xa1\x10\x00\x00\xff\xf4"
+    m.mem_write(CODE, code)
+    m.run(start=CODE, count=10)
+    assert m.reg_read("eax") == 0x12345678
+
+
+def test_hpet_counts_in_virtual_time_when_enabled():
+    m = Machine(mode=32, memory=1 << 20)
+    attach_pc(m, 1 << 20)
+    # eax = caps low; ebx = caps high (period); enable; loop; read the counter twice
+    code = bytes.fromhex(
+        "a1 0000d0fe 8b1d 0400d0fe"            # mov eax, [caps]; mov ebx, [caps+4]
+        "c705 1000d0fe 01000000"               # config = ENABLE
+        "b9 e8030000 e2fe"                     # loop 1000
+        "8b35 f000d0fe"                        # esi = counter
+        "b9 e8030000 e2fe"
+        "8b3d f000d0fe f4".replace(" ", ""))   # edi = counter
+    m.mem_write(CODE, code)
+    ex = m.run(start=CODE, count=5000)
+    assert ex.reason == "hlt"
+    assert m.reg_read("eax") & 0xFFFF0000 == 0x80860000 and (m.reg_read("eax") >> 8) & 0x1F == 2
+    assert m.reg_read("ebx") == 10_000_000            # femtoseconds a tick
+    # 1000 instructions at 100 M per second are 10 us: 1000 ticks of 10 ns
+    assert 900 <= m.reg_read("edi") - m.reg_read("esi") <= 1100
+
+
+def test_pvemu_run_options(tmp_path):
+    p = pvemu_cli("run", "hello32", "--smp", "2")
+    assert p.returncode == 2 and b"one CPU" in p.stderr
+    p = pvemu_cli("run", "hello32", "--cpu", "pentium9")
+    assert p.returncode == 2 and b"unknown CPU model" in p.stderr
+    # --bios shows port 0xE9 output (as QEMU's -debugcon stdio) and POST codes on request
+    rom = bytearray(b"\xf4" * 0x1000)
+    body = b"\xb0\x48\xe6\xe9\xb0\x69\xe6\xe9\xb0\x42\xe6\x80\xb0\x03\xe6\xf4"
+    rom[0:len(body)] = body
+    rom[0xFF0:0xFF5] = b"\xea\x00\xf0\x00\xf0"
+    path = tmp_path / "rom.bin"
+    path.write_bytes(bytes(rom))
+    p = pvemu_cli("run", "--bios", path, "--post-codes")
+    assert p.returncode == 3 and p.stdout == b"Hi" and b"POST 0x42" in p.stderr
