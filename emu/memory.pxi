@@ -208,7 +208,7 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
     cdef uint32_t k
     cdef TlbEntry* e
     cdef int rc
-    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
+    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size, False)):
         return RC_FAULT
     if (la & 0xFFF) + size <= 0x1000:
         rc = tlb_fill(c, c.tlb_r, la, ACC_READ)
@@ -248,7 +248,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t a
     cdef uint32_t k
     cdef int rc
-    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
+    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size, True)):
         return RC_FAULT
     # Translate every byte's page first, so a fault leaves memory unchanged.
     for k in range(size):
@@ -267,7 +267,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
         if c.page_blocks[pa[k] >> 12] != NULL:
             smc_write(c, pa[k], 1)
         c.mem[pa[k]] = <uint8_t>(v >> (8 * k))
-    if (la & 0xFFF) + size <= 0x1000:
+    if (la & 0xFFF) + size <= 0x1000 and not c.seg_ro:
         tlb_fill(c, c.tlb_w, la, ACC_WRITE)
     if c.dr_data | c.segchk:
         slow_access_done(c, la, size, True)
@@ -287,7 +287,7 @@ cdef inline int check_wr(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     cdef TlbEntry* e = &c.tlb_w[(la >> 12) & 255]
     if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
         return 0
-    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
+    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size, True)):
         return RC_FAULT
     cdef int rc = translate(c, la, ACC_WRITE, &pa)
     if rc and rc != RC_MMIO:

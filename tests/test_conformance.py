@@ -126,3 +126,31 @@ def test_pvemu_run_options(tmp_path):
     path.write_bytes(bytes(rom))
     p = pvemu_cli("run", "--bios", path, "--post-codes")
     assert p.returncode == 3 and p.stdout == b"Hi" and b"POST 0x42" in p.stderr
+
+
+def test_real_mode_access_past_the_64k_limit_faults():
+    from helpers import run_code
+    # a word at offset 0xFFFF through DS is #GP(0); through SS (BP-based) #SS(0)
+    _, ex = run_code(b"\x89\x06\xff\xff", mode=16)
+    assert ex.reason == "exception" and ex.vector == 13
+    _, ex = run_code(b"\x89\x46\x00", mode=16, regs={"bp": 0xFFFF})
+    assert ex.reason == "exception" and ex.vector == 12
+    m, ex = run_code(b"\x89\x06\xfe\xff", mode=16, regs={"ax": 0x1234})   # the last word fits
+    assert ex.reason == "hlt" and m.mem_read(0xFFFE, 2) == b"\x34\x12"
+
+
+def test_store_through_a_read_only_data_segment_faults():
+    from helpers import run_code
+    ro = 0x00CF90000000FFFF                       # present, data, read-only, flat
+    for store, vector in ((b"\x89\x05" + DATA.to_bytes(4, "little"), 13),     # mov [DATA], eax
+                          (b"\x8b\x05" + DATA.to_bytes(4, "little"), None)):  # a load is fine
+        m = Machine(mode=32, memory=1 << 20)
+        m.mem_write(GDT, struct.pack("<4Q", 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF, ro))
+        m.load_table("gdt", GDT, 31)
+        m.mem_write(CODE, b"\x66\xb8\x18\x00\x8e\xd8" + store + b"\xf4")     # mov ax, 0x18; mov ds, ax
+        ex = m.run(start=CODE, count=10)
+        if vector:
+            assert ex.reason == "exception" and ex.vector == vector and ex.error_code == 0
+            assert ex.address == CODE + 6
+        else:
+            assert ex.reason == "hlt"
