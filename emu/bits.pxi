@@ -107,7 +107,7 @@ cdef int h_popcnt(CPU* c, Insn* i) noexcept nogil:
     """POPCNT (F3 0F B8); without F3 the opcode is JMPE (IA-64 only): #UD."""
     cdef uint64_t s
     if i.rep != 0xF3:
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     if rm_read(c, i, i.osz, &s):
         return RC_FAULT
     set_arith(c, F_ZF if s == 0 else 0)

@@ -83,11 +83,11 @@ cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
 cdef int h_ud(CPU* c, Insn* i) noexcept nogil:
     """UD2, undefined opcodes, and everything not implemented (x87, SSE,
     system instructions not yet modelled): #UD."""
-    return fault(c, 6, 0, 0)
+    return fault(c, EXC_UD, 0, 0)
 
 cdef int h_gp0(CPU* c, Insn* i) noexcept nogil:
     """An instruction longer than 15 bytes: #GP(0)."""
-    return fault(c, 13, 1, 0)
+    return fault(c, EXC_GP, 1, 0)
 
 # Macro-fusion: a CMP, SUB or TEST followed by a Jcc in the same block (the
 # Jcc is then the block's last instruction) runs as one handler installed on

@@ -95,7 +95,7 @@ cdef int seg_check(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogi
     if attr == 0 and s != S_SS:
         return 0                               # a null segment: not modelled here
     if write and c.seg_ro and (attr & (ATTR_CODE | ATTR_WRITABLE)) != ATTR_WRITABLE:
-        return fault(c, 12 if s == S_SS else 13, 1, 0)
+        return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
     off = (la - c.segbase[s]) & 0xFFFFFFFFULL
     last = off + size - 1
     if (attr & (ATTR_CODE | ATTR_CONFORMING)) == ATTR_CONFORMING:
@@ -104,7 +104,7 @@ cdef int seg_check(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogi
             return 0
     elif last <= c.seglimit[s]:
         return 0
-    return fault(c, 12 if s == S_SS else 13, 1, 0)
+    return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
 
 cdef inline void seg_evict(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
     """After a slow-path access: pages outside the safe range leave the TLB."""

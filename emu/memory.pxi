@@ -24,6 +24,27 @@ cdef inline uint64_t lin_of(CPU* c, uint32_t seg, uint64_t ea) noexcept nogil:
 cdef inline uint64_t mem_la(CPU* c, Insn* i) noexcept nogil:
     return lin_of(c, i.seg, ea_of(c, i))
 
+# Exception vectors (SDM Vol. 3A, table 6-1).
+cdef enum:
+    EXC_DE = 0       # divide error
+    EXC_DB = 1       # debug
+    EXC_NMI = 2
+    EXC_BP = 3       # breakpoint (INT3)
+    EXC_OF = 4       # overflow (INTO)
+    EXC_BR = 5       # BOUND range exceeded
+    EXC_UD = 6       # invalid opcode
+    EXC_NM = 7       # device not available
+    EXC_DF = 8       # double fault
+    EXC_TS = 10      # invalid TSS
+    EXC_NP = 11      # segment not present
+    EXC_SS = 12      # stack-segment fault
+    EXC_GP = 13      # general protection
+    EXC_PF = 14      # page fault
+    EXC_MF = 16      # x87 floating-point error
+    EXC_AC = 17      # alignment check
+    EXC_MC = 18      # machine check
+    EXC_XM = 19      # SIMD floating-point exception
+
 cdef inline int fault(CPU* c, int vector, int has_error, uint32_t error) noexcept nogil:
     c.exc_vector = vector
     c.exc_has_error = has_error
@@ -43,7 +64,7 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
     if (c.efer & EFER_LMA) and not canonical(la):
         c.noncanonical = 1                     # the run loop makes it #SS for stack accesses
         c.fault_la = la
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
         c.walk_global = 0
         if page_walk(c, la, acc, user, pa):
@@ -65,7 +86,7 @@ cdef inline int check_span(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     if (c.efer & EFER_LMA) and not canonical(la + size - 1):
         c.noncanonical = 1
         c.fault_la = la
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     return 0
 
 cdef int device_or_unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:

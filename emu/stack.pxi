@@ -60,13 +60,13 @@ cdef uint64_t POPF_MASK = F_ARITH | F_TF | F_IF | F_DF | 0x3000 | 0x4000 | F_AC 
 cdef int h_pushf(CPU* c, Insn* i) noexcept nogil:
     """PUSHF: pushed with VM and RF clear; IOPL-sensitive in v86 mode."""
     if (c.eflags & F_VM) and iopl(c) < 3:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     return ok_next(c, i, push(c, i.osz, get_eflags(c) & ~<uint64_t>0x30000))
 
 cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v, mask = POPF_MASK & size_mask(i.osz), sp = c.r[R_SP]
     if (c.eflags & F_VM) and iopl(c) < 3:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if pop(c, i.osz, &v):
         return RC_FAULT
     if c.cpl > 0:                  # IOPL changes only at CPL 0, IF at CPL <= IOPL
