@@ -170,10 +170,15 @@ cdef int h_push_seg(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_pop_seg(CPU* c, Insn* i) noexcept nogil:
-    cdef uint64_t v
-    if peek(c, 2, 0, &v) or load_seg(c, i.sub, <uint32_t>v):
+    """POP Sreg.  rSP moves with the width of the SS the value was popped
+    through: POP SS updates it by the old SS's B bit, then loads the new."""
+    cdef uint64_t v, old_sp = c.r[R_SP]
+    if peek(c, 2, 0, &v):
         return RC_FAULT
-    set_sp(c, c.r[R_SP] + i.osz)
+    set_sp(c, old_sp + i.osz)
+    if load_seg(c, i.sub, <uint32_t>v):
+        c.r[R_SP] = old_sp                     # a fault leaves rSP as it was
+        return RC_FAULT
     if i.sub == S_SS:
         c.shadow = 1
         c.next_event = 0
@@ -455,7 +460,7 @@ cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept no
         if outer:
             if load_seg(c, S_SS, <uint32_t>nss):
                 return RC_FAULT
-            set_sp(c, nsp)
+            set_sp(c, nsp + extra)             # RETF imm16 releases the outer stack's parameters too
             if rpl > old_cpl:
                 null_outer_segments(c)
         else:

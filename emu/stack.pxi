@@ -82,9 +82,13 @@ cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
     return RC_END
 
 cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
-    """ENTER imm16, imm8 (nesting level mod 32)."""
+    """ENTER imm16, imm8 (nesting level mod 32).  Every stack write is
+    checked (#SS, #PF) before the first is made."""
     cdef uint32_t osz = i.osz, level = i.imm2 & 31, k
+    cdef uint32_t slots = level + 1 if level > 0 else 1
     cdef uint64_t sp = c.r[R_SP], bp = c.r[R_BP], frame, v
+    if check_wr(c, stack_la(c, sp - slots * osz), slots * osz):
+        return RC_FAULT
     sp -= osz
     if wr(c, stack_la(c, sp), osz, bp):
         return RC_FAULT

@@ -154,3 +154,51 @@ def test_store_through_a_read_only_data_segment_faults():
             assert ex.address == CODE + 6
         else:
             assert ex.reason == "hlt"
+
+
+def protected_machine(*extra):
+    """Machine(mode=32) with a GDT: 0x08 ring-0 code, 0x10 ring-0 data,
+    0x18 ring-3 code, 0x20 ring-3 data, then `extra` descriptors (0x28...)."""
+    m = Machine(mode=32, memory=1 << 20)
+    gdt = [0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF, 0x00CFFA000000FFFF, 0x00CFF2000000FFFF, *extra]
+    m.mem_write(GDT, struct.pack(f"<{len(gdt)}Q", *gdt))
+    m.load_table("gdt", GDT, 8 * len(gdt) - 1)
+    m.reg_write("cs", 0x08)
+    m.reg_write("ss", 0x10)
+    return m
+
+
+def test_far_ret_imm16_to_an_outer_level_releases_the_outer_stack_too():
+    m = protected_machine()
+    frame = struct.pack("<6I", 0x5000, 0x1B, 0xAAAA, 0xBBBB, 0x9000, 0x23)
+    m.mem_write(STACK - len(frame), frame)
+    m.reg_write("esp", STACK - len(frame))
+    m.mem_write(CODE, b"\xca\x08\x00")       # retf 8
+    m.mem_write(0x5000, b"\xf4")             # HLT at CPL 3: #GP, which ends the run
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "exception" and ex.vector == 13 and ex.address == 0x5000
+    assert m.cpl == 3 and m.reg_read("esp") == 0x9008 and m.reg_read("ss") == 0x23
+
+
+def test_pop_ss_moves_the_stack_pointer_by_the_old_ss_width():
+    m = protected_machine(0x008F92000000FFFF)         # 0x28: a 16-bit (B=0) flat data segment
+    m.mem_write(0xFFFE, b"\x10\x00")                   # the selector POP SS takes
+    m.mem_write(CODE, b"\x66\xb8\x28\x00\x8e\xd0"      # mov ax, 0x28; mov ss, ax
+                      b"\xbc\xfe\xff\x34\x12"          # mov esp, 0x1234FFFE
+                      b"\x17\xf4")                     # pop ss; hlt
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "hlt" and m.reg_read("ss") == 0x10
+    assert m.reg_read("esp") == 0x12340002             # SP + 4 wrapped in 16 bits; the high half stays
+
+
+def test_enter_checks_every_stack_write_before_writing():
+    # SS expand-down with limit 0x6000: offsets 0x6001 and up are valid
+    m = protected_machine(0x0040960000006000)
+    m.mem_write(CODE, b"\x66\xb8\x28\x00\x8e\xd0"      # mov ax, 0x28; mov ss, ax
+                      b"\xbc\x08\x60\x00\x00"          # mov esp, 0x6008
+                      b"\xbd\x00\x20\x00\x00"          # mov ebp, 0x2000
+                      b"\xc8\x00\x00\x03\xf4")         # enter 0, 3 (four dwords down to 0x5FF8)
+    m.mem_write(0x6004, b"\x5a" * 4)
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "exception" and ex.vector == 12 and ex.error_code == 0
+    assert m.mem_read(0x6004, 4) == b"\x5a" * 4 and m.reg_read("esp") == 0x6008
