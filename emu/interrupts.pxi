@@ -83,8 +83,9 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
     if long_mode and not (attr & ATTR_L):
         return fault(c, EXC_GP, 1, (sel & 0xFFFC) | ext)
     inner = dpl < c.cpl and not (attr & ATTR_CONFORMING)
-    if (c.eflags & F_VM) and (dpl != 0 or (attr & ATTR_CONFORMING) or width != 4):
-        return fault(c, EXC_GP, 1, (sel & 0xFFFC) | ext)   # from v86 only to a 32-bit ring-0 handler
+    if (c.eflags & F_VM) and (dpl != 0 or (attr & ATTR_CONFORMING)):
+        return fault(c, EXC_GP, 1, (sel & 0xFFFC) | ext)   # from v86 only to a ring-0 handler
+        # (a 16-bit gate pushes the whole frame, GS to IP, as words)
     if not inner:
         dpl = c.cpl
     old_flags = get_eflags(c)

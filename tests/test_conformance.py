@@ -202,3 +202,26 @@ def test_enter_checks_every_stack_write_before_writing():
     ex = m.run(start=CODE, count=10)
     assert ex.reason == "exception" and ex.vector == 12 and ex.error_code == 0
     assert m.mem_read(0x6004, 4) == b"\x5a" * 4 and m.reg_read("esp") == 0x6008
+
+
+def test_int_n_from_virtual_8086_mode_through_a_16_bit_gate():
+    tss = 0x7000
+    tss_desc = (0x67 | (tss & 0xFFFFFF) << 16 | 0x89 << 40 | (tss >> 24) << 56)
+    m = protected_machine(tss_desc)                    # 0x28: a 32-bit TSS
+    m.mem_write(tss + 4, struct.pack("<II", 0x9000, 0x10))      # ESP0, SS0
+    m.load_segment_register("tr", 0x28)
+    gate = 0x5000 | 0x08 << 16 | 0xE6 << 40            # 16-bit interrupt gate, DPL 3
+    m.mem_write(IDT + 8 * 0x21, struct.pack("<Q", gate))
+    m.load_table("idt", IDT, 8 * 256 - 1)
+    m.mem_write(0x5000, b"\xf4")                       # the handler (CPL 0, IF clear): HLT
+    m.mem_write(0x100, b"\xcd\x21")                    # v86 code at 0000:0100: int 0x21
+    frame = struct.pack("<9I", 0x100, 0, 0x23002, 0x800, 0, 0x11, 0x22, 0x33, 0x44)
+    m.mem_write(STACK - len(frame), frame)             # IRETD into v86 (VM, IOPL 3)
+    m.reg_write("esp", STACK - len(frame))
+    m.mem_write(CODE, b"\xcf")
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "hlt" and ex.address == 0x5000 and m.reg_read("esp") == 0x9000 - 18
+    ip, cs, flags, sp, ss, es, ds, fs, gs = struct.unpack("<9H", m.mem_read(0x9000 - 18, 18))
+    assert (ip, cs, flags & 0xFFFF, sp, ss) == (0x102, 0, 0x3002, 0x800, 0)
+    assert (es, ds, fs, gs) == (0x11, 0x22, 0x33, 0x44)
+    assert m.reg_read("ds") == 0 and m.reg_read("cs") == 0x08
