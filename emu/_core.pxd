@@ -394,3 +394,6 @@ cdef struct CPU:
     uint32_t step_late
     # NMI (apic.pxi): one may be pending; delivery blocks more until IRET
     uint32_t nmi_pending, nmi_blocked
+    # a data segment register holds a segment that is not writable (limits.pxi):
+    # no write goes through the TLB, so each store checks its segment's type
+    uint32_t seg_ro

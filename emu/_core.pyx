@@ -170,7 +170,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             if not has_idt(c):
                 exit[0] = EXIT_EXCEPTION
                 return NO_BLOCK
-            exit[0] = deliver(c, 1, 0, 0, INT_EXCEPTION, rip)
+            exit[0] = deliver(c, EXC_DB, 0, 0, INT_EXCEPTION, rip)
             return NO_BLOCK
     if has_until:
         rel = c.until - rip
@@ -275,8 +275,8 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                     return c.exit_reason
                 if c.noncanonical:
                     c.noncanonical = 0
-                    if c.exc_vector == 13 and uses_stack(c, i):
-                        c.exc_vector = 12       # #SS(0): the stack segment's fault
+                    if c.exc_vector == EXC_GP and uses_stack(c, i):
+                        c.exc_vector = EXC_SS   # #SS(0): the stack segment's fault
                 if c.exc_vector < 0 or not has_idt(c):
                     return exception_exit(c)
                 rc = deliver(c, c.exc_vector, c.exc_has_error, c.exc_error, INT_EXCEPTION, c.r[R_RIP])

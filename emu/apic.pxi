@@ -57,6 +57,7 @@ cdef void apic_send_ipi(CPU* c, uint32_t lo) noexcept nogil:
     cdef uint32_t mode = (lo >> 8) & 7
     if not ipi_to_self(&c.apic, lo, c.apic.icr_hi):
         return
+    c.block_abort = 1                          # taken at the next instruction boundary
     if mode == 0 or mode == 1:                 # fixed, lowest priority
         apic_set_irr(c, lo & 0xFF)
     elif mode == 4:

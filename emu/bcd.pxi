@@ -55,7 +55,7 @@ cdef int h_aas(CPU* c, Insn* i) noexcept nogil:
 cdef int h_aam(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t base = i.imm & 0xFF, al = c.r[R_AX] & 0xFF
     if base == 0:
-        return fault(c, 0, 0, 0)
+        return fault(c, EXC_DE, 0, 0)
     set_r(c, R_AX, 2, ((al // base) << 8) | (al % base))
     set_arith(c, szp_flags(al % base, 8))
     return next_insn(c, i)

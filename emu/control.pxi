@@ -73,8 +73,8 @@ cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if pv_traps(c, i, PV_HLT):
         return pv_trap_exit(c, i, PV_HLT, 0, 0, 0)
-    if (c.eflags & F_IF) and has_idt(c):
-        c.halted = 1                   # wait for an interrupt (the run loop)
+    if ((c.eflags & F_IF) or nmi_due(c)) and has_idt(c):
+        c.halted = 1                   # wait for an interrupt or the NMI (the run loop)
         c.halt_rip = c.r[R_BASE] + i.off
         return RC_END
     c.exit_reason = EXIT_HLT
@@ -83,11 +83,11 @@ cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
 cdef int h_ud(CPU* c, Insn* i) noexcept nogil:
     """UD2, undefined opcodes, and everything not implemented (x87, SSE,
     system instructions not yet modelled): #UD."""
-    return fault(c, 6, 0, 0)
+    return fault(c, EXC_UD, 0, 0)
 
 cdef int h_gp0(CPU* c, Insn* i) noexcept nogil:
     """An instruction longer than 15 bytes: #GP(0)."""
-    return fault(c, 13, 1, 0)
+    return fault(c, EXC_GP, 1, 0)
 
 # Macro-fusion: a CMP, SUB or TEST followed by a Jcc in the same block (the
 # Jcc is then the block's last instruction) runs as one handler installed on

@@ -94,7 +94,7 @@ cdef int h_movsxd_arpl(CPU* c, Insn* i) noexcept nogil:
     if c.mode == 64:
         return h_movsx(c, i)
     if c.mode == 16:
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     if i.mod == 3:
         d = get_r(c, i.rm, 2)
     else:
@@ -122,7 +122,7 @@ cdef int h_bound(CPU* c, Insn* i) noexcept nogil:
     if rd(c, la, i.osz, &lo) or rd(c, (la + i.osz) & c.lamask, i.osz, &hi):
         return RC_FAULT
     if v < sext(lo, bits) or v > sext(hi, bits):
-        return fault(c, 5, 0, 0)
+        return fault(c, EXC_BR, 0, 0)
     return next_insn(c, i)
 
 cdef int h_nop(CPU* c, Insn* i) noexcept nogil:
@@ -171,7 +171,7 @@ cdef int h_cmpxchg8b(CPU* c, Insn* i) noexcept nogil:
     cdef bint eq
     la = mem_la(c, i)
     if half == 8 and (la & 15):
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     la2 = (la + half) & c.lamask
     if rmw_read(c, la, half, &lo) or rmw_read(c, la2, half, &hi):
         return RC_FAULT

@@ -96,7 +96,7 @@ cdef int exec_bp(CPU* c, uint64_t rip, Block* b, uint32_t* n, bint rf) noexcept 
                         break
     if hit and not rf:
         c.dr[6] = (c.dr[6] & ~<uint64_t>0xF) | hit
-        return fault(c, 1, 0, 0)
+        return fault(c, EXC_DB, 0, 0)
     return 0
 
 cdef int debug_trap(CPU* c, bint single_step, uint64_t rip) noexcept nogil:
@@ -111,11 +111,11 @@ cdef int debug_trap(CPU* c, bint single_step, uint64_t rip) noexcept nogil:
     if single_step:
         c.dr[6] |= DR6_BS
     if not has_idt(c):
-        c.exc_vector = 1
+        c.exc_vector = EXC_DB
         c.exc_has_error = 0
         c.exit_rip = rip if not hit else c.r[R_RIP]
         return EXIT_EXCEPTION
-    return deliver(c, 1, 0, 0, INT_EXCEPTION, c.r[R_RIP])
+    return deliver(c, EXC_DB, 0, 0, INT_EXCEPTION, c.r[R_RIP])
 
 cdef int h_mov_dr(CPU* c, Insn* i) noexcept nogil:
     """MOV to/from DR0-DR7.  DR4/DR5 alias DR6/DR7 unless CR4.DE (#UD).
@@ -126,7 +126,7 @@ cdef int h_mov_dr(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if (n == 4 or n == 5):
         if c.cr4 & 0x8:
-            return fault(c, 6, 0, 0)
+            return fault(c, EXC_UD, 0, 0)
         n += 2
     if i.opcode == 0x121:
         set_r(c, i.rm, size, c.dr[n])
@@ -136,7 +136,7 @@ cdef int h_mov_dr(CPU* c, Insn* i) noexcept nogil:
         c.dr[6] = (v & 0xFFFFFFFFULL) | DR6_FIXED
     elif n == 7:
         if v >> 32:
-            return fault(c, 13, 1, 0)
+            return fault(c, EXC_GP, 1, 0)
         c.dr[7] = (v & 0xFFFF23FFULL) | DR7_FIXED
     else:
         c.dr[n] = v

@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 import time
 
+from emu.errors import EmuError
+
 #: The wall-clock time the guest's RTC starts at (virtual time is added to
 #: it), so runs are reproducible: 2000-01-01 00:00:00 UTC.
 DEFAULT_EPOCH = 946684800
@@ -137,16 +139,24 @@ class ResetLine:
             self.m.request_shutdown("reset")
 
 
-def attach_pc(machine, memory_size: int, fw_cfg_cmdline: str = ""):
-    """Add the Python PC devices to a machine (CMOS, fw_cfg, HPET and, as
-    kvm-unit-tests expects of QEMU, pc-testdev); returns them by name."""
+#: Devices added on request, as QEMU's -device NAME.
+OPTIONAL_DEVICES = ("pc-testdev",)
+
+
+def attach_pc(machine, memory_size: int, fw_cfg_cmdline: str = "", devices=()):
+    """Add the Python PC devices to a machine (CMOS, fw_cfg, the reset line, HPET, and the
+    OPTIONAL_DEVICES named in `devices`); returns them by name.  pc-testdev
+    is optional as in QEMU: its port 0xE9 hides the debug console."""
     from emu.hpet import Hpet
     from emu.pctestdev import PcTestdev
-    return {"cmos": Cmos(machine, memory_size).attach(),
-            "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach(),
-            "reset": ResetLine(machine).attach(),
-            "hpet": Hpet(machine).attach(),
-            "pc-testdev": PcTestdev(machine).attach()}
+    found = {"cmos": Cmos(machine, memory_size).attach(),
+             "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach(),
+             "hpet": Hpet(machine).attach()}
+    for name in devices:
+        if name not in OPTIONAL_DEVICES:
+            raise EmuError(f"unknown device {name!r}; known: {', '.join(OPTIONAL_DEVICES)}")
+        found[name] = PcTestdev(machine).attach()
+    return found
 
 
 def firmware_pic_setup(machine):

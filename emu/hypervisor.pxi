@@ -46,7 +46,7 @@ cdef int h_vmcall(CPU* c, Insn* i) noexcept nogil:
     on a CPU outside VMX non-root operation).  From user mode it fails with
     -EPERM without an exit, as KVM refuses hypercalls above CPL 0."""
     if not c.pv_on:
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     c.pv_hypercalls += 1
     if c.cpl != 0:
         set_r(c, R_AX, 8 if c.mode == 64 else 4, <uint64_t>-1)    # -EPERM

@@ -15,7 +15,7 @@ cdef inline bint has_idt(CPU* c) noexcept nogil:
 cdef int deliver_real(CPU* c, uint32_t vec, uint64_t ret_ip) noexcept nogil:
     cdef uint64_t ent, sp = c.r[R_SP]
     if vec * 4 + 3 > c.idt_limit:
-        return fault(c, 13, 1, vec * 8 + 2)
+        return fault(c, EXC_GP, 1, vec * 8 + 2)
     if rd_sys(c, (c.idt_base + vec * 4) & c.lamask, 4, &ent):
         return RC_FAULT
     if (check_wr(c, stack_la(c, sp - 6), 6) or wr(c, stack_la(c, sp - 2), 2, get_eflags(c))
@@ -38,20 +38,20 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
     cdef bint long_mode = (c.efer & EFER_LMA) != 0, inner
     cdef uint32_t entry = 16 if long_mode else 8, ist = 0
     if vec * entry + entry - 1 > c.idt_limit:
-        return fault(c, 13, 1, idt_err)
+        return fault(c, EXC_GP, 1, idt_err)
     if rd_sys(c, (c.idt_base + vec * entry) & c.lamask, 8, &gate):
         return RC_FAULT
     gtype = (gate >> 40) & 0x1F
     gdpl = (gate >> 45) & 3
     if gtype == 0x05 and not long_mode:              # a task gate
         if kind == INT_SOFTWARE and gdpl < c.cpl:
-            return fault(c, 13, 1, vec * 8 + 2)
+            return fault(c, EXC_GP, 1, vec * 8 + 2)
         if not (gate & (<uint64_t>1 << 47)):
-            return fault(c, 11, 1, idt_err)
+            return fault(c, EXC_NP, 1, idt_err)
         return task_switch(c, (gate >> 16) & 0xFFFF, TS_CALL, ret_ip, has_err, err)
     if long_mode:
         if gtype != 0x0E and gtype != 0x0F:
-            return fault(c, 13, 1, idt_err)
+            return fault(c, EXC_GP, 1, idt_err)
         if rd_sys(c, (c.idt_base + vec * 16 + 8) & c.lamask, 4, &d):
             return RC_FAULT
         target = (gate & 0xFFFF) | ((gate >> 32) & 0xFFFF0000ULL) | (d << 32)
@@ -59,32 +59,33 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
         width = 8
     else:
         if gtype not in (0x06, 0x07, 0x0E, 0x0F):
-            return fault(c, 13, 1, idt_err)        # task gates: not implemented
+            return fault(c, EXC_GP, 1, idt_err)        # task gates: not implemented
         target = (gate & 0xFFFF) | ((gate >> 32) & 0xFFFF0000ULL)
         width = 4 if gtype & 8 else 2
         if width == 2:
             target &= 0xFFFF
     if kind == INT_SOFTWARE and gdpl < c.cpl:
-        return fault(c, 13, 1, vec * 8 + 2)
+        return fault(c, EXC_GP, 1, vec * 8 + 2)
     if not (gate & (<uint64_t>1 << 47)):
-        return fault(c, 11, 1, idt_err)
+        return fault(c, EXC_NP, 1, idt_err)
     sel = (gate >> 16) & 0xFFFF
     if (sel & 0xFFFC) == 0:
-        return fault(c, 13, 1, ext)
+        return fault(c, EXC_GP, 1, ext)
     if read_desc(c, sel, &d, 13):
         c.exc_error |= ext
         return RC_FAULT
     attr = desc_attr(d)
     dpl = attr_dpl(attr)
     if (attr & (ATTR_S | ATTR_CODE)) != (ATTR_S | ATTR_CODE) or dpl > c.cpl:
-        return fault(c, 13, 1, (sel & 0xFFFC) | ext)
+        return fault(c, EXC_GP, 1, (sel & 0xFFFC) | ext)
     if not (attr & ATTR_P):
-        return fault(c, 11, 1, (sel & 0xFFFC) | ext)
+        return fault(c, EXC_NP, 1, (sel & 0xFFFC) | ext)
     if long_mode and not (attr & ATTR_L):
-        return fault(c, 13, 1, (sel & 0xFFFC) | ext)
+        return fault(c, EXC_GP, 1, (sel & 0xFFFC) | ext)
     inner = dpl < c.cpl and not (attr & ATTR_CONFORMING)
-    if (c.eflags & F_VM) and (dpl != 0 or (attr & ATTR_CONFORMING) or width != 4):
-        return fault(c, 13, 1, (sel & 0xFFFC) | ext)   # from v86 only to a 32-bit ring-0 handler
+    if (c.eflags & F_VM) and (dpl != 0 or (attr & ATTR_CONFORMING)):
+        return fault(c, EXC_GP, 1, (sel & 0xFFFC) | ext)   # from v86 only to a ring-0 handler
+        # (a 16-bit gate pushes the whole frame, GS to IP, as words)
     if not inner:
         dpl = c.cpl
     old_flags = get_eflags(c)
@@ -95,8 +96,9 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
             if rd_sys(c, (c.tr_base + 0x24 + 8 * (ist - 1)) & c.lamask, 8, &nsp):
                 return RC_FAULT
         elif inner:
-            if rd_sys(c, (c.tr_base + 4 + 8 * dpl) & c.lamask, 8, &nsp):
+            if tss_stack(c, dpl, ext, &nsp, &nss, &d):
                 return RC_FAULT
+            nss = dpl
         else:
             nsp = old_sp
         nsp &= ~<uint64_t>15
@@ -105,20 +107,8 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
         frame[n + 1] = old_sp
         n += 2
     elif inner:
-        if (c.tr_attr & 0x8) == 0:             # a 16-bit TSS
-            if rd_sys(c, (c.tr_base + 2 + 4 * dpl) & c.lamask, 2, &nsp) or \
-               rd_sys(c, (c.tr_base + 4 + 4 * dpl) & c.lamask, 2, &nss):
-                return RC_FAULT
-        elif rd_sys(c, (c.tr_base + 4 + 8 * dpl) & c.lamask, 4, &nsp) or \
-             rd_sys(c, (c.tr_base + 8 + 8 * dpl) & c.lamask, 2, &nss):
+        if tss_stack(c, dpl, ext, &nsp, &nss, &d):
             return RC_FAULT
-        if (nss & 0xFFFC) == 0 or read_desc(c, <uint32_t>nss, &d, 10):
-            return fault(c, 10, 1, (<uint32_t>nss & 0xFFFC) | ext)
-        if ((nss & 3) != dpl or attr_dpl(desc_attr(d)) != dpl
-                or (desc_attr(d) & (ATTR_S | ATTR_CODE | ATTR_WRITABLE)) != (ATTR_S | ATTR_WRITABLE)):
-            return fault(c, 10, 1, (<uint32_t>nss & 0xFFFC) | ext)
-        if not (desc_attr(d) & ATTR_P):
-            return fault(c, 12, 1, (<uint32_t>nss & 0xFFFC) | ext)
         base = desc_base(d)
         if not (desc_attr(d) & ATTR_DB):
             nsp &= 0xFFFF
@@ -181,7 +171,7 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
     return 0
 
 cdef inline bint contributory(int v) noexcept nogil:
-    return v == 0 or (10 <= v <= 13)
+    return v == EXC_DE or (EXC_TS <= v <= EXC_GP)
 
 cdef int deliver(CPU* c, int vec, int has_err, uint32_t err, int kind, uint64_t ret_ip) noexcept nogil:
     """Deliver an exception or interrupt; on a fault while delivering, apply
@@ -191,7 +181,7 @@ cdef int deliver(CPU* c, int vec, int has_err, uint32_t err, int kind, uint64_t 
     while True:
         tries += 1
         if tries > 8:                          # faults handled serially that never settle
-            c.exc_vector = 8
+            c.exc_vector = EXC_DF
             return EXIT_TRIPLE_FAULT
         if not (c.cr0 & CR0_PE):
             rc = deliver_real(c, vec, ret_ip)
@@ -201,12 +191,12 @@ cdef int deliver(CPU* c, int vec, int has_err, uint32_t err, int kind, uint64_t 
             return 0
         if c.exc_vector < 0:
             return EXIT_UNMAPPED
-        if first == 8:
-            c.exc_vector = 8
+        if first == EXC_DF:
+            c.exc_vector = EXC_DF
             return EXIT_TRIPLE_FAULT
         if (contributory(first) and contributory(c.exc_vector)) or \
-           (first == 14 and (c.exc_vector == 14 or contributory(c.exc_vector))):
-            vec = 8
+           (first == EXC_PF and (c.exc_vector == EXC_PF or contributory(c.exc_vector))):
+            vec = EXC_DF
             has_err = 1
             err = 0
         else:
@@ -220,14 +210,14 @@ cdef int h_int(CPU* c, Insn* i) noexcept nogil:
     return soft_int(c, i, <int>(i.imm & 0xFF))
 
 cdef int h_int3(CPU* c, Insn* i) noexcept nogil:
-    return soft_int(c, i, 3)
+    return soft_int(c, i, EXC_BP)
 
 cdef int h_int1(CPU* c, Insn* i) noexcept nogil:
-    return soft_int(c, i, 1)
+    return soft_int(c, i, EXC_DB)
 
 cdef int h_into(CPU* c, Insn* i) noexcept nogil:
     if get_of(c):
-        return soft_int(c, i, 4)
+        return soft_int(c, i, EXC_OF)
     return RC_END
 
 cdef int soft_int(CPU* c, Insn* i, int vector) noexcept nogil:
@@ -240,7 +230,7 @@ cdef int soft_int(CPU* c, Insn* i, int vector) noexcept nogil:
         c.exit_reason = EXIT_EXCEPTION
         return RC_EXIT
     if (c.eflags & F_VM) and iopl(c) < 3 and i.opcode == 0xCD:
-        return fault(c, 13, 1, 0)              # INT n is IOPL-sensitive in v86 mode
+        return fault(c, EXC_GP, 1, 0)              # INT n is IOPL-sensitive in v86 mode
     # A fault while delivering (a gate of too low a DPL, a bad stack) is a
     # fault of the INT instruction itself.
     if not (c.cr0 & CR0_PE):

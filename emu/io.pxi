@@ -188,16 +188,16 @@ cdef int io_allowed(CPU* c, uint32_t port, uint32_t size) noexcept nogil:
     if not (c.cr0 & CR0_PE) or (c.cpl <= iopl(c) and not (c.eflags & F_VM)):
         return 0
     if (c.tr_sel & 0xFFFC) == 0 or (c.tr_attr & 0xF) not in (0x9, 0xB) or c.tr_limit < 0x67:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if rd_sys(c, (c.tr_base + 0x66) & c.lamask, 2, &off):
         return RC_FAULT
     off += port >> 3
     if off + 1 > c.tr_limit:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if rd_sys(c, (c.tr_base + off) & c.lamask, 2, &bits):
         return RC_FAULT
     if (bits >> (port & 7)) & ((1 << size) - 1):
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     return 0
 
 cdef inline uint32_t io_port_of(CPU* c, Insn* i) noexcept nogil:

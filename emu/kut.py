@@ -21,10 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
+from emu.system import parse_size
+
 ENV_DIR = "PVEMU_KUT_DIR"
 DEFAULT_BUDGET = 1_500_000_000     # instructions per kernel (QEMU had 90 s)
 DEFAULT_TIMEOUT = 240              # wall-clock seconds per kernel
 QEMU_DEFAULT_MEMORY = "128M"       # QEMU's default -m
+MAX_MEMORY = 3 << 30               # pvemu's RAM is one range from 0: it must end below the devices
 
 #: pvemu's status for each way a run ends (emu/system.py), by name.
 STATUS_NAMES = {1: "pass", 77: "skip", 124: "timeout", 125: "guest fault", 126: "halted",
@@ -93,7 +96,8 @@ class Case:
     def argv(self, suite: str, budget: int = DEFAULT_BUDGET) -> list:
         """The `pvemu run` command line (after `pvemu`)."""
         args = ["run", self.path(suite), "--qemu-exit-status", "--memory", self.memory,
-                "--cpu", self.cpu, "--smp", str(self.smp), "--max-instructions", str(budget)]
+                "--cpu", self.cpu, "--smp", str(self.smp), "--max-instructions", str(budget),
+                "--device", "pc-testdev"]
         if self.append:
             args += ["--append", self.append]
         return args
@@ -112,6 +116,9 @@ def _apply_qemu_params(case: Case, params: str) -> None:
                 case.cpu = "max" + v[4:] if v.split(",")[0] == "host" else v
             elif w == "-m":
                 case.memory = v if v[-1:].isalpha() else v + "M"    # QEMU: plain numbers are MiB
+                if parse_size(case.memory) > MAX_MEMORY:             # no PCI hole: RAM stays below the devices
+                    case.other.append(f"-m {v} (pvemu: {MAX_MEMORY >> 20}M)")
+                    case.memory = f"{MAX_MEMORY >> 20}M"
             else:
                 case.append = v
             k += 2
@@ -155,6 +162,8 @@ def classify(status: int, output: str) -> tuple:
         if line.startswith("SUMMARY:"):
             summary = line.strip()
     failed = "unexpected failure" in summary
+    if "Traceback (most recent call last)" in output:
+        return "crash", summary                # pvemu itself failed (status 1 too)
     if status == 1:
         return ("fail" if failed else "pass"), summary
     return STATUS_NAMES.get(status, f"status {status}"), summary

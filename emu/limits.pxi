@@ -1,8 +1,10 @@
-# Segment limit checks on data and stack accesses in protected mode (16-
-# and 32-bit code; not real, virtual-8086 or 64-bit mode): an offset past
-# an expand-up segment's limit, or not above an expand-down segment's (up
-# to 0xFFFF or, with B set, 0xFFFFFFFF), is #GP(0), or #SS(0) through SS
-# (SDM vol. 3 5.3).
+# Segment limit checks on data and stack accesses outside 64-bit mode (in
+# real and virtual-8086 mode too, where the limit is 0xFFFF unless a
+# protected-mode load left another): an offset past an expand-up segment's
+# limit, or not above an expand-down segment's (up to 0xFFFF or, with B
+# set, 0xFFFFFFFF), is #GP(0), or #SS(0) through SS (SDM vol. 3 5.3,
+# 20.1.3).  In protected mode a store through a segment that is not
+# writable (read-only data, or code) is #GP(0) as well (5.4.1).
 #
 # They cost nothing while every segment is flat (limit 4 GiB, expand-up):
 # CPU.segchk is 0 and no access looks.  Otherwise the software TLB keeps
@@ -25,12 +27,15 @@ cdef void segs_changed(CPU* c) noexcept nogil:
     recompute segchk and the linear range safe for every segment."""
     cdef uint32_t s, attr
     cdef uint64_t lo = 0, hi = 0xFFFFFFFFULL, a, b
-    cdef bint chk = False
-    if (c.cr0 & CR0_PE) and not (c.eflags & F_VM) and c.mode != 64:
+    cdef bint chk = False, ro = False
+    if c.mode != 64:
         for s in range(6):
             attr = c.segattr[s]
             if attr == 0:
                 continue                       # unusable (null)
+            if s != S_CS and (attr & (ATTR_CODE | ATTR_WRITABLE)) != ATTR_WRITABLE \
+                    and (c.cr0 & CR0_PE) and not (c.eflags & F_VM):
+                ro = True                      # stores through it fault
             if (attr & (ATTR_CODE | ATTR_CONFORMING)) == ATTR_CONFORMING:    # expand-down data
                 a = c.segbase[s] + c.seglimit[s] + 1
                 b = c.segbase[s] + (0xFFFFFFFFULL if attr & ATTR_DB else 0xFFFF)
@@ -47,8 +52,10 @@ cdef void segs_changed(CPU* c) noexcept nogil:
                 lo = a
             if b < hi:
                 hi = b
+    chk = chk or ro
     if chk or c.segchk:
         tlb_clear_data(c)                      # entries kept under the old ranges go
+    c.seg_ro = ro
     c.segchk = chk
     c.seg_lo = lo
     c.seg_hi = hi
@@ -68,9 +75,9 @@ cdef bint stack_insn(Insn* i) noexcept nogil:
             0xCF, 0xE8, 0x1A0, 0x1A1, 0x1A8, 0x1A9)
             or (op == 0xFF and (i.reg & 7) in (2, 3, 6)))
 
-cdef int seg_check(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
-    """The limit check of an access at linear la (segchk is on): 0, or
-    RC_FAULT with #GP(0) / #SS(0)."""
+cdef int seg_check(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
+    """The limit check of an access at linear la (segchk is on), and for a
+    store the type check: 0, or RC_FAULT with #GP(0) / #SS(0)."""
     cdef Insn* i = c.cur
     cdef uint32_t s = S_SS, attr
     cdef uint64_t off, last, d, top
@@ -87,6 +94,8 @@ cdef int seg_check(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     attr = c.segattr[s]
     if attr == 0 and s != S_SS:
         return 0                               # a null segment: not modelled here
+    if write and c.seg_ro and (attr & (ATTR_CODE | ATTR_WRITABLE)) != ATTR_WRITABLE:
+        return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
     off = (la - c.segbase[s]) & 0xFFFFFFFFULL
     last = off + size - 1
     if (attr & (ATTR_CODE | ATTR_CONFORMING)) == ATTR_CONFORMING:
@@ -95,7 +104,7 @@ cdef int seg_check(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
             return 0
     elif last <= c.seglimit[s]:
         return 0
-    return fault(c, 12 if s == S_SS else 13, 1, 0)
+    return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
 
 cdef inline void seg_evict(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
     """After a slow-path access: pages outside the safe range leave the TLB."""

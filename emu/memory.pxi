@@ -24,6 +24,27 @@ cdef inline uint64_t lin_of(CPU* c, uint32_t seg, uint64_t ea) noexcept nogil:
 cdef inline uint64_t mem_la(CPU* c, Insn* i) noexcept nogil:
     return lin_of(c, i.seg, ea_of(c, i))
 
+# Exception vectors (SDM Vol. 3A, table 6-1).
+cdef enum:
+    EXC_DE = 0       # divide error
+    EXC_DB = 1       # debug
+    EXC_NMI = 2
+    EXC_BP = 3       # breakpoint (INT3)
+    EXC_OF = 4       # overflow (INTO)
+    EXC_BR = 5       # BOUND range exceeded
+    EXC_UD = 6       # invalid opcode
+    EXC_NM = 7       # device not available
+    EXC_DF = 8       # double fault
+    EXC_TS = 10      # invalid TSS
+    EXC_NP = 11      # segment not present
+    EXC_SS = 12      # stack-segment fault
+    EXC_GP = 13      # general protection
+    EXC_PF = 14      # page fault
+    EXC_MF = 16      # x87 floating-point error
+    EXC_AC = 17      # alignment check
+    EXC_MC = 18      # machine check
+    EXC_XM = 19      # SIMD floating-point exception
+
 cdef inline int fault(CPU* c, int vector, int has_error, uint32_t error) noexcept nogil:
     c.exc_vector = vector
     c.exc_has_error = has_error
@@ -43,7 +64,7 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
     if (c.efer & EFER_LMA) and not canonical(la):
         c.noncanonical = 1                     # the run loop makes it #SS for stack accesses
         c.fault_la = la
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
         c.walk_global = 0
         if page_walk(c, la, acc, user, pa):
@@ -65,7 +86,7 @@ cdef inline int check_span(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     if (c.efer & EFER_LMA) and not canonical(la + size - 1):
         c.noncanonical = 1
         c.fault_la = la
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     return 0
 
 cdef int device_or_unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
@@ -208,7 +229,7 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
     cdef uint32_t k
     cdef TlbEntry* e
     cdef int rc
-    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
+    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size, False)):
         return RC_FAULT
     if (la & 0xFFF) + size <= 0x1000:
         rc = tlb_fill(c, c.tlb_r, la, ACC_READ)
@@ -248,7 +269,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t a
     cdef uint32_t k
     cdef int rc
-    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
+    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size, True)):
         return RC_FAULT
     # Translate every byte's page first, so a fault leaves memory unchanged.
     for k in range(size):
@@ -267,7 +288,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
         if c.page_blocks[pa[k] >> 12] != NULL:
             smc_write(c, pa[k], 1)
         c.mem[pa[k]] = <uint8_t>(v >> (8 * k))
-    if (la & 0xFFF) + size <= 0x1000:
+    if (la & 0xFFF) + size <= 0x1000 and not c.seg_ro:
         tlb_fill(c, c.tlb_w, la, ACC_WRITE)
     if c.dr_data | c.segchk:
         slow_access_done(c, la, size, True)
@@ -287,7 +308,7 @@ cdef inline int check_wr(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     cdef TlbEntry* e = &c.tlb_w[(la >> 12) & 255]
     if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
         return 0
-    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
+    if check_span(c, la, size) or (c.segchk and seg_check(c, la, size, True)):
         return RC_FAULT
     cdef int rc = translate(c, la, ACC_WRITE, &pa)
     if rc and rc != RC_MMIO:

@@ -26,7 +26,7 @@ cdef int h_std(CPU* c, Insn* i) noexcept nogil:
 cdef inline int iopl_check(CPU* c) noexcept nogil:
     """CLI/STI in protected mode need CPL <= IOPL (#GP(0) otherwise)."""
     if (c.cr0 & CR0_PE) and c.cpl > iopl(c):
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     return 0
 
 cdef int h_cli(CPU* c, Insn* i) noexcept nogil:

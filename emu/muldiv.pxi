@@ -123,10 +123,10 @@ cdef int h_div(CPU* c, Insn* i) noexcept nogil:
     if rm_read(c, i, osz, &s):
         return RC_FAULT
     if s == 0:
-        return fault(c, 0, 0, 0)
+        return fault(c, EXC_DE, 0, 0)
     if osz == 8:
         if not pv_divu128(c.r[R_DX], c.r[R_AX], s, &q, &r):
-            return fault(c, 0, 0, 0)
+            return fault(c, EXC_DE, 0, 0)
     else:
         if osz == 1:
             n = get_r(c, R_AX, 2)
@@ -135,7 +135,7 @@ cdef int h_div(CPU* c, Insn* i) noexcept nogil:
         q = n // s
         r = n % s
         if q > size_mask(osz):
-            return fault(c, 0, 0, 0)
+            return fault(c, EXC_DE, 0, 0)
     if osz == 1:
         set_r(c, R_AX, 2, (r << 8) | q)
     else:
@@ -151,10 +151,10 @@ cdef int h_idiv(CPU* c, Insn* i) noexcept nogil:
     if rm_read(c, i, osz, &s):
         return RC_FAULT
     if s == 0:
-        return fault(c, 0, 0, 0)
+        return fault(c, EXC_DE, 0, 0)
     if osz == 8:
         if not pv_divs128(c.r[R_DX], c.r[R_AX], <int64_t>s, &q, &r):
-            return fault(c, 0, 0, 0)
+            return fault(c, EXC_DE, 0, 0)
     else:
         if osz == 1:
             n = sext(get_r(c, R_AX, 2), 16)
@@ -162,11 +162,11 @@ cdef int h_idiv(CPU* c, Insn* i) noexcept nogil:
             n = sext((get_r(c, R_DX, osz) << bits) | get_r(c, R_AX, osz), 2 * bits)
         d = sext(s, bits)
         if d == -1 and bits == 32 and n == <int64_t>0x8000000000000000ULL:
-            return fault(c, 0, 0, 0)     # the quotient overflows even int64
+            return fault(c, EXC_DE, 0, 0)     # the quotient overflows even int64
         qq = n // d                      # C division (cdivision): truncates
         rr = n % d
         if qq > (<int64_t>1 << (bits - 1)) - 1 or qq < -(<int64_t>1 << (bits - 1)):
-            return fault(c, 0, 0, 0)
+            return fault(c, EXC_DE, 0, 0)
         q = <uint64_t>qq
         r = <uint64_t>rr
     if osz == 1:

@@ -39,7 +39,7 @@ cdef inline bint paging_on(CPU* c) noexcept nogil:
 
 cdef inline int page_fault(CPU* c, uint64_t la, uint32_t err) noexcept nogil:
     c.cr2 = la
-    return fault(c, 14, 1, err)
+    return fault(c, EXC_PF, 1, err)
 
 cdef inline int phys_entry(CPU* c, uint64_t addr, uint32_t size, uint64_t* v) noexcept nogil:
     """Read a paging-structure entry; an entry outside RAM reads as 0 (not

@@ -171,7 +171,7 @@ cdef int service_interrupts(CPU* c) noexcept nogil:
         c.nmi_blocked = 1
         c.halted = 0
         c.next_event = 0
-        return deliver(c, 2, 0, 0, INT_EXTERNAL, c.r[R_RIP])
+        return deliver(c, EXC_NMI, 0, 0, INT_EXTERNAL, c.r[R_RIP])
     if pic_pending(&c.pic[0]) < 0 and apic_pending(c) < 0:
         return 0
     if not (c.eflags & F_IF) or not has_idt(c):

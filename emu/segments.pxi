@@ -68,7 +68,7 @@ cdef int load_seg(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
     rpl = sel & 3
     if (sel & 0xFFFC) == 0:
         if s == S_SS and (c.mode != 64 or rpl != c.cpl or c.cpl == 3):
-            return fault(c, 13, 1, 0)
+            return fault(c, EXC_GP, 1, 0)
         c.sel[s] = sel
         c.segattr[s] = 0                       # unusable
         segs_changed(c)
@@ -81,17 +81,17 @@ cdef int load_seg(CPU* c, uint32_t s, uint32_t sel) noexcept nogil:
     dpl = attr_dpl(attr)
     if s == S_SS:
         if rpl != c.cpl or dpl != c.cpl or (attr & (ATTR_S | ATTR_CODE | ATTR_WRITABLE)) != (ATTR_S | ATTR_WRITABLE):
-            return fault(c, 13, 1, sel & 0xFFFC)
+            return fault(c, EXC_GP, 1, sel & 0xFFFC)
         if not (attr & ATTR_P):
-            return fault(c, 12, 1, sel & 0xFFFC)
+            return fault(c, EXC_SS, 1, sel & 0xFFFC)
     else:
         if not (attr & ATTR_S) or (attr & (ATTR_CODE | ATTR_WRITABLE)) == ATTR_CODE:
-            return fault(c, 13, 1, sel & 0xFFFC)   # system, or execute-only code
+            return fault(c, EXC_GP, 1, sel & 0xFFFC)   # system, or execute-only code
         if (attr & (ATTR_CODE | ATTR_CONFORMING)) != (ATTR_CODE | ATTR_CONFORMING):
             if dpl < rpl or dpl < c.cpl:
-                return fault(c, 13, 1, sel & 0xFFFC)
+                return fault(c, EXC_GP, 1, sel & 0xFFFC)
         if not (attr & ATTR_P):
-            return fault(c, 11, 1, sel & 0xFFFC)
+            return fault(c, EXC_NP, 1, sel & 0xFFFC)
     set_accessed(c, sel, d)
     cache_seg(c, s, sel, d)
     if s == S_SS:
@@ -110,22 +110,22 @@ cdef int load_cs(CPU* c, uint32_t sel, uint32_t new_cpl, bint check_only) noexce
             load_real(c, S_CS, sel)
         return RC_OK
     if (sel & 0xFFFC) == 0:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if read_desc(c, sel, &d, 13):
         return RC_FAULT
     attr = desc_attr(d)
     dpl = attr_dpl(attr)
     if (attr & (ATTR_S | ATTR_CODE)) != (ATTR_S | ATTR_CODE):
-        return fault(c, 13, 1, sel & 0xFFFC)
+        return fault(c, EXC_GP, 1, sel & 0xFFFC)
     if attr & ATTR_CONFORMING:
         if dpl > new_cpl:
-            return fault(c, 13, 1, sel & 0xFFFC)
+            return fault(c, EXC_GP, 1, sel & 0xFFFC)
     elif dpl != new_cpl:
-        return fault(c, 13, 1, sel & 0xFFFC)
+        return fault(c, EXC_GP, 1, sel & 0xFFFC)
     if not (attr & ATTR_P):
-        return fault(c, 11, 1, sel & 0xFFFC)
+        return fault(c, EXC_NP, 1, sel & 0xFFFC)
     if (c.efer & EFER_LMA) and (attr & ATTR_L) and (attr & ATTR_DB):
-        return fault(c, 13, 1, sel & 0xFFFC)
+        return fault(c, EXC_GP, 1, sel & 0xFFFC)
     if check_only:
         return RC_OK
     set_accessed(c, sel, d)
@@ -141,7 +141,7 @@ cdef int h_mov_Sw_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v
     cdef uint32_t s = i.reg & 7
     if s == S_CS or s > S_GS:
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     if rm_read(c, i, 2, &v) or load_seg(c, s, <uint32_t>v):
         return RC_FAULT
     if s == S_SS:
@@ -154,7 +154,7 @@ cdef int h_mov_E_Sw(CPU* c, Insn* i) noexcept nogil:
     operand size; memory always gets 16 bits."""
     cdef uint32_t s = i.reg & 7
     if s > S_GS:
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     if i.mod == 3:
         set_r(c, i.rm, i.osz, c.sel[s])
         return next_insn(c, i)
@@ -170,10 +170,15 @@ cdef int h_push_seg(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_pop_seg(CPU* c, Insn* i) noexcept nogil:
-    cdef uint64_t v
-    if peek(c, 2, 0, &v) or load_seg(c, i.sub, <uint32_t>v):
+    """POP Sreg.  rSP moves with the width of the SS the value was popped
+    through: POP SS updates it by the old SS's B bit, then loads the new."""
+    cdef uint64_t v, old_sp = c.r[R_SP]
+    if peek(c, 2, 0, &v):
         return RC_FAULT
-    set_sp(c, c.r[R_SP] + i.osz)
+    set_sp(c, old_sp + i.osz)
+    if load_seg(c, i.sub, <uint32_t>v):
+        c.r[R_SP] = old_sp                     # a fault leaves rSP as it was
+        return RC_FAULT
     if i.sub == S_SS:
         c.shadow = 1
         c.next_event = 0
@@ -218,30 +223,30 @@ cdef int read_gate(CPU* c, uint32_t sel, uint64_t* gate) noexcept nogil:
     if (attr & 0xF) == 0x4 or (attr & 0xF) == 0xC:
         if c.efer & EFER_LMA:
             if (attr & 0xF) != 0xC:
-                fault(c, 13, 1, sel & 0xFFFC)  # only 64-bit call gates in long mode
+                fault(c, EXC_GP, 1, sel & 0xFFFC)  # only 64-bit call gates in long mode
                 return -1
             # a 16-byte descriptor: the upper half holds offset bits 63-32
             if rd_sys(c, ((c.ldt_base if sel & 4 else c.gdt_base) + (sel & 0xFFF8) + 8) & c.lamask,
                       8, &gate[1]):
                 return -1
         if attr_dpl(attr) < c.cpl or attr_dpl(attr) < (sel & 3):
-            fault(c, 13, 1, sel & 0xFFFC)
+            fault(c, EXC_GP, 1, sel & 0xFFFC)
             return -1
         if not (attr & ATTR_P):
-            fault(c, 11, 1, sel & 0xFFFC)
+            fault(c, EXC_NP, 1, sel & 0xFFFC)
             return -1
         return 1
-    fault(c, 13, 1, sel & 0xFFFC)
+    fault(c, EXC_GP, 1, sel & 0xFFFC)
     return -1
 
 cdef int far_task_switch(CPU* c, Insn* i, uint32_t sel, uint64_t desc, int kind) noexcept nogil:
     """JMP/CALL to a TSS descriptor or through a task gate."""
     cdef uint32_t attr = desc_attr(desc)
     if attr_dpl(attr) < c.cpl or attr_dpl(attr) < (sel & 3):
-        return fault(c, 13, 1, sel & 0xFFFC)
+        return fault(c, EXC_GP, 1, sel & 0xFFFC)
     if (attr & 0x1F) == 0x05:
         if not (attr & ATTR_P):
-            return fault(c, 11, 1, sel & 0xFFFC)
+            return fault(c, EXC_NP, 1, sel & 0xFFFC)
         sel = (desc >> 16) & 0xFFFF            # the gate names the TSS
     if task_switch(c, sel, kind, next_ip(c, i), 0, 0):
         return RC_FAULT
@@ -279,13 +284,39 @@ cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
         if read_desc(c, <uint32_t>sel, &d, 13):
             return RC_FAULT
         if attr_dpl(desc_attr(d)) > c.cpl or (not (desc_attr(d) & ATTR_CONFORMING) and attr_dpl(desc_attr(d)) != c.cpl):
-            return fault(c, 13, 1, <uint32_t>sel & 0xFFFC)
+            return fault(c, EXC_GP, 1, <uint32_t>sel & 0xFFFC)
         if load_cs(c, <uint32_t>sel, c.cpl, False):
             return RC_FAULT
         return jump(c, off, gate_width(c, gate))
     if load_cs(c, <uint32_t>sel, c.cpl, False):
         return RC_FAULT
     return jump(c, off, i.osz)
+
+cdef int tss_stack(CPU* c, uint32_t dpl, uint32_t ext, uint64_t* nsp, uint64_t* nss,
+                   uint64_t* ss_desc) noexcept nogil:
+    """The stack for privilege level dpl from the current TSS, for an
+    interrupt or a call gate that raises privilege: rSP (and, outside long
+    mode, SS with its descriptor, checked: #TS or #SS with ext as the EXT
+    bit).  A TSS too short to hold them is #TS(TSS).  0 or RC_FAULT."""
+    cdef uint32_t width = 8 if (c.efer & EFER_LMA) else (4 if (c.tr_attr & 0x8) else 2)
+    cdef uint64_t at = (4 + 8 * dpl) if width != 2 else (2 + 4 * dpl)
+    if at + (8 if width == 8 else 2 * width) - 1 > c.tr_limit:
+        return fault(c, EXC_TS, 1, (c.tr_sel & 0xFFFC) | ext)
+    if rd_sys(c, (c.tr_base + at) & c.lamask, width, nsp):
+        return RC_FAULT
+    if width == 8:
+        nss[0] = dpl                           # long mode: a null SS at the new level
+        return 0
+    if rd_sys(c, (c.tr_base + at + width) & c.lamask, 2, nss):
+        return RC_FAULT
+    if (nss[0] & 0xFFFC) == 0 or read_desc(c, <uint32_t>nss[0], ss_desc, 10):
+        return fault(c, EXC_TS, 1, (<uint32_t>nss[0] & 0xFFFC) | ext)
+    if ((nss[0] & 3) != dpl or attr_dpl(desc_attr(ss_desc[0])) != dpl
+            or (desc_attr(ss_desc[0]) & (ATTR_S | ATTR_CODE | ATTR_WRITABLE)) != (ATTR_S | ATTR_WRITABLE)):
+        return fault(c, EXC_TS, 1, (<uint32_t>nss[0] & 0xFFFC) | ext)
+    if not (desc_attr(ss_desc[0]) & ATTR_P):
+        return fault(c, EXC_SS, 1, (<uint32_t>nss[0] & 0xFFFC) | ext)
+    return 0
 
 cdef int call_gate(CPU* c, Insn* i, uint64_t* gate) noexcept nogil:
     """CALL through a call gate; to a more privileged non-conforming code
@@ -299,15 +330,15 @@ cdef int call_gate(CPU* c, Insn* i, uint64_t* gate) noexcept nogil:
     cdef uint64_t off = gate_offset(c, gate)
     cdef uint64_t frame[40]
     if (sel & 0xFFFC) == 0:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if read_desc(c, sel, &d, 13):
         return RC_FAULT
     attr = desc_attr(d)
     dpl = attr_dpl(attr)
     if (attr & (ATTR_S | ATTR_CODE)) != (ATTR_S | ATTR_CODE) or dpl > c.cpl:
-        return fault(c, 13, 1, sel & 0xFFFC)
+        return fault(c, EXC_GP, 1, sel & 0xFFFC)
     if not (attr & ATTR_P):
-        return fault(c, 11, 1, sel & 0xFFFC)
+        return fault(c, EXC_NP, 1, sel & 0xFFFC)
     if (attr & ATTR_CONFORMING) or dpl == c.cpl:
         if check_wr(c, stack_la(c, old_sp - 2 * width), 2 * width) or load_cs(c, sel, c.cpl, False):
             return RC_FAULT
@@ -315,9 +346,9 @@ cdef int call_gate(CPU* c, Insn* i, uint64_t* gate) noexcept nogil:
         push(c, width, next_ip(c, i))
         return jump(c, off, width)
     # inner privilege: the new stack from the TSS
+    if tss_stack(c, dpl, 0, &nsp, &nss, &sd):
+        return RC_FAULT
     if width == 8:
-        if rd_sys(c, (c.tr_base + 4 + 8 * dpl) & c.lamask, 8, &nsp):
-            return RC_FAULT
         frame[0] = old_ss
         frame[1] = old_sp
         frame[2] = old_cs
@@ -331,20 +362,6 @@ cdef int call_gate(CPU* c, Insn* i, uint64_t* gate) noexcept nogil:
         c.segattr[S_SS] = 0
         c.r[R_SP] = nsp
         return jump(c, off, 8)
-    if (c.tr_attr & 0x8) == 0:
-        if rd_sys(c, (c.tr_base + 2 + 4 * dpl) & c.lamask, 2, &nsp) or \
-           rd_sys(c, (c.tr_base + 4 + 4 * dpl) & c.lamask, 2, &nss):
-            return RC_FAULT
-    elif rd_sys(c, (c.tr_base + 4 + 8 * dpl) & c.lamask, 4, &nsp) or \
-         rd_sys(c, (c.tr_base + 8 + 8 * dpl) & c.lamask, 2, &nss):
-        return RC_FAULT
-    if (nss & 0xFFFC) == 0 or read_desc(c, <uint32_t>nss, &sd, 10):
-        return fault(c, 10, 1, <uint32_t>nss & 0xFFFC)
-    if ((nss & 3) != dpl or attr_dpl(desc_attr(sd)) != dpl
-            or (desc_attr(sd) & (ATTR_S | ATTR_CODE | ATTR_WRITABLE)) != (ATTR_S | ATTR_WRITABLE)):
-        return fault(c, 10, 1, <uint32_t>nss & 0xFFFC)
-    if not (desc_attr(sd) & ATTR_P):
-        return fault(c, 12, 1, <uint32_t>nss & 0xFFFC)
     frame[n] = old_ss
     frame[n + 1] = old_sp
     n += 2
@@ -432,7 +449,7 @@ cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept no
     else:
         rpl = <uint32_t>sel & 3
         if rpl < c.cpl:
-            return fault(c, 13, 1, <uint32_t>sel & 0xFFFC)
+            return fault(c, EXC_GP, 1, <uint32_t>sel & 0xFFFC)
         outer = rpl > c.cpl or (iret and c.mode == 64)
         if outer:
             if peek(c, osz, n * osz + extra, &nsp) or peek(c, 2, (n + 1) * osz + extra, &nss):
@@ -443,7 +460,7 @@ cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept no
         if outer:
             if load_seg(c, S_SS, <uint32_t>nss):
                 return RC_FAULT
-            set_sp(c, nsp)
+            set_sp(c, nsp + extra)             # RETF imm16 releases the outer stack's parameters too
             if rpl > old_cpl:
                 null_outer_segments(c)
         else:
@@ -497,7 +514,7 @@ cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t link
     if c.eflags & F_VM:
         if iopl(c) < 3:
-            return fault(c, 13, 1, 0)
+            return fault(c, EXC_GP, 1, 0)
     elif (c.cr0 & CR0_PE) and (c.eflags & F_NT) and not (c.efer & EFER_LMA):
         if rd_sys(c, c.tr_base & c.lamask, 2, &link) or \
                 task_switch(c, <uint32_t>link, TS_IRET, next_ip(c, i), 0, 0):
@@ -521,15 +538,15 @@ cdef int load_system_segment(CPU* c, bint tr, uint32_t sel) noexcept nogil:
         c.ldt_sel = 0
         return 0
     if (sel & 4) or read_desc(c, sel, &d, 13):
-        return RC_FAULT if not (sel & 4) else fault(c, 13, 1, sel & 0xFFFC)
+        return RC_FAULT if not (sel & 4) else fault(c, EXC_GP, 1, sel & 0xFFFC)
     attr = desc_attr(d)
     if not tr:
         if (attr & 0x1F) != 0x02:
-            return fault(c, 13, 1, sel & 0xFFFC)
+            return fault(c, EXC_GP, 1, sel & 0xFFFC)
     elif (attr & 0x1F) != 0x09 and (attr & 0x1F) != 0x01:
-        return fault(c, 13, 1, sel & 0xFFFC)   # an available TSS
+        return fault(c, EXC_GP, 1, sel & 0xFFFC)   # an available TSS
     if not (attr & ATTR_P):
-        return fault(c, 11, 1, sel & 0xFFFC)
+        return fault(c, EXC_NP, 1, sel & 0xFFFC)
     if not tr:
         c.ldt_sel = sel
         c.ldt_base = desc_base(d)
@@ -552,7 +569,7 @@ cdef int h_grp6(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v, d
     cdef uint32_t attr, sel
     if real_mode(c):
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     if reg == 0 or reg == 1:
         v = c.ldt_sel if reg == 0 else c.tr_sel
         if i.mod == 3:
@@ -585,7 +602,7 @@ cdef int h_lar_lsl(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v, d
     cdef uint32_t sel, attr
     if real_mode(c):
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     if rm_read(c, i, 2, &v):
         return RC_FAULT
     sel = <uint32_t>v & 0xFFFF

@@ -60,13 +60,13 @@ cdef uint64_t POPF_MASK = F_ARITH | F_TF | F_IF | F_DF | 0x3000 | 0x4000 | F_AC 
 cdef int h_pushf(CPU* c, Insn* i) noexcept nogil:
     """PUSHF: pushed with VM and RF clear; IOPL-sensitive in v86 mode."""
     if (c.eflags & F_VM) and iopl(c) < 3:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     return ok_next(c, i, push(c, i.osz, get_eflags(c) & ~<uint64_t>0x30000))
 
 cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v, mask = POPF_MASK & size_mask(i.osz), sp = c.r[R_SP]
     if (c.eflags & F_VM) and iopl(c) < 3:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if pop(c, i.osz, &v):
         return RC_FAULT
     if c.cpl > 0:                  # IOPL changes only at CPL 0, IF at CPL <= IOPL
@@ -82,9 +82,13 @@ cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
     return RC_END
 
 cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
-    """ENTER imm16, imm8 (nesting level mod 32)."""
+    """ENTER imm16, imm8 (nesting level mod 32).  Every stack write is
+    checked (#SS, #PF) before the first is made."""
     cdef uint32_t osz = i.osz, level = i.imm2 & 31, k
+    cdef uint32_t slots = level + 1 if level > 0 else 1
     cdef uint64_t sp = c.r[R_SP], bp = c.r[R_BP], frame, v
+    if check_wr(c, stack_la(c, sp - slots * osz), slots * osz):
+        return RC_FAULT
     sp -= osz
     if wr(c, stack_la(c, sp), osz, bp):
         return RC_FAULT

@@ -62,7 +62,7 @@ cdef inline bint real_mode(CPU* c) noexcept nogil:
 cdef inline int need_cpl0(CPU* c) noexcept nogil:
     """#GP(0) unless at CPL 0 (privileged instructions)."""
     if c.cpl != 0:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     return 0
 
 cdef void set_cpl(CPU* c, uint32_t cpl) noexcept nogil:
@@ -79,10 +79,10 @@ cdef int write_cr0(CPU* c, uint64_t v) noexcept nogil:
     cdef uint64_t old = c.cr0
     v |= 0x10                                  # ET is hardwired
     if (v & CR0_PG) and not (v & CR0_PE):
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if (v & CR0_PG) and not (old & CR0_PG) and (c.efer & EFER_LME):
         if not (c.cr4 & CR4_PAE):
-            return fault(c, 13, 1, 0)
+            return fault(c, EXC_GP, 1, 0)
         c.efer |= EFER_LMA                     # entering long mode
     if not (v & CR0_PG) and (old & CR0_PG) and (c.efer & EFER_LMA):
         c.efer &= ~<uint64_t>EFER_LMA
@@ -100,7 +100,7 @@ cdef int h_mov_cr(CPU* c, Insn* i) noexcept nogil:
     if need_cpl0(c):
         return RC_FAULT
     if n == 1 or (n > 4 and n != 8):
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     if i.opcode == 0x120:
         if pv_traps(c, i, PV_READ_CR):
             return pv_trap_exit(c, i, PV_READ_CR, n, i.rm, 0)
@@ -180,13 +180,13 @@ cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
             tlb_flush_nonglobal(c)             # global pages stay (CR4.PGE)
     elif n == 4:
         if v & ~cr4_allowed(c):
-            return fault(c, 13, 1, 0)          # a bit CPUID does not report
+            return fault(c, EXC_GP, 1, 0)          # a bit CPUID does not report
         if (c.efer & EFER_LMA) and (not (v & CR4_PAE) or ((v ^ c.cr4) & CR4_LA57)):
-            return fault(c, 13, 1, 0)          # long mode keeps PAE and its paging depth
+            return fault(c, EXC_GP, 1, 0)          # long mode keeps PAE and its paging depth
         if (v & ~c.cr4 & CR4_PCIDE) and (not (c.efer & EFER_LMA) or (c.cr3 & 0xFFF)):
-            return fault(c, 13, 1, 0)
+            return fault(c, EXC_GP, 1, 0)
         if cr4_simd_reserved(v):               # simd.pxi
-            return fault(c, 13, 1, 0)
+            return fault(c, EXC_GP, 1, 0)
         c.cr4 = v
         tlb_flush(c)                           # (PGE toggled: global pages go too)
     else:
@@ -300,7 +300,7 @@ cdef int h_rdmsr(CPU* c, Insn* i) noexcept nogil:
     if pv_msr(c, <uint32_t>c.r[R_CX]) or pv_traps(c, i, PV_RDMSR):
         return pv_trap_exit(c, i, PV_RDMSR, c.r[R_CX] & 0xFFFFFFFFULL, 0, 0)
     if msr_read(c, <uint32_t>c.r[R_CX], &v):
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     c.r[R_AX] = v & 0xFFFFFFFFULL
     c.r[R_DX] = v >> 32
     return next_insn(c, i)
@@ -312,13 +312,13 @@ cdef int h_wrmsr(CPU* c, Insn* i) noexcept nogil:
     if pv_msr(c, <uint32_t>c.r[R_CX]) or pv_traps(c, i, PV_WRMSR):
         return pv_trap_exit(c, i, PV_WRMSR, c.r[R_CX] & 0xFFFFFFFFULL, v, 0)
     if msr_write(c, <uint32_t>c.r[R_CX], v):
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     return RC_END
 
 cdef int h_swapgs(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
     if c.mode != 64:
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     if need_cpl0(c):
         return RC_FAULT
     t = c.segbase[S_GS]
@@ -418,7 +418,7 @@ cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t ret = next_ip(c, i)
     cdef bint lm = (c.efer & EFER_LMA) != 0, from64 = c.mode == 64, tf_before
     if not (c.efer & EFER_SCE) or (c.mode != 64 and (not vendor_amd(c) or real_mode(c))):
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     tf_before = (c.eflags & F_TF) != 0
     c.r[R_CX] = ret if lm else ret & 0xFFFFFFFFULL
     if lm:
@@ -446,13 +446,13 @@ cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t target
     cdef bint tf_before
     if c.mode != 64 or not (c.efer & EFER_SCE):
-        return fault(c, 6, 0, 0)
+        return fault(c, EXC_UD, 0, 0)
     if need_cpl0(c):
         return RC_FAULT
     if i.rex & 8:
         target = c.r[R_CX]
         if <uint64_t>((<int64_t>(target << 16)) >> 16) != target:
-            return fault(c, 13, 1, 0)
+            return fault(c, EXC_GP, 1, 0)
         set_flat_seg(c, S_CS, (base + 16) | 3, 0xA0FB)
     else:
         target = c.r[R_CX] & 0xFFFFFFFFULL
@@ -474,9 +474,9 @@ cdef int h_sysenter(CPU* c, Insn* i) noexcept nogil:
     cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
     cdef bint lm = (c.efer & EFER_LMA) != 0
     if lm and vendor_amd(c):
-        return fault(c, 6, 0, 0)               # AMD: not in long mode
+        return fault(c, EXC_UD, 0, 0)               # AMD: not in long mode
     if not (c.cr0 & CR0_PE) or sel == 0:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     materialize(c)
     c.eflags &= ~<uint64_t>(F_VM | F_IF | F_RF)
     set_flat_seg(c, S_CS, sel, 0xA09B if lm else 0xC09B)
@@ -492,9 +492,9 @@ cdef int h_sysexit(CPU* c, Insn* i) noexcept nogil:
     64-bit code), SS follows; rSP = rCX, rIP = rDX."""
     cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
     if (c.efer & EFER_LMA) and vendor_amd(c):
-        return fault(c, 6, 0, 0)               # AMD: not in long mode
+        return fault(c, EXC_UD, 0, 0)               # AMD: not in long mode
     if not (c.cr0 & CR0_PE) or sel == 0:
-        return fault(c, 13, 1, 0)
+        return fault(c, EXC_GP, 1, 0)
     if need_cpl0(c):
         return RC_FAULT
     if i.rex & 8:

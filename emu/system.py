@@ -35,24 +35,26 @@ def parse_size(text: str) -> int:
 
 def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
          modules: Sequence[tuple] = (), flat_address: Optional[int] = None,
-         initrd: Optional[bytes] = None, cpu: Optional[str] = None):
+         initrd: Optional[bytes] = None, cpu: Optional[str] = None, devices: Sequence[str] = ()):
     """A Machine with `kernel` loaded and its registers set, ready to run;
-    `cpu` is a CPU model (emu/cpumodels.py).  Returns (machine, boot_image)."""
+    `cpu` is a CPU model (emu/cpumodels.py), `devices` optional devices
+    (emu.devices.OPTIONAL_DEVICES).  Returns (machine, boot_image)."""
     from emu import Machine
     if flat_address is not None:
         image = load_flat(kernel, flat_address, memory_size=memory)
     else:
         image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd)
     m = Machine(mode=image.mode, memory=memory, cpu=cpu)
-    start_image(m, image, memory)
+    start_image(m, image, memory, devices)
     return m, image
 
 
-def start_image(m, image, memory: int) -> None:
+def start_image(m, image, memory: int, devices: Sequence[str] = ()) -> None:
     """Give machine `m` (of image.mode) the PC's devices for `memory` bytes
-    of RAM, put the loaded `image` into it and set it up to start."""
+    of RAM (and the optional `devices`), put the loaded `image` into it and
+    set it up to start."""
     m.reset_fpu()               # the kernel turns the FPU and SSE on itself
-    attach_pc(m, memory)        # Multiboot: the command line is in the info structure
+    attach_pc(m, memory, devices=devices)   # Multiboot: the command line is in the info structure
     if image.kind.startswith("multiboot"):
         firmware_pic_setup(m)
     image.write_to(m.mem_write)
@@ -65,7 +67,8 @@ def start_image(m, image, memory: int) -> None:
     m.reg_write("rip", image.entry)
 
 
-def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] = None):
+def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] = None,
+              devices: Sequence[str] = ()):
     """A machine that starts `firmware` as a PC does: the image ends at
     0xFFFFF (and is aliased to end at 4 GiB), the CPU in its power-up state
     (real mode at F000:FFF0, Machine.power_on)."""
@@ -76,7 +79,7 @@ def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] 
     if memory < 0x100000:
         raise EmuError("booting firmware needs at least 1 MiB of memory")
     m = Machine(mode=16, memory=memory, cpu=cpu)
-    attach_pc(m, memory)
+    attach_pc(m, memory, devices=devices)
     m.mem_write(0x100000 - size, firmware)
     top = (1 << 32) - size
     if memory <= top:
@@ -110,6 +113,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cpu", metavar="MODEL", default=None,
                         help="the CPU model, as QEMU's -cpu: pvemu (default), qemu64, max, Nehalem, "
                              "Opteron_G1, with ,vendor=V ,+feature ,-feature")
+    parser.add_argument("--device", action="append", default=[], metavar="NAME",
+                        help="add a device, as QEMU's -device: pc-testdev (ports 0xE0-0xEB, "
+                             "0x2000-0x2017, MMIO 0xFF000000; kvm-unit-tests uses it)")
     parser.add_argument("--smp", type=int, default=1, metavar="N",
                         help="processors (only 1 until pvemu emulates several CPUs)")
     parser.add_argument("--debugcon", default=None, metavar="stdio|FILE|none",
@@ -169,7 +175,7 @@ def run(args) -> int:
             if args.initrd:
                 raise EmuError("--initrd goes with a Linux kernel, not --bios")
             with open(args.bios, "rb") as f:
-                m = boot_bios(f.read(), memory, args.cpu)
+                m = boot_bios(f.read(), memory, args.cpu, args.device)
         elif target is None:
             raise EmuError("give a kernel or a bundled guest to boot (or --bios FILE)")
         else:
@@ -186,7 +192,7 @@ def run(args) -> int:
                     initrd = f.read()
             if args.flat is None and guest is None and not is_bzimage(kernel):
                 cmdline = f"{target} {cmdline}" if cmdline else target   # QEMU's Multiboot: FILENAME ARGS
-            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd, args.cpu)
+            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd, args.cpu, args.device)
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2

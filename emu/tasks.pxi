@@ -22,16 +22,16 @@ cdef int tss_desc(CPU* c, uint32_t sel, uint64_t* d, bint want_busy) noexcept no
     """A TSS descriptor (available, or busy for a task return), 16- or 32-bit."""
     cdef uint32_t attr
     if sel & 4:
-        return fault(c, 13, 1, sel & 0xFFFC)        # a TSS lives in the GDT
+        return fault(c, EXC_GP, 1, sel & 0xFFFC)        # a TSS lives in the GDT
     if read_desc(c, sel, d, 13):
         return RC_FAULT
     attr = desc_attr(d[0])
     if (attr & 0x17) != (0x03 if want_busy else 0x01):
-        return fault(c, 13 if not want_busy else 10, 1, sel & 0xFFFC)
+        return fault(c, EXC_GP if not want_busy else EXC_TS, 1, sel & 0xFFFC)
     if not (attr & ATTR_P):
-        return fault(c, 11, 1, sel & 0xFFFC)
+        return fault(c, EXC_NP, 1, sel & 0xFFFC)
     if desc_limit(d[0]) < (0x67 if attr & TSS32 else 0x2B):
-        return fault(c, 10, 1, sel & 0xFFFC)
+        return fault(c, EXC_TS, 1, sel & 0xFFFC)
     return 0
 
 cdef inline uint32_t tss_ip(uint32_t w) noexcept nogil:
@@ -113,7 +113,7 @@ cdef int task_switch(CPU* c, uint32_t sel, int kind, uint64_t ret_ip, int has_er
     c.ldt_sel = 0
     if ldt & 0xFFFC:
         if read_desc(c, <uint32_t>ldt, &d, 10) or (desc_attr(d) & 0x1F) != 0x02:
-            return fault(c, 10, 1, <uint32_t>ldt & 0xFFFC)
+            return fault(c, EXC_TS, 1, <uint32_t>ldt & 0xFFFC)
         c.ldt_sel = <uint16_t>ldt
         c.ldt_base = desc_base(d)
         c.ldt_limit = desc_limit(d)
