@@ -786,9 +786,10 @@ cdef inline uint32_t crc32c(uint32_t crc, uint64_t data, uint32_t size) noexcept
 cdef int h_crc32(CPU* c, Insn* i) noexcept nogil:
     """CRC32 r32/r64, r/m8 (F2 0F 38 F0) and r/m16/32/64 (F2 0F 38 F1): the
     source size is the operand size (a byte for F0); the destination is
-    r32 or, with REX.W, r64 whose upper half becomes zero.  No flags change."""
+    r32 or, with REX.W, r64 whose upper half becomes zero.  No flags change.
+    Insn.sub is 1 for the byte form."""
     cdef uint64_t v
-    cdef uint32_t size = 1 if i.opcode == 0x2F0 else i.osz
+    cdef uint32_t size = 1 if i.sub else i.osz
     if rm_read(c, i, size, &v):
         return RC_FAULT
     c.r[i.reg] = crc32c(<uint32_t>c.r[i.reg], v, size)

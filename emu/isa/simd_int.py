@@ -78,7 +78,7 @@ row("66 REX.W 0F 3A 22 /r ib", "PINSRQ xmm1, r/m64, imm8", "h_pinsrd", feature="
 for op, name in ((0x60, "PCMPESTRM"), (0x61, "PCMPESTRI"), (0x62, "PCMPISTRM"), (0x63, "PCMPISTRI")):
     row(f"66 0F 3A {op:02X} /r ib", f"{name} xmm1, xmm2/m128, imm8", f"h_{name.lower()}",
         feature="SSE4_2", defined="OSZAPC")
-row("F2 0F 38 F0 /r", "CRC32 r32/64, r/m8", "h_crc32", flags="rmb", feature="SSE4_2")
+row("F2 0F 38 F0 /r", "CRC32 r32/64, r/m8", "h_crc32", flags="rmb", sub=1, feature="SSE4_2")
 row("F2 0F 38 F1 /r", "CRC32 r32/64, r/m16/32/64", "h_crc32", feature="SSE4_2")
 
 # Shuffles, inserts, extracts, byte masks.
