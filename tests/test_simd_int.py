@@ -293,3 +293,51 @@ def test_crc32c_check_value():
     m, ex = run_code(code, mode=64, regs={"rax": 0xFFFFFFFF, "rbx": DATA}, data=b"123456789")
     assert ex.reason == "hlt", ex
     assert m.reg_read("rax") ^ 0xFFFFFFFF == 0xE3069283
+
+
+# --- mandatory prefixes: the ones no row claims are #UD ----------------------------------
+
+@needs_cpu
+def test_other_prefixes_match_host(oracle):
+    """Every opcode of these rows with each of none, 66, F3, F2 (and 66 with
+    F2/F3, where the last of F2/F3 selects): the host decides which decode."""
+    rng = random.Random(7)
+    seen = set()
+    items = []
+    for r in ROWS:
+        key = (r.map, r.op, r.modrm if isinstance(r.modrm, int) else None)
+        if key in seen:
+            continue
+        seen.add(key)
+        esc = (b"", b"\x0f", b"\x0f\x38", b"\x0f\x3a")[r.map]
+        reg = r.modrm if isinstance(r.modrm, int) else 1
+        tail = esc + bytes([r.op]) + modrm(3, reg, 2) + (b"\x05" if r.imm == "ib" else b"")
+        for prefix in (b"", b"\x66", b"\xf3", b"\xf2", b"\x66\xf3", b"\xf2\x66", b"\xf3\xf2", b"\xf2\xf3"):
+            for mode in (32, 64):
+                items.append((make_case(mode, prefix + tail, rng), prefix + tail))
+    bad = check_cases(oracle, items)
+    assert not bad, f"{len(bad)} of {len(items)} cases differ:\n" + "\n".join(bad[:5])
+
+
+# --- the checks before a SIMD instruction (CR0.EM, CR0.TS, CR4.OSFXSR) ------------------
+
+@pytest.mark.parametrize("code, mmx", [(b"\x0f\xfc\xc1", True), (b"\x66\x0f\xfc\xc1", False),
+                                       (b"\x66\x0f\x38\x00\xc1", False), (b"\x0f\x38\x00\xc1", True),
+                                       (b"\xf2\x0f\x38\xf0\xc1", None)])
+def test_control_register_checks(code, mmx):
+    """CR0.EM: #UD for MMX and SSE; CR0.TS: #NM; CR4.OSFXSR clear: #UD for
+    SSE forms only (MMX does not need it).  CRC32 is a general-purpose
+    instruction: none of these apply."""
+    from helpers import run_code
+    for cr0_set, cr4_clear, want in ((0x4, 0, 6), (0x8, 0, 7), (0, 0x200, None if mmx else 6)):
+        def setup(m):
+            m.write_cr(0, m.read_cr(0) | cr0_set)
+            m.write_cr(4, (m.read_cr(4) | 0x600) & ~cr4_clear)
+        m, ex = run_code(b"", mode=64)
+        setup(m)
+        m.mem_write(0x1000, code + b"\xf4")
+        ex = m.run(start=0x1000, count=10)
+        if mmx is None:
+            want = None
+        got = ex.vector if ex.reason == "exception" else None
+        assert got == want, (code.hex(), cr0_set, cr4_clear, ex)
