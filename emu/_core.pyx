@@ -6,7 +6,7 @@ so the C compiler can inline across them.  All guest state is the CPU
 struct of _core.pxd; every instruction handler is `noexcept nogil` and
 reports faults by return code.  The Python-facing class is Machine.
 """
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t, uintptr_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
@@ -46,11 +46,13 @@ include "pic.pxi"
 include "pit.pxi"
 include "apic.pxi"
 include "io.pxi"
+include "cpuid_gen.pxi"
 include "misc.pxi"
 include "simd.pxi"
+include "fxsave.pxi"
 include "simd_int.pxi"
 include "decode.pxi"
-include "opmap.pxi"
+include "opmap_gen.pxi"
 include "variants.pxi"
 
 init_parity()
@@ -304,6 +306,7 @@ cdef void reset_state(CPU* c, int mode) noexcept nogil:
     c.dr[6] = DR6_FIXED
     c.dr[7] = DR7_FIXED
     c.msr_apic_base = 0xFEE00900
+    fpu_power_on(c, mode != 16)
     update_mode(c)
 
 cdef int halt_wait(CPU* c) noexcept nogil:
@@ -353,6 +356,12 @@ def _init_reg_names():
     for k, name in enumerate(["es", "cs", "ss", "ds", "fs", "gs"]):
         REGS[name] = (4, k, 2)
         REGS[name + "_base"] = (5, k, 8)
+    # the SIMD registers (simd.pxi): 6 xmm, 7 mm, 8 mxcsr
+    for k in range(16):
+        REGS["xmm%d" % k] = (6, k, 16)
+    for k in range(8):
+        REGS["mm%d" % k] = (7, k, 8)
+    REGS["mxcsr"] = (8, 0, 4)
 
 _init_reg_names()
 
@@ -705,6 +714,8 @@ cdef class Machine:
             return get_eflags(c) & size_mask(size)
         if kind == 4:
             return c.sel[idx]
+        if kind >= 6:
+            return self._simd_reg_read(kind, idx)
         return c.segbase[idx]
 
     def reg_write(self, name, value):
@@ -733,6 +744,8 @@ cdef class Machine:
             c.eflags = (c.eflags & ~size_mask(size)) | v | 2
             c.lf_op = LF_NONE
             c.next_event = 0          # TF or IF may have changed
+        elif kind >= 6:
+            self._simd_reg_write(kind, idx, v)
         elif kind == 4:
             c.sel[idx] = v
             if c.mode == 16:
@@ -1196,6 +1209,8 @@ cdef class Machine:
         for k, n in enumerate(("es", "cs", "ss", "ds", "fs", "gs")):
             s[n] = c.sel[k]
             s[n + "_base"] = c.segbase[k]
+        for n in ["xmm%d" % k for k in range(16)] + ["mm%d" % k for k in range(8)] + ["mxcsr"]:
+            s[n] = self.reg_read(n)
         return s
 
     def insn_bytes(self, ip=None):
@@ -1211,6 +1226,52 @@ cdef class Machine:
         cdef int got = fetch_code(self.c, la, buf, 15, pages)
         cdef int n = decode_one(self.c.mode, &insn, buf, got) if got > 0 else -1
         return (<char*>buf)[:n if n > 0 else got]
+
+    # ---- SIMD and FPU state (simd.pxi, fxsave.pxi)
+
+    def _simd_reg_read(self, int kind, int idx):
+        c = self.c
+        if kind == 6:
+            return c.fpu.xmm[idx].q[0] | (<object>c.fpu.xmm[idx].q[1] << 64)
+        if kind == 7:
+            return mm_get(c, idx)
+        return c.fpu.mxcsr
+
+    def _simd_reg_write(self, int kind, int idx, v):
+        c = self.c
+        if kind == 6:
+            c.fpu.xmm[idx].q[0] = v & 0xFFFFFFFFFFFFFFFF
+            c.fpu.xmm[idx].q[1] = v >> 64
+        elif kind == 7:
+            mm_set(c, idx, v)
+        else:
+            if v & ~MXCSR_MASK:
+                raise EmuError(f"mxcsr value {v:#x} sets reserved bits (mask {MXCSR_MASK:#x})")
+            c.fpu.mxcsr = v
+
+    def fpu_image(self):
+        """The x87 and SSE state as the 512-byte image FXSAVE64 stores
+        (all sixteen XMM registers; bytes 416-511 zero)."""
+        cdef uint8_t buf[512]
+        memset(buf, 0, 512)
+        fx_store(self.c, buf, FX_X87 | FX_MXCSR | FX_SSE, True, 16)
+        return (<char*>buf)[:512]
+
+    def set_fpu_image(self, data):
+        """Load the x87 and SSE state from a 512-byte FXSAVE64 image (as
+        FXRSTOR64 does: all sixteen XMM registers)."""
+        cdef bytes b = bytes(data)
+        if len(b) != 512:
+            raise EmuError(f"an FPU image is 512 bytes, not {len(b)}")
+        if int.from_bytes(b[24:28], "little") & ~MXCSR_MASK:
+            raise EmuError("the image's MXCSR sets reserved bits")
+        fx_load(self.c, <const uint8_t*><char*>b, FX_X87 | FX_MXCSR | FX_SSE, True, 16)
+
+    def reset_fpu(self):
+        """Put the x87/SSE unit in its power-on state and turn it off as at
+        RESET (CR0.MP/NE, CR4.OSFXSR/OSXMMEXCPT/OSXSAVE clear, XCR0 = x87):
+        what a kernel booted by `pvemu run` starts from."""
+        fpu_power_on(self.c, False)
 
 
 def _emit(sink, bytearray collected, bytes data):
@@ -1254,3 +1315,22 @@ class Registers:
         names = ("rax rbx rcx rdx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip rflags"
                  if self._m.mode == 64 else "eax ebx ecx edx esi edi ebp esp eip eflags").split()
         return "Registers(" + ", ".join(f"{n}={self._m.reg_read(n):#x}" for n in names) + ")"
+
+
+# ---- the opcode table: the core's decoder seen from Python (tests/test_opcode_table.py)
+
+def decode_info(int mode, bytes code):
+    """(length, handler name) of the instruction at the start of `code` as
+    the core decodes it in `mode` (16, 32 or 64): (-1, None) when the bytes
+    run out; the handler is h_ud or h_gp0 when it does not execute."""
+    cdef Insn insn
+    cdef uint8_t buf[16]
+    if mode not in (16, 32, 64):
+        raise EmuError(f"mode must be 16, 32 or 64, not {mode}")
+    cdef int got = min(len(code), 15)
+    memset(buf, 0, sizeof(buf))
+    memcpy(buf, <const char*>code, got)
+    cdef int n = decode_one(mode, &insn, buf, got) if got > 0 else -1
+    if n < 0:
+        return -1, None
+    return n, handler_names().get(<uintptr_t>insn.fn, "?")

@@ -39,6 +39,7 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
     else:
         image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules))
     m = Machine(mode=image.mode, memory=memory)
+    m.reset_fpu()               # the kernel turns the FPU and SSE on itself
     attach_pc(m, memory)        # Multiboot: the command line is in the info structure
     image.write_to(m.mem_write)
     for name, value in image.regs.items():

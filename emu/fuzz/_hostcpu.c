@@ -115,7 +115,7 @@
 #define USER_DS 0x2b
 #define USER_CS 0x33
 
-#define PROTOCOL_VERSION 1
+#define PROTOCOL_VERSION 2
 #define REQ_MAGIC 0x31514348u   /* "HCQ1" */
 #define RESP_MAGIC 0x31524348u  /* "HCR1" */
 #define HELLO_MAGIC 0x31484348u /* "HCH1" */
@@ -125,8 +125,12 @@
 /* Result status codes (host.py mirrors them). */
 enum { ST_END = 0, ST_EXC = 1, ST_HANG = 2, ST_SYSCALL = 3, ST_COUNT = 4, ST_BADREQ = 5 };
 
-/* Request flags. */
+/* Request flags.  RQ_FPU: a 512-byte FXSAVE image follows the data; the
+ * case starts with that x87/SSE state (AVX and the rest in their init
+ * state) and the response carries the final image after its header. */
 #define RQ_STEP 1
+#define RQ_FPU 2
+#define FPU_IMAGE 512
 
 /* Reported eflags: CF PF AF ZF SF OF, TF, DF, NT, AC, ID (+ the fixed bit 1).
  * IF (always 1 in user mode) and RF are machinery, not case state. */
@@ -187,12 +191,15 @@ HIDDEN uint64_t hc_saved_rsp;
 HIDDEN uint8_t hc_use_xsave;
 HIDDEN uint32_t hc_xmask[2];
 HIDDEN uint8_t hc_fpu_clean[16384] __attribute__((aligned(64)));
+static uint32_t hc_mxcsr_mask;
 
 static struct hc_exit hc_out;
+static uint8_t hc_fpu_out[FPU_IMAGE];
 static volatile sig_atomic_t hc_in_case;
 static volatile uint64_t hc_seq, hc_seen_seq;
 static uint64_t hc_end, hc_count, hc_prev_rip, hc_steps;
-static int hc_mode64, hc_step;
+static int hc_mode64, hc_step, hc_fpu;
+static void *hc_uc; /* the ucontext of the signal being handled */
 
 static uint64_t saved_fs_base, saved_gs_base;
 static uint16_t saved_fs_sel, saved_gs_sel;
@@ -371,6 +378,17 @@ static NOSP void finish(greg_t *g, int sig, const siginfo_t *si, int status, int
     hc_out.si_code = si ? si->si_code : 0;
     hc_out.trapno = (int)g[REG_TRAPNO];
     hc_out.err = (uint32_t)g[REG_ERR];
+    if (hc_fpu) {
+        /* the case's x87/SSE state, as the kernel saved it in the signal
+         * frame (FXSAVE layout); then a sane MXCSR/FCW for the harness */
+        ucontext_t *uc = (ucontext_t *)hc_uc;
+        if (uc->uc_mcontext.fpregs) {
+            const uint8_t *src = (const uint8_t *)uc->uc_mcontext.fpregs;
+            for (int i = 0; i < FPU_IMAGE; i++) hc_fpu_out[i] = src[i];
+            uc->uc_mcontext.fpregs->mxcsr = 0x1F80;
+            uc->uc_mcontext.fpregs->cwd = 0x37F;
+        }
+    }
 
     /* Resume the harness: 64-bit code segment, harness stack, sane flags
      * (DF/AC/TF clear).  SS goes back to __USER_DS. */
@@ -415,6 +433,7 @@ static NOSP void hc_handler(int sig, siginfo_t *si, void *ucv)
 {
     ucontext_t *uc = (ucontext_t *)ucv;
     greg_t *g = uc->uc_mcontext.gregs;
+    hc_uc = ucv;
     if (!hc_in_case) {
         if (sig == SIGPROF) {
             hc_seen_seq = hc_seq;
@@ -498,15 +517,32 @@ static NOSP void fix_segments(void)
     }
 }
 
+static void setup_fpu_clean_legacy(void);
+
 /* ---- running one case ----------------------------------------------------- */
 
-static NOSP void run_case(const struct req_hdr *h, const uint8_t *code, const uint8_t *data)
+static NOSP void run_case(const struct req_hdr *h, const uint8_t *code, const uint8_t *data,
+                          const uint8_t *fpu)
 {
     uint8_t *cp = (uint8_t *)(uintptr_t)CODE_BASE;
     uint8_t *dp = (uint8_t *)(uintptr_t)DATA_BASE;
     uint32_t clen = h->code_len, dlen = h->data_len;
 
     hc_step = (h->flags & RQ_STEP) != 0;
+    hc_fpu = (h->flags & RQ_FPU) != 0;
+    if (hc_fpu) {
+        /* the case's FXSAVE image becomes the legacy region hc_enter loads;
+         * XSTATE_BV = x87 | SSE (the other components stay in init state) */
+        memcpy(hc_fpu_clean, fpu, FPU_IMAGE);
+        memset(hc_fpu_clean + 6, 0, 18);               /* FOP, FIP, FDP */
+        uint32_t mx;
+        memcpy(&mx, hc_fpu_clean + 24, 4);
+        mx &= hc_mxcsr_mask;
+        memcpy(hc_fpu_clean + 24, &mx, 4);
+        memset(hc_fpu_clean + 28, 0, 4);
+        hc_fpu_clean[512] = 3;
+        memcpy(hc_fpu_out, hc_fpu_clean, FPU_IMAGE);
+    }
     memcpy(cp, code, clen);
     if (clen < CODE_SIZE) {
         /* the end trap; in step mode the single-step trap finds the end and
@@ -536,6 +572,7 @@ static NOSP void run_case(const struct req_hdr *h, const uint8_t *code, const ui
         hc_out.eflags = (hc_in.rflags & EFL_REPORT & ~EFL_TF) | 2;
         hc_out.status = clen == 0 ? ST_END : ST_COUNT;
         hc_out.vector = -1;
+        if (hc_fpu) setup_fpu_clean_legacy();
         return;
     }
     hc_seq++;
@@ -543,6 +580,7 @@ static NOSP void run_case(const struct req_hdr *h, const uint8_t *code, const ui
     hc_enter();
     hc_in_case = 0;
     fix_segments();
+    if (hc_fpu) setup_fpu_clean_legacy();
 }
 
 /* ---- process setup ---------------------------------------------------------- */
@@ -575,17 +613,31 @@ static int install_seccomp(void)
     return 0;
 }
 
+/* The clean image's legacy region and header: FCW = 0x37F (init),
+ * MXCSR = 0x1F80, all else 0 (and for XRSTOR an all-zero header = every
+ * component in its init state). */
+static void setup_fpu_clean_legacy(void)
+{
+    memset(hc_fpu_clean, 0, 576);
+    hc_fpu_clean[0] = 0x7F;
+    hc_fpu_clean[1] = 0x03;
+    hc_fpu_clean[24] = 0x80;
+    hc_fpu_clean[25] = 0x1F;
+}
+
 static void setup_fpu_image(void)
 {
     unsigned a, b, c, d;
     uint32_t xcr0_lo = 0, xcr0_hi = 0;
     memset(hc_fpu_clean, 0, sizeof hc_fpu_clean);
-    /* legacy region: FCW = 0x37F (init), MXCSR = 0x1F80, all else 0 (and for
-     * XRSTOR an all-zero header = every component in its init state) */
-    hc_fpu_clean[0] = 0x7F;
-    hc_fpu_clean[1] = 0x03;
-    hc_fpu_clean[24] = 0x80;
-    hc_fpu_clean[25] = 0x1F;
+    setup_fpu_clean_legacy();
+    {   /* the MXCSR bits this CPU accepts (FXSAVE's MXCSR_MASK; 0 = 0xFFBF) */
+        static uint8_t fx[512] __attribute__((aligned(16)));
+        uint32_t m;
+        __asm__ volatile("fxsave64 %0" : "=m"(fx));
+        memcpy(&m, fx + 28, 4);
+        hc_mxcsr_mask = m ? m : 0xFFBF;
+    }
     hc_use_xsave = 0;
     if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 27))) { /* OSXSAVE */
         __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
@@ -676,7 +728,7 @@ static int setup(char *err, size_t errsz, uint32_t *flags, int tick_ms)
 
 #define INBUF (4u << 20)
 #define OUTBUF (4u << 20)
-#define MAX_RESP (sizeof(struct resp_hdr) + NCHUNKS * (2 + CHUNK))
+#define MAX_RESP (sizeof(struct resp_hdr) + FPU_IMAGE + NCHUNKS * (2 + CHUNK))
 static uint8_t inbuf[INBUF];
 static uint8_t outbuf[OUTBUF];
 static size_t in_lo, in_hi, out_len;
@@ -723,6 +775,11 @@ static void put_response(uint32_t seq, const struct req_hdr *h, const uint8_t *d
     r.seq = seq;
     uint8_t *chunks = outbuf + out_len + sizeof r;
     uint32_t nch = 0;
+    size_t fpu_len = (!bad && (h->flags & RQ_FPU)) ? FPU_IMAGE : 0;
+    if (fpu_len) { /* the final x87/SSE image comes first */
+        memcpy(chunks, hc_fpu_out, FPU_IMAGE);
+        chunks += FPU_IMAGE;
+    }
     if (bad) {
         r.status = ST_BADREQ;
         r.vector = -1;
@@ -760,7 +817,7 @@ static void put_response(uint32_t seq, const struct req_hdr *h, const uint8_t *d
     }
     r.nchunks = nch;
     memcpy(outbuf + out_len, &r, sizeof r);
-    out_len += sizeof r + (size_t)nch * (2 + CHUNK);
+    out_len += sizeof r + fpu_len + (size_t)nch * (2 + CHUNK);
 }
 
 static void send_hello(uint32_t flags, const char *err)
@@ -816,14 +873,15 @@ static PyObject *py_serve(PyObject *self, PyObject *args, PyObject *kw)
         memcpy(&h, inbuf + in_lo, sizeof h);
         if (h.magic != REQ_MAGIC) die("bad request magic / seq:", h.magic, h.seq);
         int bad = (h.mode != 32 && h.mode != 64) || h.code_len > CODE_SIZE || h.data_len > DATA_SIZE;
-        size_t body = bad ? 0 : (size_t)h.code_len + h.data_len;
+        size_t body = bad ? 0 : (size_t)h.code_len + h.data_len + (h.flags & RQ_FPU ? FPU_IMAGE : 0);
         if (!fill(sizeof h + body)) break;
         const uint8_t *code = inbuf + in_lo + sizeof h;
         const uint8_t *data = code + h.code_len;
+        const uint8_t *fpu = data + h.data_len;
         /* Everything answered so far goes out before a case runs: if the case
          * kills this process, the parent knows exactly which case did it. */
         if (out_len) flush_out();
-        if (!bad) run_case(&h, code, data);
+        if (!bad) run_case(&h, code, data, fpu);
         put_response(h.seq, &h, data, bad);
         in_lo += sizeof h + body;
     }

@@ -42,22 +42,28 @@ class Case:
               missing ones are 0.  'eflags' may be given too.
     data   -- initial contents of the scratch area at DATA_BASE (zero-padded)
     count  -- the most instructions to run
+    fpu    -- None (the FPU/SSE in their initial state, not compared), or a
+              512-byte FXSAVE64 image of the starting x87/SSE state; results
+              then carry the final image (see emu.fuzz.fpstate)
     """
     mode: int
     code: bytes
     regs: dict = field(default_factory=dict)
     data: bytes = b""
     count: int = 16
+    fpu: bytes | None = None
 
     @property
     def end(self) -> int:
         return CODE_BASE + len(self.code)
 
     def to_json(self) -> str:
-        return json.dumps({"mode": self.mode, "code": self.code.hex(),
-                           "regs": {k: int(v) for k, v in self.regs.items()},
-                           "data": self.data.hex(), "count": self.count},
-                          indent=1, sort_keys=True)
+        d = {"mode": self.mode, "code": self.code.hex(),
+             "regs": {k: int(v) for k, v in self.regs.items()},
+             "data": self.data.hex(), "count": self.count}
+        if self.fpu is not None:
+            d["fpu"] = bytes(self.fpu).hex()
+        return json.dumps(d, indent=1, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "Case":
@@ -65,7 +71,8 @@ class Case:
         return cls(mode=int(d["mode"]), code=bytes.fromhex(d["code"]),
                    regs={k: int(v) for k, v in d.get("regs", {}).items()},
                    data=bytes.fromhex(d.get("data", "")),
-                   count=int(d.get("count", 16)))
+                   count=int(d.get("count", 16)),
+                   fpu=bytes.fromhex(d["fpu"]) if d.get("fpu") is not None else None)
 
 
 @dataclass
@@ -80,6 +87,7 @@ class Result:
                 -1 for an access outside mapped memory
     oracle_error -- set (a message) when the oracle itself failed (crash,
                 hang, unsupported instruction); such a result is not compared
+    fpu      -- the final FXSAVE64 image when the case had one (else None)
     outside_digest -- optional: a digest of the memory below DATA_BASE (code
                 page included) for engines with flat RAM there (emu.Machine,
                 Unicorn in its default flat layout); compared only when both
@@ -90,3 +98,4 @@ class Result:
     vector: int | None = None
     oracle_error: str | None = None
     outside_digest: str | None = None
+    fpu: bytes | None = None

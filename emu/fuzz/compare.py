@@ -28,6 +28,7 @@ from typing import Callable
 
 from .case import CODE_BASE, DATA_BASE, DATA_SIZE, FLAGS_MASK, Case, Result, gpr_names
 from .flags import analyze, flag_names
+from .fpstate import fpu_diffs
 from .insn import boundaries, decode, decode_all, first_noncanonical, flat_mapped, memory_accesses
 
 VECTOR_NAMES = {None: "none", -1: "unmapped", 0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR",
@@ -449,6 +450,7 @@ def compare(case: Case, a: Result, b: Result, names=("unicorn", "emu"), analysis
         diffs.append(f"eflags: {na}={fl_a:#x} {nb}={fl_b:#x} differ in {flag_names(d)}"
                      + (f" (ignoring undefined {flag_names(mask)})" if mask else ""))
     diffs += memory_diffs(a.data, b.data, DATA_BASE)
+    diffs += fpu_diffs(case.mode, a.fpu, b.fpu, names)
     if a.outside_digest and b.outside_digest and a.outside_digest != b.outside_digest:
         diffs.append(f"memory below {DATA_BASE:#x} (outside the scratch area) differs")
     if diffs:

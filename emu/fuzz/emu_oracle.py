@@ -20,6 +20,7 @@ from __future__ import annotations
 import traceback
 
 from .case import CODE_BASE, DATA_BASE, DATA_SIZE, Case, Result, gpr_names
+from .fpstate import sanitize_image
 from .unicorn_oracle import case_regs, outside_digest
 
 MEMORY = DATA_BASE + DATA_SIZE
@@ -59,6 +60,8 @@ def run_emu(case: Case, *, decode_cache: bool = True, digest: bool = True) -> Re
         for n in names:
             m.reg_write(n, regs[n])
         m.reg_write("eflags", regs["eflags"])
+        if case.fpu is not None:
+            m.set_fpu_image(sanitize_image(case.fpu))
         ex = m.run(start=CODE_BASE, until=case.end, count=case.count)
         reason = ex.reason
         err = None
@@ -80,7 +83,9 @@ def run_emu(case: Case, *, decode_cache: bool = True, digest: bool = True) -> Re
         dig = None
         if digest:
             dig = outside_digest(bytes(m.mem_read(0, DATA_BASE)), case.code)
-        return Result(regs=out, data=data, vector=vector, oracle_error=err, outside_digest=dig)
+        fpu = m.fpu_image() if case.fpu is not None else None
+        return Result(regs=out, data=data, vector=vector, oracle_error=err, outside_digest=dig,
+                      fpu=fpu)
     except Exception as e:  # an emulator bug: report it, don't crash the campaign
         tb = traceback.format_exc(limit=4)
         return Result(regs={}, data=b"", vector=None,

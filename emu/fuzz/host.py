@@ -51,6 +51,10 @@ Results follow the :class:`Result` conventions:
   the case raised itself (TF via popf) it is where the CPU stopped.
 * ``data``: the final DATA_SIZE bytes of the scratch area (the child only
   sends back the 256-byte chunks that changed).
+* ``fpu``: for a case with ``Case.fpu`` (an FXSAVE64 image; see
+  :mod:`emu.fuzz.fpstate`) the child starts the case from that x87/SSE state
+  (XRSTOR, the other components in their init state) and returns the final
+  image, copied from the signal frame the kernel saved; else None.
 
 Differences from the emulator that the oracle cannot remove
 ------------------------------------------------------------
@@ -126,6 +130,7 @@ import time
 
 from .case import (CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE, FLAGS_MASK, Case,
                    Result, gpr_names)
+from .fpstate import IMAGE_SIZE, sanitize_image
 
 try:
     from . import _hostcpu
@@ -549,13 +554,14 @@ def needs_step(case: Case) -> bool:
 # --------------------------------------------------------------------------
 # the wire protocol (must match _hostcpu.c)
 
-_PROTOCOL_VERSION = 1
+_PROTOCOL_VERSION = 2
 _REQ = struct.Struct("<IIBBHIIQ16Q")
 _RESP = struct.Struct("<IIBBhIQQQHhIQ16Q")
 _HELLO = struct.Struct("<IIIIQQI")
 _REQ_MAGIC, _RESP_MAGIC, _HELLO_MAGIC = 0x31514348, 0x31524348, 0x31484348
 _CHUNK = 256
 _RQ_STEP = 1
+_RQ_FPU = 2                   # a 512-byte FXSAVE image follows (Case.fpu); one comes back
 ST_END, ST_EXC, ST_HANG, ST_SYSCALL, ST_COUNT, ST_BADREQ = range(6)
 _SIGNAMES = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL",
              11: "SIGSEGV", 31: "SIGSYS"}
@@ -816,8 +822,13 @@ class HostOracle:
         eflags = int(get("eflags", 2)) & FLAGS_MASK
         count = min(max(int(case.count), 0), 0xFFFFFFFF)
         code, data = bytes(case.code), bytes(case.data)
-        return _REQ.pack(_REQ_MAGIC, seq, case.mode, _RQ_STEP if self._step_for(case) else 0, len(code),
-                         count, len(data), eflags, *regs) + code + data
+        flags = _RQ_STEP if self._step_for(case) else 0
+        fpu = b""
+        if case.fpu is not None:
+            flags |= _RQ_FPU
+            fpu = sanitize_image(case.fpu)
+        return _REQ.pack(_REQ_MAGIC, seq, case.mode, flags, len(code),
+                         count, len(data), eflags, *regs) + code + data + fpu
 
     def _result(self, case: Case, hdr, buf: bytearray, off: int) -> Result:
         (_, _, status, signo, vector, nchunks, rip, eflags, addr, trapno, si_code, err,
@@ -833,6 +844,10 @@ class HostOracle:
         out = {n: regs[i] for i, n in enumerate(names)}
         out["rip" if case.mode == 64 else "eip"] = rip
         out["eflags"] = eflags
+        fpu = None
+        if case.fpu is not None:
+            fpu = bytes(buf[off:off + IMAGE_SIZE])
+            off += IMAGE_SIZE
         initial = _padded(bytes(case.data))
         if nchunks == 0:
             data = initial        # unchanged: share the (cached) initial image
@@ -847,7 +862,7 @@ class HostOracle:
                 off += 2 + _CHUNK
             pieces.append(initial[at:])
             data = b"".join(pieces)
-        return Result(regs=out, data=data, vector=vector if status == ST_EXC else None)
+        return Result(regs=out, data=data, vector=vector if status == ST_EXC else None, fpu=fpu)
 
     # -- the I/O loop ---------------------------------------------------------
 
@@ -967,6 +982,8 @@ class HostOracle:
         while len(inbuf) - pos >= size:
             hdr = _RESP.unpack_from(inbuf, pos)
             need = size + hdr[5] * (2 + _CHUNK)
+            if inflight and cases[inflight[0][0]].fpu is not None and hdr[2] != ST_BADREQ:
+                need += IMAGE_SIZE
             if len(inbuf) - pos < need:
                 break
             if hdr[0] != _RESP_MAGIC or not inflight or hdr[1] != inflight[0][1]:

@@ -651,6 +651,7 @@ class Family:
     weight: int
     opcodes: tuple            # primary opcodes: 0x00-0xFF, 0x0Fxx, 0x0F38xx
     modes: tuple = (32, 64)
+    fp: bool = False          # x87/SSE: cases with it carry an FP state (Case.fpu)
 
 
 def _r(a, b):
@@ -909,7 +910,8 @@ def code_and_regs(draw, mode: int, min_insns: int = 1, max_insns: int = 6, famil
     if regs is None:
         regs = draw(registers(mode, address_registers(assemble(insns), mode)))
     insns, code = _fix_sequence(draw, mode, insns, regs)
-    return code, regs, len(insns)
+    fp = any(FAMILIES[i.family].fp for i in insns if i.family in FAMILIES)
+    return code, regs, len(insns), fp
 
 
 @st.composite
@@ -922,7 +924,10 @@ def cases(draw, mode: int, min_insns: int = 1, max_insns: int = 6, families=None
     opcode_range -- (lo, hi): only families with a primary opcode in the range;
                     two-byte opcodes are 0x0Fxx, three-byte 0x0F38xx
     """
-    code, regs, n = draw(code_and_regs(mode, min_insns, max_insns, families, weights, opcode_range))
+    code, regs, n, fp = draw(code_and_regs(mode, min_insns, max_insns, families, weights, opcode_range))
+    if fp:          # an x87/SSE instruction: special values, a random FP state
+        return Case(mode=mode, code=code, regs=regs, data=draw(fp_scratch_data()), count=n + 4,
+                    fpu=draw(fpu_image(mode)))
     data = draw(scratch_data())
     return Case(mode=mode, code=code, regs=regs, data=data, count=n + 4)
 
@@ -945,3 +950,122 @@ def raw_cases(draw, mode: int, max_size: int = 24):
     regs = draw(registers(mode))
     data = draw(scratch_data())
     return Case(mode=mode, code=code, regs=regs, data=data, count=32)
+
+
+# ---------------------------------------------------------------------------
+# Floating-point and SIMD state (cases with Case.fpu; see emu.fuzz.fpstate)
+
+def _float_specials(ebits: int, mbits: int):
+    """Bit patterns of special values of a binary format (sign bit first,
+    then ebits of exponent, then mbits of fraction): signed zeros, the
+    smallest and largest denormals and normals, one, infinities, quiet and
+    signalling NaNs with payloads, the default NaN."""
+    sign = 1 << (ebits + mbits)
+    emax = ((1 << ebits) - 1) << mbits
+    quiet = 1 << (mbits - 1)
+    frac = (1 << mbits) - 1
+    one = ((1 << (ebits - 1)) - 1) << mbits
+    pos = [0, 1, frac, 1 << mbits, emax - 1, one, one | 1, one - 1, one + (1 << mbits),
+           emax, emax | quiet, emax | quiet | 1, emax | quiet | (frac >> 1), emax | 1,
+           emax | (quiet >> 1), emax | frac]
+    return pos + [v | sign for v in pos]
+
+
+F32_SPECIALS = _float_specials(8, 23)
+F64_SPECIALS = _float_specials(11, 52)
+#: integer boundaries, the integer indefinite (0x80..0) among them
+INT_SPECIALS = (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x7FFFFFFFFFFFFFFF,
+                0x8000000000000000, 0xFFFFFFFFFFFFFFFF, 0x4F000000, 0xCF000000,
+                0x41DFFFFFFFC00000, 0xC1E0000000000000, 0x43E0000000000000)
+
+
+def _float_lane(specials, bits):
+    """A float of `bits` (32 or 64) bits: special, random bits, or a finite
+    value of either sign within a few binades of one."""
+    mbits, bias = (23, 127) if bits == 32 else (52, 1023)
+    near = st.tuples(st.integers(0, 1), st.integers(bias - 24, bias + 24),
+                     st.integers(0, (1 << mbits) - 1)).map(
+        lambda t, m=mbits, b=bits: (t[0] << (b - 1)) | (t[1] << m) | t[2])
+    return st.one_of(st.sampled_from(specials), st.sampled_from(specials),
+                     st.integers(0, (1 << bits) - 1), near, near)
+
+
+def _lanes(lane, n, width):
+    return st.lists(lane, min_size=n, max_size=n).map(
+        lambda vs, w=width: sum(v << (w * k) for k, v in enumerate(vs)))
+
+
+@functools.lru_cache(maxsize=None)
+def xmm_value():
+    """A 128-bit register value: four singles, two doubles, integers at
+    their boundaries, or random bits."""
+    f32 = _float_lane(F32_SPECIALS, 32)
+    f64 = _float_lane(F64_SPECIALS, 64)
+    ints = st.sampled_from(INT_SPECIALS)
+    return st.one_of(_lanes(f32, 4, 32), _lanes(f32, 4, 32), _lanes(f64, 2, 64), _lanes(f64, 2, 64),
+                     _lanes(ints, 2, 64), _lanes(ints.map(lambda v: v & 0xFFFFFFFF), 4, 32),
+                     st.integers(0, (1 << 128) - 1))
+
+
+@functools.lru_cache(maxsize=None)
+def mxcsr_value():
+    """MXCSR: any rounding mode, DAZ and FTZ; exceptions mostly masked,
+    sometimes one or all unmasked; sticky flags sometimes set."""
+    masks = st.one_of(st.just(0x3F), st.just(0x3F), st.just(0x3F),
+                      st.integers(0, 5).map(lambda k: 0x3F & ~(1 << k)), st.integers(0, 0x3F))
+    flags = st.one_of(st.just(0), st.just(0), st.integers(0, 0x3F))
+    return st.builds(lambda rc, daz, ftz, m, f: (rc << 13) | (daz << 6) | (ftz << 15) | (m << 7) | f,
+                     st.integers(0, 3), st.integers(0, 1), st.integers(0, 1), masks, flags)
+
+
+@functools.lru_cache(maxsize=None)
+def fcw_value():
+    """x87 control word: any precision and rounding control, exceptions
+    mostly masked."""
+    masks = st.one_of(st.just(0x3F), st.just(0x3F), st.integers(0, 0x3F))
+    return st.builds(lambda pc, rc, m: 0x40 | (pc << 8) | (rc << 10) | m,
+                     st.sampled_from((0, 2, 3, 3)), st.integers(0, 3), masks)
+
+
+@functools.lru_cache(maxsize=None)
+def f80_value():
+    """An 80-bit extended real as (significand, sign_exponent): zeros,
+    denormals and pseudo-denormals, normals, unnormals, infinities,
+    pseudo-infinities, NaNs with payloads, the real indefinite, random."""
+    sigs = st.sampled_from((0, 1, 1 << 63, (1 << 63) | 1, (1 << 64) - 1, 0xC000000000000000,
+                            0xC000000000000001, 0xA000000000000000, 0x7FFFFFFFFFFFFFFF))
+    exps = st.sampled_from((0, 1, 0x3FFF, 0x3FFE, 0x4000, 0x403E, 0x7FFE, 0x7FFF))
+    special = st.tuples(sigs, st.integers(0, 1), exps).map(lambda t: (t[0], (t[1] << 15) | t[2]))
+    normal = st.tuples(st.integers(0, (1 << 63) - 1), st.integers(0, 1), st.integers(0x3FF0, 0x4040)).map(
+        lambda t: ((1 << 63) | t[0], (t[1] << 15) | t[2]))
+    rnd = st.tuples(st.integers(0, (1 << 64) - 1), st.integers(0, 0xFFFF))
+    return st.one_of(special, special, normal, normal, rnd)
+
+
+@st.composite
+def fpu_image(draw, mode: int = 64):
+    """A starting x87/SSE state (an FXSAVE64 image): random MXCSR and FCW,
+    special-value registers, some x87 registers empty, any TOP."""
+    from .fpstate import make_image
+    top = draw(st.integers(0, 7))
+    tags = draw(st.one_of(st.just(0), st.just(0xFF), st.integers(0, 0xFF)))
+    fsw = (top << 11) | draw(st.one_of(st.just(0), st.integers(0, 0x3F)))
+    return make_image(fcw=draw(fcw_value()), fsw=fsw, ftw=tags, mxcsr=draw(mxcsr_value()),
+                      st=draw(st.lists(f80_value(), min_size=8, max_size=8)),
+                      xmm=draw(st.lists(xmm_value(), min_size=16, max_size=16)))
+
+
+@st.composite
+def fp_scratch_data(draw, size: int = DATA_FILL):
+    """Scratch contents for FP operands in memory: special singles and
+    doubles, or the usual random bytes."""
+    if chance(draw, 30):
+        return draw(scratch_data(size))
+    rng = random.Random(draw(st.integers(0, 2 ** 32 - 1)))
+    out = bytearray()
+    while len(out) < size:
+        if rng.random() < 0.5:
+            out += rng.choice(F32_SPECIALS + [rng.getrandbits(32)]).to_bytes(4, "little")
+        else:
+            out += rng.choice(F64_SPECIALS + [rng.getrandbits(64)]).to_bytes(8, "little")
+    return bytes(out[:size])

@@ -31,6 +31,7 @@ import hashlib
 import time
 
 from .case import CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE, Case, Result, gpr_names
+from .fpstate import sanitize_image
 from .insn import decode, first_noncanonical, flat_mapped, memory_accesses
 
 try:  # optional dependency
@@ -151,6 +152,14 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
     uc.mem_write(CODE_BASE, bytes(case.code))
     if case.data:
         uc.mem_write(DATA_BASE, bytes(case.data[:DATA_SIZE]))
+    if case.fpu is not None:
+        image = sanitize_image(case.fpu)
+        _fx(uc, mode, 1, image)                         # FXRSTOR the case's image
+        # QEMU's FXRSTOR keeps FSW.ES and B as stored; the CPU derives them
+        # from the flags and masks (pending unmasked exception)
+        fcw, fsw = int.from_bytes(image[0:2], "little"), int.from_bytes(image[2:4], "little")
+        fsw = (fsw & ~0x8080) | (0x8080 if fsw & ~fcw & 0x3F else 0)
+        uc.reg_write(_x86.UC_X86_REG_FPSW, fsw)
     regs = case_regs(case)
     for name in gpr_names(mode):
         uc.reg_write(_reg_const(name), regs[name])
@@ -255,8 +264,7 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
         st["stop"] = True
         uc_.emu_stop()
 
-    uc.hook_add(_uc.UC_HOOK_CODE, on_code)
-    uc.hook_add(_uc.UC_HOOK_INTR, on_intr)
+    hooks = [uc.hook_add(_uc.UC_HOOK_CODE, on_code), uc.hook_add(_uc.UC_HOOK_INTR, on_intr)]
     def on_code_write(uc_, access, address, size, value, _):
         cur, cur_len = st["last"], st["last_size"]
         if cur is not None and address < cur + cur_len and cur < address + size:
@@ -270,7 +278,8 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
             st["smc"] = True
             st["stop"] = True
             uc_.emu_stop()
-    uc.hook_add(_uc.UC_HOOK_MEM_WRITE, on_code_write, None, CODE_BASE, CODE_BASE + CODE_SIZE - 1)
+    hooks.append(uc.hook_add(_uc.UC_HOOK_MEM_WRITE, on_code_write, None, CODE_BASE,
+                             CODE_BASE + CODE_SIZE - 1))
 
     vector = None
     err = None
@@ -337,4 +346,36 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
     dig = None
     if flat and digest and not rewritten:
         dig = outside_digest(bytes(uc.mem_read(0, DATA_BASE)), case.code)
-    return Result(regs=out, data=data, vector=vector, oracle_error=err, outside_digest=dig)
+    fpu = None
+    if case.fpu is not None:
+        for h in hooks:
+            uc.hook_del(h)
+        fpu = _fx(uc, mode, 0, None)                    # FXSAVE the final state
+    return Result(regs=out, data=data, vector=vector, oracle_error=err, outside_digest=dig,
+                  fpu=fpu)
+
+
+#: Where _fx maps its code and image, only while it runs (above both layouts).
+_FX_PAGE = 0x7FFF0000
+
+
+def _fx(uc, mode: int, reg: int, image):
+    """Run FXSAVE (reg 0) or FXRSTOR (reg 1) of an image at a page mapped
+    only for this, keeping rip; returns the image FXSAVE stored."""
+    code = (b"\x48" if mode == 64 else b"") + bytes((0x0F, 0xAE, 0x04 | (reg << 3), 0x25))
+    code += (_FX_PAGE + 0x800).to_bytes(4, "little")
+    if mode == 32:
+        code = bytes((0x0F, 0xAE, 0x05 | (reg << 3))) + (_FX_PAGE + 0x800).to_bytes(4, "little")
+    pc_reg = _x86.UC_X86_REG_RIP if mode == 64 else _x86.UC_X86_REG_EIP
+    pc = uc.reg_read(pc_reg)
+    uc.mem_map(_FX_PAGE, 0x1000)
+    try:
+        uc.mem_write(_FX_PAGE, code)
+        if image is not None:
+            uc.mem_write(_FX_PAGE + 0x800, image)
+        uc.emu_start(_FX_PAGE, _FX_PAGE + len(code), count=1)
+        out = bytes(uc.mem_read(_FX_PAGE + 0x800, 512))
+    finally:
+        uc.mem_unmap(_FX_PAGE, 0x1000)
+        uc.reg_write(pc_reg, pc)
+    return out

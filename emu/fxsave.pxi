@@ -1,0 +1,346 @@
+# Saving and restoring the x87/SSE state: FXSAVE/FXRSTOR (the 32-bit format
+# and the REX.W 64-bit format), XSAVE/XSAVEOPT/XSAVEC/XRSTOR for the x87 (0)
+# and SSE (1) components, XGETBV/XSETBV, and the memory image both share
+# (also what Machine.fpu_image/set_fpu_image and the fuzz oracles use).
+#
+# The legacy region (512 bytes): FCW 0, FSW 2, abridged FTW 4, FOP 6, FIP 8,
+# FCS 12 | FDP 16, FDS 20 (32-bit format) or FIP 8, FDP 16 (64-bit format),
+# MXCSR 24, MXCSR_MASK 28, ST(i) at 32 + 16 i, XMMi at 160 + 16 i.
+
+cdef enum:
+    XCR0_X87 = 1
+    XCR0_SSE = 2
+    XCR0_SUPPORTED = 3          # the components this CPU can enable
+    XSAVE_SIZE = 576            # legacy region + header: all our components
+    FX_X87 = 1                  # fx_store/fx_load: which parts
+    FX_SSE = 2
+    FX_MXCSR = 4
+
+cdef inline uint8_t tag_of(F80* r) noexcept nogil:
+    """The full 2-bit tag a non-empty register's contents imply."""
+    cdef uint32_t e = r.se & 0x7FFF
+    if e == 0x7FFF:
+        return 2
+    if e == 0:
+        return 1 if r.sig == 0 else 2
+    return 0 if (r.sig >> 63) else 2         # unnormals are special
+
+cdef inline uint8_t abridged_tags(CPU* c) noexcept nogil:
+    cdef uint8_t t = 0
+    cdef uint32_t k
+    for k in range(8):
+        if ((c.fpu.ftw >> (2 * k)) & 3) != 3:
+            t |= <uint8_t>(1 << k)
+    return t
+
+cdef inline void put16(uint8_t* p, uint16_t v) noexcept nogil:
+    memcpy(p, &v, 2)
+
+cdef inline void put32(uint8_t* p, uint32_t v) noexcept nogil:
+    memcpy(p, &v, 4)
+
+cdef inline void put64(uint8_t* p, uint64_t v) noexcept nogil:
+    memcpy(p, &v, 8)
+
+cdef inline uint16_t get16(const uint8_t* p) noexcept nogil:
+    cdef uint16_t v
+    memcpy(&v, p, 2)
+    return v
+
+cdef inline uint32_t get32(const uint8_t* p) noexcept nogil:
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    return v
+
+cdef inline uint64_t get64(const uint8_t* p) noexcept nogil:
+    cdef uint64_t v
+    memcpy(&v, p, 8)
+    return v
+
+cdef void fx_store(CPU* c, uint8_t* p, uint32_t parts, bint w64, uint32_t nxmm) noexcept nogil:
+    """Write the chosen parts of the legacy region into p (512 bytes):
+    FX_X87 bytes 0-23 and 32-159, FX_MXCSR bytes 24-31, FX_SSE the first
+    nxmm XMM registers.  Other bytes are left alone."""
+    cdef uint32_t k, phys
+    if parts & FX_X87:
+        put16(p, c.fpu.fcw)
+        put16(p + 2, <uint16_t>((c.fpu.fsw & ~0x3800) | ((c.fpu.top & 7) << 11)))
+        p[4] = abridged_tags(c)
+        p[5] = 0
+        put16(p + 6, c.fpu.fop)
+        if w64:
+            put64(p + 8, c.fpu.fip)
+            put64(p + 16, c.fpu.fdp)
+        else:
+            put32(p + 8, <uint32_t>c.fpu.fip)
+            put32(p + 12, c.fpu.fcs)
+            put32(p + 16, <uint32_t>c.fpu.fdp)
+            put32(p + 20, c.fpu.fds)
+        for k in range(8):
+            phys = (c.fpu.top + k) & 7
+            memset(p + 32 + 16 * k, 0, 16)
+            put64(p + 32 + 16 * k, c.fpu.st[phys].sig)
+            put16(p + 40 + 16 * k, c.fpu.st[phys].se)
+    if parts & FX_MXCSR:
+        put32(p + 24, c.fpu.mxcsr)
+        put32(p + 28, MXCSR_MASK)
+    if parts & FX_SSE:
+        for k in range(nxmm):
+            memcpy(p + 160 + 16 * k, &c.fpu.xmm[k], 16)
+
+cdef void fx_load(CPU* c, const uint8_t* p, uint32_t parts, bint w64, uint32_t nxmm) noexcept nogil:
+    """Load the chosen parts from a legacy region (MXCSR already checked).
+    The abridged tags become full tags from the registers' contents."""
+    cdef uint32_t k, phys
+    cdef uint16_t fsw
+    cdef uint8_t t
+    if parts & FX_X87:
+        c.fpu.fcw = get16(p)
+        fsw = get16(p + 2)
+        c.fpu.top = (fsw >> 11) & 7
+        c.fpu.fsw = fsw & ~0x3800
+        t = p[4]
+        c.fpu.fop = get16(p + 6) & 0x7FF
+        if w64:
+            c.fpu.fip = get64(p + 8)
+            c.fpu.fdp = get64(p + 16)
+            c.fpu.fcs = 0
+            c.fpu.fds = 0
+        else:
+            c.fpu.fip = get32(p + 8)
+            c.fpu.fcs = get16(p + 12)
+            c.fpu.fdp = get32(p + 16)
+            c.fpu.fds = get16(p + 20)
+        for k in range(8):
+            phys = (c.fpu.top + k) & 7
+            c.fpu.st[phys].sig = get64(p + 32 + 16 * k)
+            c.fpu.st[phys].se = get16(p + 40 + 16 * k)
+        c.fpu.ftw = 0
+        for k in range(8):
+            c.fpu.ftw |= <uint16_t>((tag_of(&c.fpu.st[k]) if (t >> k) & 1 else 3) << (2 * k))
+        # ES and B follow the flags: set when an unmasked exception is pending
+        c.fpu.fsw &= ~0x8080
+        if c.fpu.fsw & ~c.fpu.fcw & 0x3F:
+            c.fpu.fsw |= 0x8080
+    if parts & FX_MXCSR:
+        c.fpu.mxcsr = get32(p + 24)
+    if parts & FX_SSE:
+        for k in range(nxmm):
+            memcpy(&c.fpu.xmm[k], p + 160 + 16 * k, 16)
+
+cdef void x87_init_state(CPU* c) noexcept nogil:
+    """The x87 component's initial state (FNINIT plus zeroed registers)."""
+    c.fpu.fcw = 0x37F
+    c.fpu.fsw = 0
+    c.fpu.top = 0
+    c.fpu.ftw = 0xFFFF
+    c.fpu.fop = 0
+    c.fpu.fip = c.fpu.fdp = 0
+    c.fpu.fcs = c.fpu.fds = 0
+    memset(c.fpu.st, 0, sizeof(c.fpu.st))
+
+cdef void fpu_reset(CPU* c) noexcept nogil:
+    """Power-on state of the x87 and SSE units (XCR0 = x87 only)."""
+    x87_init_state(c)
+    c.fpu.fcw = 0x40                         # after RESET (FNINIT makes it 0x37F)
+    memset(c.fpu.xmm, 0, sizeof(c.fpu.xmm))
+    c.fpu.mxcsr = MXCSR_RESET
+    c.fpu.xcr0 = XCR0_X87
+
+cdef void fpu_power_on(CPU* c, bint usable) noexcept nogil:
+    """The FPU/SIMD state a Machine starts with: the reset state; `usable`
+    (the flat 32- and 64-bit machines, as Unicorn's) also turns the FPU and
+    SSE on as an OS would: CR0.MP and NE, CR4.OSFXSR, OSXMMEXCPT and OSXSAVE,
+    XCR0 = x87 | SSE, FCW = 0x37F (FNINIT)."""
+    fpu_reset(c)
+    c.cr0 &= ~<uint64_t>(CR0_MP | CR0_EM | CR0_NE | CR0_TS)
+    c.cr4 &= ~<uint64_t>(CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE)
+    if usable:
+        c.cr0 |= CR0_MP | CR0_NE
+        c.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE
+        c.fpu.xcr0 = XCR0_X87 | XCR0_SSE
+        c.fpu.fcw = 0x37F
+
+cdef inline uint32_t nxmm(CPU* c) noexcept nogil:
+    return 16 if c.mode == 64 else 8
+
+cdef inline int fxsr_ok(CPU* c) noexcept nogil:
+    """FXSAVE/FXRSTOR: CR0.EM or CR0.TS -> #NM."""
+    if c.cr0 & (CR0_EM | CR0_TS):
+        return fault(c, 7, 0, 0)
+    return 0
+
+cdef int rd_block(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+    """Read n bytes (a multiple of 8) of guest memory at la."""
+    cdef uint64_t v
+    cdef uint32_t k
+    for k in range(0, n, 8):
+        if rd(c, (la + k) & c.lamask, 8, &v):
+            return RC_FAULT
+        put64(buf + k, v)
+    return 0
+
+cdef inline bint fx_part_byte(uint32_t k, uint32_t parts, uint32_t nx) noexcept nogil:
+    """Whether legacy-region byte k belongs to the parts written."""
+    if k < 24 or 32 <= k < 160:
+        return (parts & FX_X87) != 0
+    if k < 32:
+        return (parts & FX_MXCSR) != 0
+    return (parts & FX_SSE) != 0 and k < 160 + 16 * nx
+
+cdef int fx_write(CPU* c, uint64_t la, const uint8_t* buf, uint32_t parts, uint32_t nx) noexcept nogil:
+    """Store the given parts of a legacy-region image at la, and nothing
+    else; nothing is written if any of it would fault."""
+    cdef uint32_t k
+    for k in range(0, 416, 8):
+        if fx_part_byte(k, parts, nx) and check_wr(c, (la + k) & c.lamask, 8):
+            return RC_FAULT
+    for k in range(0, 416, 8):
+        if fx_part_byte(k, parts, nx) and wr(c, (la + k) & c.lamask, 8, get64(buf + k)):
+            return RC_FAULT
+    return 0
+
+cdef int h_fxsave(CPU* c, Insn* i) noexcept nogil:
+    """FXSAVE/FXSAVE64 m512 (0F AE /0).  Bytes 464-511 are not written."""
+    cdef uint8_t buf[512]
+    cdef uint64_t la
+    if fxsr_ok(c) or simd_la(c, i, 16, &la):
+        return RC_FAULT
+    fx_store(c, buf, FX_X87 | FX_MXCSR | FX_SSE, (i.rex & 8) != 0, nxmm(c))
+    return ok_next(c, i, fx_write(c, la, buf, FX_X87 | FX_MXCSR | FX_SSE, nxmm(c)))
+
+cdef int h_fxrstor(CPU* c, Insn* i) noexcept nogil:
+    """FXRSTOR/FXRSTOR64 m512 (0F AE /1): reserved MXCSR bits -> #GP(0)."""
+    cdef uint8_t buf[512]
+    cdef uint64_t la
+    if fxsr_ok(c) or simd_la(c, i, 16, &la) or rd_block(c, la, buf, 512):
+        return RC_FAULT
+    if get32(buf + 24) & ~<uint32_t>MXCSR_MASK:
+        return fault(c, 13, 1, 0)
+    fx_load(c, buf, FX_X87 | FX_MXCSR | FX_SSE, (i.rex & 8) != 0, nxmm(c))
+    return next_insn(c, i)
+
+# ---- XSAVE family -----------------------------------------------------------
+
+cdef inline int xsave_ok(CPU* c) noexcept nogil:
+    """XSAVE*/XRSTOR: CR4.OSXSAVE clear -> #UD, CR0.TS -> #NM."""
+    if not (c.cr4 & CR4_OSXSAVE):
+        return fault(c, 6, 0, 0)
+    if c.cr0 & CR0_TS:
+        return fault(c, 7, 0, 0)
+    return 0
+
+cdef inline uint64_t rfbm(CPU* c) noexcept nogil:
+    """The requested-feature bitmap: EDX:EAX & XCR0."""
+    return (((c.r[R_DX] & 0xFFFFFFFFULL) << 32) | (c.r[R_AX] & 0xFFFFFFFFULL)) & c.fpu.xcr0
+
+cdef inline uint32_t xparts(uint64_t m) noexcept nogil:
+    """Legacy-region parts of the components in m (MXCSR goes with SSE)."""
+    return (FX_X87 if m & XCR0_X87 else 0) | ((FX_SSE | FX_MXCSR) if m & XCR0_SSE else 0)
+
+cdef int h_xsave(CPU* c, Insn* i) noexcept nogil:
+    """XSAVE and XSAVEOPT (0F AE /4, /6; sub 1 = XSAVEOPT) and XSAVEC
+    (0F C7 /4, sub 2), standard or compacted form, 64-byte aligned.  Every
+    component counts as in use (XINUSE = all ones): XSAVEOPT then writes what
+    XSAVE writes."""
+    cdef uint8_t buf[XSAVE_SIZE]
+    cdef uint64_t la, m, bv
+    cdef uint32_t k
+    cdef bint compact = i.sub == 2
+    if xsave_ok(c) or simd_la(c, i, 64, &la):
+        return RC_FAULT
+    for k in range(512, XSAVE_SIZE, 8):          # the header is written in any case
+        if check_wr(c, (la + k) & c.lamask, 8):
+            return RC_FAULT
+    if rd_block(c, (la + 512) & c.lamask, buf + 512, 64):
+        return RC_FAULT
+    m = rfbm(c)
+    fx_store(c, buf, xparts(m), (i.rex & 8) != 0, nxmm(c))
+    bv = get64(buf + 512)
+    if compact:
+        memset(buf + 512, 0, 64)
+        put64(buf + 512, m)
+        put64(buf + 520, m | (<uint64_t>1 << 63))
+    else:
+        put64(buf + 512, (bv & ~c.fpu.xcr0) | m)
+    if fx_write(c, la, buf, xparts(m), nxmm(c)):
+        return RC_FAULT
+    for k in range(512, XSAVE_SIZE, 8):
+        wr(c, (la + k) & c.lamask, 8, get64(buf + k))
+    return next_insn(c, i)
+
+cdef int h_xrstor(CPU* c, Insn* i) noexcept nogil:
+    """XRSTOR (0F AE /5), standard or compacted form: header and MXCSR
+    checks (#GP(0)), then each requested component loaded from memory or,
+    when its XSTATE_BV bit is clear, put in its initial state."""
+    cdef uint8_t buf[XSAVE_SIZE]
+    cdef uint64_t la, m, bv, comp
+    cdef uint32_t k
+    if xsave_ok(c) or simd_la(c, i, 64, &la) or rd_block(c, la, buf, XSAVE_SIZE):
+        return RC_FAULT
+    m = rfbm(c)
+    bv = get64(buf + 512)
+    comp = get64(buf + 520)
+    if comp >> 63:                                   # compacted form
+        if (comp & ~(<uint64_t>1 << 63) & ~c.fpu.xcr0) or (bv & ~comp):
+            return fault(c, 13, 1, 0)
+        for k in range(16, 64, 8):
+            if get64(buf + 512 + k):
+                return fault(c, 13, 1, 0)
+    else:
+        if (bv & ~c.fpu.xcr0) or comp or get64(buf + 528):
+            return fault(c, 13, 1, 0)
+    if (m & XCR0_SSE) and (comp >> 63 == 0 or bv & XCR0_SSE) and (get32(buf + 24) & ~<uint32_t>MXCSR_MASK):
+        return fault(c, 13, 1, 0)
+    if m & XCR0_X87:
+        if bv & XCR0_X87:
+            fx_load(c, buf, FX_X87, (i.rex & 8) != 0, 0)
+        else:
+            x87_init_state(c)
+    if m & XCR0_SSE:
+        if bv & XCR0_SSE:
+            fx_load(c, buf, FX_SSE | FX_MXCSR, False, nxmm(c))
+        else:
+            memset(c.fpu.xmm, 0, 16 * nxmm(c))
+            if comp >> 63:
+                c.fpu.mxcsr = MXCSR_RESET            # compacted: MXCSR is part of the init state
+            else:
+                c.fpu.mxcsr = get32(buf + 24)        # standard: loaded whenever RFBM[1]
+    return next_insn(c, i)
+
+cdef int h_xgetbv(CPU* c, Insn* i) noexcept nogil:
+    """XGETBV (0F 01 D0): CR4.OSXSAVE clear -> #UD; ECX != 0 -> #GP(0)."""
+    if not (c.cr4 & CR4_OSXSAVE):
+        return fault(c, 6, 0, 0)
+    if c.r[R_CX] & 0xFFFFFFFFULL:
+        return fault(c, 13, 1, 0)
+    c.r[R_AX] = c.fpu.xcr0 & 0xFFFFFFFFULL
+    c.r[R_DX] = c.fpu.xcr0 >> 32
+    return next_insn(c, i)
+
+cdef int xcr0_valid(uint64_t v) noexcept nogil:
+    """XSETBV's rules: x87 always on, only supported bits, AVX needs SSE."""
+    return (v & XCR0_X87) != 0 and (v & ~<uint64_t>XCR0_SUPPORTED) == 0 and not ((v & 4) and not (v & 2))
+
+cdef int h_xsetbv(CPU* c, Insn* i) noexcept nogil:
+    """XSETBV (0F 01 D1): CR4.OSXSAVE clear -> #UD; CPL > 0, ECX != 0 or a
+    bad value -> #GP(0)."""
+    cdef uint64_t v = ((c.r[R_DX] & 0xFFFFFFFFULL) << 32) | (c.r[R_AX] & 0xFFFFFFFFULL)
+    if not (c.cr4 & CR4_OSXSAVE):
+        return fault(c, 6, 0, 0)
+    if c.cpl != 0 or (c.r[R_CX] & 0xFFFFFFFFULL) or not xcr0_valid(v):
+        return fault(c, 13, 1, 0)
+    c.fpu.xcr0 = v
+    return next_insn(c, i)
+
+cdef void cpuid_xsave_leaf(CPU* c, uint32_t sub, uint32_t* out) noexcept nogil:
+    """CPUID leaf 0xD: sub-leaf 0 the supported XCR0 bits and area sizes,
+    sub-leaf 1 XSAVEOPT and XSAVEC; x87 and SSE live in the legacy region,
+    so no sub-leaf describes them."""
+    if sub == 0:
+        out[0] = XCR0_SUPPORTED
+        out[1] = XSAVE_SIZE                  # for the components XCR0 enables
+        out[2] = XSAVE_SIZE                  # for every supported component
+    elif sub == 1:
+        out[0] = 1 | 2                       # XSAVEOPT, XSAVEC
+        out[1] = XSAVE_SIZE                  # compacted size of XCR0's components
