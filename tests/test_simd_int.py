@@ -67,6 +67,8 @@ def modrm(mod, reg, rm):
 
 def operands(r):
     """(reg operand kind, rm operand kind) of a row: 'xmm', 'mm' or 'gpr'."""
+    if r.modrm is None:
+        return None, None
     ops = [o.strip() for o in r.mnemonic.split(" ", 1)[1].split(",")]
     ops = [o for o in ops if not o.startswith("imm8") and not o.startswith("<")]
     kind = lambda o: "xmm" if o.startswith("xmm") else ("mm" if o.startswith("mm") else "gpr")
@@ -83,6 +85,9 @@ def encode(r, mode, rng, mem):
     """The instruction bytes of row r with random registers (the memory form
     uses [rbx]), and a random immediate."""
     regk, rmk = operands(r)
+    esc = (b"", b"\x0f", b"\x0f\x38", b"\x0f\x3a")[r.map]
+    if r.modrm is None:
+        return esc + bytes([r.op])
     pick = lambda k: rng.choice(GPRS[mode]) if k == "gpr" else rng.randrange(16 if k == "xmm" and mode == 64 else 8)
     reg = r.modrm if isinstance(r.modrm, int) else pick(regk)
     rm = 3 if mem else pick(rmk)
@@ -100,7 +105,6 @@ def encode(r, mode, rng, mem):
         rex |= 0x41
     if mode == 64 and rex == 0 and rng.randrange(4) == 0:
         rex = 0x40                   # a REX that changes nothing
-    esc = (b"", b"\x0f", b"\x0f\x38", b"\x0f\x3a")[r.map]
     code = prefix + (bytes([rex]) if rex else b"") + esc + bytes([r.op]) + modrm(0 if mem else 3, reg, rm)
     if r.imm == "ib":
         code += bytes([imm8(rng)])
@@ -311,7 +315,8 @@ def test_other_prefixes_match_host(oracle):
         seen.add(key)
         esc = (b"", b"\x0f", b"\x0f\x38", b"\x0f\x3a")[r.map]
         reg = r.modrm if isinstance(r.modrm, int) else 1
-        tail = esc + bytes([r.op]) + modrm(3, reg, 2) + (b"\x05" if r.imm == "ib" else b"")
+        tail = esc + bytes([r.op]) + (modrm(3, reg, 2) if r.modrm is not None else b"") + \
+            (b"\x05" if r.imm == "ib" else b"")
         for prefix in (b"", b"\x66", b"\xf3", b"\xf2", b"\x66\xf3", b"\xf2\x66", b"\xf3\xf2", b"\xf2\xf3"):
             for mode in (32, 64):
                 items.append((make_case(mode, prefix + tail, rng), prefix + tail))
@@ -341,3 +346,47 @@ def test_control_register_checks(code, mmx):
             want = None
         got = ex.vector if ex.reason == "exception" else None
         assert got == want, (code.hex(), cr0_set, cr4_clear, ex)
+
+
+# --- MMX and the x87 state: TOP = 0 and every tag valid; EMMS empties them ---------------
+
+MMX_STATE_CODES = {
+    "paddb mm1, mm2": "0ffcca",
+    "movd mm0, eax": "0f6ec0",
+    "movd eax, mm3 (reads only)": "0f7ed8",
+    "pextrw eax, mm1, 2 (reads only)": "0fc5c102",
+    "pmovmskb eax, mm5 (reads only)": "0fd7c5",
+    "emms": "0f77",
+    "paddb mm1, mm2; emms": "0ffcca0f77",
+    "movq2dq xmm1, mm2": "f30fd6ca",
+    "movdq2q mm7, xmm3": "f20fd6fb",
+    "paddb xmm1, xmm2 (no MMX transition)": "660ffcca",
+    "maskmovq mm1, mm2 [rdi]": "0ff7ca",
+}
+
+
+@needs_cpu
+@pytest.mark.parametrize("name", sorted(MMX_STATE_CODES))
+def test_mmx_x87_state(oracle, name):
+    """The whole FXSAVE image (FSW with TOP, the tags, ST0-7 with the all-ones
+    exponent an MMX write leaves, XMM) after an MMX instruction, from an x87
+    state with TOP = 5 and some registers empty, matches the host."""
+    from emu.fuzz.fpstate import fpu_diffs, make_image
+    from emu.fuzz.emu_oracle import run_emu
+    rng = random.Random(name)
+    code = bytes.fromhex(MMX_STATE_CODES[name])
+    items = []
+    for mode in (32, 64):
+        for top, ftw in ((5, 0x3C), (0, 0xFF), (3, 0x00)):
+            st = [(rng.getrandbits(64), rng.choice((0x3FFF, 0xC001, 0x7FFF))) for _ in range(8)]
+            img = make_image(fsw=top << 11, ftw=ftw, st=st, xmm=[rng.getrandbits(128) for _ in range(16)])
+            case = make_case(mode, b"", rng)
+            case.code = code
+            case.fpu = img
+            items.append(case)
+    for case, want in zip(items, oracle.run_many(items)):
+        got = run_emu(case, digest=False)
+        assert want.oracle_error is None, want.oracle_error
+        assert got.vector == want.vector
+        assert got.data == want.data
+        assert fpu_diffs(case.mode, got.fpu, want.fpu, ("emu", "host")) == [], case

@@ -77,6 +77,8 @@ MACHINE = frozenset(("PSE", "PAE", "APIC", "PGE", "PAT", "NX", "LM"))
 IMPLEMENTED = frozenset((
     "BASE", "PSE", "TSC", "MSR", "PAE", "CX8", "APIC", "SEP", "PGE", "CMOV", "PAT",
     "CX16", "MOVBE", "POPCNT", "LAHF_LM", "LZCNT", "SYSCALL", "NX", "LM",
+    # simd_int.py: all of MMX, SSSE3 and SSE4.2 (SSE4.1 also needs simd_fp.py's rows)
+    "MMX", "SSSE3", "SSE4_2",
 ))
 
 

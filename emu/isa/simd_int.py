@@ -1,5 +1,5 @@
 """Rows: the SIMD integer instructions of MMX, SSE, SSE2, SSSE3, SSE4.1 and
-SSE4.2 (handlers in emu/simd_int.pxi; EMMS is in the SIMD plumbing's rows).
+SSE4.2 (handlers in emu/simd_int.pxi; EMMS's in the SIMD plumbing, simd.pxi).
 An instruction with an MMX and an SSE form has the handler h_x for the xmm
 form and h_x_mm for the mm form.  The format is described in table.py."""
 from emu.isa.table import row
@@ -104,6 +104,7 @@ for op, digit, name, mmx in ((0x71, 2, "PSRLW", True), (0x71, 4, "PSRAW", True),
     row(f"66 0F {op:02X} /{digit} ib", f"{name} xmm1, imm8", reg=h, flags="reg", feature="SSE2")
 
 # Moves.
+row("NP 0F 77", "EMMS", "h_emms", feature="MMX")
 row("NP 0F 6E /r", "MOVD mm, r/m32", "h_movd_mm_rm", feature="MMX")
 row("NP REX.W 0F 6E /r", "MOVQ mm, r/m64", "h_movd_mm_rm", feature="MMX")
 row("NP 0F 7E /r", "MOVD r/m32, mm", "h_movd_rm_mm", feature="MMX")
