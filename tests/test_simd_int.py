@@ -303,8 +303,9 @@ def test_crc32c_check_value():
 
 @needs_cpu
 def test_other_prefixes_match_host(oracle):
-    """Every opcode of these rows with each of none, 66, F3, F2 (and 66 with
-    F2/F3, where the last of F2/F3 selects): the host decides which decode."""
+    """Every opcode of these rows, register and memory form, with each of
+    none, 66, F3, F2 (and 66 with F2/F3, where the last of F2/F3 selects) and
+    LOCK: the host decides which decode and which are #UD."""
     rng = random.Random(7)
     seen = set()
     items = []
@@ -315,11 +316,14 @@ def test_other_prefixes_match_host(oracle):
         seen.add(key)
         esc = (b"", b"\x0f", b"\x0f\x38", b"\x0f\x3a")[r.map]
         reg = r.modrm if isinstance(r.modrm, int) else 1
-        tail = esc + bytes([r.op]) + (modrm(3, reg, 2) if r.modrm is not None else b"") + \
-            (b"\x05" if r.imm == "ib" else b"")
-        for prefix in (b"", b"\x66", b"\xf3", b"\xf2", b"\x66\xf3", b"\xf2\x66", b"\xf3\xf2", b"\xf2\xf3"):
-            for mode in (32, 64):
-                items.append((make_case(mode, prefix + tail, rng), prefix + tail))
+        imm = b"\x05" if r.imm == "ib" else b""
+        tails = [esc + bytes([r.op]) + imm] if r.modrm is None else \
+            [esc + bytes([r.op]) + modrm(mod, reg, 2 if mod == 3 else 3) + imm for mod in (3, 0)]
+        for tail in tails:
+            for prefix in (b"", b"\x66", b"\xf3", b"\xf2", b"\x66\xf3", b"\xf2\x66", b"\xf3\xf2",
+                           b"\xf2\xf3", b"\xf0", b"\xf0\x66"):
+                for mode in (32, 64):
+                    items.append((make_case(mode, prefix + tail, rng), prefix + tail))
     bad = check_cases(oracle, items)
     assert not bad, f"{len(bad)} of {len(items)} cases differ:\n" + "\n".join(bad[:5])
 
