@@ -8,6 +8,7 @@ Each case loads xmm0-xmm15 (xmm0-xmm7 in 32-bit mode) and mm0-mm7 from the
 scratch area, runs the instruction, and stores them all back, so the state
 that the comparison sees is in memory.  The memory operand is at
 [rbx] = DATA_BASE + 0x400 (+ a misalignment, for the #GP of aligned forms)."""
+import platform
 import random
 import struct
 import sys
@@ -394,3 +395,48 @@ def test_mmx_x87_state(oracle, name):
         assert got.vector == want.vector
         assert got.data == want.data
         assert fpu_diffs(case.mode, got.fpu, want.fpu, ("emu", "host")) == [], case
+
+
+# --- a gcc-built program: vectorized loops and intrinsics, native vs pvemu ---------------
+
+def _gcc(*args):
+    import subprocess
+    return subprocess.run(["gcc", *map(str, args)], capture_output=True, text=True)
+
+
+def _has_fp_moves():
+    """gcc moves vectors with MOVAPS/MOVUPS too: rows of simd_fp.py."""
+    from emu.isa.table import rows
+    return {(r.prefix, r.op) for r in rows() if r.map == 1} >= {("NP", 0x28), ("NP", 0x29), ("NP", 0x10), ("NP", 0x11)}
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="needs an x86-64 host")
+@pytest.mark.skipif(not _has_fp_moves(), reason="needs MOVAPS/MOVUPS (the SSE floating-point rows)")
+def test_gcc_program_matches_native(tmp_path):
+    """tests/simd_int_prog.c built with gcc -O3 -msse4.2: the native run's
+    printed results equal what the same code leaves in memory on pvemu."""
+    import subprocess
+    from emu import Machine
+    from emu.loader import load_elf
+    src = Path(__file__).with_name("simd_int_prog.c")
+    native, elf = tmp_path / "native", tmp_path / "prog.elf"
+    r = _gcc("-O3", "-msse4.2", "-DNATIVE", "-o", native, src)
+    if r.returncode:
+        pytest.skip(f"gcc cannot build the program: {r.stderr[:200]}")
+    want = [int(x, 16) for x in subprocess.run([native], capture_output=True, text=True,
+                                               check=True).stdout.split()]
+    r = _gcc("-O3", "-msse4.2", "-ffreestanding", "-fno-pic", "-no-pie", "-fno-stack-protector",
+             "-nostdlib", "-static", "-Wl,-Ttext=0x100000", "-Wl,-e,_start", "-Wl,--build-id=none",
+             "-o", elf, src)
+    assert r.returncode == 0, r.stderr
+    img = load_elf(elf.read_bytes(), 16 << 20)
+    m = Machine(mode=64, memory=16 << 20)
+    for addr, data in img.segments:
+        m.mem_write(addr, data)
+    m.reg_write("rsp", 0xF00000 - 8)         # as after a call: rsp + 8 is 16-byte aligned
+    ex = m.run(start=img.entry, count=10_000_000)
+    assert ex.reason == "hlt", ex
+    nm = subprocess.run(["nm", elf], capture_output=True, text=True, check=True).stdout
+    result = next(int(line.split()[0], 16) for line in nm.splitlines() if line.endswith(" result"))
+    got = list(struct.unpack("<6Q", bytes(m.mem_read(result, 48))))
+    assert got == want
