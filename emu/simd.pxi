@@ -61,15 +61,27 @@ cdef inline int mmx_ok(CPU* c) noexcept nogil:
 
 cdef inline int sse_mmx_ok(CPU* c) noexcept nogil:
     """An SSE instruction with an MMX register operand (CVTPI2PS xmm, mm,
-    MOVQ2DQ ...): the SSE checks, then the x87 ones of MMX (pending #MF,
-    and the transition to MMX mode)."""
+    MOVQ2DQ ...): the SSE checks, then a pending x87 exception -> #MF.  The
+    transition to MMX mode (mmx_enter, or mm_set) comes when the
+    instruction completes: one that faults leaves the x87 state alone (as
+    the host CPU does)."""
     if sse_ok(c):
         return RC_FAULT
     if c.fpu.fsw & FSW_ES:
         return fault(c, 16, 0, 0)
+    return 0
+
+cdef inline void mmx_enter(CPU* c) noexcept nogil:
+    """The x87 unit enters MMX mode: TOP = 0, every register valid."""
     c.fpu.top = 0
     c.fpu.ftw = 0
-    return 0
+
+cdef inline bint cr4_simd_reserved(uint64_t v) noexcept nogil:
+    """MOV to CR4 sets OSFXSR, OSXMMEXCPT or OSXSAVE although CPUID does not
+    report FXSR, SSE or XSAVE (#GP)."""
+    return (((v & CR4_OSFXSR) and not (CPUID_1_EDX & (1 << 24)))
+            or ((v & CR4_OSXMMEXCPT) and not (CPUID_1_EDX & (1 << 25)))
+            or ((v & CR4_OSXSAVE) and not (CPUID_1_ECX & (1 << 26))))
 
 # --- MMX registers: mmN is the significand of physical x87 register N -----
 

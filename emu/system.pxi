@@ -114,6 +114,8 @@ cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
     elif n == 4:
         if (c.efer & EFER_LMA) and not (v & CR4_PAE):
             return fault(c, 13, 1, 0)
+        if cr4_simd_reserved(v):               # simd.pxi
+            return fault(c, 13, 1, 0)
         c.cr4 = v
         tlb_flush(c)                           # (PGE toggled: global pages go too)
     else:

@@ -644,6 +644,45 @@ def f_undoc(draw, ctx):
     return [plain_insn(draw, ctx, "undoc", [0xD6], rex=False)]
 
 
+@functools.lru_cache(maxsize=None)
+def _sse_rows():
+    """The SSE floating-point rows the family draws from (not RCP/RSQRT,
+    whose approximations differ between CPU makers)."""
+    from emu.fuzz.sse_cases import fp_rows
+    return tuple(r for r in fp_rows() if not r.mnemonic.startswith(("RCP", "RSQRT")))
+
+
+_MAP_PREFIX = {1: b"\x0f", 2: b"\x0f\x38", 3: b"\x0f\x3a"}
+_MAP_NUMBER = {1: 0x0F00, 2: 0x0F3800, 3: 0x0F3A00}     # the numbering of Family.opcodes
+
+
+def _sse_opcodes():
+    from emu.isa.table import rows
+    return tuple(sorted({_MAP_NUMBER[r.map] | r.op for r in rows() if r.where.startswith("simd_fp.py")}))
+
+
+def f_sse_fp(draw, ctx):
+    """One row of emu/isa/simd_fp.py: its mandatory prefix, REX (REX.W
+    where the row wants it), a register or memory operand, an imm8."""
+    rows = _sse_rows()
+    r = rows[draw(st.integers(0, len(rows) - 1))]
+    pre = [] if r.prefix in (None, "NP") else [int(r.prefix, 16)]
+    if chance(draw, 10):
+        pre.insert(0, draw(st.sampled_from(SEGS_64 if ctx.mode == 64 else SEGS_32)))
+    rx = draw_rex(draw, ctx, w=True if r.rexw else None)
+    if r.rexw and rx is None:
+        rx = 0x48
+    if isinstance(r.modrm, tuple):
+        step = draw(st.integers(0, 7)) if r.modrm[0] == "plus_i" else 0
+        modrm, sib, disp = r.modrm[1] + step, None, b""
+    else:
+        mem = "any" if (r.reg_handler and r.mem_handler) else ("reg" if r.reg_handler else "mem")
+        modrm, sib, disp = draw_modrm(draw, ctx, pre, rx, reg=r.modrm if isinstance(r.modrm, int)
+                                      else None, mem=mem)
+    imm = _imm(draw, 1) if r.imm == "ib" else b""
+    return [Insn("sse_fp", _MAP_PREFIX[r.map] + bytes([r.op]), pre, rx, modrm, sib, disp, imm)]
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
@@ -692,6 +731,8 @@ FAMILIES = {f.name: f for f in (
     Family("branch", f_branch, 5, _r(0x70, 0x7F) + _r(0x0F80, 0x0F8F) + (0xEB, 0xE9, 0xE8) + _r(0xE0, 0xE3)),
     Family("nop", f_nop, 1, (0x90, 0x0F1F)),
     Family("undoc", f_undoc, 1, (0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3, 0x82, 0xD6)),
+    # opt-in (weight 0): drawn when named in families= or given a weight
+    Family("sse_fp", f_sse_fp, 0, _sse_opcodes(), fp=True),
 )}
 
 
@@ -706,7 +747,9 @@ def _select(mode, families=None, weights=None, opcode_range=None):
         names = [n for n in names if any(lo <= o <= hi for o in FAMILIES[n].opcodes)]
     if not names:
         raise ValueError("no instruction family selected for mode %d" % mode)
-    w = [max(0, (weights or {}).get(n, FAMILIES[n].weight)) for n in names]
+    # opt-in families (weight 0) count when named or chosen by opcode range
+    explicit = 1 if families or opcode_range else 0
+    w = [max(0, (weights or {}).get(n, FAMILIES[n].weight or explicit)) for n in names]
     return names, w
 
 

@@ -77,8 +77,10 @@ MACHINE = frozenset(("PSE", "PAE", "APIC", "PGE", "PAT", "NX", "LM"))
 IMPLEMENTED = frozenset((
     "BASE", "PSE", "TSC", "MSR", "PAE", "CX8", "APIC", "SEP", "PGE", "CMOV", "PAT",
     "CX16", "MOVBE", "POPCNT", "LAHF_LM", "LZCNT", "SYSCALL", "NX", "LM",
-    # simd_int.py: all of MMX, SSSE3 and SSE4.2 (SSE4.1 also needs simd_fp.py's rows)
-    "MMX", "SSSE3", "SSE4_2",
+    # simd_fp.py (the SSE/SSE2 integer instructions are simd_int.py's)
+    "FXSR", "SSE", "SSE2", "XSAVE", "CLFLUSH", "CLFLUSHOPT", "RDTSCP", "RDPID",
+    # simd_int.py with simd_fp.py: all of MMX, SSSE3, SSE4.1 and SSE4.2
+    "MMX", "SSSE3", "SSE4_1", "SSE4_2",
 ))
 
 
