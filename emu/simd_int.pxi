@@ -814,7 +814,7 @@ cdef inline int mm_op(CPU* c, Insn* i, vkern_t k, uint32_t size) noexcept nogil:
     PUNPCKL*) bytes, never alignment-checked."""
     cdef Vec d, s
     s.q[0] = 0
-    if mmx_ok(c) or mm_src(c, i, size, &s.q[0]):
+    if mmx_check(c) or mm_src(c, i, size, &s.q[0]):
         return RC_FAULT
     d.q[0] = mm_get(c, i.reg)
     k(&d, &s, 8, imm8(i))
@@ -1041,6 +1041,13 @@ cdef int h_pslldq(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_
 
 # --- moves ------------------------------------------------------------------------
 
+cdef inline int mmx_done(CPU* c, Insn* i, int rc) noexcept nogil:
+    """An MMX instruction's last step (a store) succeeded: MMX mode, go on."""
+    if rc:
+        return rc
+    mmx_enter(c)
+    return next_insn(c, i)
+
 cdef inline uint32_t gpr_size(Insn* i) noexcept nogil:
     """MOVD (4 bytes) or, with REX.W, MOVQ (8) to or from a general register."""
     return 8 if i.rex & 8 else 4
@@ -1048,16 +1055,16 @@ cdef inline uint32_t gpr_size(Insn* i) noexcept nogil:
 cdef int h_movd_mm_rm(CPU* c, Insn* i) noexcept nogil:
     """MOVD/MOVQ mm, r/m32/64 (NP 0F 6E): zero-extended."""
     cdef uint64_t v
-    if mmx_ok(c) or rm_read(c, i, gpr_size(i), &v):
+    if mmx_check(c) or rm_read(c, i, gpr_size(i), &v):
         return RC_FAULT
     mm_set(c, i.reg, v)
     return next_insn(c, i)
 
 cdef int h_movd_rm_mm(CPU* c, Insn* i) noexcept nogil:
     """MOVD/MOVQ r/m32/64, mm (NP 0F 7E)."""
-    if mmx_ok(c):
+    if mmx_check(c):
         return RC_FAULT
-    return ok_next(c, i, rm_write(c, i, gpr_size(i), mm_get(c, i.reg)))
+    return mmx_done(c, i, rm_write(c, i, gpr_size(i), mm_get(c, i.reg)))
 
 cdef int h_movd_x_rm(CPU* c, Insn* i) noexcept nogil:
     """MOVD/MOVQ xmm, r/m32/64 (66 0F 6E): zero-extended to 128 bits."""
@@ -1100,16 +1107,16 @@ cdef int h_movq_xm_x(CPU* c, Insn* i) noexcept nogil:
 cdef int h_movq_mm_mmm(CPU* c, Insn* i) noexcept nogil:
     """MOVQ mm, mm/m64 (NP 0F 6F)."""
     cdef uint64_t v
-    if mmx_ok(c) or mm_src(c, i, 8, &v):
+    if mmx_check(c) or mm_src(c, i, 8, &v):
         return RC_FAULT
     mm_set(c, i.reg, v)
     return next_insn(c, i)
 
 cdef int h_movq_mmm_mm(CPU* c, Insn* i) noexcept nogil:
     """MOVQ mm/m64, mm (NP 0F 7F) and MOVNTQ m64, mm (NP 0F E7)."""
-    if mmx_ok(c):
+    if mmx_check(c):
         return RC_FAULT
-    return ok_next(c, i, mm_dst(c, i, 8, mm_get(c, i.reg)))
+    return mmx_done(c, i, mm_dst(c, i, 8, mm_get(c, i.reg)))
 
 cdef inline int movdq_load(CPU* c, Insn* i, uint32_t align) noexcept nogil:
     cdef Vec s
@@ -1141,6 +1148,7 @@ cdef int h_movq2dq(CPU* c, Insn* i) noexcept nogil:
     d = xreg(c, i.reg)
     d.q[0] = mm_get(c, i.rm)
     d.q[1] = 0
+    mmx_enter(c)
     return next_insn(c, i)
 
 cdef int h_movdq2q(CPU* c, Insn* i) noexcept nogil:
@@ -1152,29 +1160,29 @@ cdef int h_movdq2q(CPU* c, Insn* i) noexcept nogil:
 
 cdef inline int maskmov(CPU* c, Insn* i, const Vec* v, const Vec* mask, uint32_t n) noexcept nogil:
     """Store the bytes of v whose mask byte has its top bit set at DS:rDI
-    (a segment override applies), byte by byte."""
+    (a segment override applies), byte by byte.  0 or RC_FAULT."""
     cdef uint32_t k
     cdef uint64_t base = lin_of(c, i.seg, c.r[R_DI] & i.amask)
     for k in range(n):
         if mask.b[k] & 0x80:
             if wr(c, (base + k) & c.lamask, 1, v.b[k]):
                 return RC_FAULT
-    return next_insn(c, i)
+    return 0
 
 cdef int h_maskmovq(CPU* c, Insn* i) noexcept nogil:
     """MASKMOVQ mm1, mm2 (NP 0F F7)."""
     cdef Vec v, m
-    if mmx_ok(c):
+    if mmx_check(c):
         return RC_FAULT
     v.q[0] = mm_get(c, i.reg)
     m.q[0] = mm_get(c, i.rm)
-    return maskmov(c, i, &v, &m, 8)
+    return mmx_done(c, i, maskmov(c, i, &v, &m, 8))
 
 cdef int h_maskmovdqu(CPU* c, Insn* i) noexcept nogil:
     """MASKMOVDQU xmm1, xmm2 (66 0F F7)."""
     if sse_ok(c):
         return RC_FAULT
-    return maskmov(c, i, xreg(c, i.reg), xreg(c, i.rm), 16)
+    return ok_next(c, i, maskmov(c, i, xreg(c, i.reg), xreg(c, i.rm), 16))
 
 # --- element insert and extract, byte masks, PTEST, PBLENDVB -------------------------
 
@@ -1195,7 +1203,7 @@ cdef int h_pextrw(CPU* c, Insn* i) noexcept nogil:
 cdef int h_pinsrw_mm(CPU* c, Insn* i) noexcept nogil:
     """PINSRW mm, r32/m16, imm8 (NP 0F C4)."""
     cdef uint64_t v, sh = 16 * (imm8(i) & 3)
-    if mmx_ok(c) or rm_read(c, i, 2, &v):
+    if mmx_check(c) or rm_read(c, i, 2, &v):
         return RC_FAULT
     mm_set(c, i.reg, (mm_get(c, i.reg) & ~(<uint64_t>0xFFFF << sh)) | ((v & 0xFFFF) << sh))
     return next_insn(c, i)

@@ -367,6 +367,11 @@ MMX_STATE_CODES = {
     "movdq2q mm7, xmm3": "f20fd6fb",
     "paddb xmm1, xmm2 (no MMX transition)": "660ffcca",
     "maskmovq mm1, mm2 [rdi]": "0ff7ca",
+    # a fault on the memory operand leaves the x87 state alone
+    "paddb mm0, [0xf0000000] (faults)": "0ffc0425000000f0",
+    "movq [0xf0000000], mm1 (faults)": "0f7f0c25000000f0",
+    "movd mm1, [0xf0000000] (faults)": "0f6e0c25000000f0",
+    "pinsrw mm1, [0xf0000000], 1 (faults)": "0fc40c25000000f001",
 }
 
 
