@@ -1160,9 +1160,14 @@ cdef int h_movdq2q(CPU* c, Insn* i) noexcept nogil:
 
 cdef inline int maskmov(CPU* c, Insn* i, const Vec* v, const Vec* mask, uint32_t n) noexcept nogil:
     """Store the bytes of v whose mask byte has its top bit set at DS:rDI
-    (a segment override applies), byte by byte.  0 or RC_FAULT."""
+    (a segment override applies).  The whole n-byte span is checked for
+    writing first, so a fault leaves memory unchanged; with an all-zero
+    mask it still faults (the SDM leaves that to the implementation; the
+    host CPU faults).  0 or RC_FAULT."""
     cdef uint32_t k
     cdef uint64_t base = lin_of(c, i.seg, c.r[R_DI] & i.amask)
+    if check_wr(c, base, n):
+        return RC_FAULT
     for k in range(n):
         if mask.b[k] & 0x80:
             if wr(c, (base + k) & c.lamask, 1, v.b[k]):
@@ -1170,13 +1175,14 @@ cdef inline int maskmov(CPU* c, Insn* i, const Vec* v, const Vec* mask, uint32_t
     return 0
 
 cdef int h_maskmovq(CPU* c, Insn* i) noexcept nogil:
-    """MASKMOVQ mm1, mm2 (NP 0F F7)."""
+    """MASKMOVQ mm1, mm2 (NP 0F F7): MMX mode even if the store faults
+    (as the host CPU)."""
     cdef Vec v, m
-    if mmx_check(c):
+    if mmx_ok(c):
         return RC_FAULT
     v.q[0] = mm_get(c, i.reg)
     m.q[0] = mm_get(c, i.rm)
-    return mmx_done(c, i, maskmov(c, i, &v, &m, 8))
+    return ok_next(c, i, maskmov(c, i, &v, &m, 8))
 
 cdef int h_maskmovdqu(CPU* c, Insn* i) noexcept nogil:
     """MASKMOVDQU xmm1, xmm2 (66 0F F7)."""

@@ -372,6 +372,10 @@ MMX_STATE_CODES = {
     "movq [0xf0000000], mm1 (faults)": "0f7f0c25000000f0",
     "movd mm1, [0xf0000000] (faults)": "0f6e0c25000000f0",
     "pinsrw mm1, [0xf0000000], 1 (faults)": "0fc40c25000000f001",
+    # ... but MASKMOVQ enters MMX mode even when its store faults
+    "maskmovq mm1, mm2 at [0xf0000000] (faults)": "bf000000f00ff7ca",
+    "maskmovq with an all-zero mask at [0xf0000000] (faults)": "0fefd2bf000000f00ff7ca",
+    "maskmovdqu with an all-zero mask at [0xf0000000] (faults)": "660fefd2bf000000f0660ff7ca",
 }
 
 
