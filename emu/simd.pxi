@@ -67,16 +67,23 @@ cdef inline int mmx_ok(CPU* c) noexcept nogil:
     mmx_enter(c)
     return 0
 
-cdef inline int sse_mmx_ok(CPU* c) noexcept nogil:
-    """An SSE instruction with an MMX register operand (CVTPI2PS xmm, mm,
-    MOVQ2DQ ...): the SSE checks, then a pending x87 exception -> #MF.  The
-    transition to MMX mode (mmx_enter, or mm_set) comes when the
-    instruction completes: one that faults leaves the x87 state alone (as
-    the host CPU does)."""
+cdef inline int sse_x87_ok(CPU* c) noexcept nogil:
+    """An SSE instruction with an MMX register operand: the SSE checks, then
+    a pending x87 exception -> #MF; the caller enters MMX mode (mmx_enter)
+    once its operands are read (a faulting memory operand leaves the x87
+    state alone, as the host CPU does)."""
     if sse_ok(c):
         return RC_FAULT
     if c.fpu.fsw & FSW_ES:
         return fault(c, 16, 0, 0)
+    return 0
+
+cdef inline int sse_mmx_ok(CPU* c) noexcept nogil:
+    """sse_x87_ok, then MMX mode at once (for instructions whose operands
+    cannot fault: MOVQ2DQ, MOVDQ2Q)."""
+    if sse_x87_ok(c):
+        return RC_FAULT
+    mmx_enter(c)
     return 0
 
 cdef inline void mmx_enter(CPU* c) noexcept nogil:

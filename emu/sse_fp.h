@@ -72,85 +72,14 @@ static inline uint64_t pv_b64(double f) { uint64_t v; memcpy(&v, &f, 8); return 
 #define D_FRAC 0x000FFFFFFFFFFFFFull
 #define D_QUIET 0x0008000000000000ull
 #define D_DEFNAN 0xFFF8000000000000ull
+#define S_MIN 0x00800000u                /* the smallest normals */
+#define D_MIN 0x0010000000000000ull
 
-static inline int s_nan(uint32_t a) { return (a & S_EXP) == S_EXP && (a & S_FRAC); }
-static inline int s_snan(uint32_t a) { return s_nan(a) && !(a & S_QUIET); }
-static inline int s_denorm(uint32_t a) { return !(a & S_EXP) && (a & S_FRAC); }
-static inline int d_nan(uint64_t a) { return (a & D_EXP) == D_EXP && (a & D_FRAC); }
-static inline int d_snan(uint64_t a) { return d_nan(a) && !(a & D_QUIET); }
-static inline int d_denorm(uint64_t a) { return !(a & D_EXP) && (a & D_FRAC); }
-
-/* A source operand: DAZ turns denormals into zeros, else they raise DE. */
-static inline uint32_t s_in(pv_fp *f, uint32_t a)
-{
-    if (s_denorm(a)) {
-        if (f->mxcsr & PV_DAZ) return a & S_SIGN;
-        f->pre |= PV_DE;
-    }
-    return a;
-}
-
-static inline uint64_t d_in(pv_fp *f, uint64_t a)
-{
-    if (d_denorm(a)) {
-        if (f->mxcsr & PV_DAZ) return a & D_SIGN;
-        f->pre |= PV_DE;
-    }
-    return a;
-}
-
-/* DAZ only (instructions that do not report DE). */
-static inline uint32_t s_daz(pv_fp *f, uint32_t a)
-{
-    return (s_denorm(a) && (f->mxcsr & PV_DAZ)) ? (a & S_SIGN) : a;
-}
-
-static inline uint64_t d_daz(pv_fp *f, uint64_t a)
-{
-    return (d_denorm(a) && (f->mxcsr & PV_DAZ)) ? (a & D_SIGN) : a;
-}
-
-/* The NaN result of an operation with a NaN operand: the first NaN,
- * quieted; IE if either is signalling. */
-static inline uint32_t s_nan_result(pv_fp *f, uint32_t a, uint32_t b)
-{
-    if (s_snan(a) || s_snan(b)) f->pre |= PV_IE;
-    return (s_nan(a) ? a : b) | S_QUIET;
-}
-
-static inline uint64_t d_nan_result(pv_fp *f, uint64_t a, uint64_t b)
-{
-    if (d_snan(a) || d_snan(b)) f->pre |= PV_IE;
-    return (d_nan(a) ? a : b) | D_QUIET;
-}
+/* ---- the operations of one format, written once: PV_FORMAT(s, S, ...)
+ * defines s_nan, s_in, pv_s_arith, pv_s_minmax, pv_s_cmp, pv_s_round ...
+ * for singles, PV_FORMAT(d, D, ...) the same for doubles. ---- */
 
 enum { PV_ADD = 0, PV_SUB = 1, PV_MUL = 2, PV_DIV = 3, PV_SQRT = 4 };
-
-static inline float s_host(int op, float x, float y)
-{
-    volatile float a = x, b = y, r;
-    switch (op) {
-    case PV_ADD: r = a + b; break;
-    case PV_SUB: r = a - b; break;
-    case PV_MUL: r = a * b; break;
-    case PV_DIV: r = a / b; break;
-    default: r = sqrtf(a); break;
-    }
-    return r;
-}
-
-static inline double d_host(int op, double x, double y)
-{
-    volatile double a = x, b = y, r;
-    switch (op) {
-    case PV_ADD: r = a + b; break;
-    case PV_SUB: r = a - b; break;
-    case PV_MUL: r = a * b; break;
-    case PV_DIV: r = a / b; break;
-    default: r = sqrt(a); break;
-    }
-    return r;
-}
 
 /* PE of a result that overflows or underflows with that exception unmasked:
  * x86 then reports whether the result rounded to the format's precision
@@ -159,8 +88,8 @@ static inline double d_host(int op, double x, double y)
 static inline int pv_wide_inexact(int op, double x, double y, int bits, int tiny)
 {
     int ea, eb, e;
-    double ma = frexp(x, &ea), mb = frexp(y, &eb), m;
-    volatile double va, vb, vm;
+    double ma = frexp(x, &ea), mb = frexp(y, &eb);
+    volatile double m, va, vb, vm;     /* volatile: no contraction into an fma */
     switch (op) {
     case PV_MUL:
         m = ma * mb;
@@ -197,144 +126,6 @@ static inline void pv_host_flags(pv_fp *f, int ex)
     if (ex & FE_INEXACT) f->post |= PV_PE;
 }
 
-/* Tiny results: underflow (tininess before rounding: the result truncated
- * toward zero is below the smallest normal), FTZ. */
-static inline uint32_t s_tiny(pv_fp *f, int op, float a, float b, uint32_t r, int inexact,
-                              uint32_t pe_other)
-{
-    int rc = fegetround();
-    fesetround(FE_TOWARDZERO);
-    uint32_t t = pv_b32(s_host(op, a, b));
-    fesetround(rc);
-    if ((t & ~S_SIGN) >= 0x00800000u || (!inexact && !(r & ~S_SIGN)))
-        return r;                                  /* not tiny (or exactly zero) */
-    if (f->mxcsr & (PV_UE << 7)) {                 /* masked underflow */
-        if (f->mxcsr & PV_FTZ) {
-            f->post |= PV_UE | PV_PE;
-            return r & S_SIGN;
-        }
-        if (inexact) f->post |= PV_UE;
-    } else {
-        f->post = (f->post & ~PV_PE) | PV_UE | (pv_wide_inexact(op, a, b, 24, 1) ? PV_PE : 0) | pe_other;
-    }
-    return r;
-}
-
-static inline uint64_t d_tiny(pv_fp *f, int op, double a, double b, uint64_t r, int inexact,
-                              uint32_t pe_other)
-{
-    int rc = fegetround();
-    fesetround(FE_TOWARDZERO);
-    uint64_t t = pv_b64(d_host(op, a, b));
-    fesetround(rc);
-    if ((t & ~D_SIGN) >= 0x0010000000000000ull || (!inexact && !(r & ~D_SIGN)))
-        return r;
-    if (f->mxcsr & (PV_UE << 7)) {
-        if (f->mxcsr & PV_FTZ) {
-            f->post |= PV_UE | PV_PE;
-            return r & D_SIGN;
-        }
-        if (inexact) f->post |= PV_UE;
-    } else {
-        f->post = (f->post & ~PV_PE) | PV_UE | (pv_wide_inexact(op, a, b, 53, 1) ? PV_PE : 0) | pe_other;
-    }
-    return r;
-}
-
-/* a op b (b ignored by sqrt), single precision.  A denormal operand
- * raises DE unless the operation is invalid or divides by zero. */
-static inline uint32_t pv_s_arith(pv_fp *f, int op, uint32_t a, uint32_t b)
-{
-    pv_fp g = *f;
-    uint32_t pe_before = f->post & PV_PE;          /* other lanes' PE */
-    if (op == PV_SQRT) a = b;                      /* SQRTSS/PS: the source operand */
-    if (s_nan(a) || (op != PV_SQRT && s_nan(b)))
-        return op == PV_SQRT ? s_nan_result(f, a, a) : s_nan_result(f, a, b);
-    g.pre = 0;
-    a = s_in(&g, a);
-    if (op != PV_SQRT) b = s_in(&g, b);
-    feclearexcept(FE_ALL_EXCEPT);
-    float x = pv_f32(a), y = pv_f32(b);
-    uint32_t r = pv_b32(s_host(op, x, y));
-    int ex = fetestexcept(FE_ALL_EXCEPT);
-    if (!(ex & (FE_INVALID | FE_DIVBYZERO))) f->pre |= g.pre;
-    if ((ex & FE_OVERFLOW) && !(f->mxcsr & (PV_OE << 7))) {
-        ex &= ~FE_INEXACT;
-        if (pv_wide_inexact(op, x, y, 24, 0)) f->post |= PV_PE;
-    }
-    pv_host_flags(f, ex);
-    if (s_nan(r)) return S_DEFNAN;                 /* an invalid operation */
-    if ((r & S_EXP) == 0 && !(ex & FE_DIVBYZERO))
-        r = s_tiny(f, op, x, y, r, (ex & FE_INEXACT) != 0, pe_before);
-    return r;
-}
-
-static inline uint64_t pv_d_arith(pv_fp *f, int op, uint64_t a, uint64_t b)
-{
-    pv_fp g = *f;
-    uint32_t pe_before = f->post & PV_PE;
-    if (op == PV_SQRT) a = b;
-    if (d_nan(a) || (op != PV_SQRT && d_nan(b)))
-        return op == PV_SQRT ? d_nan_result(f, a, a) : d_nan_result(f, a, b);
-    g.pre = 0;
-    a = d_in(&g, a);
-    if (op != PV_SQRT) b = d_in(&g, b);
-    feclearexcept(FE_ALL_EXCEPT);
-    double x = pv_f64(a), y = pv_f64(b);
-    uint64_t r = pv_b64(d_host(op, x, y));
-    int ex = fetestexcept(FE_ALL_EXCEPT);
-    if (!(ex & (FE_INVALID | FE_DIVBYZERO))) f->pre |= g.pre;
-    if ((ex & FE_OVERFLOW) && !(f->mxcsr & (PV_OE << 7))) {
-        ex &= ~FE_INEXACT;
-        if (pv_wide_inexact(op, x, y, 53, 0)) f->post |= PV_PE;
-    }
-    pv_host_flags(f, ex);
-    if (d_nan(r)) return D_DEFNAN;
-    if ((r & D_EXP) == 0 && !(ex & FE_DIVBYZERO))
-        r = d_tiny(f, op, x, y, r, (ex & FE_INEXACT) != 0, pe_before);
-    return r;
-}
-
-/* ---- comparisons ---- */
-
-/* -1 a < b, 0 equal, 1 a > b, 2 unordered (after DAZ; zeros are equal). */
-static inline int s_cmp(uint32_t a, uint32_t b)
-{
-    if (s_nan(a) || s_nan(b)) return 2;
-    float x = pv_f32(a), y = pv_f32(b);
-    return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-static inline int d_cmp(uint64_t a, uint64_t b)
-{
-    if (d_nan(a) || d_nan(b)) return 2;
-    double x = pv_f64(a), y = pv_f64(b);
-    return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-/* MIN/MAX: the second operand when either is a NaN (IE) or both are zero. */
-static inline uint32_t pv_s_minmax(pv_fp *f, int max, uint32_t a, uint32_t b)
-{
-    a = s_daz(f, a);
-    b = s_daz(f, b);
-    if (s_nan(a) || s_nan(b)) { f->pre |= PV_IE; return b; }
-    a = s_in(f, a);
-    b = s_in(f, b);
-    int c = s_cmp(a, b);
-    return (max ? c > 0 : c < 0) ? a : b;
-}
-
-static inline uint64_t pv_d_minmax(pv_fp *f, int max, uint64_t a, uint64_t b)
-{
-    a = d_daz(f, a);
-    b = d_daz(f, b);
-    if (d_nan(a) || d_nan(b)) { f->pre |= PV_IE; return b; }
-    a = d_in(f, a);
-    b = d_in(f, b);
-    int c = d_cmp(a, b);
-    return (max ? c > 0 : c < 0) ? a : b;
-}
-
 /* CMPPS predicate 0-7 (EQ LT LE UNORD NEQ NLT NLE ORD); LT LE NLT NLE
  * signal IE on any NaN, the others only on an SNaN. */
 static inline int pv_pred(int p, int c)
@@ -353,35 +144,153 @@ static inline int pv_pred(int p, int c)
 
 static inline int pv_pred_signals(int p) { p &= 3; return p == 1 || p == 2; }
 
-/* The relation of a and b (as s_cmp): IE on an SNaN, or on any NaN when
- * `signal`; DE (or DAZ) for denormal operands of an ordered pair. */
-static inline int pv_s_rel(pv_fp *f, int signal, uint32_t a, uint32_t b)
-{
-    if (s_snan(a) || s_snan(b) || (signal && (s_nan(a) || s_nan(b)))) f->pre |= PV_IE;
-    if (s_nan(a) || s_nan(b)) return 2;
-    a = s_in(f, a);
-    b = s_in(f, b);
-    return s_cmp(a, b);
-}
+#define PV_FORMAT(p, P, UT, FT, TOF, TOB, BITS, SQRT, RINT) \
+static inline int p##_nan(UT a) { return (a & P##_EXP) == P##_EXP && (a & P##_FRAC); }         \
+static inline int p##_snan(UT a) { return p##_nan(a) && !(a & P##_QUIET); }                    \
+static inline int p##_denorm(UT a) { return !(a & P##_EXP) && (a & P##_FRAC); }                \
+                                                                                               \
+/* A source operand: DAZ turns denormals into zeros, else they raise DE. */                    \
+static inline UT p##_in(pv_fp *f, UT a)                                                        \
+{                                                                                              \
+    if (p##_denorm(a)) {                                                                       \
+        if (f->mxcsr & PV_DAZ) return a & P##_SIGN;                                            \
+        f->pre |= PV_DE;                                                                       \
+    }                                                                                          \
+    return a;                                                                                  \
+}                                                                                              \
+                                                                                               \
+/* DAZ only (instructions that do not report DE). */                                           \
+static inline UT p##_daz(pv_fp *f, UT a)                                                       \
+{                                                                                              \
+    return (p##_denorm(a) && (f->mxcsr & PV_DAZ)) ? (a & P##_SIGN) : a;                        \
+}                                                                                              \
+                                                                                               \
+/* The NaN result of an operation with a NaN operand: the first NaN,                           \
+ * quieted; IE if either is signalling. */                                                     \
+static inline UT p##_nan_result(pv_fp *f, UT a, UT b)                                          \
+{                                                                                              \
+    if (p##_snan(a) || p##_snan(b)) f->pre |= PV_IE;                                           \
+    return (p##_nan(a) ? a : b) | P##_QUIET;                                                   \
+}                                                                                              \
+                                                                                               \
+static inline FT p##_host(int op, FT x, FT y)                                                  \
+{                                                                                              \
+    volatile FT a = x, b = y, r;                                                               \
+    switch (op) {                                                                              \
+    case PV_ADD: r = a + b; break;                                                             \
+    case PV_SUB: r = a - b; break;                                                             \
+    case PV_MUL: r = a * b; break;                                                             \
+    case PV_DIV: r = a / b; break;                                                             \
+    default: r = SQRT(a); break;                                                               \
+    }                                                                                          \
+    return r;                                                                                  \
+}                                                                                              \
+                                                                                               \
+/* Tiny results: underflow (tininess before rounding: the result truncated                     \
+ * toward zero is below the smallest normal), FTZ.  pe_other: the PE of                        \
+ * the other lanes. */                                                                         \
+static inline UT p##_tiny(pv_fp *f, int op, FT a, FT b, UT r, int inexact, uint32_t pe_other)  \
+{                                                                                              \
+    int rc = fegetround();                                                                     \
+    fesetround(FE_TOWARDZERO);                                                                 \
+    UT t = TOB(p##_host(op, a, b));                                                            \
+    fesetround(rc);                                                                            \
+    if ((t & ~P##_SIGN) >= P##_MIN || (!inexact && !(r & ~P##_SIGN)))                          \
+        return r;                                  /* not tiny (or exactly zero) */            \
+    if (f->mxcsr & (PV_UE << 7)) {                 /* masked underflow */                      \
+        if (f->mxcsr & PV_FTZ) {                                                               \
+            f->post |= PV_UE | PV_PE;                                                          \
+            return r & P##_SIGN;                                                               \
+        }                                                                                      \
+        if (inexact) f->post |= PV_UE;                                                         \
+    } else {                                                                                   \
+        f->post = (f->post & ~PV_PE) | PV_UE | pe_other                                        \
+                  | (pv_wide_inexact(op, a, b, BITS, 1) ? PV_PE : 0);                          \
+    }                                                                                          \
+    return r;                                                                                  \
+}                                                                                              \
+                                                                                               \
+/* a op b (b ignored by sqrt).  A denormal operand raises DE unless the                        \
+ * operation is invalid or divides by zero. */                                                 \
+static inline UT pv_##p##_arith(pv_fp *f, int op, UT a, UT b)                                  \
+{                                                                                              \
+    pv_fp g = *f;                                                                              \
+    uint32_t pe_before = f->post & PV_PE;          /* other lanes' PE */                       \
+    if (op == PV_SQRT) a = b;                      /* SQRTSS/PS: the source operand */         \
+    if (p##_nan(a) || (op != PV_SQRT && p##_nan(b)))                                           \
+        return op == PV_SQRT ? p##_nan_result(f, a, a) : p##_nan_result(f, a, b);              \
+    g.pre = 0;                                                                                 \
+    a = p##_in(&g, a);                                                                         \
+    if (op != PV_SQRT) b = p##_in(&g, b);                                                      \
+    feclearexcept(FE_ALL_EXCEPT);                                                              \
+    FT x = TOF(a), y = TOF(b);                                                                 \
+    UT r = TOB(p##_host(op, x, y));                                                            \
+    int ex = fetestexcept(FE_ALL_EXCEPT);                                                      \
+    if (!(ex & (FE_INVALID | FE_DIVBYZERO))) f->pre |= g.pre;                                  \
+    if ((ex & FE_OVERFLOW) && !(f->mxcsr & (PV_OE << 7))) {                                    \
+        ex &= ~FE_INEXACT;                                                                     \
+        if (pv_wide_inexact(op, x, y, BITS, 0)) f->post |= PV_PE;                              \
+    }                                                                                          \
+    pv_host_flags(f, ex);                                                                      \
+    if (p##_nan(r)) return P##_DEFNAN;             /* an invalid operation */                  \
+    /* tiny before rounding: a denormal or zero result, or one rounded up                      \
+     * to the smallest normal */                                                               \
+    if (((r & P##_EXP) == 0 || (r & ~P##_SIGN) == P##_MIN) && !(ex & FE_DIVBYZERO))            \
+        r = p##_tiny(f, op, x, y, r, (ex & FE_INEXACT) != 0, pe_before);                       \
+    return r;                                                                                  \
+}                                                                                              \
+                                                                                               \
+/* -1 a < b, 0 equal, 1 a > b, 2 unordered (zeros are equal). */                               \
+static inline int p##_cmp(UT a, UT b)                                                          \
+{                                                                                              \
+    if (p##_nan(a) || p##_nan(b)) return 2;                                                    \
+    FT x = TOF(a), y = TOF(b);                                                                 \
+    return x < y ? -1 : (x > y ? 1 : 0);                                                       \
+}                                                                                              \
+                                                                                               \
+/* MIN/MAX: DAZ first; then the second operand when either is a NaN (IE)                       \
+ * or both are zero. */                                                                        \
+static inline UT pv_##p##_minmax(pv_fp *f, int max, UT a, UT b)                                \
+{                                                                                              \
+    a = p##_daz(f, a);                                                                         \
+    b = p##_daz(f, b);                                                                         \
+    if (p##_nan(a) || p##_nan(b)) { f->pre |= PV_IE; return b; }                               \
+    a = p##_in(f, a);                                                                          \
+    b = p##_in(f, b);                                                                          \
+    int c = p##_cmp(a, b);                                                                     \
+    return (max ? c > 0 : c < 0) ? a : b;                                                      \
+}                                                                                              \
+                                                                                               \
+/* The relation of a and b (as p_cmp): IE on an SNaN, or on any NaN when                       \
+ * `signal`; DE (or DAZ) for denormal operands of an ordered pair. */                          \
+static inline int pv_##p##_rel(pv_fp *f, int signal, UT a, UT b)                               \
+{                                                                                              \
+    if (p##_snan(a) || p##_snan(b) || (signal && (p##_nan(a) || p##_nan(b)))) f->pre |= PV_IE; \
+    if (p##_nan(a) || p##_nan(b)) return 2;                                                    \
+    a = p##_in(f, a);                                                                          \
+    b = p##_in(f, b);                                                                          \
+    return p##_cmp(a, b);                                                                      \
+}                                                                                              \
+                                                                                               \
+static inline int pv_##p##_cmp(pv_fp *f, int pred, UT a, UT b)                                 \
+{                                                                                              \
+    return pv_pred(pred, pv_##p##_rel(f, pv_pred_signals(pred), a, b));                        \
+}                                                                                              \
+                                                                                               \
+/* ROUNDSS/SD/PS/PD: to an integral value in the current mode; SNaN -> IE                      \
+ * (quieted); PE unless suppressed. */                                                         \
+static inline UT pv_##p##_round(pv_fp *f, UT a, int no_pe)                                     \
+{                                                                                              \
+    if (p##_nan(a)) return p##_nan_result(f, a, a);                                            \
+    a = p##_daz(f, a);                                                                         \
+    volatile FT x = TOF(a), r;                                                                 \
+    r = RINT(x);                                                                               \
+    if (r != x && !no_pe) f->post |= PV_PE;                                                    \
+    return TOB(r) | (a & P##_SIGN);                /* -0.4 -> -0 */                            \
+}                                                                                              \
 
-static inline int pv_d_rel(pv_fp *f, int signal, uint64_t a, uint64_t b)
-{
-    if (d_snan(a) || d_snan(b) || (signal && (d_nan(a) || d_nan(b)))) f->pre |= PV_IE;
-    if (d_nan(a) || d_nan(b)) return 2;
-    a = d_in(f, a);
-    b = d_in(f, b);
-    return d_cmp(a, b);
-}
-
-static inline int pv_s_cmp(pv_fp *f, int p, uint32_t a, uint32_t b)
-{
-    return pv_pred(p, pv_s_rel(f, pv_pred_signals(p), a, b));
-}
-
-static inline int pv_d_cmp(pv_fp *f, int p, uint64_t a, uint64_t b)
-{
-    return pv_pred(p, pv_d_rel(f, pv_pred_signals(p), a, b));
-}
+PV_FORMAT(s, S, uint32_t, float, pv_f32, pv_b32, 24, sqrtf, nearbyintf)
+PV_FORMAT(d, D, uint64_t, double, pv_f64, pv_b64, 53, sqrt, nearbyint)
 
 /* ---- conversions ---- */
 
@@ -446,22 +355,17 @@ static inline uint32_t pv_d_to_s(pv_fp *f, uint64_t a)
     return v;
 }
 
-static inline uint32_t pv_i_to_s(pv_fp *f, int64_t a)
+/* A signed integer to a single (dbl 0) or a double (dbl 1), as bits. */
+static inline uint64_t pv_i_to_f(pv_fp *f, int64_t a, int dbl)
 {
-    feclearexcept(FE_ALL_EXCEPT);
     volatile int64_t x = a;
-    volatile float r = (float)x;
-    pv_host_flags(f, fetestexcept(FE_ALL_EXCEPT));
-    return pv_b32(r);
-}
-
-static inline uint64_t pv_i_to_d(pv_fp *f, int64_t a)
-{
+    volatile float rs;
+    volatile double rd;
     feclearexcept(FE_ALL_EXCEPT);
-    volatile int64_t x = a;
-    volatile double r = (double)x;
+    if (dbl) rd = (double)x;
+    else rs = (float)x;
     pv_host_flags(f, fetestexcept(FE_ALL_EXCEPT));
-    return pv_b64(r);
+    return dbl ? pv_b64(rd) : pv_b32(rs);
 }
 
 /* A double to a signed integer of `bits` (32 or 64), rounded by the
@@ -479,28 +383,6 @@ static inline int64_t pv_d_to_i(pv_fp *f, uint64_t a, int bits, int trunc)
     if (!(r >= -lim && r < lim)) { f->pre |= PV_IE; return indef; }
     if (r != x) f->post |= PV_PE;
     return (int64_t)r;
-}
-
-/* ROUNDSS/SD/PS/PD: to an integral value in the current mode; SNaN -> IE
- * (quieted); PE unless suppressed. */
-static inline uint32_t pv_s_round(pv_fp *f, uint32_t a, int no_pe)
-{
-    if (s_nan(a)) return s_nan_result(f, a, a);
-    a = s_daz(f, a);
-    volatile float x = pv_f32(a), r;
-    r = nearbyintf(x);
-    if (r != x && !no_pe) f->post |= PV_PE;
-    return pv_b32(r) | (a & S_SIGN);           /* -0.4 -> -0 */
-}
-
-static inline uint64_t pv_d_round(pv_fp *f, uint64_t a, int no_pe)
-{
-    if (d_nan(a)) return d_nan_result(f, a, a);
-    a = d_daz(f, a);
-    volatile double x = pv_f64(a), r;
-    r = nearbyint(x);
-    if (r != x && !no_pe) f->post |= PV_PE;
-    return pv_b64(r) | (a & D_SIGN);
 }
 
 /* RCPSS/RSQRTSS: an approximation with relative error <= 1.5 * 2^-12, as

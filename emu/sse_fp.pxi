@@ -23,8 +23,7 @@ cdef extern from "sse_fp.h":
     int pv_d_cmp(pv_fp* f, int p, uint64_t a, uint64_t b) nogil
     uint64_t pv_s_to_d(pv_fp* f, uint32_t a) nogil
     uint32_t pv_d_to_s(pv_fp* f, uint64_t a) nogil
-    uint32_t pv_i_to_s(pv_fp* f, int64_t a) nogil
-    uint64_t pv_i_to_d(pv_fp* f, int64_t a) nogil
+    uint64_t pv_i_to_f(pv_fp* f, int64_t a, int dbl) nogil
     int64_t pv_d_to_i(pv_fp* f, uint64_t a, int bits, int trunc) nogil
     uint32_t pv_s_round(pv_fp* f, uint32_t a, int no_pe) nogil
     uint64_t pv_d_round(pv_fp* f, uint64_t a, int no_pe) nogil
@@ -429,13 +428,13 @@ cdef int h_cvt(CPU* c, Insn* i) noexcept nogil:
         r.d[0] = pv_d_to_s(&f, s.q[0])
     elif cv == CV_DQ2PS:
         for k in range(4):
-            r.d[k] = pv_i_to_s(&f, <int32_t>s.d[k])
+            r.d[k] = <uint32_t>pv_i_to_f(&f, <int32_t>s.d[k], 0)
     elif cv == CV_PS2DQ or cv == CV_TPS2DQ:
         for k in range(4):
             r.d[k] = <uint32_t>pv_d_to_i(&f, pv_s_widen(&f, s.d[k]), 32, cv == CV_TPS2DQ)
     elif cv == CV_DQ2PD:
-        r.q[1] = pv_i_to_d(&f, <int32_t>s.d[1])
-        r.q[0] = pv_i_to_d(&f, <int32_t>s.d[0])
+        r.q[1] = pv_i_to_f(&f, <int32_t>s.d[1], 1)
+        r.q[0] = pv_i_to_f(&f, <int32_t>s.d[0], 1)
     else:
         r.d[0] = <uint32_t>pv_d_to_i(&f, s.q[0], 32, cv == CV_TPD2DQ)
         r.d[1] = <uint32_t>pv_d_to_i(&f, s.q[1], 32, cv == CV_TPD2DQ)
@@ -458,9 +457,9 @@ cdef int h_cvtsi2s(CPU* c, Insn* i) noexcept nogil:
     x = <int64_t>v if n == 8 else <int64_t><int32_t>v
     fp_begin(c, &f)
     if i.sub == 0:
-        rs = pv_i_to_s(&f, x)
+        rs = <uint32_t>pv_i_to_f(&f, x, 0)
     else:
-        rd_ = pv_i_to_d(&f, x)
+        rd_ = pv_i_to_f(&f, x, 1)
     if fp_commit(c, &f):
         return RC_FAULT
     if i.sub == 0:
@@ -493,18 +492,18 @@ cdef int h_cvtpi2p(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v
     cdef pv_fp f
     cdef Vec r
-    if (sse_mmx_ok(c) if i.mod == 3 else sse_ok(c)) or mm_src(c, i, 8, &v):
+    if (sse_x87_ok(c) if i.mod == 3 else sse_ok(c)) or mm_src(c, i, 8, &v):
         return RC_FAULT
     if i.mod == 3:
         mmx_enter(c)            # before a SIMD exception, as the host CPU
     r = xreg(c, i.reg)[0]
     fp_begin(c, &f)
     if i.sub == 0:
-        r.d[0] = pv_i_to_s(&f, <int32_t>v)
-        r.d[1] = pv_i_to_s(&f, <int32_t>(v >> 32))
+        r.d[0] = <uint32_t>pv_i_to_f(&f, <int32_t>v, 0)
+        r.d[1] = <uint32_t>pv_i_to_f(&f, <int32_t>(v >> 32), 0)
     else:
-        r.q[0] = pv_i_to_d(&f, <int32_t>v)
-        r.q[1] = pv_i_to_d(&f, <int32_t>(v >> 32))
+        r.q[0] = pv_i_to_f(&f, <int32_t>v, 1)
+        r.q[1] = pv_i_to_f(&f, <int32_t>(v >> 32), 1)
     if fp_commit(c, &f):
         return RC_FAULT
     xreg(c, i.reg)[0] = r
@@ -517,7 +516,7 @@ cdef int h_cvtp2pi(CPU* c, Insn* i) noexcept nogil:
     cdef pv_fp f
     cdef bint dbl = i.sub & 1, trunc = (i.sub >> 1) & 1
     cdef int64_t lo, hi
-    if sse_mmx_ok(c) or xmm_src(c, i, 16 if dbl else 8, 16 if dbl else 0, &s):
+    if sse_x87_ok(c) or xmm_src(c, i, 16 if dbl else 8, 16 if dbl else 0, &s):
         return RC_FAULT
     mmx_enter(c)                # before a SIMD exception, as the host CPU
     fp_begin(c, &f)
@@ -576,24 +575,30 @@ cdef int h_blend(CPU* c, Insn* i) noexcept nogil:
                 d.q[k] = s.q[k]
     return next_insn(c, i)
 
+cdef inline bint dp_products_fault(CPU* c, pv_fp* f) noexcept nogil:
+    """An unmasked exception among DPPS/DPPD's products ends the instruction
+    there (the host CPU reports no flags of the sums then)."""
+    return ((f.pre | f.post) & ~(c.fpu.mxcsr >> MX_MASK_SHIFT) & MX_FLAGS) != 0
+
 cdef int h_dpps(CPU* c, Insn* i) noexcept nogil:
     """DPPS (sub 0) / DPPD (sub 1) xmm1, xmm2/m128, imm8: the products of
     the lanes imm8[7:4] selects (others +0), summed pairwise ((0+1)+(2+3)),
-    each step rounded; the sum goes to the lanes imm8[3:0] selects, +0 to
-    the others."""
+    each step rounded (a denormal product is a denormal operand of the sum:
+    DE); the sum goes to the lanes imm8[3:0] selects, +0 to the others."""
     cdef Vec s, r
     cdef pv_fp f
     cdef Vec* a = xreg(c, i.reg)
     cdef uint32_t k, p[4]
     cdef uint64_t q[2], sum64
-    cdef uint32_t sum32, de
+    cdef uint32_t sum32
     if fp_src(c, i, SH_PS, &s):
         return RC_FAULT
     fp_begin(c, &f)
     if i.sub == 0:
         for k in range(4):
             p[k] = pv_s_arith(&f, FOP_MUL, a.d[k], s.d[k]) if (i.imm >> (4 + k)) & 1 else 0
-        de = f.pre & MX_DE              # denormal products are not operands: no DE
+        if dp_products_fault(c, &f):
+            return fp_commit(c, &f)
         sum32 = pv_s_arith(&f, FOP_ADD, pv_s_arith(&f, FOP_ADD, p[0], p[1]),
                            pv_s_arith(&f, FOP_ADD, p[2], p[3]))
         for k in range(4):
@@ -601,11 +606,11 @@ cdef int h_dpps(CPU* c, Insn* i) noexcept nogil:
     else:
         for k in range(2):
             q[k] = pv_d_arith(&f, FOP_MUL, a.q[k], s.q[k]) if (i.imm >> (4 + k)) & 1 else 0
-        de = f.pre & MX_DE
+        if dp_products_fault(c, &f):
+            return fp_commit(c, &f)
         sum64 = pv_d_arith(&f, FOP_ADD, q[0], q[1])
         for k in range(2):
             r.q[k] = sum64 if (i.imm >> k) & 1 else 0
-    f.pre = (f.pre & ~<uint32_t>MX_DE) | de
     return fp_write(c, i, &f, SH_PS, &r)
 
 cdef int h_insertps(CPU* c, Insn* i) noexcept nogil:

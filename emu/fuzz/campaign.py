@@ -403,6 +403,10 @@ def _accesses(case: Case, regs: dict, pc: int):
         # a REP string instruction faults somewhere along its way
         span = 64 * max(1, d.opsize // 8)
         out += [(reg(6) - span, 2 * span, False), (reg(7) - span, 2 * span, False)]
+    if d.mnemonic == "?" and d.is_mem:
+        # an instruction the fuzz decoder does not name (SSE, x87...): its
+        # ModRM operand, at most 16 bytes (FXSAVE and XSAVE are excluded)
+        out.append((effective_address(d, regs, mode) or 0, 16, False))
     if d.map == 1 and d.op in _BT_REG and d.is_mem and d.reg is not None:
         # BT* m, r: the bit offset in the register reaches beyond the operand
         bits = d.opsize

@@ -667,8 +667,9 @@ def _row_insn(draw, ctx, family, rows):
     where the row wants it), a register or memory operand, an imm8."""
     r = rows[draw(st.integers(0, len(rows) - 1))]
     pre = [] if r.prefix in (None, "NP") else [int(r.prefix, 16)]
-    if chance(draw, 10):
-        pre.insert(0, draw(st.sampled_from(SEGS_64 if ctx.mode == 64 else SEGS_32)))
+    if chance(draw, 10):        # (not FS/GS: the host oracle refuses them)
+        pre.insert(0, draw(st.sampled_from((0x26, 0x2E, 0x36, 0x3E) if ctx.mode == 64
+                                           else (0x26, 0x36, 0x3E))))
     rx = draw_rex(draw, ctx, w=True if r.rexw else None)
     if r.rexw and rx is None:
         rx = 0x48
@@ -755,12 +756,15 @@ FAMILIES = {f.name: f for f in (
 )}
 
 
-def family_names(mode: int):
-    return [n for n, f in FAMILIES.items() if mode in f.modes]
+def family_names(mode: int, opt_in: bool = False):
+    """The families of `mode`; the opt-in ones (weight 0: sse_fp, which
+    Unicorn cannot check) only with `opt_in`."""
+    return [n for n, f in FAMILIES.items() if mode in f.modes and (f.weight or opt_in)]
 
 
 def _select(mode, families=None, weights=None, opcode_range=None):
-    names = [n for n in (families or family_names(mode)) if mode in FAMILIES[n].modes]
+    names = [n for n in (families or family_names(mode, opt_in=opcode_range is not None))
+             if mode in FAMILIES[n].modes]
     if opcode_range is not None:
         lo, hi = opcode_range
         names = [n for n in names if any(lo <= o <= hi for o in FAMILIES[n].opcodes)]

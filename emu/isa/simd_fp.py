@@ -110,20 +110,17 @@ row("66 0F 3A 21 /r ib", "INSERTPS xmm1, xmm2/m32, imm8", "h_insertps", feature=
 row("66 0F 3A 17 /r ib", "EXTRACTPS r/m32, xmm1, imm8", "h_extractps", feature="SSE4_1")
 
 # ---- MXCSR, state saving, cache and ordering (0F AE) ----
-row("NP 0F AE /0", "FXSAVE m512byte", mem="h_fxsave", feature="FXSR")
-row("NP REX.W 0F AE /0", "FXSAVE64 m512byte", mem="h_fxsave", feature="FXSR")
-row("NP 0F AE /1", "FXRSTOR m512byte", mem="h_fxrstor", feature="FXSR")
-row("NP REX.W 0F AE /1", "FXRSTOR64 m512byte", mem="h_fxrstor", feature="FXSR")
+for where, name, handler, sub, feature in (
+        ("0F AE /0", "FXSAVE m512byte", "h_fxsave", 0, "FXSR"),
+        ("0F AE /1", "FXRSTOR m512byte", "h_fxrstor", 0, "FXSR"),
+        ("0F AE /4", "XSAVE mem", "h_xsave", 0, "XSAVE"),
+        ("0F AE /5", "XRSTOR mem", "h_xrstor", 0, "XSAVE"),
+        ("0F AE /6", "XSAVEOPT mem", "h_xsave", 1, "XSAVE"),
+        ("0F C7 /4", "XSAVEC mem", "h_xsave", 2, "XSAVE")):
+    row(f"NP {where}", name, mem=handler, sub=sub, feature=feature)
+    row(f"NP REX.W {where}", name.replace(" ", "64 ", 1), mem=handler, sub=sub, feature=feature)
 row("NP 0F AE /2", "LDMXCSR m32", mem="h_ldmxcsr", feature="SSE")
 row("NP 0F AE /3", "STMXCSR m32", mem="h_stmxcsr", feature="SSE")
-row("NP 0F AE /4", "XSAVE mem", mem="h_xsave", sub=0, feature="XSAVE")
-row("NP REX.W 0F AE /4", "XSAVE64 mem", mem="h_xsave", sub=0, feature="XSAVE")
-row("NP 0F AE /5", "XRSTOR mem", mem="h_xrstor", feature="XSAVE")
-row("NP REX.W 0F AE /5", "XRSTOR64 mem", mem="h_xrstor", feature="XSAVE")
-row("NP 0F AE /6", "XSAVEOPT mem", mem="h_xsave", sub=1, feature="XSAVE")
-row("NP REX.W 0F AE /6", "XSAVEOPT64 mem", mem="h_xsave", sub=1, feature="XSAVE")
-row("NP 0F C7 /4", "XSAVEC mem", mem="h_xsave", sub=2, feature="XSAVE")
-row("NP REX.W 0F C7 /4", "XSAVEC64 mem", mem="h_xsave", sub=2, feature="XSAVE")
 row("NP 0F AE /7", "CLFLUSH m8", mem="h_clflush", feature="CLFLUSH")
 row("66 0F AE /7", "CLFLUSHOPT m8", mem="h_clflush", feature="CLFLUSHOPT")
 row("NP 0F AE E8+i", "LFENCE", "h_fence", feature="SSE2")
