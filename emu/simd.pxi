@@ -44,19 +44,27 @@ cdef inline int sse_ok(CPU* c) noexcept nogil:
         return fault(c, 7, 0, 0)
     return 0
 
-cdef inline int mmx_ok(CPU* c) noexcept nogil:
+cdef inline int mmx_check(CPU* c) noexcept nogil:
     """MMX instructions: CR0.EM -> #UD (SDM Vol. 1 table 'Effects of EM, MP
     and TS on MMX instructions'), CR0.TS -> #NM, then a pending unmasked x87
-    exception -> #MF.  On success the x87 unit enters MMX mode: TOP = 0 and
-    every register tagged valid (even when the instruction only reads)."""
+    exception -> #MF.  The x87 unit enters MMX mode (mmx_enter, or mm_set)
+    when the instruction completes: one that faults on its memory operand
+    leaves the x87 state alone, as the host CPU does."""
     if c.cr0 & CR0_EM:
         return fault(c, 6, 0, 0)
     if c.cr0 & CR0_TS:
         return fault(c, 7, 0, 0)
     if c.fpu.fsw & FSW_ES:
         return fault(c, 16, 0, 0)
-    c.fpu.top = 0
-    c.fpu.ftw = 0
+    return 0
+
+cdef inline int mmx_ok(CPU* c) noexcept nogil:
+    """mmx_check, then MMX mode at once (instructions that cannot fault
+    after their checks): TOP = 0 and every register tagged valid, even when
+    the instruction only reads."""
+    if mmx_check(c):
+        return RC_FAULT
+    mmx_enter(c)
     return 0
 
 cdef inline int sse_x87_ok(CPU* c) noexcept nogil:

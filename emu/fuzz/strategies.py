@@ -656,15 +656,15 @@ _MAP_PREFIX = {1: b"\x0f", 2: b"\x0f\x38", 3: b"\x0f\x3a"}
 _MAP_NUMBER = {0: 0, 1: 0x0F00, 2: 0x0F3800, 3: 0x0F3A00}     # the numbering of Family.opcodes
 
 
-def _sse_opcodes():
+def _row_opcodes(row_file):
+    """Family.opcodes of the rows of emu/isa/<row_file>."""
     from emu.isa.table import rows
-    return tuple(sorted({_MAP_NUMBER[r.map] | r.op for r in rows() if r.where.startswith("simd_fp.py")}))
+    return tuple(sorted({_MAP_NUMBER[r.map] | r.op for r in rows() if r.where.startswith(row_file)}))
 
 
-def f_sse_fp(draw, ctx):
-    """One row of emu/isa/simd_fp.py: its mandatory prefix, REX (REX.W
+def _row_insn(draw, ctx, family, rows):
+    """One of `rows` (opcode-table rows): its mandatory prefix, REX (REX.W
     where the row wants it), a register or memory operand, an imm8."""
-    rows = _sse_rows()
     r = rows[draw(st.integers(0, len(rows) - 1))]
     pre = [] if r.prefix in (None, "NP") else [int(r.prefix, 16)]
     if chance(draw, 10):        # (not FS/GS: the host oracle refuses them)
@@ -673,7 +673,9 @@ def f_sse_fp(draw, ctx):
     rx = draw_rex(draw, ctx, w=True if r.rexw else None)
     if r.rexw and rx is None:
         rx = 0x48
-    if isinstance(r.modrm, tuple):
+    if r.modrm is None:
+        modrm, sib, disp = None, None, b""
+    elif isinstance(r.modrm, tuple):
         step = draw(st.integers(0, 7)) if r.modrm[0] == "plus_i" else 0
         modrm, sib, disp = r.modrm[1] + step, None, b""
     else:
@@ -681,7 +683,23 @@ def f_sse_fp(draw, ctx):
         modrm, sib, disp = draw_modrm(draw, ctx, pre, rx, reg=r.modrm if isinstance(r.modrm, int)
                                       else None, mem=mem)
     imm = _imm(draw, 1) if r.imm == "ib" else b""
-    return [Insn("sse_fp", _MAP_PREFIX[r.map] + bytes([r.op]), pre, rx, modrm, sib, disp, imm)]
+    return [Insn(family, _MAP_PREFIX[r.map] + bytes([r.op]), pre, rx, modrm, sib, disp, imm)]
+
+
+def f_sse_fp(draw, ctx):
+    """One row of emu/isa/simd_fp.py."""
+    return _row_insn(draw, ctx, "sse_fp", _sse_rows())
+
+
+@functools.lru_cache(maxsize=None)
+def _simd_int_rows():
+    from emu.isa.table import rows
+    return tuple(r for r in rows() if r.where.startswith("simd_int.py"))
+
+
+def f_simd_int(draw, ctx):
+    """One row of emu/isa/simd_int.py (MMX, SSE2-SSE4.2 integer)."""
+    return _row_insn(draw, ctx, "simd_int", _simd_int_rows())
 
 
 @dataclass(frozen=True)
@@ -761,7 +779,8 @@ FAMILIES = {f.name: f for f in (
     Family("undoc", f_undoc, 1, _rows_of("h_shl", only=lambda r: r.modrm_reg == 6)
            + _rows_of("h_salc") + (0x82,)),
     # opt-in (weight 0): drawn when named in families= or given a weight
-    Family("sse_fp", f_sse_fp, 0, _sse_opcodes(), fp=True),
+    Family("sse_fp", f_sse_fp, 0, _row_opcodes("simd_fp.py"), fp=True),
+    Family("simd_int", f_simd_int, 0, _row_opcodes("simd_int.py"), fp=True),
 )}
 
 

@@ -86,6 +86,8 @@ IMPLEMENTED = frozenset((
     "CX16", "MOVBE", "POPCNT", "LAHF_LM", "LZCNT", "SYSCALL", "NX", "LM",
     # simd_fp.py (the SSE/SSE2 integer instructions are simd_int.py's)
     "FXSR", "SSE", "SSE2", "XSAVE", "CLFLUSH", "CLFLUSHOPT", "RDTSCP", "RDPID",
+    # simd_int.py with simd_fp.py: all of MMX, SSSE3, SSE4.1 and SSE4.2
+    "MMX", "SSSE3", "SSE4_1", "SSE4_2",
 ))
 
 
