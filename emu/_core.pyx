@@ -47,12 +47,17 @@ include "pit.pxi"
 include "apic.pxi"
 include "io.pxi"
 include "misc.pxi"
+include "softfloat.pxi"
+include "x87.pxi"
+include "x87trans.pxi"
 include "decode.pxi"
 include "opmap.pxi"
+include "x87map.pxi"
 include "variants.pxi"
 
 init_parity()
 init_opmap()
+init_x87_trans()
 init_variants()
 
 # ---------------------------------------------------------------- run loop
@@ -302,6 +307,10 @@ cdef void reset_state(CPU* c, int mode) noexcept nogil:
     c.dr[6] = DR6_FIXED
     c.dr[7] = DR7_FIXED
     c.msr_apic_base = 0xFEE00900
+    if mode == 16:
+        fpu_power_up(c)
+    else:
+        fpu_init(c)                  # flat machines start with the FPU usable
     update_mode(c)
 
 cdef int halt_wait(CPU* c) noexcept nogil:

@@ -160,6 +160,7 @@ cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail) noexcep
             return decode_too_long(i, avail)
         b = p[pos]
         pos += 1
+        i.modrm = <uint8_t>b
         mod = b >> 6
         reg = ((b >> 3) & 7) | ((rex & 4) << 1)
         rm = b & 7

@@ -45,10 +45,8 @@ cdef void init_opmap() noexcept nogil:
     alu_ei[:] = [h_add_EI, h_or_EI, h_adc_EI, h_sbb_EI, h_and_EI, h_sub_EI, h_xor_EI, h_cmp_EI]
 
     # Not implemented, but decoded to their right length so an exit can show
-    # the whole instruction: x87 (D8-DF) and the two- and three-byte
-    # opcodes that take a ModRM byte (SSE, MMX, system).  All raise #UD.
-    for k in range(0xD8, 0xE0):
-        op(k, M, h_ud)
+    # the whole instruction: the two- and three-byte opcodes that take a
+    # ModRM byte (SSE, MMX, system).  All raise #UD.
     for k in range(0x100, 0x300):
         op(k, M, h_ud)
     for k in range(0x104, 0x10C):
@@ -122,7 +120,6 @@ cdef void init_opmap() noexcept nogil:
     op(0x98, 0, h_cbw)
     op(0x99, 0, h_cwd)
     op(0x9A, I64 | END, h_call_far, I_AP)
-    op(0x9B, 0, h_nop)                       # WAIT: no x87, so nothing pending
     op(0x9C, D64, h_pushf)
     op(0x9D, D64 | END, h_popf)
     op(0x9E, 0, h_sahf)
@@ -298,3 +295,6 @@ cdef void init_opmap() noexcept nogil:
     # --- the three-byte map 0F 38 xx ---
     op(0x2F0, M | MEM, h_movbe)
     op(0x2F1, M | MEM, h_movbe)
+
+    # --- the x87 escapes D8-DF and WAIT (x87map.pxi) ---
+    init_x87_opmap()
