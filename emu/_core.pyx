@@ -360,6 +360,9 @@ def _init_reg_names():
     for k, name in enumerate(["es", "cs", "ss", "ds", "fs", "gs"]):
         REGS[name] = (4, k, 2)
         REGS[name + "_base"] = (5, k, 8)
+    # x87 (kind 6): st0-st7 as raw 80-bit values, then the control words
+    for k, name in enumerate(X87_REG_NAMES):
+        REGS[name] = (6, k, 10 if k < 8 else (8 if name in ("fip", "fdp") else 2))
 
 _init_reg_names()
 
@@ -712,6 +715,8 @@ cdef class Machine:
             return get_eflags(c) & size_mask(size)
         if kind == 4:
             return c.sel[idx]
+        if kind == 6:
+            return x87_reg_get(c, idx)
         return c.segbase[idx]
 
     def reg_write(self, name, value):
@@ -747,6 +752,8 @@ cdef class Machine:
             if idx == S_CS:
                 jcache_flush(c)
             segs_changed(c)
+        elif kind == 6:
+            x87_reg_set(c, idx, v)
         else:
             c.segbase[idx] = v if c.mode == 64 else v & 0xFFFFFFFF
             if idx == S_CS:
@@ -1190,7 +1197,8 @@ cdef class Machine:
 
     def state(self):
         """A snapshot of the CPU: general registers, rip, rflags, segment
-        selectors and bases, control registers and the descriptor tables."""
+        selectors and bases, control registers, the descriptor tables and
+        the x87 registers."""
         c = self.c
         names = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"]
         if c.mode == 64 or c.efer & EFER_LMA:
@@ -1203,6 +1211,7 @@ cdef class Machine:
         for k, n in enumerate(("es", "cs", "ss", "ds", "fs", "gs")):
             s[n] = c.sel[k]
             s[n + "_base"] = c.segbase[k]
+        s.update({n: self.reg_read(n) for n in X87_REG_NAMES})
         return s
 
     def insn_bytes(self, ip=None):

@@ -9,7 +9,7 @@
 # pseudo-denormal when J = 1, valued as if the exponent were 1); exponent
 # 0x7FFF with J = 1 is infinity or a NaN (bit 62 set: quiet); J = 0 with a
 # nonzero exponent (unnormals, pseudo-NaNs, pseudo-infinities) is an
-# unsupported encoding: an invalid operand.  Tininess is detected before
+# unsupported encoding: an invalid operand.  Tininess is detected after
 # rounding, as the x87 does.  Exceptions collect in FEnv.ex; FEnv.up records
 # a rounding away from zero (the x87's C1).
 
@@ -43,6 +43,7 @@ cdef struct FEnv:
     uint32_t masks         # exception masks (the FCW's low six bits)
     uint32_t ex            # exceptions raised (X_*)
     uint32_t up            # the last rounding went away from zero
+    uint32_t den           # the memory operand was a binary32/64 denormal (DE if the operation gets that far)
 
 # --- encodings -------------------------------------------------------------
 
@@ -137,6 +138,9 @@ cdef inline bint invalid_operands(FEnv* f, F80 a, F80 b, F80* r) noexcept nogil:
         return True
     return False
 
+cdef inline bint denormal_operand(FEnv* f, F80 a, F80 b) noexcept nogil:
+    return f.den or f_denormal(a) or f_denormal(b)
+
 cdef inline bint invalid_operand(FEnv* f, F80 a, F80* r) noexcept nogil:
     return invalid_operands(f, a, a, r)
 
@@ -171,6 +175,17 @@ cdef u128 round_bits(FEnv* f, uint32_t sign, u128 v, uint32_t prec, uint32_t rc,
             v = (<u128>1) << 127
     return v
 
+cdef inline bint tiny(FEnv* f, uint32_t sign, int32_t exp, u128 v, uint32_t prec) noexcept nogil:
+    """Is sign * v * 2**(exp - BIAS - 127) (v normalized, exp <= 0) tiny?  The
+    x87 decides after rounding, as if the exponent were unbounded: only
+    exp == 0 rounding up to the smallest normal escapes."""
+    cdef FEnv t = f[0]
+    cdef bint carry
+    if exp < 0:
+        return True
+    round_bits(&t, sign, v, prec, f.rc, &carry)
+    return not carry
+
 cdef F80 round_pack(FEnv* f, uint32_t sign, int32_t exp, u128 v, uint32_t prec) noexcept nogil:
     """The extended real sign * v * 2**(exp - BIAS - 127) (v normalized: bit
     127 set, or 0), rounded to prec bits with the x87's overflow and
@@ -180,9 +195,12 @@ cdef F80 round_pack(FEnv* f, uint32_t sign, int32_t exp, u128 v, uint32_t prec) 
     cdef uint64_t s
     if v == 0:
         return f80(sign, 0, 0)
-    if exp <= 0:
+    if exp <= 0 and tiny(f, sign, exp, v, prec):
         if not (f.masks & X_UE):
             f.ex |= X_UE
+            if exp + WRAP <= 0:          # too tiny even wrapped (FSCALE): zero
+                f.ex |= X_PE
+                return f80(sign, 0, 0)
             exp += WRAP
         else:
             v = round_bits(f, sign, shr_jam(v, 1 - exp), prec, f.rc, &carry)
@@ -196,7 +214,12 @@ cdef F80 round_pack(FEnv* f, uint32_t sign, int32_t exp, u128 v, uint32_t prec) 
     if exp >= EXP_INF:
         if not (f.masks & X_OE):
             f.ex |= X_OE
-            exp -= WRAP
+            if exp - WRAP < EXP_INF:
+                exp -= WRAP
+                return f80(sign, <uint32_t>exp, <uint64_t>(v >> 64))
+            f.ex |= X_PE               # too large even wrapped (FSCALE): infinity
+            f.up = 1
+            return f_inf_of(sign)
         else:
             f.ex |= X_OE | X_PE
             if f.rc == RND_ZERO or (f.rc == RND_DOWN and not sign) or (f.rc == RND_UP and sign):
@@ -224,7 +247,7 @@ cdef F80 f_add(FEnv* f, F80 a, F80 b, uint32_t negate_b) noexcept nogil:
     cdef u128 A, B, R
     if invalid_operands(f, a, b, &r):
         return r
-    if f_denormal(a) or f_denormal(b):
+    if denormal_operand(f, a, b):
         f.ex |= X_DE
     if f_inf(a):
         if f_inf(b) and sa != sb:
@@ -264,7 +287,7 @@ cdef F80 f_mul(FEnv* f, F80 a, F80 b) noexcept nogil:
     cdef uint32_t sign = f_sign(a) ^ f_sign(b)
     if invalid_operands(f, a, b, &r):
         return r
-    if f_denormal(a) or f_denormal(b):
+    if denormal_operand(f, a, b):
         f.ex |= X_DE
     if f_inf(a) or f_inf(b):
         if f_zero(a) or f_zero(b):
@@ -285,7 +308,13 @@ cdef F80 f_div(FEnv* f, F80 a, F80 b) noexcept nogil:
     cdef u128 n, d
     if invalid_operands(f, a, b, &r):
         return r
-    if f_denormal(a) or f_denormal(b):
+    if f_zero(b) and not f_inf(a):     # (ZE comes before DE)
+        if f_zero(a):
+            f.ex |= X_IE
+            return f_indefinite()
+        f.ex |= X_ZE
+        return f_inf_of(sign)
+    if denormal_operand(f, a, b):
         f.ex |= X_DE
     if f_inf(a):
         if f_inf(b):
@@ -294,12 +323,6 @@ cdef F80 f_div(FEnv* f, F80 a, F80 b) noexcept nogil:
         return f_inf_of(sign)
     if f_inf(b):
         return f80(sign, 0, 0)
-    if f_zero(b):
-        if f_zero(a):
-            f.ex |= X_IE
-            return f_indefinite()
-        f.ex |= X_ZE
-        return f_inf_of(sign)
     if f_zero(a):
         return f80(sign, 0, 0)
     f_unpack(a, &ea, &sa)
@@ -335,9 +358,7 @@ cdef F80 f_sqrt(FEnv* f, F80 a) noexcept nogil:
     if f_zero(a):
         return a
     if f_sign(a):
-        if f_denormal(a):
-            f.ex |= X_DE
-        f.ex |= X_IE
+        f.ex |= X_IE                   # (and no DE: IE comes first)
         return f_indefinite()
     if f_inf(a):
         return a
@@ -369,7 +390,7 @@ cdef int f_compare(FEnv* f, F80 a, F80 b, bint quiet_nans) noexcept nogil:
         if not quiet_nans or f_snan(a) or f_snan(b):
             f.ex |= X_IE
         return 2
-    if f_denormal(a) or f_denormal(b):
+    if denormal_operand(f, a, b):
         f.ex |= X_DE
     if f_zero(a) and f_zero(b):
         return 0
@@ -420,23 +441,21 @@ cdef int64_t f_to_int(FEnv* f, F80 a, uint32_t bits, uint32_t rc) noexcept nogil
     cdef FEnv t
     if f_unsupported(a) or f_nan(a) or f_inf(a):
         f.ex |= X_IE
-        return -indef if bits == 64 else indef
+        return indef
     if f_zero(a):
-        return 0
-    if f_denormal(a):
-        f.ex |= X_DE
+        return 0                       # (a denormal source raises no DE)
     e = <int32_t>f_exp(a) or 1
     sig = a.sig
     if e > BIAS + 63:
         f.ex |= X_IE
-        return -indef if bits == 64 else indef
+        return indef
     t = f[0]
     v = round_to_int(&t, f_sign(a), e, sig, rc)
     limit = ((<uint64_t>1) << (bits - 1)) - (0 if f_sign(a) else 1)
     iv = <uint64_t>(v >> 64)
     if (v >> 64) > limit:
         f.ex |= X_IE
-        return -indef if bits == 64 else indef
+        return indef
     f.ex = t.ex
     f.up = t.up
     return -<int64_t>iv if f_sign(a) else <int64_t>iv
@@ -464,8 +483,9 @@ cdef F80 f_round_int(FEnv* f, F80 a) noexcept nogil:
 
 cdef F80 f_from_bin(FEnv* f, uint64_t v, uint32_t mbits, uint32_t ebits, bint quiet_snan) noexcept nogil:
     """A binary32 (mbits 23, ebits 8) or binary64 (52, 11) value, exactly.
-    Denormals raise DE; an SNaN raises IE and is quieted if quiet_snan
-    (loads), else kept for the operation to see."""
+    With quiet_snan (loads) a denormal raises DE and an SNaN IE (quieted);
+    else (an operand) both are left for the operation: the SNaN as it is,
+    the denormal noted in f.den."""
     cdef uint32_t sign = <uint32_t>(v >> (mbits + ebits)) & 1
     cdef uint32_t emax = (1 << ebits) - 1, bias = (1 << (ebits - 1)) - 1
     cdef uint32_t e = <uint32_t>(v >> mbits) & emax
@@ -483,7 +503,10 @@ cdef F80 f_from_bin(FEnv* f, uint64_t v, uint32_t mbits, uint32_t ebits, bint qu
     if e == 0:
         if m == 0:
             return f80(sign, 0, 0)
-        f.ex |= X_DE
+        if quiet_snan:
+            f.ex |= X_DE
+        else:
+            f.den = 1
         n = clz64(m)
         return f80(sign, <uint32_t>(BIAS - bias + 1 - mbits + 63 - n), m << n)
     return f80(sign, e - bias + BIAS, J_BIT | (m << (63 - mbits)))
@@ -510,13 +533,11 @@ cdef uint64_t f_to_bin(FEnv* f, F80 a, uint32_t mbits, uint32_t ebits) noexcept 
     if f_inf(a):
         return sbit | ((<uint64_t>emax) << mbits)
     if f_zero(a):
-        return sbit
-    if f_denormal(a):
-        f.ex |= X_DE
+        return sbit                    # (a denormal source raises no DE)
     f_unpack(a, &e, &sig)
     te = e - BIAS + <int32_t>bias
     v = (<u128>sig) << 64
-    if te <= 0:
+    if te <= 0 and tiny(f, sign, te, v, mbits + 1):
         if not (f.masks & X_UE):
             f.ex |= X_UE
             return 0
@@ -558,15 +579,15 @@ cdef F80 f_rem(FEnv* f, F80 a, F80 b, bint nearest, uint64_t* quot, bint* partia
     if invalid_operands(f, a, b, &r):
         return r
     if f_inf(a) or f_zero(b):
-        if f_denormal(a) or f_denormal(b):
-            f.ex |= X_DE
-        f.ex |= X_IE
+        f.ex |= X_IE                   # (and no DE: IE comes first)
         return f_indefinite()
-    if f_denormal(a) or f_denormal(b):
+    if denormal_operand(f, a, b):
         f.ex |= X_DE
-    if f_zero(a) or f_inf(b):
+    if f_zero(a):
         return a
     f_unpack(a, &ea, &sa)
+    if f_inf(b):                       # a, normalized as if it were rounded
+        return norm_pack(f, sign, ea + 64, sa, 64)
     f_unpack(b, &eb, &sb)
     d = ea - eb
     if d >= 64:
@@ -600,7 +621,7 @@ cdef F80 f_scale(FEnv* f, F80 a, F80 b) noexcept nogil:
     cdef u128 v
     if invalid_operands(f, a, b, &r):
         return r
-    if f_denormal(a) or f_denormal(b):
+    if denormal_operand(f, a, b):
         f.ex |= X_DE
     if f_inf(b):
         if f_sign(b):

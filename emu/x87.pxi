@@ -143,6 +143,7 @@ cdef inline void env_init(CPU* c, FEnv* f) noexcept nogil:
     f.masks = c.fpu.fcw & 0x3F
     f.ex = 0
     f.up = 0
+    f.den = 0
 
 cdef inline void set_c1(CPU* c, uint32_t on) noexcept nogil:
     c.fpu.fsw = <uint16_t>((c.fpu.fsw & ~SW_C1) | (SW_C1 if on else 0))
@@ -288,9 +289,12 @@ cdef int h_fld_m(CPU* c, Insn* i) noexcept nogil:
     x87_note(c, i)
     env_init(c, &f)
     v = load_value(&f, i.sub, buf, True)
-    if push_ok(c) and not x87_report(c, &f):
-        set_c1(c, 0)
-        st_push(c, v)
+    if push_ok(c):
+        # An unmasked DE still loads (the value is exact); IE does not.
+        x87_report(c, &f)
+        if not (f.ex & ~f.masks & X_IE):
+            set_c1(c, 0)
+            st_push(c, v)
     return next_insn(c, i)
 
 cdef int h_fld_sti(CPU* c, Insn* i) noexcept nogil:
@@ -387,6 +391,7 @@ cdef void encode_indefinite(uint32_t kind, uint8_t* buf) noexcept nogil:
     f.masks = 0x3F
     f.ex = 0
     f.up = 0
+    f.den = 0
     encode_value(&f, kind, False, f_indefinite(), buf)
 
 cdef int h_fst_m(CPU* c, Insn* i) noexcept nogil:
@@ -417,7 +422,7 @@ cdef int h_fst_m(CPU* c, Insn* i) noexcept nogil:
     x87_note(c, i)
     if f.ex & ~f.masks & (X_OE | X_UE):
         # Unmasked overflow/underflow to memory: reported, nothing stored.
-        c.fpu.fsw |= (f.ex & 0x3F) | SW_ES | SW_B
+        c.fpu.fsw |= (f.ex & (X_OE | X_UE)) | SW_ES | SW_B
         return next_insn(c, i)
     if not x87_report(c, &f) and pop:
         st_pop(c)
@@ -457,10 +462,12 @@ cdef F80 arith(FEnv* f, uint32_t op, F80 x, F80 y) noexcept nogil:
     return f_div(f, y, x)
 
 cdef void compare_report(CPU* c, FEnv* f, int r, uint32_t pops) noexcept nogil:
-    """FCOM-style: C3 C2 C0 from r, C1 clear, then pop `pops` times."""
-    if x87_report(c, f):
-        return
+    """FCOM-style: C3 C2 C0 from r, C1 clear (even when an exception is
+    unmasked, as the hardware), then pop `pops` times unless one is."""
+    cdef bint unmasked = x87_report(c, f) or (f.ex & ~f.masks & 0x3F) != 0
     set_cc(c, compare_cc(r))
+    if unmasked:
+        return
     while pops:
         st_pop(c)
         pops -= 1
@@ -595,11 +602,11 @@ cdef int h_fcomi(CPU* c, Insn* i) noexcept nogil:
             st_pop(c)
         return next_insn(c, i)
     r = f_compare(&f, st_get(c, 0), st_get(c, k), quiet_nans)
-    if x87_report(c, &f):
+    fl = F_ZF if r == 0 else (F_CF if r < 0 else (F_ZF | F_PF | F_CF if r > 1 else 0))
+    set_arith(c, fl)                    # even when an exception is unmasked
+    if x87_report(c, &f) or (f.ex & ~f.masks & 0x3F):
         return next_insn(c, i)
     set_c1(c, 0)
-    fl = F_ZF if r == 0 else (F_CF if r < 0 else (F_ZF | F_PF | F_CF if r > 1 else 0))
-    set_arith(c, fl)
     if i.sub:
         st_pop(c)
     return next_insn(c, i)
@@ -781,8 +788,9 @@ cdef int h_fcmov(CPU* c, Insn* i) noexcept nogil:
 # --- stack and control ---------------------------------------------------------
 
 cdef int h_fnop(CPU* c, Insn* i) noexcept nogil:
-    """FNOP (D9 D0): only the x87 checks (EM/TS, a pending exception)."""
-    if x87_check(c, True):
+    """FNOP (D9 D0): only the x87 checks (EM/TS, a pending exception); the
+    8087/287 FNENI, FNDISI, FNSETPM (i.sub 1) do not wait."""
+    if x87_check(c, i.sub == 0):
         return RC_FAULT
     return next_insn(c, i)
 
@@ -936,6 +944,7 @@ cdef int h_fnstenv(CPU* c, Insn* i) noexcept nogil:
     if wr_buf(c, mem_la(c, i), b, n):
         return RC_FAULT
     c.fpu.fcw |= 0x3F
+    error_summary(c)                    # everything masked: ES and B clear
     return next_insn(c, i)
 
 cdef int h_fldenv(CPU* c, Insn* i) noexcept nogil:

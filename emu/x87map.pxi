@@ -92,7 +92,9 @@ cdef void init_x87_opmap() noexcept nogil:
     xr(0xDF, 0xE0, 1, h_fnstsw)
     xr(0xDB, 0xE2, 1, h_fnclex)
     xr(0xDB, 0xE3, 1, h_fninit)
-    xr(0xD9, 0xD0, 1, h_fnop)
+    xr(0xD9, 0xD0, 1, h_fnop, 0)
+    xr(0xDB, 0xE0, 2, h_fnop, 1)             # FNENI, FNDISI: FNOPs since the 387
+    xr(0xDB, 0xE4, 1, h_fnop, 1)             # FNSETPM
     xr(0xD9, 0xF6, 1, h_fstp_adjust, 0)      # FDECSTP
     xr(0xD9, 0xF7, 1, h_fstp_adjust, 1)      # FINCSTP
     xr(0xDD, 0xC0, 8, h_fstp_adjust, 2)      # FFREE

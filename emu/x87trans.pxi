@@ -43,11 +43,13 @@ cdef inline W w_neg(W a) noexcept nogil:
 cdef W w_mul(W a, W b) noexcept nogil:
     cdef uint64_t a1 = <uint64_t>(a.m >> 64), a0 = <uint64_t>a.m
     cdef uint64_t b1 = <uint64_t>(b.m >> 64), b0 = <uint64_t>b.m
-    cdef u128 m1 = <u128>a1 * b0, m2 = <u128>a0 * b1
-    cdef u128 lo = ((m1 & M64) + (m2 & M64) + ((<u128>a0 * b0) >> 64)) >> 64
-    cdef u128 hi = <u128>a1 * b1 + (m1 >> 64) + (m2 >> 64) + lo
+    cdef u128 m1 = <u128>a1 * b0, m2 = <u128>a0 * b1, m0 = <u128>a0 * b0
+    cdef u128 mid = (m1 & M64) + (m2 & M64) + (m0 >> 64)
+    cdef u128 hi = <u128>a1 * b1 + (m1 >> 64) + (m2 >> 64) + (mid >> 64)
     if a.m == 0 or b.m == 0:
         return w_make(0, 0, 0)
+    if (mid & M64) or (m0 & M64):
+        hi |= 1                         # sticky: the product is inexact
     return w_make(a.sign ^ b.sign, a.exp + b.exp + 1, hi)
 
 cdef W w_add(W a, W b) noexcept nogil:
@@ -63,9 +65,9 @@ cdef W w_add(W a, W b) noexcept nogil:
         a = b
         b = t
     d = a.exp - b.exp
-    bm = 0 if d >= 128 else b.m >> d
+    bm = shr_jam(b.m, d)
     if a.sign == b.sign:
-        return w_make(a.sign, a.exp + 1, (a.m >> 1) + (bm >> 1))
+        return w_make(a.sign, a.exp + 1, (a.m >> 1) + (bm >> 1) + (a.m & bm & 1) | ((a.m | bm) & 1))
     return w_make(a.sign, a.exp, a.m - bm)
 
 cdef inline W w_sub(W a, W b) noexcept nogil:
@@ -85,6 +87,8 @@ cdef W w_div(W a, W b) noexcept nogil:
             q |= 1
         carry = (r >> 127) != 0
         r <<= 1
+    if r or carry:
+        q |= 1                          # sticky
     return w_make(a.sign ^ b.sign, a.exp - b.exp, q)
 
 cdef W W_ONE, W_PI, W_PI2, W_PI4, W_LOG2E, W_LN2
@@ -95,6 +99,7 @@ cdef W w_const(Const80* k) noexcept nogil:
     return w_make(0, <int32_t>k.se - BIAS, ((<u128>k.hi) << 64) | k.lo)
 
 cdef void init_x87_trans() noexcept nogil:
+    global W_ONE, W_PI, W_PI2, W_PI4, W_LOG2E, W_LN2
     cdef int k
     W_ONE = w_int(1)
     W_PI = w_const(&CONSTS[3])
@@ -166,8 +171,10 @@ cdef W w_ln(W x) noexcept nogil:
     return w_add(w_mul(w_int(e), W_LN2), r)
 
 cdef W w_ln1p(W x) noexcept nogil:
-    """ln(1 + x) for |x| < 0.3: 2*atanh(x / (2 + x))."""
+    """ln(1 + x), x > -1: 2*atanh(x / (2 + x)) for small x."""
     cdef W two = W_ONE, s, r
+    if x.exp >= -2:
+        return w_ln(w_add(W_ONE, x))
     two.exp = 1
     s = w_div(x, w_add(two, x))
     r = w_mul(s, w_series(w_mul(s, s), 1, 2, 22, False, False))
@@ -235,8 +242,10 @@ cdef void sin_cos(FEnv* f, F80 a, F80* s, F80* co) noexcept nogil:
     cdef uint32_t q
     cdef W r, sw, cw
     if f_zero(a):
-        s[0] = a
-        co[0] = f80(0, BIAS, J_BIT)
+        if s != NULL:
+            s[0] = a
+        if co != NULL:
+            co[0] = f80(0, BIAS, J_BIT)
         return
     r = reduce_pi2(a, &q)
     sw = w_sin(r)
@@ -329,9 +338,16 @@ cdef int h_fptan(CPU* c, Insn* i) noexcept nogil:
             t = a
         else:
             r = reduce_pi2(a, &q)
-            s = w_sin(r)
-            co = w_cos(r)
-            t = w_round(&f, w_neg(w_div(co, s)) if q & 1 else w_div(s, co))
+            if r.exp < -64:
+                # tan r = r + r**3/3, cot r = 1/r - r/3: spelled out, as the
+                # ratio of the two series would lose the tiny terms.
+                s = w_mul(w_mul(r, w_mul(r, r)), W_RINV[3])
+                co = w_mul(r, W_RINV[3])
+                t = w_round(&f, w_neg(w_sub(w_div(W_ONE, r), co)) if q & 1 else w_add(r, s))
+            else:
+                s = w_sin(r)
+                co = w_cos(r)
+                t = w_round(&f, w_neg(w_div(co, s)) if q & 1 else w_div(s, co))
     if not x87_report(c, &f):
         c.fpu.fsw &= ~SW_C2
         st_set(c, 0, t)
@@ -379,7 +395,7 @@ cdef int h_fpatan(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_f2xm1(CPU* c, Insn* i) noexcept nogil:
     """F2XM1: ST(0) = 2**ST(0) - 1 (defined for -1 <= ST(0) <= 1; beyond,
-    the operand is left as it is)."""
+    the operand is left as it is, with PE, as the hardware does)."""
     cdef FEnv f
     cdef F80 a, r
     cdef W t
@@ -394,7 +410,10 @@ cdef int h_f2xm1(CPU* c, Insn* i) noexcept nogil:
     if not invalid_operand(&f, a, &r):
         if f_denormal(a):
             f.ex |= X_DE
-        if f_zero(a) or f_exp(a) > BIAS:
+        if f_zero(a):
+            r = a
+        elif not f_inf(a) and (f_exp(a) > BIAS or (f_exp(a) == BIAS and a.sig != J_BIT)):
+            f.ex |= X_PE                # |a| > 1: left as it is, as Intel's
             r = a
         elif f_inf(a):
             r = a if not f_sign(a) else f80(1, BIAS, J_BIT)
@@ -424,14 +443,15 @@ cdef int h_fyl2x(CPU* c, Insn* i) noexcept nogil:
     if invalid_operands(&f, x, y, &r):
         pass
     else:
-        if f_denormal(x) or f_denormal(y):
-            f.ex |= X_DE
+        if (f_denormal(x) or f_denormal(y)) and not (f_zero(x) and not i.sub):
+            f.ex |= X_DE                # (log2(0): ZE comes first)
         # The logarithm's sign and whether it is zero or infinite.
         if i.sub:
             lzero = f_zero(x)
             lneg = f_sign(x) != 0
-            if f_sign(x) and not f_zero(x) and (f_inf(x) or f_exp(x) >= BIAS):
-                f.ex |= X_IE            # x + 1 <= 0
+            if f_sign(x) and not f_zero(x) and (f_inf(x) or f_exp(x) > BIAS
+                                                or (f_exp(x) == BIAS and x.sig != J_BIT)):
+                f.ex |= X_IE            # x + 1 < 0
         else:
             lzero = f_exp(x) == BIAS and x.sig == J_BIT and not f_sign(x)
             lneg = f_zero(x) or (not f_inf(x) and f_exp(x) < BIAS)
@@ -439,7 +459,8 @@ cdef int h_fyl2x(CPU* c, Insn* i) noexcept nogil:
                 f.ex |= X_IE
         if f.ex & X_IE:
             r = f_indefinite()
-        elif not i.sub and f_zero(x):            # log2(0) = -inf
+        elif (f_zero(x) and not i.sub) or (i.sub and f_sign(x) and f_exp(x) == BIAS and x.sig == J_BIT):
+            # log2(0) = -inf
             if f_zero(y):
                 f.ex |= X_IE
                 r = f_indefinite()
@@ -447,7 +468,7 @@ cdef int h_fyl2x(CPU* c, Insn* i) noexcept nogil:
                 if not f_inf(y):
                     f.ex |= X_ZE
                 r = f_inf_of(f_sign(y) ^ 1)
-        elif not i.sub and f_inf(x):             # log2(inf) = inf
+        elif f_inf(x):                           # log2(inf) = inf
             if f_zero(y):
                 f.ex |= X_IE
                 r = f_indefinite()

@@ -105,8 +105,12 @@ def outcome(d: bytes, flags: bool = False):
     the eight registers, the memory operands, and for FCOMI the six
     arithmetic flags."""
     img = d[SAVE:SAVE + 108]
+    top = (img[5] >> 3) & 7
+    tags = int.from_bytes(img[8:10], "little")
+    empty = [(tags >> (2 * ((top + k) & 7))) & 3 == 3 for k in range(8)]
+    # Empty registers keep whatever an earlier case left: not compared.
     r = {"fcw": img[0:4].hex(), "fsw": img[4:8].hex(), "ftw": img[8:12].hex(),
-         "regs": [img[28 + 10 * k:38 + 10 * k].hex() for k in range(8)],
+         "regs": [None if empty[k] else img[28 + 10 * k:38 + 10 * k].hex() for k in range(8)],
          "mem": d[SRC:SAVE].hex()}
     if flags:
         r["eflags"] = hex(int.from_bytes(d[8:16], "little") & 0x8D5)
