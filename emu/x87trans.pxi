@@ -92,6 +92,9 @@ cdef W w_div(W a, W b) noexcept nogil:
     return w_make(a.sign ^ b.sign, a.exp - b.exp, q)
 
 cdef W W_ONE, W_PI, W_PI2, W_PI4, W_LOG2E, W_LN2
+# Significands (128 bits, C has no literals that wide): tan(pi/8) and sqrt(2).
+cdef u128 M_TAN_PI8 = ((<u128>0xD413CCCFE7799211ULL) << 64) | 0x65F626CDD52AFA7CULL
+cdef u128 M_SQRT2 = ((<u128>0xB504F333F9DE6484ULL) << 64) | 0x597D89B3754ABE9FULL
 cdef W W_RFACT[64]           # 1/k!
 cdef W W_RINV[128]           # 1/k
 
@@ -146,7 +149,7 @@ cdef W w_atan2(W y, W x) noexcept nogil:
     ax.sign = 0
     swap = ay.exp > ax.exp or (ay.exp == ax.exp and ay.m > ax.m)
     t = w_div(ax, ay) if swap else w_div(ay, ax)          # in [0, 1]
-    if t.exp > -2 or (t.exp == -2 and t.m > 0xD413CCCFE779921165F626CDD52AFA7CULL):   # tan(pi/8)
+    if t.exp > -2 or (t.exp == -2 and t.m > M_TAN_PI8):
         a = w_add(W_PI4, w_atan_small(w_div(w_sub(t, W_ONE), w_add(t, W_ONE))))
     else:
         a = w_atan_small(t)
@@ -162,7 +165,7 @@ cdef W w_ln(W x) noexcept nogil:
     cdef int32_t e = x.exp
     cdef W m = x, s, r
     m.exp = 0
-    if m.m > 0xB504F333F9DE6484597D89B3754ABE9FULL:       # sqrt(2)
+    if m.m > M_SQRT2:
         m.exp = -1
         e += 1
     s = w_div(w_sub(m, W_ONE), w_add(m, W_ONE))
@@ -485,6 +488,8 @@ cdef int h_fyl2x(CPU* c, Insn* i) noexcept nogil:
         else:
             l = w_ln1p(w_of(x)) if i.sub else w_ln(w_of(x))
             r = w_round(&f, w_mul(w_mul(l, W_LOG2E), w_of(y)))
+        if f.ex & X_IE:
+            f.ex &= ~X_DE               # an invalid operand comes first
     if not x87_report(c, &f):
         st_set(c, 1, r)
         st_pop(c)

@@ -218,9 +218,15 @@ def test_environment_image(oracle):
         assert ox == oy, (name, ox, oy)
 
 
+def _ordinal(v: int) -> int:
+    """Finite extended reals in value order, one step per ulp."""
+    e, sig = (v >> 64) & 0x7FFF, v & ((1 << 64) - 1)
+    return sig + max(e - 1, 0) * (1 << 63)
+
+
 def _ulps(a: str, b: str) -> int:
     x, y = int.from_bytes(bytes.fromhex(a), "little"), int.from_bytes(bytes.fromhex(b), "little")
-    return abs(x - y) if (x >> 79) == (y >> 79) else 1 << 80
+    return abs(_ordinal(x) - _ordinal(y)) if (x >> 79) == (y >> 79) else 1 << 80
 
 
 def _ulps_or_empty(a, b):
