@@ -13,6 +13,9 @@ cfg = runpy.run_path(os.path.join(HERE, "emu", "buildcfg.py"))
 # The specialized handler variants are generated from one table.
 runpy.run_path(os.path.join(HERE, "emu", "gen_variants.py"))["write"](
     os.path.join(HERE, "emu", "variants.pxi"))
+# The decode tree and the CPUID feature bits are generated from the opcode
+# table (emu/isa/*.py).
+runpy.run_path(os.path.join(HERE, "emu", "gen_opmap.py"))["write"]()
 
 extensions = cythonize(
     [Extension("emu._core", ["emu/_core.pyx"], extra_compile_args=cfg["CFLAGS"],

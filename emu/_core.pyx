@@ -6,7 +6,7 @@ so the C compiler can inline across them.  All guest state is the CPU
 struct of _core.pxd; every instruction handler is `noexcept nogil` and
 reports faults by return code.  The Python-facing class is Machine.
 """
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t, uintptr_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
@@ -46,13 +46,13 @@ include "pic.pxi"
 include "pit.pxi"
 include "apic.pxi"
 include "io.pxi"
+include "cpuid_gen.pxi"
 include "misc.pxi"
 include "softfloat.pxi"
 include "x87.pxi"
 include "x87trans.pxi"
 include "decode.pxi"
-include "opmap.pxi"
-include "x87map.pxi"
+include "opmap_gen.pxi"
 include "variants.pxi"
 
 init_parity()
@@ -1270,3 +1270,22 @@ class Registers:
         names = ("rax rbx rcx rdx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip rflags"
                  if self._m.mode == 64 else "eax ebx ecx edx esi edi ebp esp eip eflags").split()
         return "Registers(" + ", ".join(f"{n}={self._m.reg_read(n):#x}" for n in names) + ")"
+
+
+# ---- the opcode table: the core's decoder seen from Python (tests/test_opcode_table.py)
+
+def decode_info(int mode, bytes code):
+    """(length, handler name) of the instruction at the start of `code` as
+    the core decodes it in `mode` (16, 32 or 64): (-1, None) when the bytes
+    run out; the handler is h_ud or h_gp0 when it does not execute."""
+    cdef Insn insn
+    cdef uint8_t buf[16]
+    if mode not in (16, 32, 64):
+        raise EmuError(f"mode must be 16, 32 or 64, not {mode}")
+    cdef int got = min(len(code), 15)
+    memset(buf, 0, sizeof(buf))
+    memcpy(buf, <const char*>code, got)
+    cdef int n = decode_one(mode, &insn, buf, got) if got > 0 else -1
+    if n < 0:
+        return -1, None
+    return n, handler_names().get(<uintptr_t>insn.fn, "?")

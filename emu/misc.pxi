@@ -63,9 +63,8 @@ cdef int h_rdtsc(CPU* c, Insn* i) noexcept nogil:
     c.r[R_DX] = t >> 32
     return next_insn(c, i)
 
-# CPUID: the features below are exactly the ones implemented.
-cdef enum:
-    CPUID_MAX_BASIC = 1
+# CPUID: the feature bits are exactly the implemented features'
+# (emu/isa/features.py, generated into cpuid_gen.pxi).
 cdef uint32_t CPUID_MAX_EXT = 0x80000001ULL
 
 cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcept nogil:
@@ -83,21 +82,19 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
         out[2] = 0x55504374            # "tCPU"
     elif leaf == 1:
         out[0] = 0x00000610            # family 6, model 1, stepping 0
-        # ECX: CX16 (13), MOVBE (22), POPCNT (23)
-        out[2] = (1 << 13) | (1 << 22) | (1 << 23)
+        out[2] = CPUID_1_ECX
         if c.pv_on:
             out[2] |= 0x80000000ULL            # a hypervisor is present
-        # EDX: FPU (0), PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), APIC (9),
-        # SEP (11), PGE (13), CMOV (15), PAT (16)
-        out[3] = ((1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11)
-                  | (1 << 13) | (1 << 15) | (1 << 16))
+        out[3] = CPUID_1_EDX
+    elif leaf == 7 and sub == 0:
+        out[1] = CPUID_7_EBX
+        out[2] = CPUID_7_ECX
+        out[3] = CPUID_7_EDX
     elif leaf == 0x80000000ULL:
         out[0] = CPUID_MAX_EXT
     elif leaf == 0x80000001ULL:
-        # ECX: LAHF/SAHF in 64-bit mode (0), LZCNT (5).  EDX: SYSCALL (11),
-        # NX (20), LM (29).
-        out[2] = (1 << 0) | (1 << 5)
-        out[3] = (1 << 11) | (1 << 20) | (1 << 29)
+        out[2] = CPUID_EXT_ECX
+        out[3] = CPUID_EXT_EDX
 
 cdef int h_cpuid(CPU* c, Insn* i) noexcept nogil:
     cdef uint32_t out[4]

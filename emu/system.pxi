@@ -316,34 +316,6 @@ cdef int h_invlpg(CPU* c, Insn* i) noexcept nogil:
     tlb_flush(c)                               # the TLB is small: drop it all
     return RC_END
 
-cdef int h_grp7(CPU* c, Insn* i) noexcept nogil:
-    """0F 01: the register forms (mod = 3) select by reg and rm."""
-    cdef uint32_t rm = i.rm & 7, reg = i.reg & 7
-    if i.mod != 3:
-        if reg <= 1:
-            return h_table_store(c, i)
-        if reg <= 3:
-            return h_table_load(c, i)
-        if reg == 4:
-            return h_smsw(c, i)
-        if reg == 6:
-            return h_lmsw(c, i)
-        if reg == 7:
-            return h_invlpg(c, i)
-        return fault(c, 6, 0, 0)
-    if reg == 4:
-        return h_smsw(c, i)
-    if reg == 6:
-        return h_lmsw(c, i)
-    if reg == 7 and rm == 0:
-        return h_swapgs(c, i)
-    if reg == 7 and rm == 1:
-        return h_rdtscp(c, i)
-    if reg == 0 and rm == 1:
-        return h_vmcall(c, i)                  # hypervisor.pxi
-    # The other VMX/SVM/monitor forms: #UD, as on a CPU without them.
-    return fault(c, 6, 0, 0)
-
 # ---- fast system calls
 
 cdef void set_flat_seg(CPU* c, uint32_t s, uint32_t sel, uint32_t attr) noexcept nogil:

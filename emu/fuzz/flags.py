@@ -7,7 +7,8 @@ The table
 
 ``TABLE`` maps a mnemonic (as named by :mod:`emu.fuzz.insn`) to a
 :class:`FlagRule`: the flags the instruction *reads*, the flags it writes with
-*defined* values, and the flags it leaves *undefined* (Intel SDM vol. 2,
+*defined* values, and the flags it leaves *undefined*, as the opcode table's
+rows give them (``reads=``, ``defined=``, ``undefined=`` in emu/isa; Intel SDM vol. 2,
 "Flags Affected" of each instruction; AMD APM vol. 3 agrees except where
 noted).  Flags not mentioned are unaffected.  Summary (CF PF AF ZF SF OF; DF
 is never undefined)::
@@ -132,59 +133,48 @@ class FlagRule:
 
 
 NONE = FlagRule()
-_LOGIC = FlagRule(defined=CF | PF | ZF | SF | OF, undefined=AF, note="AF undefined")
-_ARITH = FlagRule(defined=ARITH)
-_MUL = FlagRule(defined=CF | OF, undefined=SF | ZF | AF | PF, note="SF ZF AF PF undefined")
-_DIV = FlagRule(undefined=ARITH, note="all six undefined")
-_BT = FlagRule(defined=CF, undefined=OF | SF | AF | PF, note="OF SF AF PF undefined; ZF unaffected")
-_BSX = FlagRule(defined=ZF, undefined=CF | OF | SF | AF | PF, note="CF OF SF AF PF undefined")
-_XCNT = FlagRule(defined=CF | ZF, undefined=OF | SF | PF | AF, note="OF SF PF AF undefined")
+_LETTER_BITS = {"O": OF, "S": SF, "Z": ZF, "A": AF, "P": PF, "C": CF, "D": DF}
 
-#: The table: mnemonic -> FlagRule (mnemonics as produced by emu.fuzz.insn).
-TABLE: dict[str, FlagRule] = {
-    "ADD": _ARITH, "SUB": _ARITH, "CMP": _ARITH, "NEG": _ARITH, "XADD": _ARITH,
-    "CMPXCHG": _ARITH, "CMPS": _ARITH, "SCAS": _ARITH,
-    "ADC": FlagRule(reads=CF, defined=ARITH), "SBB": FlagRule(reads=CF, defined=ARITH),
-    "INC": FlagRule(defined=PF | AF | ZF | SF | OF, note="CF unaffected"),
-    "DEC": FlagRule(defined=PF | AF | ZF | SF | OF, note="CF unaffected"),
-    "AND": _LOGIC, "OR": _LOGIC, "XOR": _LOGIC, "TEST": _LOGIC,
-    "MUL": _MUL, "IMUL": _MUL,
-    "DIV": _DIV, "IDIV": _DIV,
+
+def _mask(letters: str) -> int:
+    m = 0
+    for ch in letters:
+        m |= _LETTER_BITS[ch]
+    return m
+
+
+def _row_rules() -> dict:
+    """mnemonic -> FlagRule from the opcode table's reads/defined/undefined
+    (the mnemonic is the row's first word, the first of alternatives such as
+    PUSHF/PUSHFD/PUSHFQ); the rows of one mnemonic must agree."""
+    from emu.isa.table import rows
+    out, where = {}, {}
+    for r in rows():
+        name = r.mnemonic.split()[0].split("/")[0]
+        rule = FlagRule(reads=_mask(r.reads), defined=_mask(r.defined), undefined=_mask(r.undefined),
+                        note=f"{flag_names(_mask(r.undefined))} undefined" if r.undefined else "")
+        if name in out and out[name] != rule:
+            raise ValueError(f"{r.name}: flags differ from {where[name]} of the same mnemonic")
+        out[name], where[name] = rule, r.name
+    return out
+
+
+#: The table: mnemonic -> FlagRule (mnemonics as produced by emu.fuzz.insn),
+#: from the opcode table's rows, plus what rows cannot say: the
+#: count-dependent shifts and rotates, and the names emu.fuzz.insn gives
+#: that are no row's mnemonic.
+TABLE: dict[str, FlagRule] = _row_rules()
+TABLE.update({
     "SHL": FlagRule(count="shift"), "SAL": FlagRule(count="shift"),
     "SHR": FlagRule(count="shift"), "SAR": FlagRule(count="shift"),
     "ROL": FlagRule(count="rotate"), "ROR": FlagRule(count="rotate"),
     "RCL": FlagRule(count="rcrotate"), "RCR": FlagRule(count="rcrotate"),
     "SHLD": FlagRule(count="dshift"), "SHRD": FlagRule(count="dshift"),
-    "BT": _BT, "BTS": _BT, "BTR": _BT, "BTC": _BT,
-    "BSF": _BSX, "BSR": _BSX,
-    "LZCNT": _XCNT, "TZCNT": _XCNT,
-    "POPCNT": _ARITH,
-    "DAA": FlagRule(reads=CF | AF, defined=CF | AF | SF | ZF | PF, undefined=OF),
-    "DAS": FlagRule(reads=CF | AF, defined=CF | AF | SF | ZF | PF, undefined=OF),
-    "AAA": FlagRule(reads=AF, defined=CF | AF, undefined=OF | SF | ZF | PF),
-    "AAS": FlagRule(reads=AF, defined=CF | AF, undefined=OF | SF | ZF | PF),
-    "AAM": FlagRule(defined=SF | ZF | PF, undefined=OF | AF | CF),
-    "AAD": FlagRule(defined=SF | ZF | PF, undefined=OF | AF | CF),
-    "SAHF": FlagRule(defined=SF | ZF | AF | PF | CF),
-    "LAHF": FlagRule(reads=SF | ZF | AF | PF | CF),
-    "PUSHF": FlagRule(reads=ARITH | DF),
-    "POPF": FlagRule(defined=ARITH | DF),
-    "IRET": FlagRule(defined=ARITH | DF),
-    "SALC": FlagRule(reads=CF),
-    "CLC": FlagRule(defined=CF), "STC": FlagRule(defined=CF),
-    "CMC": FlagRule(reads=CF, defined=CF),
-    "CLD": FlagRule(defined=DF), "STD": FlagRule(defined=DF),
-    "CMPXCHG8B": FlagRule(defined=ZF), "CMPXCHG16B": FlagRule(defined=ZF),
-    "LOOPE": FlagRule(reads=ZF), "LOOPNE": FlagRule(reads=ZF),
-    "INTO": FlagRule(reads=OF),
     # Jcc / SETcc / CMOVcc: reads COND_READS[cond], handled in rule_for().
     "JCC": NONE, "SETCC": NONE, "CMOVCC": NONE,
-}
-for _mn in ("MOV", "MOVZX", "MOVSX", "MOVSXD", "MOVBE", "LEA", "XCHG", "BSWAP", "NOT", "CBW",
-            "CWD", "PUSH", "POP", "PUSHA", "POPA", "LEAVE", "ENTER", "MOVS", "STOS", "LODS",
-            "XLAT", "NOP", "PAUSE", "JMP", "CALL", "LOOP", "JRCXZ", "MOV_MOFFS", "HLT", "INT3",
-            "INT", "INT1", "UD2", "UD0", "UD1", "RET", "CPUID", "RDTSC", "CLI", "STI", "FWAIT"):
-    TABLE[_mn] = NONE
+    "JRCXZ": TABLE["JCXZ"], "MOV_MOFFS": TABLE["MOV"], "FWAIT": TABLE["WAIT"],
+    "PAUSE": NONE, "UD1": NONE,
+})
 
 #: Unknown instructions: assumed to read every flag (so that nothing undefined
 #: reaches them unnoticed) and to leave the undefined set as it was.

@@ -124,6 +124,8 @@ import sys
 import tempfile
 import time
 
+from emu.isa import layout
+
 from .case import (CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE, FLAGS_MASK, Case,
                    Result, gpr_names)
 
@@ -182,45 +184,11 @@ def available(probe: bool = False):
 # --------------------------------------------------------------------------
 # the instruction scan (length decoder + exclusion rules)
 
-# Operand shapes of the one-byte opcode map.  '.' nothing, 'm' ModRM,
-# 'b' imm8, 'z' imm16/32, 'M' ModRM+imm8, 'Z' ModRM+imm16/32, 'w' imm16,
-# 'e' imm16+imm8 (enter), 'v' imm16/32/64 (mov r, imm), 'o' moffs,
-# 'p' far pointer, 'j' rel8, 'J' rel16/32, 'f'/'F' F6/F7 (imm if /0 or /1),
-# 'P' prefix, 'x' 0F escape.
-_MAP1 = ("mmmmbz..mmmmbz.x"  # 0x
-         "mmmmbz..mmmmbz.."  # 1x
-         "mmmmbzP.mmmmbzP."  # 2x
-         "mmmmbzP.mmmmbzP."  # 3x
-         "................"  # 4x
-         "................"  # 5x
-         "..mmPPPPzZbM...."  # 6x
-         "jjjjjjjjjjjjjjjj"  # 7x
-         "MZMMmmmmmmmmmmmm"  # 8x
-         "..........p....."  # 9x
-         "oooo....bz......"  # Ax
-         "bbbbbbbbvvvvvvvv"  # Bx
-         "MMw.mmMZe.w..b.."  # Cx
-         "mmmmbb..mmmmmmmm"  # Dx
-         "jjjjbbbbJJpj...."  # Ex
-         "P.PP..fF......mm")  # Fx
-# The 0F map: as above, plus '3' (0F 38 escape) and 'A' (0F 3A escape).
-_MAP2 = ("mmmm.........m.M"  # 0x (0F 0F = 3DNow!: ModRM + imm8 suffix)
-         "mmmmmmmmmmmmmmmm"  # 1x
-         "mmmmmmmmmmmmmmmm"  # 2x
-         "........3.A....."  # 3x
-         "mmmmmmmmmmmmmmmm"  # 4x
-         "mmmmmmmmmmmmmmmm"  # 5x
-         "mmmmmmmmmmmmmmmm"  # 6x
-         "MMMMmmm.mmmmmmmm"  # 7x
-         "JJJJJJJJJJJJJJJJ"  # 8x
-         "mmmmmmmmmmmmmmmm"  # 9x
-         "...mMmmm...mMmmm"  # Ax
-         "mmmmmmmmmmMmmmmm"  # Bx
-         "mmMmMMMm........"  # Cx
-         "mmmmmmmmmmmmmmmm"  # Dx
-         "mmmmmmmmmmmmmmmm"  # Ex
-         "mmmmmmmmmmmmmmmm")  # Fx
-assert len(_MAP1) == 256 and len(_MAP2) == 256
+# Operand shapes of the one-byte and 0F opcode maps, from the opcode table's
+# layout of the whole opcode space (emu/isa/layout.py: '.' nothing, 'm' ModRM,
+# 'M' ModRM+imm8, ... 'x' 0F escape, '3'/'A' 0F 38/0F 3A escapes).
+_MAP1 = layout.MAP0
+_MAP2 = layout.MAP1
 
 _LEGACY_PREFIXES = frozenset((0x66, 0x67, 0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65))
 
@@ -323,7 +291,7 @@ def _decode(code: bytes, off: int, mode64: bool):
         i += 1
         ins.modrm = modrm
         mod, rm = modrm >> 6, modrm & 7
-        if mapno == 2 and 0x20 <= b <= 0x27 and not ins.vex:
+        if mapno == 2 and b in layout.MREG_0F and not ins.vex:
             mod = 3  # mov to/from CRn/DRn: always a register operand
         if mod != 3:
             if asize == 2:

@@ -1,8 +1,9 @@
 """A small x86 instruction decoder for the fuzzing machinery.
 
-It is *not* an emulator: it finds instruction boundaries (lengths) for the
-whole one-byte and 0F opcode maps (legacy encodings; VEX/EVEX/XOP are not
-decoded) and names the general-purpose integer instructions precisely enough
+It is *not* an emulator: it finds instruction boundaries (lengths) and
+validity for the legacy opcode maps (VEX/EVEX/XOP are not decoded) by
+walking the decode tree of the opcode table (:mod:`emu.isa.decoder`, the
+same tree the core's decoder is generated from), and names the general-purpose integer instructions precisely enough
 for :mod:`emu.fuzz.flags` (which flags an instruction reads, defines or leaves
 undefined) and for :func:`emu.fuzz.compare.shrink` (dropping instructions and
 fixing up the branches that jump over them).
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from emu.isa import decoder as isa_decoder
+from emu.isa import layout, table
+
 LEGACY_PREFIXES = frozenset((0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65, 0x66, 0x67))
 SEGMENT_PREFIXES = frozenset((0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65))
 MAX_LEN = 15
@@ -24,22 +28,6 @@ ALU = ("ADD", "OR", "ADC", "SBB", "AND", "SUB", "XOR", "CMP")
 GRP2 = ("ROL", "ROR", "RCL", "RCR", "SHL", "SHR", "SAL", "SAR")
 GRP3 = ("TEST", "TEST", "NOT", "NEG", "MUL", "IMUL", "DIV", "IDIV")
 BT_GRP8 = {4: "BT", 5: "BTS", 6: "BTR", 7: "BTC"}
-
-#: Mnemonics whose operation size is 8 bits for the given (map, opcode).
-_BYTE_OPS_1 = frozenset(
-    [o for base in range(0, 0x40, 8) for o in (base, base + 2, base + 4)]
-    + [0x80, 0x82, 0x84, 0x86, 0x88, 0x8A, 0xA0, 0xA2, 0xA4, 0xA6, 0xA8, 0xAA, 0xAC, 0xAE,
-       0xC0, 0xC6, 0xD0, 0xD2, 0xF6, 0xFE] + list(range(0xB0, 0xB8)))
-_BYTE_OPS_0F = frozenset((0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
-                          0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xB0, 0xC0))
-
-#: One-byte opcodes that are not valid in 64-bit mode.
-_INVALID_64 = frozenset((0x06, 0x07, 0x0E, 0x16, 0x17, 0x1E, 0x1F, 0x27, 0x2F, 0x37, 0x3F,
-                         0x60, 0x61, 0x62, 0x82, 0x9A, 0xC4, 0xC5, 0xCE, 0xD4, 0xD5, 0xD6, 0xEA))
-#: Near branches, stack operations: default operand size 64 in 64-bit mode.
-_DEFAULT64_1 = frozenset(list(range(0x50, 0x60)) + [0x68, 0x6A, 0x8F, 0x9C, 0x9D, 0xC8, 0xC9,
-                                                     0xE8, 0xE9, 0xEB] + list(range(0x70, 0x80)))
-
 
 @dataclass
 class Decoded:
@@ -61,6 +49,7 @@ class Decoded:
     imm_offset: int = 0
     imm2: int | None = None       # ENTER's second immediate
     mnemonic: str = "?"
+    valid: bool = True            # decodes to an instruction (not #UD) per the opcode table
     opsize: int = 32              # operand size in bits
     addrsize: int = 32
     rel: int | None = None        # relative branch displacement (signed)
@@ -151,7 +140,7 @@ def _decode(code, offset, mode):
     if mode == 64:
         d.addrsize = 32 if p67 else 64
     else:
-        d.addrsize = 16 if p67 else 32
+        d.addrsize = 16 if p67 != (mode == 16) else 32
     op = code[pos]
     pos += 1
     if op == 0x0F:
@@ -177,32 +166,32 @@ def _decode(code, offset, mode):
         if op == 0x8F and ((code[pos] >> 3) & 7) != 0:
             return None
 
+    # The opcode table decides the ModRM byte, the immediate and validity.
+    if m == 1 and op in layout.UNDEFINED_0F:
+        return None                      # undefined opcodes: no length to speak of
+    has_modrm = isa_decoder.has_modrm(m, op)
+    leaf = isa_decoder.lookup(mode, prefixes, rex, m, op, code[pos] if has_modrm else None)
+    flags = leaf.flags
+    d.valid = isa_decoder.valid(leaf, mode, 0xF0 in prefixes, code[pos] if has_modrm else None)
+    if "i64" in flags and mode == 64:
+        d.extra["invalid64"] = True
+
     # operand size
-    if m == 0 and op in _BYTE_OPS_1 or m == 1 and op in _BYTE_OPS_0F:
+    if "b" in flags:
         d.opsize = 8
-    elif mode == 64 and m == 0 and op in _DEFAULT64_1 or mode == 64 and m == 1 and 0x80 <= op <= 0x8F:
+    elif mode == 64 and flags & {"d64", "f64"}:
         d.opsize = 16 if p66 and not rexw else 64       # REX.W wins over 66
     elif mode == 64 and rexw:
         d.opsize = 64
-    elif p66:
+    elif p66 != (mode == 16):
         d.opsize = 16
     else:
         d.opsize = 32
-    osz = d.opsize
-    zsize = 2 if (osz == 16) else 4     # Iz / Jz
-
-    has_modrm = False
-    imm = 0                              # immediate size in bytes
-    rel = 0                              # relative branch size
     mn = "?"
 
     if m == 0:
         if op < 0x40 and (op & 7) < 6:
             mn = ALU[op >> 3]
-            if (op & 7) < 4:
-                has_modrm = True
-            else:
-                imm = 1 if (op & 7) == 4 else zsize
         elif op < 0x40:
             mn = {0x27: "DAA", 0x2F: "DAS", 0x37: "AAA", 0x3F: "AAS"}.get(op, "?")
             if mn == "?" and op in (0x06, 0x0E, 0x16, 0x1E):
@@ -224,39 +213,34 @@ def _decode(code, offset, mode):
             mn = "POPA"
         elif op == 0x62:
             mn = "BOUND"
-            has_modrm = True
         elif op == 0x63:
             mn = "MOVSXD" if mode == 64 else "ARPL"
-            has_modrm = True
         elif op == 0x68:
-            mn, imm = "PUSH", zsize
+            mn = "PUSH"
         elif op == 0x69:
-            mn, imm, has_modrm = "IMUL", zsize, True
+            mn = "IMUL"
         elif op == 0x6A:
-            mn, imm = "PUSH", 1
+            mn = "PUSH"
         elif op == 0x6B:
-            mn, imm, has_modrm = "IMUL", 1, True
+            mn = "IMUL"
         elif op < 0x70:
             mn = "INS" if op < 0x6E else "OUTS"
         elif op < 0x80:
-            mn, rel = "JCC", 1
+            mn = "JCC"
             d.cond = op & 15
         elif op < 0x84:
-            has_modrm = True
-            imm = zsize if op == 0x81 else 1
             mn = ALU[(code[pos] >> 3) & 7]
         elif op < 0x86:
-            mn, has_modrm = "TEST", True
+            mn = "TEST"
         elif op < 0x88:
-            mn, has_modrm = "XCHG", True
+            mn = "XCHG"
         elif op < 0x8C:
-            mn, has_modrm = "MOV", True
+            mn = "MOV"
         elif op in (0x8C, 0x8E):
-            mn, has_modrm = "MOV_SREG", True
+            mn = "MOV_SREG"
         elif op == 0x8D:
-            mn, has_modrm = "LEA", True
+            mn = "LEA"
         elif op == 0x8F:
-            has_modrm = True
             mn = "POP" if ((code[pos] >> 3) & 7) == 0 else "?"
         elif op < 0x98:
             d.reg = (op & 7) | ((rex & 1) << 3)
@@ -269,7 +253,7 @@ def _decode(code, offset, mode):
         elif op == 0x99:
             mn = "CWD"
         elif op == 0x9A:
-            mn, imm = "CALLF", zsize + 2
+            mn = "CALLF"
         elif op == 0x9B:
             mn = "FWAIT"
         elif op == 0x9C:
@@ -282,86 +266,72 @@ def _decode(code, offset, mode):
             mn = "LAHF"
         elif op < 0xA4:
             mn = "MOV_MOFFS"
-            imm = d.addrsize // 8
         elif op < 0xB0:
             mn = {0xA4: "MOVS", 0xA5: "MOVS", 0xA6: "CMPS", 0xA7: "CMPS", 0xA8: "TEST", 0xA9: "TEST",
                   0xAA: "STOS", 0xAB: "STOS", 0xAC: "LODS", 0xAD: "LODS", 0xAE: "SCAS",
                   0xAF: "SCAS"}[op]
-            if op == 0xA8:
-                imm = 1
-            elif op == 0xA9:
-                imm = zsize
         elif op < 0xB8:
-            mn, imm = "MOV", 1
+            mn = "MOV"
             d.reg = (op & 7) | ((rex & 1) << 3)
         elif op < 0xC0:
             mn = "MOV"
-            imm = 8 if osz == 64 else zsize
             d.reg = (op & 7) | ((rex & 1) << 3)
         elif op in (0xC0, 0xC1):
-            has_modrm, imm = True, 1
             mn = GRP2[(code[pos] >> 3) & 7]
             d.count = "imm"
         elif op == 0xC2:
-            mn, imm = "RET", 2
+            mn = "RET"
         elif op == 0xC3:
             mn = "RET"
         elif op in (0xC4, 0xC5):
-            mn, has_modrm = ("LES" if op == 0xC4 else "LDS"), True
+            mn = ("LES" if op == 0xC4 else "LDS")
         elif op in (0xC6, 0xC7):
-            has_modrm = True
-            imm = 1 if op == 0xC6 else zsize
             r = (code[pos] >> 3) & 7
             if r == 0:
                 mn = "MOV"
             elif code[pos] == 0xF8:
                 mn = "XABORT" if op == 0xC6 else "XBEGIN"
-                if op == 0xC7:
-                    imm, rel = 0, zsize
         elif op == 0xC8:
-            mn, imm = "ENTER", 2
-            d.extra["imm2_size"] = 1
+            mn = "ENTER"
         elif op == 0xC9:
             mn = "LEAVE"
         elif op == 0xCA:
-            mn, imm = "RETF", 2
+            mn = "RETF"
         elif op == 0xCB:
             mn = "RETF"
         elif op == 0xCC:
             mn = "INT3"
         elif op == 0xCD:
-            mn, imm = "INT", 1
+            mn = "INT"
         elif op == 0xCE:
             mn = "INTO"
         elif op == 0xCF:
             mn = "IRET"
         elif op < 0xD4:
-            has_modrm = True
             mn = GRP2[(code[pos] >> 3) & 7]
             d.count = "one" if op < 0xD2 else "cl"
         elif op == 0xD4:
-            mn, imm = "AAM", 1
+            mn = "AAM"
         elif op == 0xD5:
-            mn, imm = "AAD", 1
+            mn = "AAD"
         elif op == 0xD6:
             mn = "SALC"
         elif op == 0xD7:
             mn = "XLAT"
         elif op < 0xE0:
-            mn, has_modrm = "X87", True
+            mn = "X87"
         elif op < 0xE4:
             mn = ("LOOPNE", "LOOPE", "LOOP", "JRCXZ")[op - 0xE0]
-            rel = 1
         elif op < 0xE8:
-            mn, imm = ("IN" if op < 0xE6 else "OUT"), 1
+            mn = ("IN" if op < 0xE6 else "OUT")
         elif op == 0xE8:
-            mn, rel = "CALL", 4 if mode == 64 else zsize
+            mn = "CALL"
         elif op == 0xE9:
-            mn, rel = "JMP", 4 if mode == 64 else zsize
+            mn = "JMP"
         elif op == 0xEA:
-            mn, imm = "JMPF", zsize + 2
+            mn = "JMPF"
         elif op == 0xEB:
-            mn, rel = "JMP", 1
+            mn = "JMP"
         elif op < 0xF0:
             mn = "IN" if op < 0xEE else "OUT"
         elif op == 0xF1:
@@ -371,26 +341,18 @@ def _decode(code, offset, mode):
         elif op == 0xF5:
             mn = "CMC"
         elif op in (0xF6, 0xF7):
-            has_modrm = True
             r = (code[pos] >> 3) & 7
             mn = GRP3[r]
-            if r < 2:
-                imm = 1 if op == 0xF6 else zsize
         elif op < 0xFE:
             mn = {0xF8: "CLC", 0xF9: "STC", 0xFA: "CLI", 0xFB: "STI", 0xFC: "CLD", 0xFD: "STD"}[op]
         elif op == 0xFE:
-            has_modrm = True
             r = (code[pos] >> 3) & 7
             mn = {0: "INC", 1: "DEC"}.get(r, "?")
         else:  # 0xFF
-            has_modrm = True
             r = (code[pos] >> 3) & 7
             mn = ("INC", "DEC", "CALLN", "CALLF_M", "JMPN", "JMPF_M", "PUSH", "?")[r]
-            if mode == 64 and r in (2, 4, 6):
-                d.opsize = osz = 16 if p66 and not rexw else 64
-        if mode == 64 and op in _INVALID_64:
+        if d.extra.get("invalid64"):
             mn = "?"
-            d.extra["invalid64"] = True
     elif m == 1:
         if op in (0x05, 0x06, 0x07, 0x08, 0x09, 0x0B, 0x0E, 0x30, 0x31, 0x32, 0x33, 0x34,
                   0x35, 0x37, 0x77, 0xA0, 0xA1, 0xA2, 0xA8, 0xA9, 0xAA) or 0xC8 <= op <= 0xCF:
@@ -399,16 +361,10 @@ def _decode(code, offset, mode):
             if 0xC8 <= op <= 0xCF:
                 mn = "BSWAP"
                 d.reg = (op & 7) | ((rex & 1) << 3)
-        elif op in (0x04, 0x0A, 0x0C, 0x24, 0x25, 0x26, 0x27, 0x36, 0x39, 0x3B, 0x3C, 0x3D,
-                    0x3E, 0x3F, 0x7A, 0x7B, 0xA6, 0xA7):
-            return None                  # undefined opcodes: no length to speak of
         elif 0x80 <= op <= 0x8F:
-            mn, rel = "JCC", 4 if mode == 64 else zsize
+            mn = "JCC"
             d.cond = op & 15
         else:
-            has_modrm = True
-            if op == 0x0F or 0x70 <= op <= 0x73 or op in (0xA4, 0xAC, 0xBA, 0xC2, 0xC4, 0xC5, 0xC6):
-                imm = 1
             if 0x40 <= op <= 0x4F:
                 mn, d.cond = "CMOVCC", op & 15
             elif 0x90 <= op <= 0x9F:
@@ -443,11 +399,8 @@ def _decode(code, offset, mode):
                 elif op in (0xB7, 0xBF):
                     d.extra["src_size"] = 16
     elif m == 2:
-        has_modrm = True
         if op in (0xF0, 0xF1) and 0xF2 not in prefixes and 0xF3 not in prefixes:
             mn = "MOVBE"
-    else:  # m == 3
-        has_modrm, imm = True, 1
 
     if has_modrm:
         modrm = code[pos]
@@ -455,7 +408,7 @@ def _decode(code, offset, mode):
         d.modrm = modrm
         mod, r, rm = modrm >> 6, (modrm >> 3) & 7, modrm & 7
         d.reg = r | ((rex & 4) << 1)
-        if mod == 3:
+        if mod == 3 or isa_decoder.is_mreg(m, op):
             d.rm = rm | ((rex & 1) << 3)
         elif d.addrsize == 16:
             if mod == 0 and rm == 6:
@@ -482,12 +435,29 @@ def _decode(code, offset, mode):
             d.disp_offset = pos - offset
             d.disp = _s(_rd(code, pos, d.disp_size), d.disp_size * 8)
             pos += d.disp_size
+    # immediate or relative target, sized as the core sizes them
+    if "b" in flags:
+        core_osz = 1
+    elif mode == 64 and (rexw or "f64" in flags):
+        core_osz = 8
+    elif p66 != (mode == 16):
+        core_osz = 2
+    else:
+        core_osz = 8 if mode == 64 and "d64" in flags else 4
+    size = isa_decoder.imm_size(leaf.imm, mode, core_osz, d.addrsize // 8)
+    imm = rel = 0
+    if leaf.imm in table.RELATIVE:
+        rel = size
+    elif leaf.imm == "iw ib":
+        imm = 2
+    else:
+        imm = size
     if imm:
         d.imm_offset = pos - offset
         d.imm = _rd(code, pos, imm)
         d.imm_size = imm
         pos += imm
-        if "imm2_size" in d.extra:
+        if leaf.imm == "iw ib":
             d.imm2 = _rd(code, pos, 1)
             pos += 1
     if rel:

@@ -36,7 +36,7 @@ from hypothesis import assume, strategies as st
 
 from .case import CODE_BASE, DATA_BASE, STACK_TOP, Case, gpr_names
 from .flags import ARITH, DF, analyze
-from .insn import decode_all
+from .insn import ALU, decode_all
 
 #: How much of the scratch area the generated data fills (the rest is zero).
 DATA_FILL = 0x1000
@@ -653,44 +653,75 @@ class Family:
     modes: tuple = (32, 64)
 
 
+_MAP_BASE = (0, 0x0F00, 0x0F3800, 0x0F3A00)
+
+
 def _r(a, b):
     return tuple(range(a, b + 1))
 
 
+def _rows_of(*handlers, only=lambda r: True):
+    """The primary opcodes of the opcode table's rows run by `handlers`
+    (and passing `only`)."""
+    from emu.isa.table import rows
+    out = set()
+    for r in rows():
+        if (r.reg_handler in handlers or r.mem_handler in handlers) and only(r):
+            out.update(_MAP_BASE[m] | op for m, op in r.opcodes)
+    return tuple(sorted(out))
+
+
+def _alu(*forms):
+    return tuple(f"h_{op.lower()}_{f}" for op in ALU for f in forms)
+
+
+def _one_byte_below(limit):
+    return lambda r: r.map == 0 and r.op < limit
+
+
 FAMILIES = {f.name: f for f in (
-    Family("alu", f_alu, 10, tuple(o for o in range(0x40) if o & 7 < 6)),
-    Family("alu_imm", f_alu_imm, 8, (0x80, 0x81, 0x82, 0x83)),
-    Family("incdec", f_incdec, 3, (0xFE, 0xFF) + _r(0x40, 0x4F)),
-    Family("not_neg", f_not_neg, 3, (0xF6, 0xF7)),
-    Family("test", f_test, 3, (0x84, 0x85, 0xA8, 0xA9, 0xF6, 0xF7)),
-    Family("mul", f_mul, 5, (0xF6, 0xF7, 0x0FAF, 0x69, 0x6B)),
-    Family("div", f_div, 4, (0xF6, 0xF7)),
-    Family("shift", f_shift, 8, (0xC0, 0xC1) + _r(0xD0, 0xD3)),
-    Family("shld", f_shld, 4, (0x0FA4, 0x0FA5, 0x0FAC, 0x0FAD)),
-    Family("bt", f_bt, 4, (0x0FA3, 0x0FAB, 0x0FB3, 0x0FBB, 0x0FBA)),
-    Family("bitscan", f_bitscan, 3, (0x0FBC, 0x0FBD)),
-    Family("xcnt", f_xcnt, 3, (0x0FB8, 0x0FBC, 0x0FBD)),
-    Family("bswap", f_bswap, 2, _r(0x0FC8, 0x0FCF)),
-    Family("convert", f_convert, 2, (0x98, 0x99)),
-    Family("bcd", f_bcd, 3, (0x27, 0x2F, 0x37, 0x3F, 0xD4, 0xD5), modes=(32,)),
-    Family("mov", f_mov, 6, _r(0x88, 0x8B) + (0xC6, 0xC7) + _r(0xB0, 0xBF) + _r(0xA0, 0xA3)),
-    Family("movx", f_movx, 3, (0x0FB6, 0x0FB7, 0x0FBE, 0x0FBF, 0x63)),
-    Family("lea", f_lea, 3, (0x8D,)),
-    Family("xchg", f_xchg, 3, (0x86, 0x87) + _r(0x91, 0x97)),
-    Family("cmpxchg", f_cmpxchg, 3, (0x0FB0, 0x0FB1, 0x0FC7)),
-    Family("xadd", f_xadd, 2, (0x0FC0, 0x0FC1)),
-    Family("push_pop", f_push_pop, 5, _r(0x50, 0x5F) + (0x6A, 0x68, 0xFF, 0x8F, 0x60, 0x61, 0xC8, 0xC9)),
-    Family("pushf_popf", f_pushf_popf, 2, (0x9C, 0x9D)),
-    Family("lahf_sahf", f_lahf_sahf, 2, (0x9E, 0x9F)),
-    Family("cmov", f_cmov, 4, _r(0x0F40, 0x0F4F)),
-    Family("setcc", f_setcc, 3, _r(0x0F90, 0x0F9F)),
-    Family("movbe", f_movbe, 2, (0x0F38F0, 0x0F38F1)),
-    Family("flagops", f_flagops, 2, (0xF5, 0xF8, 0xF9, 0xFC, 0xFD)),
-    Family("string", f_string, 4, (0xA4, 0xA5, 0xA6, 0xA7) + _r(0xAA, 0xAF)),
-    Family("xlat", f_xlat, 1, (0xD7,)),
-    Family("branch", f_branch, 5, _r(0x70, 0x7F) + _r(0x0F80, 0x0F8F) + (0xEB, 0xE9, 0xE8) + _r(0xE0, 0xE3)),
-    Family("nop", f_nop, 1, (0x90, 0x0F1F)),
-    Family("undoc", f_undoc, 1, (0xC0, 0xC1, 0xD0, 0xD1, 0xD2, 0xD3, 0x82, 0xD6)),
+    Family("alu", f_alu, 10, _rows_of(*_alu("EG", "GE", "EI"), only=_one_byte_below(0x40))),
+    Family("alu_imm", f_alu_imm, 8, _rows_of(*_alu("EI"), only=lambda r: r.has_modrm)),
+    Family("incdec", f_incdec, 3, _rows_of("h_inc", "h_dec")),
+    Family("not_neg", f_not_neg, 3, _rows_of("h_not", "h_neg")),
+    Family("test", f_test, 3, _rows_of("h_test_EG", "h_test_EI")),
+    Family("mul", f_mul, 5, _rows_of("h_mul", "h_imul1", "h_imul_GE", "h_imul_GEI")),
+    Family("div", f_div, 4, _rows_of("h_div", "h_idiv")),
+    Family("shift", f_shift, 8, _rows_of("h_rol", "h_ror", "h_rcl", "h_rcr", "h_shl", "h_shr",
+                                         "h_sar")),
+    Family("shld", f_shld, 4, _rows_of("h_shld", "h_shrd")),
+    Family("bt", f_bt, 4, _rows_of("h_bt", "h_bts", "h_btr", "h_btc", "h_bt_I", "h_bts_I",
+                                   "h_btr_I", "h_btc_I")),
+    Family("bitscan", f_bitscan, 3, _rows_of("h_bsf", "h_bsr")),
+    Family("xcnt", f_xcnt, 3, _rows_of("h_popcnt", "h_tzcnt", "h_lzcnt")),
+    Family("bswap", f_bswap, 2, _rows_of("h_bswap")),
+    Family("convert", f_convert, 2, _rows_of("h_cbw", "h_cwd")),
+    Family("bcd", f_bcd, 3, _rows_of("h_daa", "h_das", "h_aaa", "h_aas", "h_aam", "h_aad"),
+           modes=(32,)),
+    Family("mov", f_mov, 6, _rows_of("h_mov_EG", "h_mov_GE", "h_mov_EI")),
+    Family("movx", f_movx, 3, _rows_of("h_movzx", "h_movsx", "h_movsxd_arpl")),
+    Family("lea", f_lea, 3, _rows_of("h_lea")),
+    Family("xchg", f_xchg, 3, tuple(o for o in _rows_of("h_xchg", "h_xchg_ax") if o != 0x90)),  # 90: NOP
+    Family("cmpxchg", f_cmpxchg, 3, _rows_of("h_cmpxchg", "h_cmpxchg8b")),
+    Family("xadd", f_xadd, 2, _rows_of("h_xadd")),
+    Family("push_pop", f_push_pop, 5, _rows_of("h_push_r", "h_pop_r", "h_push_I", "h_push_E",
+                                               "h_pop_E", "h_pusha", "h_popa", "h_enter",
+                                               "h_leave")),
+    Family("pushf_popf", f_pushf_popf, 2, _rows_of("h_pushf", "h_popf")),
+    Family("lahf_sahf", f_lahf_sahf, 2, _rows_of("h_lahf", "h_sahf")),
+    Family("cmov", f_cmov, 4, _rows_of("h_cmov")),
+    Family("setcc", f_setcc, 3, _rows_of("h_setcc")),
+    Family("movbe", f_movbe, 2, _rows_of("h_movbe")),
+    Family("flagops", f_flagops, 2, _rows_of("h_cmc", "h_clc", "h_stc", "h_cld", "h_std")),
+    Family("string", f_string, 4, _rows_of("h_movs", "h_cmps", "h_stos", "h_lods", "h_scas")),
+    Family("xlat", f_xlat, 1, _rows_of("h_xlat")),
+    Family("branch", f_branch, 5, _rows_of("h_jcc", "h_jmp_rel", "h_call_rel", "h_loop",
+                                           "h_jcxz")),
+    # NOP is 90 without REX.B (a decoder rule, no row of its own) and 0F 1F /0.
+    Family("nop", f_nop, 1, (0x90,) + _rows_of("h_nop", only=lambda r: r.op == 0x1F)),
+    # aliases: SAL /6, 82, SALC
+    Family("undoc", f_undoc, 1, _rows_of("h_shl", only=lambda r: r.modrm_reg == 6)
+           + _rows_of("h_salc") + (0x82,)),
 )}
 
 
