@@ -62,52 +62,59 @@ for opcode, name, sub in (("D9 /2", "FST m32fp", M32FP), ("D9 /3", "FSTP m32fp",
                           ("DD /1", "FISTTP m64int", M64INT | POP | TRUNC),
                           ("DF /6", "FBSTP m80bcd", M80BCD | POP)):
     x87(opcode, name, mem="h_fst_m", sub=sub)
-x87("D9 C0+i", "FLD ST(i)", reg="h_fld_sti")
-x87("DD D0+i", "FST ST(i)", reg="h_fst_sti", sub=0)
-x87("DD D8+i", "FSTP ST(i)", reg="h_fst_sti", sub=1)
-x87("D9 D8+i", "FSTP1 ST(i)", reg="h_fst_sti", sub=1)
-x87("DF D0+i", "FSTP8 ST(i)", reg="h_fst_sti", sub=1)
-x87("DF D8+i", "FSTP9 ST(i)", reg="h_fst_sti", sub=1)
-x87("D9 C8+i", "FXCH ST(i)", reg="h_fxch")
-x87("DD C8+i", "FXCH4 ST(i)", reg="h_fxch")
-x87("DF C8+i", "FXCH7 ST(i)", reg="h_fxch")
+# Register forms: (opcode, mnemonic, handler, sub)
+REGISTER_ROWS = (
+    ("D9 C0+i", "FLD ST(i)", "h_fld_sti", 0),
+    ("DD D0+i", "FST ST(i)", "h_fst_sti", 0),
+    ("DD D8+i", "FSTP ST(i)", "h_fst_sti", 1),
+    ("D9 D8+i", "FSTP1 ST(i)", "h_fst_sti", 1),
+    ("DF D0+i", "FSTP8 ST(i)", "h_fst_sti", 1),
+    ("DF D8+i", "FSTP9 ST(i)", "h_fst_sti", 1),
+    ("D9 C8+i", "FXCH ST(i)", "h_fxch", 0),
+    ("DD C8+i", "FXCH4 ST(i)", "h_fxch", 0),
+    ("DF C8+i", "FXCH7 ST(i)", "h_fxch", 0),
+    ("D9 E0", "FCHS", "h_fchs_fabs", 0),
+    ("D9 E1", "FABS", "h_fchs_fabs", 1),
+    ("D9 FA", "FSQRT", "h_funary", 0),
+    ("D9 FC", "FRNDINT", "h_funary", 1),
+    ("D9 FD", "FSCALE", "h_fscale", 0),
+    ("D9 F4", "FXTRACT", "h_fxtract", 0),
+    ("D9 F8", "FPREM", "h_fprem", 0),
+    ("D9 F5", "FPREM1", "h_fprem", 1),
+    ("D9 F0", "F2XM1", "h_f2xm1", 0),
+    ("D9 F1", "FYL2X", "h_fyl2x", 0),
+    ("D9 F9", "FYL2XP1", "h_fyl2x", 1),
+    ("D9 F2", "FPTAN", "h_fptan", 0),
+    ("D9 F3", "FPATAN", "h_fpatan", 0),
+    ("D9 FE", "FSIN", "h_fsin_fcos", 0),
+    ("D9 FF", "FCOS", "h_fsin_fcos", 1),
+    ("D9 FB", "FSINCOS", "h_fsincos", 0),
+    ("D9 D0", "FNOP", "h_fnop", 0),
+    ("DB E0", "FNENI", "h_fnop", 1),
+    ("DB E1", "FNDISI", "h_fnop", 1),
+    ("DB E4", "FNSETPM", "h_fnop", 1),
+    ("D9 F6", "FDECSTP", "h_fstp_adjust", 0),
+    ("D9 F7", "FINCSTP", "h_fstp_adjust", 1),
+    ("DD C0+i", "FFREE ST(i)", "h_fstp_adjust", 2),
+    ("DF C0+i", "FFREEP ST(i)", "h_fstp_adjust", 3),
+    ("DB E3", "FNINIT", "h_fninit", 0),
+    ("DB E2", "FNCLEX", "h_fnclex", 0),
+    ("DF E0", "FNSTSW AX", "h_fnstsw", 0),
+)
+# Memory forms of the control instructions (the operand is their image)
+CONTROL_ROWS = (
+    ("D9 /5", "FLDCW m2byte", "h_fldcw", 0),
+    ("D9 /7", "FNSTCW m2byte", "h_fnstcw", 0),
+    ("DD /7", "FNSTSW m2byte", "h_fnstsw", 0),
+    ("D9 /4", "FLDENV m14/28byte", "h_fldenv", 0),
+    ("D9 /6", "FNSTENV m14/28byte", "h_fnstenv", 0),
+    ("DD /4", "FRSTOR m94/108byte", "h_frstor", 0),
+    ("DD /6", "FNSAVE m94/108byte", "h_fnsave", 0),
+)
+for opcode, name, handler, sub in REGISTER_ROWS:
+    x87(opcode, name, reg=handler, sub=sub)
+for opcode, name, handler, sub in CONTROL_ROWS:
+    x87(opcode, name, mem=handler, sub=sub)
 for k, name in enumerate(("FLD1", "FLDL2T", "FLDL2E", "FLDPI", "FLDLG2", "FLDLN2", "FLDZ")):
     x87(f"D9 {0xE8 + k:02X}", name, reg="h_fldconst", sub=k)
 
-# --- ST(0) operations -----------------------------------------------------------
-x87("D9 E0", "FCHS", reg="h_fchs_fabs", sub=0)
-x87("D9 E1", "FABS", reg="h_fchs_fabs", sub=1)
-x87("D9 FA", "FSQRT", reg="h_funary", sub=0)
-x87("D9 FC", "FRNDINT", reg="h_funary", sub=1)
-x87("D9 FD", "FSCALE", reg="h_fscale")
-x87("D9 F4", "FXTRACT", reg="h_fxtract")
-x87("D9 F8", "FPREM", reg="h_fprem", sub=0)
-x87("D9 F5", "FPREM1", reg="h_fprem", sub=1)
-x87("D9 F0", "F2XM1", reg="h_f2xm1")
-x87("D9 F1", "FYL2X", reg="h_fyl2x", sub=0)
-x87("D9 F9", "FYL2XP1", reg="h_fyl2x", sub=1)
-x87("D9 F2", "FPTAN", reg="h_fptan")
-x87("D9 F3", "FPATAN", reg="h_fpatan")
-x87("D9 FE", "FSIN", reg="h_fsin_fcos", sub=0)
-x87("D9 FF", "FCOS", reg="h_fsin_fcos", sub=1)
-x87("D9 FB", "FSINCOS", reg="h_fsincos")
-
-# --- stack and control ------------------------------------------------------------
-x87("D9 D0", "FNOP", reg="h_fnop", sub=0)
-x87("DB E0", "FNENI", reg="h_fnop", sub=1)
-x87("DB E1", "FNDISI", reg="h_fnop", sub=1)
-x87("DB E4", "FNSETPM", reg="h_fnop", sub=1)
-x87("D9 F6", "FDECSTP", reg="h_fstp_adjust", sub=0)
-x87("D9 F7", "FINCSTP", reg="h_fstp_adjust", sub=1)
-x87("DD C0+i", "FFREE ST(i)", reg="h_fstp_adjust", sub=2)
-x87("DF C0+i", "FFREEP ST(i)", reg="h_fstp_adjust", sub=3)
-x87("DB E3", "FNINIT", reg="h_fninit")
-x87("DB E2", "FNCLEX", reg="h_fnclex")
-x87("D9 /5", "FLDCW m2byte", mem="h_fldcw")
-x87("D9 /7", "FNSTCW m2byte", mem="h_fnstcw")
-x87("DD /7", "FNSTSW m2byte", mem="h_fnstsw")
-x87("DF E0", "FNSTSW AX", reg="h_fnstsw")
-x87("D9 /4", "FLDENV m14/28byte", mem="h_fldenv")
-x87("D9 /6", "FNSTENV m14/28byte", mem="h_fnstenv")
-x87("DD /4", "FRSTOR m94/108byte", mem="h_frstor")
-x87("DD /6", "FNSAVE m94/108byte", mem="h_fnsave")
