@@ -189,6 +189,7 @@ cdef struct Insn:
     uint8_t sub         # handler-specific: ALU op, condition code, group /n
     uint8_t rex
     uint8_t idx         # position in its block (for exact counts mid-block)
+    uint8_t modrm       # the ModRM byte (x87: FOP and the register forms)
 
 cdef struct Block:
     uint64_t phys       # physical address of the first byte
@@ -232,6 +233,7 @@ cdef struct Fpu:
     uint32_t mxcsr
     uint64_t xcr0
     Vec xmm[16]
+    uint8_t ferr                # FERR# (IRQ 13) asserted since ES was set
 
 # The CPU model (cpumodels.pxi; chosen by emu/cpumodels.py): who CPUID says
 # the processor is, and the vendor's behaviour where Intel and AMD differ.

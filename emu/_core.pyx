@@ -49,6 +49,9 @@ include "io.pxi"
 include "cpuid_gen.pxi"
 include "misc.pxi"
 include "cpumodels.pxi"
+include "softfloat.pxi"
+include "x87.pxi"
+include "x87trans.pxi"
 include "simd.pxi"
 include "fxsave.pxi"
 include "sse_fp.pxi"
@@ -61,6 +64,7 @@ include "trace.pxi"
 
 init_parity()
 init_opmap()
+init_x87_trans()
 init_variants()
 
 # ---------------------------------------------------------------- run loop
@@ -372,6 +376,9 @@ def _init_reg_names():
     for k in range(8):
         REGS["mm%d" % k] = (7, k, 8)
     REGS["mxcsr"] = (8, 0, 4)
+    # x87 (kind 9): st0-st7 as raw 80-bit values, then the control words
+    for k, name in enumerate(X87_REG_NAMES):
+        REGS[name] = (9, k, 10 if k < 8 else (8 if name in ("fip", "fdp") else 2))
 
 _init_reg_names()
 
@@ -732,7 +739,9 @@ cdef class Machine:
             return get_eflags(c) & size_mask(size)
         if kind == 4:
             return c.sel[idx]
-        if kind >= 6:
+        if kind == 9:
+            return x87_reg_get(c, idx)
+        if 6 <= kind <= 8:
             return self._simd_reg_read(kind, idx)
         return c.segbase[idx]
 
@@ -762,7 +771,7 @@ cdef class Machine:
             c.eflags = (c.eflags & ~size_mask(size)) | v | 2
             c.lf_op = LF_NONE
             c.next_event = 0          # TF or IF may have changed
-        elif kind >= 6:
+        elif 6 <= kind <= 8:
             self._simd_reg_write(kind, idx, v)
         elif kind == 4:
             c.sel[idx] = v
@@ -771,6 +780,8 @@ cdef class Machine:
             if idx == S_CS:
                 jcache_flush(c)
             segs_changed(c)
+        elif kind == 9:
+            x87_reg_set(c, idx, v)
         else:
             c.segbase[idx] = v if c.mode == 64 else v & 0xFFFFFFFF
             if idx == S_CS:
@@ -1246,7 +1257,8 @@ cdef class Machine:
 
     def state(self):
         """A snapshot of the CPU: general registers, rip, rflags, segment
-        selectors and bases, control registers and the descriptor tables."""
+        selectors and bases, control registers, the descriptor tables and
+        the x87 registers."""
         c = self.c
         names = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"]
         if c.mode == 64 or c.efer & EFER_LMA:
@@ -1261,6 +1273,7 @@ cdef class Machine:
             s[n + "_base"] = c.segbase[k]
         for n in ["xmm%d" % k for k in range(16)] + ["mm%d" % k for k in range(8)] + ["mxcsr"]:
             s[n] = self.reg_read(n)
+        s.update({n: self.reg_read(n) for n in X87_REG_NAMES})
         return s
 
     # ---- CPU models and reset (conformance; emu/cpumodels.py, cpumodels.pxi)

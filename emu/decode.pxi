@@ -183,6 +183,7 @@ cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail, bint* e
     # --- ModRM, SIB, displacement ---
     if flags & M:
         pos += 1                        # b is the ModRM byte
+        i.modrm = <uint8_t>b
         mod = b >> 6
         reg = ((b >> 3) & 7) | ((rex & 4) << 1)
         rm = b & 7

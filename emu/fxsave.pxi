@@ -130,19 +130,12 @@ cdef void fx_load(CPU* c, const uint8_t* p, uint32_t parts, bint w64, uint32_t n
 
 cdef void x87_init_state(CPU* c) noexcept nogil:
     """The x87 component's initial state (FNINIT plus zeroed registers)."""
-    c.fpu.fcw = 0x37F
-    c.fpu.fsw = 0
-    c.fpu.top = 0
-    c.fpu.ftw = 0xFFFF
-    c.fpu.fop = 0
-    c.fpu.fip = c.fpu.fdp = 0
-    c.fpu.fcs = c.fpu.fds = 0
+    fpu_init(c)                                # x87.pxi
     memset(c.fpu.st, 0, sizeof(c.fpu.st))
 
 cdef void fpu_reset(CPU* c) noexcept nogil:
     """Power-on state of the x87 and SSE units (XCR0 = x87 only)."""
-    x87_init_state(c)
-    c.fpu.fcw = 0x40                         # after RESET (FNINIT makes it 0x37F)
+    fpu_power_up(c)                            # x87.pxi: FCW 0x40, tags 0x5555
     memset(c.fpu.xmm, 0, sizeof(c.fpu.xmm))
     c.fpu.mxcsr = MXCSR_RESET
     c.fpu.xcr0 = XCR0_X87
@@ -159,7 +152,7 @@ cdef void fpu_power_on(CPU* c, bint usable) noexcept nogil:
         c.cr0 |= CR0_MP | CR0_NE
         c.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE
         c.fpu.xcr0 = XCR0_X87 | XCR0_SSE
-        c.fpu.fcw = 0x37F
+        fpu_init(c)                            # FNINIT: FCW 0x37F, every register empty
 
 cdef inline uint32_t nxmm(CPU* c) noexcept nogil:
     return 16 if c.mode == 64 else 8

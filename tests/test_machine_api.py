@@ -54,9 +54,9 @@ def test_exit_reasons():
     m, ex = run_code(b"\x90\x90")                          # nop; nop; hlt
     assert (ex.reason, ex.address, ex.instructions) == ("hlt", CODE + 2, 3)
     assert m.reg_read("eip") == CODE + 3
-    m, ex = run_code(b"\xd9\xe8", expect="exception")      # fld1: x87 is not implemented
+    m, ex = run_code(b"\xd9\xd1", expect="exception")      # an undefined x87 encoding
     assert ex.reason == "exception" and ex.vector == 6 and ex.address == CODE
-    assert ex.insn_bytes == b"\xd9\xe8" and "#UD" in str(ex)
+    assert ex.insn_bytes == b"\xd9\xd1" and "#UD" in str(ex)
     m, ex = run_code(b"\x8b\x05\x00\x00\xf0\x7f", expect="unmapped")   # mov eax, [0x7ff00000]
     assert ex.reason == "unmapped" and ex.access == "read" and ex.access_address == 0x7FF00000
     assert ex.address == CODE and m.reg_read("eip") == CODE

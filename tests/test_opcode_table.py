@@ -220,7 +220,8 @@ def test_x87_and_sse_shapes_select_the_right_row():
         (("66 0F AE /7", "CLFLUSHOPT m8", "h_clflushopt"), {"flags": "mem", "feature": "CLFLUSHOPT"}),
         (("NP 0F AE F8", "SFENCE", "h_nop"), {"feature": "SSE"}),
     ])]
-    trees = decoder.build_trees(list(rows()) + extra)
+    # (the real x87 rows are left out: the extra ones stand in for them)
+    trees = decoder.build_trees([r for r in rows() if not r.where.startswith("x87.py")] + extra)
 
     def pick(map_, op, prefixes=(), rex=0, modrm=None, mode=64):
         leaf = decoder.walk(trees[(map_, op)], mode, decoder.prefix_slot(prefixes), rex & 8, modrm)

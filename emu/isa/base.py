@@ -87,7 +87,7 @@ row("90+r", "XCHG r16/32/64, eAX (90 without REX.B: NOP, F3 90: PAUSE)", "h_xchg
 row("98", "CBW/CWDE/CDQE", "h_cbw")
 row("99", "CWD/CDQ/CQO", "h_cwd")
 row("9A cp", "CALL ptr16:16/32", "h_call_far", flags="i64 end")
-row("9B", "WAIT", "h_nop")
+row("9B", "WAIT", "h_fwait")                   # x87.pxi: #NM with MP+TS, pending x87 exceptions
 row("9C", "PUSHF/PUSHFD/PUSHFQ", "h_pushf", flags="d64", reads="OSZAPCD")
 row("9D", "POPF/POPFD/POPFQ", "h_popf", flags="d64 end", defined="OSZAPCD")
 row("9E", "SAHF", "h_sahf", feature="LAHF_LM", defined="SZAPC")
