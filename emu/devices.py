@@ -144,13 +144,14 @@ OPTIONAL_DEVICES = ("pc-testdev",)
 
 
 def attach_pc(machine, memory_size: int, fw_cfg_cmdline: str = "", devices=()):
-    """Add the Python PC devices to a machine (CMOS, fw_cfg, the reset line, HPET, and the
-    OPTIONAL_DEVICES named in `devices`); returns them by name.  pc-testdev
-    is optional as in QEMU: its port 0xE9 hides the debug console."""
+    """Add the Python PC devices to a machine (CMOS, fw_cfg, the reset line,
+    HPET, and the OPTIONAL_DEVICES named in `devices`); returns them by name.
+    pc-testdev is optional as in QEMU: its port 0xE9 hides the debug console."""
     from emu.hpet import Hpet
     from emu.pctestdev import PcTestdev
     found = {"cmos": Cmos(machine, memory_size).attach(),
              "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach(),
+             "reset": ResetLine(machine).attach(),
              "hpet": Hpet(machine).attach()}
     for name in devices:
         if name not in OPTIONAL_DEVICES:
