@@ -158,8 +158,15 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             exit[0] = EXIT_COUNT if c.budget <= 0 else EXIT_UNTIL
         return NO_BLOCK
     b = find_block(c, rip)
-    if b == NULL:
+    if b == NULL:                      # the fetch of its first byte faulted
         c.exit_rip = rip
+        c.noncanonical = 0
+        if c.exc_vector >= 0 and has_idt(c):
+            # A #PF or #GP on instruction fetch goes to the guest's handler
+            # (demand paging of code), like any other fault.
+            exit[0] = deliver(c, c.exc_vector, c.exc_has_error, c.exc_error, INT_EXCEPTION, rip)
+            c.budget -= 1              # a delivery uses budget, as in cpu_run
+            return NO_BLOCK
         exit[0] = exception_exit(c)
         return NO_BLOCK
     # Cut the block short for the budget or `until`, or after one
