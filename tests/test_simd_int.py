@@ -72,7 +72,8 @@ def operands(r):
         return None, None
     ops = [o.strip() for o in r.mnemonic.split(" ", 1)[1].split(",")]
     ops = [o for o in ops if not o.startswith("imm8") and not o.startswith("<")]
-    kind = lambda o: "xmm" if o.startswith("xmm") else ("mm" if o.startswith("mm") else "gpr")
+    def kind(o):
+        return "xmm" if o.startswith("xmm") else ("mm" if o.startswith("mm") else "gpr")
     if isinstance(r.modrm, int):
         return None, kind(ops[0])
     if len(ops) == 1:
@@ -89,7 +90,8 @@ def encode(r, mode, rng, mem):
     esc = (b"", b"\x0f", b"\x0f\x38", b"\x0f\x3a")[r.map]
     if r.modrm is None:
         return esc + bytes([r.op])
-    pick = lambda k: rng.choice(GPRS[mode]) if k == "gpr" else rng.randrange(16 if k == "xmm" and mode == 64 else 8)
+    def pick(k):
+        return rng.choice(GPRS[mode]) if k == "gpr" else rng.randrange(16 if k == "xmm" and mode == 64 else 8)
     reg = r.modrm if isinstance(r.modrm, int) else pick(regk)
     rm = 3 if mem else pick(rmk)
     prefix = b"" if r.prefix in (None, "NP") else bytes([int(r.prefix, 16)])

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 from emu import Machine
-from helpers import run_code, CODE, DATA, STACK
-from x87_oracle import Host, Emu, host_available, program, data_block, mem, outcome, DST, SAVE
+from helpers import run_code, CODE, DATA
+from x87_oracle import Host, Emu, host_available, program, data_block, mem, outcome, DST
 
 J = 1 << 63
 
@@ -90,7 +90,8 @@ def _mem_sources():
     for v in F64:
         out += [(mem(0xDD, 0), struct.pack("<Q", v))] + [(mem(0xDC, r), struct.pack("<Q", v)) for r in range(8)]
     for v in INTS:
-        out += [(mem(0xDB, 0), struct.pack("<i", v)), (mem(0xDF, 5), struct.pack("<Q", ((v << 32) + (v & 0xFFFFFFFF)) % (1 << 64)))]
+        wide = ((v << 32) + (v & 0xFFFFFFFF)) % (1 << 64)
+        out += [(mem(0xDB, 0), struct.pack("<i", v)), (mem(0xDF, 5), struct.pack("<Q", wide))]
         out += [(mem(0xDA, r), struct.pack("<i", v)) for r in range(8)]
         out += [(mem(0xDE, r), struct.pack("<h", (v + 0x8000) % 0x10000 - 0x8000)) for r in range(8)]
     for b in BCD:
