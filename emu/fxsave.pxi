@@ -16,7 +16,7 @@ cdef enum:
     FX_SSE = 2
     FX_MXCSR = 4
 
-cdef inline uint8_t tag_of(F80* r) noexcept nogil:
+cdef inline uint8_t fx_tag(F80* r) noexcept nogil:
     """The full 2-bit tag a non-empty register's contents imply."""
     cdef uint32_t e = r.se & 0x7FFF
     if e == 0x7FFF:
@@ -117,7 +117,7 @@ cdef void fx_load(CPU* c, const uint8_t* p, uint32_t parts, bint w64, uint32_t n
             c.fpu.st[phys].se = get16(p + 40 + 16 * k)
         c.fpu.ftw = 0
         for k in range(8):
-            c.fpu.ftw |= <uint16_t>((tag_of(&c.fpu.st[k]) if (t >> k) & 1 else 3) << (2 * k))
+            c.fpu.ftw |= <uint16_t>((fx_tag(&c.fpu.st[k]) if (t >> k) & 1 else 3) << (2 * k))
         # ES and B follow the flags: set when an unmasked exception is pending
         c.fpu.fsw &= ~0x8080
         if c.fpu.fsw & ~c.fpu.fcw & 0x3F:
