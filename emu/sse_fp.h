@@ -39,6 +39,25 @@ typedef struct {
     int host_rc;         /* the host rounding mode to restore */
 } pv_fp;
 
+/* Clearing and testing the host's exception flags.  Where the compiler's
+ * float and double arithmetic is SSE (x86-64), the flags are MXCSR's, and
+ * clearing them there is some 20 times quicker than feclearexcept, which
+ * also rewrites the x87 environment; elsewhere, fenv.h. */
+#if defined(__SSE2_MATH__)
+#include <xmmintrin.h>
+static inline void pv_clear(void) { _mm_setcsr(_mm_getcsr() & ~0x3Fu); }
+static inline int pv_test(void)
+{
+    unsigned m = _mm_getcsr();
+    return (m & 0x01 ? FE_INVALID : 0) | (m & 0x04 ? FE_DIVBYZERO : 0)
+           | (m & 0x08 ? FE_OVERFLOW : 0) | (m & 0x10 ? FE_UNDERFLOW : 0)
+           | (m & 0x20 ? FE_INEXACT : 0);
+}
+#else
+static inline void pv_clear(void) { feclearexcept(FE_ALL_EXCEPT); }
+static inline int pv_test(void) { return fetestexcept(FE_ALL_EXCEPT); }
+#endif
+
 static const int pv_rc_host[4] = {FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO};
 
 /* Start an instruction under rounding control rc (0-3). */
@@ -102,11 +121,11 @@ static inline int pv_wide_inexact(int op, double x, double y, int bits, int tiny
     case PV_ADD:
     case PV_SUB:
         if (tiny) return 0;
-        feclearexcept(FE_INEXACT);
+        pv_clear();
         va = x * 0.5;
         vb = y * 0.5;
         vm = op == PV_ADD ? va + vb : va - vb;
-        if (fetestexcept(FE_INEXACT)) return 1;
+        if (pv_test() & FE_INEXACT) return 1;
         m = vm;
         break;
     default:
@@ -222,10 +241,10 @@ static inline UT pv_##p##_arith(pv_fp *f, int op, UT a, UT b)                   
     g.pre = 0;                                                                                 \
     a = p##_in(&g, a);                                                                         \
     if (op != PV_SQRT) b = p##_in(&g, b);                                                      \
-    feclearexcept(FE_ALL_EXCEPT);                                                              \
+    pv_clear();                                                                                \
     FT x = TOF(a), y = TOF(b);                                                                 \
     UT r = TOB(p##_host(op, x, y));                                                            \
-    int ex = fetestexcept(FE_ALL_EXCEPT);                                                      \
+    int ex = pv_test();                                                                         \
     if (!(ex & (FE_INVALID | FE_DIVBYZERO))) f->pre |= g.pre;                                  \
     if ((ex & FE_OVERFLOW) && !(f->mxcsr & (PV_OE << 7))) {                                    \
         ex &= ~FE_INEXACT;                                                                     \
@@ -320,10 +339,10 @@ static inline uint32_t pv_d_to_s(pv_fp *f, uint64_t a)
         return (uint32_t)((a & D_SIGN) >> 32) | S_EXP | S_QUIET | (uint32_t)((a & D_FRAC) >> 29);
     }
     a = d_in(f, a);
-    feclearexcept(FE_ALL_EXCEPT);
+    pv_clear();
     volatile double x = pv_f64(a);
     volatile float r = (float)x;
-    int ex = fetestexcept(FE_ALL_EXCEPT);
+    int ex = pv_test();
     uint32_t pe_before = f->post & PV_PE;
     if ((ex & FE_OVERFLOW) && !(f->mxcsr & (PV_OE << 7))) {
         ex &= ~FE_INEXACT;
@@ -361,10 +380,10 @@ static inline uint64_t pv_i_to_f(pv_fp *f, int64_t a, int dbl)
     volatile int64_t x = a;
     volatile float rs;
     volatile double rd;
-    feclearexcept(FE_ALL_EXCEPT);
+    pv_clear();
     if (dbl) rd = (double)x;
     else rs = (float)x;
-    pv_host_flags(f, fetestexcept(FE_ALL_EXCEPT));
+    pv_host_flags(f, pv_test());
     return dbl ? pv_b64(rd) : pv_b32(rs);
 }
 
