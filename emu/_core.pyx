@@ -50,6 +50,7 @@ include "misc.pxi"
 include "decode.pxi"
 include "opmap.pxi"
 include "variants.pxi"
+include "snapshot.pxi"
 
 init_parity()
 init_opmap()
@@ -1209,6 +1210,113 @@ cdef class Machine:
         cdef int got = fetch_code(self.c, la, buf, 15, pages)
         cdef int n = decode_one(self.c.mode, &insn, buf, got) if got > 0 else -1
         return (<char*>buf)[:n if n > 0 else got]
+
+    # ---- save and restore (snapshot.pxi; the file format: emu/savefile.py)
+
+    def save(self, path):
+        """Save the whole machine to the file `path`: CPU state (every field
+        of the core's CPU struct, FPU/SIMD included), RAM (all-zero and
+        ballooned-out frames take no room), the C devices (UART with its
+        queued input, PIC, PIT, APIC, debug ports), the Python devices
+        (RTC/CMOS, fw_cfg) and the serial output collected so far.  The
+        decode cache is not saved; a loaded machine rebuilds it.  Returns
+        the file's size in bytes.  Raises EmuError while running."""
+        from emu.savefile import save_machine
+        return save_machine(self, path)
+
+    @staticmethod
+    def load(path):
+        """A new Machine in the state a file made by save() holds, ready to
+        run on.  A truncated, corrupted, wrong-version or wrong-kind file
+        raises EmuError.  Exit handlers and the serial sink are not part of
+        the state: set them again (set_serial, set_exit_handlers)."""
+        from emu.savefile import load_machine
+        return load_machine(path)
+
+    def serial_input(self, data):
+        """Queue bytes for the guest to read from COM1 (as set_serial's
+        `input`, keeping the output sink)."""
+        self.serial_pending += bytes(data)
+        self._feed_serial()
+
+    def device_state(self):
+        """The C devices' state for a look from outside (tests, gdb's
+        `monitor info`): the PIT, both PICs, the APIC timer and IRR, the
+        UART's receive queue, and whether an interrupt waits for delivery."""
+        c = self.c
+        apic_irr = any(c.apic.irr[k] for k in range(8))
+        pending = any(pic_pending(&c.pic[k]) >= 0 for k in range(2)) or apic_irr
+        return {"pit": {"armed": bool(c.pit.armed), "mode": c.pit.mode, "reload": c.pit.reload,
+                        "next_irq": None if c.pit.next_irq == TLB_EMPTY else c.pit.next_irq},
+                "pic": [{"irr": c.pic[k].irr, "isr": c.pic[k].isr, "imr": c.pic[k].imr}
+                        for k in range(2)],
+                "apic": {"timer_next": None if c.apic.next_irq == TLB_EMPTY else c.apic.next_irq,
+                         "irr": apic_irr},
+                "uart": {"rx": c.uart.rx_tail - c.uart.rx_head, "ier": c.uart.ier,
+                         "queued": len(self.serial_pending)},
+                "interrupt_pending": pending, "halted": bool(c.halted), "shadow": c.shadow}
+
+    def guest_state_block(self):
+        """The CPU struct as bytes with host pointers, statistics and run-loop
+        scratch state cleared: two machines whose guests are in the same
+        state give the same bytes however their runs were cut (a check for
+        save/restore and replay)."""
+        return snapshot_cpu(self.c, True)
+
+    def _core_state(self):
+        """For emu/savefile.py: the machine's state as a dict of plain values
+        and bytes (see save())."""
+        if self.running:
+            raise EmuError("cannot save a machine while it runs (stop it first)")
+        c = self.c
+        self._flush_output()
+        pfns, data = snapshot_memory(c)
+        owners = []
+        for read, write in list(self.io_handlers.values()) + [h[2:] for h in self.mmio_handlers]:
+            for fn in (read, write):
+                owner = getattr(fn, "__self__", None)
+                if fn is not None and owner is None:
+                    raise EmuError(f"cannot save: device handler {fn!r} is a plain function, "
+                                   "not a method of a device object")
+                if owner is not None and not any(owner is o for o in owners):
+                    owners.append(owner)
+        return {"cpu": snapshot_cpu(c), "io_map": (<char*>c.io_map)[:65536],
+                "absent": (<char*>c.absent)[:c.npages] if c.absent != NULL else None,
+                "pfns": pfns, "pages": data, "memory": c.mem_size,
+                "decode_cache": bool(c.use_cache), "shared": self.mem_fd >= 0,
+                "pv_vcpu": (c.pv_vcpu - c.mem) if c.pv_vcpu != NULL else None,
+                "serial_pending": bytes(self.serial_pending),
+                "serial_output": bytes(self.serial_output),
+                "debugcon_output": bytes(self.debugcon_output),
+                "devices": owners}
+
+    def _adopt_core_state(self, st):
+        """For emu/savefile.py: take the state _core_state gave (the
+        machine must have been made with the same memory size and no
+        devices; savefile attaches the Python devices itself)."""
+        c = self.c
+        cdef const uint8_t[:] cpu = st["cpu"]
+        cdef const uint8_t[:] io_map = st["io_map"]
+        if cpu.shape[0] != sizeof(CPU) or io_map.shape[0] != 65536 or st["memory"] != c.mem_size:
+            raise EmuError("the save file's CPU block, port map or memory size does not fit this core")
+        absent = st["absent"]
+        if absent is not None and len(absent) != c.npages:
+            raise EmuError("the save file's frame map does not fit its memory size")
+        restore_memory(c, st["pfns"], st["pages"])
+        cpu_adopt(c, &cpu[0])
+        c.nmmio = 0                    # the devices' attach() registers their ranges again
+        memcpy(c.io_map, &io_map[0], 65536)
+        if absent is not None:
+            if c.absent == NULL:
+                c.absent = <uint8_t*>zalloc(c.npages)
+                if c.absent == NULL:
+                    raise MemoryError("cannot allocate the frame map")
+            memcpy(c.absent, <const char*>absent, c.npages)
+        if st["pv_vcpu"] is not None:
+            self.set_shared_info(st["pv_vcpu"])
+        self.serial_pending[:] = st["serial_pending"]
+        self.serial_output[:] = st["serial_output"]
+        self.debugcon_output[:] = st["debugcon_output"]
 
 
 def _emit(sink, bytearray collected, bytes data):

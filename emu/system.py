@@ -98,6 +98,18 @@ def trace(m, count: int, address_range=None, out=sys.stderr):
     return None
 
 
+def add_session_arguments(parser) -> None:
+    """The options of a machine's run that `run` and `restore` share."""
+    parser.add_argument("--serial", default="stdio", metavar="stdio|FILE",
+                        help="where COM1's output goes (default stdio)")
+    parser.add_argument("--max-instructions", type=int, default=DEFAULT_BUDGET, metavar="N",
+                        help=f"stop after N instructions (default {DEFAULT_BUDGET:,})")
+    parser.add_argument("--qemu-exit-status", action="store_true",
+                        help="exit with (v << 1) | 1 for a debug-exit write of v, as QEMU does")
+    from emu import session
+    session.add_arguments(parser)
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("kernel", nargs="*", metavar="KERNEL|GUEST",
                         help="a Multiboot or ELF kernel (or a flat binary with --flat), or a bundled "
@@ -119,15 +131,10 @@ def add_arguments(parser) -> None:
                         help="a Multiboot module, optionally with its string; repeatable")
     parser.add_argument("--flat", type=lambda s: int(s, 0), metavar="ADDRESS",
                         help="load the file as a flat binary at ADDRESS and start there")
-    parser.add_argument("--serial", default="stdio", metavar="stdio|FILE",
-                        help="where COM1's output goes (default stdio)")
-    parser.add_argument("--max-instructions", type=int, default=DEFAULT_BUDGET, metavar="N",
-                        help=f"stop after N instructions (default {DEFAULT_BUDGET:,})")
     parser.add_argument("--ips", type=int, default=100_000_000, metavar="N",
                         help="virtual instructions per second: the time base of the timers "
                              "(default 100,000,000); time is virtual, so runs are repeatable")
-    parser.add_argument("--qemu-exit-status", action="store_true",
-                        help="exit with (v << 1) | 1 for a debug-exit write of v, as QEMU does")
+    add_session_arguments(parser)
     from paravirt.cli import add_control_arguments
     group = parser.add_argument_group("under the supervisor (--supervised)")
     add_control_arguments(group)
@@ -178,26 +185,55 @@ def run(args) -> int:
         print("pvemu run: --ips must be positive", file=sys.stderr)
         return 2
     m.ips = args.ips
-    out = None
-    if args.serial == "stdio":
-        m.set_serial(sys.stdout.buffer)
-    else:
-        out = open(args.serial, "wb")
-        m.set_serial(out)
+    first = (lambda: trace(m, args.trace, address_range)) if args.trace else None
+    return run_session(m, args, "pvemu run", first)
+
+
+def run_session(m, args, prog: str, first=None, start: int = 0) -> int:
+    """Run a built (or restored) machine with its serial console as the
+    command line says (emu/session.py); the process exit status.  first():
+    something to run before (the trace), returning an Exit that ends the
+    run or None."""
+    from emu.session import run_machine
     try:
-        ex = None
-        if args.trace:
-            ex = trace(m, args.trace, address_range)
-        if ex is None:
-            ex = m.run(count=max(0, args.max_instructions - m.instructions))
-    finally:
-        if out:
-            out.close()
+        with serial_to(m, args.serial):
+            ex = first() if first else None
+            if ex is not None:
+                return exit_status(m, ex, args, prog)
+            return run_machine(m, args, prog, start)
+    except (OSError, EmuError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+
+
+class serial_to:
+    """COM1's output to stdout or a file while the run lasts."""
+
+    def __init__(self, m, where: str):
+        self.m, self.where, self.out = m, where, None
+
+    def __enter__(self):
+        if self.where == "stdio":
+            self.m.set_serial(sys.stdout.buffer)
+        else:
+            self.out = open(self.where, "wb")
+            self.m.set_serial(self.out)
+        return self
+
+    def __exit__(self, *exc):
+        if self.out:
+            self.out.close()
+        self.m.set_serial(None)
+
+
+def exit_status(m, ex, args, prog: str = "pvemu run") -> int:
+    """The process exit status for a run that ended with `ex`: the guest's
+    own (isa-debug-exit), or one that says why it stopped."""
     if m.post_code is not None:
-        print(f"pvemu run: last POST code {m.post_code:#04x}", file=sys.stderr)
+        print(f"{prog}: last POST code {m.post_code:#04x}", file=sys.stderr)
     if ex.reason == "debug-exit":
         return ((ex.status << 1) | 1) & 0xFF if args.qemu_exit_status else ex.status & 0xFF
-    print(f"pvemu run: {_explain(ex)}", file=sys.stderr)
+    print(f"{prog}: {_explain(ex)}", file=sys.stderr)
     if ex.reason == "count":
         return STATUS_BUDGET
     if ex.reason == "hlt":
