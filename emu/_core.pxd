@@ -63,6 +63,8 @@ cdef enum:
     EXIT_HYPERCALL = 12  # VMCALL under the supervisor (retired: rip is after it)
     EXIT_PRIVOP = 13     # a privileged instruction trapped to the supervisor (not retired)
     EXIT_VTIMER = 14     # the supervisor's one-shot timer (CPU.pv_timer) is due
+    EXIT_DEBUG = 15      # a debugger's breakpoint or watchpoint (CPU.breaks, CPU.dr_host)
+    MAX_BREAKS = 64
 
 # Privileged-instruction classes that can trap to the supervisor (one bit
 # each in CPU.pv_trap); paravirt/pvops.py names them.
@@ -352,3 +354,9 @@ cdef struct CPU:
     # x87, MMX, SSE and XSAVE state (x87.pxi, sse*.pxi); at the end, after
     # the hot fields, so their offsets stay small.
     Fpu fpu
+    # A debugger's stops (emu/gdbstub.py): run() also ends ('until') at
+    # these rips; with dr_host set, DR0-DR3 hits end it ('debug') instead
+    # of raising #DB in the guest.
+    uint64_t breaks[MAX_BREAKS]
+    uint32_t nbreaks
+    uint32_t dr_host

@@ -69,6 +69,25 @@ cdef bint uses_stack(CPU* c, Insn* i) noexcept nogil:
         return explicit_ss                     # the explicit memory operand faulted
     return stack_op
 
+cdef bint at_stop(CPU* c, uint64_t rip) noexcept nogil:
+    """Is rip Machine.run's `until` or one of a debugger's breakpoints?"""
+    cdef uint32_t k
+    if rip == c.until:
+        return True
+    for k in range(c.nbreaks):
+        if c.breaks[k] == rip:
+            return True
+    return False
+
+cdef inline void cut_before(Block* b, uint64_t rel, uint32_t* n) noexcept nogil:
+    """Cut the block before its instruction at offset rel, if it has one."""
+    cdef uint32_t k
+    if rel < b.vlen:
+        for k in range(1, n[0]):
+            if b.insns[k].off == rel:
+                n[0] = k
+                return
+
 cdef inline int exception_exit(CPU* c) noexcept nogil:
     return EXIT_UNMAPPED if c.exc_vector < 0 else EXIT_EXCEPTION
 
@@ -134,7 +153,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             return NO_BLOCK
     rip = c.r[R_RIP]                # an interrupt or the upcall may have moved it
     ipmask = c.ipmask
-    if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
+    if c.budget <= 0 or c.stop_request or (has_until and at_stop(c, rip)):
         c.exit_rip = rip
         if c.stop_request:
             c.stop_request = 0
@@ -157,18 +176,18 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             n = 1
         if c.dr_exec and exec_bp(c, rip, b, &n, rf):
             c.exit_rip = rip
+            if c.dr_host:
+                exit[0] = EXIT_DEBUG
+                return NO_BLOCK
             if not has_idt(c):
                 exit[0] = EXIT_EXCEPTION
                 return NO_BLOCK
             exit[0] = deliver(c, 1, 0, 0, INT_EXCEPTION, rip)
             return NO_BLOCK
     if has_until:
-        rel = c.until - rip
-        if rel < b.vlen:
-            for k in range(1, n):
-                if b.insns[k].off == rel:
-                    n = k
-                    break
+        cut_before(b, c.until - rip, &n)
+        for k in range(c.nbreaks):
+            cut_before(b, c.breaks[k] - rip, &n)
     i = b.insns
     c.block_abort = 0
     c.r[R_BASE] = rip
@@ -374,7 +393,7 @@ cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "cou
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
                           EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit",
                           EXIT_TRIPLE_FAULT: "triple-fault", EXIT_HYPERCALL: "hypercall",
-                          EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer"}
+                          EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer", EXIT_DEBUG: "debug"}
 
 #: The privileged-instruction classes that can trap (bit k of pv_trap_mask).
 PRIVOP_CLASSES = ("cli", "sti", "hlt", "popf", "write_cr", "read_cr", "rdmsr", "wrmsr",
@@ -421,6 +440,7 @@ cdef class Machine:
     cdef object serial_pending
     cdef object on_hypercall, on_privop, on_vtimer
     cdef int mem_fd
+    cdef list _guest_dr
 
     def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
         if mode not in (16, 32, 64):
@@ -762,8 +782,8 @@ cdef class Machine:
             self.reg_write("rip", start)
         if count is not None and count < 0:
             raise EmuError(f"count must be >= 0, not {count}")
-        c.has_until = until is not None
-        c.until = (until & c.ipmask) if until is not None else 0
+        c.has_until = until is not None or c.nbreaks > 0
+        c.until = (until & c.ipmask) if until is not None else TLB_EMPTY
         cdef int64_t remaining = count if count is not None else -1, budget
         cdef uint64_t first = c.icount
         cdef int reason
@@ -1232,6 +1252,105 @@ cdef class Machine:
         the state: set them again (set_serial, set_exit_handlers)."""
         from emu.savefile import load_machine
         return load_machine(path)
+
+    # ---- a debugger's stops (emu/gdbstub.py)
+
+    def set_breakpoints(self, addresses):
+        """run() also ends, with reason 'until', when rip reaches any of
+        `addresses` (at most 64; an empty list clears them).  As for
+        `until`, a run that starts at one stops at once: step off it with
+        the breakpoints cleared."""
+        addrs = [int(a) & 0xFFFFFFFFFFFFFFFF for a in addresses]
+        if len(addrs) > MAX_BREAKS:
+            raise EmuError(f"at most {MAX_BREAKS} breakpoints, not {len(addrs)}")
+        c = self.c
+        for k, a in enumerate(addrs):
+            c.breaks[k] = a
+        c.nbreaks = len(addrs)
+
+    def set_debugger_watchpoints(self, points):
+        """Let a debugger own DR0-DR3 and DR7: `points` is a list of up to
+        four (linear address, length 1/2/4/8, kind) with kind 'exec',
+        'write' or 'access'; a hit ends run() with reason 'debug' (the data
+        ones after the access) instead of raising #DB in the guest.  The
+        guest's own debug registers are kept aside and come back when
+        `points` is empty again; a guest that writes them meanwhile
+        replaces the debugger's."""
+        c = self.c
+        kinds = {"exec": 0, "write": 1, "access": 3}
+        lens = {1: 0, 2: 1, 4: 3, 8: 2}
+        if len(points) > 4 or any(k not in kinds or n not in lens or (k == "exec" and n != 1)
+                                  for _, n, k in points):
+            raise EmuError(f"up to four (address, length 1/2/4/8, 'exec'|'write'|'access'), not {points!r}")
+        if points and not c.dr_host:
+            self._guest_dr = [c.dr[k] for k in range(8)]
+        if not points:
+            if c.dr_host:
+                for k in range(8):
+                    c.dr[k] = self._guest_dr[k]
+                c.dr_host = 0
+                dr_update(c)
+            return
+        dr7 = DR7_FIXED
+        for k, (addr, n, kind) in enumerate(points):
+            c.dr[k] = addr & 0xFFFFFFFFFFFFFFFF
+            dr7 |= (2 << (2 * k)) | ((kinds[kind] | lens[n] << 2) << (16 + 4 * k))
+        c.dr[7] = dr7
+        c.dr[6] = DR6_FIXED
+        c.dr_host = 1
+        dr_update(c)
+
+    def fpu_read(self):
+        """The x87 and SSE state as plain values: 'st' the eight physical
+        registers as (significand, sign+exponent) pairs (ST(i) is
+        st[(top + i) % 8]), 'top', 'fcw', 'fsw' (TOP included, as FSTSW
+        stores it), 'ftw' (the full tag word, 2 bits a register), 'fop',
+        'fip', 'fdp', 'fcs', 'fds', 'mxcsr', 'xmm' (sixteen 16-byte
+        values)."""
+        cdef Fpu* f = &self.c.fpu
+        return {"st": [(f.st[k].sig, f.st[k].se) for k in range(8)], "top": f.top,
+                "fcw": f.fcw, "fsw": (f.fsw & ~0x3800) | ((f.top & 7) << 11), "ftw": f.ftw,
+                "fop": f.fop, "fip": f.fip, "fdp": f.fdp, "fcs": f.fcs, "fds": f.fds,
+                "mxcsr": f.mxcsr, "xmm": [bytes(f.xmm[k].b[:16]) for k in range(16)]}
+
+    def fpu_write(self, state):
+        """Change the x87/SSE state: any keys of fpu_read()'s dict ('fsw'
+        sets TOP too; 'top' is taken from it)."""
+        cdef Fpu* f = &self.c.fpu
+        for k, v in state.items():
+            if k == "st":
+                for j, (sig, se) in enumerate(v):
+                    f.st[j].sig, f.st[j].se = sig & 0xFFFFFFFFFFFFFFFF, se & 0xFFFF
+            elif k == "xmm":
+                for j, b in enumerate(v):
+                    if len(b) != 16:
+                        raise EmuError("an xmm register takes 16 bytes")
+                    memcpy(f.xmm[j].b, <const char*>b, 16)
+            elif k == "fsw":
+                f.fsw, f.top = v & 0xFFFF, (v >> 11) & 7
+            elif k == "fcw":
+                f.fcw = v & 0xFFFF
+            elif k == "ftw":
+                f.ftw = v & 0xFFFF
+            elif k == "fop":
+                f.fop = v & 0x7FF
+            elif k == "fcs":
+                f.fcs = v & 0xFFFF
+            elif k == "fds":
+                f.fds = v & 0xFFFF
+            elif k == "fip":
+                f.fip = v & 0xFFFFFFFFFFFFFFFF
+            elif k == "fdp":
+                f.fdp = v & 0xFFFFFFFFFFFFFFFF
+            elif k == "mxcsr":
+                f.mxcsr = v & 0xFFFFFFFF
+            elif k != "top":
+                raise EmuError(f"no FPU field {k!r}")
+
+    def debugger_hits(self):
+        """Which of the debugger's watchpoints (set_debugger_watchpoints
+        order) the last 'debug' exit hit, as a list of indices."""
+        return [k for k in range(4) if (self.c.dr[6] >> k) & 1]
 
     def serial_input(self, data):
         """Queue bytes for the guest to read from COM1 (as set_serial's

@@ -39,6 +39,9 @@ def add_arguments(parser) -> None:
                         help="serve gdb's remote protocol on 127.0.0.1:PORT (as QEMU's -gdb)")
     parser.add_argument("--gdb-wait", action="store_true",
                         help="with --gdb: wait for gdb before running the first instruction (QEMU's -S)")
+    parser.add_argument("--gdb-arch", default="auto", choices=("auto", "i386", "x86-64"),
+                        help="the register layout gdb is given: auto (x86-64 in long mode, else "
+                             "i386, decided when gdb connects), or always one")
 
 
 def gdb_port(spec: str) -> int:
@@ -103,7 +106,7 @@ def run_machine(m, args, prog: str = "pvemu run", start: int = 0) -> int:
     end = start + args.max_instructions
     if args.gdb:
         from emu.gdbstub import serve_machine
-        ex = serve_machine(m, gdb_port(args.gdb), wait=args.gdb_wait, end=end)
+        ex = serve_machine(m, gdb_port(args.gdb), wait=args.gdb_wait, end=end, arch=args.gdb_arch)
         return exit_status(m, ex, args, prog)
     save_at = args.save_at
     if save_at is not None and save_at < m.instructions:
