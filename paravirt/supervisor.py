@@ -104,13 +104,41 @@ class Supervisor:
                          0x40000001: (abi.ABI_VERSION, self.features, 0, 0),
                          0x40000002: (1, abi.MSR_HYPERCALL_PAGE, abi.MSR_SHARED_INFO, domid)})
         m.pv_trap_mask = self.pvops.trap_mask()
-        m.set_exit_handlers(hypercall=functools.partial(self.call_hypercall, dom),
-                            privop=functools.partial(self._privop, dom),
-                            vtimer=functools.partial(self._fire_timer, dom))
         dom.state = "paused" if paused else "runnable"
-        self.domains[domid] = dom
+        self.attach(dom)
         self.log(f"created {dom.describe()}")
         return dom
+
+    def attach(self, dom: Domain) -> None:
+        """Take a domain in (create and restore): its exits come here."""
+        dom.machine.set_exit_handlers(hypercall=functools.partial(self.call_hypercall, dom),
+                                      privop=functools.partial(self._privop, dom),
+                                      vtimer=functools.partial(self._fire_timer, dom))
+        dom.machine.set_serial(dom.write_console)
+        self.domains[dom.domid] = dom
+
+    # ---- save and restore (paravirt/save.py)
+
+    def save(self, dom: Domain, path: str) -> int:
+        """Save domain `dom` to the file `path` (call it between quanta: from
+        an action (at), a posted request (post) or while run() is not
+        running).  Returns the file's size in bytes."""
+        from paravirt import save
+        return save.save(self, dom, path)
+
+    def restore(self, path, name: Optional[str] = None):
+        """Add the domain saved in file `path` (optionally under a new name)
+        in the state it was saved in, and return it; `path` may be a list of
+        files saved together (e.g. both halves of pingpong): their grants
+        and event channels are joined again, and a list is returned.
+        EmuError or ConfigError, and nothing added, when a file is bad or a
+        domain id or name is taken."""
+        from paravirt import save
+        paths = [path] if isinstance(path, str) else list(path)
+        doms = save.restore(self, paths, name)
+        for dom in doms:
+            self.log(f"restored {dom.describe()}")
+        return doms[0] if isinstance(path, str) else doms
 
     def domain(self, ref) -> Domain:
         """A domain by id or name."""
