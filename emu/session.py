@@ -150,8 +150,9 @@ def run_machine(m, args, prog: str = "pvemu run", start: int = 0) -> int:
 
 
 def add_restore_arguments(parser) -> None:
-    parser.add_argument("file", metavar="FILE", help="a save file (from --save, Machine.save or "
-                                                     "Supervisor.save)")
+    parser.add_argument("file", metavar="FILE", nargs="+",
+                        help="a save file (from --save, Machine.save or Supervisor.save); with "
+                             "--supervised, several domains saved together")
     parser.add_argument("--supervised", action="store_true",
                         help="the file holds a supervised domain: restore it under a new supervisor")
     from emu.system import add_session_arguments
@@ -170,7 +171,9 @@ def restore(args) -> int:
         from paravirt.cli import restore_supervised
         return restore_supervised(args)
     try:
-        m = Machine.load(args.file)
+        if len(args.file) > 1:
+            raise EmuError("one machine at a time (several files only with --supervised)")
+        m = Machine.load(args.file[0])
     except EmuError as e:
         print(f"pvemu restore: {e}", file=sys.stderr)
         return 2

@@ -31,7 +31,8 @@ def add_control_arguments(parser) -> None:
                              "wait for real), so --control commands arrive mid-run")
     parser.add_argument("--control", action="store_true",
                         help="read commands from stdin while the domains run: list, "
-                             "balloon NAME SIZE, pause NAME, unpause NAME, destroy NAME")
+                             "balloon NAME SIZE, pause NAME, unpause NAME, destroy NAME, "
+                             "save NAME FILE, restore FILE")
     parser.add_argument("--verbose", action="store_true",
                         help="log the supervisor's decisions (refused hypercalls, actions)")
 
@@ -80,12 +81,17 @@ def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = Fal
             raise ConfigError(f"domain {d.name}: {e}") from None
     names = {d.name for d in cfg.domains}
     for a in cfg.actions:
+        if a.kind == "restore":
+            sup.at(a.at, lambda f=a.file: sup.restore(f), f"restore {a.file}")
+            continue
         if a.domain not in names:
             raise ConfigError(f"{a.kind}: no domain named {a.domain!r} (domains: {', '.join(sorted(names))})")
         dom = sup.domain(a.domain)
         if a.kind == "balloon":
             pages = sup.target_pages(dom, a.target)
             fn, what = (lambda d=dom, p=pages: sup.set_target(d, p)), f"balloon {a.domain} to {a.target >> 20} MiB"
+        elif a.kind == "save":
+            fn, what = (lambda d=dom, f=a.file: sup.save(d, f)), f"save {a.domain} to {a.file}"
         else:
             fn, what = (lambda d=dom, k=a.kind: getattr(sup, k)(d)), f"{a.kind} {a.domain}"
         sup.at(a.at, fn, what)
@@ -114,6 +120,11 @@ def _run(cfg: Config, args) -> int:
         raise ConfigError("--realtime paces domains scheduled in rounds; it does not combine with threads")
     cfg.actions += _control_actions(args, cfg.ips)
     sup = start(cfg, args.verbose, realtime=args.realtime)
+    return _go(sup, cfg, args)
+
+
+def _go(sup, cfg: Config, args) -> int:
+    """Run the supervisor as the options say; the exit status."""
     if args.control:
         from paravirt.control import serve
         serve(sup)
@@ -129,6 +140,24 @@ def up(args) -> int:
         return _run(cfg, args)
     except ConfigError as e:
         print(f"pvemu up: {e}", file=sys.stderr)
+        return 2
+
+
+def restore_supervised(args) -> int:
+    """`pvemu restore --supervised FILE...`: domains saved with
+    Supervisor.save (a `save` action or command) run on under a new
+    supervisor; files saved together restore together."""
+    from paravirt.supervisor import Supervisor
+    try:
+        cfg = Config(max_instructions=args.max_instructions)
+        if args.quantum is not None:
+            cfg.quantum = args.quantum
+        cfg.actions += _control_actions(args, cfg.ips)
+        sup = start(cfg, args.verbose, realtime=args.realtime)
+        sup.restore(list(args.file))
+        return _go(sup, cfg, args)
+    except (ConfigError, EmuError) as e:
+        print(f"pvemu restore: {e}", file=sys.stderr)
         return 2
 
 

@@ -4,6 +4,8 @@ run --supervised --control`): one per line on standard input.
     list                      every domain's state
     balloon NAME SIZE         set the balloon target (e.g. balloon web 24M)
     pause NAME | unpause NAME | destroy NAME
+    save NAME FILE            save the domain to FILE (it runs on)
+    restore FILE              add the domain saved in FILE
     help
 """
 from __future__ import annotations
@@ -29,11 +31,15 @@ def command(sup, line: str):
         return HELP, None
     if verb == "list":
         return "\n".join(d.describe() for d in sup.domains.values()), None
-    if verb not in ("balloon", "pause", "unpause", "destroy"):
+    if verb == "restore":
+        if len(args) != 1:
+            return "restore takes FILE", None
+        return f"restore {args[0]}", lambda: _report(sup.restore, args[0])
+    if verb not in ("balloon", "pause", "unpause", "destroy", "save"):
         return f"unknown command {verb!r}; try help", None
-    want = 2 if verb == "balloon" else 1
+    want = 2 if verb in ("balloon", "save") else 1
     if len(args) != want:
-        return f"{verb} takes {'NAME SIZE' if want == 2 else 'NAME'}", None
+        return f"{verb} takes NAME{' SIZE' if verb == 'balloon' else ' FILE' if verb == 'save' else ''}", None
     dom = next((d for d in sup.domains.values() if d.name == args[0]), None)
     if dom is None:
         return f"no domain named {args[0]!r} (domains: {', '.join(d.name for d in sup.domains.values())})", None
@@ -43,7 +49,18 @@ def command(sup, line: str):
         except (EmuError, ConfigError) as e:
             return str(e), None
         return f"balloon {dom.name} to {args[1]}", lambda: sup.set_target(dom, pages)
+    if verb == "save":
+        return f"save {dom.name} to {args[1]}", lambda: _report(sup.save, dom, args[1])
     return f"{verb} {dom.name}", lambda: getattr(sup, verb)(dom)
+
+
+def _report(fn, *args) -> None:
+    """Run a command that can fail on a file (save, restore): say why
+    instead of stopping the supervisor."""
+    try:
+        fn(*args)
+    except (EmuError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
 
 
 def serve(sup, stream=None, out=None) -> threading.Thread:
