@@ -117,6 +117,7 @@ cdef enum:
     DEV_PIC = 6
     DEV_PIT = 7
     OUTBUF_SIZE = 4096
+    INQ_SIZE = 1024
 
 # One 8259 interrupt controller (the PC has a master and a slave).
 cdef struct Pic:
@@ -140,6 +141,9 @@ cdef struct Uart:
     uint32_t rx_head, rx_tail
     uint8_t out[OUTBUF_SIZE]
     uint32_t out_len
+    # input from the host waiting for room in the receive FIFO (uart_pump)
+    uint8_t hostq[INQ_SIZE]
+    uint32_t hostq_head, hostq_tail
 
 cdef enum:
     ACC_READ = 0

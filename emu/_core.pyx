@@ -600,11 +600,16 @@ cdef class Machine:
         return self.c.post_last if self.c.post_count else None
 
     cdef void _feed_serial(self):
+        """Hand queued input to the UART's host queue (it moves on into the
+        receive FIFO as the guest reads, uart_pump)."""
         cdef Uart* u = &self.c.uart
-        cdef uint32_t depth = 16 if (u.fcr & 1) else 1
-        while self.serial_pending and u.rx_tail - u.rx_head < depth:
-            uart_receive(self.c, self.serial_pending[0])
-            del self.serial_pending[0]
+        cdef uint32_t n = 0
+        while n < len(self.serial_pending) and u.hostq_tail - u.hostq_head < INQ_SIZE:
+            u.hostq[u.hostq_tail % INQ_SIZE] = self.serial_pending[n]
+            u.hostq_tail += 1
+            n += 1
+        del self.serial_pending[:n]
+        uart_pump(self.c)
         uart_update_irq(self.c)
 
     cdef void _flush_output(self) except *:

@@ -5,7 +5,7 @@ A log is JSON lines.  The first line says where the run started:
 then one line per input that does not come from the command line, in the
 order they were taken, each with the point it was taken at (a machine's
 retired instruction count; the supervisor's virtual clock):
-    {"at": N, "serial": "<base64>"}              serial input (a machine)
+    {"at": N, "serial": "<base64>", "rip": R, "rcx": C}   serial input (a machine)
     {"at": T, "control": "balloon web 24M"}      a --control command
     {"at": T, "pace": T2}                        a --realtime pacing decision
 and a last line with the end state's digest, which replay checks:
@@ -46,8 +46,11 @@ class Recorder:
         self.f.write(json.dumps(obj, separators=(",", ":")) + "\n")
         self.f.flush()
 
-    def serial(self, at: int, data: bytes) -> None:
-        self._line({"at": at, "serial": base64.b64encode(data).decode()})
+    def serial(self, at: int, data: bytes, rip: int, rcx: int) -> None:
+        """Serial input taken at `at` instructions, with rip and rCX there
+        (a REP string instruction in progress has the same count at each
+        of its chunks: these say which)."""
+        self._line({"at": at, "serial": base64.b64encode(data).decode(), "rip": rip, "rcx": rcx})
 
     def event(self, at: int, **what) -> None:
         self._line({"at": at, **what})
@@ -79,25 +82,41 @@ class Script:
         self.events = [e for e in lines[1:] if "at" in e]
         ends = [e for e in lines[1:] if "end" in e]
         self.end = ends[-1] if ends else None
-        self.pos = 0
 
-    def next_at(self):
-        """The point of the next event, or None."""
-        return self.events[self.pos]["at"] if self.pos < len(self.events) else None
+    def next_at(self, kind: str = None):
+        """The point of the next unused event (of `kind`: 'serial',
+        'control', 'pace'), or None."""
+        e = next((e for e in self.events if not e.get("_used") and (kind is None or kind in e)), None)
+        return e["at"] if e is not None else None
 
-    def take(self, at: int) -> list:
-        """The events due at `at` (and any overdue), consumed."""
-        out = []
-        while self.pos < len(self.events) and self.events[self.pos]["at"] <= at:
-            out.append(self.events[self.pos])
-            self.pos += 1
+    def take(self, kind: str, at: int, first: bool = False) -> list:
+        """The unused events of `kind` due at `at` (or before), consumed
+        (only the first of them with `first`)."""
+        out = [e for e in self.events if kind in e and e["at"] <= at and not e.get("_used")]
+        out = out[:1] if first else out
+        for e in out:
+            e["_used"] = True
         return out
+
+    def align(self, m, event) -> None:
+        """Bring m to the recorded rip and rCX of a serial event: inside a
+        REP string instruction, step chunk by chunk (no instruction
+        retires, so the count stays)."""
+        for _ in range(1 << 16):
+            if (m.reg_read("rip"), m.reg_read("rcx")) == (event["rip"], event["rcx"]):
+                return
+            ex = m.run(count=1)
+            if m.instructions != event["at"] or ex.reason != "count":
+                break
+        raise EmuError(f"replay diverged: at {event['at']:,} instructions the guest is not where "
+                       "the recording took input")
 
     def check_end(self, end: int, digest: str) -> None:
         """EmuError unless the replay ended where and as the recording did."""
-        if self.pos < len(self.events):
-            raise EmuError(f"replay ended with {len(self.events) - self.pos} recorded inputs not used "
-                           f"(next at {self.next_at():,})")
+        left = [e for e in self.events if not e.get("_used")]
+        if left:
+            raise EmuError(f"replay ended with {len(left)} recorded inputs not used "
+                           f"(next at {left[0]['at']:,})")
         if self.end is None:
             return                       # the recording did not finish: nothing to compare
         if (end, digest) != (self.end["end"], self.end["digest"]):

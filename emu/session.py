@@ -20,6 +20,11 @@ import threading
 from emu.errors import EmuError
 
 
+#: Instructions between two hand-overs of the guest's output to stdout or
+#: the --serial file (the core buffers it; a run may be cut anywhere).
+OUTPUT_SLICE = 1 << 20
+
+
 def add_arguments(parser) -> None:
     """The options `run` and `restore` share."""
     parser.add_argument("--save-at", type=int, metavar="INSTRUCTIONS",
@@ -89,10 +94,11 @@ class InputFeed:
         return bytes(out)
 
 
-def run_machine(m, args, prog: str = "pvemu run", start: int = 0) -> int:
+def run_machine(m, args, prog: str = "pvemu run", start: int = 0, serial=None) -> int:
     """Run m as the command line says, with --max-instructions counted from
     `start` (0: boot); the guest's exit as an exit status (see
-    emu.system.exit_status)."""
+    emu.system.exit_status).  `serial`: the emu.system.serial_to its output
+    goes through (its hash is part of what replay compares)."""
     from emu import replay
     from emu.system import exit_status
     if args.gdb_wait and not args.gdb:
@@ -118,14 +124,16 @@ def run_machine(m, args, prog: str = "pvemu run", start: int = 0) -> int:
         stream = sys.stdin.buffer if args.input in ("stdin", "-") else open(args.input, "rb")
         feed = InputFeed(m, stream)
     while True:
-        stops = [end] + [s for s in (save_at, script and script.next_at()) if s is not None]
+        stops = [end, m.instructions + OUTPUT_SLICE]
+        stops += [s for s in (save_at, script and script.next_at("serial")) if s is not None]
         ex = m.run(count=max(0, min(stops) - m.instructions))
         here = m.instructions
         if save_at == here:
             m.save(args.save)
             save_at = None
-        due = script.take(here) if script is not None and script.next_at() == here else []
+        due = script.take("serial", here) if script is not None and script.next_at("serial") == here else []
         for event in due:
+            script.align(m, event)
             m.serial_input(replay.serial_bytes(event))
         if due and ex.reason in ("count", "hlt", "stop"):
             continue
@@ -134,7 +142,7 @@ def run_machine(m, args, prog: str = "pvemu run", start: int = 0) -> int:
             if data:
                 m.serial_input(data)
                 if log is not None:
-                    log.serial(here, data)
+                    log.serial(here, data, m.reg_read("rip"), m.reg_read("rcx"))
             if data or ex.reason == "stop":
                 continue
         if ex.reason == "count" and here < end:
@@ -142,10 +150,11 @@ def run_machine(m, args, prog: str = "pvemu run", start: int = 0) -> int:
         break
     if args.save and args.save_at is None:
         m.save(args.save)
+    digest = replay.machine_digest(m) + (serial.hash.hexdigest() if serial is not None else "")
     if log is not None:
-        log.close(m.instructions, replay.machine_digest(m))
+        log.close(m.instructions, digest)
     if script is not None:
-        script.check_end(m.instructions, replay.machine_digest(m))
+        script.check_end(m.instructions, digest)
     return exit_status(m, ex, args, prog)
 
 

@@ -196,32 +196,39 @@ def run_session(m, args, prog: str, first=None, start: int = 0) -> int:
     run or None."""
     from emu.session import run_machine
     try:
-        with serial_to(m, args.serial):
+        with serial_to(m, args.serial) as serial:
             ex = first() if first else None
             if ex is not None:
                 return exit_status(m, ex, args, prog)
-            return run_machine(m, args, prog, start)
+            return run_machine(m, args, prog, start, serial)
     except (OSError, EmuError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
 
 
 class serial_to:
-    """COM1's output to stdout or a file while the run lasts."""
+    """COM1's output to stdout or a file while the run lasts, counted and
+    hashed on the way (record and replay compare what the guest wrote)."""
 
     def __init__(self, m, where: str):
+        import hashlib
         self.m, self.where, self.out = m, where, None
+        self.written = 0
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+        self.hash.update(data)
+        self.out.write(data)
+        self.out.flush()
 
     def __enter__(self):
-        if self.where == "stdio":
-            self.m.set_serial(sys.stdout.buffer)
-        else:
-            self.out = open(self.where, "wb")
-            self.m.set_serial(self.out)
+        self.out = sys.stdout.buffer if self.where == "stdio" else open(self.where, "wb")
+        self.m.set_serial(self)
         return self
 
     def __exit__(self, *exc):
-        if self.out:
+        if self.where != "stdio":
             self.out.close()
         self.m.set_serial(None)
 

@@ -41,6 +41,11 @@ def add_up_arguments(parser) -> None:
     parser.add_argument("config", help="a TOML file of [[domain]] entries (see paravirt/config.py)")
     parser.add_argument("--max-instructions", type=int, metavar="N",
                         help="stop after N instructions in all (default: the file's, else 2,000,000,000)")
+    parser.add_argument("--record", metavar="LOG",
+                        help="record the --control commands and --realtime pacing decisions to LOG")
+    parser.add_argument("--replay", metavar="LOG",
+                        help="replay a --record log instead of --control and the wall clock: the "
+                             "domains end in the same state")
     add_control_arguments(parser)
 
 
@@ -125,6 +130,13 @@ def _run(cfg: Config, args) -> int:
 
 def _go(sup, cfg: Config, args) -> int:
     """Run the supervisor as the options say; the exit status."""
+    if getattr(args, "record", None):
+        sup.record(args.record)
+    if getattr(args, "replay", None):
+        if args.control or args.realtime:
+            raise ConfigError("--replay takes the commands and pacing from the log: drop "
+                              "--control and --realtime")
+        sup.replay(args.replay)
     if args.control:
         from paravirt.control import serve
         serve(sup)
@@ -138,7 +150,7 @@ def up(args) -> int:
         if args.max_instructions is not None:
             cfg.max_instructions = args.max_instructions
         return _run(cfg, args)
-    except ConfigError as e:
+    except (ConfigError, EmuError) as e:
         print(f"pvemu up: {e}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,7 @@ run --supervised --control`): one per line on standard input.
 """
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 
@@ -18,6 +19,7 @@ from emu.system import parse_size
 from paravirt.errors import ConfigError
 
 HELP = __doc__.split("\n\n", 1)[1].rstrip()
+END = "(end of commands)"          # in a record log: stdin closed here
 
 
 def command(sup, line: str):
@@ -74,12 +76,11 @@ def serve(sup, stream=None, out=None) -> threading.Thread:
         for line in stream:
             text, fn = command(sup, line)
             if fn is not None:
-                sup.post(fn, text)
+                sup.post(fn, text, line.strip())
                 text = "ok: " + text
             if text:
                 print(text, file=out, flush=True)
-        sup.controlled = False
-        sup.post(lambda: None, "end of commands")     # wake a supervisor waiting for one
+        sup.post(functools.partial(setattr, sup, "controlled", False), "end of commands", END)
 
     t = threading.Thread(target=loop, name="pvemu-control", daemon=True)
     t.start()

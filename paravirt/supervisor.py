@@ -77,6 +77,8 @@ class Supervisor:
         self.actions: list = []         # (virtual time, sequence, description, fn), sorted
         self.requests = queue.SimpleQueue()   # (description, fn) posted from other threads
         self.controlled = False         # post() may still bring work: idle domains wait for it
+        self.recorder = None            # emu.replay.Recorder: inputs logged as they are taken
+        self.script = None              # emu.replay.Script: a log's inputs given back instead
 
     # ---- domains
 
@@ -192,26 +194,78 @@ class Supervisor:
             return max((d.vtime for d in self.domains.values()), default=0)
         return self.clock
 
-    def post(self, fn: Callable[[], None], description: str = "") -> None:
+    def post(self, fn: Callable[[], None], description: str = "", command: Optional[str] = None) -> None:
         """Run fn() between quanta as soon as possible; safe to call from any
-        thread while run() is running (pvemu's --control console does)."""
-        self.requests.put((description, fn))
+        thread while run() is running (pvemu's --control console does).
+        `command`: the --control line it came from, for a record log."""
+        self.requests.put((description, fn, command))
 
     def _wait_request(self) -> None:
         """Nothing can run: wait (interruptibly) for a posted request."""
-        while self.controlled and self.requests.empty():
+        if self.script is not None and self.script.next_at("control") != self.clock:
+            self.controlled = False             # the log has nothing for this point: no wait
+        while self.controlled and self.requests.empty() and self.script is None:
             threading.Event().wait(0.05)
         self._due_actions()
 
     def _due_actions(self) -> None:
+        if self.script is not None:               # replay: the log's commands, where they were taken
+            for event in self.script.take("control", self.clock):
+                self._replayed(event["control"])
         while not self.requests.empty():
-            what, fn = self.requests.get_nowait()
+            what, fn, command = self.requests.get_nowait()
             self.log(f"at {self.now():,}: {what}")
+            if self.recorder is not None and command is not None:
+                self.recorder.event(self.clock, control=command)
             fn()
         while self.actions and self.actions[0][0] <= self.now():
             _, _, what, fn = self.actions.pop(0)
             self.log(f"at {self.now():,}: {what}")
             fn()
+
+    # ---- record and replay (emu/replay.py)
+
+    def record(self, path: str) -> None:
+        """Log the inputs of the coming run() that are not part of its
+        setup (--control commands and where they were taken, --realtime
+        pacing decisions) to `path`; replay() gives them back."""
+        from emu.replay import Recorder
+        if self.threads:
+            raise ConfigError("record and replay need domains scheduled in rounds, not threads")
+        self.recorder = Recorder(path, self.clock, kind="supervisor")
+
+    def replay(self, path: str) -> None:
+        """Take the inputs of the coming run() from a log record() wrote,
+        instead of from --control and the wall clock: the domains end as
+        they did when it was recorded (checked at the end)."""
+        from emu.replay import Script
+        if self.threads:
+            raise ConfigError("record and replay need domains scheduled in rounds, not threads")
+        self.script = Script(path, self.clock, kind="supervisor")
+        self.realtime = False
+        self.controlled = self.script.next_at("control") is not None
+
+    def _replayed(self, line: str) -> None:
+        from paravirt.control import END, command
+        self.log(f"at {self.now():,}: replayed {line!r}")
+        if line == END:
+            self.controlled = False
+            return
+        _, fn = command(self, line)
+        if fn is not None:
+            fn()
+        if self.script.next_at("control") is None:
+            self.controlled = False
+
+    def digest(self) -> str:
+        """SHA-256 over every domain's state, for record and replay."""
+        import hashlib
+        from emu.replay import machine_digest
+        h = hashlib.sha256()
+        for d in self.domains.values():
+            h.update(f"{d.domid} {d.name} {d.state} {d.reason} {d.exit_status}".encode())
+            h.update(machine_digest(d.machine).encode())
+        return h.hexdigest()
 
     def refresh_trap_mask(self) -> None:
         """Apply changes to the pv_ops table's in_core marks to every domain."""
@@ -372,6 +426,12 @@ class Supervisor:
         for d in self.domains.values():
             self.account(d)
             d.flush_console()
+        if self.recorder is not None:
+            self.recorder.close(self.clock, self.digest())
+            self.recorder = None
+        if self.script is not None:
+            script, self.script = self.script, None
+            script.check_end(self.clock, self.digest())
         return {d.name: d for d in self.domains.values()}
 
     def _slice(self, dom: Domain, total_left: Optional[int]) -> int:
@@ -402,9 +462,20 @@ class Supervisor:
 
     def _pace(self, vtime: int) -> int:
         """With realtime, wait until the wall clock reaches `vtime` (or a
-        request is posted); returns the virtual time actually reached."""
+        request is posted); returns the virtual time actually reached (a
+        host-dependent result: logged when recording, taken from the log
+        when replaying)."""
+        if self.script is not None:
+            got = self.script.take("pace", self.clock, first=True)
+            return got[0]["pace"] if got else vtime
         if not self.realtime:
             return vtime
+        reached = self._pace_wall(vtime)
+        if self.recorder is not None and reached != vtime:
+            self.recorder.event(self.clock, pace=reached)
+        return reached
+
+    def _pace_wall(self, vtime: int) -> int:
         if self._epoch is None:
             self._epoch = time.monotonic() - self.clock / self.ips
         while self.requests.empty():
