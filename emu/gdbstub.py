@@ -344,9 +344,10 @@ class GdbStub:
                 self._detach()
                 self.wait = True
                 continue
-            if body == b"\x03":
-                self.conn.interrupted = False
-                self.conn.send(self._stop_reply(None, SIGINT))
+            if body == b"\x03":                # Ctrl-C while stopped (one in a continue is answered there)
+                if self.conn.interrupted:
+                    self.conn.interrupted = False
+                    self.conn.send(self._stop_reply(None, SIGINT))
                 continue
             self._packet(body)
         self.server.close()
@@ -392,7 +393,10 @@ class GdbStub:
         """One instruction, with the breakpoints out of the way."""
         self.m.set_breakpoints([])
         try:
-            return self.m.run(count=1)
+            ex = self.m.run(count=1)
+            if ex.reason == "stop" and ex.instructions == 0:
+                ex = self.m.run(count=1)     # a stop asked for earlier (a pause) was still pending
+            return ex
         finally:
             self._arm()
 
@@ -418,6 +422,7 @@ class GdbStub:
         if ex is not None:
             if ex.reason == "stop":
                 signal = SIGINT
+                self.conn.interrupted = False
             elif ex.reason == "until":
                 rip = self.m.reg_read("rip")
                 return f"T05{'hwbreak' if rip in self.hw and rip not in self.sw else 'swbreak'}:;thread:01;"
@@ -580,3 +585,101 @@ def serve_machine(m, port: int, wait: bool = False, end: int = None, arch: str =
     if ex is None:                       # gdb killed the guest before it ran to an end
         ex = m.run(count=0)
     return ex
+
+
+class DomainStub(GdbStub):
+    """A gdb stub for one supervised domain (`--supervised --gdb`, one port
+    a domain).  The supervisor runs the domain; this stub speaks the
+    protocol on a thread of its own and has the supervisor pause and
+    unpause the domain between quanta (Supervisor.post).  The supervisor
+    tells it when the domain stops at a breakpoint, a watchpoint or a
+    Ctrl-C (wants/stopped) or ends."""
+
+    def __init__(self, sup, dom, port: int, wait: bool = False, arch: str = "auto"):
+        super().__init__(dom.machine, port, wait=wait, arch=arch)
+        self.sup, self.dom = sup, dom
+        self.stops = queue.SimpleQueue()
+        self.resumed = False
+        dom.debugger = self
+        sup.controlled = True                # a paused domain may be continued by gdb: wait for it
+        self.thread = threading.Thread(target=self.serve, daemon=True, name=f"pvemu-gdb-{dom.name}")
+        self.thread.start()
+
+    def close(self, timeout: float = 10) -> None:
+        """After the supervisor's run: let an attached gdb have its last reply."""
+        if self.conn is not None:
+            self.thread.join(timeout)
+
+    # called by the supervisor on its thread
+    def wants(self, ex) -> bool:
+        """Is this stop of the domain's quantum the debugger's?"""
+        return self.resumed and (ex.reason in ("until", "debug")
+                                 or (ex.reason == "stop" and self.conn is not None and self.conn.interrupted))
+
+    def stopped(self, ex) -> None:
+        """The domain stopped for the debugger (ex), or ended (None)."""
+        if self.resumed:
+            self.resumed = False
+            self.stops.put(ex)
+
+    def serve(self):
+        """The protocol thread; gdb's kill ends the domain."""
+        ex = super().serve()
+        if self.dom.state not in ("shutdown", "crashed"):
+            self._call(lambda: self.sup.kill(self.dom, "killed from gdb"))
+        return ex
+
+    # run control, through the supervisor
+    def _call(self, fn):
+        """fn() on the supervisor's thread between quanta; its result."""
+        box = queue.SimpleQueue()
+        self.sup.post(lambda: box.put(fn()), f"gdb: {self.dom.name}")
+        return box.get()
+
+    def _attach(self, sock):
+        super()._attach(sock)
+        self._call(lambda: self.sup.pause(self.dom))
+
+    def _run_free(self):
+        self._attach(self.incoming.get())       # the domain runs under the supervisor meanwhile
+        return None
+
+    def _detach(self):
+        super()._detach()
+        self._call(lambda: self.sup.unpause(self.dom))
+
+    def _step(self):
+        return self._call(super()._step)
+
+    def _continue(self):
+        if self.dom.state in ("shutdown", "crashed"):
+            return None
+        if self.m.reg_read("rip") in self.sw | self.hw:
+            ex = self._step()
+            if ex.reason != "count":
+                return ex
+        self.resumed = True
+        self._call(lambda: self.sup.unpause(self.dom))
+        return self.stops.get()
+
+    def _stop_reply(self, ex, signal=SIGTRAP) -> str:
+        if ex is None and self.dom.state in ("shutdown", "crashed"):
+            self.finished = True
+            if self.dom.state == "shutdown":
+                return f"W{(self.dom.exit_status or 0) & 0xFF:02x}"
+            return f"X{SIGSEGV:02x}"
+        return super()._stop_reply(ex, signal)
+
+
+def serve_domains(sup, base_port: int, wait: bool = False, arch: str = "auto") -> list:
+    """`--supervised --gdb tcp::PORT`: a stub for each domain, on PORT,
+    PORT+1, ... in domain order.  With wait, the domains start paused until
+    gdb continues them."""
+    import sys
+    stubs = []
+    for k, dom in enumerate(sup.domains.values()):
+        if wait:
+            sup.pause(dom)
+        stubs.append(DomainStub(sup, dom, base_port + k, arch=arch))
+        print(f"pvemu: gdb stub for {dom.name} on 127.0.0.1:{stubs[-1].port}", file=sys.stderr, flush=True)
+    return stubs

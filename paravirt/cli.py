@@ -41,6 +41,12 @@ def add_up_arguments(parser) -> None:
     parser.add_argument("config", help="a TOML file of [[domain]] entries (see paravirt/config.py)")
     parser.add_argument("--max-instructions", type=int, metavar="N",
                         help="stop after N instructions in all (default: the file's, else 2,000,000,000)")
+    parser.add_argument("--gdb", metavar="tcp::PORT",
+                        help="a gdb stub for each domain on 127.0.0.1:PORT, PORT+1, ... (domain order)")
+    parser.add_argument("--gdb-wait", action="store_true",
+                        help="with --gdb: the domains start paused until gdb continues them")
+    parser.add_argument("--gdb-arch", default="auto", choices=("auto", "i386", "x86-64"),
+                        help="the register layout gdb is given (see `pvemu run --help`)")
     parser.add_argument("--record", metavar="LOG",
                         help="record the --control commands and --realtime pacing decisions to LOG")
     parser.add_argument("--replay", metavar="LOG",
@@ -137,10 +143,17 @@ def _go(sup, cfg: Config, args) -> int:
             raise ConfigError("--replay takes the commands and pacing from the log: drop "
                               "--control and --realtime")
         sup.replay(args.replay)
+    stubs = []
+    if getattr(args, "gdb", None):
+        from emu.gdbstub import serve_domains
+        from emu.session import gdb_port
+        stubs = serve_domains(sup, gdb_port(args.gdb), args.gdb_wait, args.gdb_arch)
     if args.control:
         from paravirt.control import serve
         serve(sup)
     sup.run(max_instructions=cfg.max_instructions)
+    for stub in stubs:
+        stub.close()
     return finish(sup)
 
 

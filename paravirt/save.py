@@ -23,7 +23,7 @@ from paravirt.errors import ConfigError
 
 #: Domain attributes that are not saved as they are: the machine (saved as
 #: one), the event channels (below), and what a restore makes afresh.
-_NOT_PLAIN = {"machine", "events", "lock", "_console_sink"}
+_NOT_PLAIN = {"machine", "events", "lock", "_console_sink", "debugger"}
 
 
 def domain_meta(sup, dom) -> dict:
@@ -101,6 +101,7 @@ def _domain(sup, meta: dict, blobs: dict, d: dict, name: str):
     dom.name = name
     dom.machine = savefile.machine_from(meta, blobs)
     dom.lock = threading.Condition()
+    dom.debugger = None
     dom._console_sink = sup.console
     dom.events = EventChannels(dom)
     dom.events.ports = {p: Channel(*fields) for p, fields in d["ports"].items()}

@@ -160,6 +160,10 @@ class Supervisor:
                 dom.state = "runnable"
                 dom.lock.notify_all()
 
+    def kill(self, dom: Domain, why: str) -> None:
+        """End a domain from outside (gdb's kill): it stops as shut down."""
+        self._finish(dom, "shutdown", why)
+
     def destroy(self, dom: Domain) -> None:
         self._finish(dom, "shutdown", "destroyed")
         del self.domains[dom.domid]
@@ -382,6 +386,8 @@ class Supervisor:
         dom.machine.stop()
         dom.flush_console()
         self.log(f"{dom.name}: {state}: {why}")
+        if dom.debugger is not None:
+            dom.debugger.stopped(None)
 
     def balloon_out(self, dom: Domain, frames) -> int:
         done = 0
@@ -456,6 +462,9 @@ class Supervisor:
             self._finish(dom, "shutdown", f"halted at {ex.address:#x} with nothing to wake it")
         elif ex.reason in ("hypercall", "privop", "vtimer"):      # a handler was removed
             self._crash(dom, f"unhandled {ex}")
+        elif dom.debugger is not None and dom.debugger.wants(ex):  # a gdb breakpoint or Ctrl-C
+            self.pause(dom)
+            dom.debugger.stopped(ex)
         if dom.budget is not None and dom.stats["instructions"] >= dom.budget and dom.state not in TERMINAL:
             self._finish(dom, "crashed", f"ran past its budget of {dom.budget:,} instructions")
         return n

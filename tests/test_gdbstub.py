@@ -207,3 +207,27 @@ def test_gdb_sees_the_switch_to_long_mode(tmp_path):
     assert "exited normally" in second, second
     assert proc.wait(60) == 0
 
+
+
+@needs_gdb
+def test_one_stub_per_supervised_domain(tmp_path):
+    """pingpong's two domains under the supervisor, each with its gdb: one
+    stops at a breakpoint and steps while the other only continues; the
+    game still finishes."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "emu", "run", "--supervised", "pingpong32",
+                             "--cmdline", "rounds=50", "--gdb", f"tcp::{port}", "--gdb-wait"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    pong = subprocess.Popen([GDB, "-batch", "-nx", "-ex", f"file {GUESTS}/pingpong32.elf",
+                             "-ex", f"target remote 127.0.0.1:{port + 1}", "-ex", "break guest_main",
+                             "-ex", "continue", "-ex", "stepi", "-ex", "info registers eip",
+                             "-ex", "continue"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ping = gdb("continue", port=port)
+    pong_out = pong.communicate(timeout=120)[0]
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "exited normally" in ping, ping
+    assert "Breakpoint 1, " in pong_out and "<guest_main+" in pong_out, pong_out
+    assert "exited normally" in pong_out, pong_out
+    assert out.decode().count("50 round trips, counter 100") == 2
