@@ -183,7 +183,7 @@ class Registers:
             m.write_msr(KERNEL_GS_BASE, v)
         else:
             reg = {"eip": "rip", "eflags": "rflags"}.get(name, name)
-            if bits == 32 and reg[0] == "e" and len(reg) == 3 and reg not in ("efer",):
+            if bits == 32 and reg[0] == "e" and len(reg) == 3:
                 reg = "r" + reg[1:]
                 v |= self.m.reg_read(reg) & ~0xFFFFFFFF      # keep the upper half in long mode
             if reg in ("cs", "ss", "ds", "es", "fs", "gs"):

@@ -35,13 +35,24 @@ def add_arguments(parser) -> None:
                              "`pvemu restore FILE` continues it")
     parser.add_argument("--input", metavar="stdin|FILE",
                         help="serial input for the guest, read while it runs (stdin: as typed)")
+    add_record_arguments(parser)
+    add_gdb_arguments(parser)
+
+
+def add_record_arguments(parser) -> None:
+    """--record and --replay (run, restore, up)."""
     parser.add_argument("--record", metavar="LOG",
-                        help="record the inputs that are not part of the command line (serial "
-                             "input and where it arrived) to LOG")
+                        help="record the inputs that are not on the command line (serial input, "
+                             "--control commands, --realtime pacing) and where they were taken, to LOG")
     parser.add_argument("--replay", metavar="LOG",
                         help="replay the inputs a --record run logged: the run ends in the same state")
+
+
+def add_gdb_arguments(parser) -> None:
+    """--gdb, --gdb-wait and --gdb-arch (run, restore, up)."""
     parser.add_argument("--gdb", metavar="tcp::PORT",
-                        help="serve gdb's remote protocol on 127.0.0.1:PORT (as QEMU's -gdb)")
+                        help="serve gdb's remote protocol on 127.0.0.1:PORT (as QEMU's -gdb); under "
+                             "the supervisor one stub a domain, on PORT, PORT+1, ...")
     parser.add_argument("--gdb-wait", action="store_true",
                         help="with --gdb: wait for gdb before running the first instruction (QEMU's -S)")
     parser.add_argument("--gdb-arch", default="auto", choices=("auto", "i386", "x86-64"),

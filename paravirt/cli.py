@@ -41,17 +41,9 @@ def add_up_arguments(parser) -> None:
     parser.add_argument("config", help="a TOML file of [[domain]] entries (see paravirt/config.py)")
     parser.add_argument("--max-instructions", type=int, metavar="N",
                         help="stop after N instructions in all (default: the file's, else 2,000,000,000)")
-    parser.add_argument("--gdb", metavar="tcp::PORT",
-                        help="a gdb stub for each domain on 127.0.0.1:PORT, PORT+1, ... (domain order)")
-    parser.add_argument("--gdb-wait", action="store_true",
-                        help="with --gdb: the domains start paused until gdb continues them")
-    parser.add_argument("--gdb-arch", default="auto", choices=("auto", "i386", "x86-64"),
-                        help="the register layout gdb is given (see `pvemu run --help`)")
-    parser.add_argument("--record", metavar="LOG",
-                        help="record the --control commands and --realtime pacing decisions to LOG")
-    parser.add_argument("--replay", metavar="LOG",
-                        help="replay a --record log instead of --control and the wall clock: the "
-                             "domains end in the same state")
+    from emu.session import add_gdb_arguments, add_record_arguments
+    add_record_arguments(parser)
+    add_gdb_arguments(parser)
     add_control_arguments(parser)
 
 
