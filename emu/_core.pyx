@@ -1385,7 +1385,7 @@ cdef class Machine:
         scratch state cleared: two machines whose guests are in the same
         state give the same bytes however their runs were cut (a check for
         save/restore and replay)."""
-        return snapshot_cpu(self.c, True)
+        return self._cpu_block(True)
 
     def _core_state(self):
         """For emu/savefile.py: the machine's state as a dict of plain values
@@ -1394,7 +1394,7 @@ cdef class Machine:
             raise EmuError("cannot save a machine while it runs (stop it first)")
         c = self.c
         self._flush_output()
-        pfns, data = snapshot_memory(c)
+        pfns, data = self._frames()
         owners = []
         for read, write in list(self.io_handlers.values()) + [h[2:] for h in self.mmio_handlers]:
             for fn in (read, write):
@@ -1404,7 +1404,7 @@ cdef class Machine:
                                    "not a method of a device object")
                 if owner is not None and not any(owner is o for o in owners):
                     owners.append(owner)
-        return {"cpu": snapshot_cpu(c), "io_map": (<char*>c.io_map)[:65536],
+        return {"cpu": self._cpu_block(False), "io_map": (<char*>c.io_map)[:65536],
                 "absent": (<char*>c.absent)[:c.npages] if c.absent != NULL else None,
                 "pfns": pfns, "pages": data, "memory": c.mem_size,
                 "decode_cache": bool(c.use_cache), "shared": self.mem_fd >= 0,
@@ -1413,6 +1413,48 @@ cdef class Machine:
                 "serial_output": bytes(self.serial_output),
                 "debugcon_output": bytes(self.debugcon_output),
                 "devices": owners}
+
+    cdef bytes _cpu_block(self, bint guest_only):
+        cdef CPU* t = <CPU*>calloc(1, sizeof(CPU))
+        if t == NULL:
+            raise MemoryError("cannot copy the CPU state")
+        cpu_copy_scrubbed(self.c, t, guest_only)
+        out = (<char*>t)[:sizeof(CPU)]
+        free(t)
+        return out
+
+    cdef tuple _frames(self):
+        """(frame numbers as u32 each, their contents) of the frames worth saving."""
+        c = self.c
+        cdef uint64_t n
+        cdef uint32_t* nums = <uint32_t*>calloc(c.npages + 1, 4)
+        cdef unsigned char* resident = <unsigned char*>calloc(c.npages, 1)
+        if nums == NULL or resident == NULL:
+            free(nums)
+            free(resident)
+            raise MemoryError("cannot list the guest's frames")
+        with nogil:
+            n = list_frames(c, nums, resident)
+        free(resident)
+        data = bytearray(n << 12)
+        cdef unsigned char* dst = data
+        with nogil:
+            copy_frames(c, nums, n, dst, True)
+        pfns = (<char*>nums)[:n * 4]
+        free(nums)
+        return pfns, bytes(data)
+
+    cdef void _put_frames(self, const uint8_t[:] pfns, const uint8_t[:] data) except *:
+        c = self.c
+        cdef uint64_t n = pfns.shape[0] // 4, k
+        cdef const uint32_t* nums = <const uint32_t*>&pfns[0] if n else NULL
+        if data.shape[0] != n << 12:
+            raise EmuError(f"the save file's memory holds {data.shape[0]} bytes for {n} frames")
+        for k in range(n):
+            if nums[k] >= c.npages:
+                raise EmuError(f"the save file has frame {nums[k]:#x} beyond the machine's {c.npages} frames")
+        if n:
+            copy_frames(c, nums, n, <uint8_t*>&data[0], False)
 
     def _adopt_core_state(self, st):
         """For emu/savefile.py: take the state _core_state gave (the
@@ -1426,7 +1468,7 @@ cdef class Machine:
         absent = st["absent"]
         if absent is not None and len(absent) != c.npages:
             raise EmuError("the save file's frame map does not fit its memory size")
-        restore_memory(c, st["pfns"], st["pages"])
+        self._put_frames(st["pfns"], st["pages"])
         cpu_adopt(c, &cpu[0])
         c.nmmio = 0                    # the devices' attach() registers their ranges again
         memcpy(c.io_map, &io_map[0], 65536)

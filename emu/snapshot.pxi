@@ -93,61 +93,36 @@ cdef bint page_is_zero(const uint8_t* p) noexcept nogil:
     return True
 
 
-cdef bytes snapshot_cpu(CPU* c, bint guest_only=False):
-    cdef CPU* t = <CPU*>calloc(1, sizeof(CPU))
-    if t == NULL:
-        raise MemoryError("cannot copy the CPU state")
+cdef void cpu_copy_scrubbed(CPU* c, CPU* t, bint guest_only) noexcept nogil:
+    """t = c with host pointers (and with guest_only, bookkeeping) cleared."""
     t[0] = c[0]
     cpu_scrub(t)
     if guest_only:
         cpu_scrub_bookkeeping(t)
-    out = (<char*>t)[:sizeof(CPU)]
-    free(t)
-    return out
 
 
-cdef tuple snapshot_memory(CPU* c):
-    """(pfns, data): the frames worth saving (not ballooned out, not all
-    zero) as little-endian u32 frame numbers, and their contents in order."""
+cdef uint64_t list_frames(CPU* c, uint32_t* nums, unsigned char* resident) noexcept nogil:
+    """Write the numbers of the frames worth saving (not ballooned out, not
+    all zero) to nums; returns how many.  resident: scratch, a byte a frame."""
     cdef uint64_t f, n = 0
-    cdef uint32_t* nums = <uint32_t*>calloc(c.npages + 1, 4)
-    cdef unsigned char* resident = <unsigned char*>calloc(c.npages, 1)
-    if nums == NULL or resident == NULL:
-        free(nums)
-        free(resident)
-        raise MemoryError("cannot list the guest's frames")
-    with nogil:
-        # Pages the guest never touched have no memory behind them yet
-        # (mincore says so): they are zero without being read.
-        if mincore(c.mem, c.mem_size, resident) != 0:
-            memset(resident, 1, c.npages)
-        for f in range(c.npages):
-            if (c.absent != NULL and c.absent[f]) or not (resident[f] & 1):
-                continue
-            if not page_is_zero(c.mem + (f << 12)):
-                nums[n] = <uint32_t>f
-                n += 1
-    free(resident)
-    pfns = (<char*>nums)[:n * 4]
-    data = bytearray(n << 12)
-    cdef unsigned char* dst = data
+    # Pages the guest never touched have no memory behind them yet
+    # (mincore says so): they are zero without being read.
+    if mincore(c.mem, c.mem_size, resident) != 0:
+        memset(resident, 1, c.npages)
+    for f in range(c.npages):
+        if (c.absent != NULL and c.absent[f]) or not (resident[f] & 1):
+            continue
+        if not page_is_zero(c.mem + (f << 12)):
+            nums[n] = <uint32_t>f
+            n += 1
+    return n
+
+
+cdef void copy_frames(CPU* c, const uint32_t* nums, uint64_t n, uint8_t* dst, bint out) noexcept nogil:
+    """Frames nums[0..n) to dst one after another (out), or back from it."""
     cdef uint64_t k
-    with nogil:
-        for k in range(n):
-            memcpy(dst + (k << 12), c.mem + (<uint64_t>nums[k] << 12), 0x1000)
-    free(nums)
-    return pfns, bytes(data)
-
-
-cdef void restore_memory(CPU* c, const uint8_t[:] pfns, const uint8_t[:] data) except *:
-    cdef uint64_t n = pfns.shape[0] // 4, k, f
-    if data.shape[0] != n << 12:
-        raise EmuError(f"the save file's memory holds {data.shape[0]} bytes for {n} frames")
     for k in range(n):
-        f = (<const uint32_t*>&pfns[0])[k]
-        if f >= c.npages:
-            raise EmuError(f"the save file has frame {f:#x} beyond the machine's {c.npages} frames")
-    with nogil:
-        for k in range(n):
-            f = (<const uint32_t*>&pfns[0])[k]
-            memcpy(c.mem + (f << 12), &data[k << 12], 0x1000)
+        if out:
+            memcpy(dst + (k << 12), c.mem + (<uint64_t>nums[k] << 12), 0x1000)
+        else:
+            memcpy(c.mem + (<uint64_t>nums[k] << 12), dst + (k << 12), 0x1000)
