@@ -3,9 +3,12 @@ the host-CPU fuzzing oracle (emu.fuzz._hostcpu)."""
 import os
 import platform
 import runpy
+import threading
+import time
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 cfg = runpy.run_path(os.path.join(HERE, "emu", "buildcfg.py"))
@@ -13,16 +16,46 @@ cfg = runpy.run_path(os.path.join(HERE, "emu", "buildcfg.py"))
 # The specialized handler variants are generated from one table.
 runpy.run_path(os.path.join(HERE, "emu", "gen_variants.py"))["write"](
     os.path.join(HERE, "emu", "variants.pxi"))
+# The decode tree and the CPUID feature bits are generated from the opcode
+# table (emu/isa/*.py).
+runpy.run_path(os.path.join(HERE, "emu", "gen_opmap.py"))["write"]()
 
 extensions = cythonize(
     [Extension("emu._core", ["emu/_core.pyx"], extra_compile_args=cfg["CFLAGS"],
-               define_macros=cfg["MACROS"])],
+               extra_link_args=cfg["LDFLAGS"], define_macros=cfg["MACROS"])],
     compiler_directives=cfg["DIRECTIVES"],
     annotate=bool(os.environ.get("PVEMU_ANNOTATE")),
 )
 
 hostcpu = os.path.join("emu", "fuzz", "_hostcpu.c")
 if platform.machine() in ("x86_64", "AMD64") and os.path.exists(os.path.join(HERE, hostcpu)):
-    extensions.append(Extension("emu.fuzz._hostcpu", [hostcpu], extra_compile_args=["-O2"]))
+    extensions.append(Extension("emu.fuzz._hostcpu", [hostcpu], extra_compile_args=["-O2", "-g0"],
+                                extra_link_args=cfg["LDFLAGS"]))
 
-setup(ext_modules=extensions)
+
+
+class BuildExt(build_ext):
+    """build_ext that says what it compiles and, every few seconds, that it
+    still is (the core is one large C file: about half a minute of gcc; the
+    lines keep pip's spinner turning and show with pip install -v)."""
+
+    def build_extension(self, ext):
+        t0 = time.monotonic()
+        size = sum(os.path.getsize(s) for s in ext.sources) >> 10
+        print(f"pvemu: compiling {ext.name} ({size} KiB of C) ...", flush=True)
+        done = threading.Event()
+
+        def heartbeat():
+            while not done.wait(5):
+                print(f"pvemu: compiling {ext.name}: {time.monotonic() - t0:.0f} s", flush=True)
+        beat = threading.Thread(target=heartbeat, daemon=True)
+        beat.start()
+        try:
+            super().build_extension(ext)
+        finally:
+            done.set()
+            beat.join()
+        print(f"pvemu: {ext.name} built in {time.monotonic() - t0:.0f} s", flush=True)
+
+
+setup(ext_modules=extensions, cmdclass={"build_ext": BuildExt})

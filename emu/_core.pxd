@@ -58,6 +58,7 @@ cdef enum:
     EXIT_FLUSH = 8       # a device output buffer is full
     EXIT_DEBUG_EXIT = 9  # a write to the isa-debug-exit port
     EXIT_TRIPLE_FAULT = 10
+    EXIT_SHUTDOWN = 15   # a device powered the machine off or reset it (Machine.request_shutdown)
 
 cdef enum:
     EXIT_HYPERCALL = 12  # VMCALL under the supervisor (retired: rip is after it)
@@ -116,6 +117,7 @@ cdef enum:
     DEV_UART = 5
     DEV_PIC = 6
     DEV_PIT = 7
+    DEV_PORT61 = 8
     OUTBUF_SIZE = 4096
     INQ_SIZE = 1024
 
@@ -124,12 +126,19 @@ cdef struct Pic:
     uint8_t irr, isr, imr, base, icw_step, icw4, read_isr, auto_eoi
 
 # The 8254 timer's channel 0 (IRQ 0), counting in virtual time.
-cdef struct Pit:
-    uint32_t mode, access, reload, latch, latched, write_lo, read_lo
+cdef struct PitChannel:
+    uint32_t mode, access, reload, latch, latched, write_lo
     uint32_t wflip, rflip
+    uint32_t counting       # a count was written (and, for channel 2, the gate is high)
     uint64_t start          # virtual time the count started
+
+# The 8254: channel 0 drives IRQ 0, channel 2 (gated by port 0x61 bit 0)
+# shows its output in port 0x61 bit 5 (what Linux calibrates the TSC with).
+cdef struct Pit:
+    PitChannel ch[3]
     uint64_t next_irq       # virtual time of the next IRQ 0, or ~0
-    int armed
+    int armed               # channel 0 will interrupt at next_irq
+    uint32_t port61         # system control port B: bit 0 gate 2, bit 1 speaker data
 
 # A 16550 UART (COM1): registers, a receive buffer filled from Python, and
 # transmitted bytes collected for Python to write out.
@@ -229,6 +238,32 @@ cdef struct Fpu:
     uint32_t mxcsr
     uint64_t xcr0
     Vec xmm[16]
+
+# The CPU model (cpumodels.pxi; chosen by emu/cpumodels.py): who CPUID says
+# the processor is, and the vendor's behaviour where Intel and AMD differ.
+cdef enum:
+    VENDOR_PVEMU = 0     # pvemu's own model (behaves as Intel where vendors differ)
+    VENDOR_INTEL = 1
+    VENDOR_AMD = 2
+    MODEL_COUNTERS = 4   # performance counters (they count nothing, as QEMU's TCG)
+
+cdef enum:
+    STEP_LATE_NONE = 0
+    STEP_LATE_TRAP = 1     # the #DB trap is due before the next instruction
+    STEP_LATE_CANCEL = 2   # TF was set as the instruction began but not as it ended: no trap
+
+cdef struct CpuModel:
+    uint32_t vendor
+    uint32_t max_basic, max_ext  # highest basic and extended CPUID leaves
+    uint32_t ident[3]            # leaf 0 EBX, EDX, ECX: the vendor string
+    uint32_t signature           # leaf 1 EAX: family, model, stepping
+    uint32_t brand[12]           # leaves 0x80000002-0x80000004
+    uint32_t addr_sizes          # leaf 0x80000008 EAX
+    uint32_t pmu                 # leaf 0xA EAX (0: no architectural PMU)
+    uint32_t hidden[4]           # features this model hides: leaf 1 ECX, EDX, 0x80000001 ECX, EDX
+    uint32_t counters            # performance counters and event selects (P6's 2, K7's 4)
+    uint64_t evtsel[MODEL_COUNTERS]
+    uint64_t ctr[MODEL_COUNTERS]
 
 cdef struct CPU:
     uint64_t r[NREGS]
@@ -355,9 +390,16 @@ cdef struct CPU:
     uint64_t seg_lo, seg_hi   # ... linear range inside every segment (pages there stay in the TLB)
     uint32_t no_chain     # Machine.block_chaining off: every block goes through the run loop
     uint64_t blocks_chained   # blocks entered by chaining (dispatch.pxi), for stats
+    uint32_t io_idx       # during port I/O: the instruction's place in its block (vtime)
     # x87, MMX, SSE and XSAVE state (x87.pxi, sse*.pxi); at the end, after
     # the hot fields, so their offsets stay small.
     Fpu fpu
+    # the CPU model (cpumodels.pxi)
+    CpuModel model
+    # SYSCALL/SYSRET single-step on TF as they end (system.pxi): STEP_LATE_*
+    uint32_t step_late
+    # NMI (apic.pxi): one may be pending; delivery blocks more until IRET
+    uint32_t nmi_pending, nmi_blocked
     # A debugger's stops (emu/gdbstub.py): run() also ends ('until') at
     # these rips; with dr_host set, DR0-DR3 hits end it ('debug') instead
     # of raising #DB in the guest.

@@ -6,7 +6,7 @@ so the C compiler can inline across them.  All guest state is the CPU
 struct of _core.pxd; every instruction handler is `noexcept nogil` and
 reports faults by return code.  The Python-facing class is Machine.
 """
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t, uintptr_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
@@ -46,10 +46,13 @@ include "pic.pxi"
 include "pit.pxi"
 include "apic.pxi"
 include "io.pxi"
+include "cpuid_gen.pxi"
 include "misc.pxi"
+include "cpumodels.pxi"
 include "decode.pxi"
-include "opmap.pxi"
+include "opmap_gen.pxi"
 include "variants.pxi"
+include "trace.pxi"
 include "snapshot.pxi"
 
 init_parity()
@@ -110,6 +113,10 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cdef bint one = False, rf = False
     exit[0] = EXIT_NONE
     if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow, TF
+        if c.step_late == STEP_LATE_TRAP:  # SYSRET set TF: #DB trap after it
+            c.step_late = STEP_LATE_NONE
+            exit[0] = debug_trap(c, True, rip)
+            return NO_BLOCK
         c.shadow_block = 0
         if c.shadow:
             c.shadow = 0
@@ -291,12 +298,14 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 rc = deliver(c, c.exc_vector, c.exc_has_error, c.exc_error, INT_EXCEPTION, c.r[R_RIP])
                 if rc:
                     return rc
+                c.budget -= 1          # a delivery uses budget: a handler that faults again ends run()
                 continue
         c.icount += k
         c.budget -= k
         if special:
             # the #DB trap after a single-stepped instruction (DR6.BS) or a data breakpoint
-            rc = debug_trap(c, step and k, rip)
+            rc = debug_trap(c, step and k and c.step_late != STEP_LATE_CANCEL, rip)
+            c.step_late = STEP_LATE_NONE
             if rc:
                 return rc
 
@@ -329,7 +338,7 @@ cdef int halt_wait(CPU* c) noexcept nogil:
     If nothing could ever wake the CPU, the run ends with 'hlt'."""
     cdef uint64_t now = vtime(c)
     cdef uint64_t wake = TLB_EMPTY
-    if pic_pending(&c.pic[0]) >= 0 or apic_pending(c) >= 0:
+    if pic_pending(&c.pic[0]) >= 0 or apic_pending(c) >= 0 or nmi_due(c):
         return 0
     c.next_event = 0
     if c.pit.armed and not (c.pic[0].imr & 1):
@@ -391,7 +400,7 @@ cdef void zfree(void* p, size_t size) noexcept nogil:
 
 cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "count",
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
-                          EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit",
+                          EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit", EXIT_SHUTDOWN: "shutdown",
                           EXIT_TRIPLE_FAULT: "triple-fault", EXIT_HYPERCALL: "hypercall",
                           EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer", EXIT_DEBUG: "debug"}
 
@@ -424,6 +433,8 @@ cdef class Machine:
                   afresh: slower, and a reference for the cache itself)
     shared        keep RAM in a memfd, so frames can be mapped into another
                   machine (map_frame_from: the supervisor's grants)
+    cpu           the CPU model, as QEMU's -cpu (emu/cpumodels.py): "pvemu"
+                  (default), "qemu64", "max", "Nehalem", "Opteron_G1", ...
 
     The verbs follow Unicorn's: mem_write/mem_read, reg_write/reg_read,
     run(start, until, count) -> Exit.  `regs` is an attribute view of the
@@ -439,10 +450,12 @@ cdef class Machine:
     cdef readonly bytearray debugcon_output
     cdef object serial_pending
     cdef object on_hypercall, on_privop, on_vtimer
+    cdef object shutdown_kind
     cdef int mem_fd
-    cdef list _guest_dr
+    cdef list _guest_dr, _saved_mmio
 
-    def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
+    def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
+                  cpu=None):
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
         try:
@@ -484,7 +497,10 @@ cdef class Machine:
         reset_state(c, mode)
         tlb_flush(c)
 
-    def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
+    def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
+                 cpu=None):
+        from emu import cpumodels
+        cpumodels.apply(self, cpumodels.DEFAULT if cpu is None else cpu)
         self.regs = Registers(self)
         self.io_handlers = {}
         self.mmio_handlers = []
@@ -511,6 +527,7 @@ cdef class Machine:
             c.io_map[port] = DEV_PIC
         for port in range(0x40, 0x44):
             c.io_map[port] = DEV_PIT
+        c.io_map[0x61] = DEV_PORT61
         c.ips = 100_000_000
         apic_reset(c)
         c.next_event = TLB_EMPTY
@@ -801,26 +818,9 @@ cdef class Machine:
                     reason = cpu_run(c)
                 if remaining >= 0:
                     remaining -= budget - c.budget
-                if reason == EXIT_IO or reason == EXIT_FLUSH or reason == EXIT_MMIO:
-                    self._flush_output()
-                    if reason == EXIT_IO:
-                        self._python_io()
-                    elif reason == EXIT_MMIO:
-                        self._python_mmio()
-                    self._feed_serial()
+                if self._serviced(reason):
                     continue
-                if reason == EXIT_HYPERCALL and self.on_hypercall is not None:
-                    self._hypercall()
-                    continue
-                if reason == EXIT_PRIVOP and self.on_privop is not None:
-                    self._flush_output()
-                    result = self.on_privop(PRIVOP_CLASSES[c.pv_class], c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
-                    if result is not None:
-                        self.pv_complete(result)
-                    continue
-                if reason == EXIT_VTIMER and self.on_vtimer is not None:
-                    self.on_vtimer()
-                    continue
+                reason = self._take_shutdown(reason)
                 if reason == EXIT_COUNT and remaining != 0:
                     PyErr_CheckSignals()
                     continue
@@ -831,9 +831,55 @@ cdef class Machine:
             self._flush_output()
         return self._exit(reason, c.icount - first)
 
+    cdef bint _serviced(self, int reason) except -1:
+        """Serve an exit that run() continues after (I/O and MMIO in Python,
+        the supervisor's hypercall, privop and timer callbacks): True if it
+        was one of those."""
+        c = self.c
+        if reason == EXIT_IO or reason == EXIT_FLUSH or reason == EXIT_MMIO:
+            self._flush_output()
+            if reason == EXIT_IO:
+                self._python_io()
+            elif reason == EXIT_MMIO:
+                self._python_mmio()
+            if self.shutdown_kind is not None:
+                return False           # the device ended the run (_take_shutdown)
+            self._feed_serial()
+            return True
+        if reason == EXIT_HYPERCALL and self.on_hypercall is not None:
+            self._hypercall()
+            return True
+        if reason == EXIT_PRIVOP and self.on_privop is not None:
+            self._flush_output()
+            result = self.on_privop(PRIVOP_CLASSES[c.pv_class], c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
+            if result is not None:
+                self.pv_complete(result)
+            return True
+        if reason == EXIT_VTIMER and self.on_vtimer is not None:
+            self.on_vtimer()
+            return True
+        return False
+
+    cdef int _take_shutdown(self, int reason):
+        """EXIT_SHUTDOWN if a device asked for it (request_shutdown) during
+        the access just served, which retired; else `reason`."""
+        if self.shutdown_kind is None:
+            return reason
+        self.c.exit_rip = self.c.r[R_RIP]
+        return EXIT_SHUTDOWN
+
     def stop(self):
         """Ask a running run() (in another thread) to return with 'stop'."""
         self.c.stop_request = 1
+
+    def request_shutdown(self, kind):
+        """For a device written in Python (an I/O or MMIO handler): end the
+        run after the access being handled, with reason 'shutdown' and
+        Exit.shutdown = kind ('poweroff' or 'reset'), as a PC's power
+        control or reset line would."""
+        if kind not in ("poweroff", "reset"):
+            raise EmuError(f"shutdown kind must be 'poweroff' or 'reset', not {kind!r}")
+        self.shutdown_kind = kind
 
     cdef object _exit(self, int reason, uint64_t retired):
         c = self.c
@@ -850,6 +896,8 @@ cdef class Machine:
             ex.access_address = c.fault_addr
         elif reason == EXIT_DEBUG_EXIT:
             ex.status = c.exit_status
+        elif reason == EXIT_SHUTDOWN:
+            ex.shutdown, self.shutdown_kind = self.shutdown_kind, None
         elif reason == EXIT_PRIVOP:
             ex.privop = PRIVOP_CLASSES[c.pv_class]
             ex.operands = (c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
@@ -861,7 +909,8 @@ cdef class Machine:
         """Run under a supervisor: VMCALL exits with 'hypercall' instead of
         #UD, CPUID.1:ECX bit 31 is set and leaves 0x40000000-0x40000002 are
         `leaves` (a dict of leaf -> (eax, ebx, ecx, edx)); the MSRs
-        0x40000000-0x400000FF exit as 'privop' (rdmsr/wrmsr); privileged
+        0x40000000-0x400000FF and KVM's 0x4B564D00-0x4B564DFF exit as
+        'privop' (rdmsr/wrmsr); privileged
         instructions of the classes in `trap_mask` exit as 'privop'."""
         c = self.c
         c.pv_on = 1
@@ -1222,6 +1271,42 @@ cdef class Machine:
             s[n + "_base"] = c.segbase[k]
         return s
 
+    # ---- CPU models and reset (conformance; emu/cpumodels.py, cpumodels.pxi)
+
+    def _set_cpu_model(self, vendor, max_basic, max_ext, ident, signature, brand, addr_sizes,
+                       pmu, hidden, counters):
+        """Fill the model (emu.cpumodels.apply does this from a model)."""
+        cdef CpuModel* m = &self.c.model
+        m.vendor = vendor
+        m.max_basic = max_basic or CPUID_MAX_BASIC
+        m.max_ext = max_ext
+        for k in range(3):
+            m.ident[k] = ident[k]
+        m.signature = signature
+        for k in range(12):
+            m.brand[k] = brand[k]
+        m.addr_sizes = addr_sizes
+        m.pmu = pmu
+        for k in range(4):
+            m.hidden[k] = hidden[k]
+        m.counters = min(counters, MODEL_COUNTERS)
+        memset(m.evtsel, 0, sizeof(m.evtsel))
+        memset(m.ctr, 0, sizeof(m.ctr))
+
+    def power_on(self):
+        """Put the CPU in the state after power-up or RESET (SDM Vol. 3A
+        table "Processor States Following Power-up, Reset, or INIT"): real
+        mode at F000:FFF0 (CS base 0xF0000: see power_on_state), IDTR and GDTR limit
+        0xFFFF, EDX the processor signature, CR0 0x60000010."""
+        power_on_state(self.c)
+
+    def raise_irq(self, irq):
+        """An edge on ISA interrupt line `irq` (0-15) of the 8259 pair; a
+        level-triggered device calls it as its line rises (emu/pctestdev.py)."""
+        if not 0 <= irq < 16:
+            raise EmuError(f"ISA IRQ {irq!r} is outside 0..15")
+        irq_raise(self.c, irq)
+
     def insn_bytes(self, ip=None):
         """The bytes of the instruction at ip (default: rip), read as the CPU
         fetches them (CS base, paging); b'' if it cannot be fetched."""
@@ -1229,12 +1314,41 @@ cdef class Machine:
 
     cdef bytes _code_at(self, uint64_t ip):
         cdef uint8_t buf[16]
-        cdef uint64_t pages[2]
-        cdef Insn insn
-        cdef uint64_t la = (self.c.segbase[S_CS] + ip) & self.c.lamask
-        cdef int got = fetch_code(self.c, la, buf, 15, pages)
-        cdef int n = decode_one(self.c.mode, &insn, buf, got) if got > 0 else -1
-        return (<char*>buf)[:n if n > 0 else got]
+        return (<char*>buf)[:code_at(self.c, ip, buf)]
+
+    # ---- tracing (issue 15; trace.pxi, emu/trace.py)
+
+    def trace_steps(self, bytearray buf, int limit, uint64_t lo=0, uint64_t hi=0xFFFFFFFFFFFFFFFF):
+        """Step instruction by instruction, as run(count=1) would each time,
+        writing a 32-byte record (trace.pxi) of every instruction whose rip
+        is in [lo, hi) into `buf` before it runs, until `limit` records (at
+        most what `buf` holds) were written or a step ends another way.
+        Returns (records written, Exit of that step or None)."""
+        c = self.c
+        if self.running:
+            raise EmuError("this machine is already running (in another thread)")
+        cdef int cap = min(len(buf) // TRACE_REC, limit), n = 0, reason = EXIT_COUNT
+        cdef uint8_t* recs = buf
+        cdef uint64_t step_start = c.icount
+        c.has_until = 0
+        self.running = True
+        try:
+            while n < cap:
+                with nogil:
+                    reason = trace_run(c, recs, cap, &n, lo, hi, &step_start)
+                # A step that left the C loop goes on as run(count=1) would.
+                while self._serviced(reason) or (reason == EXIT_COUNT and c.budget != 0):
+                    PyErr_CheckSignals()
+                    with nogil:
+                        reason = cpu_run(c)
+                reason = self._take_shutdown(reason)
+                if reason != EXIT_COUNT:
+                    break
+                PyErr_CheckSignals()
+        finally:
+            self.running = False
+            self._flush_output()
+        return n, (None if reason == EXIT_COUNT else self._exit(reason, c.icount - step_start))
 
     # ---- save and restore (snapshot.pxi; the file format: emu/savefile.py)
 
@@ -1370,7 +1484,7 @@ cdef class Machine:
         c = self.c
         apic_irr = any(c.apic.irr[k] for k in range(8))
         pending = any(pic_pending(&c.pic[k]) >= 0 for k in range(2)) or apic_irr
-        return {"pit": {"armed": bool(c.pit.armed), "mode": c.pit.mode, "reload": c.pit.reload,
+        return {"pit": {"armed": bool(c.pit.armed), "mode": c.pit.ch[0].mode, "reload": c.pit.ch[0].reload,
                         "next_irq": None if c.pit.next_irq == TLB_EMPTY else c.pit.next_irq},
                 "pic": [{"irr": c.pic[k].irr, "isr": c.pic[k].isr, "imr": c.pic[k].imr}
                         for k in range(2)],
@@ -1399,7 +1513,10 @@ cdef class Machine:
         for read, write in list(self.io_handlers.values()) + [h[2:] for h in self.mmio_handlers]:
             for fn in (read, write):
                 owner = getattr(fn, "__self__", None)
-                if fn is not None and owner is None:
+                if fn is not None and owner is None and not (
+                        ".attach.<locals>." in fn.__qualname__ and not fn.__closure__):
+                    # (a function without state that a device's attach() makes
+                    # is made again when the device is attached on load)
                     raise EmuError(f"cannot save: device handler {fn!r} is a plain function, "
                                    "not a method of a device object")
                 if owner is not None and not any(owner is o for o in owners):
@@ -1456,6 +1573,16 @@ cdef class Machine:
         if n:
             copy_frames(c, nums, n, <uint8_t*>&data[0], False)
 
+    def _devices_attached(self):
+        """For emu/savefile.py, once the loaded devices are attached: their
+        MMIO ranges back in the order the saved machine had them."""
+        c = self.c
+        now = [(c.mmio_start[k], c.mmio_end[k]) for k in range(c.nmmio)]
+        if sorted(now) != sorted(self._saved_mmio):
+            raise EmuError("the save file's devices did not claim the MMIO ranges it had")
+        for k, (lo, hi) in enumerate(self._saved_mmio):
+            c.mmio_start[k], c.mmio_end[k] = lo, hi
+
     def _adopt_core_state(self, st):
         """For emu/savefile.py: take the state _core_state gave (the
         machine must have been made with the same memory size and no
@@ -1470,8 +1597,12 @@ cdef class Machine:
             raise EmuError("the save file's frame map does not fit its memory size")
         self._put_frames(st["pfns"], st["pages"])
         cpu_adopt(c, &cpu[0])
+        self._saved_mmio = [(c.mmio_start[k], c.mmio_end[k]) for k in range(c.nmmio)]
         c.nmmio = 0                    # the devices' attach() registers their ranges again
         memcpy(c.io_map, &io_map[0], 65536)
+        for port in range(65536):      # the devices' attach() claims their ports again
+            if c.io_map[port] == DEV_PYTHON:
+                c.io_map[port] = DEV_NONE
         if absent is not None:
             if c.absent == NULL:
                 c.absent = <uint8_t*>zalloc(c.npages)
@@ -1526,3 +1657,22 @@ class Registers:
         names = ("rax rbx rcx rdx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip rflags"
                  if self._m.mode == 64 else "eax ebx ecx edx esi edi ebp esp eip eflags").split()
         return "Registers(" + ", ".join(f"{n}={self._m.reg_read(n):#x}" for n in names) + ")"
+
+
+# ---- the opcode table: the core's decoder seen from Python (tests/test_opcode_table.py)
+
+def decode_info(int mode, bytes code):
+    """(length, handler name) of the instruction at the start of `code` as
+    the core decodes it in `mode` (16, 32 or 64): (-1, None) when the bytes
+    run out; the handler is h_ud or h_gp0 when it does not execute."""
+    cdef Insn insn
+    cdef uint8_t buf[16]
+    if mode not in (16, 32, 64):
+        raise EmuError(f"mode must be 16, 32 or 64, not {mode}")
+    cdef int got = min(len(code), 15)
+    memset(buf, 0, sizeof(buf))
+    memcpy(buf, <const char*>code, got)
+    cdef int n = decode_one(mode, &insn, buf, got) if got > 0 else -1
+    if n < 0:
+        return -1, None
+    return n, handler_names().get(<uintptr_t>insn.fn, "?")

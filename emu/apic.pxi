@@ -2,7 +2,8 @@
 # in-service/request registers with priority classes, EOI, the task
 # priority, the spurious-vector enable, and the timer (one-shot and
 # periodic) counting a 1 GHz bus clock in virtual time, as QEMU's does.
-# Inter-processor interrupts have no other CPU to go to and are dropped.
+# Inter-processor interrupts reach this CPU when it is among their
+# destinations (fixed and NMI delivery); there is no other CPU.
 
 cdef enum:
     APIC_MASKED = 0x10000
@@ -27,6 +28,39 @@ cdef void apic_reset(CPU* c) noexcept nogil:
 
 cdef inline bint apic_enabled(CPU* c) noexcept nogil:
     return (c.msr_apic_base & 0x800) != 0 and (c.apic.svr & 0x100) != 0
+
+cdef inline bint nmi_due(CPU* c) noexcept nogil:
+    return c.nmi_pending != 0 and c.nmi_blocked == 0
+
+cdef void raise_nmi(CPU* c) noexcept nogil:
+    c.nmi_pending = 1
+    c.next_event = 0
+
+cdef bint ipi_to_self(Apic* a, uint32_t lo, uint32_t hi) noexcept nogil:
+    """Does an IPI (ICR low and high words) reach this, the only, CPU?
+    Shorthands self and all-including-self do; a destination field does
+    when it names this APIC (physical: its ID or broadcast 0xFF; logical,
+    flat model: a bit of its logical ID)."""
+    cdef uint32_t shorthand = (lo >> 18) & 3, dest = hi >> 24
+    if shorthand == 1 or shorthand == 2:
+        return True
+    if shorthand == 3:
+        return False
+    if lo & 0x800:
+        return (dest & (a.ldr >> 24)) != 0
+    return dest == 0xFF or dest == (a.id & 0xFF)
+
+cdef void apic_send_ipi(CPU* c, uint32_t lo) noexcept nogil:
+    """An IPI: fixed and NMI delivery reach this CPU when it is a
+    destination; there is no other CPU, so the rest go nowhere (INIT and
+    SIPI to self are ignored, as by hardware)."""
+    cdef uint32_t mode = (lo >> 8) & 7
+    if not ipi_to_self(&c.apic, lo, c.apic.icr_hi):
+        return
+    if mode == 0 or mode == 1:                 # fixed, lowest priority
+        apic_set_irr(c, lo & 0xFF)
+    elif mode == 4:
+        raise_nmi(c)
 
 cdef void apic_set_irr(CPU* c, uint32_t vec) noexcept nogil:
     c.apic.irr[vec >> 5] |= 1u << (vec & 31)
@@ -153,8 +187,7 @@ cdef void apic_write(CPU* c, uint32_t off, uint32_t v) noexcept nogil:
         a.esr = 0
     elif off == 0x300:
         a.icr_lo = v & ~<uint32_t>0x1000   # delivered at once: never pending
-        if (v & 0xC0000) == 0x40000 and (v & 0x700) == 0:
-            apic_set_irr(c, v & 0xFF)       # a fixed IPI to self
+        apic_send_ipi(c, v)
     elif off == 0x310:
         a.icr_hi = v
     elif 0x320 <= off <= 0x370:

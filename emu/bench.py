@@ -1,18 +1,24 @@
-"""The pvemu reference integer benchmark.
+"""The pvemu benchmarks: the reference workload and the benchmark suite.
 
-The workload (guests/workload/workload.c, prebuilt as emu/images/workload32.bin
-and workload64.bin, described by emu/images/workload.json) runs R rounds of a
-sieve of Eratosthenes over 8 KiB, a bitwise CRC-32 over 4 KiB and a bubble sort
-of 256 words -- about 0.74 M guest instructions a round -- and halts with a
-32-bit checksum in EAX.
+The reference workload (guests/workload/workload.c, prebuilt as
+emu/images/workload32.bin and workload64.bin, described by
+emu/images/workload.json) runs R rounds of a sieve of Eratosthenes over 8 KiB,
+a bitwise CRC-32 over 4 KiB and a bubble sort of 256 words -- about 0.74 M
+guest instructions a round -- and halts with a 32-bit checksum in EAX.
+
+The benchmark suite (guests/bench: a bytecode interpreter, SHA-256, an LZ77
+coder, a hash table, qsort through a function pointer, recursive trees,
+string processing, integer matrices and bits) is built the same way, each
+program at -O2, -O3 and -Os for both widths (emu/images/bench, described by
+bench.json); each program's default rounds make about 30 M instructions.
 
 This module loads the images into emu.Machine and (when installed) into
 Unicorn, runs them, checks the checksums (against each other and against the
-natively computed values recorded in workload.json), times them and reports
-MIPS.  When gcc and the workload source are at hand it also builds the
-workload as a native host program and times that.
+natively computed values recorded in the metadata), times them and reports
+MIPS.  When gcc is at hand it also builds each program as a native host
+program from the C sources shipped in the package and times that.
 
-Image calling convention (see guests/workload/entry.S):
+Image calling convention (see guests/workload/entry.S, shared by the suite):
   * the flat image is loaded at meta["load_address"] (0x100000) and entered at
     its first byte;
   * the number of rounds is a little-endian uint32 at load_address +
@@ -29,13 +35,14 @@ Python use::
     r = bench.run_emu(wl, rounds=5)          # RunResult(checksum, instructions, seconds)
     report = bench.benchmark(modes=(32, 64), rounds=20, repeat=3)
     print(bench.format_table(report))
+    print(bench.format_suite(bench.suite(opts=("O2", "Os"), quick=True)))
 
-CLI: the lead wires ``pvemu bench`` / ``python -m emu bench`` to
-:func:`add_arguments` and :func:`run`.
+CLI: ``pvemu bench`` / ``python -m emu bench`` (:func:`add_arguments`, :func:`run`).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import statistics
@@ -91,6 +98,13 @@ class Workload:
     result_offset: int
     default_rounds: int
     checksums: Dict[int, int]           #: native checksum for some round counts
+    name: str = "workload"              #: the program (the reference workload or a suite program)
+    opt: str = "O2"                     #: the gcc optimization level of the image
+    quick_rounds: int = QUICK_ROUNDS    #: rounds of a --quick run
+
+    @property
+    def label(self) -> str:
+        return "%s -%s %d-bit" % (self.name, self.opt, self.mode)
 
     def image_for(self, rounds: int) -> bytes:
         """The image with its rounds slot set to `rounds`."""
@@ -111,27 +125,84 @@ class Workload:
         return self.checksums.get(rounds)
 
 
-def load_workload(mode: int, images_dir: Optional[os.PathLike] = None) -> Workload:
-    """Load the shipped (or `images_dir`'s) workload image for mode 32 or 64."""
-    if mode not in (32, 64):
-        raise ValueError("mode must be 32 or 64, not %r" % (mode,))
-    images_dir = Path(images_dir or IMAGES_DIR)
-    meta = load_metadata(images_dir)
-    im = meta["images"][str(mode)]
+def _read_image(images_dir: Path, meta: dict, im: dict) -> bytes:
+    """One image file, checked against its metadata (size, header magic)."""
     image = (images_dir / im["file"]).read_bytes()
     if len(image) != im["size"]:
-        raise BenchError("%s: size %d, workload.json says %d"
-                         % (im["file"], len(image), im["size"]))
+        raise BenchError("%s: size %d, %s says %d"
+                         % (im["file"], len(image), METADATA_FILE, im["size"]))
     off = meta["header_offset"]
     if image[off:off + 4] != meta["magic"].encode():
         raise BenchError("%s: bad magic" % im["file"])
+    return image
+
+
+def _workload(mode: int, images_dir: Path, meta: dict, im: dict, default_rounds: int,
+              checksums: dict, **extra) -> Workload:
     return Workload(
-        mode=mode, image=image, load_address=im["load_address"], entry=im["entry"],
-        hlt_address=im["hlt_address"], mem_end=im["mem_end"],
+        mode=mode, image=_read_image(images_dir, meta, im), load_address=im["load_address"],
+        entry=im["entry"], hlt_address=im["hlt_address"], mem_end=im["mem_end"],
         rounds_offset=meta["rounds_offset"], result_offset=meta["result_offset"],
-        default_rounds=meta["default_rounds"],
-        checksums={int(k): v for k, v in meta["checksums"].items()},
-    )
+        default_rounds=default_rounds,
+        checksums={int(k): v for k, v in checksums.items()}, **extra)
+
+
+def _check_mode(mode):
+    if mode not in (32, 64):
+        raise ValueError("mode must be 32 or 64, not %r" % (mode,))
+
+
+def load_workload(mode: int, images_dir: Optional[os.PathLike] = None) -> Workload:
+    """Load the shipped (or `images_dir`'s) workload image for mode 32 or 64."""
+    _check_mode(mode)
+    images_dir = Path(images_dir or IMAGES_DIR)
+    meta = load_metadata(images_dir)
+    return _workload(mode, images_dir, meta, meta["images"][str(mode)],
+                     meta["default_rounds"], meta["checksums"])
+
+
+# --------------------------------------------------------------------------
+# The benchmark suite (guests/bench, images in emu/images/bench)
+# --------------------------------------------------------------------------
+
+SUITE_DIR = IMAGES_DIR / "bench"
+SUITE_METADATA = "bench.json"
+SUITE_OPTS = ("O2", "O3", "Os")
+
+
+def load_suite_metadata(suite_dir: Optional[os.PathLike] = None) -> dict:
+    """bench.json of the suite (from `suite_dir`, default emu/images/bench)."""
+    with open(Path(suite_dir or SUITE_DIR) / SUITE_METADATA) as f:
+        return json.load(f)
+
+
+def load_suite(programs: Optional[Sequence[str]] = None, opts: Sequence[str] = ("O2",),
+               modes: Sequence[int] = (32, 64),
+               suite_dir: Optional[os.PathLike] = None) -> List[Workload]:
+    """The suite's images: every program (or those named) at each of `opts`
+    and `modes`, in the order of bench.json."""
+    suite_dir = Path(suite_dir or SUITE_DIR)
+    meta = load_suite_metadata(suite_dir)
+    known = meta["programs"]
+    unknown = [p for p in (programs or ()) if p not in known]
+    if unknown:
+        raise ValueError("unknown benchmark programs %s (known: %s)"
+                         % (", ".join(unknown), ", ".join(known)))
+    out = []
+    for name, prog in known.items():
+        if programs and name not in programs:
+            continue
+        for opt in opts:
+            for mode in modes:
+                _check_mode(mode)
+                key = "%s-%d" % (opt, mode)
+                if key not in prog["images"]:
+                    raise ValueError("no %s image of %s (built: %s)"
+                                     % (key, name, ", ".join(prog["images"])))
+                out.append(_workload(mode, suite_dir, meta, prog["images"][key],
+                                     prog["default_rounds"], prog["checksums"], name=name,
+                                     opt=opt, quick_rounds=prog["quick_rounds"]))
+    return out
 
 
 def expected_checksum(rounds: int, images_dir: Optional[os.PathLike] = None) -> Optional[int]:
@@ -328,24 +399,43 @@ def estimate_instructions_unicorn(wl: Workload, rounds: int,
 # Native host program (optional)
 # --------------------------------------------------------------------------
 
+# The C sources of the native programs ship with the package (emu/images/
+# workload.c and emu/images/bench/src are links into guests/, followed when
+# the package is built): the native row builds them with the host's gcc at
+# bench time, at the image's optimization level.
+
 def find_workload_source() -> Optional[Path]:
-    """guests/workload/workload.c of a source checkout ($PVEMU_WORKLOAD_SRC
-    overrides), or None (e.g. in an installed package)."""
+    """The reference workload's C source ($PVEMU_WORKLOAD_SRC overrides), or
+    None if neither the package nor the checkout has it."""
     env = os.environ.get("PVEMU_WORKLOAD_SRC")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parent.parent / "guests" / "workload"
-                      / "workload.c")
+    here = Path(__file__).resolve().parent
+    candidates += [IMAGES_DIR / "workload.c", here.parent / "guests" / "workload" / "workload.c"]
     for c in candidates:
         if c.is_file():
             return c
     return None
 
 
-def native_unavailable() -> Optional[str]:
-    """None if the native program can be built, else why not."""
-    if find_workload_source() is None:
-        return "native timing skipped: guests/workload/workload.c not found " \
-               "(not a source checkout)"
+def native_recipe(wl: Optional[Workload] = None) -> Optional[tuple]:
+    """(sources, gcc flags) of the native build of `wl` (default: the reference
+    workload), or None if its sources are not at hand."""
+    if wl is None or wl.name == "workload":
+        src = find_workload_source()
+        return ([src], ["-O2", "-DNATIVE"]) if src else None
+    src_dir = SUITE_DIR / "src"
+    sources = [src_dir / (wl.name + ".c"), src_dir / "native_main.c"]
+    if not all(p.is_file() for p in sources):
+        return None
+    return sources, ["-" + wl.opt]
+
+
+def native_unavailable(wl: Optional[Workload] = None) -> Optional[str]:
+    """None if the native program of `wl` (default: the reference workload)
+    can be built, else why not."""
+    if native_recipe(wl) is None:
+        return "native timing skipped: the C source of %s is not in the package or " \
+               "checkout" % (wl.name if wl else "workload")
     if _find_cc() is None:
         return "native timing skipped: no C compiler (gcc) found"
     return None
@@ -356,14 +446,17 @@ def _find_cc() -> Optional[str]:
     return shutil.which(cc)
 
 
-def build_native(dest_dir: os.PathLike, source: Optional[os.PathLike] = None) -> Path:
-    """Compile the workload as a native host program into `dest_dir`."""
-    source = Path(source) if source else find_workload_source()
+def build_native(dest_dir: os.PathLike, source: Optional[os.PathLike] = None,
+                 wl: Optional[Workload] = None) -> Path:
+    """Compile the native host program of `wl` (default: the reference
+    workload, from `source` if given) into `dest_dir`."""
+    recipe = ([Path(source)], ["-O2", "-DNATIVE"]) if source else native_recipe(wl)
     cc = _find_cc()
-    if source is None or cc is None:
-        raise BenchError(native_unavailable() or "cannot build the native program")
-    out = Path(dest_dir) / "workload_native"
-    res = subprocess.run([cc, "-O2", "-DNATIVE", str(source), "-o", str(out)],
+    if recipe is None or cc is None:
+        raise BenchError(native_unavailable(wl) or "cannot build the native program")
+    sources, flags = recipe
+    out = Path(dest_dir) / ("%s-%s-native" % (wl.name, wl.opt) if wl else "workload_native")
+    res = subprocess.run([cc] + flags + [str(p) for p in sources] + ["-o", str(out)],
                          capture_output=True, text=True)
     if res.returncode != 0:
         raise BenchError("native build failed:\n" + res.stderr)
@@ -408,6 +501,8 @@ class BenchRow:
     mips: Optional[float] = None
     ratio_vs_unicorn: Optional[float] = None     #: MIPS / Unicorn MIPS (same mode)
     slowdown_vs_native: Optional[float] = None   #: seconds / native seconds
+    workload: str = "workload"  #: the program
+    opt: str = "O2"             #: its optimization level
 
 
 def _progress_printer(stream=None) -> Callable[[str], None]:
@@ -422,142 +517,166 @@ def _median(xs):
     return statistics.median(xs) if xs else None
 
 
-def benchmark(modes: Sequence[int] = (32, 64), rounds: int = DEFAULT_ROUNDS,
-              repeat: int = DEFAULT_REPEAT, engines: Sequence[str] = ENGINES,
-              progress: Optional[Callable[[str], None]] = None,
-              images_dir: Optional[os.PathLike] = None) -> dict:
-    """Run the benchmark; returns a report dict (see format_table / --json).
+def geomean(xs):
+    xs = [x for x in xs if x]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
 
-    Each timed run uses a freshly loaded engine; set-up is not timed.  The
-    report's "ok" is False if any engine that ran failed or computed a wrong
-    checksum; engines that are not available are skipped with a note."""
+
+def _check_args(rounds, repeat, engines):
     if rounds < 0 or repeat < 1:
         raise ValueError("need rounds >= 0 and repeat >= 1")
     for e in engines:
         if e not in ENGINES:
             raise ValueError("unknown engine %r" % (e,))
-    progress = progress or (lambda msg: None)
-    notes: List[str] = []
-    rows: List[BenchRow] = []
-    expected = None
-    workloads = {mode: load_workload(mode, images_dir) for mode in modes}
-    if workloads:
-        expected = next(iter(workloads.values())).expected(rounds)
-    if expected is None:
-        notes.append("no native checksum recorded for %d rounds in workload.json: "
-                     "checksums are compared between engines only" % rounds)
 
-    emu_why = emu_available() if "emu" in engines else None
-    uc_why = unicorn_available() if "unicorn" in engines else None
-    if emu_why:
-        notes.append(emu_why)
-    if uc_why:
-        notes.append(uc_why)
 
-    def timed(row, label, fn):
-        for i in range(repeat):
+def _timed(row: BenchRow, label: str, repeat: int, fn, progress) -> None:
+    """`repeat` runs of fn() into `row`: seconds, checksum, instructions; a
+    failure or a result that changes between repeats is the row's error."""
+    for i in range(repeat):
+        try:
+            r = fn()
+        except Exception as e:                  # noqa: BLE001 - reported
+            row.error = "%s: %s" % (type(e).__name__, e)
+            progress("%s: FAILED: %s" % (label, row.error))
+            return
+        row.seconds.append(r.seconds)
+        if row.checksum is None:
+            row.checksum = r.checksum
+        elif r.checksum != row.checksum:
+            row.error = "checksum changed between repeats: %#010x vs %#010x" \
+                        % (row.checksum, r.checksum)
+        if r.instructions is not None:
+            if row.instructions is None:
+                row.instructions = r.instructions
+            elif r.instructions != row.instructions:
+                row.error = "instruction count changed between repeats: %d vs %d" \
+                            % (row.instructions, r.instructions)
+        progress("%s run %d/%d: %.3f s, checksum %#010x"
+                 % (label, i + 1, repeat, r.seconds, r.checksum))
+
+
+def _engine_rows(wl: Workload, rounds: int, repeat: int, engines, progress,
+                 notes: List[str]) -> List[BenchRow]:
+    """The emu and Unicorn rows of one image (the engines asked for and available)."""
+    rows = []
+    emu_row = None
+    label = "%s, %d rounds" % (wl.label, rounds)
+    if "emu" in engines and not emu_available():
+        emu_row = BenchRow("emu", str(wl.mode), rounds, instructions_source="emu",
+                           workload=wl.name, opt=wl.opt)
+        _timed(emu_row, "emu " + label, repeat,
+               lambda: run_emu(wl, rounds, prepare_emu(wl, rounds)), progress)
+        rows.append(emu_row)
+    if "unicorn" in engines and not unicorn_available():
+        row = BenchRow("unicorn", str(wl.mode), rounds, workload=wl.name, opt=wl.opt)
+        _timed(row, "unicorn " + label, repeat,
+               lambda: run_unicorn(wl, rounds, prepare_unicorn(wl, rounds)), progress)
+        # Same image, same rounds: the instruction stream is the one emu
+        # executes, so its MIPS uses emu's retired-instruction count.
+        if emu_row is not None and emu_row.instructions is not None \
+                and emu_row.error is None:
+            row.instructions = emu_row.instructions
+            row.instructions_source = "emu"
+        elif row.error is None:
+            progress("counting instructions on Unicorn (%s) ..." % wl.label)
             try:
-                r = fn()
-            except Exception as e:                  # noqa: BLE001 - reported
-                row.error = "%s: %s" % (type(e).__name__, e)
-                progress("%s: FAILED: %s" % (label, row.error))
-                return None
-            row.seconds.append(r.seconds)
-            if row.checksum is None:
-                row.checksum = r.checksum
-            elif r.checksum != row.checksum:
-                row.error = "checksum changed between repeats: %#010x vs %#010x" \
-                            % (row.checksum, r.checksum)
-            if r.instructions is not None:
-                if row.instructions is None:
-                    row.instructions = r.instructions
-                elif r.instructions != row.instructions:
-                    row.error = "instruction count changed between repeats: %d vs %d" \
-                                % (row.instructions, r.instructions)
-            progress("%s run %d/%d: %.3f s, checksum %#010x"
-                     % (label, i + 1, repeat, r.seconds, r.checksum))
-        return row
+                n, exact = estimate_instructions_unicorn(wl, rounds)
+                row.instructions = n
+                row.instructions_source = "unicorn-count" if exact else "unicorn-estimate"
+                if not exact:
+                    notes.append("unicorn %s instruction count extrapolated "
+                                 "from a counted 20-round run" % wl.label)
+            except Exception as e:              # noqa: BLE001 - reported
+                notes.append("could not count instructions on Unicorn: %s" % e)
+        rows.append(row)
+    return rows
 
-    for mode, wl in workloads.items():
-        emu_row = None
-        if "emu" in engines and not emu_why:
-            emu_row = BenchRow("emu", str(mode), rounds, instructions_source="emu")
-            timed(emu_row, "emu %d-bit, %d rounds" % (mode, rounds),
-                  lambda: run_emu(wl, rounds, prepare_emu(wl, rounds)))
-            rows.append(emu_row)
-        if "unicorn" in engines and not uc_why:
-            row = BenchRow("unicorn", str(mode), rounds)
-            timed(row, "unicorn %d-bit, %d rounds" % (mode, rounds),
-                  lambda: run_unicorn(wl, rounds, prepare_unicorn(wl, rounds)))
-            # Same image, same rounds: the instruction stream is the one emu
-            # executes, so its MIPS uses emu's retired-instruction count.
-            if emu_row is not None and emu_row.instructions is not None \
-                    and emu_row.error is None:
-                row.instructions = emu_row.instructions
-                row.instructions_source = "emu"
-            elif row.error is None:
-                progress("counting instructions on Unicorn (%d-bit) ..." % mode)
-                try:
-                    n, exact = estimate_instructions_unicorn(wl, rounds)
-                    row.instructions = n
-                    row.instructions_source = "unicorn-count" if exact \
-                        else "unicorn-estimate"
-                    if not exact:
-                        notes.append("unicorn %d-bit instruction count extrapolated "
-                                     "from a counted 20-round run" % mode)
-                except Exception as e:              # noqa: BLE001 - reported
-                    notes.append("could not count instructions on Unicorn: %s" % e)
-            rows.append(row)
 
-    if "native" in engines:
-        why = native_unavailable()
-        if why:
-            notes.append(why)
-        else:
-            row = BenchRow("native", "host", rounds)
-            try:
-                with tempfile.TemporaryDirectory(prefix="pvemu-bench-") as tmp:
-                    progress("building the native workload ...")
-                    prog = build_native(tmp)
-                    progress("native: %d runs of %d rounds" % (repeat, rounds))
-                    results = run_native(prog, rounds, repeat)
-                row.seconds = [r.seconds for r in results]
-                row.checksum = results[0].checksum
-                if any(r.checksum != row.checksum for r in results):
-                    row.error = "native checksum changed between repeats"
-            except Exception as e:                  # noqa: BLE001 - reported
-                row.error = "%s: %s" % (type(e).__name__, e)
-            rows.append(row)
+def _native_row(wl: Workload, rounds: int, repeat: int, progress,
+                notes: List[str]) -> Optional[BenchRow]:
+    """The native row of `wl`'s program at its optimization level (built with
+    the host's gcc in a temporary directory), or None with a note why not."""
+    why = native_unavailable(wl)
+    if why:
+        notes.append(why)
+        return None
+    row = BenchRow("native", "host", rounds, workload=wl.name, opt=wl.opt)
+    try:
+        with tempfile.TemporaryDirectory(prefix="pvemu-bench-") as tmp:
+            progress("building the native %s -%s ..." % (wl.name, wl.opt))
+            prog = build_native(tmp, wl=wl)
+            progress("native %s -%s: %d runs of %d rounds" % (wl.name, wl.opt, repeat, rounds))
+            results = run_native(prog, rounds, repeat)
+        row.seconds = [r.seconds for r in results]
+        row.checksum = results[0].checksum
+        if any(r.checksum != row.checksum for r in results):
+            row.error = "native checksum changed between repeats"
+    except Exception as e:                      # noqa: BLE001 - reported
+        row.error = "%s: %s" % (type(e).__name__, e)
+    return row
 
-    # Verification: every engine must agree, and agree with workload.json.
-    reference = expected
+
+def _verify(rows: List[BenchRow], reference: Optional[int]) -> Optional[int]:
+    """Every row's checksum against `reference` (the native value from the
+    metadata, else the first good row's); returns the reference used."""
     if reference is None:
-        for row in rows:
-            if row.checksum is not None and row.error is None:
-                reference = row.checksum
-                break
+        reference = next((r.checksum for r in rows
+                          if r.checksum is not None and r.error is None), None)
     for row in rows:
         if row.checksum is not None:
             row.checksum_ok = row.checksum == reference
             if not row.checksum_ok and row.error is None:
-                row.error = "wrong checksum %#010x, expected %#010x" \
-                            % (row.checksum, reference)
+                row.error = "wrong checksum %#010x, expected %#010x" % (row.checksum, reference)
+    return reference
 
-    # Figures.
+
+def _figures(rows: List[BenchRow]) -> None:
+    """Medians, MIPS and the ratios: to Unicorn on the same image, to the
+    native program at the same optimization level."""
     for row in rows:
         row.median_seconds = _median(row.seconds)
         if row.instructions and row.median_seconds:
             row.mips = row.instructions / row.median_seconds / 1e6
-    uc_mips = {r.mode: r.mips for r in rows if r.engine == "unicorn" and r.mips}
-    native = next((r for r in rows if r.engine == "native" and r.median_seconds
-                   and r.error is None), None)
+    uc_mips = {(r.workload, r.opt, r.mode): r.mips for r in rows
+               if r.engine == "unicorn" and r.mips}
+    native = {(r.workload, r.opt): r.median_seconds for r in rows
+              if r.engine == "native" and r.median_seconds and r.error is None}
     for row in rows:
-        if row.mips and row.mode in uc_mips:
-            row.ratio_vs_unicorn = row.mips / uc_mips[row.mode]
-        if native and row.median_seconds:
-            row.slowdown_vs_native = row.median_seconds / native.median_seconds
+        if row.mips and (row.workload, row.opt, row.mode) in uc_mips:
+            row.ratio_vs_unicorn = row.mips / uc_mips[row.workload, row.opt, row.mode]
+        if row.median_seconds and (row.workload, row.opt) in native:
+            row.slowdown_vs_native = row.median_seconds / native[row.workload, row.opt]
 
-    ok = bool(rows) and all(r.error is None for r in rows)
+
+def benchmark(modes: Sequence[int] = (32, 64), rounds: int = DEFAULT_ROUNDS,
+              repeat: int = DEFAULT_REPEAT, engines: Sequence[str] = ENGINES,
+              progress: Optional[Callable[[str], None]] = None,
+              images_dir: Optional[os.PathLike] = None) -> dict:
+    """Run the reference workload; returns a report dict (see format_table / --json).
+
+    Each timed run uses a freshly loaded engine; set-up is not timed.  The
+    report's "ok" is False if any engine that ran failed or computed a wrong
+    checksum; engines that are not available are skipped with a note."""
+    _check_args(rounds, repeat, engines)
+    progress = progress or (lambda msg: None)
+    notes: List[str] = []
+    rows: List[BenchRow] = []
+    workloads = [load_workload(mode, images_dir) for mode in modes]
+    expected = workloads[0].expected(rounds) if workloads else None
+    if expected is None:
+        notes.append("no native checksum recorded for %d rounds in workload.json: "
+                     "checksums are compared between engines only" % rounds)
+    notes.extend(_unavailable_engines(engines))
+    for wl in workloads:
+        rows.extend(_engine_rows(wl, rounds, repeat, engines, progress, notes))
+    if "native" in engines:
+        row = _native_row(workloads[0] if workloads else load_workload(64, images_dir),
+                          rounds, repeat, progress, notes)
+        if row is not None:
+            rows.append(row)
+    reference = _verify(rows, expected)
+    _figures(rows)
     if not rows:
         notes.append("no engine ran")
     return {
@@ -569,7 +688,61 @@ def benchmark(modes: Sequence[int] = (32, 64), rounds: int = DEFAULT_ROUNDS,
         "checksum": reference,
         "rows": [asdict(r) for r in rows],
         "notes": notes,
-        "ok": ok,
+        "ok": bool(rows) and all(r.error is None for r in rows),
+    }
+
+
+def _unavailable_engines(engines) -> List[str]:
+    return [why for why in (emu_available() if "emu" in engines else None,
+                            unicorn_available() if "unicorn" in engines else None) if why]
+
+
+def suite(programs: Optional[Sequence[str]] = None, opts: Sequence[str] = ("O2",),
+          modes: Sequence[int] = (32, 64), repeat: int = DEFAULT_REPEAT,
+          engines: Sequence[str] = ENGINES, quick: bool = False,
+          progress: Optional[Callable[[str], None]] = None,
+          suite_dir: Optional[os.PathLike] = None) -> dict:
+    """Run the benchmark suite: every image on emu and Unicorn, each program
+    natively once per optimization level; each at its default (or quick)
+    rounds.  Returns a report dict with per-mode geometric means (format_suite)."""
+    workloads = load_suite(programs, opts, modes, suite_dir)
+    _check_args(0, repeat, engines)
+    progress = progress or (lambda msg: None)
+    notes = _unavailable_engines(engines)
+    rows: List[BenchRow] = []
+    for key in dict.fromkeys((wl.name, wl.opt) for wl in workloads):
+        group = [wl for wl in workloads if (wl.name, wl.opt) == key]
+        rounds = group[0].quick_rounds if quick else group[0].default_rounds
+        group_rows = []
+        for wl in group:
+            group_rows.extend(_engine_rows(wl, rounds, repeat, engines, progress, notes))
+        if "native" in engines:
+            row = _native_row(group[0], rounds, repeat, progress, notes)
+            if row is not None:
+                group_rows.append(row)
+        _verify(group_rows, group[0].expected(rounds))
+        rows.extend(group_rows)
+    _figures(rows)
+    geomeans = {}
+    for mode in modes:
+        emu_rows = [r for r in rows if r.engine == "emu" and r.mode == str(mode)]
+        geomeans[str(mode)] = {
+            "mips": geomean([r.mips for r in emu_rows]),
+            "unicorn_mips": geomean([r.mips for r in rows
+                                      if r.engine == "unicorn" and r.mode == str(mode)]),
+            "ratio_vs_unicorn": geomean([r.ratio_vs_unicorn for r in emu_rows]),
+            "slowdown_vs_native": geomean([r.slowdown_vs_native for r in emu_rows]),
+        }
+    return {
+        "benchmark": "pvemu benchmark suite",
+        "repeat": repeat,
+        "quick": quick,
+        "modes": list(modes),
+        "opts": list(opts),
+        "rows": [asdict(r) for r in rows],
+        "geomeans": geomeans,
+        "notes": notes + ([] if rows else ["no engine ran"]),
+        "ok": bool(rows) and all(r.error is None for r in rows),
     }
 
 
@@ -601,24 +774,12 @@ def format_table(report: dict) -> str:
             ("%#010x" % r["checksum"] if r["checksum"] is not None else "-")
             + ("" if r["error"] is None else "  ERROR"),
         ))
-    widths = [max(len(head[i]), *(len(b[i]) for b in body)) if body else len(head[i])
-              for i in range(len(head))]
-    right = {2, 3, 4, 5, 6}
-
-    def fmt(cols):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cols, widths))).rstrip()
-
     exp = report["expected_checksum"]
     lines.append("pvemu benchmark: reference integer workload, %d rounds, median of %d%s"
                  % (report["rounds"], report["repeat"],
                     ", expected checksum %#010x" % exp if exp is not None else ""))
-    lines.append(fmt(head))
-    lines.append(fmt(["-" * w for w in widths]))
-    lines.extend(fmt(b) for b in body)
-    for r in report["rows"]:
-        if r["error"]:
-            lines.append("ERROR %s %s: %s" % (r["engine"], r["mode"], r["error"]))
+    lines.extend(_table(head, body, right={2, 3, 4, 5, 6}))
+    lines.extend(_errors(report))
     lines.append("MIPS = retired guest instructions / median seconds of one run; "
                  "'vs unicorn' = MIPS / Unicorn MIPS (same mode); "
                  "native = the workload built for the host with gcc -O2.")
@@ -629,9 +790,69 @@ def format_table(report: dict) -> str:
     if sources & {"unicorn-count", "unicorn-estimate"}:
         lines.append("Unicorn rows without emu: instructions counted on Unicorn with a "
                      "block hook in a separate, untimed run (~ = extrapolated).")
-    for n in report["notes"]:
-        lines.append("note: " + n)
-    lines.append("result: " + ("OK" if report["ok"] else "FAILED"))
+    lines.extend(_footer(report))
+    return "\n".join(lines)
+
+
+def _table(head, body, right) -> List[str]:
+    """Aligned text columns: the head, a rule, the body; `right` = the
+    indices of right-aligned columns."""
+    widths = [max(len(head[i]), *(len(b[i]) for b in body)) if body else len(head[i])
+              for i in range(len(head))]
+
+    def fmt(cols):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cols, widths))).rstrip()
+    return [fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
+
+
+def _errors(report) -> List[str]:
+    return ["ERROR %s %s %s: %s" % (r["workload"], r["engine"], r["mode"], r["error"])
+            for r in report["rows"] if r["error"]]
+
+
+def _footer(report) -> List[str]:
+    return ["note: " + n for n in report["notes"]] + \
+        ["result: " + ("OK" if report["ok"] else "FAILED")]
+
+
+def _fmt(x, pattern="%.1f") -> str:
+    return pattern % x if x else "-"
+
+
+def format_suite(report: dict) -> str:
+    """The suite report as a text table: per image emu's MIPS, Unicorn's, the
+    ratio and the slowdown to native; the geometric means per mode below."""
+    head = ("program", "opt", "mode", "instructions", "emu MIPS", "unicorn MIPS",
+            "vs unicorn", "vs native", "checksum")
+    rows = report["rows"]
+    body = []
+    for r in rows:
+        if r["engine"] != "emu":
+            continue
+        uc = next((u for u in rows if u["engine"] == "unicorn" and u["mode"] == r["mode"]
+                   and (u["workload"], u["opt"]) == (r["workload"], r["opt"])), None)
+        body.append((
+            r["workload"], "-" + r["opt"], r["mode"],
+            "{:,}".format(r["instructions"]) if r["instructions"] else "-",
+            _fmt(r["mips"]), _fmt(uc and uc["mips"]), _ratio(r["ratio_vs_unicorn"]),
+            _fmt(r["slowdown_vs_native"], "%.1fx slower"),
+            ("%#010x" % r["checksum"] if r["checksum"] is not None else "-")
+            + ("" if r["checksum_ok"] is not False else "  WRONG")))
+    lines = ["pvemu benchmark suite: %s, median of %d%s"
+             % ("quick rounds" if report["quick"] else "default rounds", report["repeat"],
+                ", load average %.2f at start" % report["load"] if "load" in report else "")]
+    lines.extend(_table(head, body, right={3, 4, 5, 6, 7}))
+    for mode, g in report["geomeans"].items():
+        lines.append("geometric mean %s-bit: %s MIPS (unicorn %s), %s unicorn, %s"
+                     % (mode, _fmt(g["mips"]), _fmt(g["unicorn_mips"]),
+                        _ratio(g["ratio_vs_unicorn"]),
+                        _fmt(g["slowdown_vs_native"], "%.1fx slower than native")))
+    lines.extend(_errors(report))
+    lines.append("'vs unicorn' = emu MIPS / Unicorn MIPS on the same image in this run; "
+                 "'vs native' = emu seconds / the same C built for the host with gcc at the "
+                 "same -O level (at bench time).")
+    lines.extend(_footer(report))
     return "\n".join(lines)
 
 
@@ -642,8 +863,8 @@ def format_table(report: dict) -> str:
 def add_arguments(parser) -> None:
     """Add the bench options to an argparse parser (or subparser)."""
     parser.add_argument("--quick", action="store_true",
-                        help="a short run (%d rounds, %d repeats unless given)"
-                             % (QUICK_ROUNDS, QUICK_REPEAT))
+                        help="a short run (%d workload rounds, the suite's quick rounds, %d "
+                             "repeats unless given)" % (QUICK_ROUNDS, QUICK_REPEAT))
     parser.add_argument("--mode", choices=("32", "64", "both"), default="both",
                         help="guest mode(s) to run (default: both)")
     parser.add_argument("--rounds", type=int, default=None, metavar="N",
@@ -655,19 +876,52 @@ def add_arguments(parser) -> None:
     parser.add_argument("--engines", default=",".join(ENGINES), metavar="LIST",
                         help="comma-separated subset of %s (default: all)"
                              % ",".join(ENGINES))
+    parser.add_argument("--programs", default=None, metavar="LIST",
+                        help="suite: comma-separated programs to run (default: all of "
+                             "emu/images/bench/bench.json)")
+    parser.add_argument("--opts", default="O2", metavar="LIST",
+                        help="suite: comma-separated optimization levels of the images, of %s "
+                             "(default: O2)" % ",".join(SUITE_OPTS))
     parser.add_argument("--json", action="store_true",
                         help="print the report as JSON on stdout")
     parser.add_argument("--sections", default=",".join(SECTIONS), metavar="LIST",
-                        help="comma-separated subset of %s: the workload against Unicorn and "
-                             "native, exits to the supervisor (hypercall round trip, one "
-                             "operation paravirtualized / trapped / in-core), two domains on "
-                             "one and two threads (default: all)" % ",".join(SECTIONS))
+                        help="comma-separated subset of %s: the reference workload against "
+                             "Unicorn and native, the benchmark suite (guests/bench) likewise, "
+                             "exits to the supervisor (hypercall round trip, one operation "
+                             "paravirtualized / trapped / in-core), two domains on one and two "
+                             "threads (default: all)" % ",".join(SECTIONS))
 
 
-SECTIONS = ("workload", "exits", "aggregate")
+SECTIONS = ("workload", "suite", "exits", "aggregate")
+
+#: A 1-minute load average from this up (before pvemu bench starts) means
+#: other work shares the CPUs: a scaling figure would mislead.
+BUSY_LOAD = 0.5
 
 
-def _paravirt_sections(sections, quick: bool, progress) -> dict:
+def machine_load() -> dict:
+    """The load average now and how many other threads are runnable."""
+    load1 = os.getloadavg()[0]
+    running = 0
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0]) - 1    # not counting us
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"load1": load1, "others_running": running, "cpus": os.cpu_count() or 1}
+
+
+def busy_note(before: dict, now: dict) -> Optional[str]:
+    """Why the machine was not idle (from machine_load() at the start and
+    just before the two-thread run), or None."""
+    if before["load1"] < BUSY_LOAD and now["others_running"] < 1:
+        return None
+    return ("machine not idle (load average %.2f at start, %d other threads runnable, "
+            "%d CPUs): two-thread scaling not measurable now"
+            % (before["load1"], now["others_running"], now["cpus"]))
+
+
+def _paravirt_sections(sections, quick: bool, progress, load_at_start: dict) -> dict:
     """The supervisor benchmarks (paravirt.bench) asked for."""
     from paravirt import bench as pvbench
     out = {}
@@ -676,8 +930,14 @@ def _paravirt_sections(sections, quick: bool, progress) -> dict:
         progress("exits: the pvbench guest's counts")
         out["pvbench"] = pvbench.pvbench(64)
     if "aggregate" in sections:
+        note = busy_note(load_at_start, machine_load())
         out["aggregate"] = pvbench.aggregate_mips(10 if quick else 40, progress)
+        out["aggregate"]["not_idle"] = note
     return out
+
+
+def _list(text: Optional[str]) -> List[str]:
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
 
 
 def run(args) -> int:
@@ -693,13 +953,21 @@ def run(args) -> int:
     repeat = args.repeat if args.repeat is not None else \
         (QUICK_REPEAT if args.quick else DEFAULT_REPEAT)
     modes = (32, 64) if args.mode == "both" else (int(args.mode),)
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    engines = _list(args.engines)
+    load = machine_load()
     report = {"ok": True}
     try:
         if "workload" in sections:
             report = benchmark(modes=modes, rounds=rounds, repeat=repeat, engines=engines,
                                progress=_progress_printer())
-        report.update(_paravirt_sections(sections, args.quick, _progress_printer()))
+        report["load"] = load
+        if "suite" in sections:
+            report["suite"] = suite(programs=_list(args.programs) or None, opts=_list(args.opts),
+                                    modes=modes, repeat=repeat, engines=engines,
+                                    quick=args.quick, progress=_progress_printer())
+            report["suite"]["load"] = load["load1"]
+            report["ok"] = report["ok"] and report["suite"]["ok"]
+        report.update(_paravirt_sections(sections, args.quick, _progress_printer(), load))
     except (ValueError, OSError, BenchError, RuntimeError) as e:
         print("pvemu bench: error: %s" % e, file=sys.stderr)
         return 2
@@ -709,6 +977,8 @@ def run(args) -> int:
     else:
         from paravirt import bench as pvbench
         parts = [format_table(report)] if "workload" in sections else []
+        if "suite" in report:
+            parts.append(format_suite(report["suite"]))
         if "exits" in report:
             parts.append(pvbench.format_exit_costs(report["exits"]))
             parts.append(pvbench.format_pvbench(report["pvbench"], 64))

@@ -67,17 +67,11 @@ cdef int h_btr_I(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 2, True)
 cdef int h_btc_I(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 3, True)
 
 cdef int h_bsf(CPU* c, Insn* i) noexcept nogil:
-    """BSF, or TZCNT with an F3 prefix.  BSF of 0 sets ZF and leaves the
-    destination unchanged; its other flags are undefined (set as for a
-    logic result here)."""
+    """BSF.  BSF of 0 sets ZF and leaves the destination unchanged; its
+    other flags are undefined (set as for a logic result here)."""
     cdef uint64_t s
-    cdef uint32_t bits = i.osz * 8
     if rm_read(c, i, i.osz, &s):
         return RC_FAULT
-    if i.rep == 0xF3:
-        set_arith(c, (F_CF if s == 0 else 0) | (F_ZF if (s & 1) else 0))
-        set_r(c, i.reg, i.osz, bits if s == 0 else pv_ctz64(s))
-        return next_insn(c, i)
     if s == 0:
         set_arith(c, F_ZF)
         return next_insn(c, i)
@@ -85,17 +79,20 @@ cdef int h_bsf(CPU* c, Insn* i) noexcept nogil:
     set_r(c, i.reg, i.osz, pv_ctz64(s))
     return next_insn(c, i)
 
-cdef int h_bsr(CPU* c, Insn* i) noexcept nogil:
-    """BSR, or LZCNT with an F3 prefix."""
+cdef int h_tzcnt(CPU* c, Insn* i) noexcept nogil:
+    """TZCNT (F3 0F BC): the operand size if the source is 0 (CF set)."""
     cdef uint64_t s
-    cdef uint32_t bits = i.osz * 8, n
     if rm_read(c, i, i.osz, &s):
         return RC_FAULT
-    if i.rep == 0xF3:
-        n = bits if s == 0 else <uint32_t>(pv_clz64(s) - (64 - bits))
-        set_arith(c, (F_CF if s == 0 else 0) | (F_ZF if n == 0 else 0))
-        set_r(c, i.reg, i.osz, n)
-        return next_insn(c, i)
+    set_arith(c, (F_CF if s == 0 else 0) | (F_ZF if (s & 1) else 0))
+    set_r(c, i.reg, i.osz, i.osz * 8 if s == 0 else pv_ctz64(s))
+    return next_insn(c, i)
+
+cdef int h_bsr(CPU* c, Insn* i) noexcept nogil:
+    """BSR: like BSF, from the top."""
+    cdef uint64_t s
+    if rm_read(c, i, i.osz, &s):
+        return RC_FAULT
     if s == 0:
         set_arith(c, F_ZF)
         return next_insn(c, i)
@@ -103,11 +100,20 @@ cdef int h_bsr(CPU* c, Insn* i) noexcept nogil:
     set_r(c, i.reg, i.osz, 63 - pv_clz64(s))
     return next_insn(c, i)
 
-cdef int h_popcnt(CPU* c, Insn* i) noexcept nogil:
-    """POPCNT (F3 0F B8); without F3 the opcode is JMPE (IA-64 only): #UD."""
+cdef int h_lzcnt(CPU* c, Insn* i) noexcept nogil:
+    """LZCNT (F3 0F BD): the operand size if the source is 0 (CF set)."""
     cdef uint64_t s
-    if i.rep != 0xF3:
-        return fault(c, 6, 0, 0)
+    cdef uint32_t bits = i.osz * 8, n
+    if rm_read(c, i, i.osz, &s):
+        return RC_FAULT
+    n = bits if s == 0 else <uint32_t>(pv_clz64(s) - (64 - bits))
+    set_arith(c, (F_CF if s == 0 else 0) | (F_ZF if n == 0 else 0))
+    set_r(c, i.reg, i.osz, n)
+    return next_insn(c, i)
+
+cdef int h_popcnt(CPU* c, Insn* i) noexcept nogil:
+    """POPCNT (F3 0F B8; without F3 the opcode is JMPE, IA-64 only: no row)."""
+    cdef uint64_t s
     if rm_read(c, i, i.osz, &s):
         return RC_FAULT
     set_arith(c, F_ZF if s == 0 else 0)

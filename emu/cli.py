@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_arguments(p)
     p.set_defaults(func=bench.run)
 
+    from emu import kut
+    p = sub.add_parser("kut", help="run kvm-unit-tests and compare with QEMU's results",
+                       description=kut.__doc__.strip().split("\n")[0])
+    kut.add_arguments(p)
+    p.set_defaults(func=kut.run)
+
     from emu.fuzz import cli as fuzz
     p = sub.add_parser("fuzz", help="differential fuzzing against the host CPU, Unicorn or itself",
                        description=fuzz.__doc__.strip().split("\n")[0])

@@ -203,8 +203,6 @@ cdef int h_setcc(CPU* c, Insn* i) noexcept nogil:
 cdef int h_movbe(CPU* c, Insn* i) noexcept nogil:
     """MOVBE Gv, M (0F 38 F0) and MOVBE M, Gv (0F 38 F1)."""
     cdef uint64_t v
-    if i.rep == 0xF2:
-        return fault(c, 6, 0, 0)        # F2 0F 38 F0/F1 is CRC32 (SSE4.2)
     if i.opcode == 0x2F0:
         if rd(c, mem_la(c, i), i.osz, &v):
             return RC_FAULT

@@ -1,10 +1,11 @@
 # The x86 decoder: legacy prefixes, REX, one-, two- and three-byte opcodes,
 # ModRM/SIB/displacement (16-, 32-, 64-bit and RIP-relative addressing),
 # immediates, and the 15-byte limit.  It fills one Insn; what an opcode
-# needs is read from the declarative table in opmap.pxi.
+# needs is read from the decode tree generated from the opcode table
+# (emu/isa/*.py, emu/gen_opmap.py -> opmap_gen.pxi).
 
 cdef enum:
-    # OpInfo.flags
+    # OpNode.flags
     M = 0x0001      # has a ModRM byte
     B = 0x0002      # byte operation
     D64 = 0x0004    # 64-bit operand size by default in 64-bit mode
@@ -12,16 +13,15 @@ cdef enum:
     I64 = 0x0010    # invalid in 64-bit mode
     LK = 0x0020     # LOCK allowed (with a memory destination)
     END = 0x0040    # ends a decoded block
-    MEM = 0x0080    # the r/m operand must be memory
+    O64 = 0x0080    # valid only in 64-bit mode
     RMB = 0x0100    # the r/m operand is a byte (MOVZX/MOVSX Eb, SETcc)
-    GRP = 0x0200    # the handler comes from a group table by ModRM.reg
     ACC = 0x0400    # the r/m operand is the accumulator (the AL/eAX forms)
     OPR = 0x0800    # the register is in the opcode's low three bits
     MOFFS = 0x1000  # a memory operand given by an address-sized offset
     MREG = 0x2000   # ModRM always names registers, whatever its mod (MOV CRn/DRn)
 
 cdef enum:
-    # OpInfo.imm: the immediate's kind
+    # OpNode.imm: the immediate's kind
     I_NONE = 0
     I_B = 1         # 8 bits, sign-extended
     I_W = 2         # 16 bits
@@ -29,20 +29,25 @@ cdef enum:
     I_V = 4         # 16, 32 or 64 bits by operand size
     I_AP = 5        # far pointer: offset (16/32) then selector
     I_ENTER = 6     # 16 bits then 8 bits
-
-cdef struct OpInfo:
-    handler_t fn
-    uint16_t flags
-    uint8_t imm
-    uint8_t sub
-    uint8_t grp
+    I_D = 7         # 32 bits, sign-extended
 
 cdef enum:
-    NGROUPS = 16
-    OPMAP_SIZE = 0x300
+    # OpNode.sel: a leaf, or what selects the child
+    SEL_LEAF = 0
+    SEL_MODE = 1    # 2 children: not 64-bit mode, 64-bit mode
+    SEL_PREFIX = 2  # 4: none, 66, F3, F2 (the last of F2/F3 wins, then 66)
+    SEL_W = 3       # 2: REX.W clear, set
+    SEL_REG = 4     # 8: ModRM.reg
+    SEL_MOD = 5     # 2: memory form, register form (ModRM.mod == 3)
+    SEL_RM = 6      # 8: ModRM.rm
 
-cdef OpInfo OPS[OPMAP_SIZE]
-cdef OpInfo GROUPS[NGROUPS][8]
+cdef struct OpNode:
+    handler_t fn    # leaf: the handler
+    uint16_t flags  # leaf: its flags; a root that selects: M and MREG
+    uint8_t imm
+    uint8_t sub
+    uint8_t sel
+    uint16_t child  # the first child (the others follow it)
 
 cdef uint8_t MODRM16_BASE[8]
 cdef uint8_t MODRM16_INDEX[8]
@@ -64,18 +69,18 @@ cdef inline int64_t read_le(const uint8_t* p, int n, bint signed) noexcept nogil
         return sext(v, 8 * n)
     return <int64_t>v
 
-cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail) noexcept nogil:
+cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail, bint* ends=NULL) noexcept nogil:
     """Decode the instruction at p, of which `avail` bytes could be fetched.
     Returns its length, or -1 when it runs past the fetchable bytes (the
     fetch then faults at p + avail).  Undefined, malformed or too long
-    instructions decode to handlers that raise #UD or #GP."""
+    instructions decode to handlers that raise #UD or #GP.  *ends tells
+    whether the instruction ends its block."""
     cdef int pos = 0, n, limit = avail if avail < 15 else 15
-    cdef uint32_t b, opc, rex = 0, mod, reg, rm, sib, base, index
-    cdef uint32_t flags, immk, osz, asz
+    cdef uint32_t b = 0, opc, rex = 0, mod, reg, rm, sib, base, index
+    cdef uint32_t flags, immk, osz, asz, k
     cdef bint opsize = False, adsize = False
     cdef int seg = -1
-    cdef OpInfo* info
-    cdef OpInfo* g
+    cdef OpNode* node
     memset(i, 0, sizeof(Insn))
     # --- prefixes ---
     while True:
@@ -124,11 +129,32 @@ cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail) noexcep
             opc = (0x200 if opc == 0x138 else 0x300) | p[pos]
             pos += 1
     i.opcode = <uint16_t>opc
-    info = &OPS[opc] if opc < OPMAP_SIZE else &OPS[0x1FF]
-    flags = info.flags
-    immk = info.imm
-    i.fn = info.fn
-    i.sub = info.sub
+    # --- the decode tree: select by mode, prefix, REX.W and the ModRM byte ---
+    node = &NODES[opc]
+    if node.flags & M:
+        if pos >= limit:
+            return decode_too_long(i, avail)
+        b = p[pos]
+    while node.sel != SEL_LEAF:
+        if node.sel == SEL_MODE:
+            k = mode == 64
+        elif node.sel == SEL_PREFIX:
+            k = 2 if i.rep == 0xF3 else (3 if i.rep == 0xF2 else (1 if opsize else 0))
+        elif node.sel == SEL_W:
+            k = (rex >> 3) & 1
+        elif node.sel == SEL_REG:
+            k = (b >> 3) & 7
+        elif node.sel == SEL_MOD:
+            k = 1 if (b >> 6) == 3 or (node.flags & MREG) else 0
+        else:
+            k = b & 7
+        node = &NODES[node.child + k]
+    flags = node.flags
+    immk = node.imm
+    i.fn = node.fn
+    i.sub = node.sub
+    if ends != NULL:
+        ends[0] = (flags & END) != 0
     # --- operand and address size ---
     if mode == 64:
         asz = 4 if adsize else 8
@@ -156,24 +182,10 @@ cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail) noexcep
     i.mod = 3
     # --- ModRM, SIB, displacement ---
     if flags & M:
-        if pos >= limit:
-            return decode_too_long(i, avail)
-        b = p[pos]
-        pos += 1
+        pos += 1                        # b is the ModRM byte
         mod = b >> 6
         reg = ((b >> 3) & 7) | ((rex & 4) << 1)
         rm = b & 7
-        if flags & GRP:
-            g = &GROUPS[info.grp][(b >> 3) & 7]
-            i.fn = g.fn
-            i.sub = g.sub
-            flags |= g.flags
-            if g.imm:
-                immk = g.imm
-            if (g.flags & F64) and mode == 64:
-                i.osz = osz = 8
-            elif (g.flags & D64) and mode == 64 and not (rex & 8) and not opsize:
-                i.osz = osz = 8
         if flags & MREG:
             mod = 3
         i.mod = <uint8_t>mod
@@ -240,6 +252,8 @@ cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail) noexcep
             n = 1
         elif immk == I_W:
             n = 2
+        elif immk == I_D:
+            n = 4
         elif immk == I_Z:
             n = 1 if osz == 1 else (2 if osz == 2 else 4)
         elif immk == I_V:
@@ -263,7 +277,7 @@ cdef int decode_one(uint32_t mode, Insn* i, const uint8_t* p, int avail) noexcep
     # --- validity ---
     if (flags & I64) and mode == 64:
         i.fn = h_ud
-    elif (flags & MEM) and i.mod == 3:
+    elif (flags & O64) and mode != 64:
         i.fn = h_ud
     elif i.lock and not ((flags & LK) and i.mod != 3):
         i.fn = h_ud

@@ -1,5 +1,7 @@
 """PC devices written in Python, for ports a guest reads rarely: the CMOS
-real-time clock and memory (0x70/0x71) and QEMU's fw_cfg (0x510/0x511).
+real-time clock and memory (0x70/0x71), QEMU's fw_cfg (0x510/0x511) and
+the keyboard controller's reset line (0x64); ACPI power control is in
+emu/acpi.py.
 The devices a guest hammers (UART, PIC, PIT, APIC, debug ports) are in C in
 the core.  `attach_pc(machine, ...)` wires them as QEMU's pc machine has them."""
 from __future__ import annotations
@@ -113,7 +115,49 @@ class FwCfg:
         return out
 
 
+class ResetLine:
+    """The 8042 keyboard controller's reset line: command 0xFE written to
+    port 0x64 resets the machine (run() ends with reason 'shutdown',
+    shutdown 'reset'), the way Linux and most firmware reboot a PC.  The
+    rest of the controller is absent: reads float high (0xFF), as on a PC
+    without one, so a driver probing it finds no controller."""
+
+    PORT = 0x64
+    PULSE_RESET = 0xFE
+
+    def __init__(self, machine):
+        self.m = machine
+
+    def attach(self):
+        self.m.add_io_handler(self.PORT, 1, None, self.write)
+        return self
+
+    def write(self, port, size, value):
+        if value & 0xFF == self.PULSE_RESET:
+            self.m.request_shutdown("reset")
+
+
 def attach_pc(machine, memory_size: int, fw_cfg_cmdline: str = ""):
-    """Add the Python PC devices to a machine; returns them by name."""
+    """Add the Python PC devices to a machine (CMOS, fw_cfg, HPET and, as
+    kvm-unit-tests expects of QEMU, pc-testdev); returns them by name."""
+    from emu.hpet import Hpet
+    from emu.pctestdev import PcTestdev
     return {"cmos": Cmos(machine, memory_size).attach(),
-            "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach()}
+            "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach(),
+            "reset": ResetLine(machine).attach(),
+            "hpet": Hpet(machine).attach(),
+            "pc-testdev": PcTestdev(machine).attach()}
+
+
+def firmware_pic_setup(machine):
+    """Program the 8259 pair as the PC BIOS does before it starts a kernel
+    (QEMU's -kernel runs SeaBIOS first): master vectors 0x08-0x0F, slave
+    0x70-0x77 on the master's IRQ 2, 8086 mode.  Kernels that run in real
+    mode (kvm-unit-tests' realmode) take IRQs at those vectors; the masks
+    stay open, where SeaBIOS masks the lines it has no driver for."""
+    for port, base, cascade in ((0x20, 0x08, 0x04), (0xA0, 0x70, 0x02)):
+        machine.port_out(port, 1, 0x11)            # ICW1: edge, cascade, ICW4
+        machine.port_out(port + 1, 1, base)        # ICW2: vector base
+        machine.port_out(port + 1, 1, cascade)     # ICW3
+        machine.port_out(port + 1, 1, 0x01)        # ICW4: 8086 mode
+        machine.port_out(port + 1, 1, 0x00)        # OCW1: no line masked

@@ -26,7 +26,8 @@ class Exit:
                   fault leaves rip at the faulting instruction, a software
                   interrupt such as INT n leaves it after), 'unmapped' (an
                   access outside guest memory), 'stop' (Machine.stop() was
-                  called)
+                  called), 'shutdown' (a device powered off or reset the
+                  machine: see `shutdown`)
     address       the address of the instruction the run stopped at (for
                   'exception' and 'unmapped': the instruction responsible)
     instructions  instructions retired by this run() call
@@ -40,6 +41,8 @@ class Exit:
     privop        ('privop' only: a privileged instruction trapped to the
                   supervisor and nobody handled it) its class, e.g. 'write_cr'
     operands      ('privop') the trapped instruction's decoded operands
+    shutdown      ('shutdown') 'poweroff' (ACPI S5) or 'reset' (the keyboard
+                  controller's reset line)
 
     Under a supervisor (paravirt/), 'hypercall' (VMCALL), 'privop' and
     'vtimer' (the supervisor's timer is due) end a run only when no handler
@@ -57,6 +60,7 @@ class Exit:
     registers: dict | None = None
     privop: str | None = None
     operands: tuple | None = None
+    shutdown: str | None = None
 
     @property
     def vector_name(self) -> str | None:
@@ -79,4 +83,6 @@ class Exit:
             return f"privileged instruction ({self.privop}) trapped {where}, operands {self.operands}"
         if self.reason == "debug-exit":
             return f"debug-exit with status {self.status} {where} after {self.instructions} instructions"
+        if self.reason == "shutdown":
+            return f"shutdown ({self.shutdown}) {where} after {self.instructions} instructions"
         return f"{self.reason} {where} after {self.instructions} instructions"

@@ -37,8 +37,9 @@ cdef int pv_trap_exit(CPU* c, Insn* i, uint32_t cls, uint64_t a0, uint64_t a1,
     return RC_EXIT_NR
 
 cdef inline bint pv_msr(CPU* c, uint32_t msr) noexcept nogil:
-    """The supervisor's MSRs (0x40000000-0x400000FF) exist only under it."""
-    return c.pv_on and (msr >> 8) == 0x400000
+    """The supervisor's MSRs exist only under it: its own (0x40000000-0x400000FF)
+    and KVM's paravirtual ones (0x4B564D00-0x4B564DFF, paravirt/kvm.py)."""
+    return c.pv_on and ((msr >> 8) == 0x400000 or (msr >> 8) == 0x4B564D)
 
 cdef int h_vmcall(CPU* c, Insn* i) noexcept nogil:
     """VMCALL (0F 01 C1): a hypercall under the supervisor, #UD elsewhere (as

@@ -111,6 +111,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
     cdef uint32_t off = 0, n = 0, limit = BLOCK_MAX if c.use_cache else 1
     cdef int got, length
+    cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
     if not c.use_cache:
         c.nblocks = c.ninsns = 0
     elif c.nblocks >= MAX_BLOCKS or c.ninsns + BLOCK_MAX + 1 > MAX_INSNS:
@@ -120,7 +121,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     while n < limit:
         i = &b.insns[n]
         got = fetch_code(c, la + off, buf, 15, pages)
-        length = decode_one(c.mode, i, buf, got) if got > 0 else -1
+        length = decode_one(c.mode, i, buf, got, &ends) if got > 0 else -1
         if length < 0:
             if n > 0:
                 break                      # let the next block fault on it
@@ -139,7 +140,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         i.next = off
         i.idx = <uint8_t>n
         n += 1
-        if (ends_block(i) or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
+        if (ends or i.fn == h_ud or i.fn == h_gp0 or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask):
             break
     if n >= 2:
@@ -164,17 +165,6 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if page2 != TLB_EMPTY:
             page_add(c, b, page2, 1)
     return b
-
-cdef inline bint ends_block(Insn* i) noexcept nogil:
-    """Does this instruction end its block?  (Branches, exits and anything
-    that may change how the following bytes decode.)"""
-    cdef uint32_t opc = i.opcode
-    cdef OpInfo* info = &OPS[opc] if opc < OPMAP_SIZE else &OPS[0x1FF]
-    if info.flags & END:
-        return True
-    if info.flags & GRP:
-        return (GROUPS[info.grp][(i.reg & 7)].flags & END) != 0 or i.fn == h_ud
-    return i.fn == h_ud or i.fn == h_gp0
 
 cdef void page_add(CPU* c, Block* b, uint64_t page, uint32_t slot) noexcept nogil:
     if page >= c.npages:

@@ -187,8 +187,12 @@ cdef int deliver(CPU* c, int vec, int has_err, uint32_t err, int kind, uint64_t 
     """Deliver an exception or interrupt; on a fault while delivering, apply
     the double-fault rules.  Returns 0, or an EXIT_ code when the run must
     end (a triple fault, an access outside RAM)."""
-    cdef int first = vec, rc
+    cdef int first = vec, rc, tries = 0
     while True:
+        tries += 1
+        if tries > 8:                          # faults handled serially that never settle
+            c.exc_vector = 8
+            return EXIT_TRIPLE_FAULT
         if not (c.cr0 & CR0_PE):
             rc = deliver_real(c, vec, ret_ip)
         else:

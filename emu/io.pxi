@@ -138,6 +138,8 @@ cdef int io_in(CPU* c, uint32_t port, uint32_t size, uint64_t* v) noexcept nogil
         v[0] = pic_read(c, port)
     elif dev == DEV_PIT:
         v[0] = pit_read(c, port)
+    elif dev == DEV_PORT61:
+        v[0] = port61_read(c)
     else:
         if c.io_ready and c.io_port == port:
             c.io_ready = 0
@@ -171,6 +173,9 @@ cdef int io_out(CPU* c, uint32_t port, uint32_t size, uint64_t v) noexcept nogil
         return RC_END if c.next_event == 0 else 0
     if dev == DEV_PIT:
         pit_write(c, port, v)
+        return 0
+    if dev == DEV_PORT61:
+        port61_write(c, v)
         return 0
     if dev == DEV_POST:
         c.post_last = <uint32_t>v
@@ -220,7 +225,9 @@ cdef int h_in(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if pv_traps(c, i, PV_IN):
         return pv_trap_exit(c, i, PV_IN, port, size, 0)
+    c.io_idx = i.idx              # the devices see the time of this instruction
     rc = io_in(c, port, size, &v)
+    c.io_idx = 0
     if rc:
         return rc
     set_r(c, R_AX, size, v)
@@ -233,7 +240,9 @@ cdef int h_out(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if pv_traps(c, i, PV_OUT):
         return pv_trap_exit(c, i, PV_OUT, port, size, c.r[R_AX] & size_mask(size))
+    c.io_idx = i.idx
     rc = io_out(c, port, size, c.r[R_AX])
+    c.io_idx = 0
     if rc:
         return rc
     return next_insn(c, i)
@@ -249,7 +258,9 @@ cdef int h_ins(CPU* c, Insn* i) noexcept nogil:
         return next_insn(c, i)
     if io_allowed(c, port, size) or check_wr(c, lin_of(c, S_ES, di), size):
         return RC_FAULT
+    c.io_idx = i.idx              # the devices see the time of this instruction
     rc = io_in(c, port, size, &v)
+    c.io_idx = 0
     if rc:
         return rc
     wr(c, lin_of(c, S_ES, di), size, v)
@@ -272,7 +283,9 @@ cdef int h_outs(CPU* c, Insn* i) noexcept nogil:
     set_areg(c, R_SI, am, si + step)
     if i.rep:
         set_areg(c, R_CX, am, (c.r[R_CX] & am) - 1)
+    c.io_idx = i.idx
     rc = io_out(c, port, size, v)
+    c.io_idx = 0
     if i.rep and (c.r[R_CX] & am):
         # More to go: a write Python must see leaves the loop without
         # retiring the instruction, which then goes on from here.

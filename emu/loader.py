@@ -32,9 +32,11 @@ Conventions
   set its own before using them.
 * The Multiboot information area is built at :data:`INFO_ADDR` (0x9000, as
   QEMU does) and grows upwards; it must end below :data:`INFO_LIMIT`
-  (0x9FC00, the start of the EBDA).  Layout: the ``multiboot_info`` structure
-  (0x80 bytes, unused fields zero) at 0x9000, the memory map at 0x9080, the
-  module list at 0x9100, then the NUL-terminated strings (boot loader name
+  (0x9FC00, the start of the EBDA).  A kernel that itself occupies that
+  area (kvm-unit-tests' realmode loads at 0x8000) gets it, as QEMU does, at
+  the first page after its end instead.  Layout: the ``multiboot_info``
+  structure (0x80 bytes, unused fields zero), the memory map at +0x80, the
+  module list at +0x100, then the NUL-terminated strings (boot loader name
   ``"pvemu"``, command line, module strings).  Info ``flags`` set: bit 0
   (mem_lower=639 as QEMU reports it, i.e. 0-0x9FC00 like the memory map;
   mem_upper=(memory_size - 1 MiB) / 1024), bit 2 (cmdline,
@@ -83,8 +85,6 @@ MULTIBOOT_SEARCH = 8192          # the header lies within this many first bytes
 
 INFO_ADDR = 0x9000               # the multiboot_info structure
 INFO_SIZE = 0x80                 # bytes reserved for it (0.6.96 uses 116)
-MMAP_ADDR = INFO_ADDR + 0x80
-MODS_ADDR = INFO_ADDR + 0x100
 INFO_LIMIT = 0x9FC00             # the information area must end here
 BOOT_LOADER_NAME = "pvemu"
 
@@ -179,6 +179,8 @@ class BootImage:
         modules: ``[(start, end, string)]`` as written in the module list.
         memory_size: the guest memory size the image was checked against
             (None if it was not checked).
+        gdt: ``(base, limit)`` of a GDT in the segments to load before
+            starting (the Linux boot protocol's), or None.
     """
     segments: list = field(default_factory=list)
     entry: int = 0
@@ -190,6 +192,7 @@ class BootImage:
     kernel_end: int = 0
     modules: list = field(default_factory=list)
     memory_size: Optional[int] = None
+    gdt: Optional[tuple] = None
 
     def write_to(self, mem_write: Callable[[int, bytes], object]) -> None:
         """Write every segment with ``mem_write(address, data)``, e.g.
@@ -517,11 +520,24 @@ def load_multiboot(data: bytes, memory_size: int, cmdline: str = "",
     modules = [(str(s), bytes(b)) for s, b in modules]
     cmdline = str(cmdline)
 
-    # The information area: structure, mmap, module list, strings.
+    # The information area: structure, mmap, module list, strings; at
+    # INFO_ADDR unless the kernel is there, else (as QEMU does) in the pages
+    # after the kernel.
+    kernel_end = max(end for _l, _s, end in named)
+    info_size = INFO_SIZE + 0x80 + 16 * len(modules) + sum(
+        len(s.encode("utf-8")) + 1 for s in [BOOT_LOADER_NAME, cmdline] + [s for s, _ in modules])
+    info_addr = INFO_ADDR
+    if any(start < INFO_ADDR + info_size and INFO_ADDR < end for _l, start, end in named):
+        info_addr = _align_up(kernel_end, PAGE)
+        if info_addr + info_size > memory_size:
+            raise LoaderError(f"the kernel covers the Multiboot information area at "
+                              f"0x{INFO_ADDR:x} and there is no room after it in guest "
+                              f"memory ({_size_str(memory_size)})")
+    mmap_addr, mods_addr = info_addr + INFO_SIZE, info_addr + INFO_SIZE + 0x80
     strings = bytearray()
 
     def add_string(s: str) -> int:
-        addr = MODS_ADDR + 16 * len(modules) + len(strings)
+        addr = mods_addr + 16 * len(modules) + len(strings)
         enc = s.encode("utf-8")
         if b"\0" in enc:
             raise LoaderError(f"string {s!r} contains a NUL byte")
@@ -531,21 +547,24 @@ def load_multiboot(data: bytes, memory_size: int, cmdline: str = "",
     name_addr = add_string(BOOT_LOADER_NAME)
     cmdline_addr = add_string(cmdline)
     mod_string_addrs = [add_string(s) for s, _ in modules]
-    info_end = MODS_ADDR + 16 * len(modules) + len(strings)
-    if info_end > INFO_LIMIT:
+    info_end = mods_addr + 16 * len(modules) + len(strings)
+    if info_addr == INFO_ADDR and info_end > INFO_LIMIT:
         raise LoaderError(f"the Multiboot information (command line and module strings) "
                           f"needs {_range_str(INFO_ADDR, info_end)}, past its limit "
                           f"0x{INFO_LIMIT:x}")
-    info_area = (INFO_ADDR, info_end)
+    info_area = (info_addr, info_end)
 
-    _check_segments(named, memory_size, info_area, RESERVED_HOLE)
+    _check_segments(named, memory_size, info_area if info_addr == INFO_ADDR else None, RESERVED_HOLE)
     _check_entry(entry, named)
-    kernel_end = max(end for _l, _s, end in named)
+    if info_addr != INFO_ADDR and info_addr < ONE_MIB and info_end > RESERVED_HOLE[0]:
+        raise LoaderError(f"the Multiboot information after the kernel "
+                          f"({_range_str(info_addr, info_end)}) overlaps the reserved area "
+                          f"{_range_str(*RESERVED_HOLE)}")
 
-    # Modules: page-aligned after the kernel.
+    # Modules: page-aligned after the kernel (and the information area when it follows it).
     placed = []
     mod_segments = []
-    addr = _align_up(max(kernel_end, ONE_MIB), PAGE)
+    addr = _align_up(max(kernel_end, info_end if info_addr != INFO_ADDR else 0, ONE_MIB), PAGE)
     for (s, body), saddr in zip(modules, mod_string_addrs):
         start = addr
         end = start + len(body)
@@ -562,22 +581,22 @@ def load_multiboot(data: bytes, memory_size: int, cmdline: str = "",
     mem_upper = (memory_size - ONE_MIB) // 1024
     mmap = _memory_map(memory_size)
     struct.pack_into("<III", info, 0, flags, LOW_MEMORY_KB, mem_upper)
-    struct.pack_into("<III", info, 16, cmdline_addr, len(modules), MODS_ADDR)
-    struct.pack_into("<II", info, 44, len(mmap), MMAP_ADDR)
+    struct.pack_into("<III", info, 16, cmdline_addr, len(modules), mods_addr)
+    struct.pack_into("<II", info, 44, len(mmap), mmap_addr)
     struct.pack_into("<I", info, 64, name_addr)
-    area = bytearray(info_end - INFO_ADDR)
+    area = bytearray(info_end - info_addr)
     area[0:INFO_SIZE] = info
-    area[MMAP_ADDR - INFO_ADDR:MMAP_ADDR - INFO_ADDR + len(mmap)] = mmap
+    area[INFO_SIZE:INFO_SIZE + len(mmap)] = mmap
     for i, ((start, end, _s), saddr) in enumerate(zip(placed, mod_string_addrs)):
-        struct.pack_into("<IIII", area, MODS_ADDR - INFO_ADDR + 16 * i, start, end, saddr, 0)
-    so = MODS_ADDR - INFO_ADDR + 16 * len(modules)
+        struct.pack_into("<IIII", area, mods_addr - info_addr + 16 * i, start, end, saddr, 0)
+    so = mods_addr - info_addr + 16 * len(modules)
     area[so:so + len(strings)] = strings
 
     raw = [(s.paddr, s.body()) for s in segs]
-    segments = sorted(raw + [(INFO_ADDR, bytes(area))] + mod_segments)
+    segments = sorted(raw + [(info_addr, bytes(area))] + mod_segments)
     return BootImage(segments=segments, entry=entry, mode=32,
-                     regs={"eax": MULTIBOOT_BOOTLOADER_MAGIC, "ebx": INFO_ADDR},
-                     kind=kind, info_addr=INFO_ADDR, info_end=info_end,
+                     regs={"eax": MULTIBOOT_BOOTLOADER_MAGIC, "ebx": info_addr},
+                     kind=kind, info_addr=info_addr, info_end=info_end,
                      kernel_end=kernel_end, modules=placed, memory_size=memory_size)
 
 
@@ -654,10 +673,12 @@ def load_flat(data: bytes, address: int, memory_size: Optional[int] = None,
 
 
 def load_kernel(data: bytes, memory_size: int, cmdline: str = "",
-                modules: Iterable = ()) -> BootImage:
+                modules: Iterable = (), initrd: Optional[bytes] = None) -> BootImage:
     """Load a kernel file the way ``qemu-system-x86_64 -kernel`` would.
 
-    Detection: a valid Multiboot v1 header in the first 8192 bytes means a
+    Detection: a Linux boot-protocol header ("HdrS" at 0x202) means a
+    bzImage (:func:`emu.linuxboot.load_bzimage`, which takes ``initrd``);
+    a valid Multiboot v1 header in the first 8192 bytes means a
     Multiboot kernel (:func:`load_multiboot`); otherwise an ELF file is
     loaded as plain ELF (:func:`load_elf`, mode 32 or 64, no information
     structure; cmdline and modules are then refused).  Anything else raises
@@ -667,6 +688,13 @@ def load_kernel(data: bytes, memory_size: int, cmdline: str = "",
     if not data:
         raise LoaderError("empty kernel image (0 bytes)")
     modules = list(modules)
+    from emu.linuxboot import is_bzimage, load_bzimage
+    if is_bzimage(data):
+        if modules:
+            raise LoaderError("a Linux kernel takes an --initrd, not Multiboot modules")
+        return load_bzimage(data, memory_size, cmdline, initrd)
+    if initrd is not None:
+        raise LoaderError("an initrd can only be passed to a Linux kernel (bzImage)")
     if find_multiboot_header(data) is not None:
         return load_multiboot(data, memory_size, cmdline, modules)
     if _is_elf(data):

@@ -63,10 +63,10 @@ cdef int h_rdtsc(CPU* c, Insn* i) noexcept nogil:
     c.r[R_DX] = t >> 32
     return next_insn(c, i)
 
-# CPUID: the features below are exactly the ones implemented.
-cdef enum:
-    CPUID_MAX_BASIC = 1
-cdef uint32_t CPUID_MAX_EXT = 0x80000001ULL
+# CPUID: the feature bits are exactly the implemented features'
+# (emu/isa/features.py, generated into cpuid_gen.pxi with CPUID_MAX_BASIC);
+# the identity leaves (vendor, signature, limits, brand) come from the CPU
+# model (cpumodels.pxi), which may also hide features.
 
 cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcept nogil:
     out[0] = out[1] = out[2] = out[3] = 0
@@ -74,30 +74,25 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
         if leaf <= 0x40000002ULL:
             memcpy(out, c.pv_cpuid[leaf & 3], 16)
         return
-    if leaf > CPUID_MAX_EXT or (CPUID_MAX_BASIC < leaf < 0x80000000ULL):
-        leaf = CPUID_MAX_BASIC         # as Intel: the highest basic leaf
-    if leaf == 0:
-        out[0] = CPUID_MAX_BASIC
-        out[1] = 0x6D657650            # "Pvem"
-        out[3] = 0x72695675            # "uVir"
-        out[2] = 0x55504374            # "tCPU"
-    elif leaf == 1:
-        out[0] = 0x00000610            # family 6, model 1, stepping 0
-        # ECX: CX16 (13), MOVBE (22), POPCNT (23)
-        out[2] = (1 << 13) | (1 << 22) | (1 << 23)
+    if leaf > c.model.max_ext or (c.model.max_basic < leaf < 0x80000000ULL):
+        leaf = c.model.max_basic       # as Intel (and QEMU): the highest basic leaf
+    if model_leaf(c, leaf, out):
+        return
+    if leaf == 1:
+        out[0] = c.model.signature
+        out[1] = model_leaf1_ebx(c)
+        out[2] = CPUID_1_ECX
         if c.pv_on:
             out[2] |= 0x80000000ULL            # a hypervisor is present
-        # EDX: PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), APIC (9), SEP (11),
-        # PGE (13), CMOV (15), PAT (16)
-        out[3] = ((1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11)
-                  | (1 << 13) | (1 << 15) | (1 << 16))
-    elif leaf == 0x80000000ULL:
-        out[0] = CPUID_MAX_EXT
+        out[3] = CPUID_1_EDX
+    elif leaf == 7 and sub == 0:
+        out[1] = CPUID_7_EBX
+        out[2] = CPUID_7_ECX
+        out[3] = CPUID_7_EDX
     elif leaf == 0x80000001ULL:
-        # ECX: LAHF/SAHF in 64-bit mode (0), LZCNT (5).  EDX: SYSCALL (11),
-        # NX (20), LM (29).
-        out[2] = (1 << 0) | (1 << 5)
-        out[3] = (1 << 11) | (1 << 20) | (1 << 29)
+        out[2] = CPUID_EXT_ECX
+        out[3] = CPUID_EXT_EDX
+    model_hide(c, leaf, out)
 
 cdef int h_cpuid(CPU* c, Insn* i) noexcept nogil:
     cdef uint32_t out[4]

@@ -4,8 +4,10 @@
 
 cdef inline uint64_t vtime(CPU* c) noexcept nogil:
     """Virtual time, in instructions: retired ones plus those a halted CPU
-    would have run.  The timers and RDTSC follow it."""
-    return c.icount + c.idle
+    would have run, plus, during port I/O, the instructions of the running
+    block before the IN or OUT (icount advances per block).  The timers and
+    RDTSC follow it."""
+    return c.icount + c.idle + c.io_idx
 
 cdef void irq_raise(CPU* c, uint32_t irq) noexcept nogil:
     if irq >= 8:

@@ -235,6 +235,7 @@ def machine_from(meta: dict, blobs: dict):
                          "debugcon_output": decode(meta["debugcon_output"])})
     for d in meta["devices"]:
         make_device(d, m)
+    m._devices_attached()
     return m
 
 

@@ -505,6 +505,9 @@ cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
         return RC_JUMP
     if far_return(c, i.osz, 0, True):
         return RC_FAULT
+    c.nmi_blocked = 0                          # IRET ends the NMI handler's blocking
+    if c.nmi_pending:
+        c.next_event = 0
     return RC_JUMP
 
 # ---- LDT and task register; descriptor inspection

@@ -18,6 +18,24 @@ cdef enum:
     F_RF = 0x10000
     F_VM = 0x20000
 
+# CR4 bits (those paging.pxi does not name)
+cdef enum:
+    CR4_VME = 0x1
+    CR4_PVI = 0x2
+    CR4_TSD = 0x4
+    CR4_DE = 0x8
+    CR4_MCE = 0x40
+    CR4_PCE = 0x100
+    CR4_UMIP = 0x800
+    CR4_LA57 = 0x1000
+    CR4_VMXE = 0x2000
+    CR4_SMXE = 0x4000
+    CR4_FSGSBASE = 0x10000
+    CR4_PCIDE = 0x20000
+    CR4_SMEP = 0x100000
+    CR4_SMAP = 0x200000
+    CR4_PKE = 0x400000
+
 cdef inline uint32_t attr_dpl(uint32_t attr) noexcept nogil:
     return (attr >> 5) & 3
 
@@ -98,6 +116,55 @@ cdef int h_mov_cr(CPU* c, Insn* i) noexcept nogil:
 cdef uint64_t read_cr(CPU* c, uint32_t n) noexcept nogil:
     return c.cr0 if n == 0 else (c.cr2 if n == 2 else (c.cr3 if n == 3 else (c.cr4 if n == 4 else c.cr8)))
 
+cdef uint64_t cr4_allowed(CPU* c) noexcept nogil:
+    """The CR4 bits the CPU has, as CPUID reports them; others #GP."""
+    cdef uint32_t l1[4], l7[4]
+    cdef uint64_t ok = CR4_PCE
+    cpuid_leaf(c, 1, 0, l1)
+    l7[0] = l7[1] = l7[2] = l7[3] = 0
+    if c.model.max_basic >= 7:
+        cpuid_leaf(c, 7, 0, l7)
+    # (CR4 bit, CPUID word, bit): leaf 1 EDX/ECX, leaf 7 EBX/ECX
+    if l1[3] & (1 << 1):
+        ok |= CR4_VME | CR4_PVI
+    if l1[3] & (1 << 4):
+        ok |= CR4_TSD
+    if l1[3] & (1 << 2):
+        ok |= CR4_DE
+    if l1[3] & (1 << 3):
+        ok |= CR4_PSE
+    if l1[3] & (1 << 6):
+        ok |= CR4_PAE
+    if l1[3] & (1 << 7):
+        ok |= CR4_MCE
+    if l1[3] & (1 << 13):
+        ok |= CR4_PGE
+    if l1[3] & (1 << 24):
+        ok |= 0x200                            # CR4.OSFXSR (named in simd.pxi)
+    if l1[3] & (1 << 25):
+        ok |= 0x400                            # CR4.OSXMMEXCPT
+    if l1[2] & (1 << 5):
+        ok |= CR4_VMXE
+    if l1[2] & (1 << 6):
+        ok |= CR4_SMXE
+    if l1[2] & (1 << 17):
+        ok |= CR4_PCIDE
+    if l1[2] & (1 << 26):
+        ok |= 0x40000                          # CR4.OSXSAVE
+    if l7[2] & (1 << 2):
+        ok |= CR4_UMIP
+    if l7[2] & (1 << 16):
+        ok |= CR4_LA57
+    if l7[1] & (1 << 0):
+        ok |= CR4_FSGSBASE
+    if l7[1] & (1 << 7):
+        ok |= CR4_SMEP
+    if l7[1] & (1 << 20):
+        ok |= CR4_SMAP
+    if l7[2] & (1 << 3):
+        ok |= CR4_PKE
+    return ok
+
 cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
     """MOV to CR0, CR2, CR3, CR4 or CR8 (n is valid): 0 or RC_FAULT."""
     if n == 0:
@@ -112,7 +179,11 @@ cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
         else:
             tlb_flush_nonglobal(c)             # global pages stay (CR4.PGE)
     elif n == 4:
-        if (c.efer & EFER_LMA) and not (v & CR4_PAE):
+        if v & ~cr4_allowed(c):
+            return fault(c, 13, 1, 0)          # a bit CPUID does not report
+        if (c.efer & EFER_LMA) and (not (v & CR4_PAE) or ((v ^ c.cr4) & CR4_LA57)):
+            return fault(c, 13, 1, 0)          # long mode keeps PAE and its paging depth
+        if (v & ~c.cr4 & CR4_PCIDE) and (not (c.efer & EFER_LMA) or (c.cr3 & 0xFFF)):
             return fault(c, 13, 1, 0)
         c.cr4 = v
         tlb_flush(c)                           # (PGE toggled: global pages go too)
@@ -172,7 +243,7 @@ cdef int msr_read(CPU* c, uint32_t n, uint64_t* v) noexcept nogil:
     elif n == 0xC0000103ULL:
         v[0] = c.msr_tsc_aux
     else:
-        return 1
+        return model_msr_read(c, n, v)         # the CPU model's own, else #GP
     return 0
 
 cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
@@ -216,7 +287,7 @@ cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
     elif n == 0xC0000103ULL:
         c.msr_tsc_aux = v & 0xFFFFFFFFULL
     else:
-        return 1
+        return model_msr_write(c, n, v)
     return 0
 
 cdef int h_rdmsr(CPU* c, Insn* i) noexcept nogil:
@@ -316,34 +387,6 @@ cdef int h_invlpg(CPU* c, Insn* i) noexcept nogil:
     tlb_flush(c)                               # the TLB is small: drop it all
     return RC_END
 
-cdef int h_grp7(CPU* c, Insn* i) noexcept nogil:
-    """0F 01: the register forms (mod = 3) select by reg and rm."""
-    cdef uint32_t rm = i.rm & 7, reg = i.reg & 7
-    if i.mod != 3:
-        if reg <= 1:
-            return h_table_store(c, i)
-        if reg <= 3:
-            return h_table_load(c, i)
-        if reg == 4:
-            return h_smsw(c, i)
-        if reg == 6:
-            return h_lmsw(c, i)
-        if reg == 7:
-            return h_invlpg(c, i)
-        return fault(c, 6, 0, 0)
-    if reg == 4:
-        return h_smsw(c, i)
-    if reg == 6:
-        return h_lmsw(c, i)
-    if reg == 7 and rm == 0:
-        return h_swapgs(c, i)
-    if reg == 7 and rm == 1:
-        return h_rdtscp(c, i)
-    if reg == 0 and rm == 1:
-        return h_vmcall(c, i)                  # hypervisor.pxi
-    # The other VMX/SVM/monitor forms: #UD, as on a CPU without them.
-    return fault(c, 6, 0, 0)
-
 # ---- fast system calls
 
 cdef void set_flat_seg(CPU* c, uint32_t s, uint32_t sel, uint32_t attr) noexcept nogil:
@@ -354,28 +397,52 @@ cdef void set_flat_seg(CPU* c, uint32_t s, uint32_t sel, uint32_t attr) noexcept
     c.segattr[s] = attr
     segs_changed(c)
 
+cdef inline void step_at_end(CPU* c, bint tf_before) noexcept nogil:
+    """SYSCALL and SYSRET single-step on TF as they end, not as they begin
+    (SYSCALL's mask may clear it, SYSRET's R11 may set it)."""
+    cdef bint tf_after = (c.eflags & F_TF) != 0
+    if tf_before and not tf_after:
+        c.step_late = STEP_LATE_CANCEL
+    elif tf_after and not tf_before:
+        c.step_late = STEP_LATE_TRAP
+        c.next_event = 0
+
 cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
-    """SYSCALL (64-bit mode, EFER.SCE): RCX = next RIP, R11 = RFLAGS, RFLAGS
-    &= ~SFMASK, CS/SS from STAR[47:32], RIP = LSTAR, CPL 0."""
+    """SYSCALL (EFER.SCE): RCX = next RIP, R11 = RFLAGS, RFLAGS &= ~SFMASK,
+    CS/SS from STAR[47:32], RIP = LSTAR, CPL 0.  Intel has it in 64-bit
+    mode only; AMD also in compatibility mode (RIP = CSTAR) and in legacy
+    protected mode (ECX = next EIP, EIP = STAR[31:0], flat 32-bit CS)."""
     cdef uint32_t sel = <uint32_t>(c.msr_star >> 32) & 0xFFFC
-    if c.mode != 64 or not (c.efer & EFER_SCE):
+    cdef uint64_t ret = next_ip(c, i)
+    cdef bint lm = (c.efer & EFER_LMA) != 0, from64 = c.mode == 64, tf_before
+    if not (c.efer & EFER_SCE) or (c.mode != 64 and (not vendor_amd(c) or real_mode(c))):
         return fault(c, 6, 0, 0)
-    c.r[R_CX] = next_ip(c, i)
-    c.r[11] = get_eflags(c) & ~<uint64_t>F_RF
+    tf_before = (c.eflags & F_TF) != 0
+    c.r[R_CX] = ret if lm else ret & 0xFFFFFFFFULL
+    if lm:
+        c.r[11] = get_eflags(c) & ~<uint64_t>F_RF
     materialize(c)
-    c.eflags &= ~(c.msr_sfmask | F_RF)
-    c.eflags |= 2
-    set_flat_seg(c, S_CS, sel, 0xA09B)
+    if lm:
+        c.eflags &= ~(c.msr_sfmask | F_RF)
+        c.eflags |= 2
+    else:
+        c.eflags &= ~<uint64_t>(F_VM | F_IF | F_RF)
+    set_flat_seg(c, S_CS, sel, 0xA09B if lm else 0xC09B)
     set_flat_seg(c, S_SS, sel + 8, 0xC093)
     set_cpl(c, 0)
     update_mode(c)
-    return jump(c, c.msr_lstar, 8)
+    step_at_end(c, tf_before)
+    if not lm:
+        c.r[R_RIP] = c.msr_star & 0xFFFFFFFFULL
+        return RC_JUMP
+    return jump(c, c.msr_lstar if from64 else c.msr_cstar, 8)
 
 cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
     """SYSRET: back to CPL 3, 64-bit code with REX.W (CS = STAR[63:48]+16)
     else compatibility mode (CS = STAR[63:48]); RFLAGS = R11."""
     cdef uint32_t base = <uint32_t>(c.msr_star >> 48) & 0xFFFC
     cdef uint64_t target
+    cdef bint tf_before
     if c.mode != 64 or not (c.efer & EFER_SCE):
         return fault(c, 6, 0, 0)
     if need_cpl0(c):
@@ -390,7 +457,9 @@ cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
         set_flat_seg(c, S_CS, base | 3, 0xC0FB)
     c.sel[S_SS] = (base + 8) | 3              # SS keeps a flat DPL-3 data descriptor
     c.segattr[S_SS] = 0xC0F3
+    tf_before = (c.eflags & F_TF) != 0
     c.eflags = (c.r[11] & 0x3C7FD7) | 2
+    step_at_end(c, tf_before)
     c.lf_op = LF_NONE
     c.next_event = 0
     set_cpl(c, 3)
@@ -402,6 +471,8 @@ cdef int h_sysenter(CPU* c, Insn* i) noexcept nogil:
     """SYSENTER: CS = SYSENTER_CS, SS = CS + 8, rSP/rIP from the MSRs, CPL 0."""
     cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
     cdef bint lm = (c.efer & EFER_LMA) != 0
+    if lm and vendor_amd(c):
+        return fault(c, 6, 0, 0)               # AMD: not in long mode
     if not (c.cr0 & CR0_PE) or sel == 0:
         return fault(c, 13, 1, 0)
     materialize(c)
@@ -418,6 +489,8 @@ cdef int h_sysexit(CPU* c, Insn* i) noexcept nogil:
     """SYSEXIT: back to CPL 3; CS = SYSENTER_CS + 16 (+32 with REX.W for
     64-bit code), SS follows; rSP = rCX, rIP = rDX."""
     cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
+    if (c.efer & EFER_LMA) and vendor_amd(c):
+        return fault(c, 6, 0, 0)               # AMD: not in long mode
     if not (c.cr0 & CR0_PE) or sel == 0:
         return fault(c, 13, 1, 0)
     if need_cpl0(c):

@@ -7,10 +7,14 @@ import re
 import sys
 from typing import Optional, Sequence
 
-from emu.devices import attach_pc
+from emu.acpi import attach_acpi
+from emu.devices import attach_pc, firmware_pic_setup
 from emu.errors import EmuError
 from emu.guests import resolve
+from emu.linuxboot import DEFAULT_MEMORY as LINUX_MEMORY
+from emu.linuxboot import is_bzimage
 from emu.loader import LoaderError, load_flat, load_kernel
+from emu.trace import trace
 
 DEFAULT_MEMORY = 64 << 20
 DEFAULT_BUDGET = 2_000_000_000
@@ -30,72 +34,54 @@ def parse_size(text: str) -> int:
 
 
 def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
-         modules: Sequence[tuple] = (), flat_address: Optional[int] = None):
-    """A Machine with `kernel` loaded and its registers set, ready to run.
-    Returns (machine, boot_image)."""
+         modules: Sequence[tuple] = (), flat_address: Optional[int] = None,
+         initrd: Optional[bytes] = None, cpu: Optional[str] = None):
+    """A Machine with `kernel` loaded and its registers set, ready to run;
+    `cpu` is a CPU model (emu/cpumodels.py).  Returns (machine, boot_image)."""
     from emu import Machine
     if flat_address is not None:
         image = load_flat(kernel, flat_address, memory_size=memory)
     else:
-        image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules))
-    m = Machine(mode=image.mode, memory=memory)
-    attach_pc(m, memory)        # Multiboot: the command line is in the info structure
-    image.write_to(m.mem_write)
-    for name, value in image.regs.items():
-        m.reg_write(name, value)
-    m.reg_write("rip", image.entry)
+        image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd)
+    m = Machine(mode=image.mode, memory=memory, cpu=cpu)
+    start_image(m, image, memory)
     return m, image
 
 
-def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY):
+def start_image(m, image, memory: int) -> None:
+    """Give machine `m` (of image.mode) the PC's devices for `memory` bytes
+    of RAM, put the loaded `image` into it and set it up to start."""
+    attach_pc(m, memory)        # Multiboot: the command line is in the info structure
+    if image.kind.startswith("multiboot"):
+        firmware_pic_setup(m)
+    image.write_to(m.mem_write)
+    if image.gdt is not None:
+        m.load_table("gdt", *image.gdt)
+    if image.kind.startswith("linux"):
+        attach_acpi(m)          # how Linux powers the machine off
+    for name, value in image.regs.items():
+        m.reg_write(name, value)
+    m.reg_write("rip", image.entry)
+
+
+def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] = None):
     """A machine that starts `firmware` as a PC does: the image ends at
-    0xFFFFF (and is aliased to end at 4 GiB), the CPU in real mode at
-    F000:FFF0."""
+    0xFFFFF (and is aliased to end at 4 GiB), the CPU in its power-up state
+    (real mode at F000:FFF0, Machine.power_on)."""
     from emu import Machine
     size = len(firmware)
     if not 0 < size <= 0x20000 or size % 0x1000:
         raise EmuError(f"firmware image of {size} bytes: it must be a multiple of 4 KiB, at most 128 KiB")
     if memory < 0x100000:
         raise EmuError("booting firmware needs at least 1 MiB of memory")
-    m = Machine(mode=16, memory=memory)
+    m = Machine(mode=16, memory=memory, cpu=cpu)
     attach_pc(m, memory)
     m.mem_write(0x100000 - size, firmware)
     top = (1 << 32) - size
     if memory <= top:
         m.add_mmio_handler(top, size, read=lambda a, n: int.from_bytes(firmware[a - top:a - top + n], "little"))
-    m.reg_write("cs", 0xF000)
-    m.reg_write("rip", 0xFFF0)
+    m.power_on()
     return m
-
-
-def trace(m, count: int, address_range=None, out=sys.stderr):
-    """Run instruction by instruction, printing address, bytes and (with
-    capstone) the disassembly: the first `count` instructions, or those
-    whose address lies in address_range (a (start, end) pair) until `count`
-    of them were printed.  Returns the Exit that stopped the stepping, or
-    None when `count` lines were printed."""
-    try:
-        import capstone
-        cs = {16: capstone.CS_MODE_16, 32: capstone.CS_MODE_32, 64: capstone.CS_MODE_64}
-    except ImportError:
-        capstone = None
-    printed = 0
-    while printed < count:
-        rip = m.reg_read("rip")
-        if address_range is None or address_range[0] <= rip < address_range[1]:
-            code = m.insn_bytes(rip)
-            text = ""
-            if capstone is not None and code:
-                md = capstone.Cs(capstone.CS_ARCH_X86, cs[m.mode])
-                insn = next(md.disasm(code, rip), None)
-                text = f"{insn.mnemonic} {insn.op_str}".strip() if insn else "(not decoded by capstone)"
-            where = f"{m.reg_read('cs'):04x}:{rip:04x}" if m.mode == 16 else f"{rip:#010x}"
-            print(f"{where}  {code.hex(' '):<30} {text}", file=out)
-            printed += 1
-        ex = m.run(count=1)
-        if ex.reason != "count":
-            return ex
-    return None
 
 
 def add_session_arguments(parser) -> None:
@@ -125,8 +111,23 @@ def add_arguments(parser) -> None:
                              "when capstone is installed)")
     parser.add_argument("--trace-range", metavar="START-END",
                         help="with --trace, print only instructions in this address range")
-    parser.add_argument("--memory", help="guest RAM (default 64M; a bundled guest's own default)")
-    parser.add_argument("--cmdline", help="the kernel command line (Multiboot; a bundled guest's default)")
+    parser.add_argument("--memory",
+                        help="guest RAM (default 64M, 256M for a Linux kernel; a bundled guest's own default)")
+    parser.add_argument("--cmdline", "--append", dest="cmdline",
+                        help="the kernel command line (a bundled guest's default); as QEMU, a "
+                             "Multiboot kernel sees it after the kernel's file name")
+    parser.add_argument("--initrd", metavar="FILE",
+                        help="an initial ramdisk for a Linux kernel (bzImage)")
+    parser.add_argument("--cpu", metavar="MODEL", default=None,
+                        help="the CPU model, as QEMU's -cpu: pvemu (default), qemu64, max, Nehalem, "
+                             "Opteron_G1, with ,vendor=V ,+feature ,-feature")
+    parser.add_argument("--smp", type=int, default=1, metavar="N",
+                        help="processors (only 1 until pvemu emulates several CPUs)")
+    parser.add_argument("--debugcon", default=None, metavar="stdio|FILE|none",
+                        help="where port 0xE9 output goes, as QEMU's -debugcon (default: stdio "
+                             "with --bios, none otherwise)")
+    parser.add_argument("--post-codes", action="store_true",
+                        help="print each POST code (port 0x80) to stderr as the guest writes it")
     parser.add_argument("--module", action="append", default=[], metavar="FILE[,STRING]",
                         help="a Multiboot module, optionally with its string; repeatable")
     parser.add_argument("--flat", type=lambda s: int(s, 0), metavar="ADDRESS",
@@ -151,11 +152,17 @@ def run(args) -> int:
             raise EmuError(f"{len(args.kernel)} kernels given: several domains need --supervised")
         if args.memory:
             parse_size(args.memory)              # a bad size is reported before anything else
+        if args.smp != 1:
+            raise EmuError(f"--smp {args.smp}: pvemu emulates one CPU for now (several CPUs per "
+                           "machine are not built yet)" if args.smp > 1 else
+                           f"--smp {args.smp}: the number of CPUs must be at least 1")
         target = args.kernel[0] if args.kernel else None
         guest = None
         if target is not None and args.flat is None:
             guest, target = resolve(target)
         memory = parse_size(args.memory or (guest.memory if guest else "64M"))
+        if not args.memory and not guest and args.flat is None and target and _is_linux(target):
+            memory = LINUX_MEMORY
         cmdline = args.cmdline if args.cmdline is not None else (guest.args if guest else "")
         address_range = None
         if args.trace_range:
@@ -165,8 +172,10 @@ def run(args) -> int:
                 raise EmuError(f"bad --trace-range {args.trace_range!r}: use START-END, e.g. 0x100000-0x100100")
             address_range = (lo, hi)
         if args.bios:
+            if args.initrd:
+                raise EmuError("--initrd goes with a Linux kernel, not --bios")
             with open(args.bios, "rb") as f:
-                m = boot_bios(f.read(), memory)
+                m = boot_bios(f.read(), memory, args.cpu)
         elif target is None:
             raise EmuError("give a kernel or a bundled guest to boot (or --bios FILE)")
         else:
@@ -177,7 +186,13 @@ def run(args) -> int:
                 path, _, string = spec.partition(",")
                 with open(path, "rb") as f:
                     modules.append((string or path, f.read()))
-            m, image = boot(kernel, memory, cmdline, modules, args.flat)
+            initrd = None
+            if args.initrd:
+                with open(args.initrd, "rb") as f:
+                    initrd = f.read()
+            if args.flat is None and guest is None and not is_bzimage(kernel):
+                cmdline = f"{target} {cmdline}" if cmdline else target   # QEMU's Multiboot: FILENAME ARGS
+            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd, args.cpu)
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2
@@ -185,8 +200,21 @@ def run(args) -> int:
         print("pvemu run: --ips must be positive", file=sys.stderr)
         return 2
     m.ips = args.ips
-    first = (lambda: trace(m, args.trace, address_range)) if args.trace else None
-    return run_session(m, args, "pvemu run", first)
+    debugcon = args.debugcon or ("stdio" if args.bios else "none")
+    dbg_out = None
+    if debugcon == "stdio":
+        m.set_debugcon(sys.stdout.buffer)
+    elif debugcon != "none":
+        dbg_out = open(debugcon, "wb")
+        m.set_debugcon(dbg_out)
+    if args.post_codes:
+        show_post_codes(m)
+    first = (lambda: trace(m, args.trace, address_range)) if args.trace else None   # emu/trace.py
+    try:
+        return run_session(m, args, "pvemu run", first)
+    finally:
+        if dbg_out:
+            dbg_out.close()
 
 
 def run_session(m, args, prog: str, first=None, start: int = 0) -> int:
@@ -235,17 +263,37 @@ class serial_to:
 
 def exit_status(m, ex, args, prog: str = "pvemu run") -> int:
     """The process exit status for a run that ended with `ex`: the guest's
-    own (isa-debug-exit), or one that says why it stopped."""
+    own (isa-debug-exit, or 0 for a shutdown), or one that says why it
+    stopped."""
     if m.post_code is not None:
         print(f"{prog}: last POST code {m.post_code:#04x}", file=sys.stderr)
     if ex.reason == "debug-exit":
         return ((ex.status << 1) | 1) & 0xFF if args.qemu_exit_status else ex.status & 0xFF
+    if ex.reason == "shutdown":     # as QEMU with -no-reboot: powered off or reset, status 0
+        print(f"{prog}: the guest {'powered the machine off' if ex.shutdown == 'poweroff' else 'reset the machine'}"
+              f" after {m.instructions:,} instructions", file=sys.stderr)
+        return 0
     print(f"{prog}: {_explain(ex)}", file=sys.stderr)
     if ex.reason == "count":
         return STATUS_BUDGET
     if ex.reason == "hlt":
         return STATUS_HALTED
     return STATUS_GUEST_FAULT
+
+
+def show_post_codes(m, out=sys.stderr) -> None:
+    """Print each POST code (port 0x80) as the guest writes it."""
+    def write(port, size, value):
+        print(f"POST {value & 0xFF:#04x}", file=out, flush=True)
+    m.add_io_handler(0x80, 1, write=write)
+
+
+def _is_linux(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return is_bzimage(f.read(0x208))
+    except OSError:
+        return False          # reported when the kernel is read
 
 
 def _explain(ex) -> str:

@@ -212,7 +212,8 @@ def format_exit_costs(r: dict) -> str:
         ratio = f"{uc / v:.1f}x its rate" if uc and not name.startswith("unicorn") else "-"
         out.append(f"{name:<36} {v:8.3f} {1e6 / v:12,.0f}  {ratio}")
     out.append("")
-    out.append(f"{'one operation three ways':<16} {'paravirt':>10} {'trapped':>10} {'in-core':>10}   (us per operation)")
+    out.append(f"{'one operation three ways':<16} {'paravirt':>10} {'trapped':>10} {'in-core':>10}"
+               "   (us per operation)")
     for op, w in r["three_ways_us"].items():
         out.append(f"{op:<16} " + " ".join(f"{w[h]:10.3f}" for h in ("paravirt", "trapped", "in-core")))
     out.append("paravirt: the hypercall (cpuid: cpu_op; write cr3: mmuext new_baseptr) or, for irq off/on, "
@@ -251,7 +252,8 @@ def format_aggregate(r: dict) -> str:
     return ("pvemu benchmark: two workload domains under the supervisor, aggregate MIPS\n"
             f"one thread   {one['mips']:8.1f} MIPS  ({one['instructions']:,} instructions in {one['seconds']:.3f} s)\n"
             f"two threads  {two['mips']:8.1f} MIPS  ({two['instructions']:,} instructions in {two['seconds']:.3f} s)"
-            f"  = {two['mips'] / one['mips']:.2f}x")
+            + (f"\nno scaling figure: {r['not_idle']}" if r.get("not_idle")
+               else f"  = {two['mips'] / one['mips']:.2f}x"))
 
 
 BENCH_LINE = re.compile(r"bench (\S+) backend=(\S+) iters=(\d+) insns=(\d+) exits=(\d+)")

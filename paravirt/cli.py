@@ -64,6 +64,14 @@ def _control_actions(args, ips: int) -> list:
     return out
 
 
+def _read(name: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ConfigError(f"domain {name}: cannot read {path}: {e.strerror}") from None
+
+
 def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = False):
     """A Supervisor with the configuration's domains created and actions
     scheduled."""
@@ -72,14 +80,11 @@ def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = Fal
     sup = Supervisor(quantum=cfg.quantum, threads=cfg.threads, ips=cfg.ips, log=log,
                      console=print_console if console else None, realtime=realtime)
     for d in cfg.domains:
-        try:
-            with open(d.kernel, "rb") as f:
-                kernel = f.read()
-        except OSError as e:
-            raise ConfigError(f"domain {d.name}: cannot read {d.kernel}: {e.strerror}") from None
+        kernel = _read(d.name, d.kernel)
+        initrd = _read(d.name, d.initrd) if d.initrd else None
         try:
             sup.create(kernel, name=d.name, memory=d.memory, max_memory=d.max_memory, weight=d.weight,
-                       paravirt=d.paravirt, cmdline=d.cmdline, budget=d.budget)
+                       paravirt=d.paravirt, cmdline=d.cmdline, budget=d.budget, initrd=initrd)
         except LoaderError as e:
             raise ConfigError(f"domain {d.name}: {e}") from None
     names = {d.name for d in cfg.domains}
@@ -164,7 +169,6 @@ def restore_supervised(args) -> int:
     """`pvemu restore --supervised FILE...`: domains saved with
     Supervisor.save (a `save` action or command) run on under a new
     supervisor; files saved together restore together."""
-    from paravirt.supervisor import Supervisor
     try:
         cfg = Config(max_instructions=args.max_instructions)
         if args.quantum is not None:
@@ -195,7 +199,7 @@ def run_supervised(args) -> int:
                     name=name, kernel=path,
                     memory=parse_size(args.memory or (guest.memory if guest else "64M")),
                     max_memory=parse_size(guest.max_memory) if guest and guest.max_memory else None,
-                    paravirt=not args.unmodified,
+                    paravirt=not args.unmodified, initrd=getattr(args, "initrd", None),
                     cmdline=args.cmdline if args.cmdline is not None else (guest.args if guest else "")))
         return _run(cfg, args)
     except (ConfigError, EmuError) as e:

@@ -14,6 +14,7 @@
     weight = 256            # CPU share relative to the others
     paravirt = true         # false: unmodified, the supervisor hidden, privileged instructions trap
     cmdline = ""
+    initrd = "initrd.img"   # a Linux kernel's initial ramdisk, relative to this file
     budget = 500000000      # instructions before the domain is stopped
 
     [[action]]              # things to do while the domains run, at a virtual time
@@ -34,7 +35,7 @@ from emu.guests import resolve
 from emu.system import parse_size
 from paravirt.errors import ConfigError
 
-DOMAIN_KEYS = {"name", "kernel", "memory", "max_memory", "weight", "paravirt", "cmdline", "budget"}
+DOMAIN_KEYS = {"name", "kernel", "memory", "max_memory", "weight", "paravirt", "cmdline", "initrd", "budget"}
 SUPERVISOR_KEYS = {"quantum", "threads", "ips", "max_instructions"}
 ACTIONS = ("balloon", "pause", "unpause", "destroy", "save", "restore")
 
@@ -49,6 +50,7 @@ class DomainSpec:
     paravirt: bool = True
     cmdline: str = ""
     budget: Optional[int] = None
+    initrd: Optional[str] = None  # a path
 
 
 @dataclass
@@ -119,6 +121,8 @@ def domain_spec(table: dict, where: str, base_dir: str = ".") -> DomainSpec:
     for key, kind in (("weight", int), ("paravirt", bool), ("cmdline", str), ("budget", int)):
         if key in table:
             setattr(spec, key, _typed(table, key, kind, where))
+    if "initrd" in table:
+        spec.initrd = os.path.join(base_dir, _typed(table, "initrd", str, where))
     if not isinstance(spec.name, str) or not spec.name:
         raise ConfigError(f"{where}: name must be a non-empty string")
     return spec

@@ -7,10 +7,11 @@ import threading
 from typing import Callable, Optional
 
 from emu import Machine
-from emu.devices import attach_pc
 from emu.loader import load_kernel
+from emu.system import start_image
 from paravirt import abi
 from paravirt.events import EventChannels
+from paravirt.kvm import KvmState
 
 PAGE = 4096
 PV_IO_PORTS = frozenset(range(0x3F8, 0x400)) | {0xE9, 0x80}   # COM1, debug console, POST
@@ -46,7 +47,7 @@ class Domain:
     def __init__(self, domid: int, name: str, kernel: bytes, memory: int, max_memory: int,
                  weight: int, paravirt: bool, cmdline: str = "", modules=(),
                  console: Optional[Callable[[str, bytes], None]] = None, ips: int = 100_000_000,
-                 budget: Optional[int] = None):
+                 budget: Optional[int] = None, initrd: Optional[bytes] = None):
         self.domid = domid
         self.name = name
         self.weight = weight
@@ -54,14 +55,14 @@ class Domain:
         self.pages = memory // PAGE
         self.max_pages = max_memory // PAGE
         self.budget = budget
-        image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules))
+        image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd)
         self.machine = m = Machine(mode=image.mode, memory=max_memory, shared=True)
-        attach_pc(m, memory)
-        image.write_to(m.mem_write)
-        for reg, value in image.regs.items():
-            m.reg_write(reg, value)
-        m.reg_write("rip", image.entry)
+        start_image(m, image, memory)
         m.ips = ips
+        # A Linux kernel is given KVM's paravirtual interface, which it knows;
+        # the bundled guests pvemu's own (paravirt/abi.py).
+        self.personality = "kvm" if paravirt and image.kind.startswith("linux") else "pvemu"
+        self.kvm = KvmState() if self.personality == "kvm" else None
         self.owned = bytearray(b"\1" * self.pages + b"\0" * (self.max_pages - self.pages))
         if self.max_pages > self.pages:
             m.release_frames(self.pages, self.max_pages - self.pages)
@@ -190,7 +191,7 @@ class Domain:
 
     def describe(self) -> str:
         mem = f"{self.pages * PAGE >> 20} MiB of {self.max_pages * PAGE >> 20} MiB"
-        kind = "paravirtualized" if self.paravirt else "unmodified"
+        kind = ("paravirtualized" + (" (KVM's interface)" if self.kvm else "")) if self.paravirt else "unmodified"
         extra = f" ({self.reason})" if self.reason else ""
         return (f"domain {self.domid} {self.name}: {self.state}{extra}, {kind}, weight {self.weight}, "
                 f"{mem}, {self.stats['instructions']:,} instructions, "

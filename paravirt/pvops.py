@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from emu._core import PRIVOP_CLASSES
-from paravirt import abi, pagetables
+from paravirt import abi, kvm, pagetables
 from paravirt.errors import HypercallError, fault, inval
 
 NATIVE = object()   # handler result: let the core run the trapped instruction
@@ -85,7 +85,14 @@ def write_cr3(sup, dom, value):
 
 
 def read_msr(sup, dom, msr):
+    if kvm.is_kvm_msr(msr):
+        v = kvm.read_msr(dom, msr) if dom.kvm else None
+        if v is None:
+            raise GuestFault(13, 0)
+        return v
     if (msr >> 8) == 0x400000:
+        if dom.kvm:
+            raise GuestFault(13, 0)            # pvemu's MSRs are not KVM's
         if msr == abi.MSR_HYPERCALL_PAGE:
             return dom.hypercall_page or 0
         if msr == abi.MSR_SHARED_INFO:
@@ -98,8 +105,11 @@ def read_msr(sup, dom, msr):
 
 
 def write_msr(sup, dom, msr, value):
+    if kvm.is_kvm_msr(msr):
+        _gp(dom.kvm is not None and kvm.write_msr(dom, msr, value))
+        return 0
     if msr == abi.MSR_HYPERCALL_PAGE or msr == abi.MSR_SHARED_INFO:
-        if not dom.paravirt:
+        if not dom.paravirt or dom.kvm:
             raise GuestFault(13, 0)        # the supervisor is hidden from this domain
         if value & 0xFFF or not dom.owns(value >> 12):
             raise GuestFault(13, 0)

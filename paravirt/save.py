@@ -75,7 +75,7 @@ def restore(sup, paths, name: str = None) -> list:
         sup.attach(dom)
     for dom in doms:
         _rejoin(sup, dom)
-        dom.machine.pv_trap_mask = sup.pvops.trap_mask()
+        dom.machine.pv_trap_mask = sup._trap_mask(dom)
     return doms
 
 

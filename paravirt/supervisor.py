@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from paravirt import abi
+from paravirt import abi, kvm
 from paravirt.domain import PAGE, Domain
 from paravirt.errors import ConfigError, HypercallError
 from paravirt.hypercalls import HYPERCALLS
@@ -84,10 +84,14 @@ class Supervisor:
 
     def create(self, kernel: bytes, name: Optional[str] = None, memory: int = 32 << 20,
                max_memory: Optional[int] = None, weight: int = DEFAULT_WEIGHT, paravirt: bool = True,
-               cmdline: str = "", modules=(), budget: Optional[int] = None, paused: bool = False) -> Domain:
-        """A new domain booting `kernel` (Multiboot or ELF).  paravirt=False
-        hides the supervisor (no CPUID leaves, VMCALL is #UD): an unmodified
-        kernel whose privileged instructions trap instead."""
+               cmdline: str = "", modules=(), budget: Optional[int] = None, paused: bool = False,
+               initrd: Optional[bytes] = None) -> Domain:
+        """A new domain booting `kernel` (Multiboot, ELF, or a Linux bzImage
+        with `initrd`).  paravirt=False hides the supervisor (no CPUID
+        leaves, VMCALL is #UD): an unmodified kernel whose privileged
+        instructions trap instead.  A paravirtualized Linux kernel is given
+        KVM's interface (paravirt/kvm.py) and runs its privileged
+        instructions in the core, as under hardware virtualization."""
         domid = max(self.domains, default=0) + 1
         name = name or f"dom{domid}"
         max_memory = max_memory or memory
@@ -99,13 +103,15 @@ class Supervisor:
         if any(d.name == name for d in self.domains.values()):
             raise ConfigError(f"there is already a domain named {name!r}")
         dom = Domain(domid, name, kernel, memory, max_memory, weight, paravirt, cmdline, modules,
-                     self.console, self.ips, budget)
+                     self.console, self.ips, budget, initrd)
         m = dom.machine
-        if paravirt:
+        if dom.kvm:
+            m.pv_enable(kvm.cpuid_leaves())
+        elif paravirt:
             m.pv_enable({0x40000000: (0x40000002, abi.SIG_EBX, abi.SIG_ECX, abi.SIG_EDX),
                          0x40000001: (abi.ABI_VERSION, self.features, 0, 0),
                          0x40000002: (1, abi.MSR_HYPERCALL_PAGE, abi.MSR_SHARED_INFO, domid)})
-        m.pv_trap_mask = self.pvops.trap_mask()
+        m.pv_trap_mask = self._trap_mask(dom)
         dom.state = "paused" if paused else "runnable"
         self.attach(dom)
         self.log(f"created {dom.describe()}")
@@ -274,12 +280,19 @@ class Supervisor:
     def refresh_trap_mask(self) -> None:
         """Apply changes to the pv_ops table's in_core marks to every domain."""
         for d in self.domains.values():
-            d.machine.pv_trap_mask = self.pvops.trap_mask()
+            d.machine.pv_trap_mask = self._trap_mask(d)
+
+    def _trap_mask(self, dom: Domain) -> int:
+        """What traps: the pv_ops table's classes, except for a domain with
+        KVM's interface, whose only exits are its MSRs and VMCALL."""
+        return 0 if dom.kvm else self.pvops.trap_mask()
 
     # ---- exits from the core
 
     def call_hypercall(self, dom: Domain, nr, a1=0, a2=0, a3=0, a4=0, a5=0) -> int:
         """Run hypercall nr for dom as if it had made it: -errno on refusal."""
+        if dom.kvm:
+            return kvm.hypercall(dom, nr)
         handler = self.hypercalls.get(nr)
         if handler is None:
             dom.stats["errors"] += 1
@@ -450,6 +463,8 @@ class Supervisor:
 
     def _run_once(self, dom: Domain, count: int) -> int:
         """One quantum of `dom`; returns instructions retired."""
+        if dom.kvm:
+            kvm.write_steal_time(dom)
         ex = dom.machine.run(count=count)
         n = ex.instructions
         dom.stats["instructions"] += n
@@ -458,6 +473,8 @@ class Supervisor:
             self._crash(dom, str(ex))
         elif ex.reason == "debug-exit":
             self.shutdown(dom, "debug-exit", ex.status)
+        elif ex.reason == "shutdown":
+            self.shutdown(dom, ex.shutdown)
         elif ex.reason == "hlt":
             self._finish(dom, "shutdown", f"halted at {ex.address:#x} with nothing to wake it")
         elif ex.reason in ("hypercall", "privop", "vtimer"):      # a handler was removed
@@ -531,6 +548,8 @@ class Supervisor:
                 for other in live:                 # one CPU: everyone's clock moves on
                     if other is not dom:
                         other.machine.advance_time(n)
+                        if other.kvm and other.state == "runnable":
+                            other.kvm.steal_ns += other.ns(n)      # it waited to run
                         self._wake_if_due(other)
 
     def _wake_if_due(self, dom: Domain) -> None:

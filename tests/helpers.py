@@ -11,9 +11,11 @@ ARITH = CF | PF | AF | ZF | SF | OF
 
 
 def run_code(code: bytes, mode: int = 32, regs=None, data: bytes = b"", memory=1 << 20,
-             count=1000, **kw):
+             count=1000, expect="end", **kw):
     """Place `code` at CODE followed by HLT, set registers, run; return
-    (machine, exit)."""
+    (machine, exit).  The run must end as `expect` says: "end" (the default)
+    = at the HLT after the code, so a #UD or a fault cannot pass for a
+    result; another string = that exit reason, anywhere; None = any way."""
     m = Machine(mode=mode, memory=memory, **kw)
     m.mem_write(CODE, code + b"\xf4")
     if data:
@@ -22,6 +24,11 @@ def run_code(code: bytes, mode: int = 32, regs=None, data: bytes = b"", memory=1
     for name, value in (regs or {}).items():
         m.reg_write(name, value)
     ex = m.run(start=CODE, count=count)
+    if expect == "end":
+        assert (ex.reason, ex.address) == ("hlt", CODE + len(code)), \
+            "%s: expected the HLT at %#x, got %s" % (code.hex(), CODE + len(code), ex)
+    elif expect is not None:
+        assert ex.reason == expect, "%s: expected a %r exit, got %s" % (code.hex(), expect, ex)
     return m, ex
 
 

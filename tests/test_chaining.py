@@ -182,7 +182,8 @@ def test_store_into_a_chained_block_is_seen_at_once():
         results.add((ex.reason, ex.instructions) + state(m))
     assert len(results) == 1, results
     reason, _, _, eax, _, edx = next(iter(results))[:6]
-    sext8 = lambda v: (v & 0xFF) - ((v & 0x80) << 1)
+    def sext8(v):
+        return (v & 0xFF) - ((v & 0x80) << 1)
     assert reason == "hlt" and eax == 300 and edx == sum(sext8(k) for k in range(1, 301)) & 0xFFFFFFFF
 
 

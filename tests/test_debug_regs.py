@@ -52,7 +52,7 @@ def mov_dr(n, value):
 def test_instruction_breakpoint_without_an_idt_ends_the_run_before_it():
     code = mov_dr(0, CODE + 18) + mov_dr(7, 0x2) + b"\x90\x90"   # 16 bytes, then 2 NOPs
     code += b"\x43"                                               # CODE + 18: inc ebx
-    m, ex = run_code(code)
+    m, ex = run_code(code, expect="exception")
     assert ex.reason == "exception" and ex.vector == 1 and ex.address == CODE + 18
     assert m.reg_read("ebx") == 0
 
@@ -62,7 +62,7 @@ def test_data_breakpoint_without_an_idt_ends_the_run_after_the_access():
     code += b"\xc6\x05" + (0x8001).to_bytes(4, "little") + b"\x05"  # mov byte [0x8001], 5: no hit
     code += b"\xc6\x05" + (0x8000).to_bytes(4, "little") + b"\x07"  # mov byte [0x8000], 7: hit
     code += b"\x43"                                                  # inc ebx
-    m, ex = run_code(code)
+    m, ex = run_code(code, expect="exception")
     assert ex.reason == "exception" and ex.vector == 1
     assert m.reg_read("eip") == CODE + 30 and m.reg_read("ebx") == 0
     assert m.mem_read(0x8000, 2) == b"\x07\x05"
@@ -72,7 +72,7 @@ def test_rep_string_data_breakpoint_traps_after_the_iteration():
     # rep stosb of 16 bytes from 0x8000; DR0 watches writes to 0x8005
     code = mov_dr(0, 0x8005) + mov_dr(7, 0x1 | (0b01 << 16))
     code += b"\xbf\x00\x80\x00\x00\xb9\x10\x00\x00\x00\xb0\xaa\xf3\xaa"  # mov edi; mov ecx; mov al; rep stosb
-    m, ex = run_code(code)
+    m, ex = run_code(code, expect="exception")
     assert ex.reason == "exception" and ex.vector == 1
     assert m.reg_read("ecx") == 10 and m.reg_read("edi") == 0x8006
     assert m.reg_read("eip") == CODE + 16 + 12                        # at the REP, to resume it
@@ -93,7 +93,7 @@ def test_64bit_breakpoints_and_a_block_cut_mid_way():
     code += b"\xb8" + (0x5 | (0b11 << 20) | (0b10 << 22)).to_bytes(4, "little") + b"\x0f\x23\xf8"
     code += b"\xb8\x0c\x80\x00\x00\x0f\x23\xc8" + b"\x90"     # CODE + 29
     code += b"\x48\xff\xc3"                                   # CODE + 30: inc rbx
-    m, ex = run_code(code, mode=64)
+    m, ex = run_code(code, mode=64, expect="exception")
     assert ex.reason == "exception" and ex.vector == 1 and ex.address == CODE + 30
     assert m.reg_read("rbx") == 0
     # an 8-byte read at 0x800F touches the watched quadword 0x8008-0x800F (DR1 = 0x800C)
@@ -102,6 +102,6 @@ def test_64bit_breakpoints_and_a_block_cut_mid_way():
     code += b"\x48\x8b\x04\x25\x00\x80\x00\x00"               # mov rax, [0x8000]: no hit
     code += b"\x48\x8b\x04\x25\x0f\x80\x00\x00"               # mov rax, [0x800F]: hit
     code += b"\x48\xff\xc3"
-    m, ex = run_code(code, mode=64)
+    m, ex = run_code(code, mode=64, expect="exception")
     assert ex.reason == "exception" and ex.vector == 1
     assert m.reg_read("rip") == CODE + 32 and m.reg_read("rbx") == 0

@@ -56,13 +56,17 @@ def forms(mode):
         out += [
             ("cmp_EG_r", "sub", bits, lambda i, p=pre, w=w: p + bytes([0x38 | w, 0xD8]), "d"),
             ("cmp_GE_r", "sub", bits, lambda i, p=pre, w=w: p + bytes([0x3A | w, 0xC3]), "d"),
-            ("cmp_EI_r", "sub", bits, lambda i, p=pre, w=w, n=isz: p + bytes([0x80 | w, 0xF8]) + i.to_bytes(n, "little"), "imm"),
-            ("cmp_acc_I", "sub", bits, lambda i, p=pre, w=w, n=isz: p + bytes([0x3C | w]) + i.to_bytes(n, "little"), "imm"),
+            ("cmp_EI_r", "sub", bits, lambda i, p=pre, w=w, n=isz:
+                p + bytes([0x80 | w, 0xF8]) + i.to_bytes(n, "little"), "imm"),
+            ("cmp_acc_I", "sub", bits, lambda i, p=pre, w=w, n=isz:
+                p + bytes([0x3C | w]) + i.to_bytes(n, "little"), "imm"),
             ("cmp_EG_m", "sub", bits, lambda i, p=pre, w=w, a=sib_abs: p + bytes([0x38 | w, 0x1C]) + a, "dmem"),
             ("cmp_GE_m", "sub", bits, lambda i, p=pre, w=w, a=sib_abs: p + bytes([0x3A | w, 0x04]) + a, "smem"),
-            ("cmp_EI_m", "sub", bits, lambda i, p=pre, w=w, a=sib_abs, n=isz: p + bytes([0x80 | w, 0x3C]) + a + i.to_bytes(n, "little"), "dmem_imm"),
+            ("cmp_EI_m", "sub", bits, lambda i, p=pre, w=w, a=sib_abs, n=isz:
+                p + bytes([0x80 | w, 0x3C]) + a + i.to_bytes(n, "little"), "dmem_imm"),
             ("sub_EG_r", "sub", bits, lambda i, p=pre, w=w: p + bytes([0x28 | w, 0xD8]), "d"),
-            ("sub_EI_r", "sub", bits, lambda i, p=pre, w=w, n=isz: p + bytes([0x80 | w, 0xE8]) + i.to_bytes(n, "little"), "imm"),
+            ("sub_EI_r", "sub", bits, lambda i, p=pre, w=w, n=isz:
+                p + bytes([0x80 | w, 0xE8]) + i.to_bytes(n, "little"), "imm"),
             ("test_EG_r", "test", bits, lambda i, p=pre, w=w: p + bytes([0x84 | w, 0xD8]), "d"),
         ]
         if bits != 8:

@@ -399,8 +399,9 @@ def test_memory_diffs_finds_each_differing_run():
             k += 1
     got = memory_diffs(bytes(a), bytes(b), DATA_BASE)
     assert got == [f"mem[{DATA_BASE + lo:#x}..{DATA_BASE + hi:#x}]: {bytes(b[lo:hi + 1]).hex()} != "
-                   f"{bytes(a[lo:hi + 1]).hex()}".replace(f"{bytes(b[lo:hi + 1]).hex()} != {bytes(a[lo:hi + 1]).hex()}",
-                                                           f"{bytes(a[lo:hi + 1]).hex()} != {bytes(b[lo:hi + 1]).hex()}")
+                   f"{bytes(a[lo:hi + 1]).hex()}".replace(
+                       f"{bytes(b[lo:hi + 1]).hex()} != {bytes(a[lo:hi + 1]).hex()}",
+                       f"{bytes(a[lo:hi + 1]).hex()} != {bytes(b[lo:hi + 1]).hex()}")
                    for lo, hi in runs[:4]]
     assert memory_diffs(bytes(a), bytes(a), DATA_BASE) == []
 

@@ -37,8 +37,8 @@ def run_pvemu(path, name):
 def stable(out):
     """The lines every machine prints alike: no "~ " lines, bench lines
     without their numbers."""
-    lines = [l for l in out.splitlines() if not l.startswith("~ ")]
-    return [re.sub(r" (insns|exits)=\d+", "", l) for l in lines]
+    lines = [line for line in out.splitlines() if not line.startswith("~ ")]
+    return [re.sub(r" (insns|exits)=\d+", "", line) for line in lines]
 
 
 @pytest.fixture(scope="module")

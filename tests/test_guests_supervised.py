@@ -60,7 +60,7 @@ def assert_header(text, name, width, backend):
 
 def stable(text):
     """Lines that do not depend on the backend or on timing."""
-    return [l for l in text.splitlines() if not l.startswith(("~ ", "backend: "))]
+    return [line for line in text.splitlines() if not line.startswith(("~ ", "backend: "))]
 
 
 def benches(text):
@@ -176,8 +176,8 @@ def test_balloon_follows_target(width):
 
 
 def hostile_lines(text):
-    checks = [l for l in text.splitlines() if l.startswith("check ")]
-    bad = [l for l in checks if not re.fullmatch(r"check .+: (\S+|no fault) \(want \1\) ok", l)]
+    checks = [line for line in text.splitlines() if line.startswith("check ")]
+    bad = [line for line in checks if not re.fullmatch(r"check .+: (\S+|no fault) \(want \1\) ok", line)]
     return checks, bad
 
 

@@ -2,7 +2,7 @@
 from the architectural definitions (Intel SDM vol. 2)."""
 import pytest
 
-from helpers import AF, ARITH, CF, CODE, DATA, DF, OF, PF, SF, ZF, parity, run_code
+from helpers import AF, ARITH, CF, CODE, DATA, DF, OF, SF, ZF, parity, run_code
 
 WIDTHS = {8: (b"", 0x00), 16: (b"\x66", 0x01), 32: (b"", 0x01), 64: (b"\x48", 0x01)}
 OPS = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]
@@ -105,7 +105,7 @@ def test_shift_counts_are_masked_and_can_exceed_the_width():
     (b"\xd4\x00", {"eax": 5}, 32),                              # aam 0
 ])
 def test_divide_errors(code, regs, mode):
-    m, ex = run_code(code, mode=mode, regs=regs)
+    m, ex = run_code(code, mode=mode, regs=regs, expect="exception")
     assert ex.reason == "exception" and ex.vector == 0 and ex.address == CODE
     for name, v in regs.items():
         assert m.reg_read(name) == v                            # nothing changed
@@ -121,9 +121,9 @@ def test_division_results():
 
 
 def test_lock_prefix_rules():
-    m, ex = run_code(b"\xf0\x01\xc8")                  # lock add eax, ecx: register destination
+    m, ex = run_code(b"\xf0\x01\xc8", expect="exception")  # lock add eax, ecx: register destination
     assert ex.reason == "exception" and ex.vector == 6
-    m, ex = run_code(b"\xf0\x89\x05" + DATA.to_bytes(4, "little"))   # lock mov: never lockable
+    m, ex = run_code(b"\xf0\x89\x05" + DATA.to_bytes(4, "little"), expect="exception")  # lock mov: never lockable
     assert ex.vector == 6
     m, ex = run_code(b"\xf0\x01\x05" + DATA.to_bytes(4, "little"), regs={"eax": 5},
                      data=b"\x01\x00\x00\x00")        # lock add [DATA], eax
@@ -193,7 +193,7 @@ def test_bcd_adjustments_sdm_examples():
     assert m.reg_read("ax") == 0x0709
     m, _ = run_code(b"\xd5\x0a", regs={"eax": 0x0709})            # aad
     assert m.reg_read("ax") == 79
-    m, ex = run_code(b"\x27", mode=64)                            # not in 64-bit mode
+    m, ex = run_code(b"\x27", mode=64, expect="exception")  # not in 64-bit mode
     assert ex.vector == 6
 
 
@@ -207,7 +207,7 @@ def test_cmpxchg_family():
     m, _ = run_code(b"\x0f\xc7\x0d" + DATA.to_bytes(4, "little"),             # cmpxchg8b
                     regs={"eax": 1, "edx": 2, "ebx": 7, "ecx": 8}, data=(1 | 2 << 32).to_bytes(8, "little"))
     assert m.mem_read(DATA, 8) == (7 | 8 << 32).to_bytes(8, "little")
-    m, ex = run_code(b"\x48\x0f\xc7\x0c\x25" + (DATA + 8).to_bytes(4, "little"), mode=64)
+    m, ex = run_code(b"\x48\x0f\xc7\x0c\x25" + (DATA + 8).to_bytes(4, "little"), mode=64, expect="exception")
     assert ex.vector == 13                                          # cmpxchg16b needs 16-byte alignment
     m, _ = run_code(b"\x0f\xc1\xc8", regs={"eax": 3, "ecx": 4})     # xadd eax, ecx
     assert m.reg_read("eax") == 7 and m.reg_read("ecx") == 3
@@ -266,7 +266,7 @@ def test_rdtsc_counts_retired_instructions():
 def test_instruction_length_limit():
     m, ex = run_code(b"\x66" * 14 + b"\x90")          # 15 bytes: fine
     assert ex.reason == "hlt"
-    m, ex = run_code(b"\x66" * 15 + b"\x90")          # 16 bytes: #GP(0)
+    m, ex = run_code(b"\x66" * 15 + b"\x90", expect="exception")  # 16 bytes: #GP(0)
     assert ex.reason == "exception" and ex.vector == 13 and ex.error_code == 0
 
 

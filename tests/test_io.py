@@ -53,7 +53,7 @@ def test_uart_divisor_latch_does_not_print():
 def test_debug_exit_debugcon_and_post_codes():
     # out 0x80, al (0x42); out 0xe9, 'x'; mov eax, 7; out 0xf4, eax
     code = bytes.fromhex("b042" "e680" "b078" "e6e9" "b807000000" "e7f4")
-    m, ex = run_code(code)
+    m, ex = run_code(code, expect="debug-exit")
     assert ex.reason == "debug-exit" and ex.status == 7
     assert bytes(m.debugcon_output) == b"x" and m.post_code == 0x42
     assert m.reg_read("eip") == CODE + len(code)          # the OUT retired
@@ -100,3 +100,46 @@ def test_local_apic_registers_are_memory_mapped():
     m, ex = run_code(code, memory=1 << 20)
     assert ex.reason == "hlt"
     assert m.reg_read("eax") == 0x50014 and m.reg_read("ebx") == 0x20
+
+
+def test_pit_channel2_gate_and_output_through_port_61():
+    """Linux calibrates the TSC this way (pit_calibrate_tsc): gate 2 high,
+    channel 2 in mode 0 with a count, then poll port 0x61 bit 5 (OUT2)."""
+    from emu import Machine
+    m = Machine(mode=32, memory=1 << 20)
+    m.ips = 1_193_182 * 4                    # four instructions per PIT tick
+    code = bytes.fromhex(
+        "e461"          # in al, 0x61
+        "24fc 0c01"     # and al, ~3; or al, 1: gate 2 high, speaker off
+        "e661"          # out 0x61, al
+        "b0b0 e643"     # mov al, 0xb0; out 0x43, al: channel 2, lobyte/hibyte, mode 0
+        "b0e8 e642"     # count 1000 = 0x3e8
+        "b003 e642"
+        "31c9"          # xor ecx, ecx
+        "41"            # 1: inc ecx
+        "e461 a820"     # in al, 0x61; test al, 0x20
+        "74f9"          # jz 1b
+        "f4")
+    m.mem_write(0x1000, code)
+    ex = m.run(start=0x1000, count=1_000_000)
+    assert ex.reason == "hlt"
+    loops = m.reg_read("ecx")
+    # 1000 ticks = 4000 instructions at 4 instructions per loop iteration
+    assert 990 <= loops <= 1010, loops
+
+
+def test_pit_channel2_counts_down_and_stops_with_the_gate():
+    from emu import Machine
+    m = Machine(mode=32, memory=1 << 20)
+    m.ips = 1_193_182                        # one tick per instruction
+    code = bytes.fromhex(
+        "b001 e661"     # gate 2 high
+        "b0b4 e643"     # channel 2, lobyte/hibyte, mode 2
+        "b0ff e642 e642"  # count 0xffff
+        + "90" * 100 +
+        "b080 e643"     # latch channel 2
+        "e442 88c3 e442 88c7"  # bl = low, bh = high
+        "f4")
+    m.mem_write(0x1000, code)
+    assert m.run(start=0x1000, count=10_000).reason == "hlt"
+    assert 0xFFFF - 110 <= m.reg_read("bx") <= 0xFFFF - 100

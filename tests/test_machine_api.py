@@ -54,21 +54,21 @@ def test_exit_reasons():
     m, ex = run_code(b"\x90\x90")                          # nop; nop; hlt
     assert (ex.reason, ex.address, ex.instructions) == ("hlt", CODE + 2, 3)
     assert m.reg_read("eip") == CODE + 3
-    m, ex = run_code(b"\xd9\xe8")                          # fld1: x87 is not implemented
+    m, ex = run_code(b"\xd9\xe8", expect="exception")      # fld1: x87 is not implemented
     assert ex.reason == "exception" and ex.vector == 6 and ex.address == CODE
     assert ex.insn_bytes == b"\xd9\xe8" and "#UD" in str(ex)
-    m, ex = run_code(b"\x8b\x05\x00\x00\xf0\x7f")          # mov eax, [0x7ff00000]
+    m, ex = run_code(b"\x8b\x05\x00\x00\xf0\x7f", expect="unmapped")   # mov eax, [0x7ff00000]
     assert ex.reason == "unmapped" and ex.access == "read" and ex.access_address == 0x7FF00000
     assert ex.address == CODE and m.reg_read("eip") == CODE
-    m, ex = run_code(b"\xe9\x00\x00\x00\x70")              # jmp far outside RAM
+    m, ex = run_code(b"\xe9\x00\x00\x00\x70", expect="unmapped")       # jmp far outside RAM
     assert ex.reason == "unmapped" and ex.access == "fetch"
-    m, ex = run_code(b"\xcd\x80")                          # int 0x80: a trap, rip after it
+    m, ex = run_code(b"\xcd\x80", expect="exception")      # int 0x80: a trap, rip after it
     assert ex.reason == "exception" and ex.vector == 0x80 and m.reg_read("eip") == CODE + 2
 
 
 def test_count_and_until_are_exact_inside_blocks():
     code = b"\x40" * 20                                    # 20 x inc eax, one block
-    m, ex = run_code(code, count=7)
+    m, ex = run_code(code, count=7, expect="count")
     assert ex.reason == "count" and ex.instructions == 7 and m.reg_read("eax") == 7
     assert m.reg_read("eip") == CODE + 7
     ex = m.run(until=CODE + 12)
@@ -79,14 +79,14 @@ def test_count_and_until_are_exact_inside_blocks():
 
 
 def test_endless_loop_stops_at_budget():
-    m, ex = run_code(b"\xeb\xfe", count=1_000_000)        # jmp $
+    m, ex = run_code(b"\xeb\xfe", count=1_000_000, expect="count")        # jmp $
     assert ex.reason == "count" and ex.instructions == 1_000_000
 
 
 def test_huge_rep_is_bounded_by_the_budget():
     # rep stosb with ecx = 0xffffffff over 1 MiB: stops at the budget or at
     # the end of RAM, never hangs.
-    m, ex = run_code(b"\xf3\xaa", regs={"ecx": 0xFFFFFFFF, "edi": 0x20000}, count=100)
+    m, ex = run_code(b"\xf3\xaa", regs={"ecx": 0xFFFFFFFF, "edi": 0x20000}, count=100, expect="count")
     assert ex.reason in ("count", "unmapped")
     assert m.reg_read("ecx") < 0xFFFFFFFF
 
@@ -98,24 +98,27 @@ def test_rep_counts_as_one_instruction():
 
 
 def test_stop_from_another_thread_and_gil_released():
+    # The guest says it is running (out 0x80), then loops forever; the other
+    # thread, woken by that, can only call stop() if run() released the GIL.
+    # Without it the budget ends the run ('count'), so this fails, never hangs.
     m = Machine(mode=32, memory=0x10000)
-    m.mem_write(0x1000, b"\xeb\xfe")
-    ticks = []
-    done = threading.Event()
+    m.mem_write(0x1000, b"\xe6\x80\xeb\xfe")                     # out 0x80, al; jmp $
+    started = threading.Event()
+    stopped = []
+    m.add_io_handler(0x80, write=lambda port, size, value: started.set())
 
-    def spin():
-        while not done.is_set():
-            ticks.append(1)
-            if len(ticks) == 1000:
-                m.stop()
+    def stopper():
+        if started.wait(timeout=300):
+            m.stop()
+            stopped.append(True)
 
-    t = threading.Thread(target=spin)
+    t = threading.Thread(target=stopper)
     t.start()
-    ex = m.run(start=0x1000)
-    done.set()
+    ex = m.run(start=0x1000, count=5_000_000_000)
+    started.set()
     t.join()
-    assert ex.reason == "stop"
-    assert len(ticks) >= 1000          # the other thread ran while the guest did
+    assert ex.reason == "stop" and stopped
+    assert ex.address == 0x1002
 
 
 def test_machine_refuses_concurrent_run():

@@ -213,7 +213,8 @@ def test_mmu_update_validates_entries(bits):
 def test_mmuext_pin_and_new_baseptr(bits):
     s, pt, root = paged_script(bits)
     def op(cmd, arg1):
-        return s.put(DATA + 0x200 + 24 * op.n, struct.pack("<IIQQ", cmd, 0, arg1, 0)) if not op.__setattr__("n", op.n + 1) else None
+        return (s.put(DATA + 0x200 + 24 * op.n, struct.pack("<IIQQ", cmd, 0, arg1, 0))
+                if not op.__setattr__("n", op.n + 1) else None)
     op.n = 0
     level = abi.MMUEXT_PIN_L2_TABLE if bits == 32 else abi.MMUEXT_PIN_L4_TABLE
     ops = [op(abi.MMUEXT_NEW_BASEPTR, root),            # not pinned yet
@@ -307,15 +308,18 @@ def test_event_channels_between_domains(bits):
     event reaches domain 1's shared info page; misuse gets errors."""
     a = Script(bits)
     a.wrmsr(abi.MSR_SHARED_INFO, SHARED_INFO)
-    a.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_alloc_unbound, a.put(DATA, struct.pack("<HHI", abi.DOMID_SELF, 2, 0)))
+    a.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_alloc_unbound,
+                a.put(DATA, struct.pack("<HHI", abi.DOMID_SELF, 2, 0)))
     a.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_alloc_unbound, a.put(DATA + 0x10, struct.pack("<HHI", 2, 2, 0)))
-    a.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_alloc_unbound, a.put(DATA + 0x20, struct.pack("<HHI", abi.DOMID_SELF, 9, 0)))
+    a.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_alloc_unbound,
+                a.put(DATA + 0x20, struct.pack("<HHI", abi.DOMID_SELF, 9, 0)))
     a.hypercall(abi.HC_sched_op, abi.SCHEDOP_yield, 0)
     a.hypercall(abi.HC_sched_op, abi.SCHEDOP_yield, 0)
     b = Script(bits)
     b.wrmsr(abi.MSR_SHARED_INFO, SHARED_INFO)
     b.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_bind_interdomain, b.put(DATA, struct.pack("<HHII", 1, 0, 1, 0)))
-    b.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_bind_interdomain, b.put(DATA + 0x10, struct.pack("<HHII", 1, 0, 1, 0)))
+    b.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_bind_interdomain,
+                b.put(DATA + 0x10, struct.pack("<HHII", 1, 0, 1, 0)))
     b.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_send, b.put(DATA + 0x20, struct.pack("<I", 1)))
     b.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_send, b.put(DATA + 0x30, struct.pack("<I", 7)))
     b.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_close, b.put(DATA + 0x40, struct.pack("<I", 1)))
@@ -468,7 +472,8 @@ def test_balloon_gives_host_memory_back():
     s.raw(fill)
     lists = []
     for k in range(count // 1024):
-        frames = s.put(DATA + 0x10000 + k * 0x2000, struct.pack("<1024Q", *range(first + k * 1024, first + (k + 1) * 1024)))
+        frames = s.put(DATA + 0x10000 + k * 0x2000,
+                       struct.pack("<1024Q", *range(first + k * 1024, first + (k + 1) * 1024)))
         lists.append(s.put(DATA + 0x100 + 16 * k, struct.pack("<QQ", frames, 1024)))
     for cmd in (abi.MEMOP_decrease_reservation, abi.MEMOP_increase_reservation):
         for res in lists:
@@ -502,8 +507,10 @@ def test_balloon_gives_host_memory_back():
 def test_event_channel_within_a_domain(bits):
     s = Script(bits)
     s.wrmsr(abi.MSR_SHARED_INFO, SHARED_INFO)
-    s.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_alloc_unbound, s.put(DATA, struct.pack("<HHI", abi.DOMID_SELF, 1, 0)))
-    s.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_bind_interdomain, s.put(DATA + 0x10, struct.pack("<HHII", 1, 0, 1, 0)))
+    s.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_alloc_unbound,
+                s.put(DATA, struct.pack("<HHI", abi.DOMID_SELF, 1, 0)))
+    s.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_bind_interdomain,
+                s.put(DATA + 0x10, struct.pack("<HHII", 1, 0, 1, 0)))
     s.hypercall(abi.HC_event_channel_op, abi.EVTCHNOP_send, s.put(DATA + 0x20, struct.pack("<I", 2)))
     _, dom, r = run_script(s)
     assert r == [0, 0, 0]

@@ -4,8 +4,6 @@ supervisor ends as one that never stopped; pingpong's two halves restore
 together; a lone half fails cleanly; `save`/`restore` actions in `pvemu up`
 files and on --control; bad files change nothing."""
 import os
-import subprocess
-import sys
 
 import pytest
 

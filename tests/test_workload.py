@@ -9,18 +9,12 @@
 import argparse
 import hashlib
 import json
-import shutil
 import struct
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from emu import bench
 
-ROOT = Path(__file__).resolve().parent.parent
-WORKLOAD_DIR = ROOT / "guests" / "workload"
 META = bench.load_metadata()
 MODES = (32, 64)
 SMALL_ROUNDS = (0, 1, 3)
@@ -148,31 +142,9 @@ def test_emu_instruction_count_matches_unicorn(mode):
 
 # -- (c) rebuild from source -----------------------------------------------
 
-def _toolchain_missing():
-    for tool in ("gcc", "make", "objcopy", "nm"):
-        if shutil.which(tool) is None:
-            return "%s not found" % tool
-    probe = subprocess.run(["gcc", "-m32", "-ffreestanding", "-nostdlib", "-c", "-x", "c",
-                            "-", "-o", "/dev/null"], input="int x;\n",
-                           capture_output=True, text=True)
-    if probe.returncode != 0:
-        return "gcc cannot build -m32 code"
-    return None
-
-
 @pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory):
-    why = _toolchain_missing()
-    if why:
-        pytest.skip(why)
-    if not (WORKLOAD_DIR / "Makefile").exists():
-        pytest.skip("guests/workload not present")
-    out = tmp_path_factory.mktemp("workload")
-    res = subprocess.run(["make", "-C", str(WORKLOAD_DIR), "IMAGES=%s" % out,
-                          "BUILD=%s" % (out / "build"), "PYTHON=%s" % sys.executable],
-                         capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return out
+def rebuilt(guest_make, tmp_path_factory):
+    return guest_make("workload", tmp_path_factory.mktemp("workload"))
 
 
 def test_rebuild_native_checksums_unchanged(rebuilt):

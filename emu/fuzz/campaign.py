@@ -769,7 +769,8 @@ def run_batch(config: CampaignConfig, batch: int, count: int = None) -> BatchRes
     # instruction and mode as candidates (shrunk after the merge)
     kept = collections.Counter()
     seen = set()
-    fails = (lambda x: failure(x, engines) is not None)
+    def fails(x):
+        return failure(x, engines) is not None
     for i, c, kind in pending:
         off = culprit(c, fails, engines.emu)
         key = insn_key(c.code, off, c.mode) if off >= 0 else "unknown"
@@ -795,7 +796,9 @@ def shrink_finding(config: CampaignConfig, finding: Finding) -> Finding:
     """`finding` with its case shrunk (compare.shrink) as long as it still
     fails *at the same instruction* (same insn_key)."""
     engines = engines_for(config.oracle, config.digest)
-    fails = (lambda x: failure(x, engines) is not None)
+
+    def fails(x):
+        return failure(x, engines) is not None
 
     def key_of(x):
         o = culprit(x, fails, engines.emu)

@@ -272,7 +272,6 @@ def _decode(code: bytes, off: int, mode64: bool):
     b = code[i]
     i += 1
     shape = _MAP1[b]
-    table = _MAP1
     mapno = 1
     if b in (0xC4, 0xC5, 0x62) and (mode64 or (i < n and code[i] >= 0xC0)):
         # VEX (C4 3-byte, C5 2-byte) or EVEX (62, 4-byte)

@@ -1,0 +1,1 @@
+../../guests/workload/workload.c

@@ -1,0 +1,1 @@
+"""The opcode table: one row per instruction form (see table.py)."""

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Write emu/images/bench/bench.json for the benchmark suite images.
+
+Called by the Makefile.  Image addresses come from the linked ELF files (the
+reference workload's mkmeta.py checks the shared header layout), checksums
+from running each program built natively, descriptions from the first comment
+of each program's source: nothing in the JSON is typed by hand.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "workload"))
+import mkmeta  # noqa: E402  (the reference workload's image checks)
+
+SRC_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def describe(program):
+    """The first comment of PROGRAM.c, as one line."""
+    with open(os.path.join(SRC_DIR, program + ".c")) as f:
+        m = re.match(r"/\*(.*?)\*/", f.read(), re.S)
+    return " ".join(w for w in m.group(1).replace("*", " ").split()) if m else program
+
+
+def native_checksums(native, rounds):
+    out = subprocess.run([native] + [str(r) for r in rounds], check=True,
+                         capture_output=True, text=True).stdout
+    table = dict(line.split() for line in out.splitlines())
+    if sorted(int(r) for r in table) != sorted(rounds):
+        sys.exit("%s printed unexpected rounds: %r" % (native, out))
+    return {r: int(v, 16) for r, v in table.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--nm", default="nm")
+    ap.add_argument("--cc", default="gcc")
+    ap.add_argument("--cflags", default="")
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--images", required=True)
+    ap.add_argument("--opts", required=True)
+    ap.add_argument("--bits", required=True)
+    ap.add_argument("--program", nargs=2, action="append", required=True,
+                    metavar=("NAME", "DEFAULT_ROUNDS"))
+    ap.add_argument("-o", "--output", required=True)
+    args = ap.parse_args()
+
+    programs = {}
+    for name, default in args.program:
+        default = int(default)
+        quick = max(1, default // 10)
+        images = {}
+        for opt in args.opts.split():
+            for bits in args.bits.split():
+                stem = "%s-%s-%s" % (name, opt, bits)
+                elf = os.path.join(args.build, stem + ".elf")
+                images["%s-%s" % (opt, bits)] = mkmeta.image_entry(
+                    int(bits), elf, os.path.join(args.images, stem + ".bin"),
+                    mkmeta.symbols(args.nm, elf), default)
+        programs[name] = {
+            "description": describe(name),
+            "source": name + ".c",
+            "default_rounds": default,
+            "quick_rounds": quick,
+            "checksums": native_checksums(os.path.join(args.build, name + "-native"),
+                                          sorted({0, 1, 2, quick, default})),
+            "images": images,
+        }
+    meta = {
+        "format": 1,
+        "description": "pvemu benchmark suite: freestanding integer C programs, "
+                       "one image per program, optimization level and width",
+        "magic": mkmeta.MAGIC.decode(),
+        "header_offset": mkmeta.HEADER_OFFSET,
+        "rounds_offset": mkmeta.ROUNDS_OFFSET,
+        "result_offset": mkmeta.RESULT_OFFSET,
+        "bits_offset": mkmeta.BITS_OFFSET,
+        "native_sources": ["bench.h", "native_main.c"],
+        "compiler": mkmeta.compiler_version(args.cc),
+        "cflags": args.cflags,
+        "programs": programs,
+    }
+    tmp = args.output + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, args.output)
+    print("wrote %s: %d programs" % (args.output, len(programs)))
+
+
+if __name__ == "__main__":
+    main()
