@@ -64,7 +64,7 @@ cdef enum:
     EXIT_HYPERCALL = 12  # VMCALL under the supervisor (retired: rip is after it)
     EXIT_PRIVOP = 13     # a privileged instruction trapped to the supervisor (not retired)
     EXIT_VTIMER = 14     # the supervisor's one-shot timer (CPU.pv_timer) is due
-    EXIT_DEBUG = 15      # a debugger's breakpoint or watchpoint (CPU.breaks, CPU.dr_host)
+    EXIT_DEBUG = 16      # a debugger's breakpoint or watchpoint (CPU.breaks, CPU.dr_host)
     MAX_BREAKS = 64
 
 # Privileged-instruction classes that can trap to the supervisor (one bit

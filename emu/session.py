@@ -121,6 +121,9 @@ def run_machine(m, args, prog: str = "pvemu run", start: int = 0, serial=None) -
     if args.replay and args.input:
         raise EmuError("--replay feeds the recorded input; drop --input")
     end = start + args.max_instructions
+    if args.gdb and (args.save_at is not None or args.record or args.replay or args.input):
+        raise EmuError("--gdb runs the guest as gdb says: save, record, replay and --input "
+                       "do not combine with it")
     if args.gdb:
         from emu.gdbstub import serve_machine
         ex = serve_machine(m, gdb_port(args.gdb), wait=args.gdb_wait, end=end, arch=args.gdb_arch)
