@@ -64,6 +64,8 @@ cdef enum:
     EXIT_HYPERCALL = 12  # VMCALL under the supervisor (retired: rip is after it)
     EXIT_PRIVOP = 13     # a privileged instruction trapped to the supervisor (not retired)
     EXIT_VTIMER = 14     # the supervisor's one-shot timer (CPU.pv_timer) is due
+    EXIT_DEBUG = 16      # a debugger's breakpoint or watchpoint (CPU.breaks, CPU.dr_host)
+    MAX_BREAKS = 64
 
 # Privileged-instruction classes that can trap to the supervisor (one bit
 # each in CPU.pv_trap); paravirt/pvops.py names them.
@@ -117,6 +119,7 @@ cdef enum:
     DEV_PIT = 7
     DEV_PORT61 = 8
     OUTBUF_SIZE = 4096
+    INQ_SIZE = 1024
 
 # One 8259 interrupt controller (the PC has a master and a slave).
 cdef struct Pic:
@@ -147,6 +150,9 @@ cdef struct Uart:
     uint32_t rx_head, rx_tail
     uint8_t out[OUTBUF_SIZE]
     uint32_t out_len
+    # input from the host waiting for room in the receive FIFO (uart_pump)
+    uint8_t hostq[INQ_SIZE]
+    uint32_t hostq_head, hostq_tail
 
 cdef enum:
     ACC_READ = 0
@@ -399,3 +405,10 @@ cdef struct CPU:
     # a data segment register holds a segment that is not writable (limits.pxi):
     # no write goes through the TLB, so each store checks its segment's type
     uint32_t seg_ro
+
+    # A debugger's stops (emu/gdbstub.py): run() also ends ('until') at
+    # these rips; with dr_host set, DR0-DR3 hits end it ('debug') instead
+    # of raising #DB in the guest.
+    uint64_t breaks[MAX_BREAKS]
+    uint32_t nbreaks
+    uint32_t dr_host

@@ -61,6 +61,7 @@ include "decode.pxi"
 include "opmap_gen.pxi"
 include "variants.pxi"
 include "trace.pxi"
+include "snapshot.pxi"
 
 init_parity()
 init_opmap()
@@ -79,6 +80,25 @@ cdef bint uses_stack(CPU* c, Insn* i) noexcept nogil:
     if i.mod != 3 and (not stack_op or c.fault_la - mem_la(c, i) < 16):
         return explicit_ss                     # the explicit memory operand faulted
     return stack_op
+
+cdef bint at_stop(CPU* c, uint64_t rip) noexcept nogil:
+    """Is rip Machine.run's `until` or one of a debugger's breakpoints?"""
+    cdef uint32_t k
+    if rip == c.until:
+        return True
+    for k in range(c.nbreaks):
+        if c.breaks[k] == rip:
+            return True
+    return False
+
+cdef inline void cut_before(Block* b, uint64_t rel, uint32_t* n) noexcept nogil:
+    """Cut the block before its instruction at offset rel, if it has one."""
+    cdef uint32_t k
+    if rel < b.vlen:
+        for k in range(1, n[0]):
+            if b.insns[k].off == rel:
+                n[0] = k
+                return
 
 cdef inline int exception_exit(CPU* c) noexcept nogil:
     return EXIT_UNMAPPED if c.exc_vector < 0 else EXIT_EXCEPTION
@@ -149,7 +169,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             return NO_BLOCK
     rip = c.r[R_RIP]                # an interrupt or the upcall may have moved it
     ipmask = c.ipmask
-    if c.budget <= 0 or c.stop_request or (has_until and rip == c.until):
+    if c.budget <= 0 or c.stop_request or (has_until and at_stop(c, rip)):
         c.exit_rip = rip
         if c.stop_request:
             c.stop_request = 0
@@ -179,18 +199,18 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             n = 1
         if c.dr_exec and exec_bp(c, rip, b, &n, rf):
             c.exit_rip = rip
+            if c.dr_host:
+                exit[0] = EXIT_DEBUG
+                return NO_BLOCK
             if not has_idt(c):
                 exit[0] = EXIT_EXCEPTION
                 return NO_BLOCK
             exit[0] = deliver(c, EXC_DB, 0, 0, INT_EXCEPTION, rip)
             return NO_BLOCK
     if has_until:
-        rel = c.until - rip
-        if rel < b.vlen:
-            for k in range(1, n):
-                if b.insns[k].off == rel:
-                    n = k
-                    break
+        cut_before(b, c.until - rip, &n)
+        for k in range(c.nbreaks):
+            cut_before(b, c.breaks[k] - rip, &n)
     i = b.insns
     c.block_abort = 0
     c.r[R_BASE] = rip
@@ -408,7 +428,7 @@ cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "cou
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
                           EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit", EXIT_SHUTDOWN: "shutdown",
                           EXIT_TRIPLE_FAULT: "triple-fault", EXIT_HYPERCALL: "hypercall",
-                          EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer"}
+                          EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer", EXIT_DEBUG: "debug"}
 
 #: The privileged-instruction classes that can trap (bit k of pv_trap_mask).
 PRIVOP_CLASSES = ("cli", "sti", "hlt", "popf", "write_cr", "read_cr", "rdmsr", "wrmsr",
@@ -458,6 +478,7 @@ cdef class Machine:
     cdef object on_hypercall, on_privop, on_vtimer
     cdef object shutdown_kind
     cdef int mem_fd
+    cdef list _guest_dr, _saved_mmio
 
     def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
                   cpu=None):
@@ -622,11 +643,16 @@ cdef class Machine:
         return self.c.post_last if self.c.post_count else None
 
     cdef void _feed_serial(self):
+        """Hand queued input to the UART's host queue (it moves on into the
+        receive FIFO as the guest reads, uart_pump)."""
         cdef Uart* u = &self.c.uart
-        cdef uint32_t depth = 16 if (u.fcr & 1) else 1
-        while self.serial_pending and u.rx_tail - u.rx_head < depth:
-            uart_receive(self.c, self.serial_pending[0])
-            del self.serial_pending[0]
+        cdef uint32_t n = 0
+        while n < len(self.serial_pending) and u.hostq_tail - u.hostq_head < INQ_SIZE:
+            u.hostq[u.hostq_tail % INQ_SIZE] = self.serial_pending[n]
+            u.hostq_tail += 1
+            n += 1
+        del self.serial_pending[:n]
+        uart_pump(self.c)
         uart_update_irq(self.c)
 
     cdef void _flush_output(self) except *:
@@ -812,8 +838,8 @@ cdef class Machine:
             self.reg_write("rip", start)
         if count is not None and count < 0:
             raise EmuError(f"count must be >= 0, not {count}")
-        c.has_until = until is not None
-        c.until = (until & c.ipmask) if until is not None else 0
+        c.has_until = until is not None or c.nbreaks > 0
+        c.until = (until & c.ipmask) if until is not None else TLB_EMPTY
         cdef int64_t remaining = count if count is not None else -1, budget
         cdef uint64_t first = c.icount
         cdef int reason
@@ -1407,6 +1433,271 @@ cdef class Machine:
         RESET (CR0.MP/NE, CR4.OSFXSR/OSXMMEXCPT/OSXSAVE clear, XCR0 = x87):
         what a kernel booted by `pvemu run` starts from."""
         fpu_power_on(self.c, False)
+
+    # ---- save and restore (snapshot.pxi; the file format: emu/savefile.py)
+
+    def save(self, path):
+        """Save the whole machine to the file `path`: CPU state (every field
+        of the core's CPU struct, FPU/SIMD included), RAM (all-zero and
+        ballooned-out frames take no room), the C devices (UART with its
+        queued input, PIC, PIT, APIC, debug ports), the Python devices
+        (RTC/CMOS, fw_cfg) and the serial output collected so far.  The
+        decode cache is not saved; a loaded machine rebuilds it.  Returns
+        the file's size in bytes.  Raises EmuError while running."""
+        from emu.savefile import save_machine
+        return save_machine(self, path)
+
+    @staticmethod
+    def load(path):
+        """A new Machine in the state a file made by save() holds, ready to
+        run on.  A truncated, corrupted, wrong-version or wrong-kind file
+        raises EmuError.  Exit handlers and the serial sink are not part of
+        the state: set them again (set_serial, set_exit_handlers)."""
+        from emu.savefile import load_machine
+        return load_machine(path)
+
+    # ---- a debugger's stops (emu/gdbstub.py)
+
+    def set_breakpoints(self, addresses):
+        """run() also ends, with reason 'until', when rip reaches any of
+        `addresses` (at most 64; an empty list clears them).  As for
+        `until`, a run that starts at one stops at once: step off it with
+        the breakpoints cleared."""
+        addrs = [int(a) & 0xFFFFFFFFFFFFFFFF for a in addresses]
+        if len(addrs) > MAX_BREAKS:
+            raise EmuError(f"at most {MAX_BREAKS} breakpoints, not {len(addrs)}")
+        c = self.c
+        for k, a in enumerate(addrs):
+            c.breaks[k] = a
+        c.nbreaks = len(addrs)
+
+    def set_debugger_watchpoints(self, points):
+        """Let a debugger own DR0-DR3 and DR7: `points` is a list of up to
+        four (linear address, length 1/2/4/8, kind) with kind 'exec',
+        'write' or 'access'; a hit ends run() with reason 'debug' (the data
+        ones after the access) instead of raising #DB in the guest.  The
+        guest's own debug registers are kept aside and come back when
+        `points` is empty again; a guest that writes them meanwhile
+        replaces the debugger's."""
+        c = self.c
+        kinds = {"exec": 0, "write": 1, "access": 3}
+        lens = {1: 0, 2: 1, 4: 3, 8: 2}
+        if len(points) > 4 or any(k not in kinds or n not in lens or (k == "exec" and n != 1)
+                                  for _, n, k in points):
+            raise EmuError(f"up to four (address, length 1/2/4/8, 'exec'|'write'|'access'), not {points!r}")
+        if points and not c.dr_host:
+            self._guest_dr = [c.dr[k] for k in range(8)]
+        if not points:
+            if c.dr_host:
+                for k in range(8):
+                    c.dr[k] = self._guest_dr[k]
+                c.dr_host = 0
+                dr_update(c)
+            return
+        dr7 = DR7_FIXED
+        for k, (addr, n, kind) in enumerate(points):
+            c.dr[k] = addr & 0xFFFFFFFFFFFFFFFF
+            dr7 |= (2 << (2 * k)) | ((kinds[kind] | lens[n] << 2) << (16 + 4 * k))
+        c.dr[7] = dr7
+        c.dr[6] = DR6_FIXED
+        c.dr_host = 1
+        dr_update(c)
+
+    def fpu_read(self):
+        """The x87 and SSE state as plain values: 'st' the eight physical
+        registers as (significand, sign+exponent) pairs (ST(i) is
+        st[(top + i) % 8]), 'top', 'fcw', 'fsw' (TOP included, as FSTSW
+        stores it), 'ftw' (the full tag word, 2 bits a register), 'fop',
+        'fip', 'fdp', 'fcs', 'fds', 'mxcsr', 'xmm' (sixteen 16-byte
+        values)."""
+        cdef Fpu* f = &self.c.fpu
+        return {"st": [(f.st[k].sig, f.st[k].se) for k in range(8)], "top": f.top,
+                "fcw": f.fcw, "fsw": (f.fsw & ~0x3800) | ((f.top & 7) << 11), "ftw": f.ftw,
+                "fop": f.fop, "fip": f.fip, "fdp": f.fdp, "fcs": f.fcs, "fds": f.fds,
+                "mxcsr": f.mxcsr, "xmm": [bytes(f.xmm[k].b[:16]) for k in range(16)]}
+
+    def fpu_write(self, state):
+        """Change the x87/SSE state: any keys of fpu_read()'s dict ('fsw'
+        sets TOP too; 'top' is taken from it)."""
+        cdef Fpu* f = &self.c.fpu
+        for k, v in state.items():
+            if k == "st":
+                for j, (sig, se) in enumerate(v):
+                    f.st[j].sig, f.st[j].se = sig & 0xFFFFFFFFFFFFFFFF, se & 0xFFFF
+            elif k == "xmm":
+                for j, b in enumerate(v):
+                    if len(b) != 16:
+                        raise EmuError("an xmm register takes 16 bytes")
+                    memcpy(f.xmm[j].b, <const char*>b, 16)
+            elif k == "fsw":
+                f.fsw, f.top = v & 0xFFFF, (v >> 11) & 7
+            elif k == "fcw":
+                f.fcw = v & 0xFFFF
+            elif k == "ftw":
+                f.ftw = v & 0xFFFF
+            elif k == "fop":
+                f.fop = v & 0x7FF
+            elif k == "fcs":
+                f.fcs = v & 0xFFFF
+            elif k == "fds":
+                f.fds = v & 0xFFFF
+            elif k == "fip":
+                f.fip = v & 0xFFFFFFFFFFFFFFFF
+            elif k == "fdp":
+                f.fdp = v & 0xFFFFFFFFFFFFFFFF
+            elif k == "mxcsr":
+                f.mxcsr = v & 0xFFFFFFFF
+            elif k != "top":
+                raise EmuError(f"no FPU field {k!r}")
+
+    def debugger_hits(self):
+        """Which of the debugger's watchpoints (set_debugger_watchpoints
+        order) the last 'debug' exit hit, as a list of indices."""
+        return [k for k in range(4) if (self.c.dr[6] >> k) & 1]
+
+    def serial_input(self, data):
+        """Queue bytes for the guest to read from COM1 (as set_serial's
+        `input`, keeping the output sink)."""
+        self.serial_pending += bytes(data)
+        self._feed_serial()
+
+    def device_state(self):
+        """The C devices' state for a look from outside (tests, gdb's
+        `monitor info`): the PIT, both PICs, the APIC timer and IRR, the
+        UART's receive queue, and whether an interrupt waits for delivery."""
+        c = self.c
+        apic_irr = any(c.apic.irr[k] for k in range(8))
+        pending = any(pic_pending(&c.pic[k]) >= 0 for k in range(2)) or apic_irr
+        return {"pit": {"armed": bool(c.pit.armed), "mode": c.pit.ch[0].mode, "reload": c.pit.ch[0].reload,
+                        "next_irq": None if c.pit.next_irq == TLB_EMPTY else c.pit.next_irq},
+                "pic": [{"irr": c.pic[k].irr, "isr": c.pic[k].isr, "imr": c.pic[k].imr}
+                        for k in range(2)],
+                "apic": {"timer_next": None if c.apic.next_irq == TLB_EMPTY else c.apic.next_irq,
+                         "irr": apic_irr},
+                "uart": {"rx": c.uart.rx_tail - c.uart.rx_head, "ier": c.uart.ier,
+                         "queued": len(self.serial_pending)},
+                "interrupt_pending": pending, "halted": bool(c.halted), "shadow": c.shadow}
+
+    def guest_state_block(self):
+        """The CPU struct as bytes with host pointers, statistics and run-loop
+        scratch state cleared: two machines whose guests are in the same
+        state give the same bytes however their runs were cut (a check for
+        save/restore and replay)."""
+        return self._cpu_block(True)
+
+    def _core_state(self):
+        """For emu/savefile.py: the machine's state as a dict of plain values
+        and bytes (see save())."""
+        if self.running:
+            raise EmuError("cannot save a machine while it runs (stop it first)")
+        c = self.c
+        self._flush_output()
+        pfns, data = self._frames()
+        owners = []
+        for read, write in list(self.io_handlers.values()) + [h[2:] for h in self.mmio_handlers]:
+            for fn in (read, write):
+                owner = getattr(fn, "__self__", None)
+                if fn is not None and owner is None and not (
+                        ".attach.<locals>." in fn.__qualname__ and not fn.__closure__):
+                    # (a function without state that a device's attach() makes
+                    # is made again when the device is attached on load)
+                    raise EmuError(f"cannot save: device handler {fn!r} is a plain function, "
+                                   "not a method of a device object")
+                if owner is not None and not any(owner is o for o in owners):
+                    owners.append(owner)
+        return {"cpu": self._cpu_block(False), "io_map": (<char*>c.io_map)[:65536],
+                "absent": (<char*>c.absent)[:c.npages] if c.absent != NULL else None,
+                "pfns": pfns, "pages": data, "memory": c.mem_size,
+                "decode_cache": bool(c.use_cache), "shared": self.mem_fd >= 0,
+                "pv_vcpu": (c.pv_vcpu - c.mem) if c.pv_vcpu != NULL else None,
+                "serial_pending": bytes(self.serial_pending),
+                "serial_output": bytes(self.serial_output),
+                "debugcon_output": bytes(self.debugcon_output),
+                "devices": owners}
+
+    cdef bytes _cpu_block(self, bint guest_only):
+        cdef CPU* t = <CPU*>calloc(1, sizeof(CPU))
+        if t == NULL:
+            raise MemoryError("cannot copy the CPU state")
+        cpu_copy_scrubbed(self.c, t, guest_only)
+        out = (<char*>t)[:sizeof(CPU)]
+        free(t)
+        return out
+
+    cdef tuple _frames(self):
+        """(frame numbers as u32 each, their contents) of the frames worth saving."""
+        c = self.c
+        cdef uint64_t n
+        cdef uint32_t* nums = <uint32_t*>calloc(c.npages + 1, 4)
+        cdef unsigned char* resident = <unsigned char*>calloc(c.npages, 1)
+        if nums == NULL or resident == NULL:
+            free(nums)
+            free(resident)
+            raise MemoryError("cannot list the guest's frames")
+        with nogil:
+            n = list_frames(c, nums, resident)
+        free(resident)
+        data = bytearray(n << 12)
+        cdef unsigned char* dst = data
+        with nogil:
+            copy_frames(c, nums, n, dst, True)
+        pfns = (<char*>nums)[:n * 4]
+        free(nums)
+        return pfns, bytes(data)
+
+    cdef void _put_frames(self, const uint8_t[:] pfns, const uint8_t[:] data) except *:
+        c = self.c
+        cdef uint64_t n = pfns.shape[0] // 4, k
+        cdef const uint32_t* nums = <const uint32_t*>&pfns[0] if n else NULL
+        if data.shape[0] != n << 12:
+            raise EmuError(f"the save file's memory holds {data.shape[0]} bytes for {n} frames")
+        for k in range(n):
+            if nums[k] >= c.npages:
+                raise EmuError(f"the save file has frame {nums[k]:#x} beyond the machine's {c.npages} frames")
+        if n:
+            copy_frames(c, nums, n, <uint8_t*>&data[0], False)
+
+    def _devices_attached(self):
+        """For emu/savefile.py, once the loaded devices are attached: their
+        MMIO ranges back in the order the saved machine had them."""
+        c = self.c
+        now = [(c.mmio_start[k], c.mmio_end[k]) for k in range(c.nmmio)]
+        if sorted(now) != sorted(self._saved_mmio):
+            raise EmuError("the save file's devices did not claim the MMIO ranges it had")
+        for k, (lo, hi) in enumerate(self._saved_mmio):
+            c.mmio_start[k], c.mmio_end[k] = lo, hi
+
+    def _adopt_core_state(self, st):
+        """For emu/savefile.py: take the state _core_state gave (the
+        machine must have been made with the same memory size and no
+        devices; savefile attaches the Python devices itself)."""
+        c = self.c
+        cdef const uint8_t[:] cpu = st["cpu"]
+        cdef const uint8_t[:] io_map = st["io_map"]
+        if cpu.shape[0] != sizeof(CPU) or io_map.shape[0] != 65536 or st["memory"] != c.mem_size:
+            raise EmuError("the save file's CPU block, port map or memory size does not fit this core")
+        absent = st["absent"]
+        if absent is not None and len(absent) != c.npages:
+            raise EmuError("the save file's frame map does not fit its memory size")
+        self._put_frames(st["pfns"], st["pages"])
+        cpu_adopt(c, &cpu[0])
+        self._saved_mmio = [(c.mmio_start[k], c.mmio_end[k]) for k in range(c.nmmio)]
+        c.nmmio = 0                    # the devices' attach() registers their ranges again
+        memcpy(c.io_map, &io_map[0], 65536)
+        for port in range(65536):      # the devices' attach() claims their ports again
+            if c.io_map[port] == DEV_PYTHON:
+                c.io_map[port] = DEV_NONE
+        if absent is not None:
+            if c.absent == NULL:
+                c.absent = <uint8_t*>zalloc(c.npages)
+                if c.absent == NULL:
+                    raise MemoryError("cannot allocate the frame map")
+            memcpy(c.absent, <const char*>absent, c.npages)
+        if st["pv_vcpu"] is not None:
+            self.set_shared_info(st["pv_vcpu"])
+        self.serial_pending[:] = st["serial_pending"]
+        self.serial_output[:] = st["serial_output"]
+        self.debugcon_output[:] = st["debugcon_output"]
 
 
 def _emit(sink, bytearray collected, bytes data):

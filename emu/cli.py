@@ -21,6 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     system.add_arguments(p)
     p.set_defaults(func=system.run)
 
+    from emu import session
+    p = sub.add_parser("restore", help="continue a machine (or a domain) saved with --save",
+                       description="Load a save file and run on from where it was saved, with the "
+                                   "options of `run` (--serial, --max-instructions, --gdb, ...).")
+    session.add_restore_arguments(p)
+    p.set_defaults(func=session.restore)
+
     from emu import guests
     p = sub.add_parser("guests", help="list the bundled guest kernels",
                        description="List the bundled guest kernels and what each shows.")

@@ -108,6 +108,9 @@ cdef int debug_trap(CPU* c, bint single_step, uint64_t rip) noexcept nogil:
         return 0
     if hit:
         c.dr[6] = (c.dr[6] & ~<uint64_t>0xF) | hit
+        if c.dr_host:                     # a debugger's watchpoint: stop after the access
+            c.exit_rip = c.r[R_RIP]
+            return EXIT_DEBUG
     if single_step:
         c.dr[6] |= DR6_BS
     if not has_idt(c):

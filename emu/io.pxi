@@ -45,6 +45,16 @@ cdef void uart_receive(CPU* c, uint8_t v) noexcept nogil:
         u.rx[u.rx_tail & 255] = v
         u.rx_tail += 1
 
+cdef void uart_pump(CPU* c) noexcept nogil:
+    """Move host input into the receive FIFO while it has room: the guest
+    sees the next byte as soon as it read the last one, without leaving
+    the run loop."""
+    cdef Uart* u = &c.uart
+    cdef uint32_t depth = 16 if (u.fcr & 1) else 1
+    while u.hostq_head != u.hostq_tail and u.rx_tail - u.rx_head < depth:
+        uart_receive(c, u.hostq[u.hostq_head % INQ_SIZE])
+        u.hostq_head += 1
+
 cdef int uart_read(CPU* c, uint32_t reg, uint64_t* v) noexcept nogil:
     cdef Uart* u = &c.uart
     cdef uint32_t iir
@@ -54,6 +64,7 @@ cdef int uart_read(CPU* c, uint32_t reg, uint64_t* v) noexcept nogil:
         elif uart_rx_ready(u):
             v[0] = u.rx[u.rx_head & 255]
             u.rx_head += 1
+            uart_pump(c)
         else:
             v[0] = 0
     elif reg == 1:

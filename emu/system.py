@@ -88,6 +88,18 @@ def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] 
     return m
 
 
+def add_session_arguments(parser) -> None:
+    """The options of a machine's run that `run` and `restore` share."""
+    parser.add_argument("--serial", default="stdio", metavar="stdio|FILE",
+                        help="where COM1's output goes (default stdio)")
+    parser.add_argument("--max-instructions", type=int, default=DEFAULT_BUDGET, metavar="N",
+                        help=f"stop after N instructions (default {DEFAULT_BUDGET:,})")
+    parser.add_argument("--qemu-exit-status", action="store_true",
+                        help="exit with (v << 1) | 1 for a debug-exit write of v, as QEMU does")
+    from emu import session
+    session.add_arguments(parser)
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("kernel", nargs="*", metavar="KERNEL|GUEST",
                         help="a Multiboot or ELF kernel (or a flat binary with --flat), or a bundled "
@@ -127,15 +139,10 @@ def add_arguments(parser) -> None:
                         help="a Multiboot module, optionally with its string; repeatable")
     parser.add_argument("--flat", type=lambda s: int(s, 0), metavar="ADDRESS",
                         help="load the file as a flat binary at ADDRESS and start there")
-    parser.add_argument("--serial", default="stdio", metavar="stdio|FILE",
-                        help="where COM1's output goes (default stdio)")
-    parser.add_argument("--max-instructions", type=int, default=DEFAULT_BUDGET, metavar="N",
-                        help=f"stop after N instructions (default {DEFAULT_BUDGET:,})")
     parser.add_argument("--ips", type=int, default=100_000_000, metavar="N",
                         help="virtual instructions per second: the time base of the timers "
                              "(default 100,000,000); time is virtual, so runs are repeatable")
-    parser.add_argument("--qemu-exit-status", action="store_true",
-                        help="exit with (v << 1) | 1 for a debug-exit write of v, as QEMU does")
+    add_session_arguments(parser)
     from paravirt.cli import add_control_arguments
     group = parser.add_argument_group("under the supervisor (--supervised)")
     add_control_arguments(group)
@@ -200,12 +207,6 @@ def run(args) -> int:
         print("pvemu run: --ips must be positive", file=sys.stderr)
         return 2
     m.ips = args.ips
-    out = None
-    if args.serial == "stdio":
-        m.set_serial(sys.stdout.buffer)
-    else:
-        out = open(args.serial, "wb")
-        m.set_serial(out)
     debugcon = args.debugcon or ("stdio" if args.bios else "none")
     dbg_out = None
     if debugcon == "stdio":
@@ -215,25 +216,71 @@ def run(args) -> int:
         m.set_debugcon(dbg_out)
     if args.post_codes:
         show_post_codes(m)
+    first = (lambda: trace(m, args.trace, address_range)) if args.trace else None   # emu/trace.py
     try:
-        ex = None
-        if args.trace:
-            ex = trace(m, args.trace, address_range)        # emu/trace.py
-        if ex is None:
-            ex = m.run(count=max(0, args.max_instructions - m.instructions))
+        return run_session(m, args, "pvemu run", first)
     finally:
-        for f in (out, dbg_out):
-            if f:
-                f.close()
+        if dbg_out:
+            dbg_out.close()
+
+
+def run_session(m, args, prog: str, first=None, start: int = 0) -> int:
+    """Run a built (or restored) machine with its serial console as the
+    command line says (emu/session.py); the process exit status.  first():
+    something to run before (the trace), returning an Exit that ends the
+    run or None."""
+    from emu.session import run_machine
+    try:
+        with serial_to(m, args.serial) as serial:
+            ex = first() if first else None
+            if ex is not None:
+                return exit_status(m, ex, args, prog)
+            return run_machine(m, args, prog, start, serial)
+    except (OSError, EmuError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+
+
+class serial_to:
+    """COM1's output to stdout or a file while the run lasts, counted and
+    hashed on the way (record and replay compare what the guest wrote)."""
+
+    def __init__(self, m, where: str):
+        import hashlib
+        self.m, self.where, self.out = m, where, None
+        self.written = 0
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+        self.hash.update(data)
+        self.out.write(data)
+        self.out.flush()
+
+    def __enter__(self):
+        self.out = sys.stdout.buffer if self.where == "stdio" else open(self.where, "wb")
+        self.m.set_serial(self)
+        return self
+
+    def __exit__(self, *exc):
+        if self.where != "stdio":
+            self.out.close()
+        self.m.set_serial(None)
+
+
+def exit_status(m, ex, args, prog: str = "pvemu run") -> int:
+    """The process exit status for a run that ended with `ex`: the guest's
+    own (isa-debug-exit, or 0 for a shutdown), or one that says why it
+    stopped."""
     if m.post_code is not None:
-        print(f"pvemu run: last POST code {m.post_code:#04x}", file=sys.stderr)
+        print(f"{prog}: last POST code {m.post_code:#04x}", file=sys.stderr)
     if ex.reason == "debug-exit":
         return ((ex.status << 1) | 1) & 0xFF if args.qemu_exit_status else ex.status & 0xFF
     if ex.reason == "shutdown":     # as QEMU with -no-reboot: powered off or reset, status 0
-        print(f"pvemu run: the guest {'powered the machine off' if ex.shutdown == 'poweroff' else 'reset the machine'}"
+        print(f"{prog}: the guest {'powered the machine off' if ex.shutdown == 'poweroff' else 'reset the machine'}"
               f" after {m.instructions:,} instructions", file=sys.stderr)
         return 0
-    print(f"pvemu run: {_explain(ex)}", file=sys.stderr)
+    print(f"{prog}: {_explain(ex)}", file=sys.stderr)
     if ex.reason == "count":
         return STATUS_BUDGET
     if ex.reason == "hlt":

@@ -31,7 +31,8 @@ def add_control_arguments(parser) -> None:
                              "wait for real), so --control commands arrive mid-run")
     parser.add_argument("--control", action="store_true",
                         help="read commands from stdin while the domains run: list, "
-                             "balloon NAME SIZE, pause NAME, unpause NAME, destroy NAME")
+                             "balloon NAME SIZE, pause NAME, unpause NAME, destroy NAME, "
+                             "save NAME FILE, restore FILE")
     parser.add_argument("--verbose", action="store_true",
                         help="log the supervisor's decisions (refused hypercalls, actions)")
 
@@ -40,6 +41,9 @@ def add_up_arguments(parser) -> None:
     parser.add_argument("config", help="a TOML file of [[domain]] entries (see paravirt/config.py)")
     parser.add_argument("--max-instructions", type=int, metavar="N",
                         help="stop after N instructions in all (default: the file's, else 2,000,000,000)")
+    from emu.session import add_gdb_arguments, add_record_arguments
+    add_record_arguments(parser)
+    add_gdb_arguments(parser)
     add_control_arguments(parser)
 
 
@@ -85,12 +89,17 @@ def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = Fal
             raise ConfigError(f"domain {d.name}: {e}") from None
     names = {d.name for d in cfg.domains}
     for a in cfg.actions:
+        if a.kind == "restore":
+            sup.at(a.at, lambda f=a.file: sup.restore(f), f"restore {a.file}")
+            continue
         if a.domain not in names:
             raise ConfigError(f"{a.kind}: no domain named {a.domain!r} (domains: {', '.join(sorted(names))})")
         dom = sup.domain(a.domain)
         if a.kind == "balloon":
             pages = sup.target_pages(dom, a.target)
             fn, what = (lambda d=dom, p=pages: sup.set_target(d, p)), f"balloon {a.domain} to {a.target >> 20} MiB"
+        elif a.kind == "save":
+            fn, what = (lambda d=dom, f=a.file: sup.save(d, f)), f"save {a.domain} to {a.file}"
         else:
             fn, what = (lambda d=dom, k=a.kind: getattr(sup, k)(d)), f"{a.kind} {a.domain}"
         sup.at(a.at, fn, what)
@@ -119,10 +128,29 @@ def _run(cfg: Config, args) -> int:
         raise ConfigError("--realtime paces domains scheduled in rounds; it does not combine with threads")
     cfg.actions += _control_actions(args, cfg.ips)
     sup = start(cfg, args.verbose, realtime=args.realtime)
+    return _go(sup, cfg, args)
+
+
+def _go(sup, cfg: Config, args) -> int:
+    """Run the supervisor as the options say; the exit status."""
+    if getattr(args, "record", None):
+        sup.record(args.record)
+    if getattr(args, "replay", None):
+        if args.control or args.realtime:
+            raise ConfigError("--replay takes the commands and pacing from the log: drop "
+                              "--control and --realtime")
+        sup.replay(args.replay)
+    stubs = []
+    if getattr(args, "gdb", None):
+        from emu.gdbstub import serve_domains
+        from emu.session import gdb_port
+        stubs = serve_domains(sup, gdb_port(args.gdb), args.gdb_wait, args.gdb_arch)
     if args.control:
         from paravirt.control import serve
         serve(sup)
     sup.run(max_instructions=cfg.max_instructions)
+    for stub in stubs:
+        stub.close()
     return finish(sup)
 
 
@@ -132,8 +160,25 @@ def up(args) -> int:
         if args.max_instructions is not None:
             cfg.max_instructions = args.max_instructions
         return _run(cfg, args)
-    except ConfigError as e:
+    except (ConfigError, EmuError) as e:
         print(f"pvemu up: {e}", file=sys.stderr)
+        return 2
+
+
+def restore_supervised(args) -> int:
+    """`pvemu restore --supervised FILE...`: domains saved with
+    Supervisor.save (a `save` action or command) run on under a new
+    supervisor; files saved together restore together."""
+    try:
+        cfg = Config(max_instructions=args.max_instructions)
+        if args.quantum is not None:
+            cfg.quantum = args.quantum
+        cfg.actions += _control_actions(args, cfg.ips)
+        sup = start(cfg, args.verbose, realtime=args.realtime)
+        sup.restore(list(args.file))
+        return _go(sup, cfg, args)
+    except (ConfigError, EmuError) as e:
+        print(f"pvemu restore: {e}", file=sys.stderr)
         return 2
 
 

@@ -20,6 +20,8 @@
     [[action]]              # things to do while the domains run, at a virtual time
     at = "20ms"             # or a number of instructions
     balloon = { domain = "web", target = "24M" }   # or: pause = "web", unpause = "web", destroy = "web"
+    # save = { domain = "web", file = "web.sav" }  # save the domain (it runs on)
+    # restore = "web.sav"                          # add a saved domain (paths relative to this file)
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from paravirt.errors import ConfigError
 
 DOMAIN_KEYS = {"name", "kernel", "memory", "max_memory", "weight", "paravirt", "cmdline", "initrd", "budget"}
 SUPERVISOR_KEYS = {"quantum", "threads", "ips", "max_instructions"}
-ACTIONS = ("balloon", "pause", "unpause", "destroy")
+ACTIONS = ("balloon", "pause", "unpause", "destroy", "save", "restore")
 
 
 @dataclass
@@ -54,9 +56,10 @@ class DomainSpec:
 @dataclass
 class ActionSpec:
     at: int                      # virtual time in instructions
-    kind: str                    # balloon, pause, unpause, destroy
-    domain: str
+    kind: str                    # balloon, pause, unpause, destroy, save, restore
+    domain: str                  # (restore: empty)
     target: Optional[int] = None # bytes (balloon)
+    file: Optional[str] = None   # save, restore
 
 
 @dataclass
@@ -166,6 +169,17 @@ def load(path: str) -> Config:
                 raise ConfigError(f"{where}: balloon = {{ domain = \"NAME\", target = \"24M\" }}")
             act = ActionSpec(parse_time(a["at"], cfg.ips, where), kind, body["domain"],
                              _size(body["target"], where))
+        elif kind == "save":
+            if not isinstance(body, dict) or set(body) != {"domain", "file"}:
+                raise ConfigError(f"{where}: save = {{ domain = \"NAME\", file = \"NAME.sav\" }}")
+            act = ActionSpec(parse_time(a["at"], cfg.ips, where), kind, body["domain"],
+                             file=os.path.join(base, _typed(body, "file", str, where)))
+        elif kind == "restore":
+            if not isinstance(body, str):
+                raise ConfigError(f"{where}: restore = \"FILE.sav\"")
+            cfg.actions.append(ActionSpec(parse_time(a["at"], cfg.ips, where), kind, "",
+                                          file=os.path.join(base, body)))
+            continue
         else:
             act = ActionSpec(parse_time(a["at"], cfg.ips, where), kind, body)
         if act.domain not in names:

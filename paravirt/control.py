@@ -4,10 +4,13 @@ run --supervised --control`): one per line on standard input.
     list                      every domain's state
     balloon NAME SIZE         set the balloon target (e.g. balloon web 24M)
     pause NAME | unpause NAME | destroy NAME
+    save NAME FILE            save the domain to FILE (it runs on)
+    restore FILE              add the domain saved in FILE
     help
 """
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 
@@ -16,6 +19,7 @@ from emu.system import parse_size
 from paravirt.errors import ConfigError
 
 HELP = __doc__.split("\n\n", 1)[1].rstrip()
+END = "(end of commands)"          # in a record log: stdin closed here
 
 
 def command(sup, line: str):
@@ -29,11 +33,15 @@ def command(sup, line: str):
         return HELP, None
     if verb == "list":
         return "\n".join(d.describe() for d in sup.domains.values()), None
-    if verb not in ("balloon", "pause", "unpause", "destroy"):
+    if verb == "restore":
+        if len(args) != 1:
+            return "restore takes FILE", None
+        return f"restore {args[0]}", lambda: _report(sup.restore, args[0])
+    if verb not in ("balloon", "pause", "unpause", "destroy", "save"):
         return f"unknown command {verb!r}; try help", None
-    want = 2 if verb == "balloon" else 1
+    want = 2 if verb in ("balloon", "save") else 1
     if len(args) != want:
-        return f"{verb} takes {'NAME SIZE' if want == 2 else 'NAME'}", None
+        return f"{verb} takes NAME{' SIZE' if verb == 'balloon' else ' FILE' if verb == 'save' else ''}", None
     dom = next((d for d in sup.domains.values() if d.name == args[0]), None)
     if dom is None:
         return f"no domain named {args[0]!r} (domains: {', '.join(d.name for d in sup.domains.values())})", None
@@ -43,7 +51,18 @@ def command(sup, line: str):
         except (EmuError, ConfigError) as e:
             return str(e), None
         return f"balloon {dom.name} to {args[1]}", lambda: sup.set_target(dom, pages)
+    if verb == "save":
+        return f"save {dom.name} to {args[1]}", lambda: _report(sup.save, dom, args[1])
     return f"{verb} {dom.name}", lambda: getattr(sup, verb)(dom)
+
+
+def _report(fn, *args) -> None:
+    """Run a command that can fail on a file (save, restore): say why
+    instead of stopping the supervisor."""
+    try:
+        fn(*args)
+    except (EmuError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
 
 
 def serve(sup, stream=None, out=None) -> threading.Thread:
@@ -57,12 +76,11 @@ def serve(sup, stream=None, out=None) -> threading.Thread:
         for line in stream:
             text, fn = command(sup, line)
             if fn is not None:
-                sup.post(fn, text)
+                sup.post(fn, text, line.strip())
                 text = "ok: " + text
             if text:
                 print(text, file=out, flush=True)
-        sup.controlled = False
-        sup.post(lambda: None, "end of commands")     # wake a supervisor waiting for one
+        sup.post(functools.partial(setattr, sup, "controlled", False), "end of commands", END)
 
     t = threading.Thread(target=loop, name="pvemu-control", daemon=True)
     t.start()

@@ -84,6 +84,7 @@ class Domain:
         self._line = bytearray()
         self.stats = {"instructions": 0, "exits": 0, "hypercalls": 0, "traps": 0, "errors": 0}
         self.lock = threading.Condition()
+        self.debugger = None                   # a gdb stub (emu/gdbstub.DomainStub) attached to it
         m.set_serial(self._console)
 
     # ---- console

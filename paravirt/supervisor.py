@@ -77,6 +77,8 @@ class Supervisor:
         self.actions: list = []         # (virtual time, sequence, description, fn), sorted
         self.requests = queue.SimpleQueue()   # (description, fn) posted from other threads
         self.controlled = False         # post() may still bring work: idle domains wait for it
+        self.recorder = None            # emu.replay.Recorder: inputs logged as they are taken
+        self.script = None              # emu.replay.Script: a log's inputs given back instead
 
     # ---- domains
 
@@ -110,13 +112,41 @@ class Supervisor:
                          0x40000001: (abi.ABI_VERSION, self.features, 0, 0),
                          0x40000002: (1, abi.MSR_HYPERCALL_PAGE, abi.MSR_SHARED_INFO, domid)})
         m.pv_trap_mask = self._trap_mask(dom)
-        m.set_exit_handlers(hypercall=functools.partial(self.call_hypercall, dom),
-                            privop=functools.partial(self._privop, dom),
-                            vtimer=functools.partial(self._fire_timer, dom))
         dom.state = "paused" if paused else "runnable"
-        self.domains[domid] = dom
+        self.attach(dom)
         self.log(f"created {dom.describe()}")
         return dom
+
+    def attach(self, dom: Domain) -> None:
+        """Take a domain in (create and restore): its exits come here."""
+        dom.machine.set_exit_handlers(hypercall=functools.partial(self.call_hypercall, dom),
+                                      privop=functools.partial(self._privop, dom),
+                                      vtimer=functools.partial(self._fire_timer, dom))
+        dom.machine.set_serial(dom.write_console)
+        self.domains[dom.domid] = dom
+
+    # ---- save and restore (paravirt/save.py)
+
+    def save(self, dom: Domain, path: str) -> int:
+        """Save domain `dom` to the file `path` (call it between quanta: from
+        an action (at), a posted request (post) or while run() is not
+        running).  Returns the file's size in bytes."""
+        from paravirt import save
+        return save.save(self, dom, path)
+
+    def restore(self, path, name: Optional[str] = None):
+        """Add the domain saved in file `path` (optionally under a new name)
+        in the state it was saved in, and return it; `path` may be a list of
+        files saved together (e.g. both halves of pingpong): their grants
+        and event channels are joined again, and a list is returned.
+        EmuError or ConfigError, and nothing added, when a file is bad or a
+        domain id or name is taken."""
+        from paravirt import save
+        paths = [path] if isinstance(path, str) else list(path)
+        doms = save.restore(self, paths, name)
+        for dom in doms:
+            self.log(f"restored {dom.describe()}")
+        return doms[0] if isinstance(path, str) else doms
 
     def domain(self, ref) -> Domain:
         """A domain by id or name."""
@@ -135,6 +165,10 @@ class Supervisor:
             if dom.state == "paused":
                 dom.state = "runnable"
                 dom.lock.notify_all()
+
+    def kill(self, dom: Domain, why: str) -> None:
+        """End a domain from outside (gdb's kill): it stops as shut down."""
+        self._finish(dom, "shutdown", why)
 
     def destroy(self, dom: Domain) -> None:
         self._finish(dom, "shutdown", "destroyed")
@@ -170,26 +204,78 @@ class Supervisor:
             return max((d.vtime for d in self.domains.values()), default=0)
         return self.clock
 
-    def post(self, fn: Callable[[], None], description: str = "") -> None:
+    def post(self, fn: Callable[[], None], description: str = "", command: Optional[str] = None) -> None:
         """Run fn() between quanta as soon as possible; safe to call from any
-        thread while run() is running (pvemu's --control console does)."""
-        self.requests.put((description, fn))
+        thread while run() is running (pvemu's --control console does).
+        `command`: the --control line it came from, for a record log."""
+        self.requests.put((description, fn, command))
 
     def _wait_request(self) -> None:
         """Nothing can run: wait (interruptibly) for a posted request."""
-        while self.controlled and self.requests.empty():
+        if self.script is not None and self.script.next_at("control") != self.clock:
+            self.controlled = False             # the log has nothing for this point: no wait
+        while self.controlled and self.requests.empty() and self.script is None:
             threading.Event().wait(0.05)
         self._due_actions()
 
     def _due_actions(self) -> None:
+        if self.script is not None:               # replay: the log's commands, where they were taken
+            for event in self.script.take("control", self.clock):
+                self._replayed(event["control"])
         while not self.requests.empty():
-            what, fn = self.requests.get_nowait()
+            what, fn, command = self.requests.get_nowait()
             self.log(f"at {self.now():,}: {what}")
+            if self.recorder is not None and command is not None:
+                self.recorder.event(self.clock, control=command)
             fn()
         while self.actions and self.actions[0][0] <= self.now():
             _, _, what, fn = self.actions.pop(0)
             self.log(f"at {self.now():,}: {what}")
             fn()
+
+    # ---- record and replay (emu/replay.py)
+
+    def record(self, path: str) -> None:
+        """Log the inputs of the coming run() that are not part of its
+        setup (--control commands and where they were taken, --realtime
+        pacing decisions) to `path`; replay() gives them back."""
+        from emu.replay import Recorder
+        if self.threads:
+            raise ConfigError("record and replay need domains scheduled in rounds, not threads")
+        self.recorder = Recorder(path, self.clock, kind="supervisor")
+
+    def replay(self, path: str) -> None:
+        """Take the inputs of the coming run() from a log record() wrote,
+        instead of from --control and the wall clock: the domains end as
+        they did when it was recorded (checked at the end)."""
+        from emu.replay import Script
+        if self.threads:
+            raise ConfigError("record and replay need domains scheduled in rounds, not threads")
+        self.script = Script(path, self.clock, kind="supervisor")
+        self.realtime = False
+        self.controlled = self.script.next_at("control") is not None
+
+    def _replayed(self, line: str) -> None:
+        from paravirt.control import END, command
+        self.log(f"at {self.now():,}: replayed {line!r}")
+        if line == END:
+            self.controlled = False
+            return
+        _, fn = command(self, line)
+        if fn is not None:
+            fn()
+        if self.script.next_at("control") is None:
+            self.controlled = False
+
+    def digest(self) -> str:
+        """SHA-256 over every domain's state, for record and replay."""
+        import hashlib
+        from emu.replay import machine_digest
+        h = hashlib.sha256()
+        for d in self.domains.values():
+            h.update(f"{d.domid} {d.name} {d.state} {d.reason} {d.exit_status}".encode())
+            h.update(machine_digest(d.machine).encode())
+        return h.hexdigest()
 
     def refresh_trap_mask(self) -> None:
         """Apply changes to the pv_ops table's in_core marks to every domain."""
@@ -313,6 +399,8 @@ class Supervisor:
         dom.machine.stop()
         dom.flush_console()
         self.log(f"{dom.name}: {state}: {why}")
+        if dom.debugger is not None:
+            dom.debugger.stopped(None)
 
     def balloon_out(self, dom: Domain, frames) -> int:
         done = 0
@@ -357,6 +445,12 @@ class Supervisor:
         for d in self.domains.values():
             self.account(d)
             d.flush_console()
+        if self.recorder is not None:
+            self.recorder.close(self.clock, self.digest())
+            self.recorder = None
+        if self.script is not None:
+            script, self.script = self.script, None
+            script.check_end(self.clock, self.digest())
         return {d.name: d for d in self.domains.values()}
 
     def _slice(self, dom: Domain, total_left: Optional[int]) -> int:
@@ -385,15 +479,29 @@ class Supervisor:
             self._finish(dom, "shutdown", f"halted at {ex.address:#x} with nothing to wake it")
         elif ex.reason in ("hypercall", "privop", "vtimer"):      # a handler was removed
             self._crash(dom, f"unhandled {ex}")
+        elif dom.debugger is not None and dom.debugger.wants(ex):  # a gdb breakpoint or Ctrl-C
+            self.pause(dom)
+            dom.debugger.stopped(ex)
         if dom.budget is not None and dom.stats["instructions"] >= dom.budget and dom.state not in TERMINAL:
             self._finish(dom, "crashed", f"ran past its budget of {dom.budget:,} instructions")
         return n
 
     def _pace(self, vtime: int) -> int:
         """With realtime, wait until the wall clock reaches `vtime` (or a
-        request is posted); returns the virtual time actually reached."""
+        request is posted); returns the virtual time actually reached (a
+        host-dependent result: logged when recording, taken from the log
+        when replaying)."""
+        if self.script is not None:
+            got = self.script.take("pace", self.clock, first=True)
+            return got[0]["pace"] if got else vtime
         if not self.realtime:
             return vtime
+        reached = self._pace_wall(vtime)
+        if self.recorder is not None and reached != vtime:
+            self.recorder.event(self.clock, pace=reached)
+        return reached
+
+    def _pace_wall(self, vtime: int) -> int:
         if self._epoch is None:
             self._epoch = time.monotonic() - self.clock / self.ips
         while self.requests.empty():

@@ -1,0 +1,128 @@
+# Save and restore (emu/savefile.py writes the file): the CPU struct is
+# saved whole, as one block, so every field a helper adds to it is saved
+# without code here.  What must not go into a file is scrubbed: host
+# pointers (guest RAM, the decode cache, the TLB's host addends, the shared
+# info pointer) and the decode cache's bookkeeping, which a restored machine
+# rebuilds.  tests/test_save_restore.py checks that every pointer field of
+# struct CPU in _core.pxd is listed in cpu_scrub.
+
+cdef void cpu_scrub(CPU* t) noexcept nogil:
+    """Clear the fields of a copy of the CPU that are host addresses or
+    decode-cache state, so the block is position-independent and the same
+    for the same guest state."""
+    t.mem = NULL
+    t.io_map = NULL
+    t.pv_vcpu = NULL
+    t.absent = NULL
+    t.cur = NULL
+    t.hash = NULL
+    t.jcache = NULL
+    t.page_blocks = NULL
+    t.blocks = NULL
+    t.insn_pool = NULL
+    t.nblocks = 0
+    t.ninsns = 0
+    t.use_cache = 0
+    t.stop_request = 0
+    memset(t.tlb_r, 0, sizeof(t.tlb_r))
+    memset(t.tlb_w, 0, sizeof(t.tlb_w))
+    memset(t.tlb_x, 0, sizeof(t.tlb_x))
+
+
+cdef void cpu_adopt(CPU* c, const uint8_t* saved) noexcept nogil:
+    """Load a scrubbed CPU block into c, keeping c's own host pointers and
+    decode cache (which is emptied) and the sizes its memory was made with."""
+    cdef CPU keep = c[0]
+    memcpy(c, saved, sizeof(CPU))
+    c.mem, c.io_map, c.absent = keep.mem, keep.io_map, keep.absent
+    c.hash, c.jcache, c.page_blocks = keep.hash, keep.jcache, keep.page_blocks
+    c.blocks, c.insn_pool, c.use_cache = keep.blocks, keep.insn_pool, keep.use_cache
+    c.mem_size, c.npages = keep.mem_size, keep.npages
+    c.pv_vcpu = NULL
+    c.cur = NULL
+    cache_flush(c)
+    c.block_abort = 0
+    tlb_flush(c)
+
+
+cdef void cpu_scrub_bookkeeping(CPU* t) noexcept nogil:
+    """Also clear what depends on how a run was cut into calls, not on the
+    guest: statistics, the jump-cache generation, the run loop's scratch
+    state.  What remains must be equal for a run saved and restored midway
+    and one that never stopped (tests/test_save_restore.py)."""
+    t.key &= KEY_DECODE
+    t.blocks_decoded = 0
+    t.smc_invalidations = 0
+    t.blocks_chained = 0
+    t.chain_left = 0
+    t.budget = 0
+    t.block_abort = 0
+    t.r[R_BASE] = 0
+    # output already handed to Python (the buffers are flushed at run ends)
+    memset(t.uart.out + t.uart.out_len, 0, OUTBUF_SIZE - t.uart.out_len)
+    memset(t.dbg_out + t.dbg_len, 0, OUTBUF_SIZE - t.dbg_len)
+
+
+def cpu_layout():
+    """The CPU struct's layout as (size, fingerprint): a save file made by a
+    core whose struct differs (a field added, moved or resized) is refused.
+    The fingerprint covers the offsets of the struct's landmarks, so two
+    layouts of equal size but different order differ too."""
+    cdef CPU* z = NULL
+    cdef size_t base = <size_t>z
+    marks = (sizeof(CPU), sizeof(Fpu), sizeof(Apic), sizeof(Pit), sizeof(Uart), sizeof(Pic),
+             <size_t>&z.lf_res - base, <size_t>&z.cr0 - base, <size_t>&z.mem - base,
+             <size_t>&z.tlb_r - base, <size_t>&z.io_map - base, <size_t>&z.uart - base,
+             <size_t>&z.pic - base, <size_t>&z.apic - base, <size_t>&z.icount - base,
+             <size_t>&z.hash - base, <size_t>&z.pv_on - base, <size_t>&z.absent - base,
+             <size_t>&z.dr_exec - base, <size_t>&z.fpu - base)
+    import zlib
+    return sizeof(CPU), zlib.crc32(repr(marks).encode())
+
+
+cdef extern from "<sys/mman.h>":
+    int mincore(void* addr, size_t length, unsigned char* vec) nogil
+
+
+cdef bint page_is_zero(const uint8_t* p) noexcept nogil:
+    cdef const uint64_t* w = <const uint64_t*>p
+    cdef int k
+    for k in range(512):
+        if w[k]:
+            return False
+    return True
+
+
+cdef void cpu_copy_scrubbed(CPU* c, CPU* t, bint guest_only) noexcept nogil:
+    """t = c with host pointers (and with guest_only, bookkeeping) cleared."""
+    t[0] = c[0]
+    cpu_scrub(t)
+    if guest_only:
+        cpu_scrub_bookkeeping(t)
+
+
+cdef uint64_t list_frames(CPU* c, uint32_t* nums, unsigned char* resident) noexcept nogil:
+    """Write the numbers of the frames worth saving (not ballooned out, not
+    all zero) to nums; returns how many.  resident: scratch, a byte a frame."""
+    cdef uint64_t f, n = 0
+    # Pages the guest never touched have no memory behind them yet
+    # (mincore says so): they are zero without being read.
+    if mincore(c.mem, c.mem_size, resident) != 0:
+        memset(resident, 1, c.npages)
+    for f in range(c.npages):
+        if (c.absent != NULL and c.absent[f]) or not (resident[f] & 1):
+            continue
+        if not page_is_zero(c.mem + (f << 12)):
+            nums[n] = <uint32_t>f
+            n += 1
+    return n
+
+
+cdef void copy_frames(CPU* c, const uint32_t* nums, uint64_t n, uint8_t* dst, bint out) noexcept nogil:
+    """Frames nums[0..n) to dst one after another (out), or back from it."""
+    cdef uint64_t k
+    for k in range(n):
+        if out:
+            memcpy(dst + (k << 12), c.mem + (<uint64_t>nums[k] << 12), 0x1000)
+        else:
+            memcpy(c.mem + (<uint64_t>nums[k] << 12), dst + (k << 12), 0x1000)
