@@ -81,3 +81,24 @@ def test_qemu_prints_the_same_markers(linux, tmp_path):
     got = markers(r.stdout.decode(errors="replace"))
     release = got[1].split()[3] if len(got) > 1 else "?"
     assert _without_flags(got) == expected_markers(arch, release)
+
+
+def test_paravirtualized_on_kvms_interface(linux):
+    """Under the supervisor the stock kernel finds KVM's interface
+    (paravirt/kvm.py) and switches its own pv_ops to it: its log says so,
+    kvm-clock becomes the clocksource, and the userland runs as natively."""
+    from paravirt import Supervisor
+    arch, kernel, initrd = linux
+    lines = []
+    sup = Supervisor(console=lambda name, line: lines.append(line.decode(errors="replace")))
+    dom = sup.create(kernel, name="linux", memory=MEMORY, cmdline="console=ttyS0", initrd=initrd)
+    sup.run(max_instructions=BUDGET)
+    log = "\n".join(lines)
+    assert dom.state == "shutdown" and "poweroff" in dom.reason, (dom.describe(), log[-3000:])
+    for expected in ("Hypervisor detected: KVM", "Booting paravirtualized kernel on KVM",
+                     "kvm-clock: Using msrs 4b564d01 and 4b564d00",
+                     "clocksource: Switched to clocksource kvm-clock"):
+        assert expected in log, expected
+    got = markers(log)
+    release = got[1].split()[3] if len(got) > 1 else "?"
+    assert _without_flags(got) == expected_markers(arch, release)

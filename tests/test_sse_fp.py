@@ -311,3 +311,22 @@ def test_simd_register_names():
     assert s["xmm15"] == (1 << 128) - 1 and s["mm3"] == 0x1234 and s["mxcsr"] == 0x1F80
     img = fields(m.fpu_image(), 64)
     assert img["ftw"] == 0xFF and img["st3"] == (0xFFFF << 64) | 0x1234 and img["fsw"] >> 11 & 7 == 0
+
+
+def test_lddqu_loads_unaligned_and_cpuid_is_x86_64_v2():
+    from emu import Machine
+    m = Machine(mode=64, memory=1 << 20)
+    m.mem_write(0x2001, bytes(range(16)))
+    m.mem_write(0x1000, bytes.fromhex("f20ff00425" "01200000" "f4"))   # lddqu xmm0, [0x2001]; hlt
+    assert m.run(start=0x1000, count=10).reason == "hlt"
+    assert m.reg_read("xmm0") == int.from_bytes(bytes(range(16)), "little")
+    m.mem_write(0x1000, bytes.fromhex("f20ff0c1"))                      # register form: #UD
+    ex = m.run(start=0x1000, count=10)
+    assert ex.reason == "exception" and ex.vector == 6
+    ecx, edx = m.cpuid(1)[2:]
+    # x86-64-v2: CMPXCHG16B, LAHF-SAHF, POPCNT, SSE3, SSE4.1, SSE4.2, SSSE3 (and v1's base)
+    for bit in (0, 9, 13, 19, 20, 23):
+        assert ecx >> bit & 1, bit
+    for bit in (0, 8, 15, 23, 24, 25, 26):
+        assert edx >> bit & 1, bit
+    assert m.cpuid(0x80000001)[2] & 1

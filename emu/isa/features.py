@@ -88,6 +88,8 @@ IMPLEMENTED = frozenset((
     "FXSR", "SSE", "SSE2", "XSAVE", "CLFLUSH", "CLFLUSHOPT", "RDTSCP", "RDPID",
     # simd_int.py with simd_fp.py: all of MMX, SSSE3, SSE4.1 and SSE4.2
     "MMX", "SSSE3", "SSE4_1", "SSE4_2",
+    # simd_fp.py's SSE3 rows with x87.py's FISTTP: an x86-64-v2 CPU
+    "SSE3",
 ))
 
 

@@ -69,6 +69,8 @@ row("66 0F 12 /r", "MOVLPD xmm1, m64", mem="h_movlps", sub=0, feature="SSE2")
 row("NP 0F 16 /r", "MOVHPS xmm1, m64 / MOVLHPS xmm1, xmm2", "h_movlps", sub=1, feature="SSE")
 row("66 0F 16 /r", "MOVHPD xmm1, m64", mem="h_movlps", sub=1, feature="SSE2")
 row("F2 0F 12 /r", "MOVDDUP xmm1, xmm2/m64", "h_movddup", feature="SSE3")
+# LDDQU: an unaligned 128-bit load (memory only), MOVDQU's load (simd_int.pxi)
+row("F2 0F F0 /r", "LDDQU xmm1, m128", mem="h_movdqu_load", flags="mem", feature="SSE3")
 row("F3 0F 12 /r", "MOVSLDUP xmm1, xmm2/m128", "h_movsldup", sub=0, feature="SSE3")
 row("F3 0F 16 /r", "MOVSHDUP xmm1, xmm2/m128", "h_movsldup", sub=1, feature="SSE3")
 
