@@ -387,3 +387,7 @@ cdef struct CPU:
     # a data segment register holds a segment that is not writable (limits.pxi):
     # no write goes through the TLB, so each store checks its segment's type
     uint32_t seg_ro
+    # debug.pxi: armed I/O breakpoints (DR7 R/W = 10 with CR4.DE), bit k for DRk;
+    # DR6 bits of a #DB trap left pending (STEP_LATE_TRAP)
+    uint32_t dr_io
+    uint32_t dr6_pending

@@ -86,9 +86,9 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
         out[2] = (1 << 13) | (1 << 22) | (1 << 23)
         if c.pv_on:
             out[2] |= 0x80000000ULL            # a hypervisor is present
-        # EDX: PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), APIC (9), SEP (11),
+        # EDX: DE (2), PSE (3), TSC (4), MSR (5), PAE (6), CX8 (8), APIC (9), SEP (11),
         # PGE (13), CMOV (15), PAT (16)
-        out[3] = ((1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11)
+        out[3] = ((1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11)
                   | (1 << 13) | (1 << 15) | (1 << 16))
     elif leaf == 0x80000001ULL:
         # ECX: LAHF/SAHF in 64-bit mode (0), LZCNT (5).  EDX: SYSCALL (11),

@@ -185,6 +185,9 @@ cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
             return fault(c, EXC_GP, 1, 0)          # long mode keeps PAE and its paging depth
         if (v & ~c.cr4 & CR4_PCIDE) and (not (c.efer & EFER_LMA) or (c.cr3 & 0xFFF)):
             return fault(c, EXC_GP, 1, 0)
+        if (v ^ c.cr4) & CR4_DE:
+            c.cr4 = v
+            dr_update(c)                       # DE arms or disarms I/O breakpoints
         c.cr4 = v
         tlb_flush(c)                           # (PGE toggled: global pages go too)
     else:
@@ -433,6 +436,7 @@ cdef inline void step_at_end(CPU* c, bint tf_before) noexcept nogil:
         c.step_late = STEP_LATE_CANCEL
     elif tf_after and not tf_before:
         c.step_late = STEP_LATE_TRAP
+        c.dr6_pending = DR6_BS
         c.next_event = 0
 
 cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:

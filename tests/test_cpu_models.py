@@ -91,7 +91,7 @@ def test_cr4_bits_follow_cpuid():
     assert not m.write_cr(4, 1 << 18)            # OSXSAVE without XSAVE
     assert not m.write_cr(4, 1 << 12)            # LA57 not reported
     assert not m.write_cr(4, 1 << 17)            # PCIDE not reported
-    assert not m.write_cr(4, 1 << 3)             # DE not reported
+    assert not m.write_cr(4, 1 << 11)            # UMIP not reported
     assert m.write_cr(4, 0x10 | 0x20 | 0x80) and m.read_cr(4) == 0xB0     # PSE PAE PGE
     m = Machine(mode=64, memory=1 << 20)
     assert not m.write_cr(4, 0x80)               # long mode keeps PAE
