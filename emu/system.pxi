@@ -249,7 +249,15 @@ cdef int msr_read(CPU* c, uint32_t n, uint64_t* v) noexcept nogil:
         return model_msr_read(c, n, v)         # the CPU model's own, else #GP
     return 0
 
+cdef inline bint msr_holds_address(uint32_t n) noexcept nogil:
+    """MSRs that hold a linear address: a non-canonical value is #GP (SDM
+    Vol. 4: FS/GS/KERNEL_GS base, LSTAR, CSTAR, SYSENTER_ESP/EIP)."""
+    return (0xC0000100ULL <= n <= 0xC0000102ULL or n == 0xC0000082ULL or n == 0xC0000083ULL
+            or n == 0x175 or n == 0x176)
+
 cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
+    if msr_holds_address(n) and not canonical(v):
+        return 1
     if n == 0xC0000080ULL:
         if v & ~<uint64_t>(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE):
             return 1
