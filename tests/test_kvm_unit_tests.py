@@ -60,3 +60,16 @@ def test_the_harness_reads_the_suite_as_unittests_cfg_says():
     assert kut.classify(1, "SUMMARY: 3 tests, 1 unexpected failures")[0] == "fail"
     assert kut.classify(1, "SUMMARY: 3 tests\n")[0] == "pass"
     assert kut.classify(77, "")[0] == "skip"
+
+
+def test_pvemu_kut_prints_the_table():
+    from helpers import pvemu_cli
+    p = pvemu_cli("kut", "--suite", SUITE, "x86_64/dummy", "i386/cmpxchg8b", timeout=300)
+    out = p.stdout.decode()
+    assert p.returncode == 0 and "| x86_64/dummy | dummy(no cfg) | pass | pass |" in out
+    assert "pvemu passes 2 of 2 (QEMU 2; both 2)." in out
+
+
+def test_an_absent_suite_is_reported(monkeypatch, tmp_path):
+    monkeypatch.setenv(kut.ENV_DIR, str(tmp_path / "nowhere"))
+    assert kut.find_suite() is None
