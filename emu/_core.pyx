@@ -273,6 +273,8 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                         c.exc_vector = EXC_SS   # #SS(0): the stack segment's fault
                 if c.exc_vector < 0 or not has_idt(c):
                     return exception_exit(c)
+                if c.exc_vector != EXC_DB and (c.cr0 & CR0_PE):
+                    c.eflags |= F_RF            # a fault's saved EFLAGS has RF (SDM 17.3.1.1)
                 rc = deliver(c, c.exc_vector, c.exc_has_error, c.exc_error, INT_EXCEPTION, c.r[R_RIP])
                 if rc:
                     return rc

@@ -277,3 +277,14 @@ def test_task_switch_into_a_task_with_the_t_flag_traps():
     ex = m.run(start=CODE, count=10)
     assert ex.reason == "exception" and ex.vector == 1 and ex.address == 0x5000
     assert m.state()["tr"] == 0x30 and dr6_dr7(m)[0] & 0x8000   # DR6.BT
+
+
+def test_a_faults_saved_eflags_has_rf():
+    m = Machine(mode=32, memory=1 << 20)
+    with_idt(m, {6: HANDLER})
+    m.mem_write(HANDLER, b"\x8b\x44\x24\x08\xf4")   # mov eax, [esp + 8] (the saved EFLAGS); hlt
+    m.mem_write(CODE, b"\x0f\x0b")                   # ud2
+    m.reg_write("esp", STACK)
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "hlt" and m.reg_read("eax") & 0x10000
+    assert not m.reg_read("eflags") & 0x10000        # the handler runs with RF clear
