@@ -405,6 +405,10 @@ cdef struct CPU:
     # a data segment register holds a segment that is not writable (limits.pxi):
     # no write goes through the TLB, so each store checks its segment's type
     uint32_t seg_ro
+    # debug.pxi: armed I/O breakpoints (DR7 R/W = 10 with CR4.DE), bit k for DRk;
+    # DR6 bits of a #DB trap left pending (STEP_LATE_TRAP)
+    uint32_t dr_io
+    uint32_t dr6_pending
 
     # A debugger's stops (emu/gdbstub.py): run() also ends ('until') at
     # these rips; with dr_host set, DR0-DR3 hits end it ('debug') instead

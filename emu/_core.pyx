@@ -122,9 +122,9 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cdef bint one = False, rf = False
     exit[0] = EXIT_NONE
     if c.icount >= c.next_event:   # timers due, an interrupt pending, a shadow, TF
-        if c.step_late == STEP_LATE_TRAP:  # SYSRET set TF: #DB trap after it
+        if c.step_late == STEP_LATE_TRAP:  # a #DB trap left by the last instruction
             c.step_late = STEP_LATE_NONE
-            exit[0] = debug_trap(c, True, rip)
+            exit[0] = pending_debug_trap(c, rip)
             return NO_BLOCK
         c.shadow_block = 0
         if c.shadow:
@@ -152,7 +152,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             step[0] = True
             one = True
             c.next_event = 0
-        special[0] = one or (c.dr_exec | c.dr_data) != 0
+        special[0] = one or (c.dr_exec | c.dr_data | c.dr_io) != 0
         if special[0]:
             rf = (c.eflags & F_RF) != 0
             # Armed breakpoints (debug.pxi) bring every block here.  For a
@@ -311,6 +311,8 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                         c.exc_vector = EXC_SS   # #SS(0): the stack segment's fault
                 if c.exc_vector < 0 or not has_idt(c):
                     return exception_exit(c)
+                if c.exc_vector != EXC_DB and (c.cr0 & CR0_PE):
+                    c.eflags |= F_RF            # a fault's saved EFLAGS has RF (SDM 17.3.1.1)
                 rc = deliver(c, c.exc_vector, c.exc_has_error, c.exc_error, INT_EXCEPTION, c.r[R_RIP])
                 if rc:
                     return rc

@@ -12,13 +12,20 @@
 # watched address stay out of the software TLB, so every access to them
 # takes the slow path (rd_slow / wr_slow), which notes a hit in dr_hit and
 # ends the block after the instruction; the run loop then raises the #DB
-# trap with rip after it.  (I/O breakpoints, R/W = 10, and DR7.GD are not
-# modelled.)
+# trap with rip after it.  I/O breakpoints (R/W = 10, with CR4.DE) are
+# checked by every port access (io_allowed) and trap the same way.  With
+# DR7.GD set, any MOV with a debug register is a #DB fault (DR6.BD).  A task
+# switch into a task whose TSS has the T flag leaves a #DB trap pending
+# (DR6.BT), as SYSRET setting TF does (DR6.BS): it is taken before the next
+# instruction (pending_debug_trap).
 
 cdef uint64_t DR6_FIXED = 0xFFFF0FF0ULL   # DR6 bits that read as 1
 cdef enum:
     DR7_FIXED = 0x400
     DR6_BS = 0x4000
+    DR6_BD = 0x2000
+    DR6_BT = 0x8000
+    DR7_GD = 0x2000
     DR7_LOCAL = 0x55                      # L0-L3: cleared by a task switch
 
 cdef inline uint32_t dr_rw(CPU* c, uint32_t k) noexcept nogil:
@@ -31,7 +38,7 @@ cdef inline uint64_t dr_len(CPU* c, uint32_t k) noexcept nogil:
 
 cdef void dr_update(CPU* c) noexcept nogil:
     """Recompute which breakpoints are armed after DR0-DR3 or DR7 changed."""
-    cdef uint32_t k, rw, ex = 0, data = 0
+    cdef uint32_t k, rw, ex = 0, data = 0, io = 0
     for k in range(4):
         if (c.dr[7] >> (2 * k)) & 3:
             rw = dr_rw(c, k)
@@ -39,11 +46,14 @@ cdef void dr_update(CPU* c) noexcept nogil:
                 ex |= 1u << k
             elif rw != 2:
                 data |= 1u << k
+            elif c.cr4 & 0x8:                 # CR4.DE: R/W = 10 watches ports
+                io |= 1u << k
     if data or c.dr_data:
         tlb_flush(c)                      # watched pages leave (or may return to) the TLB
     c.dr_exec = ex
     c.dr_data = data
-    if ex or data:
+    c.dr_io = io
+    if ex or data or io:
         c.next_event = 0                  # the run loop's slow path looks after them
 
 cdef bint dbp_page(CPU* c, uint64_t page, bint write) noexcept nogil:
@@ -77,6 +87,31 @@ cdef void dbp_access(CPU* c, uint64_t la, uint32_t size, bint write) noexcept no
                 c.tlb_w[(a >> 12) & 255].tag = TLB_EMPTY
             else:
                 c.tlb_r[(a >> 12) & 255].tag = TLB_EMPTY
+
+cdef void io_breakpoint(CPU* c, uint32_t port, uint32_t size) noexcept nogil:
+    """A port access while I/O breakpoints are armed: note those it hits
+    (the trap comes after the instruction, as for data breakpoints)."""
+    cdef uint32_t k
+    cdef uint64_t a, n
+    for k in range(4):
+        if (c.dr_io >> k) & 1:
+            n = dr_len(c, k)
+            a = c.dr[k] & 0xFFFF & ~(n - 1)
+            if port < a + n and a < port + size:
+                c.dr_hit |= 1u << k
+                c.block_abort = 1
+
+cdef int pending_debug_trap(CPU* c, uint64_t rip) noexcept nogil:
+    """The #DB trap an instruction left pending (SYSRET setting TF, a task
+    switch into a task with the T flag), before the next instruction."""
+    c.dr[6] |= c.dr6_pending
+    c.dr6_pending = 0
+    if not has_idt(c):
+        c.exc_vector = EXC_DB
+        c.exc_has_error = 0
+        c.exit_rip = rip
+        return EXIT_EXCEPTION
+    return deliver(c, EXC_DB, 0, 0, INT_EXCEPTION, rip)
 
 cdef int exec_bp(CPU* c, uint64_t rip, Block* b, uint32_t* n, bint rf) noexcept nogil:
     """The instruction breakpoints of a block about to run at rip: #DB (a
@@ -131,6 +166,10 @@ cdef int h_mov_dr(CPU* c, Insn* i) noexcept nogil:
         if c.cr4 & 0x8:
             return fault(c, EXC_UD, 0, 0)
         n += 2
+    if c.dr[7] & DR7_GD:                       # general detect: the handler runs with GD clear
+        c.dr[6] |= DR6_BD
+        c.dr[7] &= ~<uint64_t>DR7_GD
+        return fault(c, EXC_DB, 0, 0)
     if i.opcode == 0x121:
         set_r(c, i.rm, size, c.dr[n])
         return next_insn(c, i)

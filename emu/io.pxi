@@ -196,6 +196,8 @@ cdef int io_allowed(CPU* c, uint32_t port, uint32_t size) noexcept nogil:
     """I/O privilege: allowed in real mode and at CPL <= IOPL; otherwise the
     32/64-bit TSS's I/O permission bitmap decides (#GP(0) if denied)."""
     cdef uint64_t off, bits
+    if c.dr_io:
+        io_breakpoint(c, port, size)
     if not (c.cr0 & CR0_PE) or (c.cpl <= iopl(c) and not (c.eflags & F_VM)):
         return 0
     if (c.tr_sel & 0xFFFC) == 0 or (c.tr_attr & 0xF) not in (0x9, 0xB) or c.tr_limit < 0x67:

@@ -85,8 +85,6 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
         if c.pv_on:
             out[2] |= 0x80000000ULL            # a hypervisor is present
         out[3] = CPUID_1_EDX
-        if CPUID_1_EDX & (1 << 19):
-            out[1] = 8 << 8                    # CLFLUSH line size: 8 * 8 = 64 bytes
         if c.cr4 & CR4_OSXSAVE:
             out[2] |= 1 << 27                  # OSXSAVE: CR4.OSXSAVE
     elif leaf == 7 and sub == 0:

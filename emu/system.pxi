@@ -187,6 +187,9 @@ cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
             return fault(c, EXC_GP, 1, 0)
         if cr4_simd_reserved(v):               # simd.pxi
             return fault(c, EXC_GP, 1, 0)
+        if (v ^ c.cr4) & CR4_DE:
+            c.cr4 = v
+            dr_update(c)                       # DE arms or disarms I/O breakpoints
         c.cr4 = v
         tlb_flush(c)                           # (PGE toggled: global pages go too)
     else:
@@ -248,7 +251,15 @@ cdef int msr_read(CPU* c, uint32_t n, uint64_t* v) noexcept nogil:
         return model_msr_read(c, n, v)         # the CPU model's own, else #GP
     return 0
 
+cdef inline bint msr_holds_address(uint32_t n) noexcept nogil:
+    """MSRs that hold a linear address: a non-canonical value is #GP (SDM
+    Vol. 4: FS/GS/KERNEL_GS base, LSTAR, CSTAR, SYSENTER_ESP/EIP)."""
+    return (0xC0000100ULL <= n <= 0xC0000102ULL or n == 0xC0000082ULL or n == 0xC0000083ULL
+            or n == 0x175 or n == 0x176)
+
 cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
+    if msr_holds_address(n) and not canonical(v):
+        return 1
     if n == 0xC0000080ULL:
         if v & ~<uint64_t>(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE):
             return 1
@@ -407,6 +418,7 @@ cdef inline void step_at_end(CPU* c, bint tf_before) noexcept nogil:
         c.step_late = STEP_LATE_CANCEL
     elif tf_after and not tf_before:
         c.step_late = STEP_LATE_TRAP
+        c.dr6_pending = DR6_BS
         c.next_event = 0
 
 cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:

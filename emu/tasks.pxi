@@ -134,4 +134,8 @@ cdef int task_switch(CPU* c, uint32_t sel, int kind, uint64_t ret_ip, int has_er
     update_mode(c)                             # (loading CS flushed the jump cache)
     if has_err and push(c, 4, err):
         return RC_FAULT
+    if w == 4 and rd_sys(c, (base + 0x64) & c.lamask, 1, &v) == 0 and (v & 1):
+        c.step_late = STEP_LATE_TRAP           # the T flag: #DB before the task's first instruction
+        c.dr6_pending = DR6_BT
+        c.next_event = 0
     return 0

@@ -225,3 +225,66 @@ def test_int_n_from_virtual_8086_mode_through_a_16_bit_gate():
     assert (ip, cs, flags & 0xFFFF, sp, ss) == (0x102, 0, 0x3002, 0x800, 0)
     assert (es, ds, fs, gs) == (0x11, 0x22, 0x33, 0x44)
     assert m.reg_read("ds") == 0 and m.reg_read("cs") == 0x08
+
+
+READ_DR6_DR7 = b"\x0f\x21\xf0\x0f\x21\xfb\xf4"      # mov eax, dr6; mov ebx, dr7; hlt
+
+
+def dr6_dr7(m):
+    m.mem_write(0x2000, READ_DR6_DR7)
+    m.run(start=0x2000, count=5)
+    return m.reg_read("eax"), m.reg_read("ebx")
+
+
+def test_dr7_gd_makes_any_debug_register_access_a_db_fault():
+    m = Machine(mode=32, memory=1 << 20)
+    m.mem_write(CODE, b"\xb8\x00\x24\x00\x00\x0f\x23\xf8"    # mov eax, 0x2400 (GD); mov dr7, eax
+                      b"\x0f\x21\xc0\xf4")                    # mov eax, dr0
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "exception" and ex.vector == 1 and ex.address == CODE + 8
+    dr6, dr7 = dr6_dr7(m)
+    assert dr6 & 0x2000 and not dr7 & 0x2000                  # BD set; GD cleared for the handler
+
+
+def test_io_breakpoint_traps_after_the_port_access_with_cr4_de():
+    code = (b"\xb8\x80\x00\x00\x00\x0f\x23\xc0"               # mov eax, 0x80; mov dr0, eax
+            b"\x0f\x20\xe0\x83\xc8\x08\x0f\x22\xe0"           # CR4.DE
+            b"\xb8\x01\x04\x02\x00\x0f\x23\xf8"               # DR7: L0, R/W0 = 10 (I/O), LEN0 1
+            b"\xe6\x80\x90\xf4")                              # out 0x80, al; nop; hlt
+    m = Machine(mode=32, memory=1 << 20)
+    m.mem_write(CODE, code)
+    ex = m.run(start=CODE, count=20)
+    assert ex.reason == "exception" and ex.vector == 1 and ex.address == CODE + len(code) - 2
+    assert dr6_dr7(m)[0] & 1                                  # B0
+    m = Machine(mode=32, memory=1 << 20)                      # without CR4.DE nothing is armed
+    m.mem_write(CODE, code[:8] + code[17:])
+    assert m.run(start=CODE, count=20).reason == "hlt"
+
+
+def test_task_switch_into_a_task_with_the_t_flag_traps():
+    def tss_desc(base):
+        return 0x67 | (base & 0xFFFFFF) << 16 | 0x89 << 40 | (base >> 24) << 56
+    m = protected_machine(tss_desc(0x6000), tss_desc(0x7000))   # 0x28 current task, 0x30 the new one
+    m.load_segment_register("tr", 0x28)
+    tss = bytearray(0x68)
+    struct.pack_into("<II", tss, 0x20, 0x5000, 2)              # EIP, EFLAGS
+    struct.pack_into("<I", tss, 0x38, 0x9000)                  # ESP
+    struct.pack_into("<6I", tss, 0x48, 0x10, 0x08, 0x10, 0x10, 0x10, 0x10)   # ES CS SS DS FS GS
+    tss[0x64] = 1                                              # T
+    m.mem_write(0x7000, bytes(tss))
+    m.mem_write(0x5000, b"\xf4")
+    m.mem_write(CODE, b"\xea\x00\x00\x00\x00\x30\x00")         # jmp 0x30:0 (a task switch)
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "exception" and ex.vector == 1 and ex.address == 0x5000
+    assert m.state()["tr"] == 0x30 and dr6_dr7(m)[0] & 0x8000   # DR6.BT
+
+
+def test_a_faults_saved_eflags_has_rf():
+    m = Machine(mode=32, memory=1 << 20)
+    with_idt(m, {6: HANDLER})
+    m.mem_write(HANDLER, b"\x8b\x44\x24\x08\xf4")   # mov eax, [esp + 8] (the saved EFLAGS); hlt
+    m.mem_write(CODE, b"\x0f\x0b")                   # ud2
+    m.reg_write("esp", STACK)
+    ex = m.run(start=CODE, count=10)
+    assert ex.reason == "hlt" and m.reg_read("eax") & 0x10000
+    assert not m.reg_read("eflags") & 0x10000        # the handler runs with RF clear

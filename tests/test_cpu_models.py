@@ -86,12 +86,19 @@ def test_unknown_msrs_fault_and_the_models_counters_exist():
     assert intel.read_msr(0xC0010000) is None
 
 
+def test_address_msrs_refuse_non_canonical_values():
+    m = Machine(mode=64, memory=1 << 20)
+    for msr in (0xC0000100, 0xC0000101, 0xC0000102, 0xC0000082, 0xC0000083, 0x175, 0x176):
+        assert not m.write_msr(msr, 0xAAAAAAAAAAAAAAAA)
+        assert m.write_msr(msr, 0xFFFF800000001000) and m.read_msr(msr) == 0xFFFF800000001000
+
+
 def test_cr4_bits_follow_cpuid():
     m = Machine(mode=32, memory=1 << 20)
     assert not m.write_cr(4, 1 << 18)            # OSXSAVE without XSAVE
     assert not m.write_cr(4, 1 << 12)            # LA57 not reported
     assert not m.write_cr(4, 1 << 17)            # PCIDE not reported
-    assert not m.write_cr(4, 1 << 3)             # DE not reported
+    assert not m.write_cr(4, 1 << 11)            # UMIP not reported
     assert m.write_cr(4, 0x10 | 0x20 | 0x80) and m.read_cr(4) == 0xB0     # PSE PAE PGE
     m = Machine(mode=64, memory=1 << 20)
     assert not m.write_cr(4, 0x80)               # long mode keeps PAE

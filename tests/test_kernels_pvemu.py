@@ -20,6 +20,15 @@ NOT_YET = {
 }
 KERNELS = sorted(f[:-4] for f in os.listdir(IMAGES) if f.endswith(".elf"))
 
+# Where QEMU's TCG departs from the SDM, the SDM decides: (QEMU's bytes,
+# the SDM's) in a kernel's expected output.  QEMU leaves RF clear in the
+# EFLAGS a fault pushes; the processor sets it for every fault but an
+# instruction breakpoint (SDM Vol. 3A 17.3.1.1; kvm-unit-tests idt_test).
+QEMU_DIFFERS = {
+    "v86_32": [(b"#GP frame: eip=0027 cs=2000 eflags=0x20002", b"#GP frame: eip=0027 cs=2000 eflags=0x30002"),
+               (b"#GP frame: eip=007a cs=2000 eflags=0x20046", b"#GP frame: eip=007a cs=2000 eflags=0x30046")],
+}
+
 
 def kernel_args(name):
     """Memory and command line a kernel is run with (expected/NAME.args)."""
@@ -36,6 +45,9 @@ def expected(name):
         out = f.read()
     with open(os.path.join(EXPECTED, name + ".status")) as f:
         status = int(f.read())
+    for qemu, sdm in QEMU_DIFFERS.get(name, []):
+        assert qemu in out
+        out = out.replace(qemu, sdm)
     return out, status
 
 

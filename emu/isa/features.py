@@ -82,7 +82,7 @@ MACHINE = frozenset(("PSE", "PAE", "APIC", "PGE", "PAT", "NX", "LM"))
 
 #: What this emulator implements: exactly these bits are set in CPUID.
 IMPLEMENTED = frozenset((
-    "BASE", "X87", "PSE", "TSC", "MSR", "PAE", "CX8", "APIC", "SEP", "PGE", "CMOV", "PAT",
+    "BASE", "X87", "DE", "PSE", "TSC", "MSR", "PAE", "CX8", "APIC", "SEP", "PGE", "CMOV", "PAT",
     "CX16", "MOVBE", "POPCNT", "LAHF_LM", "LZCNT", "SYSCALL", "NX", "LM",
     # simd_fp.py (the SSE/SSE2 integer instructions are simd_int.py's)
     "FXSR", "SSE", "SSE2", "XSAVE", "CLFLUSH", "CLFLUSHOPT", "RDTSCP", "RDPID",
