@@ -687,33 +687,42 @@ cdef inline uint32_t str_explicit_len(uint64_t reg, bint wide, uint32_t imm) noe
         a = <uint32_t>(0 - <uint32_t>reg) if <int32_t>reg < 0 else <uint32_t>reg
     return n if a > n else <uint32_t>a
 
-cdef uint32_t pcmpstr(const Vec* a, const Vec* b, uint32_t la, uint32_t lb, uint32_t imm, uint32_t* flags) noexcept nogil:
-    """IntRes2 of comparing a (xmm1, la valid elements) with b (xmm2/m128,
+cdef inline void str_unpack(const Vec* v, uint32_t imm, int32_t* out) noexcept nogil:
+    cdef uint32_t k
+    for k in range(8 if imm & 1 else 16):
+        out[k] = str_elem(v, k, imm)
+
+cdef uint32_t pcmpstr(const Vec* va, const Vec* vb, uint32_t la, uint32_t lb, uint32_t imm, uint32_t* flags) noexcept nogil:
+    """IntRes2 of comparing va (xmm1, la valid elements) with vb (xmm2/m128,
     lb valid elements), and the arithmetic flags in *flags."""
     cdef uint32_t n = 8 if imm & 1 else 16, res = 0, agg = (imm >> 2) & 3
     cdef uint32_t i, j, bit
     cdef int32_t x
+    cdef int32_t a[16]
+    cdef int32_t b[16]
+    str_unpack(va, imm, a)
+    str_unpack(vb, imm, b)
     for j in range(n):
         bit = 0
         if agg == 0:                     # equal any
             if j < lb:
-                x = str_elem(b, j, imm)
+                x = b[j]
                 for i in range(la):
-                    if str_elem(a, i, imm) == x:
+                    if a[i] == x:
                         bit = 1
                         break
         elif agg == 1:                   # ranges: a holds [lo, hi] pairs
             if j < lb:
-                x = str_elem(b, j, imm)
+                x = b[j]
                 i = 0
                 while i + 1 < la:
-                    if str_elem(a, i, imm) <= x <= str_elem(a, i + 1, imm):
+                    if a[i] <= x <= a[i + 1]:
                         bit = 1
                         break
                     i += 2
         elif agg == 2:                   # equal each: invalid pairs compare equal
             if j < la and j < lb:
-                bit = str_elem(a, j, imm) == str_elem(b, j, imm)
+                bit = a[j] == b[j]
             else:
                 bit = j >= la and j >= lb
         else:                            # equal ordered: a is a substring of b at j
@@ -721,7 +730,7 @@ cdef uint32_t pcmpstr(const Vec* a, const Vec* b, uint32_t la, uint32_t lb, uint
             for i in range(n - j):
                 if i >= la:
                     break
-                if j + i >= lb or str_elem(a, i, imm) != str_elem(b, j + i, imm):
+                if j + i >= lb or a[i] != b[j + i]:
                     bit = 0
                     break
         res |= bit << j
@@ -776,11 +785,22 @@ cdef int h_pcmpistrm(CPU* c, Insn* i) noexcept nogil: return pcmpstr_op(c, i, Fa
 
 # --- CRC32 (SSE4.2): CRC-32C, the Castagnoli polynomial, bit-reflected ---------------
 
+cdef uint32_t CRC32C_TABLE[256]     # the CRC of each byte value, a byte at a time
+
+cdef void init_crc32c() noexcept nogil:
+    cdef uint32_t k, bit, crc
+    for k in range(256):
+        crc = k
+        for bit in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78U if crc & 1 else 0)
+        CRC32C_TABLE[k] = crc
+
+init_crc32c()
+
 cdef inline uint32_t crc32c(uint32_t crc, uint64_t data, uint32_t size) noexcept nogil:
     cdef uint32_t k
-    for k in range(8 * size):
-        crc ^= <uint32_t>(data >> k) & 1
-        crc = (crc >> 1) ^ (0x82F63B78U if crc & 1 else 0)
+    for k in range(size):
+        crc = CRC32C_TABLE[(crc ^ <uint32_t>(data >> (8 * k))) & 0xFF] ^ (crc >> 8)
     return crc
 
 cdef int h_crc32(CPU* c, Insn* i) noexcept nogil:
