@@ -35,123 +35,123 @@ cdef inline int32_t sw(uint16_t v) noexcept nogil:
 
 # --- lane-wise arithmetic ----------------------------------------------------
 
-cdef void k_paddb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_paddb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = <uint8_t>(d.b[k] + s.b[k])
 
-cdef void k_paddw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_paddw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = <uint16_t>(d.w[k] + s.w[k])
 
-cdef void k_paddd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_paddd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = d.d[k] + s.d[k]
 
-cdef void k_paddq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_paddq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = d.q[k] + s.q[k]
 
-cdef void k_psubb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psubb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = <uint8_t>(d.b[k] - s.b[k])
 
-cdef void k_psubw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psubw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = <uint16_t>(d.w[k] - s.w[k])
 
-cdef void k_psubd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psubd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = d.d[k] - s.d[k]
 
-cdef void k_psubq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psubq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = d.q[k] - s.q[k]
 
-cdef void k_paddsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_paddsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = sat_s8(sb(d.b[k]) + sb(s.b[k]))
 
-cdef void k_paddsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_paddsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = sat_s16(sw(d.w[k]) + sw(s.w[k]))
 
-cdef void k_paddusb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_paddusb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = sat_u8(<int32_t>d.b[k] + s.b[k])
 
-cdef void k_paddusw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_paddusw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = sat_u16(<int32_t>d.w[k] + s.w[k])
 
-cdef void k_psubsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psubsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = sat_s8(sb(d.b[k]) - sb(s.b[k]))
 
-cdef void k_psubsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psubsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = sat_s16(sw(d.w[k]) - sw(s.w[k]))
 
-cdef void k_psubusb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psubusb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = sat_u8(<int32_t>d.b[k] - <int32_t>s.b[k])
 
-cdef void k_psubusw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psubusw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = sat_u16(<int32_t>d.w[k] - <int32_t>s.w[k])
 
-cdef void k_pmullw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmullw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = <uint16_t>(sw(d.w[k]) * sw(s.w[k]))
 
-cdef void k_pmulhw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmulhw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = <uint16_t>((sw(d.w[k]) * sw(s.w[k])) >> 16)
 
-cdef void k_pmulhuw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmulhuw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = <uint16_t>((<uint32_t>d.w[k] * s.w[k]) >> 16)
 
-cdef void k_pmulhrsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmulhrsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = <uint16_t>((((sw(d.w[k]) * sw(s.w[k])) >> 14) + 1) >> 1)
 
-cdef void k_pmulld(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmulld(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = d.d[k] * s.d[k]
 
-cdef void k_pmuludq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmuludq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     """The even (low) dwords of each quadword, unsigned, to a quadword."""
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = <uint64_t>d.d[2 * k] * s.d[2 * k]
 
-cdef void k_pmuldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmuldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = <uint64_t>(<int64_t><int32_t>d.d[2 * k] * <int32_t>s.d[2 * k])
 
-cdef void k_pmaddwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmaddwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     """Pairs of signed word products, summed to dwords (0x8000 * 0x8000 * 2
     wraps to 0x80000000, as in hardware)."""
     cdef uint32_t k
@@ -159,24 +159,24 @@ cdef void k_pmaddwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nog
         d.d[k] = <uint32_t>(sw(d.w[2 * k]) * sw(s.w[2 * k])) + \
             <uint32_t>(sw(d.w[2 * k + 1]) * sw(s.w[2 * k + 1]))
 
-cdef void k_pmaddubsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmaddubsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     """Unsigned bytes of d times signed bytes of s, pairs summed with signed
     saturation."""
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = sat_s16(<int32_t>d.b[2 * k] * sb(s.b[2 * k]) + <int32_t>d.b[2 * k + 1] * sb(s.b[2 * k + 1]))
 
-cdef void k_pavgb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pavgb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = <uint8_t>((<uint32_t>d.b[k] + s.b[k] + 1) >> 1)
 
-cdef void k_pavgw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pavgw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = <uint16_t>((<uint32_t>d.w[k] + s.w[k] + 1) >> 1)
 
-cdef void k_psadbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psadbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     """Sum of absolute byte differences, one per quadword, in its low word."""
     cdef uint32_t k, t
     cdef uint32_t sum
@@ -188,163 +188,163 @@ cdef void k_psadbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogi
             sum += <uint32_t>(x if x >= 0 else -x)
         d.q[k] = sum
 
-cdef void k_pand(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pand(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = d.q[k] & s.q[k]
 
-cdef void k_pandn(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pandn(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = ~d.q[k] & s.q[k]
 
-cdef void k_por(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_por(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = d.q[k] | s.q[k]
 
-cdef void k_pxor(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pxor(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = d.q[k] ^ s.q[k]
 
 # --- minimum, maximum, sign, absolute value ---------------------------------
 
-cdef void k_pminub(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pminub(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = s.b[k] if s.b[k] < d.b[k] else d.b[k]
 
-cdef void k_pmaxub(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmaxub(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = s.b[k] if s.b[k] > d.b[k] else d.b[k]
 
-cdef void k_pminsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pminsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = s.b[k] if sb(s.b[k]) < sb(d.b[k]) else d.b[k]
 
-cdef void k_pmaxsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmaxsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = s.b[k] if sb(s.b[k]) > sb(d.b[k]) else d.b[k]
 
-cdef void k_pminuw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pminuw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = s.w[k] if s.w[k] < d.w[k] else d.w[k]
 
-cdef void k_pmaxuw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmaxuw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = s.w[k] if s.w[k] > d.w[k] else d.w[k]
 
-cdef void k_pminsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pminsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = s.w[k] if sw(s.w[k]) < sw(d.w[k]) else d.w[k]
 
-cdef void k_pmaxsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmaxsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = s.w[k] if sw(s.w[k]) > sw(d.w[k]) else d.w[k]
 
-cdef void k_pminud(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pminud(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = s.d[k] if s.d[k] < d.d[k] else d.d[k]
 
-cdef void k_pmaxud(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmaxud(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = s.d[k] if s.d[k] > d.d[k] else d.d[k]
 
-cdef void k_pminsd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pminsd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = s.d[k] if <int32_t>s.d[k] < <int32_t>d.d[k] else d.d[k]
 
-cdef void k_pmaxsd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmaxsd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = s.d[k] if <int32_t>s.d[k] > <int32_t>d.d[k] else d.d[k]
 
-cdef void k_psignb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psignb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = <uint8_t>(0 if s.b[k] == 0 else (-d.b[k] if s.b[k] & 0x80 else d.b[k]))
 
-cdef void k_psignw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psignw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = <uint16_t>(0 if s.w[k] == 0 else (-d.w[k] if s.w[k] & 0x8000 else d.w[k]))
 
-cdef void k_psignd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psignd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = 0 if s.d[k] == 0 else (-d.d[k] if s.d[k] & 0x80000000U else d.d[k])
 
-cdef void k_pabsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pabsb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = <uint8_t>(-s.b[k] if s.b[k] & 0x80 else s.b[k])
 
-cdef void k_pabsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pabsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = <uint16_t>(-s.w[k] if s.w[k] & 0x8000 else s.w[k])
 
-cdef void k_pabsd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pabsd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = -s.d[k] if s.d[k] & 0x80000000U else s.d[k]
 
 # --- compares ------------------------------------------------------------------
 
-cdef void k_pcmpeqb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pcmpeqb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = 0xFF if d.b[k] == s.b[k] else 0
 
-cdef void k_pcmpeqw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pcmpeqw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = 0xFFFF if d.w[k] == s.w[k] else 0
 
-cdef void k_pcmpeqd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pcmpeqd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = 0xFFFFFFFFU if d.d[k] == s.d[k] else 0
 
-cdef void k_pcmpeqq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pcmpeqq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = <uint64_t>-1 if d.q[k] == s.q[k] else 0
 
-cdef void k_pcmpgtb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pcmpgtb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n):
         d.b[k] = 0xFF if sb(d.b[k]) > sb(s.b[k]) else 0
 
-cdef void k_pcmpgtw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pcmpgtw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 2):
         d.w[k] = 0xFFFF if sw(d.w[k]) > sw(s.w[k]) else 0
 
-cdef void k_pcmpgtd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pcmpgtd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 4):
         d.d[k] = 0xFFFFFFFFU if <int32_t>d.d[k] > <int32_t>s.d[k] else 0
 
-cdef void k_pcmpgtq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pcmpgtq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(n // 8):
         d.q[k] = <uint64_t>-1 if <int64_t>d.q[k] > <int64_t>s.q[k] else 0
 
 # --- packs and unpacks -----------------------------------------------------------
 
-cdef void k_packsswb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_packsswb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef Vec r
     cdef uint32_t h = n // 2
@@ -353,7 +353,7 @@ cdef void k_packsswb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept no
         r.b[h + k] = sat_s8(sw(s.w[k]))
     memcpy(d, &r, n)
 
-cdef void k_packuswb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_packuswb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef Vec r
     cdef uint32_t h = n // 2
@@ -362,7 +362,7 @@ cdef void k_packuswb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept no
         r.b[h + k] = sat_u8(sw(s.w[k]))
     memcpy(d, &r, n)
 
-cdef void k_packssdw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_packssdw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef Vec r
     cdef uint32_t h = n // 4
@@ -374,7 +374,7 @@ cdef void k_packssdw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept no
         r.w[h + k] = <uint16_t>(-32768 if y < -32768 else (32767 if y > 32767 else y))
     memcpy(d, &r, n)
 
-cdef void k_packusdw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_packusdw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef Vec r
     cdef uint32_t h = n // 4
@@ -396,81 +396,81 @@ cdef inline void unpack(Vec* d, const Vec* s, uint32_t n, uint32_t esize, bint h
         memcpy(&r.b[(2 * k + 1) * esize], &s.b[base + k * esize], esize)
     memcpy(d, &r, n)
 
-cdef void k_punpcklbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_punpcklbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     unpack(d, s, n, 1, False)
 
-cdef void k_punpcklwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_punpcklwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     unpack(d, s, n, 2, False)
 
-cdef void k_punpckldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_punpckldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     unpack(d, s, n, 4, False)
 
-cdef void k_punpcklqdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_punpcklqdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     unpack(d, s, n, 8, False)
 
-cdef void k_punpckhbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_punpckhbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     unpack(d, s, n, 1, True)
 
-cdef void k_punpckhwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_punpckhwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     unpack(d, s, n, 2, True)
 
-cdef void k_punpckhdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_punpckhdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     unpack(d, s, n, 4, True)
 
-cdef void k_punpckhqdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_punpckhqdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     unpack(d, s, n, 8, True)
 
 # --- shifts: the count is s's low quadword (an immediate form puts imm there) ---
 
-cdef void k_psllw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psllw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef uint64_t cnt = s.q[0]
     for k in range(n // 2):
         d.w[k] = 0 if cnt > 15 else <uint16_t>(d.w[k] << cnt)
 
-cdef void k_pslld(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pslld(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef uint64_t cnt = s.q[0]
     for k in range(n // 4):
         d.d[k] = 0 if cnt > 31 else d.d[k] << cnt
 
-cdef void k_psllq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psllq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef uint64_t cnt = s.q[0]
     for k in range(n // 8):
         d.q[k] = 0 if cnt > 63 else d.q[k] << cnt
 
-cdef void k_psrlw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psrlw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef uint64_t cnt = s.q[0]
     for k in range(n // 2):
         d.w[k] = 0 if cnt > 15 else <uint16_t>(d.w[k] >> cnt)
 
-cdef void k_psrld(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psrld(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef uint64_t cnt = s.q[0]
     for k in range(n // 4):
         d.d[k] = 0 if cnt > 31 else d.d[k] >> cnt
 
-cdef void k_psrlq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psrlq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef uint64_t cnt = s.q[0]
     for k in range(n // 8):
         d.q[k] = 0 if cnt > 63 else d.q[k] >> cnt
 
-cdef void k_psraw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psraw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef uint64_t cnt = s.q[0] if s.q[0] < 15 else 15
     for k in range(n // 2):
         d.w[k] = <uint16_t>(sw(d.w[k]) >> cnt)
 
-cdef void k_psrad(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psrad(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef uint64_t cnt = s.q[0] if s.q[0] < 31 else 31
     for k in range(n // 4):
         d.d[k] = <uint32_t>(<int32_t>d.d[k] >> cnt)
 
-cdef void k_pslldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pslldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     """Shift the whole register left by imm bytes."""
     cdef Vec r
     cdef uint32_t cnt = imm if imm < 16 else 16
@@ -478,7 +478,7 @@ cdef void k_pslldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogi
     memcpy(&r.b[cnt], d, 16 - cnt)
     memcpy(d, &r, 16)
 
-cdef void k_psrldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_psrldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef Vec r
     cdef uint32_t cnt = imm if imm < 16 else 16
     memset(&r, 0, 16)
@@ -487,7 +487,7 @@ cdef void k_psrldq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogi
 
 # --- shuffles, blends, alignment ----------------------------------------------------
 
-cdef void k_pshufw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pshufw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     """PSHUFW and PSHUFLW: the low four words of d from those of s by imm."""
     cdef uint32_t k
     for k in range(4):
@@ -495,25 +495,25 @@ cdef void k_pshufw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogi
     if n == 16:
         d.q[1] = s.q[1]
 
-cdef void k_pshufhw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pshufhw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     d.q[0] = s.q[0]
     for k in range(4):
         d.w[4 + k] = s.w[4 + ((imm >> (2 * k)) & 3)]
 
-cdef void k_pshufd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pshufd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(4):
         d.d[k] = s.d[(imm >> (2 * k)) & 3]
 
-cdef void k_pshufb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pshufb(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     cdef Vec r
     for k in range(n):
-        r.b[k] = 0 if s.b[k] & 0x80 else d.b[s.b[k] & (n - 1)]
+        r.b[k] = d.b[s.b[k] & (n - 1)] & <uint8_t>((s.b[k] >> 7) - 1)   # 0 when bit 7 is set
     memcpy(d, &r, n)
 
-cdef void k_palignr(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_palignr(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     """d:s (d the high half) shifted right by imm bytes, the low n bytes kept."""
     cdef uint8_t t[64]
     memset(t, 0, sizeof(t))
@@ -521,7 +521,7 @@ cdef void k_palignr(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nog
     memcpy(&t[n], d, n)
     memcpy(d, &t[imm if imm < 2 * n else 2 * n], n)
 
-cdef void k_pblendw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pblendw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     cdef uint32_t k
     for k in range(8):
         if (imm >> k) & 1:
@@ -556,25 +556,25 @@ cdef inline void horizontal_d(Vec* d, const Vec* s, uint32_t n, bint sub) noexce
             src.d[2 * (k % h)] + src.d[2 * (k % h) + 1]
     memcpy(d, &r, n)
 
-cdef void k_phaddw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_phaddw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     horizontal_w(d, s, n, 0)
 
-cdef void k_phaddsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_phaddsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     horizontal_w(d, s, n, 1)
 
-cdef void k_phsubw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_phsubw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     horizontal_w(d, s, n, 2)
 
-cdef void k_phsubsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_phsubsw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     horizontal_w(d, s, n, 3)
 
-cdef void k_phaddd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_phaddd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     horizontal_d(d, s, n, False)
 
-cdef void k_phsubd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_phsubd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     horizontal_d(d, s, n, True)
 
-cdef void k_phminposuw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_phminposuw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     """The smallest unsigned word of s and its (lowest) index."""
     cdef uint32_t k
     cdef uint32_t best = 0
@@ -584,7 +584,7 @@ cdef void k_phminposuw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept 
     d.q[1] = 0
     d.q[0] = s.w[best] | (<uint64_t>best << 16)
 
-cdef void k_mpsadbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_mpsadbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     """Eight sums of absolute differences: a sliding 4-byte window of d
     (from byte 4 * imm[2]) against the 4-byte block imm[1:0] of s."""
     cdef uint32_t k, t
@@ -622,40 +622,40 @@ cdef inline void widen(Vec* d, const Vec* s, uint32_t from_size, uint32_t to_siz
     d.q[0] = r.q[0]
     d.q[1] = r.q[1]
 
-cdef void k_pmovsxbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovsxbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 1, 2, True)
 
-cdef void k_pmovsxbd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovsxbd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 1, 4, True)
 
-cdef void k_pmovsxbq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovsxbq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 1, 8, True)
 
-cdef void k_pmovsxwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovsxwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 2, 4, True)
 
-cdef void k_pmovsxwq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovsxwq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 2, 8, True)
 
-cdef void k_pmovsxdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovsxdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 4, 8, True)
 
-cdef void k_pmovzxbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovzxbw(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 1, 2, False)
 
-cdef void k_pmovzxbd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovzxbd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 1, 4, False)
 
-cdef void k_pmovzxbq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovzxbq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 1, 8, False)
 
-cdef void k_pmovzxwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovzxwd(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 2, 4, False)
 
-cdef void k_pmovzxwq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovzxwq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 2, 8, False)
 
-cdef void k_pmovzxdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
+cdef inline void k_pmovzxdq(Vec* d, const Vec* s, uint32_t n, uint32_t imm) noexcept nogil:
     widen(d, s, 4, 8, False)
 
 # --- PCMPxSTRx: the string compare engine (SDM Vol. 2, 4.1) ---------------------------
@@ -687,33 +687,42 @@ cdef inline uint32_t str_explicit_len(uint64_t reg, bint wide, uint32_t imm) noe
         a = <uint32_t>(0 - <uint32_t>reg) if <int32_t>reg < 0 else <uint32_t>reg
     return n if a > n else <uint32_t>a
 
-cdef uint32_t pcmpstr(const Vec* a, const Vec* b, uint32_t la, uint32_t lb, uint32_t imm, uint32_t* flags) noexcept nogil:
-    """IntRes2 of comparing a (xmm1, la valid elements) with b (xmm2/m128,
+cdef inline void str_unpack(const Vec* v, uint32_t imm, int32_t* out) noexcept nogil:
+    cdef uint32_t k
+    for k in range(8 if imm & 1 else 16):
+        out[k] = str_elem(v, k, imm)
+
+cdef uint32_t pcmpstr(const Vec* va, const Vec* vb, uint32_t la, uint32_t lb, uint32_t imm, uint32_t* flags) noexcept nogil:
+    """IntRes2 of comparing va (xmm1, la valid elements) with vb (xmm2/m128,
     lb valid elements), and the arithmetic flags in *flags."""
     cdef uint32_t n = 8 if imm & 1 else 16, res = 0, agg = (imm >> 2) & 3
     cdef uint32_t i, j, bit
     cdef int32_t x
+    cdef int32_t a[16]
+    cdef int32_t b[16]
+    str_unpack(va, imm, a)
+    str_unpack(vb, imm, b)
     for j in range(n):
         bit = 0
         if agg == 0:                     # equal any
             if j < lb:
-                x = str_elem(b, j, imm)
+                x = b[j]
                 for i in range(la):
-                    if str_elem(a, i, imm) == x:
+                    if a[i] == x:
                         bit = 1
                         break
         elif agg == 1:                   # ranges: a holds [lo, hi] pairs
             if j < lb:
-                x = str_elem(b, j, imm)
+                x = b[j]
                 i = 0
                 while i + 1 < la:
-                    if str_elem(a, i, imm) <= x <= str_elem(a, i + 1, imm):
+                    if a[i] <= x <= a[i + 1]:
                         bit = 1
                         break
                     i += 2
         elif agg == 2:                   # equal each: invalid pairs compare equal
             if j < la and j < lb:
-                bit = str_elem(a, j, imm) == str_elem(b, j, imm)
+                bit = a[j] == b[j]
             else:
                 bit = j >= la and j >= lb
         else:                            # equal ordered: a is a substring of b at j
@@ -721,7 +730,7 @@ cdef uint32_t pcmpstr(const Vec* a, const Vec* b, uint32_t la, uint32_t lb, uint
             for i in range(n - j):
                 if i >= la:
                     break
-                if j + i >= lb or str_elem(a, i, imm) != str_elem(b, j + i, imm):
+                if j + i >= lb or a[i] != b[j + i]:
                     bit = 0
                     break
         res |= bit << j
@@ -776,11 +785,22 @@ cdef int h_pcmpistrm(CPU* c, Insn* i) noexcept nogil: return pcmpstr_op(c, i, Fa
 
 # --- CRC32 (SSE4.2): CRC-32C, the Castagnoli polynomial, bit-reflected ---------------
 
+cdef uint32_t CRC32C_TABLE[256]     # the CRC of each byte value, a byte at a time
+
+cdef void init_crc32c() noexcept nogil:
+    cdef uint32_t k, bit, crc
+    for k in range(256):
+        crc = k
+        for bit in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78U if crc & 1 else 0)
+        CRC32C_TABLE[k] = crc
+
+init_crc32c()
+
 cdef inline uint32_t crc32c(uint32_t crc, uint64_t data, uint32_t size) noexcept nogil:
     cdef uint32_t k
-    for k in range(8 * size):
-        crc ^= <uint32_t>(data >> k) & 1
-        crc = (crc >> 1) ^ (0x82F63B78U if crc & 1 else 0)
+    for k in range(size):
+        crc = CRC32C_TABLE[(crc ^ <uint32_t>(data >> (8 * k))) & 0xFF] ^ (crc >> 8)
     return crc
 
 cdef int h_crc32(CPU* c, Insn* i) noexcept nogil:
