@@ -78,7 +78,7 @@ FEATURES = {
 }
 
 #: Features of the machine rather than of instructions: no rows needed.
-MACHINE = frozenset(("PSE", "PAE", "APIC", "PGE", "PAT", "NX", "LM"))
+MACHINE = frozenset(("DE", "PSE", "PAE", "APIC", "PGE", "PAT", "NX", "LM"))
 
 #: What this emulator implements: exactly these bits are set in CPUID.
 IMPLEMENTED = frozenset((
