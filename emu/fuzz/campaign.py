@@ -415,10 +415,6 @@ def _accesses(case: Case, regs: dict, pc: int):
             off -= 1 << bits
         ea = effective_address(d, regs, mode) or 0
         out.append((ea + (off >> 3) - 8, 16, False))
-    if d.mnemonic == "?" and d.is_mem:
-        # an opcode the fuzz decoder does not name (SIMD): its ModRM operand,
-        # up to 16 bytes
-        out.append((effective_address(d, regs, mode) or 0, 16, False))
     if d.map == 1 and d.op == 0xF7 and not d.is_mem:
         out.append((reg(7) & ((1 << d.addrsize) - 1), 16, False))   # MASKMOVQ/MASKMOVDQU: [rDI]
     if d.addrsize == 16:
