@@ -224,6 +224,12 @@ cdef struct Fpu:
     uint64_t xcr0
     Vec xmm[16]
 
+# A mapped memory region (regions.pxi): guest-physical [start, end), its
+# first page at frame `frame`, with PERM_* bits.
+cdef struct Region:
+    uint64_t start, end, frame
+    uint32_t perms
+
 cdef struct CPU:
     uint64_t r[NREGS]
     # lazy flags: the arithmetic flags are a function of the last operation
@@ -352,3 +358,8 @@ cdef struct CPU:
     # x87, MMX, SSE and XSAVE state (x87.pxi, sse*.pxi); at the end, after
     # the hot fields, so their offsets stay small.
     Fpu fpu
+    # mapped memory regions (regions.pxi); at the end, after the hot fields
+    Region* regions       # sorted by start, disjoint
+    uint32_t nregions
+    uint8_t** frames      # host page of frame npages + k
+    uint64_t nframes      # frames page_blocks covers: RAM's npages and the mapped ones

@@ -22,6 +22,8 @@ from emu.exits import Exit
 
 include "flags.pxi"
 include "memory.pxi"
+include "regions.pxi"
+include "checks.pxi"
 include "paging.pxi"
 include "regs.pxi"
 include "icache.pxi"
@@ -69,6 +71,8 @@ cdef bint uses_stack(CPU* c, Insn* i) noexcept nogil:
     return stack_op
 
 cdef inline int exception_exit(CPU* c) noexcept nogil:
+    if c.exc_vector == EXC_PROT:
+        return EXIT_PROT
     return EXIT_UNMAPPED if c.exc_vector < 0 else EXIT_EXCEPTION
 
 cdef enum:
@@ -373,7 +377,7 @@ cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "cou
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
                           EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit",
                           EXIT_TRIPLE_FAULT: "triple-fault", EXIT_HYPERCALL: "hypercall",
-                          EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer"}
+                          EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer", EXIT_PROT: "protection"}
 
 #: The privileged-instruction classes that can trap (bit k of pv_trap_mask).
 PRIVOP_CLASSES = ("cli", "sti", "hlt", "popf", "write_cr", "read_cr", "rdmsr", "wrmsr",
@@ -424,12 +428,7 @@ cdef class Machine:
     def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False):
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
-        try:
-            size = int(memory)
-        except (TypeError, ValueError):
-            raise EmuError(f"memory must be a size in bytes, not {memory!r}") from None
-        if size <= 0 or size > (1 << 40):
-            raise EmuError(f"memory size {size} is out of range (1 byte to 1 TiB)")
+        size = _check_int("memory", memory, 0, 1 << 40)   # 0: none, mem_map it
         size = (size + 0xFFF) & ~0xFFF
         self.c = <CPU*>calloc(1, sizeof(CPU))
         if self.c == NULL:
@@ -437,6 +436,9 @@ cdef class Machine:
         c = self.c
         c.mem_size = size
         c.npages = size >> 12
+        c.nframes = c.npages
+        self._regions = []
+        self._frame_used = bytearray()
         c.use_cache = decode_cache
         self.mem_fd = -1
         if shared:                   # memory in a memfd: pages can be mapped into another machine
@@ -445,14 +447,14 @@ cdef class Machine:
             c.mem = <uint8_t*>mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, self.mem_fd, 0)
             if c.mem == <uint8_t*>MAP_FAILED:
                 c.mem = NULL
-        else:
+        elif size:
             c.mem = <uint8_t*>zalloc(size)
         c.hash = <Block**>zalloc(HASH_SIZE * sizeof(Block*))
         c.jcache = <Block**>zalloc(JC_SIZE * sizeof(Block*))
-        c.page_blocks = <Block**>zalloc(c.npages * sizeof(Block*))
+        c.page_blocks = <Block**>zalloc(c.npages * sizeof(Block*)) if size else NULL
         c.blocks = <Block*>zalloc(pool_blocks(c) * sizeof(Block))
         c.insn_pool = <Insn*>zalloc(pool_insns(c) * sizeof(Insn))
-        if (c.mem == NULL or c.hash == NULL or c.jcache == NULL or c.page_blocks == NULL
+        if (size and (c.mem == NULL or c.page_blocks == NULL) or c.hash == NULL or c.jcache == NULL
                 or c.blocks == NULL or c.insn_pool == NULL):
             raise MemoryError(f"cannot allocate {size} bytes of guest memory")
         c.io_map = <uint8_t*>zalloc(65536)
@@ -615,7 +617,9 @@ cdef class Machine:
             zfree(c.mem, c.mem_size)
             zfree(c.hash, HASH_SIZE * sizeof(Block*))
             zfree(c.jcache, JC_SIZE * sizeof(Block*))
-            zfree(c.page_blocks, c.npages * sizeof(Block*))
+            zfree(c.page_blocks, c.nframes * sizeof(Block*))
+            zfree(c.frames, (c.nframes - c.npages) * sizeof(uint8_t*))
+            free(c.regions)
             zfree(c.blocks, pool_blocks(c) * sizeof(Block))
             zfree(c.insn_pool, pool_insns(c) * sizeof(Insn))
             zfree(c.io_map, 65536)
@@ -668,24 +672,38 @@ cdef class Machine:
                            f"RAM (0..{self.c.mem_size:#x})")
 
     def mem_write(self, addr, data):
-        """Write bytes at a guest physical address."""
-        cdef const uint8_t[:] view = memoryview(bytes(data)) if not isinstance(data, (bytes, bytearray)) else data
-        cdef uint64_t a = addr, n = len(view), k, chunk
-        self._check_range(addr, n)
-        if n == 0:
-            return
-        memcpy(self.c.mem + a, &view[0], n)
+        """Write bytes at a guest physical address (RAM or mapped regions,
+        whatever their permissions)."""
+        try:
+            data = data if isinstance(data, (bytes, bytearray)) else bytes(data)
+        except TypeError:
+            raise EmuError(f"data must be bytes-like, not {type(data).__name__}") from None
+        cdef const uint8_t[:] view = data
+        cdef uint64_t n = len(view), k, chunk, fpa
+        cdef uint64_t a = self._check_access(addr, n)
+        cdef uint8_t* p
         k = a
-        while k < a + n:                     # stores into decoded code invalidate it
+        while k < a + n:                     # page by page; stores into decoded code invalidate it
             chunk = min(0x1000 - (k & 0xFFF), a + n - k)
-            if self.c.page_blocks[k >> 12] != NULL:
-                smc_write(self.c, k, <uint32_t>chunk)
+            p = self._host(k, &fpa)
+            memcpy(p, &view[k - a], chunk)
+            if fpa >> 12 < self.c.nframes and self.c.page_blocks[fpa >> 12] != NULL:
+                smc_write(self.c, fpa, <uint32_t>chunk)
             k += chunk
 
     def mem_read(self, addr, n):
-        """Read n bytes at a guest physical address."""
-        self._check_range(addr, n)
-        return (<char*>self.c.mem)[addr:addr + n]
+        """Read n bytes at a guest physical address (RAM or mapped regions)."""
+        cdef uint64_t a = self._check_access(addr, n), k, chunk, fpa
+        if a + n <= self.c.mem_size:
+            return (<char*>self.c.mem)[a:a + n]
+        out = bytearray(n)
+        cdef uint8_t* dst = out
+        k = a
+        while k < a + n:
+            chunk = min(0x1000 - (k & 0xFFF), a + n - k)
+            memcpy(dst + (k - a), self._host(k, &fpa), chunk)
+            k += chunk
+        return bytes(out)
 
     # ---- registers
 
@@ -812,14 +830,13 @@ cdef class Machine:
     cdef object _exit(self, int reason, uint64_t retired):
         c = self.c
         ex = Exit(reason=EXIT_NAMES[reason], address=c.exit_rip, instructions=retired)
-        if reason in (EXIT_EXCEPTION, EXIT_UNMAPPED, EXIT_TRIPLE_FAULT):
+        if reason in (EXIT_EXCEPTION, EXIT_UNMAPPED, EXIT_TRIPLE_FAULT, EXIT_PROT):
             ex.insn_bytes = self._code_at(c.exit_rip)
-        if reason in (EXIT_EXCEPTION, EXIT_TRIPLE_FAULT, EXIT_UNMAPPED):
             ex.registers = self.state()
         if reason == EXIT_EXCEPTION or reason == EXIT_TRIPLE_FAULT:
             ex.vector = c.exc_vector
             ex.error_code = c.exc_error if c.exc_has_error else None
-        elif reason == EXIT_UNMAPPED:
+        elif reason == EXIT_UNMAPPED or reason == EXIT_PROT:
             ex.access = ACCESS_NAMES[c.fault_access]
             ex.access_address = c.fault_addr
         elif reason == EXIT_DEBUG_EXIT:
@@ -1209,6 +1226,206 @@ cdef class Machine:
         cdef int got = fetch_code(self.c, la, buf, 15, pages)
         cdef int n = decode_one(self.c.mode, &insn, buf, got) if got > 0 else -1
         return (<char*>buf)[:n if n > 0 else got]
+
+    # ---- mapped memory (regions.pxi): Unicorn's mem_map family
+
+    cdef list _regions        # [start, end, perms, frame, owner], sorted, disjoint
+    cdef bytearray _frame_used   # one byte per mapped-frame slot (frame npages + k)
+
+    def mem_map(self, address, size, perms=7):
+        """Map `size` bytes of zeroed memory at guest-physical `address`
+        (both multiples of 4 KiB, anywhere in the 64-bit space outside RAM,
+        MMIO ranges and other regions), with `perms` a mask of 1 read,
+        2 write, 4 execute (Unicorn's UC_PROT_*).  An access the region
+        does not permit ends run() with 'protection'."""
+        start, n = self._check_new_region(address, size, perms)
+        owner = _HostPages(n)
+        self._add_region(start, n, perms, owner, owner.address)
+
+    def mem_map_ptr(self, address, buffer, perms=7):
+        """Map a writable Python buffer (bytearray, mmap, numpy array, ...,
+        a multiple of 4 KiB long) as guest memory at `address`: the guest
+        and the buffer share the bytes.  The machine keeps the buffer alive
+        while it is mapped."""
+        try:
+            view = memoryview(buffer).cast("B")
+        except TypeError:
+            raise EmuError(f"buffer must support the buffer protocol, not {type(buffer).__name__}") from None
+        if view.readonly:
+            raise EmuError("buffer must be writable")
+        if not view.c_contiguous:
+            raise EmuError("buffer must be contiguous")
+        start, n = self._check_new_region(address, len(view), perms)
+        cdef uint8_t[::1] raw = view
+        self._add_region(start, n, perms, view, <size_t>&raw[0])
+
+    def mem_unmap(self, address, size):
+        """Unmap [address, address + size) (page-aligned, wholly mapped by
+        mem_map regions); decoded code there is dropped."""
+        start, end = self._check_mapped(address, size)
+        c = self.c
+        cdef uint64_t f, gpa
+        kept = []
+        for r in self._regions:
+            lo, hi = max(r[0], start), min(r[1], end)
+            if lo >= hi:
+                kept.append(r)
+                continue
+            for gpa in range(lo, hi, 0x1000):
+                f = r[3] + ((gpa - r[0]) >> 12)
+                if c.page_blocks[f] != NULL:
+                    smc_write(c, f << 12, 0x1000)
+                c.frames[f - c.npages] = NULL
+                self._frame_used[f - c.npages] = 0
+            if r[0] < lo:
+                kept.append([r[0], lo, r[2], r[3], r[4]])
+            if hi < r[1]:
+                kept.append([hi, r[1], r[2], r[3] + ((hi - r[0]) >> 12), r[4]])
+        self._regions = kept
+        self._sync_regions()
+
+    def mem_protect(self, address, size, perms):
+        """Change the permissions of [address, address + size) (page-aligned,
+        wholly mapped by mem_map regions) to `perms` (1 read, 2 write,
+        4 execute)."""
+        _check_perms(perms)
+        start, end = self._check_mapped(address, size)
+        out = []
+        for r in self._regions:
+            lo, hi = max(r[0], start), min(r[1], end)
+            if lo >= hi:
+                out.append(r)
+                continue
+            if r[0] < lo:
+                out.append([r[0], lo, r[2], r[3], r[4]])
+            out.append([lo, hi, perms, r[3] + ((lo - r[0]) >> 12), r[4]])
+            if hi < r[1]:
+                out.append([hi, r[1], r[2], r[3] + ((hi - r[0]) >> 12), r[4]])
+        self._regions = out
+        self._sync_regions()
+
+    def mem_regions(self):
+        """The mapped memory as (begin, end, perms) tuples, `end` inclusive
+        as Unicorn reports it: RAM at 0 (if any) first, then each region."""
+        out = [(0, self.c.mem_size - 1, 7)] if self.c.mem_size else []
+        return out + [(r[0], r[1] - 1, r[2]) for r in self._regions]
+
+    cdef tuple _check_new_region(self, address, size, perms):
+        _check_perms(perms)
+        start = _check_int("address", address, 0, (1 << 64) - 1)
+        n = _check_int("size", size, 1, 1 << 64)
+        if start & 0xFFF or n & 0xFFF:
+            raise EmuError(f"address {start:#x} and size {n:#x} must be multiples of 4 KiB")
+        if start + n > 1 << 64:
+            raise EmuError(f"region {start:#x}+{n:#x} runs past the 64-bit address space")
+        if start < self.c.mem_size:
+            raise EmuError(f"region {start:#x}+{n:#x} overlaps RAM (0..{self.c.mem_size:#x})")
+        for r in self._regions:
+            if start < r[1] and r[0] < start + n:
+                raise EmuError(f"region {start:#x}+{n:#x} overlaps the mapped region {r[0]:#x}..{r[1]:#x}")
+        for lo, hi, _, _ in self.mmio_handlers:
+            if start < hi and lo < start + n:
+                raise EmuError(f"region {start:#x}+{n:#x} overlaps the MMIO range {lo:#x}..{hi:#x}")
+        if n >> 12 > MAX_MAPPED_PAGES - len(self._frame_used) + self._frame_used.count(0):
+            raise EmuError(f"size {n:#x}: at most {MAX_MAPPED_PAGES << 12:#x} bytes can be mapped")
+        return start, n
+
+    cdef tuple _check_mapped(self, address, size):
+        start = _check_int("address", address, 0, (1 << 64) - 1)
+        n = _check_int("size", size, 1, 1 << 64)
+        if start & 0xFFF or n & 0xFFF:
+            raise EmuError(f"address {start:#x} and size {n:#x} must be multiples of 4 KiB")
+        at = start
+        for r in self._regions:
+            if r[0] <= at < r[1]:
+                at = r[1]
+        if at < start + n:
+            raise EmuError(f"range {start:#x}+{n:#x} is not wholly mapped (nothing at {at:#x})")
+        return start, start + n
+
+    cdef void _add_region(self, uint64_t start, uint64_t n, uint32_t perms, owner, size_t host) except *:
+        c = self.c
+        cdef uint64_t pages = n >> 12, k, f
+        f = self._alloc_frames(pages)
+        for k in range(pages):
+            c.frames[f - c.npages + k] = <uint8_t*>host + (k << 12)
+        self._regions.append([start, start + n, perms, f, owner])
+        self._regions.sort(key=lambda r: r[0])
+        self._sync_regions()
+
+    cdef uint64_t _alloc_frames(self, uint64_t pages) except? 0:
+        """First fit of `pages` consecutive free frame slots, growing the
+        frame table (and the page lists of decoded blocks) when none fit."""
+        c = self.c
+        at = self._frame_used.find(bytes(pages))
+        if at < 0:
+            self._grow_frames(len(self._frame_used) + pages)
+            at = self._frame_used.find(bytes(pages))
+        self._frame_used[at:at + pages] = b"\1" * pages
+        return c.npages + at
+
+    cdef void _grow_frames(self, uint64_t want) except *:
+        c = self.c
+        cdef uint64_t cap = max(want, 2 * len(self._frame_used))
+        cdef uint64_t total = c.npages + cap
+        cdef Block** pb = <Block**>zalloc(total * sizeof(Block*))
+        cdef uint8_t** fr = <uint8_t**>zalloc(cap * sizeof(uint8_t*))
+        if pb == NULL or fr == NULL:
+            zfree(pb, total * sizeof(Block*))
+            zfree(fr, cap * sizeof(uint8_t*))
+            raise MemoryError(f"cannot grow the frame table to {cap} pages")
+        memcpy(pb, c.page_blocks, c.nframes * sizeof(Block*))
+        memcpy(fr, c.frames, len(self._frame_used) * sizeof(uint8_t*))
+        zfree(c.page_blocks, c.nframes * sizeof(Block*))
+        zfree(c.frames, len(self._frame_used) * sizeof(uint8_t*))
+        c.page_blocks = pb
+        c.frames = fr
+        c.nframes = total
+        self._frame_used.extend(bytes(cap - len(self._frame_used)))
+
+    cdef void _sync_regions(self) except *:
+        """Copy the region list into the C table and drop every cached
+        translation (permissions or frames changed)."""
+        c = self.c
+        cdef Region* t = <Region*>calloc(max(len(self._regions), 1), sizeof(Region))
+        if t == NULL:
+            raise MemoryError("cannot allocate the region table")
+        for k, r in enumerate(self._regions):
+            t[k].start, t[k].end, t[k].perms, t[k].frame = r[0], r[1], r[2], r[3]
+        free(c.regions)
+        c.regions = t
+        c.nregions = len(self._regions)
+        tlb_flush(c)
+
+    cdef uint8_t* _host(self, uint64_t gpa, uint64_t* frame_pa):
+        """Host byte behind guest-physical gpa (RAM or a region, whatever
+        its permissions) and its frame address; NULL if nothing is mapped."""
+        c = self.c
+        cdef Region* r
+        if gpa < c.mem_size:
+            frame_pa[0] = gpa
+            return c.mem + gpa
+        r = region_of(c, gpa)
+        if r == NULL:
+            return NULL
+        frame_pa[0] = ((r.frame + ((gpa - r.start) >> 12)) << 12) | (gpa & 0xFFF)
+        return host_of(c, frame_pa[0])
+
+    cdef uint64_t _check_access(self, addr, n) except? 0:
+        """Validate a mem_read/mem_write range: every byte mapped."""
+        cdef uint64_t a, k, fpa
+        a = _check_int("address", addr, 0, (1 << 64) - 1)
+        _check_int("size", n, 0, (1 << 64) - a)
+        if a + n <= self.c.mem_size:
+            return a
+        k = a & ~<uint64_t>0xFFF
+        while k < a + n:
+            if self._host(max(k, a), &fpa) == NULL:
+                raise EmuError(f"guest memory range {a:#x}..{a + n:#x} is outside RAM "
+                               f"(0..{self.c.mem_size:#x}) and the mapped regions "
+                               f"(nothing at {max(k, a):#x})")
+            k += 0x1000
+        return a
 
 
 def _emit(sink, bytearray collected, bytes data):

@@ -36,7 +36,7 @@ cdef void cache_flush(CPU* c) noexcept nogil:
     memset(c.hash, 0, HASH_SIZE * sizeof(Block*))
     memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
     jcache_flush(c)
-    memset(c.page_blocks, 0, c.npages * sizeof(Block*))
+    memset(c.page_blocks, 0, c.nframes * sizeof(Block*))
     c.nblocks = 0
     c.ninsns = 0
     c.block_abort = 1
@@ -97,7 +97,7 @@ cdef int fetch_code(CPU* c, uint64_t la, uint8_t* buf, int want, uint64_t* pages
         n = 0x1000 - <int>(pa & 0xFFF)
         if n > want - got:
             n = want - got
-        memcpy(buf + got, c.mem + pa, n)
+        memcpy(buf + got, host_of(c, pa), n)
         got += n
     return got
 
@@ -177,7 +177,7 @@ cdef inline bint ends_block(Insn* i) noexcept nogil:
     return i.fn == h_ud or i.fn == h_gp0
 
 cdef void page_add(CPU* c, Block* b, uint64_t page, uint32_t slot) noexcept nogil:
-    if page >= c.npages:
+    if page >= c.nframes:
         return
     if c.page_blocks[page] == NULL:
         tlb_drop_write_page(c, page)       # stores to it must now see the block

@@ -51,7 +51,7 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
     else:
         pa[0] = la
     if pa[0] >= c.mem_size or (pa[0] >> 12) == (c.msr_apic_base >> 12):
-        return device_or_unmapped(c, pa[0], acc)
+        return device_or_unmapped(c, pa, acc)
     if absent_page(c, pa[0]):                  # ballooned out: no RAM there
         return unmapped(c, pa[0], acc)
     return 0
@@ -68,9 +68,11 @@ cdef inline int check_span(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
         return fault(c, 13, 1, 0)
     return 0
 
-cdef int device_or_unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
-    """Outside RAM (or on the APIC page): a memory-mapped device, or nothing."""
+cdef int device_or_unmapped(CPU* c, uint64_t* ppa, int acc) noexcept nogil:
+    """Outside RAM (or on the APIC page): a memory-mapped device, a mapped
+    region (*ppa becomes its frame address), or nothing."""
     cdef uint32_t k
+    cdef uint64_t pa = ppa[0]
     if acc != ACC_FETCH:
         if (pa >> 12) == (c.msr_apic_base >> 12) and (c.msr_apic_base & 0x800):
             c.mmio_pa = pa
@@ -80,7 +82,7 @@ cdef int device_or_unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
                 c.mmio_pa = pa
                 return RC_MMIO
     if pa >= c.mem_size:
-        return unmapped(c, pa, acc)
+        return region_translate(c, ppa, acc)
     return 0
 
 cdef inline int translate(CPU* c, uint64_t la, int acc, uint64_t* pa) noexcept nogil:
@@ -102,7 +104,7 @@ cdef int rd_sys(CPU* c, uint64_t la, uint32_t size, uint64_t* v) noexcept nogil:
     for k in range(size):
         if sys_translate(c, (la + k) & c.lamask, ACC_READ, &pa):
             return RC_FAULT
-        r |= (<uint64_t>c.mem[pa]) << (8 * k)
+        r |= (<uint64_t>host_of(c, pa)[0]) << (8 * k)
     v[0] = r
     return 0
 
@@ -116,7 +118,7 @@ cdef int wr_sys(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
         sys_translate(c, (la + k) & c.lamask, ACC_WRITE, &pa)
         if c.page_blocks[pa >> 12] != NULL:
             smc_write(c, pa, 1)
-        c.mem[pa] = <uint8_t>(v >> (8 * k))
+        host_of(c, pa)[0] = <uint8_t>(v >> (8 * k))
     return 0
 
 cdef void tlb_flush(CPU* c) noexcept nogil:
@@ -161,7 +163,7 @@ cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
         return 0
     e.tag = la >> 12
     e.ppage = (pa >> 12) | (TLB_GLOBAL if c.walk_global and paging_on(c) else 0)
-    e.addend = c.mem + pa - (la & ~<uint64_t>0xFFF)
+    e.addend = host_of(c, pa) - (la & ~<uint64_t>0xFFF)
     return 0
 
 cdef void slow_access_done(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
@@ -266,7 +268,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     for k in range(size):
         if c.page_blocks[pa[k] >> 12] != NULL:
             smc_write(c, pa[k], 1)
-        c.mem[pa[k]] = <uint8_t>(v >> (8 * k))
+        host_of(c, pa[k])[0] = <uint8_t>(v >> (8 * k))
     if (la & 0xFFF) + size <= 0x1000:
         tlb_fill(c, c.tlb_w, la, ACC_WRITE)
     if c.dr_data | c.segchk:
