@@ -87,7 +87,9 @@ cdef enum:
     PV_RDTSC = 17
     PV_CLTS = 18
     PV_LMSW = 19         # operands: value
-    PV_NCLASSES = 20
+    PV_SYSCALL = 20      # (hook_add 'insn'; not privileged)
+    PV_SYSENTER = 21
+    PV_NCLASSES = 22
 
 cdef enum:
     RC_EXIT_NR = 7       # leave the run loop with c.exit_reason; not retired
@@ -192,7 +194,7 @@ cdef struct Block:
     uint32_t n
     uint32_t vlen       # bytes covered
     uint32_t key        # decode-mode key; 0 = invalidated
-    uint32_t _pad
+    uint32_t marks      # has hook markers (hooks.pxi): insns[k].idx counts instructions
 
 # An x87 register: an 80-bit extended real, 64-bit significand with an
 # explicit integer bit, then sign (bit 15) and biased exponent (bits 0-14).
@@ -363,3 +365,16 @@ cdef struct CPU:
     uint32_t nregions
     uint8_t** frames      # host page of frame npages + k
     uint64_t nframes      # frames page_blocks covers: RAM's npages and the mapped ones
+    # hooks (hooks.pxi): address ranges (inclusive) compiled into blocks
+    uint64_t hk_code_lo[16]
+    uint64_t hk_code_hi[16]
+    uint64_t hk_block_lo[16]
+    uint64_t hk_block_hi[16]
+    uint64_t hk_mem_lo[16]
+    uint64_t hk_mem_hi[16]
+    uint32_t hk_mem_kind[16]  # bit ACC_READ / ACC_WRITE
+    uint32_t hk_ncode, hk_nblock, hk_nmem
+    uint64_t hk_pass_addr     # the marker(s) at this address let their instruction through
+    uint32_t hk_pass_level    # ... up to this level (HOOK_BLOCK, HOOK_CODE)
+    uint64_t hk_addr          # the marker that exited: address, instruction/block size, level
+    uint32_t hk_size, hk_kind

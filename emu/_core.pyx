@@ -23,6 +23,7 @@ from emu.exits import Exit
 include "flags.pxi"
 include "memory.pxi"
 include "regions.pxi"
+include "hooks.pxi"
 include "checks.pxi"
 include "paging.pxi"
 include "regs.pxi"
@@ -158,6 +159,9 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     if special[0]:
         if one:
             n = 1
+    if b.marks and n < b.n:
+        n = entry_of(b, n)         # counted in instructions, not hook markers
+    if special[0]:
         if c.dr_exec and exec_bp(c, rip, b, &n, rf):
             c.exit_rip = rip
             if not has_idt(c):
@@ -382,7 +386,7 @@ cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "cou
 #: The privileged-instruction classes that can trap (bit k of pv_trap_mask).
 PRIVOP_CLASSES = ("cli", "sti", "hlt", "popf", "write_cr", "read_cr", "rdmsr", "wrmsr",
                   "cpuid", "in", "out", "lgdt", "lidt", "ltr", "lldt", "invlpg",
-                  "wbinvd", "rdtsc", "clts", "lmsw")
+                  "wbinvd", "rdtsc", "clts", "lmsw", "syscall", "sysenter")
 cdef object ACCESS_NAMES = {ACC_READ: "read", ACC_WRITE: "write", ACC_FETCH: "fetch"}
 
 # A run() is cut into slices of this many instructions so Ctrl-C is seen.
@@ -437,6 +441,9 @@ cdef class Machine:
         c.mem_size = size
         c.npages = size >> 12
         c.nframes = c.npages
+        c.hk_pass_addr = TLB_EMPTY
+        self._hooks = {}
+        self._next_hook = 1
         self._regions = []
         self._frame_used = bytearray()
         c.use_cache = decode_cache
@@ -532,13 +539,15 @@ cdef class Machine:
         c = self.c
         for start, end, read, write in self.mmio_handlers:
             if start <= c.mmio_addr < end:
+                if c.mmio_write:
+                    if write is not None:
+                        write(c.mmio_addr, c.mmio_size, c.mmio_value)
+                    value = 0
+                else:
+                    value = int(read(c.mmio_addr, c.mmio_size)) if read is not None else -1
                 break
-        if c.mmio_write:
-            if write is not None:
-                write(c.mmio_addr, c.mmio_size, c.mmio_value)
-            value = 0
         else:
-            value = int(read(c.mmio_addr, c.mmio_size)) if read is not None else -1
+            value = self._hooked_access()           # a page under a memory hook
         if c.mmio_log_n >= 8:
             raise EmuError(f"an instruction made more than 8 device accesses at {c.mmio_addr:#x}")
         c.mmio_log[c.mmio_log_n] = value & size_mask(c.mmio_size)
@@ -777,6 +786,8 @@ cdef class Machine:
             raise EmuError("this machine is already running (in another thread)")
         if start is not None:
             self.reg_write("rip", start)
+        c.hk_pass_addr = TLB_EMPTY               # a fresh run: every hook fires
+        self._retried = None
         if count is not None and count < 0:
             raise EmuError(f"count must be >= 0, not {count}")
         c.has_until = until is not None
@@ -794,12 +805,19 @@ cdef class Machine:
                 if remaining >= 0:
                     remaining -= budget - c.budget
                 if reason == EXIT_IO or reason == EXIT_FLUSH or reason == EXIT_MMIO:
+                    if reason != EXIT_FLUSH:
+                        self._rerun()               # its hooks have fired already
                     self._flush_output()
                     if reason == EXIT_IO:
                         self._python_io()
                     elif reason == EXIT_MMIO:
                         self._python_mmio()
                     self._feed_serial()
+                    continue
+                if reason == EXIT_HOOK:
+                    self._run_code_hooks()
+                    continue
+                if self._hooks and self._hook_exit(reason):
                     continue
                 if reason == EXIT_HYPERCALL and self.on_hypercall is not None:
                     self._hypercall()
@@ -1426,6 +1444,216 @@ cdef class Machine:
                                f"(nothing at {max(k, a):#x})")
             k += 0x1000
         return a
+
+    # ---- hooks (hooks.pxi): Unicorn's hook kinds
+
+    cdef dict _hooks          # handle -> (kind, callback, begin, end, arg)
+    cdef int _next_hook
+    cdef object _retried      # the fault a memory-fault hook just asked to retry
+
+    def hook_add(self, kind, callback, begin=1, end=0, arg=None):
+        """Call `callback` at events of `kind` with addresses in [begin, end]
+        (inclusive; begin > end, the default, means everywhere).  Returns a
+        handle for hook_del.  Kinds and callbacks:
+
+        'code'   callback(address, size) before each instruction
+        'block'  callback(address, size) at the start of each block
+        'mem_read', 'mem_write', 'mem_fetch', 'mem_read_after'
+                 callback(access, address, size, value) around an access to
+                 mapped regions (mem_map); value is 0 before a read
+        'mem_read_unmapped', 'mem_write_unmapped', 'mem_fetch_unmapped',
+        'mem_read_prot', 'mem_write_prot', 'mem_fetch_prot'
+                 callback(access, address, size, value) -> True to retry
+                 the access (the hook mapped or unprotected it), else the
+                 run ends with 'unmapped' / 'protection'
+        'intr'   callback(vector) for an exception or INT n with no IDT to
+                 take it; the run goes on (after INT n)
+        'insn_invalid'  callback() -> True to go on (after changing rip)
+        'insn'   arg 'in': callback(port, size) -> value; 'out':
+                 callback(port, size, value); 'syscall', 'sysenter':
+                 callback(), the instruction is skipped; 'cpuid', 'rdtsc':
+                 callback() -> True to skip the instruction, else it runs
+
+        Code, block and fetch hooks are compiled into the decoded blocks of
+        their range only; memory hooks route their pages (mapped regions)
+        through Python; elsewhere nothing changes.  Adding or removing a
+        hook takes effect at once, also from inside a hook.  An exception
+        raised by a callback ends run() and reaches its caller."""
+        if kind not in HOOK_KINDS:
+            raise EmuError(f"hook kind {kind!r} is not one of {', '.join(HOOK_KINDS)}")
+        if not callable(callback):
+            raise EmuError(f"callback must be callable, not {callback!r}")
+        b = _check_int("begin", begin, 0, (1 << 64) - 1)
+        e = _check_int("end", end, 0, (1 << 64) - 1)
+        if kind == "insn" and arg not in HOOK_INSNS:
+            raise EmuError(f"an 'insn' hook takes arg in {', '.join(HOOK_INSNS)}, not {arg!r}")
+        handle = self._next_hook
+        self._next_hook += 1
+        self._hooks[handle] = (kind, callback, b, e, arg)
+        self._sync_hooks()
+        return handle
+
+    def hook_del(self, handle):
+        """Remove a hook (a handle from hook_add)."""
+        if self._hooks.pop(handle, None) is None:
+            raise EmuError(f"no hook with handle {handle!r}")
+        self._sync_hooks()
+
+    cdef void _sync_hooks(self) except *:
+        """Copy the hooks' ranges into the CPU and drop decoded blocks and
+        translations, so that blocks are rebuilt with the markers now due."""
+        c = self.c
+        code, block, mem = [], [], []
+        traps = 0
+        for kind, _, b, e, arg in self._hooks.values():
+            r = (0, (1 << 64) - 1) if b > e else (b, e)
+            if kind in ("code", "mem_fetch"):
+                code.append(r)
+            elif kind == "block":
+                block.append(r)
+            elif kind in ("mem_read", "mem_read_after", "mem_write"):
+                mem.append(r + ((1 << ACC_WRITE) if kind == "mem_write" else (1 << ACC_READ),))
+            elif kind == "insn":
+                traps |= 1 << PRIVOP_CLASSES.index(arg)
+        c.hk_ncode = _fill_ranges(c.hk_code_lo, c.hk_code_hi, NULL, code)
+        c.hk_nblock = _fill_ranges(c.hk_block_lo, c.hk_block_hi, NULL, block)
+        c.hk_nmem = _fill_ranges(c.hk_mem_lo, c.hk_mem_hi, c.hk_mem_kind, mem)
+        c.pv_trap = (c.pv_trap & ~HOOK_TRAPS) | traps
+        cache_flush(c)
+        tlb_flush(c)
+
+    cdef void _rerun(self):
+        """The instruction at rip runs again after an exit (a device access,
+        a retried fault): its hook markers have fired already."""
+        self.c.hk_pass_addr = self.c.r[R_RIP]
+        self.c.hk_pass_level = HOOK_CODE
+
+    cdef list _hooks_at(self, kinds, uint64_t address):
+        return [cb for kind, cb, b, e, _ in list(self._hooks.values())
+                if kind in kinds and (b > e or b <= address <= e)]
+
+    cdef void _run_code_hooks(self) except *:
+        """A marker exited: call the block or code (and fetch) hooks there,
+        then let its instruction through, unless a hook moved rip."""
+        c = self.c
+        cdef uint64_t addr = c.hk_addr
+        cdef uint32_t size = c.hk_size, level = c.hk_kind
+        if level == HOOK_BLOCK:
+            for cb in self._hooks_at(("block",), addr):
+                cb(addr, size)
+        else:
+            for kind, cb, b, e, _ in list(self._hooks.values()):
+                if b > e or b <= addr <= e:
+                    if kind == "code":
+                        cb(addr, size)
+                    elif kind == "mem_fetch":
+                        cb("fetch", addr, size, 0)
+        if c.r[R_RIP] == addr:
+            c.hk_pass_addr = addr
+            c.hk_pass_level = level
+
+    cdef object _hooked_access(self):
+        """An access to a page under a memory hook: call the hooks and do
+        the access; returns the value read (0 for a store)."""
+        c = self.c
+        addr, size = c.mmio_addr, c.mmio_size
+        if c.mmio_write:
+            for cb in self._hooks_at(("mem_write",), addr):
+                cb("write", addr, size, c.mmio_value)
+            self.mem_write(addr, (c.mmio_value & size_mask(size)).to_bytes(size, "little"))
+            return 0
+        for cb in self._hooks_at(("mem_read",), addr):
+            cb("read", addr, size, 0)
+        value = int.from_bytes(self.mem_read(addr, size), "little")
+        for cb in self._hooks_at(("mem_read_after",), addr):
+            cb("read", addr, size, value)
+        return value
+
+    cdef bint _hook_exit(self, int reason) except *:
+        """An exit some hook may take: True if it did and the run goes on."""
+        c = self.c
+        if reason == EXIT_UNMAPPED or reason == EXIT_PROT:
+            access = ACCESS_NAMES[c.fault_access]
+            kind = f"mem_{access}_{'unmapped' if reason == EXIT_UNMAPPED else 'prot'}"
+            fault = (kind, c.exit_rip, c.fault_addr)
+            hooks = self._hooks_at((kind,), c.fault_addr)
+            if not hooks or fault == self._retried:
+                return False           # no hook, or the retry failed the same way
+            size = c.cur.osz if c.fault_access != ACC_FETCH and c.cur != NULL else 1
+            retry = False
+            for cb in hooks:
+                retry = bool(cb(access, c.fault_addr, size, 0)) or retry
+            self._retried = fault if retry else None
+            if retry:
+                self._rerun()
+            return retry
+        self._retried = None
+        if reason == EXIT_EXCEPTION:
+            if c.exc_vector == 6:
+                hooks = self._hooks_at(("insn_invalid",), c.exit_rip)
+                return bool(hooks) and all([bool(cb()) for cb in hooks])
+            hooks = self._hooks_at(("intr",), c.exit_rip)
+            for cb in hooks:
+                cb(c.exc_vector)
+            return bool(hooks)
+        if reason == EXIT_PRIVOP and (HOOK_TRAPS >> c.pv_class) & 1:
+            return self._insn_hook(PRIVOP_CLASSES[c.pv_class])
+        return False
+
+    cdef bint _insn_hook(self, cls) except *:
+        c = self.c
+        hooks = [cb for kind, cb, b, e, arg in list(self._hooks.values())
+                 if kind == "insn" and arg == cls and (b > e or b <= c.r[R_RIP] <= e)]
+        if not hooks:
+            self.pv_native()
+            self._rerun()
+            return True
+        if cls == "in":
+            value = 0
+            for cb in hooks:
+                value = cb(c.pv_arg[0], c.pv_arg[1])
+            self.pv_complete(int(value or 0))
+        elif cls == "out":
+            for cb in hooks:
+                cb(c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
+            self.pv_complete(0)
+        elif cls in ("cpuid", "rdtsc"):
+            skip = False
+            for cb in hooks:
+                skip = bool(cb()) or skip
+            if skip:
+                c.r[R_RIP] = (c.r[R_RIP] + c.pv_len) & c.ipmask
+            else:
+                self.pv_native()
+                self._rerun()
+        else:                          # syscall, sysenter: the hook stands for it
+            for cb in hooks:
+                cb()
+            c.r[R_RIP] = (c.r[R_RIP] + c.pv_len) & c.ipmask
+        return True
+
+
+#: Machine.hook_add's kinds, and the instructions an 'insn' hook can take.
+HOOK_KINDS = ("code", "block", "mem_read", "mem_write", "mem_fetch", "mem_read_after",
+              "mem_read_unmapped", "mem_write_unmapped", "mem_fetch_unmapped",
+              "mem_read_prot", "mem_write_prot", "mem_fetch_prot",
+              "intr", "insn_invalid", "insn")
+HOOK_INSNS = ("in", "out", "syscall", "sysenter", "cpuid", "rdtsc")
+cdef uint64_t HOOK_TRAPS = sum(1 << PRIVOP_CLASSES.index(k) for k in HOOK_INSNS)
+
+cdef uint32_t _fill_ranges(uint64_t* lo, uint64_t* hi, uint32_t* kinds, list ranges) except? 0:
+    """Ranges into a CPU table of MAX_HOOK_RANGES; more merge into one that
+    covers them all (the hooks themselves still check their own range)."""
+    if len(ranges) > MAX_HOOK_RANGES:
+        ranges = [(min(r[0] for r in ranges), max(r[1] for r in ranges))
+                  + ((ACC_READ_BIT | ACC_WRITE_BIT,) if kinds != NULL else ())]
+    for k, r in enumerate(ranges):
+        lo[k], hi[k] = r[0], r[1]
+        if kinds != NULL:
+            kinds[k] = r[2]
+    return len(ranges)
+
+cdef uint32_t ACC_READ_BIT = 1 << ACC_READ, ACC_WRITE_BIT = 1 << ACC_WRITE
 
 
 def _emit(sink, bytearray collected, bytes data):

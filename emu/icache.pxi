@@ -109,26 +109,39 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint8_t buf[16]
     cdef uint64_t pages[2]
     cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
-    cdef uint32_t off = 0, n = 0, limit = BLOCK_MAX if c.use_cache else 1
+    cdef uint32_t off = 0, n = 0, m = 0, mk, limit = BLOCK_MAX if c.use_cache else 1
     cdef int got, length
+    cdef bint hooked
     if not c.use_cache:
         c.nblocks = c.ninsns = 0
-    elif c.nblocks >= MAX_BLOCKS or c.ninsns + BLOCK_MAX + 1 > MAX_INSNS:
+    elif c.nblocks >= MAX_BLOCKS or c.ninsns + 2 * BLOCK_MAX + 2 > MAX_INSNS:
         cache_flush(c)
     b = &c.blocks[c.nblocks]
     b.insns = &c.insn_pool[c.ninsns]
-    while n < limit:
+    if block_hooked(c, rip):                   # hooks.pxi: a marker first
+        set_marker(&b.insns[0], HOOK_BLOCK, 0, 0)
+        n = 1
+    # n counts entries (instructions and hook markers), m instructions
+    while m < limit:
+        hooked = code_hooked(c, (rip + off) & c.ipmask)
+        mk = n
+        if hooked:
+            n += 1                             # room for the marker before it
         i = &b.insns[n]
         got = fetch_code(c, la + off, buf, 15, pages)
         length = decode_one(c.mode, i, buf, got) if got > 0 else -1
         if length < 0:
-            if n > 0:
+            n = mk
+            if m > 0:
                 break                      # let the next block fault on it
             if got == 0:
                 unmapped(c, (la + off) & c.lamask, ACC_FETCH)
             else:
                 unmapped(c, (la + off + got) & c.lamask, ACC_FETCH)
             return NULL
+        if hooked:
+            set_marker(&b.insns[mk], HOOK_CODE, off, m)
+            b.insns[mk].imm = <uint32_t>length
         if pages[1] != TLB_EMPTY and <uint32_t>length > 0x1000 - ((la + off) & 0xFFF):
             page2 = pages[1]               # the instruction straddles two pages
         specialize(i)
@@ -137,17 +150,21 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         i.off = off
         off += length
         i.next = off
-        i.idx = <uint8_t>n
+        i.idx = <uint8_t>m
         n += 1
+        m += 1
         if (ends_block(i) or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask):
             break
-    if n >= 2:
+    if n >= 2 and b.insns[n - 2].fn != h_hook and b.insns[n - 1].fn != h_hook:
         fuse_pair(&b.insns[n - 2], &b.insns[n - 1])   # CMP/SUB/TEST + Jcc (control.pxi)
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_block_end            # the end marker
     b.insns[n].off = b.insns[n].next = off
-    b.insns[n].idx = <uint8_t>n
+    b.insns[n].idx = <uint8_t>m
+    if n != m and b.insns[0].sub == HOOK_BLOCK and b.insns[0].fn == h_hook:
+        b.insns[0].imm = off               # the block hook reports the block's size
+    b.marks = n != m
     b.phys = pa
     b.vstart = rip
     b.n = n

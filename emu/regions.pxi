@@ -51,6 +51,9 @@ cdef int region_translate(CPU* c, uint64_t* pa, int acc) noexcept nogil:
         unmapped(c, pa[0], acc)
         c.exc_vector = EXC_PROT
         return RC_FAULT
+    if c.hk_nmem and acc != ACC_FETCH and mem_hooked(c, pa[0], acc):
+        c.mmio_pa = pa[0]                      # hooked: through Python (hooks.pxi)
+        return RC_MMIO
     pa[0] = ((r.frame + ((pa[0] - r.start) >> 12)) << 12) | (pa[0] & 0xFFF)
     return 0
 

@@ -358,6 +358,8 @@ cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
     """SYSCALL (64-bit mode, EFER.SCE): RCX = next RIP, R11 = RFLAGS, RFLAGS
     &= ~SFMASK, CS/SS from STAR[47:32], RIP = LSTAR, CPL 0."""
     cdef uint32_t sel = <uint32_t>(c.msr_star >> 32) & 0xFFFC
+    if pv_traps(c, i, PV_SYSCALL):              # an instruction hook (hooks.pxi)
+        return pv_trap_exit(c, i, PV_SYSCALL, 0, 0, 0)
     if c.mode != 64 or not (c.efer & EFER_SCE):
         return fault(c, 6, 0, 0)
     c.r[R_CX] = next_ip(c, i)
@@ -402,6 +404,8 @@ cdef int h_sysenter(CPU* c, Insn* i) noexcept nogil:
     """SYSENTER: CS = SYSENTER_CS, SS = CS + 8, rSP/rIP from the MSRs, CPL 0."""
     cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
     cdef bint lm = (c.efer & EFER_LMA) != 0
+    if pv_traps(c, i, PV_SYSENTER):             # an instruction hook (hooks.pxi)
+        return pv_trap_exit(c, i, PV_SYSENTER, 0, 0, 0)
     if not (c.cr0 & CR0_PE) or sel == 0:
         return fault(c, 13, 1, 0)
     materialize(c)
