@@ -1515,9 +1515,9 @@ cdef class Machine:
                 mem.append(r + ((1 << ACC_WRITE) if kind == "mem_write" else (1 << ACC_READ),))
             elif kind == "insn":
                 traps |= 1 << PRIVOP_CLASSES.index(arg)
-        c.hk_ncode = _fill_ranges(c.hk_code_lo, c.hk_code_hi, NULL, code)
-        c.hk_nblock = _fill_ranges(c.hk_block_lo, c.hk_block_hi, NULL, block)
-        c.hk_nmem = _fill_ranges(c.hk_mem_lo, c.hk_mem_hi, c.hk_mem_kind, mem)
+        c.hk_ncode = Machine._fill_ranges(c.hk_code_lo, c.hk_code_hi, NULL, code)
+        c.hk_nblock = Machine._fill_ranges(c.hk_block_lo, c.hk_block_hi, NULL, block)
+        c.hk_nmem = Machine._fill_ranges(c.hk_mem_lo, c.hk_mem_hi, c.hk_mem_kind, mem)
         c.pv_trap = (c.pv_trap & ~HOOK_TRAPS) | traps
         cache_flush(c)
         tlb_flush(c)
@@ -1527,6 +1527,19 @@ cdef class Machine:
         a retried fault): its hook markers have fired already."""
         self.c.hk_pass_addr = self.c.r[R_RIP]
         self.c.hk_pass_level = HOOK_CODE
+
+    @staticmethod
+    cdef uint32_t _fill_ranges(uint64_t* lo, uint64_t* hi, uint32_t* kinds, list ranges) except? 0:
+        """Ranges into a CPU table of MAX_HOOK_RANGES; more merge into one that
+        covers them all (the hooks themselves still check their own range)."""
+        if len(ranges) > MAX_HOOK_RANGES:
+            ranges = [(min(r[0] for r in ranges), max(r[1] for r in ranges))
+                      + ((ACC_READ_BIT | ACC_WRITE_BIT,) if kinds != NULL else ())]
+        for k, r in enumerate(ranges):
+            lo[k], hi[k] = r[0], r[1]
+            if kinds != NULL:
+                kinds[k] = r[2]
+        return len(ranges)
 
     cdef list _hooks_at(self, kinds, uint64_t address):
         return [cb for kind, cb, b, e, _ in list(self._hooks.values())
@@ -1640,18 +1653,6 @@ HOOK_KINDS = ("code", "block", "mem_read", "mem_write", "mem_fetch", "mem_read_a
               "intr", "insn_invalid", "insn")
 HOOK_INSNS = ("in", "out", "syscall", "sysenter", "cpuid", "rdtsc")
 cdef uint64_t HOOK_TRAPS = sum(1 << PRIVOP_CLASSES.index(k) for k in HOOK_INSNS)
-
-cdef uint32_t _fill_ranges(uint64_t* lo, uint64_t* hi, uint32_t* kinds, list ranges) except? 0:
-    """Ranges into a CPU table of MAX_HOOK_RANGES; more merge into one that
-    covers them all (the hooks themselves still check their own range)."""
-    if len(ranges) > MAX_HOOK_RANGES:
-        ranges = [(min(r[0] for r in ranges), max(r[1] for r in ranges))
-                  + ((ACC_READ_BIT | ACC_WRITE_BIT,) if kinds != NULL else ())]
-    for k, r in enumerate(ranges):
-        lo[k], hi[k] = r[0], r[1]
-        if kinds != NULL:
-            kinds[k] = r[2]
-    return len(ranges)
 
 cdef uint32_t ACC_READ_BIT = 1 << ACC_READ, ACC_WRITE_BIT = 1 << ACC_WRITE
 
