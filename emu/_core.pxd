@@ -378,3 +378,5 @@ cdef struct CPU:
     uint32_t hk_pass_level    # ... up to this level (HOOK_BLOCK, HOOK_CODE)
     uint64_t hk_addr          # the marker that exited: address, instruction/block size, level
     uint32_t hk_size, hk_kind
+    uint32_t fault_size       # the last slow-path access: size, and value for a store
+    uint64_t fault_value

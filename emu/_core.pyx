@@ -7,7 +7,7 @@ struct of _core.pxd; every instruction handler is `noexcept nogil` and
 reports faults by return code.  The Python-facing class is Machine.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 from posix.mman cimport (mmap, munmap, madvise, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED,
@@ -24,6 +24,7 @@ include "flags.pxi"
 include "memory.pxi"
 include "regions.pxi"
 include "hooks.pxi"
+include "context.pxi"
 include "checks.pxi"
 include "paging.pxi"
 include "regs.pxi"
@@ -787,6 +788,7 @@ cdef class Machine:
         if start is not None:
             self.reg_write("rip", start)
         c.hk_pass_addr = TLB_EMPTY               # a fresh run: every hook fires
+        c.stop_request = 0
         self._retried = None
         if count is not None and count < 0:
             raise EmuError(f"count must be >= 0, not {count}")
@@ -1541,6 +1543,12 @@ cdef class Machine:
                 kinds[k] = r[2]
         return len(ranges)
 
+    cdef void _resume_after(self):
+        """An instruction hook completed its instruction mid-block: the run
+        goes on at the next one, which is no new block for a block hook."""
+        self.c.hk_pass_addr = self.c.r[R_RIP]
+        self.c.hk_pass_level = HOOK_BLOCK
+
     cdef list _hooks_at(self, kinds, uint64_t address):
         return [cb for kind, cb, b, e, _ in list(self._hooks.values())
                 if kind in kinds and (b > e or b <= address <= e)]
@@ -1592,10 +1600,11 @@ cdef class Machine:
             hooks = self._hooks_at((kind,), c.fault_addr)
             if not hooks or fault == self._retried:
                 return False           # no hook, or the retry failed the same way
-            size = c.cur.osz if c.fault_access != ACC_FETCH and c.cur != NULL else 1
+            size = c.fault_size if c.fault_access != ACC_FETCH else 1
+            value = c.fault_value if c.fault_access == ACC_WRITE else 0
             retry = False
             for cb in hooks:
-                retry = bool(cb(access, c.fault_addr, size, 0)) or retry
+                retry = bool(cb(access, c.fault_addr, size, value)) or retry
             self._retried = fault if retry else None
             if retry:
                 self._rerun()
@@ -1626,16 +1635,19 @@ cdef class Machine:
             for cb in hooks:
                 value = cb(c.pv_arg[0], c.pv_arg[1])
             self.pv_complete(int(value or 0))
+            self._resume_after()
         elif cls == "out":
             for cb in hooks:
                 cb(c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
             self.pv_complete(0)
+            self._resume_after()
         elif cls in ("cpuid", "rdtsc"):
             skip = False
             for cb in hooks:
                 skip = bool(cb()) or skip
             if skip:
                 c.r[R_RIP] = (c.r[R_RIP] + c.pv_len) & c.ipmask
+                self._resume_after()
             else:
                 self.pv_native()
                 self._rerun()
@@ -1643,7 +1655,42 @@ cdef class Machine:
             for cb in hooks:
                 cb()
             c.r[R_RIP] = (c.r[R_RIP] + c.pv_len) & c.ipmask
+            self._resume_after()
         return True
+
+    # ---- in-memory state: CPU contexts (Unicorn's context_save/restore)
+
+    def context_save(self):
+        """All CPU state (registers, flags, segments, control, debug and
+        model-specific registers, x87/SSE, interrupt controllers and timers)
+        as bytes, for context_restore on this machine or another of the
+        same mode.  Memory, mappings and hooks are not part of it."""
+        return (<char*>self.c)[:sizeof(CPU)]
+
+    def context_restore(self, context):
+        """Put back CPU state from context_save.  Cached translations and the
+        jump cache are dropped; decoded blocks stay (they are keyed by
+        physical address and decode mode)."""
+        cdef const uint8_t[:] blob
+        try:
+            blob = context
+        except (TypeError, ValueError):
+            raise EmuError(f"context must be bytes from context_save, not {type(context).__name__}") from None
+        if blob.shape[0] != sizeof(CPU):
+            raise EmuError(f"context is {blob.shape[0]} bytes, not the {sizeof(CPU)} of context_save")
+        context_restore(self.c, &blob[0])
+
+    def vector_read(self, k):
+        """xmm register k (0-15) as a 128-bit integer (little-endian lanes)."""
+        _check_int("register number", k, 0, 15)
+        return int.from_bytes((<char*>self.c.fpu.xmm[k].b)[:16], "little")
+
+    def vector_write(self, k, value):
+        """Set xmm register k (0-15) from a 128-bit integer."""
+        _check_int("register number", k, 0, 15)
+        v = _check_int("value", value, 0, (1 << 128) - 1)
+        cdef bytes raw = v.to_bytes(16, "little")
+        memcpy(self.c.fpu.xmm[k].b, <char*>raw, 16)
 
 
 #: Machine.hook_add's kinds, and the instructions an 'insn' hook can take.

@@ -154,7 +154,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         n += 1
         m += 1
         if (ends_block(i) or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
-                or rip + off > c.ipmask):
+                or rip + off > c.ipmask or (c.has_until and rip + off == c.until)):
             break
     if n >= 2 and b.insns[n - 2].fn != h_hook and b.insns[n - 1].fn != h_hook:
         fuse_pair(&b.insns[n - 2], &b.insns[n - 1])   # CMP/SUB/TEST + Jcc (control.pxi)

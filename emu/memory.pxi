@@ -210,6 +210,7 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
     cdef uint32_t k
     cdef TlbEntry* e
     cdef int rc
+    c.fault_size = size                # for a memory-fault hook (hooks.pxi)
     if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
         return RC_FAULT
     if (la & 0xFFF) + size <= 0x1000:
@@ -250,6 +251,8 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t a
     cdef uint32_t k
     cdef int rc
+    c.fault_size = size                # for a memory-fault hook (hooks.pxi)
+    c.fault_value = v
     if check_span(c, la, size) or (c.segchk and seg_check(c, la, size)):
         return RC_FAULT
     # Translate every byte's page first, so a fault leaves memory unchanged.

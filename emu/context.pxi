@@ -1,0 +1,27 @@
+# CPU contexts (Machine.context_save/context_restore): the CPU struct as
+# bytes.  What belongs to the machine rather than to the CPU's state (host
+# pointers, the decode cache, mapped regions, hooks, lifetime counters) is
+# kept from the live machine when a context is put back.
+
+cdef void context_restore(CPU* c, const uint8_t* blob) noexcept nogil:
+    cdef CPU* keep = <CPU*>malloc(sizeof(CPU))
+    if keep == NULL:
+        return
+    memcpy(keep, c, sizeof(CPU))
+    memcpy(c, blob, sizeof(CPU))
+    c.mem, c.mem_size, c.npages = keep.mem, keep.mem_size, keep.npages
+    c.io_map, c.absent, c.pv_vcpu = keep.io_map, keep.absent, keep.pv_vcpu
+    c.hash, c.jcache, c.page_blocks = keep.hash, keep.jcache, keep.page_blocks
+    c.blocks, c.insn_pool, c.nblocks, c.ninsns = keep.blocks, keep.insn_pool, keep.nblocks, keep.ninsns
+    c.use_cache, c.no_chain = keep.use_cache, keep.no_chain
+    c.regions, c.nregions, c.frames, c.nframes = keep.regions, keep.nregions, keep.frames, keep.nframes
+    memcpy(&c.hk_code_lo[0], &keep.hk_code_lo[0], <size_t>(<char*>&c.hk_pass_addr - <char*>&c.hk_code_lo[0]))
+    c.hk_pass_addr = TLB_EMPTY
+    c.pv_trap = keep.pv_trap
+    c.icount, c.blocks_decoded, c.smc_invalidations = keep.icount, keep.blocks_decoded, keep.smc_invalidations
+    c.blocks_chained, c.stop_request = keep.blocks_chained, keep.stop_request
+    # a newer jump-cache generation than any the live machine used
+    c.key = (keep.key & ~<uint32_t>KEY_DECODE) | (c.key & KEY_DECODE)
+    free(keep)
+    tlb_flush(c)
+    c.next_event = 0
