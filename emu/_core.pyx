@@ -754,6 +754,7 @@ cdef class Machine:
             c.r[idx] = (c.r[idx] & ~<uint64_t>0xFF00) | (v << 8)
         elif kind == 2:
             c.r[R_RIP] = v & c.ipmask
+            self._rip_written = True          # (a code hook moved rip: _run_code_hooks)
         elif kind == 3:
             materialize(c)
             c.eflags = (c.eflags & ~size_mask(size)) | v | 2
@@ -1452,6 +1453,7 @@ cdef class Machine:
     cdef dict _hooks          # handle -> (kind, callback, begin, end, arg)
     cdef int _next_hook
     cdef object _retried      # the fault a memory-fault hook just asked to retry
+    cdef bint _rip_written    # a hook wrote rip
 
     def hook_add(self, kind, callback, begin=1, end=0, arg=None):
         """Call `callback` at events of `kind` with addresses in [begin, end]
@@ -1559,6 +1561,7 @@ cdef class Machine:
         c = self.c
         cdef uint64_t addr = c.hk_addr
         cdef uint32_t size = c.hk_size, level = c.hk_kind
+        self._rip_written = False
         if level == HOOK_BLOCK:
             for cb in self._hooks_at(("block",), addr):
                 cb(addr, size)
@@ -1569,7 +1572,7 @@ cdef class Machine:
                         cb(addr, size)
                     elif kind == "mem_fetch":
                         cb("fetch", addr, size, 0)
-        if c.r[R_RIP] == addr:
+        if not self._rip_written:
             c.hk_pass_addr = addr
             c.hk_pass_level = level
 
@@ -1691,6 +1694,19 @@ cdef class Machine:
         v = _check_int("value", value, 0, (1 << 128) - 1)
         cdef bytes raw = v.to_bytes(16, "little")
         memcpy(self.c.fpu.xmm[k].b, <char*>raw, 16)
+
+    def load_segment(self, name, selector):
+        """MOV to a data segment register ('ds', 'es', 'fs', 'gs', 'ss') as
+        the CPU does it: in protected mode the descriptor is read from the
+        GDT/LDT and checked.  Returns None, or (vector, error code) of the
+        fault the CPU would take (the register is then unchanged)."""
+        kind, idx, _ = _reg_lookup(name)
+        if kind != 4 or idx == S_CS:
+            raise EmuError(f"load_segment takes ds, es, fs, gs or ss, not {name!r}")
+        sel = _check_int("selector", selector, 0, 0xFFFF)
+        if load_seg(self.c, idx, sel):
+            return (self.c.exc_vector, self.c.exc_error)
+        return None
 
 
 #: Machine.hook_add's kinds, and the instructions an 'insn' hook can take.

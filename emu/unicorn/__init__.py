@@ -165,7 +165,12 @@ class Uc:
         self._exits = []
         self._timeout = 0
         self._cpu_model = cpu if cpu is not None else UC_CPU_X86_QEMU64
+        self._tlb_mode = UC_TLB_CPU
+        self._tcg_buffer_size = 0
         self._running = False
+        # Unicorn runs SYSCALL and SYSENTER as calls to their hooks only
+        for insn in ("syscall", "sysenter"):
+            self._m.hook_add("insn", _nothing, arg=insn)
 
     # ---- running
 
@@ -235,6 +240,10 @@ class Uc:
         m = self._m
         try:
             name = _NAMED.get(reg_id)
+            if name in _DATA_SEGS and self._mode != UC_MODE_16:
+                if m.load_segment(name, _fit(value, name)) is not None:   # as MOV sreg
+                    raise UcError(UC_ERR_EXCEPTION, f"{name} cannot hold selector {value:#x}")
+                return None
             if name is not None:
                 return m.reg_write(name, _fit(value, name))
             if reg_id in _CRS:
@@ -422,8 +431,9 @@ class Uc:
         return self._cpu_model
 
     def ctl_set_cpu_model(self, model):
-        if model != UC_CPU_X86_QEMU64:
-            raise UcError(UC_ERR_ARG, "pvemu has one CPU model (its own CPUID)")
+        """Recorded for ctl_get_cpu_model; CPUID stays pvemu's own."""
+        if not isinstance(model, int) or not 0 <= model < UC_CPU_X86_ENDING:
+            raise UcError(UC_ERR_ARG, f"CPU model {model!r}")
         self._cpu_model = model
 
     def ctl_remove_cache(self, begin, end):
@@ -439,14 +449,34 @@ class Uc:
         self._m.flush_tlb()
 
     def ctl_set_tlb_mode(self, mode):
-        if mode != UC_TLB_CPU:
-            raise UcError(UC_ERR_ARG, "only the CPU's own TLB (UC_TLB_CPU)")
+        """UC_TLB_CPU and UC_TLB_VIRTUAL both leave translation to the CPU:
+        flat (virtual = physical) until the guest turns paging on."""
+        if mode not in (UC_TLB_CPU, UC_TLB_VIRTUAL):
+            raise UcError(UC_ERR_ARG, f"TLB mode {mode!r}")
+        self._tlb_mode = mode
+
+    ctl_tlb_mode = ctl_set_tlb_mode          # Unicorn's earlier name
+
+    def ctl_get_tcg_buffer_size(self):
+        return self._tcg_buffer_size
+
+    def ctl_set_tcg_buffer_size(self, size):
+        """Recorded for ctl_get_tcg_buffer_size; pvemu's decode cache has a
+        fixed size and flushes itself when full."""
+        self._tcg_buffer_size = _arg_int(size)
 
     def errno(self):
         return UC_ERR_OK
 
     def release_handle(self):
         """Nothing to release: the machine goes with the object."""
+
+
+def _nothing():
+    return None
+
+
+_DATA_SEGS = ("ds", "es", "fs", "gs", "ss")
 
 
 def _mem_adapter(uc, callback, ud, access):
