@@ -380,3 +380,11 @@ cdef struct CPU:
     uint32_t hk_size, hk_kind
     uint32_t fault_size       # the last slow-path access: size, and value for a store
     uint64_t fault_value
+    # dirty pages and snapshots (snapshot.pxi)
+    uint8_t* dirty            # per frame: DIRTY_LOG | DIRTY_SNAP marks
+    uint32_t* dirty_log       # frames marked DIRTY_LOG, in order
+    uint32_t* snap_list       # frames saved into snap since the snapshot
+    uint64_t dirty_frames     # frames the three arrays cover
+    uint64_t ndirty_log, nsnap
+    uint8_t* snap             # page f as it was at the snapshot: snap + f * 4096
+    uint64_t snap_frames

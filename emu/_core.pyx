@@ -10,6 +10,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from posix.mman cimport (mmap, munmap, madvise, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED,
                           MAP_ANONYMOUS, MAP_FIXED, MAP_FAILED, MADV_DONTNEED)
 import os
@@ -25,6 +26,7 @@ include "memory.pxi"
 include "regions.pxi"
 include "hooks.pxi"
 include "context.pxi"
+include "snapshot.pxi"
 include "checks.pxi"
 include "paging.pxi"
 include "regs.pxi"
@@ -444,6 +446,7 @@ cdef class Machine:
         c.nframes = c.npages
         c.hk_pass_addr = TLB_EMPTY
         self._hooks = {}
+        self._code_list, self._block_list = [], []
         self._next_hook = 1
         self._regions = []
         self._frame_used = bytearray()
@@ -465,6 +468,7 @@ cdef class Machine:
         if (size and (c.mem == NULL or c.page_blocks == NULL) or c.hash == NULL or c.jcache == NULL
                 or c.blocks == NULL or c.insn_pool == NULL):
             raise MemoryError(f"cannot allocate {size} bytes of guest memory")
+        self._grow_dirty()
         c.io_map = <uint8_t*>zalloc(65536)
         if c.io_map == NULL:
             raise MemoryError("cannot allocate the I/O port map")
@@ -630,6 +634,10 @@ cdef class Machine:
             zfree(c.page_blocks, c.nframes * sizeof(Block*))
             zfree(c.frames, (c.nframes - c.npages) * sizeof(uint8_t*))
             free(c.regions)
+            zfree(c.dirty, c.dirty_frames)
+            zfree(c.dirty_log, c.dirty_frames * 4)
+            zfree(c.snap_list, c.dirty_frames * 4)
+            zfree(c.snap, c.snap_frames << 12)
             zfree(c.blocks, pool_blocks(c) * sizeof(Block))
             zfree(c.insn_pool, pool_insns(c) * sizeof(Insn))
             zfree(c.io_map, 65536)
@@ -696,6 +704,7 @@ cdef class Machine:
         while k < a + n:                     # page by page; stores into decoded code invalidate it
             chunk = min(0x1000 - (k & 0xFFF), a + n - k)
             p = self._host(k, &fpa)
+            mark_dirty(self.c, fpa)
             memcpy(p, &view[k - a], chunk)
             if fpa >> 12 < self.c.nframes and self.c.page_blocks[fpa >> 12] != NULL:
                 smc_write(self.c, fpa, <uint32_t>chunk)
@@ -807,6 +816,9 @@ cdef class Machine:
                     reason = cpu_run(c)
                 if remaining >= 0:
                     remaining -= budget - c.budget
+                if reason == EXIT_HOOK:           # (first: a per-instruction hook is hot)
+                    self._run_code_hooks()
+                    continue
                 if reason == EXIT_IO or reason == EXIT_FLUSH or reason == EXIT_MMIO:
                     if reason != EXIT_FLUSH:
                         self._rerun()               # its hooks have fired already
@@ -816,9 +828,6 @@ cdef class Machine:
                     elif reason == EXIT_MMIO:
                         self._python_mmio()
                     self._feed_serial()
-                    continue
-                if reason == EXIT_HOOK:
-                    self._run_code_hooks()
                     continue
                 if self._hooks and self._hook_exit(reason):
                     continue
@@ -1104,7 +1113,7 @@ cdef class Machine:
             if self._translate(address + done, False, user, &pa):
                 return None
             chunk = min(n - done, 0x1000 - ((address + done) & 0xFFF))
-            memcpy(dst + done, self.c.mem + pa, chunk)
+            memcpy(dst + done, host_of(self.c, pa), chunk)
             done += chunk
         return bytes(out)
 
@@ -1121,7 +1130,8 @@ cdef class Machine:
         while done < n:
             self._translate(address + done, True, user, &pa)
             chunk = min(n - done, 0x1000 - ((address + done) & 0xFFF))
-            memcpy(self.c.mem + pa, &src[done], chunk)
+            mark_dirty(self.c, pa)
+            memcpy(host_of(self.c, pa), &src[done], chunk)
             if self.c.page_blocks[pa >> 12] != NULL:
                 smc_write(self.c, pa, <uint32_t>chunk)
             done += chunk
@@ -1402,6 +1412,7 @@ cdef class Machine:
         c.page_blocks = pb
         c.frames = fr
         c.nframes = total
+        self._grow_dirty()
         self._frame_used.extend(bytes(cap - len(self._frame_used)))
 
     cdef void _sync_regions(self) except *:
@@ -1421,16 +1432,8 @@ cdef class Machine:
     cdef uint8_t* _host(self, uint64_t gpa, uint64_t* frame_pa):
         """Host byte behind guest-physical gpa (RAM or a region, whatever
         its permissions) and its frame address; NULL if nothing is mapped."""
-        c = self.c
-        cdef Region* r
-        if gpa < c.mem_size:
-            frame_pa[0] = gpa
-            return c.mem + gpa
-        r = region_of(c, gpa)
-        if r == NULL:
-            return NULL
-        frame_pa[0] = ((r.frame + ((gpa - r.start) >> 12)) << 12) | (gpa & 0xFFF)
-        return host_of(c, frame_pa[0])
+        frame_pa[0] = frame_of(self.c, gpa)
+        return NULL if frame_pa[0] == TLB_EMPTY else host_of(self.c, frame_pa[0])
 
     cdef uint64_t _check_access(self, addr, n) except? 0:
         """Validate a mem_read/mem_write range: every byte mapped."""
@@ -1454,8 +1457,10 @@ cdef class Machine:
     cdef int _next_hook
     cdef object _retried      # the fault a memory-fault hook just asked to retry
     cdef bint _rip_written    # a hook wrote rip
+    cdef list _code_list, _block_list   # (lo, hi, callback, data) of code (and fetch), block hooks
+    cdef bytes _snap_context  # the CPU at the last snapshot()
 
-    def hook_add(self, kind, callback, begin=1, end=0, arg=None):
+    def hook_add(self, kind, callback, begin=1, end=0, arg=None, data=None):
         """Call `callback` at events of `kind` with addresses in [begin, end]
         (inclusive; begin > end, the default, means everywhere).  Returns a
         handle for hook_del.  Kinds and callbacks:
@@ -1482,7 +1487,11 @@ cdef class Machine:
         their range only; memory hooks route their pages (mapped regions)
         through Python; elsewhere nothing changes.  Adding or removing a
         hook takes effect at once, also from inside a hook.  An exception
-        raised by a callback ends run() and reaches its caller."""
+        raised by a callback ends run() and reaches its caller.
+
+        data (code and block hooks): a pair (first, last) passed around the
+        arguments, callback(first, address, size, last), as Unicorn's
+        (uc, ..., user_data), saving a wrapper call per event."""
         if kind not in HOOK_KINDS:
             raise EmuError(f"hook kind {kind!r} is not one of {', '.join(HOOK_KINDS)}")
         if not callable(callback):
@@ -1493,7 +1502,9 @@ cdef class Machine:
             raise EmuError(f"an 'insn' hook takes arg in {', '.join(HOOK_INSNS)}, not {arg!r}")
         handle = self._next_hook
         self._next_hook += 1
-        self._hooks[handle] = (kind, callback, b, e, arg)
+        if data is not None and (kind not in ("code", "block") or len(data) != 2):
+            raise EmuError("data is a pair (first, last), for code and block hooks")
+        self._hooks[handle] = (kind, callback, b, e, arg, data)
         self._sync_hooks()
         return handle
 
@@ -1509,8 +1520,13 @@ cdef class Machine:
         c = self.c
         code, block, mem = [], [], []
         traps = 0
-        for kind, _, b, e, arg in self._hooks.values():
+        self._code_list, self._block_list = [], []
+        for kind, cb, b, e, arg, data in self._hooks.values():
             r = (0, (1 << 64) - 1) if b > e else (b, e)
+            if kind in ("code", "block", "mem_fetch"):
+                if kind == "mem_fetch":
+                    cb, data = _fetch_adapter(cb), None
+                (self._block_list if kind == "block" else self._code_list).append(r + (cb, data))
             if kind in ("code", "mem_fetch"):
                 code.append(r)
             elif kind == "block":
@@ -1552,26 +1568,22 @@ cdef class Machine:
         self.c.hk_pass_level = HOOK_BLOCK
 
     cdef list _hooks_at(self, kinds, uint64_t address):
-        return [cb for kind, cb, b, e, _ in list(self._hooks.values())
+        return [cb for kind, cb, b, e, _, _ in list(self._hooks.values())
                 if kind in kinds and (b > e or b <= address <= e)]
 
     cdef void _run_code_hooks(self) except *:
         """A marker exited: call the block or code (and fetch) hooks there,
-        then let its instruction through, unless a hook moved rip."""
+        then let its instruction through, unless a hook wrote rip."""
         c = self.c
-        cdef uint64_t addr = c.hk_addr
+        cdef uint64_t addr = c.hk_addr, lo, hi
         cdef uint32_t size = c.hk_size, level = c.hk_kind
         self._rip_written = False
-        if level == HOOK_BLOCK:
-            for cb in self._hooks_at(("block",), addr):
-                cb(addr, size)
-        else:
-            for kind, cb, b, e, _ in list(self._hooks.values()):
-                if b > e or b <= addr <= e:
-                    if kind == "code":
-                        cb(addr, size)
-                    elif kind == "mem_fetch":
-                        cb("fetch", addr, size, 0)
+        for lo, hi, cb, data in (self._block_list if level == HOOK_BLOCK else self._code_list):
+            if lo <= addr <= hi:
+                if data is None:
+                    cb(addr, size)
+                else:
+                    cb(data[0], addr, size, data[1])
         if not self._rip_written:
             c.hk_pass_addr = addr
             c.hk_pass_level = level
@@ -1627,7 +1639,7 @@ cdef class Machine:
 
     cdef bint _insn_hook(self, cls) except *:
         c = self.c
-        hooks = [cb for kind, cb, b, e, arg in list(self._hooks.values())
+        hooks = [cb for kind, cb, b, e, arg, _ in list(self._hooks.values())
                  if kind == "insn" and arg == cls and (b > e or b <= c.r[R_RIP] <= e)]
         if not hooks:
             self.pv_native()
@@ -1668,7 +1680,9 @@ cdef class Machine:
         model-specific registers, x87/SSE, interrupt controllers and timers)
         as bytes, for context_restore on this machine or another of the
         same mode.  Memory, mappings and hooks are not part of it."""
-        return (<char*>self.c)[:sizeof(CPU)]
+        out = PyBytes_FromStringAndSize(NULL, ctx_size(self.c))
+        context_save(self.c, <uint8_t*><char*>out)
+        return out
 
     def context_restore(self, context):
         """Put back CPU state from context_save.  Cached translations and the
@@ -1679,8 +1693,8 @@ cdef class Machine:
             blob = context
         except (TypeError, ValueError):
             raise EmuError(f"context must be bytes from context_save, not {type(context).__name__}") from None
-        if blob.shape[0] != sizeof(CPU):
-            raise EmuError(f"context is {blob.shape[0]} bytes, not the {sizeof(CPU)} of context_save")
+        if blob.shape[0] != ctx_size(self.c):
+            raise EmuError(f"context is {blob.shape[0]} bytes, not the {ctx_size(self.c)} of context_save")
         context_restore(self.c, &blob[0])
 
     def vector_read(self, k):
@@ -1707,6 +1721,99 @@ cdef class Machine:
         if load_seg(self.c, idx, sel):
             return (self.c.exc_vector, self.c.exc_error)
         return None
+
+
+    # ---- in-memory state: whole-machine snapshots and dirty pages (snapshot.pxi)
+
+    cdef void _grow_dirty(self) except *:
+        """Size the dirty-page marks and lists to the frames there are."""
+        c = self.c
+        cdef uint64_t n = c.nframes, old = c.dirty_frames
+        if n == 0 or n == old:
+            return
+        cdef uint8_t* d = <uint8_t*>zalloc(n)
+        cdef uint32_t* log = <uint32_t*>zalloc(n * 4)
+        cdef uint32_t* snl = <uint32_t*>zalloc(n * 4)
+        if d == NULL or log == NULL or snl == NULL:
+            zfree(d, n)
+            zfree(log, n * 4)
+            zfree(snl, n * 4)
+            raise MemoryError("cannot allocate the dirty-page map")
+        if old:
+            memcpy(d, c.dirty, old)
+            memcpy(log, c.dirty_log, old * 4)
+            memcpy(snl, c.snap_list, old * 4)
+            zfree(c.dirty, old)
+            zfree(c.dirty_log, old * 4)
+            zfree(c.snap_list, old * 4)
+        c.dirty, c.dirty_log, c.snap_list, c.dirty_frames = d, log, snl, n
+
+    def snapshot(self):
+        """Remember the whole machine now (CPU state and the contents of RAM
+        and mapped regions) for restore().  Nothing is copied here: after it
+        the first store to each page saves that page first (copy on first
+        write).  Mappings and hooks are not part of a snapshot, and memory a
+        mem_map_ptr buffer's owner writes directly is not seen."""
+        c = self.c
+        if c.snap == NULL or c.snap_frames < c.nframes:
+            zfree(c.snap, c.snap_frames << 12)
+            c.snap_frames = 0
+            c.snap = <uint8_t*>zalloc(c.nframes << 12) if c.nframes else NULL
+            if c.nframes and c.snap == NULL:
+                raise MemoryError("cannot reserve the snapshot's page store")
+            c.snap_frames = c.nframes
+        for k in range(c.nsnap):
+            c.dirty[c.snap_list[k]] &= ~DIRTY_SNAP
+        c.nsnap = 0
+        drop_write_tlb(c)
+        self._snap_context = self.context_save()
+
+    def restore(self):
+        """Put the machine back as it was at the last snapshot(): the pages
+        written since are copied back (decoded code on them is dropped) and
+        the CPU state is restored.  The snapshot stays for the next restore."""
+        if self._snap_context is None:
+            raise EmuError("restore() needs a snapshot() first")
+        snap_restore_pages(self.c)
+        self.context_restore(self._snap_context)
+
+    def dirty_pages(self, clear=False):
+        """Guest-physical addresses of the pages written since the machine
+        was made or dirty_pages(clear=True) was last called (by the guest,
+        by mem_write or write_virtual), in the order first written; with
+        clear=True the log starts afresh."""
+        c = self.c
+        out = []
+        frame_to_gpa = self._frame_addresses()
+        for k in range(c.ndirty_log):
+            f = c.dirty_log[k]
+            gpa = frame_to_gpa(f)
+            if gpa is not None:
+                out.append(gpa)
+            if clear:
+                c.dirty[f] &= ~DIRTY_LOG
+        if clear:
+            c.ndirty_log = 0
+            drop_write_tlb(c)
+        return out
+
+    cdef object _frame_addresses(self):
+        """frame number -> guest-physical page address (None if unmapped)."""
+        npages = self.c.npages
+        regions = [(r[3], r[3] + ((r[1] - r[0]) >> 12), r[0]) for r in self._regions]
+
+        def gpa(f):
+            if f < npages:
+                return f << 12
+            for lo, hi, start in regions:
+                if lo <= f < hi:
+                    return start + ((f - lo) << 12)
+            return None
+        return gpa
+
+
+def _fetch_adapter(cb):
+    return lambda address, size: cb("fetch", address, size, 0)
 
 
 #: Machine.hook_add's kinds, and the instructions an 'insn' hook can take.

@@ -1,14 +1,30 @@
 # CPU contexts (Machine.context_save/context_restore): the CPU struct as
-# bytes.  What belongs to the machine rather than to the CPU's state (host
+# bytes, less the software TLBs (a cache, flushed on restore).  What belongs to the machine rather than to the CPU's state (host
 # pointers, the decode cache, mapped regions, hooks, lifetime counters) is
 # kept from the live machine when a context is put back.
+
+cdef inline size_t ctx_head(CPU* c) noexcept nogil:
+    """Bytes of the struct before the TLBs."""
+    return <size_t>(<char*>&c.tlb_r[0] - <char*>c)
+
+cdef inline size_t ctx_after(CPU* c) noexcept nogil:
+    """Offset of the first byte after the TLBs."""
+    return ctx_head(c) + 3 * 256 * sizeof(TlbEntry)
+
+cdef inline size_t ctx_size(CPU* c) noexcept nogil:
+    return sizeof(CPU) - 3 * 256 * sizeof(TlbEntry)
+
+cdef void context_save(CPU* c, uint8_t* blob) noexcept nogil:
+    memcpy(blob, c, ctx_head(c))
+    memcpy(blob + ctx_head(c), <char*>c + ctx_after(c), sizeof(CPU) - ctx_after(c))
 
 cdef void context_restore(CPU* c, const uint8_t* blob) noexcept nogil:
     cdef CPU* keep = <CPU*>malloc(sizeof(CPU))
     if keep == NULL:
         return
     memcpy(keep, c, sizeof(CPU))
-    memcpy(c, blob, sizeof(CPU))
+    memcpy(c, blob, ctx_head(c))
+    memcpy(<char*>c + ctx_after(c), blob + ctx_head(c), sizeof(CPU) - ctx_after(c))
     c.mem, c.mem_size, c.npages = keep.mem, keep.mem_size, keep.npages
     c.io_map, c.absent, c.pv_vcpu = keep.io_map, keep.absent, keep.pv_vcpu
     c.hash, c.jcache, c.page_blocks = keep.hash, keep.jcache, keep.page_blocks

@@ -116,6 +116,7 @@ cdef int wr_sys(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
             return RC_FAULT
     for k in range(size):
         sys_translate(c, (la + k) & c.lamask, ACC_WRITE, &pa)
+        mark_dirty(c, pa)
         if c.page_blocks[pa >> 12] != NULL:
             smc_write(c, pa, 1)
         host_of(c, pa)[0] = <uint8_t>(v >> (8 * k))
@@ -161,6 +162,8 @@ cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
     cdef TlbEntry* e = &tlb[(la >> 12) & 255]
     if acc == ACC_WRITE and c.page_blocks[pa >> 12] != NULL:
         return 0
+    if acc == ACC_WRITE:
+        mark_dirty(c, pa)                      # snapshot.pxi: once, then stores are free
     e.tag = la >> 12
     e.ppage = (pa >> 12) | (TLB_GLOBAL if c.walk_global and paging_on(c) else 0)
     e.addend = host_of(c, pa) - (la & ~<uint64_t>0xFFF)
@@ -269,6 +272,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
         else:
             pa[k] = pa[k - 1] + 1
     for k in range(size):
+        mark_dirty(c, pa[k])
         if c.page_blocks[pa[k] >> 12] != NULL:
             smc_write(c, pa[k], 1)
         host_of(c, pa[k])[0] = <uint8_t>(v >> (8 * k))

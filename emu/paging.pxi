@@ -53,6 +53,7 @@ cdef inline void set_bits(CPU* c, uint64_t addr, uint32_t size, uint64_t v, uint
     if (v & bits) != bits:
         p = phys_ptr(c, addr, size)
         if p != NULL:
+            mark_dirty(c, frame_of(c, addr))
             store_le(p, size, v | bits)
 
 cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexcept nogil:

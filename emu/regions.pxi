@@ -54,20 +54,29 @@ cdef int region_translate(CPU* c, uint64_t* pa, int acc) noexcept nogil:
     if c.hk_nmem and acc != ACC_FETCH and mem_hooked(c, pa[0], acc):
         c.mmio_pa = pa[0]                      # hooked: through Python (hooks.pxi)
         return RC_MMIO
-    pa[0] = ((r.frame + ((pa[0] - r.start) >> 12)) << 12) | (pa[0] & 0xFFF)
+    pa[0] = region_frame(r, pa[0])
     return 0
 
-cdef uint8_t* phys_ptr(CPU* c, uint64_t gpa, uint32_t size) noexcept nogil:
-    """Host pointer for `size` bytes at guest-physical gpa within one page
-    (RAM or a mapped region, whatever its permissions), or NULL: for the
-    page walker, which reads page tables wherever the guest put them."""
+cdef inline uint64_t region_frame(Region* r, uint64_t gpa) noexcept nogil:
+    return ((r.frame + ((gpa - r.start) >> 12)) << 12) | (gpa & 0xFFF)
+
+cdef uint64_t frame_of(CPU* c, uint64_t gpa) noexcept nogil:
+    """The frame address of guest-physical gpa (RAM or a mapped region,
+    whatever its permissions), or TLB_EMPTY if nothing is there."""
     cdef Region* r
-    if gpa + size <= c.mem_size:
-        return c.mem + gpa
+    if gpa < c.mem_size:
+        return gpa
     r = region_of(c, gpa)
-    if r == NULL or (gpa & 0xFFF) + size > 0x1000:
+    return TLB_EMPTY if r == NULL else region_frame(r, gpa)
+
+cdef uint8_t* phys_ptr(CPU* c, uint64_t gpa, uint32_t size) noexcept nogil:
+    """Host pointer for `size` bytes at guest-physical gpa within one page,
+    or NULL: for the page walker, which reads page tables wherever the guest
+    put them."""
+    cdef uint64_t f = frame_of(c, gpa)
+    if f == TLB_EMPTY or (gpa & 0xFFF) + size > 0x1000:
         return NULL
-    return host_of(c, ((r.frame + ((gpa - r.start) >> 12)) << 12) | (gpa & 0xFFF))
+    return host_of(c, f)
 
 # Host memory of a mem_map region: zeroed pages from the kernel, given back
 # when the last region using them is unmapped and the machine lets go.

@@ -334,18 +334,18 @@ class Uc:
         uc, ud, m = self, user_data, self._m
         made = []
 
-        def add(kind, fn, arg=None):
+        def add(kind, fn, arg=None, data=None):
             try:
-                made.append(m.hook_add(kind, fn, begin, end, arg))
+                made.append(m.hook_add(kind, fn, begin, end, arg, data))
             except EmuError as e:
                 for h in made:
                     m.hook_del(h)
                 raise UcError(UC_ERR_ARG, str(e)) from None
 
         if htype & UC_HOOK_CODE:
-            add("code", lambda a, n: callback(uc, a, n, ud))
+            add("code", callback, data=(uc, ud))
         if htype & UC_HOOK_BLOCK:
-            add("block", lambda a, n: callback(uc, a, n, ud))
+            add("block", callback, data=(uc, ud))
         for bit, (kind, access) in _MEM_HOOKS.items():
             if htype & bit:
                 add(kind, _mem_adapter(uc, callback, ud, access))
