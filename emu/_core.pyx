@@ -518,8 +518,8 @@ cdef class Machine:
         int for IN, write(port, size, value) for OUT.  Replaces any built-in
         device there.  Each access leaves the C loop, so keep these for
         ports that are not in a guest's hot path."""
-        if not 0 <= port and port + count <= 0x10000 and count > 0:
-            raise EmuError(f"port range {port:#x}+{count} is outside 0..0xFFFF")
+        port = _check_int("port", port, 0, 0xFFFF)
+        count = _check_int("count", count, 1, 0x10000 - port)
         for p in range(port, port + count):
             self.io_handlers[p] = (read, write)
             self.c.io_map[p] = DEV_PYTHON
@@ -530,7 +530,15 @@ cdef class Machine:
         access leaves the C loop (the instruction is then run again with the
         answer), so these suit device registers, not bulk memory."""
         c = self.c
-        if size <= 0 or address < c.mem_size:
+        address = _check_int("address", address, 0, (1 << 64) - 1)
+        size = _check_int("size", size, 1, (1 << 64) - address)
+        for lo, hi, _, _ in self.mmio_handlers:
+            if address < hi and lo < address + size:
+                raise EmuError(f"MMIO range {address:#x}+{size:#x} overlaps the MMIO range {lo:#x}..{hi:#x}")
+        for r in self._regions:
+            if address < r[1] and r[0] < address + size:
+                raise EmuError(f"MMIO range {address:#x}+{size:#x} overlaps the mapped region {r[0]:#x}..{r[1]:#x}")
+        if address < c.mem_size:
             raise EmuError(f"MMIO range {address:#x}+{size:#x} must be non-empty and above RAM "
                            f"(which ends at {c.mem_size:#x})")
         if c.nmmio >= MAX_MMIO:
@@ -693,7 +701,7 @@ cdef class Machine:
         """Write bytes at a guest physical address (RAM or mapped regions,
         whatever their permissions)."""
         try:
-            data = data if isinstance(data, (bytes, bytearray)) else bytes(data)
+            data = data if isinstance(data, (bytes, bytearray)) else memoryview(data).cast("B").tobytes()
         except TypeError:
             raise EmuError(f"data must be bytes-like, not {type(data).__name__}") from None
         cdef const uint8_t[:] view = data
@@ -747,10 +755,12 @@ cdef class Machine:
         the base follows (selector * 16); otherwise only the selector is set
         (write '<seg>_base' for the base, e.g. 'fs_base')."""
         kind, idx, size = _reg_lookup(name)
-        try:
-            v = int(value) & ((1 << (8 * size)) - 1)
-        except (TypeError, ValueError):
-            raise EmuError(f"register value must be an integer, not {value!r}") from None
+        if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+            raise EmuError(f"register value must be an integer, not {value!r}")
+        v = value.__index__()
+        if not -(1 << (8 * size - 1)) <= v < (1 << (8 * size)):
+            raise EmuError(f"value {v:#x} does not fit {name} ({8 * size} bits)")
+        v &= (1 << (8 * size)) - 1             # a negative value as two's complement
         c = self.c
         if kind == 0:
             if size == 1:
@@ -796,12 +806,13 @@ cdef class Machine:
         if self.running:
             raise EmuError("this machine is already running (in another thread)")
         if start is not None:
-            self.reg_write("rip", start)
+            self.reg_write("rip", _check_int("start", start, 0, c.ipmask))
+        if until is not None:
+            _check_int("until", until, 0, c.ipmask)
+        if count is not None:
+            _check_int("count", count, 0, (1 << 63) - 1)
         c.hk_pass_addr = TLB_EMPTY               # a fresh run: every hook fires
-        c.stop_request = 0
         self._retried = None
-        if count is not None and count < 0:
-            raise EmuError(f"count must be >= 0, not {count}")
         c.has_until = until is not None
         c.until = (until & c.ipmask) if until is not None else 0
         cdef int64_t remaining = count if count is not None else -1, budget
@@ -850,6 +861,7 @@ cdef class Machine:
         finally:
             self.running = False
             c.has_until = 0
+            c.stop_request = 0        # a stop asked for while this run ended anyway
             self._flush_output()
         return self._exit(reason, c.icount - first)
 

@@ -1,7 +1,8 @@
 # CPU contexts (Machine.context_save/context_restore): the CPU struct as
-# bytes, less the software TLBs (a cache, flushed on restore).  What belongs to the machine rather than to the CPU's state (host
-# pointers, the decode cache, mapped regions, hooks, lifetime counters) is
-# kept from the live machine when a context is put back.
+# bytes, less the software TLBs (a cache, flushed on restore).  What belongs
+# to the machine rather than to the CPU's state (host pointers, the decode
+# cache, mapped regions, hooks, dirty-page marks, lifetime counters) is kept
+# from the live machine when a context is put back.
 
 cdef inline size_t ctx_head(CPU* c) noexcept nogil:
     """Bytes of the struct before the TLBs."""
@@ -34,6 +35,8 @@ cdef void context_restore(CPU* c, const uint8_t* blob) noexcept nogil:
     memcpy(&c.hk_code_lo[0], &keep.hk_code_lo[0], <size_t>(<char*>&c.hk_pass_addr - <char*>&c.hk_code_lo[0]))
     c.hk_pass_addr = TLB_EMPTY
     c.pv_trap = keep.pv_trap
+    c.dirty, c.dirty_log, c.snap_list, c.dirty_frames = keep.dirty, keep.dirty_log, keep.snap_list, keep.dirty_frames
+    c.ndirty_log, c.nsnap, c.snap, c.snap_frames = keep.ndirty_log, keep.nsnap, keep.snap, keep.snap_frames
     c.icount, c.blocks_decoded, c.smc_invalidations = keep.icount, keep.blocks_decoded, keep.smc_invalidations
     c.blocks_chained, c.stop_request = keep.blocks_chained, keep.stop_request
     # a newer jump-cache generation than any the live machine used

@@ -29,11 +29,13 @@ cdef void mark_dirty(CPU* c, uint64_t pa) noexcept nogil:
     if not (d & DIRTY_LOG):
         c.dirty_log[c.ndirty_log] = <uint32_t>f
         c.ndirty_log += 1
+        d |= DIRTY_LOG
     if not (d & DIRTY_SNAP) and c.snap != NULL and f < c.snap_frames and frame_present(c, f):
         memcpy(c.snap + (f << 12), host_of(c, f << 12), 0x1000)
         c.snap_list[c.nsnap] = <uint32_t>f
         c.nsnap += 1
-    c.dirty[f] = DIRTY_LOG | DIRTY_SNAP
+        d |= DIRTY_SNAP
+    c.dirty[f] = d
 
 cdef inline bint frame_present(CPU* c, uint64_t f) noexcept nogil:
     """Does frame f have host memory (RAM, or a page still mapped)?"""

@@ -181,6 +181,8 @@ class Uc:
         m = self._m
         if self._exits:
             until = self._exits[0]
+        if until >> _MODES[self._mode]:
+            until = None                     # beyond the instruction pointer: never reached
         timer = None
         if timeout:
             timer = threading.Timer(timeout / 1e6, m.stop)
