@@ -410,14 +410,17 @@ cdef class Machine:
 
     mode          16 (real-mode addressing: linear = segment * 16 + offset),
                   32 (flat protected mode) or 64 (flat 64-bit mode)
-    memory        bytes of RAM, rounded up to 4 KiB
+    memory        bytes of RAM at 0, rounded up to 4 KiB; 0 for none (map
+                  memory anywhere with mem_map, as with Unicorn)
     decode_cache  keep decoded blocks (False decodes every instruction
                   afresh: slower, and a reference for the cache itself)
     shared        keep RAM in a memfd, so frames can be mapped into another
                   machine (map_frame_from: the supervisor's grants)
 
-    The verbs follow Unicorn's: mem_write/mem_read, reg_write/reg_read,
-    run(start, until, count) -> Exit.  `regs` is an attribute view of the
+    The verbs follow Unicorn's: mem_write/mem_read, mem_map/mem_unmap/
+    mem_protect/mem_map_ptr/mem_regions, reg_write/reg_read, hook_add/
+    hook_del, context_save/context_restore, snapshot/restore,
+    run(start, until, count) -> Exit (emu.unicorn is Unicorn's API on top).  `regs` is an attribute view of the
     registers (m.regs.eax = 1).
     """
     cdef CPU* c
