@@ -1309,25 +1309,7 @@ cdef class Machine:
         """Unmap [address, address + size) (page-aligned, wholly mapped by
         mem_map regions); decoded code there is dropped."""
         start, end = self._check_mapped(address, size)
-        c = self.c
-        cdef uint64_t f, gpa
-        kept = []
-        for r in self._regions:
-            lo, hi = max(r[0], start), min(r[1], end)
-            if lo >= hi:
-                kept.append(r)
-                continue
-            for gpa in range(lo, hi, 0x1000):
-                f = r[3] + ((gpa - r[0]) >> 12)
-                if c.page_blocks[f] != NULL:
-                    smc_write(c, f << 12, 0x1000)
-                c.frames[f - c.npages] = NULL
-                self._frame_used[f - c.npages] = 0
-            if r[0] < lo:
-                kept.append([r[0], lo, r[2], r[3], r[4]])
-            if hi < r[1]:
-                kept.append([hi, r[1], r[2], r[3] + ((hi - r[0]) >> 12), r[4]])
-        self._regions = kept
+        self._regions = self._split_regions(start, end, self._free_pages)
         self._sync_regions()
 
     def mem_protect(self, address, size, perms):
@@ -1336,6 +1318,13 @@ cdef class Machine:
         4 execute)."""
         _check_perms(perms)
         start, end = self._check_mapped(address, size)
+        self._regions = self._split_regions(
+            start, end, lambda r, lo, hi: [[lo, hi, perms, r[3] + ((lo - r[0]) >> 12), r[4]]])
+        self._sync_regions()
+
+    def _split_regions(self, start, end, inside):
+        """The region list with [start, end) cut out of the regions it
+        overlaps; inside(region, lo, hi) gives what stands in each cut."""
         out = []
         for r in self._regions:
             lo, hi = max(r[0], start), min(r[1], end)
@@ -1344,11 +1333,22 @@ cdef class Machine:
                 continue
             if r[0] < lo:
                 out.append([r[0], lo, r[2], r[3], r[4]])
-            out.append([lo, hi, perms, r[3] + ((lo - r[0]) >> 12), r[4]])
+            out += inside(r, lo, hi)
             if hi < r[1]:
                 out.append([hi, r[1], r[2], r[3] + ((hi - r[0]) >> 12), r[4]])
-        self._regions = out
-        self._sync_regions()
+        return out
+
+    def _free_pages(self, r, lo, hi):
+        """Give back the frames of [lo, hi) of region r; nothing stands there."""
+        c = self.c
+        cdef uint64_t f, gpa
+        for gpa in range(lo, hi, 0x1000):
+            f = r[3] + ((gpa - r[0]) >> 12)
+            if c.page_blocks[f] != NULL:
+                smc_write(c, f << 12, 0x1000)
+            c.frames[f - c.npages] = NULL
+            self._frame_used[f - c.npages] = 0
+        return []
 
     def mem_regions(self):
         """The mapped memory as (begin, end, perms) tuples, `end` inclusive

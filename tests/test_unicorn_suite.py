@@ -147,3 +147,17 @@ def _judge(name, ok, detail):
         pytest.fail(f"{name} passes now: move it from KNOWN into PASSING")
     else:
         pytest.xfail(KNOWN[name])
+
+
+def test_constants_match_the_real_package():
+    """Every UC_* name the drop-in defines has the real package's value."""
+    unicorn = pytest.importorskip("unicorn")
+    import emu.unicorn.unicorn_const as mine_c
+    import emu.unicorn.x86_const as mine_x
+    for mine, real in ((mine_c, unicorn.unicorn_const), (mine_x, unicorn.x86_const)):
+        names = [k for k in vars(mine) if k.startswith("UC_")]
+        assert names
+        assert {k: getattr(mine, k) for k in names} == {k: getattr(real, k) for k in names}
+        missing = [k for k in vars(real) if k.startswith("UC_") and not k.startswith("UC_X86_INS_")
+                   and k not in vars(mine)]
+        assert missing == []
