@@ -388,3 +388,8 @@ cdef struct CPU:
     uint64_t ndirty_log, nsnap
     uint8_t* snap             # page f as it was at the snapshot: snap + f * 4096
     uint64_t snap_frames
+    # edge coverage (coverage.pxi)
+    uint8_t* cov_map          # AFL-layout counters, or NULL: coverage off
+    uint32_t cov_mask         # map size - 1
+    uint32_t cov_prev         # prev_loc
+    uint64_t cov_blocks       # blocks run with coverage on

@@ -27,6 +27,7 @@ include "regions.pxi"
 include "hooks.pxi"
 include "context.pxi"
 include "snapshot.pxi"
+include "coverage.pxi"
 include "checks.pxi"
 include "paging.pxi"
 include "regs.pxi"
@@ -1825,6 +1826,59 @@ cdef class Machine:
                     return start + ((f - lo) << 12)
             return None
         return gpa
+
+
+    # ---- edge coverage for fuzzers (coverage.pxi)
+
+    cdef object _cov_buffer     # the map's owner, kept alive
+
+    def coverage_start(self, map=None, size=65536):
+        """Count edges into an AFL-layout map from now on: `map` is a
+        writable buffer (e.g. AFL's shared memory) of a power-of-two size,
+        or None for one of `size` bytes (see coverage_map).  Decoded blocks
+        are dropped so that every block gets its counter."""
+        if map is None:
+            _check_int("size", size, 2, 1 << 24)
+            if size & (size - 1):
+                raise EmuError(f"size {size} must be a power of two")
+            map = bytearray(size)
+        try:
+            view = memoryview(map).cast("B")
+        except TypeError:
+            raise EmuError(f"map must be a writable buffer, not {type(map).__name__}") from None
+        n = len(view)
+        if view.readonly or n < 2 or n & (n - 1):
+            raise EmuError(f"map must be writable and a power of two in size, not {n} bytes")
+        cdef uint8_t[::1] raw = view
+        self._cov_buffer = view
+        self.c.cov_map = &raw[0]
+        self.c.cov_mask = n - 1
+        self.c.cov_prev = 0
+        cache_flush(self.c)
+
+    def coverage_stop(self):
+        """Stop counting (blocks are rebuilt without their counters)."""
+        self.c.cov_map = NULL
+        self._cov_buffer = None
+        cache_flush(self.c)
+
+    @property
+    def coverage_map(self):
+        """The edge map (a memoryview of the buffer), or None when off."""
+        return self._cov_buffer
+
+    def coverage_reset(self):
+        """Zero the map and the counters; the next block starts no edge."""
+        if self._cov_buffer is not None:
+            memset(self.c.cov_map, 0, self.c.cov_mask + 1)
+        self.c.cov_prev = 0
+        self.c.cov_blocks = 0
+
+    @property
+    def coverage_counts(self):
+        """{'blocks': blocks run with coverage on, 'instructions': the
+        machine's retired instructions}."""
+        return {"blocks": self.c.cov_blocks, "instructions": self.c.icount}
 
 
 def _fetch_adapter(cb):

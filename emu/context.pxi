@@ -37,6 +37,7 @@ cdef void context_restore(CPU* c, const uint8_t* blob) noexcept nogil:
     c.pv_trap = keep.pv_trap
     c.dirty, c.dirty_log, c.snap_list, c.dirty_frames = keep.dirty, keep.dirty_log, keep.snap_list, keep.dirty_frames
     c.ndirty_log, c.nsnap, c.snap, c.snap_frames = keep.ndirty_log, keep.nsnap, keep.snap, keep.snap_frames
+    c.cov_map, c.cov_mask, c.cov_prev, c.cov_blocks = keep.cov_map, keep.cov_mask, keep.cov_prev, keep.cov_blocks
     c.icount, c.blocks_decoded, c.smc_invalidations = keep.icount, keep.blocks_decoded, keep.smc_invalidations
     c.blocks_chained, c.stop_request = keep.blocks_chained, keep.stop_request
     # a newer jump-cache generation than any the live machine used

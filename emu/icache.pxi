@@ -109,18 +109,22 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint8_t buf[16]
     cdef uint64_t pages[2]
     cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
-    cdef uint32_t off = 0, n = 0, m = 0, mk, limit = BLOCK_MAX if c.use_cache else 1
+    cdef uint32_t off = 0, n = 0, m = 0, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
     cdef int got, length
     cdef bint hooked
     if not c.use_cache:
         c.nblocks = c.ninsns = 0
-    elif c.nblocks >= MAX_BLOCKS or c.ninsns + 2 * BLOCK_MAX + 2 > MAX_INSNS:
+    elif c.nblocks >= MAX_BLOCKS or c.ninsns + 2 * BLOCK_MAX + 3 > MAX_INSNS:
         cache_flush(c)
     b = &c.blocks[c.nblocks]
     b.insns = &c.insn_pool[c.ninsns]
-    if block_hooked(c, rip):                   # hooks.pxi: a marker first
-        set_marker(&b.insns[0], HOOK_BLOCK, 0, 0)
+    if c.cov_map != NULL:                      # coverage.pxi: the edge counter first
+        set_cov_marker(&b.insns[0], rip)
         n = 1
+    bmk = n
+    if block_hooked(c, rip):                   # hooks.pxi: then the block hook's marker
+        set_marker(&b.insns[n], HOOK_BLOCK, 0, 0)
+        n += 1
     # n counts entries (instructions and hook markers), m instructions
     while m < limit:
         hooked = code_hooked(c, (rip + off) & c.ipmask)
@@ -162,8 +166,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     b.insns[n].fn = h_block_end            # the end marker
     b.insns[n].off = b.insns[n].next = off
     b.insns[n].idx = <uint8_t>m
-    if n != m and b.insns[0].sub == HOOK_BLOCK and b.insns[0].fn == h_hook:
-        b.insns[0].imm = off               # the block hook reports the block's size
+    if b.insns[bmk].fn == h_hook and b.insns[bmk].sub == HOOK_BLOCK:
+        b.insns[bmk].imm = off             # the block hook reports the block's size
     b.marks = n != m
     b.phys = pa
     b.vstart = rip
