@@ -90,7 +90,9 @@ cdef enum:
     PV_RDTSC = 17
     PV_CLTS = 18
     PV_LMSW = 19         # operands: value
-    PV_NCLASSES = 20
+    PV_SYSCALL = 20      # (hook_add 'insn'; not privileged)
+    PV_SYSENTER = 21
+    PV_NCLASSES = 22
 
 cdef enum:
     RC_EXIT_NR = 7       # leave the run loop with c.exit_reason; not retired
@@ -208,7 +210,7 @@ cdef struct Block:
     uint32_t n
     uint32_t vlen       # bytes covered
     uint32_t key        # decode-mode key; 0 = invalidated
-    uint32_t _pad
+    uint32_t marks      # has hook markers (hooks.pxi): insns[k].idx counts instructions
 
 # An x87 register: an 80-bit extended real, 64-bit significand with an
 # explicit integer bit, then sign (bit 15) and biased exponent (bits 0-14).
@@ -266,6 +268,12 @@ cdef struct CpuModel:
     uint32_t counters            # performance counters and event selects (P6's 2, K7's 4)
     uint64_t evtsel[MODEL_COUNTERS]
     uint64_t ctr[MODEL_COUNTERS]
+
+# A mapped memory region (regions.pxi): guest-physical [start, end), its
+# first page at frame `frame`, with PERM_* bits.
+cdef struct Region:
+    uint64_t start, end, frame
+    uint32_t perms
 
 cdef struct CPU:
     uint64_t r[NREGS]
@@ -416,3 +424,36 @@ cdef struct CPU:
     uint64_t breaks[MAX_BREAKS]
     uint32_t nbreaks
     uint32_t dr_host
+    # mapped memory regions (regions.pxi); at the end, after the hot fields
+    Region* regions       # sorted by start, disjoint
+    uint32_t nregions
+    uint8_t** frames      # host page of frame npages + k
+    uint64_t nframes      # frames page_blocks covers: RAM's npages and the mapped ones
+    # hooks (hooks.pxi): address ranges (inclusive) compiled into blocks
+    uint64_t hk_code_lo[16]
+    uint64_t hk_code_hi[16]
+    uint64_t hk_block_lo[16]
+    uint64_t hk_block_hi[16]
+    uint64_t hk_mem_lo[16]
+    uint64_t hk_mem_hi[16]
+    uint32_t hk_mem_kind[16]  # bit ACC_READ / ACC_WRITE
+    uint32_t hk_ncode, hk_nblock, hk_nmem
+    uint64_t hk_pass_addr     # the marker(s) at this address let their instruction through
+    uint32_t hk_pass_level    # ... up to this level (HOOK_BLOCK, HOOK_CODE)
+    uint64_t hk_addr          # the marker that exited: address, instruction/block size, level
+    uint32_t hk_size, hk_kind
+    uint32_t fault_size       # the last slow-path access: size, and value for a store
+    uint64_t fault_value
+    # dirty pages and snapshots (snapshot.pxi)
+    uint8_t* dirty            # per frame: DIRTY_LOG | DIRTY_SNAP marks
+    uint32_t* dirty_log       # frames marked DIRTY_LOG, in order
+    uint32_t* snap_list       # frames saved into snap since the snapshot
+    uint64_t dirty_frames     # frames the three arrays cover
+    uint64_t ndirty_log, nsnap
+    uint8_t* snap             # page f as it was at the snapshot: snap + f * 4096
+    uint64_t snap_frames
+    # edge coverage (coverage.pxi)
+    uint8_t* cov_map          # AFL-layout counters, or NULL: coverage off
+    uint32_t cov_mask         # map size - 1
+    uint32_t cov_prev         # prev_loc
+    uint64_t cov_blocks       # blocks run with coverage on

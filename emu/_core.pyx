@@ -7,9 +7,10 @@ struct of _core.pxd; every instruction handler is `noexcept nogil` and
 reports faults by return code.  The Python-facing class is Machine.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t, uintptr_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from posix.mman cimport (mmap, munmap, madvise, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED,
                           MAP_ANONYMOUS, MAP_FIXED, MAP_FAILED, MADV_DONTNEED)
 import os
@@ -22,6 +23,12 @@ from emu.exits import Exit
 
 include "flags.pxi"
 include "memory.pxi"
+include "regions.pxi"
+include "hooks.pxi"
+include "context.pxi"
+include "dirty.pxi"
+include "coverage.pxi"
+include "checks.pxi"
 include "paging.pxi"
 include "regs.pxi"
 include "icache.pxi"
@@ -101,6 +108,8 @@ cdef inline void cut_before(Block* b, uint64_t rel, uint32_t* n) noexcept nogil:
                 return
 
 cdef inline int exception_exit(CPU* c) noexcept nogil:
+    if c.exc_vector == EXC_PROT:
+        return EXIT_PROT
     return EXIT_UNMAPPED if c.exc_vector < 0 else EXIT_EXCEPTION
 
 cdef enum:
@@ -197,6 +206,9 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     if special[0]:
         if one:
             n = 1
+    if b.marks and n < b.n:
+        n = entry_of(b, n)         # counted in instructions, not hook markers
+    if special[0]:
         if c.dr_exec and exec_bp(c, rip, b, &n, rf):
             c.exit_rip = rip
             if c.dr_host:
@@ -430,12 +442,13 @@ cdef object EXIT_NAMES = {EXIT_HLT: "hlt", EXIT_UNTIL: "until", EXIT_COUNT: "cou
                           EXIT_EXCEPTION: "exception", EXIT_UNMAPPED: "unmapped",
                           EXIT_STOP: "stop", EXIT_DEBUG_EXIT: "debug-exit", EXIT_SHUTDOWN: "shutdown",
                           EXIT_TRIPLE_FAULT: "triple-fault", EXIT_HYPERCALL: "hypercall",
-                          EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer", EXIT_DEBUG: "debug"}
+                          EXIT_PRIVOP: "privop", EXIT_VTIMER: "vtimer", EXIT_DEBUG: "debug",
+                          EXIT_PROT: "protection"}
 
 #: The privileged-instruction classes that can trap (bit k of pv_trap_mask).
 PRIVOP_CLASSES = ("cli", "sti", "hlt", "popf", "write_cr", "read_cr", "rdmsr", "wrmsr",
                   "cpuid", "in", "out", "lgdt", "lidt", "ltr", "lldt", "invlpg",
-                  "wbinvd", "rdtsc", "clts", "lmsw")
+                  "wbinvd", "rdtsc", "clts", "lmsw", "syscall", "sysenter")
 cdef object ACCESS_NAMES = {ACC_READ: "read", ACC_WRITE: "write", ACC_FETCH: "fetch"}
 
 # A run() is cut into slices of this many instructions so Ctrl-C is seen.
@@ -456,7 +469,8 @@ cdef class Machine:
 
     mode          16 (real-mode addressing: linear = segment * 16 + offset),
                   32 (flat protected mode) or 64 (flat 64-bit mode)
-    memory        bytes of RAM, rounded up to 4 KiB
+    memory        bytes of RAM at 0, rounded up to 4 KiB; 0 for none (map
+                  memory anywhere with mem_map, as with Unicorn)
     decode_cache  keep decoded blocks (False decodes every instruction
                   afresh: slower, and a reference for the cache itself)
     shared        keep RAM in a memfd, so frames can be mapped into another
@@ -464,8 +478,10 @@ cdef class Machine:
     cpu           the CPU model, as QEMU's -cpu (emu/cpumodels.py): "pvemu"
                   (default), "qemu64", "max", "Nehalem", "Opteron_G1", ...
 
-    The verbs follow Unicorn's: mem_write/mem_read, reg_write/reg_read,
-    run(start, until, count) -> Exit.  `regs` is an attribute view of the
+    The verbs follow Unicorn's: mem_write/mem_read, mem_map/mem_unmap/
+    mem_protect/mem_map_ptr/mem_regions, reg_write/reg_read, hook_add/
+    hook_del, context_save/context_restore, snapshot/restore,
+    run(start, until, count) -> Exit (emu.unicorn is Unicorn's API on top).  `regs` is an attribute view of the
     registers (m.regs.eax = 1).
     """
     cdef CPU* c
@@ -486,12 +502,7 @@ cdef class Machine:
                   cpu=None):
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
-        try:
-            size = int(memory)
-        except (TypeError, ValueError):
-            raise EmuError(f"memory must be a size in bytes, not {memory!r}") from None
-        if size <= 0 or size > (1 << 40):
-            raise EmuError(f"memory size {size} is out of range (1 byte to 1 TiB)")
+        size = _check_int("memory", memory, 0, 1 << 40)   # 0: none, mem_map it
         size = (size + 0xFFF) & ~0xFFF
         self.c = <CPU*>calloc(1, sizeof(CPU))
         if self.c == NULL:
@@ -499,6 +510,13 @@ cdef class Machine:
         c = self.c
         c.mem_size = size
         c.npages = size >> 12
+        c.nframes = c.npages
+        c.hk_pass_addr = TLB_EMPTY
+        self._hooks = {}
+        self._code_list, self._block_list = [], []
+        self._next_hook = 1
+        self._regions = []
+        self._frame_used = bytearray()
         c.use_cache = decode_cache
         self.mem_fd = -1
         if shared:                   # memory in a memfd: pages can be mapped into another machine
@@ -507,16 +525,17 @@ cdef class Machine:
             c.mem = <uint8_t*>mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, self.mem_fd, 0)
             if c.mem == <uint8_t*>MAP_FAILED:
                 c.mem = NULL
-        else:
+        elif size:
             c.mem = <uint8_t*>zalloc(size)
         c.hash = <Block**>zalloc(HASH_SIZE * sizeof(Block*))
         c.jcache = <Block**>zalloc(JC_SIZE * sizeof(Block*))
-        c.page_blocks = <Block**>zalloc(c.npages * sizeof(Block*))
+        c.page_blocks = <Block**>zalloc(c.npages * sizeof(Block*)) if size else NULL
         c.blocks = <Block*>zalloc(pool_blocks(c) * sizeof(Block))
         c.insn_pool = <Insn*>zalloc(pool_insns(c) * sizeof(Insn))
-        if (c.mem == NULL or c.hash == NULL or c.jcache == NULL or c.page_blocks == NULL
+        if (size and (c.mem == NULL or c.page_blocks == NULL) or c.hash == NULL or c.jcache == NULL
                 or c.blocks == NULL or c.insn_pool == NULL):
             raise MemoryError(f"cannot allocate {size} bytes of guest memory")
+        self._grow_dirty()
         c.io_map = <uint8_t*>zalloc(65536)
         if c.io_map == NULL:
             raise MemoryError("cannot allocate the I/O port map")
@@ -570,8 +589,8 @@ cdef class Machine:
         int for IN, write(port, size, value) for OUT.  Replaces any built-in
         device there.  Each access leaves the C loop, so keep these for
         ports that are not in a guest's hot path."""
-        if not 0 <= port and port + count <= 0x10000 and count > 0:
-            raise EmuError(f"port range {port:#x}+{count} is outside 0..0xFFFF")
+        port = _check_int("port", port, 0, 0xFFFF)
+        count = _check_int("count", count, 1, 0x10000 - port)
         for p in range(port, port + count):
             self.io_handlers[p] = (read, write)
             self.c.io_map[p] = DEV_PYTHON
@@ -582,7 +601,15 @@ cdef class Machine:
         access leaves the C loop (the instruction is then run again with the
         answer), so these suit device registers, not bulk memory."""
         c = self.c
-        if size <= 0 or address < c.mem_size:
+        address = _check_int("address", address, 0, (1 << 64) - 1)
+        size = _check_int("size", size, 1, (1 << 64) - address)
+        for lo, hi, _, _ in self.mmio_handlers:
+            if address < hi and lo < address + size:
+                raise EmuError(f"MMIO range {address:#x}+{size:#x} overlaps the MMIO range {lo:#x}..{hi:#x}")
+        for r in self._regions:
+            if address < r[1] and r[0] < address + size:
+                raise EmuError(f"MMIO range {address:#x}+{size:#x} overlaps the mapped region {r[0]:#x}..{r[1]:#x}")
+        if address < c.mem_size:
             raise EmuError(f"MMIO range {address:#x}+{size:#x} must be non-empty and above RAM "
                            f"(which ends at {c.mem_size:#x})")
         if c.nmmio >= MAX_MMIO:
@@ -596,13 +623,15 @@ cdef class Machine:
         c = self.c
         for start, end, read, write in self.mmio_handlers:
             if start <= c.mmio_addr < end:
+                if c.mmio_write:
+                    if write is not None:
+                        write(c.mmio_addr, c.mmio_size, c.mmio_value)
+                    value = 0
+                else:
+                    value = int(read(c.mmio_addr, c.mmio_size)) if read is not None else -1
                 break
-        if c.mmio_write:
-            if write is not None:
-                write(c.mmio_addr, c.mmio_size, c.mmio_value)
-            value = 0
         else:
-            value = int(read(c.mmio_addr, c.mmio_size)) if read is not None else -1
+            value = self._hooked_access()           # a page under a memory hook
         if c.mmio_log_n >= 8:
             raise EmuError(f"an instruction made more than 8 device accesses at {c.mmio_addr:#x}")
         c.mmio_log[c.mmio_log_n] = value & size_mask(c.mmio_size)
@@ -686,7 +715,13 @@ cdef class Machine:
             zfree(c.mem, c.mem_size)
             zfree(c.hash, HASH_SIZE * sizeof(Block*))
             zfree(c.jcache, JC_SIZE * sizeof(Block*))
-            zfree(c.page_blocks, c.npages * sizeof(Block*))
+            zfree(c.page_blocks, c.nframes * sizeof(Block*))
+            zfree(c.frames, (c.nframes - c.npages) * sizeof(uint8_t*))
+            free(c.regions)
+            zfree(c.dirty, c.dirty_frames)
+            zfree(c.dirty_log, c.dirty_frames * 4)
+            zfree(c.snap_list, c.dirty_frames * 4)
+            zfree(c.snap, c.snap_frames << 12)
             zfree(c.blocks, pool_blocks(c) * sizeof(Block))
             zfree(c.insn_pool, pool_insns(c) * sizeof(Insn))
             zfree(c.io_map, 65536)
@@ -739,24 +774,39 @@ cdef class Machine:
                            f"RAM (0..{self.c.mem_size:#x})")
 
     def mem_write(self, addr, data):
-        """Write bytes at a guest physical address."""
-        cdef const uint8_t[:] view = memoryview(bytes(data)) if not isinstance(data, (bytes, bytearray)) else data
-        cdef uint64_t a = addr, n = len(view), k, chunk
-        self._check_range(addr, n)
-        if n == 0:
-            return
-        memcpy(self.c.mem + a, &view[0], n)
+        """Write bytes at a guest physical address (RAM or mapped regions,
+        whatever their permissions)."""
+        try:
+            data = data if isinstance(data, (bytes, bytearray)) else memoryview(data).cast("B").tobytes()
+        except TypeError:
+            raise EmuError(f"data must be bytes-like, not {type(data).__name__}") from None
+        cdef const uint8_t[:] view = data
+        cdef uint64_t n = len(view), k, chunk, fpa
+        cdef uint64_t a = self._check_access(addr, n)
+        cdef uint8_t* p
         k = a
-        while k < a + n:                     # stores into decoded code invalidate it
+        while k < a + n:                     # page by page; stores into decoded code invalidate it
             chunk = min(0x1000 - (k & 0xFFF), a + n - k)
-            if self.c.page_blocks[k >> 12] != NULL:
-                smc_write(self.c, k, <uint32_t>chunk)
+            p = self._host(k, &fpa)
+            mark_dirty(self.c, fpa)
+            memcpy(p, &view[k - a], chunk)
+            if fpa >> 12 < self.c.nframes and self.c.page_blocks[fpa >> 12] != NULL:
+                smc_write(self.c, fpa, <uint32_t>chunk)
             k += chunk
 
     def mem_read(self, addr, n):
-        """Read n bytes at a guest physical address."""
-        self._check_range(addr, n)
-        return (<char*>self.c.mem)[addr:addr + n]
+        """Read n bytes at a guest physical address (RAM or mapped regions)."""
+        cdef uint64_t a = self._check_access(addr, n), k, chunk, fpa
+        if a + n <= self.c.mem_size:
+            return (<char*>self.c.mem)[a:a + n]
+        out = bytearray(n)
+        cdef uint8_t* dst = out
+        k = a
+        while k < a + n:
+            chunk = min(0x1000 - (k & 0xFFF), a + n - k)
+            memcpy(dst + (k - a), self._host(k, &fpa), chunk)
+            k += chunk
+        return bytes(out)
 
     # ---- registers
 
@@ -785,10 +835,12 @@ cdef class Machine:
         the base follows (selector * 16); otherwise only the selector is set
         (write '<seg>_base' for the base, e.g. 'fs_base')."""
         kind, idx, size = _reg_lookup(name)
-        try:
-            v = int(value) & ((1 << (8 * size)) - 1)
-        except (TypeError, ValueError):
-            raise EmuError(f"register value must be an integer, not {value!r}") from None
+        if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+            raise EmuError(f"register value must be an integer, not {value!r}")
+        v = value.__index__()
+        if not -(1 << (8 * size - 1)) <= v < (1 << (8 * size)):
+            raise EmuError(f"value {v:#x} does not fit {name} ({8 * size} bits)")
+        v &= (1 << (8 * size)) - 1             # a negative value as two's complement
         c = self.c
         if kind == 0:
             if size == 1:
@@ -801,6 +853,7 @@ cdef class Machine:
             c.r[idx] = (c.r[idx] & ~<uint64_t>0xFF00) | (v << 8)
         elif kind == 2:
             c.r[R_RIP] = v & c.ipmask
+            self._rip_written = True          # (a code hook moved rip: _run_code_hooks)
         elif kind == 3:
             materialize(c)
             c.eflags = (c.eflags & ~size_mask(size)) | v | 2
@@ -837,9 +890,13 @@ cdef class Machine:
         if self.running:
             raise EmuError("this machine is already running (in another thread)")
         if start is not None:
-            self.reg_write("rip", start)
-        if count is not None and count < 0:
-            raise EmuError(f"count must be >= 0, not {count}")
+            self.reg_write("rip", _check_int("start", start, 0, c.ipmask))
+        if until is not None:
+            _check_int("until", until, 0, c.ipmask)
+        if count is not None:
+            _check_int("count", count, 0, (1 << 63) - 1)
+        c.hk_pass_addr = TLB_EMPTY               # a fresh run: every hook fires
+        self._retried = None
         c.has_until = until is not None or c.nbreaks > 0
         c.until = (until & c.ipmask) if until is not None else TLB_EMPTY
         cdef int64_t remaining = count if count is not None else -1, budget
@@ -854,7 +911,14 @@ cdef class Machine:
                     reason = cpu_run(c)
                 if remaining >= 0:
                     remaining -= budget - c.budget
+                if reason == EXIT_HOOK:           # (first: a per-instruction hook is hot)
+                    self._run_code_hooks()
+                    continue
+                if reason == EXIT_IO or reason == EXIT_MMIO:
+                    self._rerun()                 # its hooks have fired already
                 if self._serviced(reason):
+                    continue
+                if self._hooks and self._hook_exit(reason):
                     continue
                 reason = self._take_shutdown(reason)
                 if reason == EXIT_COUNT and remaining != 0:
@@ -864,6 +928,7 @@ cdef class Machine:
         finally:
             self.running = False
             c.has_until = 0
+            c.stop_request = 0        # a stop asked for while this run ended anyway
             self._flush_output()
         return self._exit(reason, c.icount - first)
 
@@ -920,14 +985,13 @@ cdef class Machine:
     cdef object _exit(self, int reason, uint64_t retired):
         c = self.c
         ex = Exit(reason=EXIT_NAMES[reason], address=c.exit_rip, instructions=retired)
-        if reason in (EXIT_EXCEPTION, EXIT_UNMAPPED, EXIT_TRIPLE_FAULT):
+        if reason in (EXIT_EXCEPTION, EXIT_UNMAPPED, EXIT_TRIPLE_FAULT, EXIT_PROT):
             ex.insn_bytes = self._code_at(c.exit_rip)
-        if reason in (EXIT_EXCEPTION, EXIT_TRIPLE_FAULT, EXIT_UNMAPPED):
             ex.registers = self.state()
         if reason == EXIT_EXCEPTION or reason == EXIT_TRIPLE_FAULT:
             ex.vector = c.exc_vector
             ex.error_code = c.exc_error if c.exc_has_error else None
-        elif reason == EXIT_UNMAPPED:
+        elif reason == EXIT_UNMAPPED or reason == EXIT_PROT:
             ex.access = ACCESS_NAMES[c.fault_access]
             ex.access_address = c.fault_addr
         elif reason == EXIT_DEBUG_EXIT:
@@ -1177,7 +1241,7 @@ cdef class Machine:
             if self._translate(address + done, False, user, &pa):
                 return None
             chunk = min(n - done, 0x1000 - ((address + done) & 0xFFF))
-            memcpy(dst + done, self.c.mem + pa, chunk)
+            memcpy(dst + done, host_of(self.c, pa), chunk)
             done += chunk
         return bytes(out)
 
@@ -1194,7 +1258,8 @@ cdef class Machine:
         while done < n:
             self._translate(address + done, True, user, &pa)
             chunk = min(n - done, 0x1000 - ((address + done) & 0xFFF))
-            memcpy(self.c.mem + pa, &src[done], chunk)
+            mark_dirty(self.c, pa)
+            memcpy(host_of(self.c, pa), &src[done], chunk)
             if self.c.page_blocks[pa >> 12] != NULL:
                 smc_write(self.c, pa, <uint32_t>chunk)
             done += chunk
@@ -1700,6 +1765,627 @@ cdef class Machine:
         self.serial_pending[:] = st["serial_pending"]
         self.serial_output[:] = st["serial_output"]
         self.debugcon_output[:] = st["debugcon_output"]
+
+    # ---- mapped memory (regions.pxi): Unicorn's mem_map family
+
+    cdef list _regions        # [start, end, perms, frame, owner], sorted, disjoint
+    cdef bytearray _frame_used   # one byte per mapped-frame slot (frame npages + k)
+
+    def mem_map(self, address, size, perms=7):
+        """Map `size` bytes of zeroed memory at guest-physical `address`
+        (both multiples of 4 KiB, anywhere in the 64-bit space outside RAM,
+        MMIO ranges and other regions), with `perms` a mask of 1 read,
+        2 write, 4 execute (Unicorn's UC_PROT_*).  An access the region
+        does not permit ends run() with 'protection'."""
+        start, n = self._check_new_region(address, size, perms)
+        owner = _HostPages(n)
+        self._add_region(start, n, perms, owner, owner.address)
+
+    def mem_map_ptr(self, address, buffer, perms=7):
+        """Map a writable Python buffer (bytearray, mmap, numpy array, ...,
+        a multiple of 4 KiB long) as guest memory at `address`: the guest
+        and the buffer share the bytes.  The machine keeps the buffer alive
+        while it is mapped."""
+        try:
+            view = memoryview(buffer).cast("B")
+        except TypeError:
+            raise EmuError(f"buffer must support the buffer protocol, not {type(buffer).__name__}") from None
+        if view.readonly:
+            raise EmuError("buffer must be writable")
+        if not view.c_contiguous:
+            raise EmuError("buffer must be contiguous")
+        start, n = self._check_new_region(address, len(view), perms)
+        cdef uint8_t[::1] raw = view
+        self._add_region(start, n, perms, view, <size_t>&raw[0])
+
+    def mem_unmap(self, address, size):
+        """Unmap [address, address + size) (page-aligned, wholly mapped by
+        mem_map regions); decoded code there is dropped."""
+        start, end = self._check_mapped(address, size)
+        self._regions = self._split_regions(start, end, self._free_pages)
+        self._sync_regions()
+
+    def mem_protect(self, address, size, perms):
+        """Change the permissions of [address, address + size) (page-aligned,
+        wholly mapped by mem_map regions) to `perms` (1 read, 2 write,
+        4 execute)."""
+        _check_perms(perms)
+        start, end = self._check_mapped(address, size)
+        self._regions = self._split_regions(
+            start, end, lambda r, lo, hi: [[lo, hi, perms, r[3] + ((lo - r[0]) >> 12), r[4]]])
+        self._sync_regions()
+
+    def _split_regions(self, start, end, inside):
+        """The region list with [start, end) cut out of the regions it
+        overlaps; inside(region, lo, hi) gives what stands in each cut."""
+        out = []
+        for r in self._regions:
+            lo, hi = max(r[0], start), min(r[1], end)
+            if lo >= hi:
+                out.append(r)
+                continue
+            if r[0] < lo:
+                out.append([r[0], lo, r[2], r[3], r[4]])
+            out += inside(r, lo, hi)
+            if hi < r[1]:
+                out.append([hi, r[1], r[2], r[3] + ((hi - r[0]) >> 12), r[4]])
+        return out
+
+    def _free_pages(self, r, lo, hi):
+        """Give back the frames of [lo, hi) of region r; nothing stands there."""
+        c = self.c
+        cdef uint64_t f, gpa
+        for gpa in range(lo, hi, 0x1000):
+            f = r[3] + ((gpa - r[0]) >> 12)
+            if c.page_blocks[f] != NULL:
+                smc_write(c, f << 12, 0x1000)
+            c.frames[f - c.npages] = NULL
+            self._frame_used[f - c.npages] = 0
+        return []
+
+    def mem_regions(self):
+        """The mapped memory as (begin, end, perms) tuples, `end` inclusive
+        as Unicorn reports it: RAM at 0 (if any) first, then each region."""
+        out = [(0, self.c.mem_size - 1, 7)] if self.c.mem_size else []
+        return out + [(r[0], r[1] - 1, r[2]) for r in self._regions]
+
+    cdef tuple _check_new_region(self, address, size, perms):
+        _check_perms(perms)
+        start = _check_int("address", address, 0, (1 << 64) - 1)
+        n = _check_int("size", size, 1, 1 << 64)
+        if start & 0xFFF or n & 0xFFF:
+            raise EmuError(f"address {start:#x} and size {n:#x} must be multiples of 4 KiB")
+        if start + n > 1 << 64:
+            raise EmuError(f"region {start:#x}+{n:#x} runs past the 64-bit address space")
+        if start < self.c.mem_size:
+            raise EmuError(f"region {start:#x}+{n:#x} overlaps RAM (0..{self.c.mem_size:#x})")
+        for r in self._regions:
+            if start < r[1] and r[0] < start + n:
+                raise EmuError(f"region {start:#x}+{n:#x} overlaps the mapped region {r[0]:#x}..{r[1]:#x}")
+        for lo, hi, _, _ in self.mmio_handlers:
+            if start < hi and lo < start + n:
+                raise EmuError(f"region {start:#x}+{n:#x} overlaps the MMIO range {lo:#x}..{hi:#x}")
+        if n >> 12 > MAX_MAPPED_PAGES - len(self._frame_used) + self._frame_used.count(0):
+            raise EmuError(f"size {n:#x}: at most {MAX_MAPPED_PAGES << 12:#x} bytes can be mapped")
+        return start, n
+
+    cdef tuple _check_mapped(self, address, size):
+        start = _check_int("address", address, 0, (1 << 64) - 1)
+        n = _check_int("size", size, 1, 1 << 64)
+        if start & 0xFFF or n & 0xFFF:
+            raise EmuError(f"address {start:#x} and size {n:#x} must be multiples of 4 KiB")
+        at = start
+        for r in self._regions:
+            if r[0] <= at < r[1]:
+                at = r[1]
+        if at < start + n:
+            raise EmuError(f"range {start:#x}+{n:#x} is not wholly mapped (nothing at {at:#x})")
+        return start, start + n
+
+    cdef void _add_region(self, uint64_t start, uint64_t n, uint32_t perms, owner, size_t host) except *:
+        c = self.c
+        cdef uint64_t pages = n >> 12, k, f
+        f = self._alloc_frames(pages)
+        for k in range(pages):
+            c.frames[f - c.npages + k] = <uint8_t*>host + (k << 12)
+        self._regions.append([start, start + n, perms, f, owner])
+        self._regions.sort(key=lambda r: r[0])
+        self._sync_regions()
+
+    cdef uint64_t _alloc_frames(self, uint64_t pages) except? 0:
+        """First fit of `pages` consecutive free frame slots, growing the
+        frame table (and the page lists of decoded blocks) when none fit."""
+        c = self.c
+        at = self._frame_used.find(bytes(pages))
+        if at < 0:
+            self._grow_frames(len(self._frame_used) + pages)
+            at = self._frame_used.find(bytes(pages))
+        self._frame_used[at:at + pages] = b"\1" * pages
+        return c.npages + at
+
+    cdef void _grow_frames(self, uint64_t want) except *:
+        c = self.c
+        cdef uint64_t cap = max(want, 2 * len(self._frame_used))
+        cdef uint64_t total = c.npages + cap
+        cdef Block** pb = <Block**>zalloc(total * sizeof(Block*))
+        cdef uint8_t** fr = <uint8_t**>zalloc(cap * sizeof(uint8_t*))
+        if pb == NULL or fr == NULL:
+            zfree(pb, total * sizeof(Block*))
+            zfree(fr, cap * sizeof(uint8_t*))
+            raise MemoryError(f"cannot grow the frame table to {cap} pages")
+        memcpy(pb, c.page_blocks, c.nframes * sizeof(Block*))
+        memcpy(fr, c.frames, len(self._frame_used) * sizeof(uint8_t*))
+        zfree(c.page_blocks, c.nframes * sizeof(Block*))
+        zfree(c.frames, len(self._frame_used) * sizeof(uint8_t*))
+        c.page_blocks = pb
+        c.frames = fr
+        c.nframes = total
+        self._grow_dirty()
+        self._frame_used.extend(bytes(cap - len(self._frame_used)))
+
+    cdef void _sync_regions(self) except *:
+        """Copy the region list into the C table and drop every cached
+        translation (permissions or frames changed)."""
+        c = self.c
+        cdef Region* t = <Region*>calloc(max(len(self._regions), 1), sizeof(Region))
+        if t == NULL:
+            raise MemoryError("cannot allocate the region table")
+        for k, r in enumerate(self._regions):
+            t[k].start, t[k].end, t[k].perms, t[k].frame = r[0], r[1], r[2], r[3]
+        free(c.regions)
+        c.regions = t
+        c.nregions = len(self._regions)
+        tlb_flush(c)
+
+    cdef uint8_t* _host(self, uint64_t gpa, uint64_t* frame_pa):
+        """Host byte behind guest-physical gpa (RAM or a region, whatever
+        its permissions) and its frame address; NULL if nothing is mapped."""
+        frame_pa[0] = frame_of(self.c, gpa)
+        return NULL if frame_pa[0] == TLB_EMPTY else host_of(self.c, frame_pa[0])
+
+    cdef uint64_t _check_access(self, addr, n) except? 0:
+        """Validate a mem_read/mem_write range: every byte mapped."""
+        cdef uint64_t a, k, fpa
+        a = _check_int("address", addr, 0, (1 << 64) - 1)
+        _check_int("size", n, 0, (1 << 64) - a)
+        if a + n <= self.c.mem_size:
+            return a
+        k = a & ~<uint64_t>0xFFF
+        while k < a + n:
+            if self._host(max(k, a), &fpa) == NULL:
+                raise EmuError(f"guest memory range {a:#x}..{a + n:#x} is outside RAM "
+                               f"(0..{self.c.mem_size:#x}) and the mapped regions "
+                               f"(nothing at {max(k, a):#x})")
+            k += 0x1000
+        return a
+
+    # ---- hooks (hooks.pxi): Unicorn's hook kinds
+
+    cdef dict _hooks          # handle -> (kind, callback, begin, end, arg)
+    cdef int _next_hook
+    cdef object _retried      # the fault a memory-fault hook just asked to retry
+    cdef bint _rip_written    # a hook wrote rip
+    cdef list _code_list, _block_list   # (lo, hi, callback, data) of code (and fetch), block hooks
+    cdef bytes _snap_context  # the CPU at the last snapshot()
+
+    def hook_add(self, kind, callback, begin=1, end=0, arg=None, data=None):
+        """Call `callback` at events of `kind` with addresses in [begin, end]
+        (inclusive; begin > end, the default, means everywhere).  Returns a
+        handle for hook_del.  Kinds and callbacks:
+
+        'code'   callback(address, size) before each instruction
+        'block'  callback(address, size) at the start of each block
+        'mem_read', 'mem_write', 'mem_fetch', 'mem_read_after'
+                 callback(access, address, size, value) around an access to
+                 mapped regions (mem_map); value is 0 before a read
+        'mem_read_unmapped', 'mem_write_unmapped', 'mem_fetch_unmapped',
+        'mem_read_prot', 'mem_write_prot', 'mem_fetch_prot'
+                 callback(access, address, size, value) -> True to retry
+                 the access (the hook mapped or unprotected it), else the
+                 run ends with 'unmapped' / 'protection'
+        'intr'   callback(vector) for an exception or INT n with no IDT to
+                 take it; the run goes on (after INT n)
+        'insn_invalid'  callback() -> True to go on (after changing rip)
+        'insn'   arg 'in': callback(port, size) -> value; 'out':
+                 callback(port, size, value); 'syscall', 'sysenter':
+                 callback(), the instruction is skipped; 'cpuid', 'rdtsc':
+                 callback() -> True to skip the instruction, else it runs
+
+        Code, block and fetch hooks are compiled into the decoded blocks of
+        their range only; memory hooks route their pages (mapped regions)
+        through Python; elsewhere nothing changes.  Adding or removing a
+        hook takes effect at once, also from inside a hook.  An exception
+        raised by a callback ends run() and reaches its caller.
+
+        data (code and block hooks): a pair (first, last) passed around the
+        arguments, callback(first, address, size, last), as Unicorn's
+        (uc, ..., user_data), saving a wrapper call per event."""
+        if kind not in HOOK_KINDS:
+            raise EmuError(f"hook kind {kind!r} is not one of {', '.join(HOOK_KINDS)}")
+        if not callable(callback):
+            raise EmuError(f"callback must be callable, not {callback!r}")
+        b = _check_int("begin", begin, 0, (1 << 64) - 1)
+        e = _check_int("end", end, 0, (1 << 64) - 1)
+        if kind == "insn" and arg not in HOOK_INSNS:
+            raise EmuError(f"an 'insn' hook takes arg in {', '.join(HOOK_INSNS)}, not {arg!r}")
+        handle = self._next_hook
+        self._next_hook += 1
+        if data is not None and (kind not in ("code", "block") or len(data) != 2):
+            raise EmuError("data is a pair (first, last), for code and block hooks")
+        self._hooks[handle] = (kind, callback, b, e, arg, data)
+        self._sync_hooks()
+        return handle
+
+    def hook_del(self, handle):
+        """Remove a hook (a handle from hook_add)."""
+        if self._hooks.pop(handle, None) is None:
+            raise EmuError(f"no hook with handle {handle!r}")
+        self._sync_hooks()
+
+    cdef void _sync_hooks(self) except *:
+        """Copy the hooks' ranges into the CPU and drop decoded blocks and
+        translations, so that blocks are rebuilt with the markers now due."""
+        c = self.c
+        code, block, mem = [], [], []
+        traps = 0
+        self._code_list, self._block_list = [], []
+        for kind, cb, b, e, arg, data in self._hooks.values():
+            r = (0, (1 << 64) - 1) if b > e else (b, e)
+            if kind in ("code", "block", "mem_fetch"):
+                if kind == "mem_fetch":
+                    cb, data = _fetch_adapter(cb), None
+                (self._block_list if kind == "block" else self._code_list).append(r + (cb, data))
+            if kind in ("code", "mem_fetch"):
+                code.append(r)
+            elif kind == "block":
+                block.append(r)
+            elif kind in ("mem_read", "mem_read_after", "mem_write"):
+                mem.append(r + ((1 << ACC_WRITE) if kind == "mem_write" else (1 << ACC_READ),))
+            elif kind == "insn":
+                traps |= 1 << PRIVOP_CLASSES.index(arg)
+        c.hk_ncode = Machine._fill_ranges(c.hk_code_lo, c.hk_code_hi, NULL, code)
+        c.hk_nblock = Machine._fill_ranges(c.hk_block_lo, c.hk_block_hi, NULL, block)
+        c.hk_nmem = Machine._fill_ranges(c.hk_mem_lo, c.hk_mem_hi, c.hk_mem_kind, mem)
+        c.pv_trap = (c.pv_trap & ~HOOK_TRAPS) | traps
+        cache_flush(c)
+        tlb_flush(c)
+
+    cdef void _rerun(self):
+        """The instruction at rip runs again after an exit (a device access,
+        a retried fault): its hook markers have fired already."""
+        self.c.hk_pass_addr = self.c.r[R_RIP]
+        self.c.hk_pass_level = HOOK_CODE
+
+    @staticmethod
+    cdef uint32_t _fill_ranges(uint64_t* lo, uint64_t* hi, uint32_t* kinds, list ranges) except? 0:
+        """Ranges into a CPU table of MAX_HOOK_RANGES; more merge into one that
+        covers them all (the hooks themselves still check their own range)."""
+        if len(ranges) > MAX_HOOK_RANGES:
+            ranges = [(min(r[0] for r in ranges), max(r[1] for r in ranges))
+                      + ((ACC_READ_BIT | ACC_WRITE_BIT,) if kinds != NULL else ())]
+        for k, r in enumerate(ranges):
+            lo[k], hi[k] = r[0], r[1]
+            if kinds != NULL:
+                kinds[k] = r[2]
+        return len(ranges)
+
+    cdef void _resume_after(self):
+        """An instruction hook completed its instruction mid-block: the run
+        goes on at the next one, which is no new block for a block hook."""
+        self.c.hk_pass_addr = self.c.r[R_RIP]
+        self.c.hk_pass_level = HOOK_BLOCK
+
+    cdef list _hooks_at(self, kinds, uint64_t address):
+        return [cb for kind, cb, b, e, _, _ in list(self._hooks.values())
+                if kind in kinds and (b > e or b <= address <= e)]
+
+    cdef void _run_code_hooks(self) except *:
+        """A marker exited: call the block or code (and fetch) hooks there,
+        then let its instruction through, unless a hook wrote rip."""
+        c = self.c
+        cdef uint64_t addr = c.hk_addr, lo, hi
+        cdef uint32_t size = c.hk_size, level = c.hk_kind
+        self._rip_written = False
+        for lo, hi, cb, data in (self._block_list if level == HOOK_BLOCK else self._code_list):
+            if lo <= addr <= hi:
+                if data is None:
+                    cb(addr, size)
+                else:
+                    cb(data[0], addr, size, data[1])
+        if not self._rip_written:
+            c.hk_pass_addr = addr
+            c.hk_pass_level = level
+
+    cdef object _hooked_access(self):
+        """An access to a page under a memory hook: call the hooks and do
+        the access; returns the value read (0 for a store)."""
+        c = self.c
+        addr, size = c.mmio_addr, c.mmio_size
+        if c.mmio_write:
+            for cb in self._hooks_at(("mem_write",), addr):
+                cb("write", addr, size, c.mmio_value)
+            self.mem_write(addr, (c.mmio_value & size_mask(size)).to_bytes(size, "little"))
+            return 0
+        for cb in self._hooks_at(("mem_read",), addr):
+            cb("read", addr, size, 0)
+        value = int.from_bytes(self.mem_read(addr, size), "little")
+        for cb in self._hooks_at(("mem_read_after",), addr):
+            cb("read", addr, size, value)
+        return value
+
+    cdef bint _hook_exit(self, int reason) except *:
+        """An exit some hook may take: True if it did and the run goes on."""
+        c = self.c
+        if reason == EXIT_UNMAPPED or reason == EXIT_PROT:
+            access = ACCESS_NAMES[c.fault_access]
+            kind = f"mem_{access}_{'unmapped' if reason == EXIT_UNMAPPED else 'prot'}"
+            fault = (kind, c.exit_rip, c.fault_addr)
+            hooks = self._hooks_at((kind,), c.fault_addr)
+            if not hooks or fault == self._retried:
+                return False           # no hook, or the retry failed the same way
+            size = c.fault_size if c.fault_access != ACC_FETCH else 1
+            value = c.fault_value if c.fault_access == ACC_WRITE else 0
+            retry = False
+            for cb in hooks:
+                retry = bool(cb(access, c.fault_addr, size, value)) or retry
+            self._retried = fault if retry else None
+            if retry:
+                self._rerun()
+            return retry
+        self._retried = None
+        if reason == EXIT_EXCEPTION:
+            if c.exc_vector == 6:
+                hooks = self._hooks_at(("insn_invalid",), c.exit_rip)
+                return bool(hooks) and all([bool(cb()) for cb in hooks])
+            hooks = self._hooks_at(("intr",), c.exit_rip)
+            for cb in hooks:
+                cb(c.exc_vector)
+            return bool(hooks)
+        if reason == EXIT_PRIVOP and (HOOK_TRAPS >> c.pv_class) & 1:
+            return self._insn_hook(PRIVOP_CLASSES[c.pv_class])
+        return False
+
+    cdef bint _insn_hook(self, cls) except *:
+        c = self.c
+        hooks = [cb for kind, cb, b, e, arg, _ in list(self._hooks.values())
+                 if kind == "insn" and arg == cls and (b > e or b <= c.r[R_RIP] <= e)]
+        if not hooks:
+            self.pv_native()
+            self._rerun()
+            return True
+        if cls == "in":
+            value = 0
+            for cb in hooks:
+                value = cb(c.pv_arg[0], c.pv_arg[1])
+            self.pv_complete(int(value or 0))
+            self._resume_after()
+        elif cls == "out":
+            for cb in hooks:
+                cb(c.pv_arg[0], c.pv_arg[1], c.pv_arg[2])
+            self.pv_complete(0)
+            self._resume_after()
+        elif cls in ("cpuid", "rdtsc"):
+            skip = False
+            for cb in hooks:
+                skip = bool(cb()) or skip
+            if skip:
+                c.r[R_RIP] = (c.r[R_RIP] + c.pv_len) & c.ipmask
+                self._resume_after()
+            else:
+                self.pv_native()
+                self._rerun()
+        else:                          # syscall, sysenter: the hook stands for it
+            for cb in hooks:
+                cb()
+            c.r[R_RIP] = (c.r[R_RIP] + c.pv_len) & c.ipmask
+            self._resume_after()
+        return True
+
+    # ---- in-memory state: CPU contexts (Unicorn's context_save/restore)
+
+    def context_save(self):
+        """All CPU state (registers, flags, segments, control, debug and
+        model-specific registers, x87/SSE, interrupt controllers and timers)
+        as bytes, for context_restore on this machine or another of the
+        same mode.  Memory, mappings and hooks are not part of it."""
+        out = PyBytes_FromStringAndSize(NULL, ctx_size(self.c))
+        context_save(self.c, <uint8_t*><char*>out)
+        return out
+
+    def context_restore(self, context):
+        """Put back CPU state from context_save.  Cached translations and the
+        jump cache are dropped; decoded blocks stay (they are keyed by
+        physical address and decode mode)."""
+        cdef const uint8_t[:] blob
+        try:
+            blob = context
+        except (TypeError, ValueError):
+            raise EmuError(f"context must be bytes from context_save, not {type(context).__name__}") from None
+        if blob.shape[0] != ctx_size(self.c):
+            raise EmuError(f"context is {blob.shape[0]} bytes, not the {ctx_size(self.c)} of context_save")
+        context_restore(self.c, &blob[0])
+
+    def vector_read(self, k):
+        """xmm register k (0-15) as a 128-bit integer (little-endian lanes)."""
+        _check_int("register number", k, 0, 15)
+        return int.from_bytes((<char*>self.c.fpu.xmm[k].b)[:16], "little")
+
+    def vector_write(self, k, value):
+        """Set xmm register k (0-15) from a 128-bit integer."""
+        _check_int("register number", k, 0, 15)
+        v = _check_int("value", value, 0, (1 << 128) - 1)
+        cdef bytes raw = v.to_bytes(16, "little")
+        memcpy(self.c.fpu.xmm[k].b, <char*>raw, 16)
+
+    def load_segment(self, name, selector):
+        """MOV to a data segment register ('ds', 'es', 'fs', 'gs', 'ss') as
+        the CPU does it: in protected mode the descriptor is read from the
+        GDT/LDT and checked.  Returns None, or (vector, error code) of the
+        fault the CPU would take (the register is then unchanged)."""
+        kind, idx, _ = _reg_lookup(name)
+        if kind != 4 or idx == S_CS:
+            raise EmuError(f"load_segment takes ds, es, fs, gs or ss, not {name!r}")
+        sel = _check_int("selector", selector, 0, 0xFFFF)
+        if load_seg(self.c, idx, sel):
+            return (self.c.exc_vector, self.c.exc_error)
+        return None
+
+
+    # ---- in-memory state: whole-machine snapshots and dirty pages (dirty.pxi)
+
+    cdef void _grow_dirty(self) except *:
+        """Size the dirty-page marks and lists to the frames there are."""
+        c = self.c
+        cdef uint64_t n = c.nframes, old = c.dirty_frames
+        if n == 0 or n == old:
+            return
+        cdef uint8_t* d = <uint8_t*>zalloc(n)
+        cdef uint32_t* log = <uint32_t*>zalloc(n * 4)
+        cdef uint32_t* snl = <uint32_t*>zalloc(n * 4)
+        if d == NULL or log == NULL or snl == NULL:
+            zfree(d, n)
+            zfree(log, n * 4)
+            zfree(snl, n * 4)
+            raise MemoryError("cannot allocate the dirty-page map")
+        if old:
+            memcpy(d, c.dirty, old)
+            memcpy(log, c.dirty_log, old * 4)
+            memcpy(snl, c.snap_list, old * 4)
+            zfree(c.dirty, old)
+            zfree(c.dirty_log, old * 4)
+            zfree(c.snap_list, old * 4)
+        c.dirty, c.dirty_log, c.snap_list, c.dirty_frames = d, log, snl, n
+
+    def snapshot(self):
+        """Remember the whole machine now (CPU state and the contents of RAM
+        and mapped regions) for restore().  Nothing is copied here: after it
+        the first store to each page saves that page first (copy on first
+        write).  Mappings and hooks are not part of a snapshot, and memory a
+        mem_map_ptr buffer's owner writes directly is not seen."""
+        c = self.c
+        if c.snap == NULL or c.snap_frames < c.nframes:
+            zfree(c.snap, c.snap_frames << 12)
+            c.snap_frames = 0
+            c.snap = <uint8_t*>zalloc(c.nframes << 12) if c.nframes else NULL
+            if c.nframes and c.snap == NULL:
+                raise MemoryError("cannot reserve the snapshot's page store")
+            c.snap_frames = c.nframes
+        for k in range(c.nsnap):
+            c.dirty[c.snap_list[k]] &= ~DIRTY_SNAP
+        c.nsnap = 0
+        drop_write_tlb(c)
+        self._snap_context = self.context_save()
+
+    def restore(self):
+        """Put the machine back as it was at the last snapshot(): the pages
+        written since are copied back (decoded code on them is dropped) and
+        the CPU state is restored.  The snapshot stays for the next restore."""
+        if self._snap_context is None:
+            raise EmuError("restore() needs a snapshot() first")
+        snap_restore_pages(self.c)
+        self.context_restore(self._snap_context)
+
+    def dirty_pages(self, clear=False):
+        """Guest-physical addresses of the pages written since the machine
+        was made or dirty_pages(clear=True) was last called (by the guest,
+        by mem_write or write_virtual), in the order first written; with
+        clear=True the log starts afresh."""
+        c = self.c
+        out = []
+        frame_to_gpa = self._frame_addresses()
+        for k in range(c.ndirty_log):
+            f = c.dirty_log[k]
+            gpa = frame_to_gpa(f)
+            if gpa is not None:
+                out.append(gpa)
+            if clear:
+                c.dirty[f] &= ~DIRTY_LOG
+        if clear:
+            c.ndirty_log = 0
+            drop_write_tlb(c)
+        return out
+
+    cdef object _frame_addresses(self):
+        """frame number -> guest-physical page address (None if unmapped)."""
+        npages = self.c.npages
+        regions = [(r[3], r[3] + ((r[1] - r[0]) >> 12), r[0]) for r in self._regions]
+
+        def gpa(f):
+            if f < npages:
+                return f << 12
+            for lo, hi, start in regions:
+                if lo <= f < hi:
+                    return start + ((f - lo) << 12)
+            return None
+        return gpa
+
+
+    # ---- edge coverage for fuzzers (coverage.pxi)
+
+    cdef object _cov_buffer     # the map's owner, kept alive
+
+    def coverage_start(self, map=None, size=65536):
+        """Count edges into an AFL-layout map from now on: `map` is a
+        writable buffer (e.g. AFL's shared memory) of a power-of-two size,
+        or None for one of `size` bytes (see coverage_map).  Decoded blocks
+        are dropped so that every block gets its counter."""
+        if map is None:
+            _check_int("size", size, 2, 1 << 24)
+            if size & (size - 1):
+                raise EmuError(f"size {size} must be a power of two")
+            map = bytearray(size)
+        try:
+            view = memoryview(map).cast("B")
+        except TypeError:
+            raise EmuError(f"map must be a writable buffer, not {type(map).__name__}") from None
+        n = len(view)
+        if view.readonly or n < 2 or n & (n - 1):
+            raise EmuError(f"map must be writable and a power of two in size, not {n} bytes")
+        cdef uint8_t[::1] raw = view
+        self._cov_buffer = view
+        self.c.cov_map = &raw[0]
+        self.c.cov_mask = n - 1
+        self.c.cov_prev = 0
+        cache_flush(self.c)
+
+    def coverage_stop(self):
+        """Stop counting (blocks are rebuilt without their counters)."""
+        self.c.cov_map = NULL
+        self._cov_buffer = None
+        cache_flush(self.c)
+
+    @property
+    def coverage_map(self):
+        """The edge map (a memoryview of the buffer), or None when off."""
+        return self._cov_buffer
+
+    def coverage_reset(self):
+        """Zero the map and the counters; the next block starts no edge."""
+        if self._cov_buffer is not None:
+            memset(self.c.cov_map, 0, self.c.cov_mask + 1)
+        self.c.cov_prev = 0
+        self.c.cov_blocks = 0
+
+    @property
+    def coverage_counts(self):
+        """{'blocks': blocks run with coverage on, 'instructions': the
+        machine's retired instructions}."""
+        return {"blocks": self.c.cov_blocks, "instructions": self.c.icount}
+
+
+def _fetch_adapter(cb):
+    return lambda address, size: cb("fetch", address, size, 0)
+
+
+#: Machine.hook_add's kinds, and the instructions an 'insn' hook can take.
+HOOK_KINDS = ("code", "block", "mem_read", "mem_write", "mem_fetch", "mem_read_after",
+              "mem_read_unmapped", "mem_write_unmapped", "mem_fetch_unmapped",
+              "mem_read_prot", "mem_write_prot", "mem_fetch_prot",
+              "intr", "insn_invalid", "insn")
+HOOK_INSNS = ("in", "out", "syscall", "sysenter", "cpuid", "rdtsc")
+cdef uint64_t HOOK_TRAPS = sum(1 << PRIVOP_CLASSES.index(k) for k in HOOK_INSNS)
+
+cdef uint32_t ACC_READ_BIT = 1 << ACC_READ, ACC_WRITE_BIT = 1 << ACC_WRITE
 
 
 def _emit(sink, bytearray collected, bytes data):

@@ -25,9 +25,10 @@ class Exit:
                   fault: a PC would reset), 'exception' (a guest exception with nowhere to go: a
                   fault leaves rip at the faulting instruction, a software
                   interrupt such as INT n leaves it after), 'unmapped' (an
-                  access outside guest memory), 'stop' (Machine.stop() was
-                  called), 'shutdown' (a device powered off or reset the
-                  machine: see `shutdown`)
+                  access outside guest memory), 'protection' (an access its
+                  mapped region does not permit, see Machine.mem_map),
+                  'stop' (Machine.stop() was called), 'shutdown' (a device
+                  powered off or reset the machine: see `shutdown`)
     address       the address of the instruction the run stopped at (for
                   'exception' and 'unmapped': the instruction responsible)
     instructions  instructions retired by this run() call
@@ -36,7 +37,7 @@ class Exit:
     insn_bytes    the bytes of the instruction at `address` (up to 15)
     registers     the CPU state (Machine.state()) for 'exception',
                   'triple-fault' and 'unmapped'
-    access        'read', 'write' or 'fetch' ('unmapped' only)
+    access        'read', 'write' or 'fetch' ('unmapped', 'protection')
     access_address  the guest address that could not be accessed
     privop        ('privop' only: a privileged instruction trapped to the
                   supervisor and nobody handled it) its class, e.g. 'write_cr'
@@ -74,7 +75,7 @@ class Exit:
             err = "" if self.error_code is None else f" (error code {self.error_code:#x})"
             return (f"exception {self.vector_name}{err} {where}, "
                     f"instruction bytes {self.insn_bytes.hex(' ') or '?'}")
-        if self.reason == "unmapped":
+        if self.reason in ("unmapped", "protection"):
             return (f"{self.access} of unmapped address {self.access_address:#x} "
                     f"by the instruction {where} ({self.insn_bytes.hex(' ') or '?'})")
         if self.reason == "triple-fault":

@@ -36,7 +36,7 @@ cdef void cache_flush(CPU* c) noexcept nogil:
     memset(c.hash, 0, HASH_SIZE * sizeof(Block*))
     memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
     jcache_flush(c)
-    memset(c.page_blocks, 0, c.npages * sizeof(Block*))
+    memset(c.page_blocks, 0, c.nframes * sizeof(Block*))
     c.nblocks = 0
     c.ninsns = 0
     c.block_abort = 1
@@ -97,7 +97,7 @@ cdef int fetch_code(CPU* c, uint64_t la, uint8_t* buf, int want, uint64_t* pages
         n = 0x1000 - <int>(pa & 0xFFF)
         if n > want - got:
             n = want - got
-        memcpy(buf + got, c.mem + pa, n)
+        memcpy(buf + got, host_of(c, pa), n)
         got += n
     return got
 
@@ -109,27 +109,44 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint8_t buf[16]
     cdef uint64_t pages[2]
     cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
-    cdef uint32_t off = 0, n = 0, limit = BLOCK_MAX if c.use_cache else 1
+    cdef uint32_t off = 0, n = 0, m = 0, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
     cdef int got, length
     cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
+    cdef bint hooked
     if not c.use_cache:
         c.nblocks = c.ninsns = 0
-    elif c.nblocks >= MAX_BLOCKS or c.ninsns + BLOCK_MAX + 1 > MAX_INSNS:
+    elif c.nblocks >= MAX_BLOCKS or c.ninsns + 2 * BLOCK_MAX + 3 > MAX_INSNS:
         cache_flush(c)
     b = &c.blocks[c.nblocks]
     b.insns = &c.insn_pool[c.ninsns]
-    while n < limit:
+    if c.cov_map != NULL:                      # coverage.pxi: the edge counter first
+        set_cov_marker(&b.insns[0], rip)
+        n = 1
+    bmk = n
+    if block_hooked(c, rip):                   # hooks.pxi: then the block hook's marker
+        set_marker(&b.insns[n], HOOK_BLOCK, 0, 0)
+        n += 1
+    # n counts entries (instructions and hook markers), m instructions
+    while m < limit:
+        hooked = code_hooked(c, (rip + off) & c.ipmask)
+        mk = n
+        if hooked:
+            n += 1                             # room for the marker before it
         i = &b.insns[n]
         got = fetch_code(c, la + off, buf, 15, pages)
         length = decode_one(c.mode, i, buf, got, &ends) if got > 0 else -1
         if length < 0:
-            if n > 0:
+            n = mk
+            if m > 0:
                 break                      # let the next block fault on it
             if got == 0:
                 unmapped(c, (la + off) & c.lamask, ACC_FETCH)
             else:
                 unmapped(c, (la + off + got) & c.lamask, ACC_FETCH)
             return NULL
+        if hooked:
+            set_marker(&b.insns[mk], HOOK_CODE, off, m)
+            b.insns[mk].imm = <uint32_t>length
         if pages[1] != TLB_EMPTY and <uint32_t>length > 0x1000 - ((la + off) & 0xFFF):
             page2 = pages[1]               # the instruction straddles two pages
         specialize(i)
@@ -138,17 +155,21 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         i.off = off
         off += length
         i.next = off
-        i.idx = <uint8_t>n
+        i.idx = <uint8_t>m
         n += 1
+        m += 1
         if (ends or i.fn == h_ud or i.fn == h_gp0 or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
-                or rip + off > c.ipmask):
+                or rip + off > c.ipmask or (c.has_until and rip + off == c.until)):
             break
-    if n >= 2:
+    if n >= 2 and b.insns[n - 2].fn != h_hook and b.insns[n - 1].fn != h_hook:
         fuse_pair(&b.insns[n - 2], &b.insns[n - 1])   # CMP/SUB/TEST + Jcc (control.pxi)
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_block_end            # the end marker
     b.insns[n].off = b.insns[n].next = off
-    b.insns[n].idx = <uint8_t>n
+    b.insns[n].idx = <uint8_t>m
+    if b.insns[bmk].fn == h_hook and b.insns[bmk].sub == HOOK_BLOCK:
+        b.insns[bmk].imm = off             # the block hook reports the block's size
+    b.marks = n != m
     b.phys = pa
     b.vstart = rip
     b.n = n
@@ -167,7 +188,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     return b
 
 cdef void page_add(CPU* c, Block* b, uint64_t page, uint32_t slot) noexcept nogil:
-    if page >= c.npages:
+    if page >= c.nframes:
         return
     if c.page_blocks[page] == NULL:
         tlb_drop_write_page(c, page)       # stores to it must now see the block

@@ -190,7 +190,7 @@ cdef int deliver(CPU* c, int vec, int has_err, uint32_t err, int kind, uint64_t 
         if rc == 0:
             return 0
         if c.exc_vector < 0:
-            return EXIT_UNMAPPED
+            return exception_exit(c)
         if first == EXC_DF:
             c.exc_vector = EXC_DF
             return EXIT_TRIPLE_FAULT

@@ -72,7 +72,7 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
     else:
         pa[0] = la
     if pa[0] >= c.mem_size or (pa[0] >> 12) == (c.msr_apic_base >> 12):
-        return device_or_unmapped(c, pa[0], acc)
+        return device_or_unmapped(c, pa, acc)
     if absent_page(c, pa[0]):                  # ballooned out: no RAM there
         return unmapped(c, pa[0], acc)
     return 0
@@ -89,9 +89,11 @@ cdef inline int check_span(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
         return fault(c, EXC_GP, 1, 0)
     return 0
 
-cdef int device_or_unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
-    """Outside RAM (or on the APIC page): a memory-mapped device, or nothing."""
+cdef int device_or_unmapped(CPU* c, uint64_t* ppa, int acc) noexcept nogil:
+    """Outside RAM (or on the APIC page): a memory-mapped device, a mapped
+    region (*ppa becomes its frame address), or nothing."""
     cdef uint32_t k
+    cdef uint64_t pa = ppa[0]
     if acc != ACC_FETCH:
         if (pa >> 12) == (c.msr_apic_base >> 12) and (c.msr_apic_base & 0x800):
             c.mmio_pa = pa
@@ -101,7 +103,7 @@ cdef int device_or_unmapped(CPU* c, uint64_t pa, int acc) noexcept nogil:
                 c.mmio_pa = pa
                 return RC_MMIO
     if pa >= c.mem_size:
-        return unmapped(c, pa, acc)
+        return region_translate(c, ppa, acc)
     return 0
 
 cdef inline int translate(CPU* c, uint64_t la, int acc, uint64_t* pa) noexcept nogil:
@@ -123,7 +125,7 @@ cdef int rd_sys(CPU* c, uint64_t la, uint32_t size, uint64_t* v) noexcept nogil:
     for k in range(size):
         if sys_translate(c, (la + k) & c.lamask, ACC_READ, &pa):
             return RC_FAULT
-        r |= (<uint64_t>c.mem[pa]) << (8 * k)
+        r |= (<uint64_t>host_of(c, pa)[0]) << (8 * k)
     v[0] = r
     return 0
 
@@ -135,9 +137,10 @@ cdef int wr_sys(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
             return RC_FAULT
     for k in range(size):
         sys_translate(c, (la + k) & c.lamask, ACC_WRITE, &pa)
+        mark_dirty(c, pa)
         if c.page_blocks[pa >> 12] != NULL:
             smc_write(c, pa, 1)
-        c.mem[pa] = <uint8_t>(v >> (8 * k))
+        host_of(c, pa)[0] = <uint8_t>(v >> (8 * k))
     return 0
 
 cdef void tlb_flush(CPU* c) noexcept nogil:
@@ -180,9 +183,11 @@ cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
     cdef TlbEntry* e = &tlb[(la >> 12) & 255]
     if acc == ACC_WRITE and c.page_blocks[pa >> 12] != NULL:
         return 0
+    if acc == ACC_WRITE:
+        mark_dirty(c, pa)                      # dirty.pxi: once, then stores are free
     e.tag = la >> 12
     e.ppage = (pa >> 12) | (TLB_GLOBAL if c.walk_global and paging_on(c) else 0)
-    e.addend = c.mem + pa - (la & ~<uint64_t>0xFFF)
+    e.addend = host_of(c, pa) - (la & ~<uint64_t>0xFFF)
     return 0
 
 cdef void slow_access_done(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
@@ -229,6 +234,7 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
     cdef uint32_t k
     cdef TlbEntry* e
     cdef int rc
+    c.fault_size = size                # for a memory-fault hook (hooks.pxi)
     if check_span(c, la, size) or (c.segchk and seg_check(c, la, size, False)):
         return RC_FAULT
     if (la & 0xFFF) + size <= 0x1000:
@@ -269,6 +275,8 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t a
     cdef uint32_t k
     cdef int rc
+    c.fault_size = size                # for a memory-fault hook (hooks.pxi)
+    c.fault_value = v
     if check_span(c, la, size) or (c.segchk and seg_check(c, la, size, True)):
         return RC_FAULT
     # Translate every byte's page first, so a fault leaves memory unchanged.
@@ -285,9 +293,10 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
         else:
             pa[k] = pa[k - 1] + 1
     for k in range(size):
+        mark_dirty(c, pa[k])
         if c.page_blocks[pa[k] >> 12] != NULL:
             smc_write(c, pa[k], 1)
-        c.mem[pa[k]] = <uint8_t>(v >> (8 * k))
+        host_of(c, pa[k])[0] = <uint8_t>(v >> (8 * k))
     if (la & 0xFFF) + size <= 0x1000 and not c.seg_ro:
         tlb_fill(c, c.tlb_w, la, ACC_WRITE)
     if c.dr_data | c.segchk:

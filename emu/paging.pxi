@@ -44,15 +44,17 @@ cdef inline int page_fault(CPU* c, uint64_t la, uint32_t err) noexcept nogil:
 cdef inline int phys_entry(CPU* c, uint64_t addr, uint32_t size, uint64_t* v) noexcept nogil:
     """Read a paging-structure entry; an entry outside RAM reads as 0 (not
     present), as a missing bus would return."""
-    if addr + size > c.mem_size:
-        v[0] = 0
-        return 0
-    v[0] = load_le(c.mem + addr, size)
+    cdef uint8_t* p = phys_ptr(c, addr, size)
+    v[0] = load_le(p, size) if p != NULL else 0
     return 0
 
 cdef inline void set_bits(CPU* c, uint64_t addr, uint32_t size, uint64_t v, uint64_t bits) noexcept nogil:
-    if (v & bits) != bits and addr + size <= c.mem_size:
-        store_le(c.mem + addr, size, v | bits)
+    cdef uint8_t* p
+    if (v & bits) != bits:
+        p = phys_ptr(c, addr, size)
+        if p != NULL:
+            mark_dirty(c, frame_of(c, addr))
+            store_le(p, size, v | bits)
 
 cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexcept nogil:
     """Translate la through the page tables; RC_FAULT with #PF on failure."""

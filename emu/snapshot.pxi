@@ -20,6 +20,13 @@ cdef void cpu_scrub(CPU* t) noexcept nogil:
     t.page_blocks = NULL
     t.blocks = NULL
     t.insn_pool = NULL
+    t.regions = NULL                 # mapped regions, hooks, dirty pages, coverage:
+    t.frames = NULL                  # the API's (regions.pxi, dirty.pxi, coverage.pxi),
+    t.dirty = NULL                   # which a loaded machine keeps its own of
+    t.dirty_log = NULL
+    t.snap_list = NULL
+    t.snap = NULL
+    t.cov_map = NULL
     t.nblocks = 0
     t.ninsns = 0
     t.use_cache = 0
@@ -38,6 +45,19 @@ cdef void cpu_adopt(CPU* c, const uint8_t* saved) noexcept nogil:
     c.hash, c.jcache, c.page_blocks = keep.hash, keep.jcache, keep.page_blocks
     c.blocks, c.insn_pool, c.use_cache = keep.blocks, keep.insn_pool, keep.use_cache
     c.mem_size, c.npages = keep.mem_size, keep.npages
+    # the API's state stays the loading machine's: regions, hooks, dirty pages, coverage
+    c.regions, c.nregions, c.frames, c.nframes = keep.regions, keep.nregions, keep.frames, keep.nframes
+    memcpy(c.hk_code_lo, keep.hk_code_lo, sizeof(keep.hk_code_lo))
+    memcpy(c.hk_code_hi, keep.hk_code_hi, sizeof(keep.hk_code_hi))
+    memcpy(c.hk_block_lo, keep.hk_block_lo, sizeof(keep.hk_block_lo))
+    memcpy(c.hk_block_hi, keep.hk_block_hi, sizeof(keep.hk_block_hi))
+    memcpy(c.hk_mem_lo, keep.hk_mem_lo, sizeof(keep.hk_mem_lo))
+    memcpy(c.hk_mem_hi, keep.hk_mem_hi, sizeof(keep.hk_mem_hi))
+    memcpy(c.hk_mem_kind, keep.hk_mem_kind, sizeof(keep.hk_mem_kind))
+    c.hk_ncode, c.hk_nblock, c.hk_nmem = keep.hk_ncode, keep.hk_nblock, keep.hk_nmem
+    c.dirty, c.dirty_log, c.snap_list, c.dirty_frames = keep.dirty, keep.dirty_log, keep.snap_list, keep.dirty_frames
+    c.ndirty_log, c.nsnap, c.snap, c.snap_frames = keep.ndirty_log, keep.nsnap, keep.snap, keep.snap_frames
+    c.cov_map, c.cov_mask, c.cov_prev, c.cov_blocks = keep.cov_map, keep.cov_mask, keep.cov_prev, keep.cov_blocks
     c.pv_vcpu = NULL
     c.cur = NULL
     cache_flush(c)

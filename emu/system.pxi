@@ -429,6 +429,8 @@ cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
     cdef uint32_t sel = <uint32_t>(c.msr_star >> 32) & 0xFFFC
     cdef uint64_t ret = next_ip(c, i)
     cdef bint lm = (c.efer & EFER_LMA) != 0, from64 = c.mode == 64, tf_before
+    if pv_traps(c, i, PV_SYSCALL):              # an instruction hook (hooks.pxi)
+        return pv_trap_exit(c, i, PV_SYSCALL, 0, 0, 0)
     if not (c.efer & EFER_SCE) or (c.mode != 64 and (not vendor_amd(c) or real_mode(c))):
         return fault(c, EXC_UD, 0, 0)
     tf_before = (c.eflags & F_TF) != 0
@@ -485,6 +487,8 @@ cdef int h_sysenter(CPU* c, Insn* i) noexcept nogil:
     """SYSENTER: CS = SYSENTER_CS, SS = CS + 8, rSP/rIP from the MSRs, CPL 0."""
     cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
     cdef bint lm = (c.efer & EFER_LMA) != 0
+    if pv_traps(c, i, PV_SYSENTER):             # an instruction hook (hooks.pxi)
+        return pv_trap_exit(c, i, PV_SYSENTER, 0, 0, 0)
     if lm and vendor_amd(c):
         return fault(c, EXC_UD, 0, 0)               # AMD: not in long mode
     if not (c.cr0 & CR0_PE) or sel == 0:

@@ -11,7 +11,9 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(EmuError, match="mode"):
         Machine(mode=8)
     with pytest.raises(EmuError, match="memory"):
-        Machine(memory=0)
+        Machine(memory=-1)
+    with pytest.raises(EmuError, match="memory"):
+        Machine(memory=1.5)
     m = Machine(memory=0x2000)
     with pytest.raises(EmuError, match="outside"):
         m.mem_write(0x1FFF, b"ab")

@@ -1,0 +1,93 @@
+"""In-memory machine state: CPU contexts, snapshots restoring only the pages
+written since, and the dirty-page log."""
+import pytest
+
+from emu import EmuError, Machine
+
+# rdi = 0x100000; ecx = 100; L: mov [rdi], rax; add rdi, 0x1000; dec ecx; jnz L; hlt
+WRITER = bytes.fromhex("bf00001000" "b964000000" "488907" "4881c700100000" "ffc9" "75f2" "f4")
+
+
+def test_context_round_trip_and_isolation():
+    m = Machine(mode=64, memory=1 << 20)
+    m.reg_write("rax", 5)
+    m.reg_write("r15", 9)
+    m.write_cr(4, m.read_cr(4))
+    ctx = m.context_save()
+    m.reg_write("rax", 7)
+    m.reg_write("rflags", 0x8D7)
+    m.context_restore(ctx)
+    assert (m.reg_read("rax"), m.reg_read("r15"), m.reg_read("rflags")) == (5, 9, 2)
+    other = Machine(mode=64, memory=1 << 20)
+    other.context_restore(ctx)
+    assert other.reg_read("r15") == 9
+
+
+def test_context_restore_rejects_other_bytes():
+    m = Machine()
+    with pytest.raises(EmuError, match="context"):
+        m.context_restore(b"nope")
+    with pytest.raises(EmuError, match="context"):
+        m.context_restore(42)
+
+
+def test_snapshot_restores_memory_and_cpu():
+    m = Machine(mode=64, memory=4 << 20)
+    m.mem_write(0x1000, WRITER)
+    m.mem_write(0x100000, b"before")
+    m.reg_write("rax", 0x1122334455667788)
+    m.snapshot()
+    assert m.run(start=0x1000).reason == "hlt"
+    assert m.mem_read(0x100000, 8) == (0x1122334455667788).to_bytes(8, "little")
+    m.mem_write(0x3000, b"host write")
+    m.restore()
+    assert m.mem_read(0x100000, 6) == b"before"
+    assert m.mem_read(0x100000 + 99 * 0x1000, 8) == bytes(8)
+    assert m.mem_read(0x3000, 10) == bytes(10)
+    assert m.reg_read("rdi") == 0 and m.reg_read("rax") == 0x1122334455667788
+    assert m.run(start=0x1000).reason == "hlt"          # and again, from the same snapshot
+    m.restore()
+    assert m.mem_read(0x100000, 6) == b"before"
+
+
+def test_restore_drops_code_written_since():
+    m = Machine(mode=64, memory=1 << 20)
+    m.mem_write(0x1000, bytes.fromhex("b805000000f4"))      # mov eax, 5; hlt
+    m.snapshot()
+    m.run(start=0x1000)
+    m.mem_write(0x1001, b"\x07")
+    m.run(start=0x1000)
+    assert m.reg_read("eax") == 7
+    m.restore()
+    m.run(start=0x1000)
+    assert m.reg_read("eax") == 5
+
+
+def test_snapshot_of_mapped_regions():
+    m = Machine(mode=64, memory=0)
+    m.mem_map(0x7F0000000000, 0x1000, 5)
+    m.mem_map(0x100000, 0x100000, 3)
+    m.mem_write(0x7F0000000000, WRITER)
+    m.reg_write("rax", 3)
+    m.snapshot()
+    m.run(start=0x7F0000000000)
+    assert m.mem_read(0x100000, 1) == b"\x03"
+    m.restore()
+    assert m.mem_read(0x100000, 1) == b"\x00"
+
+
+def test_dirty_pages_log():
+    m = Machine(mode=64, memory=4 << 20)
+    m.mem_write(0x1000, WRITER)
+    m.dirty_pages(clear=True)
+    m.run(start=0x1000)
+    pages = m.dirty_pages()
+    assert pages == [0x100000 + k * 0x1000 for k in range(100)]
+    assert m.dirty_pages(clear=True) == pages
+    m.run(start=0x1000)                 # the write TLB was dropped: marked again
+    assert len(m.dirty_pages()) == 100
+
+
+def test_restore_needs_a_snapshot():
+    with pytest.raises(EmuError, match="snapshot"):
+        Machine().restore()
