@@ -126,7 +126,8 @@ def test_page_tables_in_a_region():
     m = Machine(mode=64, memory=0)
     m.mem_map(0x10000, 0x4000, 3)             # PML4, PDPT, PD, PT
     m.mem_map(0x400000, 0x1000, 7)            # code+data, physical
-    q = lambda a, v: m.mem_write(a, v.to_bytes(8, "little"))
+    def q(a, v):
+        m.mem_write(a, v.to_bytes(8, "little"))
     q(0x10000, 0x11000 | 3)
     q(0x11000, 0x12000 | 3)
     q(0x12000 + 8 * 1, 0x13000 | 3)           # 2 MiB..4 MiB
