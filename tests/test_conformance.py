@@ -132,9 +132,9 @@ def test_pvemu_run_options(tmp_path):
 def test_real_mode_access_past_the_64k_limit_faults():
     from helpers import run_code
     # a word at offset 0xFFFF through DS is #GP(0); through SS (BP-based) #SS(0)
-    _, ex = run_code(b"\x89\x06\xff\xff", mode=16)
+    _, ex = run_code(b"\x89\x06\xff\xff", mode=16, expect="exception")
     assert ex.reason == "exception" and ex.vector == 13
-    _, ex = run_code(b"\x89\x46\x00", mode=16, regs={"bp": 0xFFFF})
+    _, ex = run_code(b"\x89\x46\x00", mode=16, regs={"bp": 0xFFFF}, expect="exception")
     assert ex.reason == "exception" and ex.vector == 12
     m, ex = run_code(b"\x89\x06\xfe\xff", mode=16, regs={"ax": 0x1234})   # the last word fits
     assert ex.reason == "hlt" and m.mem_read(0xFFFE, 2) == b"\x34\x12"

@@ -8,6 +8,7 @@ import pytest
 from emu import Machine
 from emu.cpumodels import MODELS, parse
 from emu.errors import EmuError
+from emu.isa.features import max_basic_leaf
 from emu.system import boot_bios
 
 CODE, PTR, COMPAT, CSTAR = 0x1000, 0x1100, 0x1200, 0x1300
@@ -31,7 +32,7 @@ def test_identity_leaves_are_consistent(name):
     m = Machine(mode=32, memory=1 << 20, cpu=name)
     assert vendor(m) == model.vendor
     max_basic = m.cpuid(0)[0]
-    assert max_basic == (model.max_basic or 1)
+    assert max_basic == (model.max_basic or max_basic_leaf())
     sig = m.cpuid(1)[0]
     family = (sig >> 8) & 0xF
     family += (sig >> 20) & 0xFF if family == 15 else 0
@@ -95,7 +96,7 @@ def test_address_msrs_refuse_non_canonical_values():
 
 def test_cr4_bits_follow_cpuid():
     m = Machine(mode=32, memory=1 << 20)
-    assert not m.write_cr(4, 1 << 18)            # OSXSAVE without XSAVE
+    assert not m.write_cr(4, 1 << 20)            # SMEP not reported
     assert not m.write_cr(4, 1 << 12)            # LA57 not reported
     assert not m.write_cr(4, 1 << 17)            # PCIDE not reported
     assert not m.write_cr(4, 1 << 11)            # UMIP not reported

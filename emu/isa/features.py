@@ -102,3 +102,11 @@ def cpuid_bits(implemented=IMPLEMENTED):
             key = (b.leaf, b.subleaf, b.reg)
             out[key] = out.get(key, 0) | (1 << b.bit)
     return out
+
+
+def max_basic_leaf() -> int:
+    """The highest basic CPUID leaf pvemu's own model reports: 0xD (the XSAVE
+    components) with XSAVE, 7 with a leaf-7 feature, else 1."""
+    if "XSAVE" in IMPLEMENTED:
+        return 0xD
+    return 7 if any(leaf == 7 for leaf, _, _ in cpuid_bits()) else 1
