@@ -78,6 +78,19 @@ cdef void cpu_scrub_bookkeeping(CPU* t) noexcept nogil:
     t.budget = 0
     t.block_abort = 0
     t.r[R_BASE] = 0
+    # the API's scratch state (hooks.pxi, regions.pxi, dirty.pxi, coverage.pxi):
+    # the last slow-path access, the hook that exited, the dirty log's fill
+    t.fault_size = 0
+    t.fault_value = 0
+    t.hk_pass_addr = 0
+    t.hk_pass_level = 0
+    t.hk_addr = 0
+    t.hk_size = 0
+    t.hk_kind = 0
+    t.ndirty_log = 0
+    t.nsnap = 0
+    t.cov_prev = 0
+    t.cov_blocks = 0
     # output already handed to Python (the buffers are flushed at run ends)
     memset(t.uart.out + t.uart.out_len, 0, OUTBUF_SIZE - t.uart.out_len)
     memset(t.dbg_out + t.dbg_len, 0, OUTBUF_SIZE - t.dbg_len)

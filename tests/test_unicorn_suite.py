@@ -45,13 +45,8 @@ x86_ld_crash x86_self_modifying x86_set_ip""".split()
 
 # Why the others fail (the SDM decides where Unicorn and pvemu differ).
 KNOWN = {
-    "x86:test_i386": "PXOR needs SSE (the sse branch)",
-    "x86:test_i386_map_ptr": "PXOR needs SSE (the sse branch)",
     "fpu_ip": "x87 (the x87 branch)",
     "fpu_mem_write": "x87 (the x87 branch)",
-    "x86_fldt_fsqrt": "x87 (the x87 branch)",
-    "movsd": "SSE2 MOVSD (the sse branch)",
-    "pshufb": "SSSE3 PSHUFB (the sse branch)",
     "bad_ram": "RETF to a null CS is #GP(0) (SDM); Unicorn reports the unmapped read of "
                "its IDT while delivering it",
     "jmp_ebx_hang": "count=1 stops after the JMP, before fetching its target; Unicorn "
