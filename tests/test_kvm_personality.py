@@ -7,7 +7,7 @@ import struct
 from emu.guests import resolve
 from paravirt import Supervisor
 from paravirt.domain import time_scale
-from tests.test_linuxboot import bzimage
+from test_linuxboot import bzimage
 
 GUEST = bytes.fromhex(
     "b800000040" "0fa2"                       # cpuid(0x40000000)
