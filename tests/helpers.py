@@ -40,13 +40,24 @@ def pvemu_cli(*args, timeout=120):
     """Run `python -m emu ARGS` as a user would: from a neutral directory (so
     the source tree does not shadow the installed package), with any
     PYTHONPATH made absolute."""
-    import os
     import subprocess
     import sys
     import tempfile
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([sys.executable, "-m", "emu", *map(str, args)], capture_output=True,
+                              timeout=timeout, cwd=cwd, env=subprocess_env())
+
+
+def subprocess_env():
+    """The environment for a child Python that must import the same emu as
+    the tests: the installed package (CI), or the source tree named by
+    PYTHONPATH while developing; PYTHONPATH made absolute.  Start the child
+    in NEUTRAL_CWD, so `python -m emu` does not pick up an unbuilt tree."""
+    import os
     env = dict(os.environ)
     if env.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep))
-    with tempfile.TemporaryDirectory() as cwd:
-        return subprocess.run([sys.executable, "-m", "emu", *map(str, args)], capture_output=True,
-                              timeout=timeout, cwd=cwd, env=env)
+    return env
+
+
+NEUTRAL_CWD = __import__("tempfile").gettempdir()

@@ -14,6 +14,7 @@ import pytest
 
 from emu import Machine
 from emu.gdbstub import GdbStub, checksum
+from helpers import NEUTRAL_CWD, subprocess_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUESTS = os.path.join(ROOT, "emu", "images", "guests")
@@ -138,10 +139,10 @@ def test_watchpoints_are_limited_to_what_the_debug_registers_hold(stub):
 # ---- real gdb
 
 def pvemu_gdb(guest, port, *extra):
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = subprocess_env()
     return subprocess.Popen([sys.executable, "-m", "emu", "run", guest, "--gdb", f"tcp::{port}",
                              "--gdb-wait", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env)
+                            env=env, cwd=NEUTRAL_CWD)
 
 
 def free_port():
@@ -215,10 +216,10 @@ def test_one_stub_per_supervised_domain(tmp_path):
     stops at a breakpoint and steps while the other only continues; the
     game still finishes."""
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = subprocess_env()
     proc = subprocess.Popen([sys.executable, "-m", "emu", "run", "--supervised", "pingpong32",
                              "--cmdline", "rounds=50", "--gdb", f"tcp::{port}", "--gdb-wait"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=NEUTRAL_CWD)
     pong = subprocess.Popen([GDB, "-batch", "-nx", "-ex", f"file {GUESTS}/pingpong32.elf",
                              "-ex", f"target remote 127.0.0.1:{port + 1}", "-ex", "break guest_main",
                              "-ex", "continue", "-ex", "stepi", "-ex", "info registers eip",

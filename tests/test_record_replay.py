@@ -8,9 +8,10 @@ import sys
 import time
 
 from emu import Machine
+from helpers import NEUTRAL_CWD, subprocess_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, PYTHONPATH=ROOT)
+ENV = subprocess_env()
 
 # A flat 32-bit guest that counts while it polls COM1 (so what it does
 # depends on when input arrives), echoes each byte followed by the count's
@@ -26,7 +27,7 @@ def echo_run(tmp_path, *extra, stdin=None):
     prog.write_bytes(ECHO)
     cmd = [sys.executable, "-m", "emu", "run", str(prog), "--flat", "0x100000", "--memory", "4M",
            "--max-instructions", "2000000000", *extra]
-    return subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    return subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=NEUTRAL_CWD)
 
 
 def wait_for(path, size, timeout=30):
@@ -76,7 +77,7 @@ def test_a_controlled_realtime_supervisor_session_replays(tmp_path):
     log = tmp_path / "sup.log"
     up = [sys.executable, "-m", "emu", "up", str(conf)]
     p = subprocess.Popen(up + ["--control", "--realtime", "--record", str(log)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=NEUTRAL_CWD)
     assert b"boot:" in p.stdout.readline() + p.stdout.readline() + p.stdout.readline() \
         + p.stdout.readline()                      # the guest is up and waiting on its timer
     p.stdin.write(b"balloon b 20M\n")
@@ -89,6 +90,6 @@ def test_a_controlled_realtime_supervisor_session_replays(tmp_path):
     assert p.returncode == 0, err
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert [e["control"] for e in events if "control" in e][:2] == ["balloon b 20M", "balloon b 40M"]
-    r = subprocess.run(up + ["--replay", str(log)], capture_output=True, env=ENV, timeout=120)
+    r = subprocess.run(up + ["--replay", str(log)], capture_output=True, env=ENV, timeout=120, cwd=NEUTRAL_CWD)
     assert r.returncode == 0, r.stderr
     assert r.stderr.splitlines()[-1] == err.splitlines()[-1]       # the domain's end, counts included

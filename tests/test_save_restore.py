@@ -23,6 +23,7 @@ from emu import EmuError, Machine
 from emu.guests import catalog
 from emu.system import boot, parse_size
 from test_kernels_pvemu import IMAGES as TEST_IMAGES, KERNELS, kernel_args
+from helpers import NEUTRAL_CWD, subprocess_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAP = 1_500_000          # instructions of each guest the quick test covers
@@ -155,7 +156,7 @@ def check_image(name, path, memory, cmdline, cap, tmp):
     assert files, f"{name}: no save point"
     p = subprocess.run([sys.executable, "-c", CHILD, str(end)] + list(files.values()),
                        capture_output=True, text=True, timeout=120,
-                       env=dict(os.environ, PYTHONPATH=ROOT))
+                       env=subprocess_env(), cwd=NEUTRAL_CWD)
     assert p.returncode == 0, p.stderr
     for label, got in zip(files, json.loads(p.stdout)):
         for key in reference:

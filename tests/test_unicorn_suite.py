@@ -22,6 +22,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from helpers import subprocess_env
 
 VERSION = "2.1.4"
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +103,7 @@ def suite(tmp_path_factory):
 
 
 def _run(args, cwd, real=False):
-    env = dict(os.environ, PYTHONPATH="" if real else str(ROOT))
+    env = dict(os.environ, PYTHONPATH="") if real else subprocess_env()
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120)
 
