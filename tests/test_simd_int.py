@@ -11,12 +11,9 @@ that the comparison sees is in memory.  The memory operand is at
 import platform
 import random
 import struct
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emu.fuzz.case import DATA_BASE, Case, gpr_names  # noqa: E402
 from emu.fuzz import host  # noqa: E402
