@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -175,7 +176,10 @@ def run_case(case: Case, suite: str, budget: int = DEFAULT_BUDGET,
     cmd = [sys.executable, "-m", "emu"] + case.argv(suite, budget)
     t0 = time.monotonic()
     try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        # from a neutral directory: a source checkout in the current one would
+        # shadow the installed (built) package
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                           cwd=tempfile.gettempdir())
         status, out = p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
     except subprocess.TimeoutExpired as e:
         status = 124

@@ -9,7 +9,7 @@ import pytest
 
 from emu import kut
 
-SUITE = kut.find_suite()
+SUITE = kut.find_suite(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # beside this checkout
 pytestmark = pytest.mark.skipif(SUITE is None, reason="no kvm-unit-tests folder (../shared/kvm-unit-tests "
                                                       f"or ${kut.ENV_DIR})")
 
