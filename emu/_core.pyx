@@ -1613,7 +1613,7 @@ cdef class Machine:
             elif k == "fdp":
                 f.fdp = v & 0xFFFFFFFFFFFFFFFF
             elif k == "mxcsr":
-                f.mxcsr = v & 0xFFFFFFFF
+                self._simd_reg_write(8, 0, v)      # the same reserved-bit check as reg_write
             elif k != "top":
                 raise EmuError(f"no FPU field {k!r}")
 

@@ -330,3 +330,13 @@ def test_lddqu_loads_unaligned_and_cpuid_is_x86_64_v2():
     for bit in (0, 8, 15, 23, 24, 25, 26):
         assert edx >> bit & 1, bit
     assert m.cpuid(0x80000001)[2] & 1
+
+
+def test_fpu_write_checks_mxcsr_as_reg_write_does():
+    import pytest
+    from emu import EmuError, Machine
+    m = Machine(mode=64, memory=1 << 16)
+    m.fpu_write({"mxcsr": 0x1F80 | 0x40})          # DAZ: allowed
+    assert m.reg_read("mxcsr") == 0x1FC0
+    with pytest.raises(EmuError, match="reserved"):
+        m.fpu_write({"mxcsr": 1 << 20})
