@@ -46,8 +46,10 @@ x86_ld_crash x86_self_modifying x86_set_ip""".split()
 
 # Why the others fail (the SDM decides where Unicorn and pvemu differ).
 KNOWN = {
-    "fpu_ip": "x87 (the x87 branch)",
-    "fpu_mem_write": "x87 (the x87 branch)",
+    "fpu_ip": "expects FNSTENV's tag word 0x5555 (power-up tags); pvemu's flat machines start "
+              "in FNINIT's state (every register empty, 0xFFFF)",
+    "fpu_mem_write": "expects FSTCW to store 0 (Unicorn's FCW starts at 0); pvemu's flat machines "
+                     "start with FNINIT's 0x37F",
     "bad_ram": "RETF to a null CS is #GP(0) (SDM); Unicorn reports the unmapped read of "
                "its IDT while delivering it",
     "jmp_ebx_hang": "count=1 stops after the JMP, before fetching its target; Unicorn "
