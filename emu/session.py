@@ -120,7 +120,8 @@ def run_machine(m, args, prog: str = "pvemu run", start: int = 0, serial=None) -
         raise EmuError("--record and --replay do not go together")
     if args.replay and args.input:
         raise EmuError("--replay feeds the recorded input; drop --input")
-    end = start + args.max_instructions
+    from emu.system import DEFAULT_BUDGET
+    end = start + (args.max_instructions if args.max_instructions is not None else DEFAULT_BUDGET)
     if args.gdb and (args.save_at is not None or args.record or args.replay or args.input):
         raise EmuError("--gdb runs the guest as gdb says: save, record, replay and --input "
                        "do not combine with it")

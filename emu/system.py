@@ -18,6 +18,7 @@ from emu.trace import trace
 
 DEFAULT_MEMORY = 64 << 20
 DEFAULT_BUDGET = 2_000_000_000
+LINUX_BUDGET = 50_000_000_000     # a stock Debian kernel boots and powers off in about 6 billion
 
 #: Process exit statuses of `pvemu run` when the guest does not choose one.
 STATUS_BUDGET = 124        # the instruction budget ran out (as `timeout`)
@@ -92,8 +93,9 @@ def add_session_arguments(parser) -> None:
     """The options of a machine's run that `run` and `restore` share."""
     parser.add_argument("--serial", default="stdio", metavar="stdio|FILE",
                         help="where COM1's output goes (default stdio)")
-    parser.add_argument("--max-instructions", type=int, default=DEFAULT_BUDGET, metavar="N",
-                        help=f"stop after N instructions (default {DEFAULT_BUDGET:,})")
+    parser.add_argument("--max-instructions", type=int, default=None, metavar="N",
+                        help=f"stop after N instructions (default {DEFAULT_BUDGET:,}; "
+                             f"{LINUX_BUDGET:,} for a Linux kernel)")
     parser.add_argument("--qemu-exit-status", action="store_true",
                         help="exit with (v << 1) | 1 for a debug-exit write of v, as QEMU does")
     from emu import session
@@ -148,7 +150,15 @@ def add_arguments(parser) -> None:
     add_control_arguments(group)
 
 
+def default_budget(targets) -> int:
+    """--max-instructions when not given: a Linux kernel needs billions of
+    instructions to boot; everything else gets the smaller safety budget."""
+    return LINUX_BUDGET if any(is_linux(t) for t in targets or ()) else DEFAULT_BUDGET
+
+
 def run(args) -> int:
+    if args.max_instructions is None:
+        args.max_instructions = default_budget(args.kernel)
     if args.supervised:
         from paravirt.cli import run_supervised
         return run_supervised(args)
@@ -168,7 +178,7 @@ def run(args) -> int:
         if target is not None and args.flat is None:
             guest, target = resolve(target)
         memory = parse_size(args.memory or (guest.memory if guest else "64M"))
-        if not args.memory and not guest and args.flat is None and target and _is_linux(target):
+        if not args.memory and not guest and args.flat is None and target and is_linux(target):
             memory = LINUX_MEMORY
         cmdline = args.cmdline if args.cmdline is not None else (guest.args if guest else "")
         address_range = None
@@ -280,7 +290,7 @@ def exit_status(m, ex, args, prog: str = "pvemu run") -> int:
         print(f"{prog}: the guest {'powered the machine off' if ex.shutdown == 'poweroff' else 'reset the machine'}"
               f" after {m.instructions:,} instructions", file=sys.stderr)
         return 0
-    print(f"{prog}: {_explain(ex)}", file=sys.stderr)
+    print(f"{prog}: {_explain(ex, m.instructions)}", file=sys.stderr)
     if ex.reason == "count":
         return STATUS_BUDGET
     if ex.reason == "hlt":
@@ -295,7 +305,7 @@ def show_post_codes(m, out=sys.stderr) -> None:
     m.add_io_handler(0x80, 1, write=write)
 
 
-def _is_linux(path: str) -> bool:
+def is_linux(path: str) -> bool:
     try:
         with open(path, "rb") as f:
             return is_bzimage(f.read(0x208))
@@ -303,9 +313,9 @@ def _is_linux(path: str) -> bool:
         return False          # reported when the kernel is read
 
 
-def _explain(ex) -> str:
-    if ex.reason == "count":
-        return (f"the guest ran {ex.instructions:,} instructions without finishing "
+def _explain(ex, total: int) -> str:
+    if ex.reason == "count":      # ex.instructions counts only the last slice of the run
+        return (f"the guest ran {total:,} instructions without finishing "
                 f"(stopped at {ex.address:#x}; raise --max-instructions to let it run longer)")
     if ex.reason == "hlt":
         return f"the guest halted at {ex.address:#x} and nothing can wake it"

@@ -7,7 +7,8 @@ import sys
 from emu.errors import EmuError
 from emu.guests import resolve
 from emu.loader import LoaderError
-from emu.system import parse_size
+from emu.linuxboot import DEFAULT_MEMORY as LINUX_MEMORY
+from emu.system import DEFAULT_BUDGET, is_linux, parse_size
 from paravirt.config import ActionSpec, Config, DomainSpec, load, parse_time
 from paravirt.errors import ConfigError
 
@@ -170,7 +171,8 @@ def restore_supervised(args) -> int:
     Supervisor.save (a `save` action or command) run on under a new
     supervisor; files saved together restore together."""
     try:
-        cfg = Config(max_instructions=args.max_instructions)
+        cfg = Config(max_instructions=args.max_instructions if args.max_instructions is not None
+                     else DEFAULT_BUDGET)
         if args.quantum is not None:
             cfg.quantum = args.quantum
         cfg.actions += _control_actions(args, cfg.ips)
@@ -197,7 +199,8 @@ def run_supervised(args) -> int:
                     name += "'"
                 cfg.domains.append(DomainSpec(
                     name=name, kernel=path,
-                    memory=parse_size(args.memory or (guest.memory if guest else "64M")),
+                    memory=parse_size(args.memory or (guest.memory if guest else
+                                                      LINUX_MEMORY if is_linux(path) else "64M")),
                     max_memory=parse_size(guest.max_memory) if guest and guest.max_memory else None,
                     paravirt=not args.unmodified, initrd=getattr(args, "initrd", None),
                     cmdline=args.cmdline if args.cmdline is not None else (guest.args if guest else "")))

@@ -85,6 +85,20 @@ def test_pvemu_run_reports_bad_images_and_budget(tmp_path):
     assert p.returncode == 2 and b"bad size" in p.stderr
 
 
+def test_the_budget_message_counts_the_whole_run_and_linux_gets_a_larger_default(tmp_path):
+    """The run goes in slices (serial output is flushed between them): the
+    message must give the instructions of the whole run, not of the last
+    slice; a Linux kernel (about 6 billion instructions to boot) is not
+    stopped by the 2 billion default meant for small kernels."""
+    from emu import system
+    p = pvemu_cli("run", "workload32", "--max-instructions", "3000000")
+    assert p.returncode == 124 and b"ran 3,000,000 instructions" in p.stderr, p.stderr
+    linux = tmp_path / "bzImage"
+    linux.write_bytes(bytes(0x202) + b"HdrS" + bytes(0x100))
+    assert system.default_budget([str(linux)]) == system.LINUX_BUDGET > 6_000_000_000
+    assert system.default_budget(["hello", str(tmp_path / "absent")]) == system.DEFAULT_BUDGET
+
+
 def test_runs_are_bit_identical_and_follow_the_instruction_rate():
     """Time is virtual: the same kernel twice gives the same output, the
     same instruction count and the same virtual time; a slower virtual clock
