@@ -673,7 +673,8 @@ def load_flat(data: bytes, address: int, memory_size: Optional[int] = None,
 
 
 def load_kernel(data: bytes, memory_size: int, cmdline: str = "",
-                modules: Iterable = (), initrd: Optional[bytes] = None) -> BootImage:
+                modules: Iterable = (), initrd: Optional[bytes] = None,
+                linux_decompress: str = "host") -> BootImage:
     """Load a kernel file the way ``qemu-system-x86_64 -kernel`` would.
 
     Detection: a Linux boot-protocol header ("HdrS" at 0x202) means a
@@ -692,7 +693,7 @@ def load_kernel(data: bytes, memory_size: int, cmdline: str = "",
     if is_bzimage(data):
         if modules:
             raise LoaderError("a Linux kernel takes an --initrd, not Multiboot modules")
-        return load_bzimage(data, memory_size, cmdline, initrd)
+        return load_bzimage(data, memory_size, cmdline, initrd, decompress=linux_decompress)
     if initrd is not None:
         raise LoaderError("an initrd can only be passed to a Linux kernel (bzImage)")
     if find_multiboot_header(data) is not None:

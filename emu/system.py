@@ -36,15 +36,19 @@ def parse_size(text: str) -> int:
 
 def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
          modules: Sequence[tuple] = (), flat_address: Optional[int] = None,
-         initrd: Optional[bytes] = None, cpu: Optional[str] = None, devices: Sequence[str] = ()):
+         initrd: Optional[bytes] = None, cpu: Optional[str] = None, devices: Sequence[str] = (),
+         linux_decompress: str = "host"):
     """A Machine with `kernel` loaded and its registers set, ready to run;
     `cpu` is a CPU model (emu/cpumodels.py), `devices` optional devices
-    (emu.devices.OPTIONAL_DEVICES).  Returns (machine, boot_image)."""
+    (emu.devices.OPTIONAL_DEVICES); `linux_decompress` where a bzImage's
+    kernel is unpacked ("host": by the loader, "guest": by the kernel's own
+    decompressor; emu/linuxboot.py).  Returns (machine, boot_image)."""
     from emu import Machine
     if flat_address is not None:
         image = load_flat(kernel, flat_address, memory_size=memory)
     else:
-        image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd)
+        image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd,
+                            linux_decompress=linux_decompress)
     m = Machine(mode=image.mode, memory=memory, cpu=cpu)
     start_image(m, image, memory, devices)
     return m, image
@@ -124,6 +128,9 @@ def add_arguments(parser) -> None:
                              "Multiboot kernel sees it after the kernel's file name")
     parser.add_argument("--initrd", metavar="FILE",
                         help="an initial ramdisk for a Linux kernel (bzImage)")
+    parser.add_argument("--guest-decompress", action="store_true",
+                        help="a Linux bzImage: run the kernel's own decompressor instead of unpacking "
+                             "the kernel in the loader (slower: billions of instructions)")
     parser.add_argument("--cpu", metavar="MODEL", default=None,
                         help="the CPU model, as QEMU's -cpu: pvemu (default), qemu64, max, Nehalem, "
                              "Opteron_G1, with ,vendor=V ,+feature ,-feature")
@@ -157,6 +164,10 @@ def default_budget(targets) -> int:
 
 
 def run(args) -> int:
+    if args.supervised and args.guest_decompress:
+        print("pvemu run: --guest-decompress is for a Linux kernel run without --supervised "
+              "(domains' kernels are unpacked by the loader)", file=sys.stderr)
+        return 2
     if args.max_instructions is None:
         args.max_instructions = default_budget(args.kernel)
     if args.supervised:
@@ -165,6 +176,8 @@ def run(args) -> int:
     try:
         if args.unmodified:
             raise EmuError("--unmodified only makes sense with --supervised")
+        if args.guest_decompress and not args.initrd and not (args.kernel and is_linux(args.kernel[0])):
+            raise EmuError("--guest-decompress goes with a Linux kernel (bzImage)")
         if len(args.kernel) > 1:
             raise EmuError(f"{len(args.kernel)} kernels given: several domains need --supervised")
         if args.memory:
@@ -209,7 +222,8 @@ def run(args) -> int:
                     initrd = f.read()
             if args.flat is None and guest is None and not is_bzimage(kernel):
                 cmdline = f"{target} {cmdline}" if cmdline else target   # QEMU's Multiboot: FILENAME ARGS
-            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd, args.cpu, args.device)
+            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd, args.cpu, args.device,
+                            "guest" if args.guest_decompress else "host")
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2

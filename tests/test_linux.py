@@ -56,6 +56,7 @@ def _without_flags(lines):
 def test_boots_to_init_and_powers_off(linux):
     arch, kernel, initrd = linux
     m, image = boot(kernel, MEMORY, cmdline="console=ttyS0", initrd=initrd)
+    assert image.entry == 0x1000000               # the loader unpacked the vmlinux (its ELF entry)
     ex = m.run(count=BUDGET)
     out = bytes(m.serial_output).decode(errors="replace")
     assert ex.reason == "shutdown" and ex.shutdown == "poweroff", (ex, out[-3000:])
@@ -81,6 +82,22 @@ def test_qemu_prints_the_same_markers(linux, tmp_path):
     got = markers(r.stdout.decode(errors="replace"))
     release = got[1].split()[3] if len(got) > 1 else "?"
     assert _without_flags(got) == expected_markers(arch, release)
+
+
+def test_the_kernels_own_decompressor_boots_the_same(linux):
+    """By default the loader unpacks the vmlinux (emu/linuxboot.py); with
+    linux_decompress="guest" (`--guest-decompress`) the kernel's own
+    decompressor runs first, as from a BIOS boot loader: the same boot, some
+    billions of instructions later."""
+    arch, kernel, initrd = linux
+    m, image = boot(kernel, MEMORY, cmdline="console=ttyS0", initrd=initrd, linux_decompress="guest")
+    assert image.entry in (0x100000, 0x100200)
+    ex = m.run(count=BUDGET)
+    out = bytes(m.serial_output).decode(errors="replace")
+    assert ex.reason == "shutdown" and ex.shutdown == "poweroff", (ex, out[-3000:])
+    got = markers(out)
+    release = got[1].split()[3] if len(got) > 1 else "?"
+    assert _without_flags(got) == expected_markers(arch, release), out[-3000:]
 
 
 def test_paravirtualized_on_kvms_interface(linux):

@@ -111,3 +111,75 @@ def test_initrd_only_for_linux(tmp_path):
     from emu.loader import load_kernel
     with pytest.raises(LoaderError, match="initrd"):
         load_kernel(b"\x7fELF" + bytes(100), MEM, initrd=b"x")
+
+
+def vmlinux(is64: bool, code: bytes, paddr=0x1000000, bss=0x100) -> bytes:
+    """A minimal ELF vmlinux: one PT_LOAD of `code` (+ bss) at `paddr`, entered at its start."""
+    if is64:
+        eh = struct.pack("<4sBBBB8xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 2, 62, 1, paddr, 64, 0, 0,
+                         64, 56, 1, 0, 0, 0)
+        ph = struct.pack("<IIQQQQQQ", 1, 7, 0x1000, 0xFFFFFFFF81000000, paddr, len(code), len(code) + bss,
+                         0x1000)
+    else:
+        eh = struct.pack("<4sBBBB8xHHIIIIIHHHHHH", b"\x7fELF", 1, 1, 1, 0, 2, 3, 1, paddr, 52, 0, 0,
+                         52, 32, 1, 0, 0, 0)
+        ph = struct.pack("<IIIIIIII", 1, 0x1000, 0xC1000000, paddr, len(code), len(code) + bss, 7, 0x1000)
+    head = eh + ph
+    return head + bytes(0x1000 - len(head)) + code
+
+
+def with_payload(compressed: bytes, **kw) -> bytes:
+    """A bzImage whose payload (payload_offset/length) is `compressed`, as the
+    kernel's build appends it: the stream, then its uncompressed size."""
+    stub = b"\xf4" * 0x40                         # the decompressor's place: hlt
+    image = bytearray(bzimage(stub + compressed + struct.pack("<I", 0), init_size=0x200000, **kw))
+    struct.pack_into("<II", image, 0x248, len(stub), len(compressed) + 4)
+    struct.pack_into("<Q", image, 0x258, 0x1000000)         # pref_address, as Linux's
+    return bytes(image)
+
+
+# vmlinux code: eax = esi (the zero page), then hlt (the same bytes in both widths).
+ENTRY_CODE = bytes.fromhex("89f0" "f4")
+
+
+@pytest.mark.parametrize("is64", [False, True])
+def test_the_loader_unpacks_the_vmlinux_and_enters_it(is64):
+    """decompress="host" (the default): the payload's ELF segments go to
+    their physical addresses and the kernel starts at the ELF entry with
+    the zero page in ESI/RSI; "guest" enters the kernel's own decompressor."""
+    import lzma
+    image = with_payload(lzma.compress(vmlinux(is64, ENTRY_CODE), format=lzma.FORMAT_XZ),
+                         xloadflags=1 if is64 else 0)
+    m, img = boot(image, MEM)
+    assert img.entry == 0x1000000 and img.mode == (64 if is64 else 32)
+    assert m.mem_read(0x1000000, 3) == ENTRY_CODE and m.mem_read(0x1000003, 0x100) == bytes(0x100)
+    assert m.run(count=100).reason == "hlt" and m.reg_read("eax") == ZERO_PAGE
+    zp = m.mem_read(ZERO_PAGE, 4096)
+    assert not zp[0x211] & 2                       # KASLR_FLAG: the kernel was not moved
+    m, img = boot(image, MEM, linux_decompress="guest")
+    assert img.entry == (0x100200 if is64 else 0x100000)
+
+
+@pytest.mark.parametrize("compress, name", [("gzip", "gzip"), ("bz2", "bzip2")])
+def test_other_standard_formats(compress, name):
+    import bz2
+    import gzip
+    elf = vmlinux(False, ENTRY_CODE)
+    packed = gzip.compress(elf) if compress == "gzip" else bz2.compress(elf)
+    assert load_bzimage(with_payload(packed), MEM).entry == 0x1000000, name
+
+
+def test_unpacking_errors_name_the_problem():
+    import lzma
+    good = lzma.compress(vmlinux(False, ENTRY_CODE), format=lzma.FORMAT_XZ)
+    with pytest.raises(LoaderError, match="truncated|corrupt"):
+        load_bzimage(with_payload(good[:len(good) // 2]), MEM)
+    with pytest.raises(LoaderError, match="outside the 0x1000000-0x1200000"):
+        load_bzimage(with_payload(lzma.compress(vmlinux(False, ENTRY_CODE, bss=0x300000),
+                                                format=lzma.FORMAT_XZ)), MEM)
+    with pytest.raises(LoaderError, match="not a little-endian ELF"):
+        load_bzimage(with_payload(lzma.compress(b"not an elf" * 10, format=lzma.FORMAT_XZ)), MEM)
+    with pytest.raises(LoaderError, match="decompress must be"):
+        load_bzimage(with_payload(good), MEM, decompress="maybe")
+    # a format the standard library cannot read (zstd) leaves it to the kernel's decompressor
+    assert load_bzimage(with_payload(b"\x28\xb5\x2f\xfd" + bytes(40)), MEM).entry == 0x100000
