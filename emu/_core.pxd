@@ -108,6 +108,9 @@ cdef struct Apic:
     uint32_t isr[8]
     uint64_t start           # virtual time the count started
     uint64_t next_irq        # virtual time of the next timer interrupt, or ~0
+    uint64_t pv_eoi          # KVM's PV EOI: guest-physical word | 1 when on, else 0 (apic.pxi)
+    uint32_t pv_eoi_pending  # its bit 0 was set by us for the vector in service
+    uint64_t pv_eoi_skipped  # EOIs the guest skipped that way
 
 # Device ids in CPU.io_map (one byte per port).
 cdef enum:

@@ -2320,6 +2320,30 @@ cdef class Machine:
         return gpa
 
 
+    # ---- KVM's PV EOI (apic.pxi), for paravirt/kvm.py
+    @property
+    def pv_eoi(self):
+        """The guest-physical address of the guest's PV EOI word with bit 0
+        set while PV EOI is on (MSR_KVM_PV_EOI_EN's value), else 0.  While
+        on, the local APIC lets the guest skip the EOI of an interrupt that
+        went in service with nothing else requested."""
+        return self.c.apic.pv_eoi
+
+    @pv_eoi.setter
+    def pv_eoi(self, value):
+        value = _check_int("pv_eoi", value, 0, (1 << 64) - 1)
+        if value & 1 and (value & 2 or not self.c.mem_size > (value & ~3) + 3):
+            raise EmuError(f"pv_eoi {value:#x}: the word must be 4-byte aligned guest RAM")
+        pv_eoi_collect(self.c)
+        pv_eoi_withdraw(self.c)
+        self.c.apic.pv_eoi = value if value & 1 else 0
+
+    @property
+    def pv_eoi_skipped(self):
+        """EOIs the guest skipped through PV EOI (each one an exit saved
+        under hardware virtualization)."""
+        return self.c.apic.pv_eoi_skipped
+
     # ---- edge coverage for fuzzers (coverage.pxi)
 
     cdef object _cov_buffer     # the map's owner, kept alive

@@ -74,9 +74,64 @@ cdef int apic_highest(uint32_t* bits) noexcept nogil:
             return k
     return -1
 
+cdef void apic_eoi(CPU* c) noexcept nogil:
+    """Retire the highest vector in service."""
+    cdef int k = apic_highest(c.apic.isr)
+    if k >= 0:
+        c.apic.isr[k >> 5] &= ~(1u << (k & 31))
+
+# KVM's PV EOI (Documentation/virt/kvm/x86/msr.rst, MSR_KVM_PV_EOI_EN; set
+# through Machine.pv_eoi by paravirt/kvm.py): when an interrupt goes in
+# service and nothing else is requested, the APIC sets bit 0 of a guest word;
+# the guest's EOI then clears the bit instead of writing the EOI register (an
+# exit under hardware virtualization), and the APIC retires the vector the
+# next time it looks.  Nested interrupts keep the order: a handler that finds
+# the bit set retires the innermost vector, the one below it writes EOI.
+cdef uint8_t* pv_eoi_word(CPU* c) noexcept nogil:
+    return phys_ptr(c, c.apic.pv_eoi & ~<uint64_t>3, 4)
+
+cdef void pv_eoi_offer(CPU* c) noexcept nogil:
+    cdef uint8_t* p
+    cdef int k
+    if not (c.apic.pv_eoi & 1) or c.apic.pv_eoi_pending:
+        return
+    for k in range(8):
+        if c.apic.irr[k]:
+            return
+    p = pv_eoi_word(c)
+    if p == NULL:
+        return
+    mark_dirty(c, frame_of(c, c.apic.pv_eoi & ~<uint64_t>3))
+    store_le(p, 4, load_le(p, 4) | 1)
+    c.apic.pv_eoi_pending = 1
+
+cdef void pv_eoi_collect(CPU* c) noexcept nogil:
+    """Retire the vector whose EOI the guest skipped, if it has."""
+    cdef uint8_t* p
+    if not c.apic.pv_eoi_pending:
+        return
+    p = pv_eoi_word(c)
+    if p != NULL and load_le(p, 4) & 1:
+        return                                  # still in service
+    c.apic.pv_eoi_pending = 0
+    c.apic.pv_eoi_skipped += 1
+    apic_eoi(c)
+
+cdef void pv_eoi_withdraw(CPU* c) noexcept nogil:
+    """The guest wrote the EOI register (or turned PV EOI off): take our bit back."""
+    cdef uint8_t* p
+    if not c.apic.pv_eoi_pending:
+        return
+    c.apic.pv_eoi_pending = 0
+    p = pv_eoi_word(c)
+    if p != NULL:
+        mark_dirty(c, frame_of(c, c.apic.pv_eoi & ~<uint64_t>3))
+        store_le(p, 4, load_le(p, 4) & ~<uint64_t>1)
+
 cdef int apic_pending(CPU* c) noexcept nogil:
     """The vector the APIC would deliver now, or -1."""
     cdef int irr, isr
+    pv_eoi_collect(c)
     if not apic_enabled(c):
         return -1
     irr = apic_highest(c.apic.irr)
@@ -144,6 +199,7 @@ cdef uint32_t apic_read(CPU* c, uint32_t off) noexcept nogil:
     if off == 0xF0:
         return a.svr
     if 0x100 <= off < 0x180:
+        pv_eoi_collect(c)
         return a.isr[(off - 0x100) >> 4]
     if 0x200 <= off < 0x280:
         return a.irr[(off - 0x200) >> 4]
@@ -172,9 +228,9 @@ cdef void apic_write(CPU* c, uint32_t off, uint32_t v) noexcept nogil:
     elif off == 0x80:
         a.tpr = v & 0xFF
     elif off == 0xB0:                  # EOI: retire the highest in service
-        k = apic_highest(a.isr)
-        if k >= 0:
-            a.isr[k >> 5] &= ~(1u << (k & 31))
+        pv_eoi_collect(c)
+        pv_eoi_withdraw(c)
+        apic_eoi(c)
     elif off == 0xD0:
         a.ldr = v & 0xFF000000ULL
     elif off == 0xE0:
@@ -207,6 +263,7 @@ cdef int apic_ack(CPU* c) noexcept nogil:
     if v >= 0:
         c.apic.irr[v >> 5] &= ~(1u << (v & 31))
         c.apic.isr[v >> 5] |= 1u << (v & 31)
+        pv_eoi_offer(c)
     return v
 
 # ---- memory-mapped devices: the APIC in C, others in Python

@@ -195,4 +195,5 @@ class Domain:
         extra = f" ({self.reason})" if self.reason else ""
         return (f"domain {self.domid} {self.name}: {self.state}{extra}, {kind}, weight {self.weight}, "
                 f"{mem}, {self.stats['instructions']:,} instructions, "
-                f"{self.stats['hypercalls']:,} hypercalls, {self.stats['traps']:,} traps")
+                f"{self.stats['hypercalls']:,} hypercalls, {self.stats['traps']:,} traps"
+                + (f", {self.machine.pv_eoi_skipped:,} EOIs skipped (PV EOI)" if self.kvm else ""))

@@ -13,9 +13,11 @@ MSRs, which exit from the core to the handlers here:
   (which counts virtual instructions, so it is stable: PVCLOCK_TSC_STABLE);
 * 0x4B564D03 steal time: a `kvm_steal_time` the supervisor updates with the
   time the domain was runnable but another domain ran (Supervisor._run_once);
-* 0x4B564D04 PV EOI: accepted and recorded; the supervisor never sets the
-  "EOI not needed" bit, so every EOI still goes to the local APIC (the ABI
-  lets the host decide per interrupt);
+* 0x4B564D04 PV EOI: the core's local APIC (emu/apic.pxi) sets the word's
+  "EOI not needed" bit when an interrupt goes in service with nothing else
+  requested, and the guest's EOI is then a bit clear in memory instead of a
+  write to the APIC (under hardware virtualization, an exit saved);
+  ``Machine.pv_eoi_skipped`` counts them;
 * 0x4B564D05 poll control: recorded.
 
 Hypercalls (VMCALL, number in RAX, arguments in RBX, RCX, RDX, RSI, result in
@@ -128,8 +130,7 @@ def write_msr(dom, msr: int, value: int) -> bool:
     elif msr == MSR_PV_EOI:
         if value & 1 and (value & 0x2 or not dom.owns(value >> 12)):
             return False
-        if value & 1:
-            dom.machine.mem_write(value & ~3, bytes(4))      # no EOI may be skipped
+        dom.machine.pv_eoi = value if value & 1 else 0
     st.msrs[msr] = value
     return True
 

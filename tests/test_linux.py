@@ -119,3 +119,5 @@ def test_paravirtualized_on_kvms_interface(linux):
     got = markers(log)
     release = got[1].split()[3] if len(got) > 1 else "?"
     assert _without_flags(got) == expected_markers(arch, release)
+    # PV EOI in use: the kernel ended interrupts by clearing the bit the APIC set
+    assert dom.machine.pv_eoi and dom.machine.pv_eoi_skipped > 100, dom.describe()
