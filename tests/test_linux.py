@@ -121,3 +121,5 @@ def test_paravirtualized_on_kvms_interface(linux):
     assert _without_flags(got) == expected_markers(arch, release)
     # PV EOI in use: the kernel ended interrupts by clearing the bit the APIC set
     assert dom.machine.pv_eoi and dom.machine.pv_eoi_skipped > 100, dom.describe()
+    from paravirt import kvm
+    assert dom.kvm.msrs[kvm.MSR_STEAL_TIME] & 1        # steal time registered
