@@ -351,7 +351,11 @@ class PvOpsTable:
         return iter(self.ops.values())
 
     def call(self, name: str, sup, dom, *args):
-        return self[name].handler(sup, dom, *args)
+        try:
+            op = self.ops[name]
+        except KeyError:
+            op = self[name]                         # the error naming the known ones
+        return op.handler(sup, dom, *args)
 
     def replace(self, name: str, handler: Callable) -> None:
         """Use `handler(supervisor, domain, *operands)` for this operation."""
