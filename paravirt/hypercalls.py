@@ -79,35 +79,13 @@ def _wide(dom) -> bool:
     return dom.machine.mode == 64
 
 
-# ---- gates, for set_trap_table and set_callbacks
-
-def write_gate(dom, vector: int, cs: int, address: int, dpl: int, trap: bool) -> None:
-    m = dom.machine
-    idt_base, idt_limit = m.state()["idtr"]
-    long_mode = m.read_msr(0xC0000080) & 0x400
-    size = 16 if long_mode else 8
-    if not 0 <= vector < 256 or vector * size + size - 1 > idt_limit:
-        raise inval(f"vector {vector} is outside the loaded IDT (limit {idt_limit:#x})")
-    if cs & 0xFFFC == 0:
-        raise inval(f"gate selector {cs:#x} is null")
-    kind = 0xF if trap else 0xE
-    low = ((address & 0xFFFF) | (cs & 0xFFFF) << 16 | (kind | (dpl & 3) << 5 | 0x80) << 40
-           | ((address >> 16) & 0xFFFF) << 48)
-    data = struct.pack("<Q", low) + (struct.pack("<Q", (address >> 32) & 0xFFFFFFFF) if long_mode else b"")
-    va = idt_base + vector * size
-    pa = m.translate(va, write=True)
-    if pa is None or not dom.owns(pa >> 12):
-        raise fault(f"the IDT at {idt_base:#x} is not writable memory of the domain")
-    write_guest(dom, va, data)
-
-
 def set_trap_table(sup, dom, table, count, *_):
     done = 0
     for k in range(_bounded(count, 256, "trap entries")):
         vector, flags, cs, _pad, address = read_struct(dom, table + TRAP_INFO.size * k, TRAP_INFO)
         if address == 0:
             break
-        write_gate(dom, vector, cs, address, flags & 3, bool(flags & 4))
+        sup.pvops.call("cpu.set_trap", sup, dom, vector, cs, address, flags & 3, bool(flags & 4))
         done += 1
     return done
 
@@ -115,7 +93,7 @@ def set_trap_table(sup, dom, table, count, *_):
 def set_callbacks(sup, dom, vector, entry, cs, *_):
     if not 32 <= vector < 256:
         raise inval(f"upcall vector {vector} must be 32-255")
-    write_gate(dom, vector, cs, entry, 0, False)
+    sup.pvops.call("cpu.set_trap", sup, dom, vector, cs, entry, 0, False)
     dom.machine.upcall_vector = vector
     return 0
 
@@ -159,17 +137,13 @@ def memory_op(sup, dom, cmd, arg, *_):
 
 
 def mmu_update(sup, dom, reqs, count, done_ptr, *_):
-    done = 0
-    try:
-        for k in range(_bounded(count, abi.MMU_MAX_REQS, "page-table updates")):
-            ptr, val = read_struct(dom, reqs + MMU_UPDATE.size * k, MMU_UPDATE)
-            if ptr & 3 != abi.MMU_NORMAL_PT_UPDATE:
-                raise inval(f"mmu_update command {ptr & 3}")
-            sup.pvops.call("mmu.set_pte", sup, dom, ptr & ~3, val)
-            done += 1
-    finally:
-        if done_ptr:
-            write_guest(dom, done_ptr, U32.pack(done))
+    _bounded(count, abi.MMU_MAX_REQS, "page-table updates")
+    requests = [read_struct(dom, reqs + MMU_UPDATE.size * k, MMU_UPDATE) for k in range(count)]
+    done, error = sup.pvops.call("mmu.set_pte_batch", sup, dom, requests)
+    if done_ptr:
+        write_guest(dom, done_ptr, U32.pack(done))
+    if error is not None:
+        raise error
     return 0
 
 

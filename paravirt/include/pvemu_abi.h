@@ -210,7 +210,9 @@ PVEMU_AT(reservation, nr_extents, 8);
  * long mode, 4-byte otherwise); its low 2 bits are the command (0 = normal
  * update).  The entry's frame must belong to the domain; a present entry's
  * target frame must too.  Stops at the first bad request (its error is
- * returned; *done says how many succeeded). At most 1024 per call. */
+ * returned; *done says how many succeeded). At most 1024 per call.  The
+ * list is read before any request is applied: one that is not mapped is
+ * -EFAULT with nothing done. */
 struct pvemu_mmu_update { uint64_t ptr, val; };
 PVEMU_SIZE(mmu_update, 16); PVEMU_AT(mmu_update, ptr, 0); PVEMU_AT(mmu_update, val, 8);
 #define PVEMU_MMU_NORMAL_PT_UPDATE 0
