@@ -137,11 +137,14 @@ def memory_op(sup, dom, cmd, arg, *_):
 
 
 def mmu_update(sup, dom, reqs, count, done_ptr, *_):
-    _bounded(count, abi.MMU_MAX_REQS, "page-table updates")
-    requests = [read_struct(dom, reqs + MMU_UPDATE.size * k, MMU_UPDATE) for k in range(count)]
-    done, error = sup.pvops.call("mmu.set_pte_batch", sup, dom, requests)
-    if done_ptr:
-        write_guest(dom, done_ptr, U32.pack(done))
+    done, error = 0, None
+    try:
+        _bounded(count, abi.MMU_MAX_REQS, "page-table updates")
+        requests = [read_struct(dom, reqs + MMU_UPDATE.size * k, MMU_UPDATE) for k in range(count)]
+        done, error = sup.pvops.call("mmu.set_pte_batch", sup, dom, requests)
+    finally:
+        if done_ptr:
+            write_guest(dom, done_ptr, U32.pack(done))
     if error is not None:
         raise error
     return 0
