@@ -142,7 +142,7 @@ class Domain:
         if self.shared_info is None:
             return
         if target is None:
-            old = self.machine.mem_read(self.shared_info + SI_BALLOON_TARGET, 8)
+            old = self.machine.mem_read(self.shared_info + SI_BALLOON_TARGET, SHARED_INFO.fields["balloon_target"].size)
             target = int.from_bytes(old, "little") or self.pages
         self.machine.mem_write(self.shared_info + SI_BALLOON_TARGET,
                                _RESERVATION.pack(target, self.pages, self.max_pages))
@@ -185,7 +185,7 @@ class Domain:
         return self.shared_info is not None and self._bit(SI_EVTCHN_PENDING, port)
 
     def event_pending(self) -> bool:
-        return self.shared_info is not None and self.machine.mem_read(self.shared_info, 1) == b"\1"
+        return self.shared_info is not None and self.machine.mem_read(self.shared_info + SI_PENDING, 1) == b"\1"
 
     def virq(self, virq: int) -> None:
         port = self.events.port_of_virq(virq)
