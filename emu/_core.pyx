@@ -1235,6 +1235,10 @@ cdef class Machine:
         """n bytes at a guest-linear address, page by page through the page
         tables; None if any of it is not mapped RAM."""
         cdef uint64_t pa, chunk, done = 0
+        if 0 < n <= 0x1000 - (address & 0xFFF):    # within one page (hypercall arguments): one copy
+            if self._translate(address, False, user, &pa):
+                return None
+            return (<char*>host_of(self.c, pa))[:n]
         out = bytearray(n)
         cdef unsigned char* dst = out
         while done < n:
@@ -1248,8 +1252,10 @@ cdef class Machine:
     def write_virtual(self, uint64_t address, data, bint user=False):
         """Write bytes at a guest-linear address (all pages are checked
         writable first); False if any of it is not writable mapped RAM."""
-        cdef const unsigned char[:] src = bytes(data)
-        cdef uint64_t pa, chunk, done = 0, n = len(src)
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        cdef const unsigned char* src = data
+        cdef uint64_t pa, chunk, done = 0, n = len(data)
         while done < n:                           # check every page first
             if self._translate(address + done, True, user, &pa):
                 return False

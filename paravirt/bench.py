@@ -58,7 +58,9 @@ class _Asm:
 
 
 SHINFO, PML4 = 0x190000, 0x110000
-REGS = ARG + 0x40
+REGS = ARG + 0x40                       # struct pvemu_cpu_regs for cpu_op cpuid
+UPCALL_MASK = SHINFO + abi.struct("shared_info").offset("vcpu.upcall_mask")
+MMUEXT_OP = abi.struct("mmuext_op")
 
 
 def _setup(a: _Asm, paging: bool) -> None:
@@ -76,8 +78,8 @@ OPERATIONS = {
     "cpuid": (lambda s: s.emit(b"\x51\xbf" + struct.pack("<I", abi.CPUOP_cpuid) + b"\x31\xf6\xba"
                                 + struct.pack("<I", REGS)).call(_stub(abi.HC_cpu_op)).emit(b"\x59"),
               lambda s: s.emit(b"\x51\x31\xc0\x0f\xa2\x59"), False),
-    "irq off/on": (lambda s: s.emit(b"\xc6\x04\x25" + struct.pack("<I", SHINFO + 1) + b"\x01"
-                                     b"\xc6\x04\x25" + struct.pack("<I", SHINFO + 1) + b"\x00"),
+    "irq off/on": (lambda s: s.emit(b"\xc6\x04\x25" + struct.pack("<I", UPCALL_MASK) + b"\x01"
+                                     b"\xc6\x04\x25" + struct.pack("<I", UPCALL_MASK) + b"\x00"),
                    lambda s: s.emit(b"\xfa\xfb"), False),
     "write cr3": (lambda s: s.emit(b"\x51\xbf" + struct.pack("<I", ARG + 0xA0) + b"\xbe\x01\x00\x00\x00\x31\xd2")
                   .call(_stub(abi.HC_mmuext_op)).emit(b"\x59"),
@@ -103,9 +105,9 @@ def loop_guest(op: str, paravirt: bool, n: int) -> bytes:
         data[addr - CODE:addr - CODE + 4096] = struct.pack("<Q", tables[addr]).ljust(4096, b"\0")
     data[PML4 + 0x2008 - CODE:PML4 + 0x2010 - CODE] = struct.pack("<Q", 0x200083)   # 2-4 MiB
     data = bytes(data).ljust(ARG - CODE, b"\0")
-    data += struct.pack("<II", 0, 0).ljust(0x80, b"\0")
-    data += struct.pack("<IIQQ", abi.MMUEXT_PIN_L4_TABLE, 0, PML4 >> 12, 0).ljust(0x20, b"\0")
-    data += struct.pack("<IIQQ", abi.MMUEXT_NEW_BASEPTR, 0, PML4, 0)
+    data += abi.struct("sched_shutdown").pack(abi.SHUTDOWN_poweroff, 0).ljust(0x80, b"\0")     # ARG
+    data += MMUEXT_OP.pack(abi.MMUEXT_PIN_L4_TABLE, 0, PML4 >> 12, 0).ljust(0x20, b"\0")       # ARG + 0x80
+    data += MMUEXT_OP.pack(abi.MMUEXT_NEW_BASEPTR, 0, PML4, 0)                                  # ARG + 0xA0
     return _elf64(data)
 
 

@@ -2,7 +2,6 @@
 info page, event channels, console, timer and accounting."""
 from __future__ import annotations
 
-import struct
 import threading
 from typing import Callable, Optional
 
@@ -17,14 +16,18 @@ PAGE = 4096
 PV_IO_PORTS = frozenset(range(0x3F8, 0x400)) | {0xE9, 0x80}   # COM1, debug console, POST
 WALL_CLOCK_EPOCH = 1_767_225_600        # 2026-01-01T00:00:00Z: virtual time 0, for repeatability
 
-# struct pvemu_shared_info offsets
-SI_PENDING, SI_MASK = 0, 1
-SI_PENDING_SEL = 8
-SI_TIME = 16
-SI_EVTCHN_PENDING = abi.SHINFO_EVTCHN_PENDING
-SI_EVTCHN_MASK = abi.SHINFO_EVTCHN_MASK
-SI_WALL_CLOCK = 192
-SI_BALLOON_TARGET = abi.SHINFO_BALLOON_TARGET
+SHARED_INFO = abi.struct("shared_info")
+SI_PENDING = SHARED_INFO.offset("vcpu.upcall_pending")
+SI_MASK = SHARED_INFO.offset("vcpu.upcall_mask")
+SI_PENDING_SEL = SHARED_INFO.offset("vcpu.pending_sel")
+SI_TIME = SHARED_INFO.offset("vcpu.time")
+SI_EVTCHN_PENDING = SHARED_INFO.offset("evtchn_pending")
+SI_EVTCHN_MASK = SHARED_INFO.offset("evtchn_mask")
+SI_WALL_CLOCK = SHARED_INFO.offset("wc_version")
+SI_BALLOON_TARGET = SHARED_INFO.offset("balloon_target")
+_TIME_INFO = abi.struct("vcpu_time_info")
+_, _WALL_CLOCK = SHARED_INFO.span("wc_version", "pad0")
+_, _RESERVATION = SHARED_INFO.span("balloon_target", "max_pages")
 
 
 def time_scale(ips: int):
@@ -129,8 +132,8 @@ class Domain:
         m.mem_write(address, bytes(PAGE))
         mul, shift = time_scale(m.ips)
         m.mem_write(address + SI_MASK, b"\1")
-        m.mem_write(address + SI_TIME, struct.pack("<IIQQIb3x", 2, 0, 0, 0, mul, shift))
-        m.mem_write(address + SI_WALL_CLOCK, struct.pack("<IIII", 2, WALL_CLOCK_EPOCH, 0, 0))
+        m.mem_write(address + SI_TIME, _TIME_INFO.pack(2, 0, 0, 0, mul, shift, b""))
+        m.mem_write(address + SI_WALL_CLOCK, _WALL_CLOCK.pack(2, WALL_CLOCK_EPOCH, 0, 0))
         self.shared_info = address
         self.update_reservation_info()
         m.set_shared_info(address)
@@ -139,10 +142,10 @@ class Domain:
         if self.shared_info is None:
             return
         if target is None:
-            old = self.machine.mem_read(self.shared_info + SI_BALLOON_TARGET, 8)
+            old = self.machine.mem_read(self.shared_info + SI_BALLOON_TARGET, SHARED_INFO.fields["balloon_target"].size)
             target = int.from_bytes(old, "little") or self.pages
         self.machine.mem_write(self.shared_info + SI_BALLOON_TARGET,
-                               struct.pack("<QQQ", target, self.pages, self.max_pages))
+                               _RESERVATION.pack(target, self.pages, self.max_pages))
 
     def _bit(self, offset: int, port: int, value: Optional[bool] = None) -> bool:
         addr = self.shared_info + offset + port // 8
@@ -182,7 +185,7 @@ class Domain:
         return self.shared_info is not None and self._bit(SI_EVTCHN_PENDING, port)
 
     def event_pending(self) -> bool:
-        return self.shared_info is not None and self.machine.mem_read(self.shared_info, 1) == b"\1"
+        return self.shared_info is not None and self.machine.mem_read(self.shared_info + SI_PENDING, 1) == b"\1"
 
     def virq(self, virq: int) -> None:
         port = self.events.port_of_virq(virq)

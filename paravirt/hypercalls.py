@@ -10,6 +10,34 @@ from paravirt import abi, pagetables
 from paravirt.errors import HypercallError, fault, inval
 from paravirt.pvops import check_descriptor
 
+# The argument structures, as pvemu_abi.h lays them out.
+TRAP_INFO = abi.struct("trap_info")
+RESERVATION = abi.struct("reservation")
+MMU_UPDATE = abi.struct("mmu_update")
+MMUEXT_OP = abi.struct("mmuext_op")
+GNTTAB_GRANT = abi.struct("gnttab_grant")
+GNTTAB_MAP = abi.struct("gnttab_map")
+SCHED_SHUTDOWN = abi.struct("sched_shutdown")
+SCHED_POLL = abi.struct("sched_poll")
+ALLOC_UNBOUND = abi.struct("evtchn_alloc_unbound")
+BIND_INTERDOMAIN = abi.struct("evtchn_bind_interdomain")
+BIND_VIRQ = abi.struct("evtchn_bind_virq")
+EVTCHN_PORT = abi.struct("evtchn_port")
+RUNSTATE_INFO = abi.struct("runstate_info")
+PHYSDEV_PIO = abi.struct("physdev_pio")
+CPU_REGS = abi.struct("cpu_regs")
+STORE = abi.struct("store")
+MULTICALL_ENTRY = abi.struct("multicall_entry")
+# The fields the supervisor writes back: (offset, struct).
+GRANT_REF = GNTTAB_GRANT.span("ref")
+UNBOUND_PORT = ALLOC_UNBOUND.span("port")
+INTERDOMAIN_PORT = BIND_INTERDOMAIN.span("local_port")
+VIRQ_PORT = BIND_VIRQ.span("port")
+PIO_VALUE = PHYSDEV_PIO.span("value")
+STORE_VALUE = STORE.span("value")
+MULTICALL_RESULT = MULTICALL_ENTRY.span("result")
+U32 = struct.Struct("<I")       # the `done` counts of mmu_update and mmuext_op
+U64 = struct.Struct("<Q")       # cpu_op's MSR values
 
 
 # ---- guest memory, by guest-virtual address through its page tables
@@ -26,6 +54,21 @@ def write_guest(dom, va: int, data: bytes) -> None:
         raise fault(f"{len(data)} bytes at {va:#x} are not mapped writable")
 
 
+def read_struct(dom, va: int, layout) -> tuple:
+    """The fields of the structure at va (read_guest's check, one frame
+    fewer: this is every hypercall's path)."""
+    data = dom.machine.read_virtual(va, layout.size)
+    if data is None:
+        raise fault(f"struct pvemu_{layout.name} at {va:#x} is not mapped")
+    return layout.unpack(data)
+
+
+def write_field(dom, va: int, field, value) -> None:
+    """Write one field (offset, struct) of the structure at va."""
+    offset, s = field
+    write_guest(dom, va + offset, s.pack(value))
+
+
 def _bounded(count: int, limit: int, what: str) -> int:
     if count > limit:
         raise HypercallError(abi.E2BIG, f"{count} {what} in one call (at most {limit})")
@@ -36,35 +79,13 @@ def _wide(dom) -> bool:
     return dom.machine.mode == 64
 
 
-# ---- gates, for set_trap_table and set_callbacks
-
-def write_gate(dom, vector: int, cs: int, address: int, dpl: int, trap: bool) -> None:
-    m = dom.machine
-    idt_base, idt_limit = m.state()["idtr"]
-    long_mode = m.read_msr(0xC0000080) & 0x400
-    size = 16 if long_mode else 8
-    if not 0 <= vector < 256 or vector * size + size - 1 > idt_limit:
-        raise inval(f"vector {vector} is outside the loaded IDT (limit {idt_limit:#x})")
-    if cs & 0xFFFC == 0:
-        raise inval(f"gate selector {cs:#x} is null")
-    kind = 0xF if trap else 0xE
-    low = ((address & 0xFFFF) | (cs & 0xFFFF) << 16 | (kind | (dpl & 3) << 5 | 0x80) << 40
-           | ((address >> 16) & 0xFFFF) << 48)
-    data = struct.pack("<Q", low) + (struct.pack("<Q", (address >> 32) & 0xFFFFFFFF) if long_mode else b"")
-    va = idt_base + vector * size
-    pa = m.translate(va, write=True)
-    if pa is None or not dom.owns(pa >> 12):
-        raise fault(f"the IDT at {idt_base:#x} is not writable memory of the domain")
-    write_guest(dom, va, data)
-
-
 def set_trap_table(sup, dom, table, count, *_):
     done = 0
     for k in range(_bounded(count, 256, "trap entries")):
-        vector, flags, cs, _pad, address = struct.unpack("<BBHIQ", read_guest(dom, table + 16 * k, 16))
+        vector, flags, cs, _pad, address = read_struct(dom, table + TRAP_INFO.size * k, TRAP_INFO)
         if address == 0:
             break
-        write_gate(dom, vector, cs, address, flags & 3, bool(flags & 4))
+        sup.pvops.call("cpu.set_trap", sup, dom, vector, cs, address, flags & 3, bool(flags & 4))
         done += 1
     return done
 
@@ -72,7 +93,7 @@ def set_trap_table(sup, dom, table, count, *_):
 def set_callbacks(sup, dom, vector, entry, cs, *_):
     if not 32 <= vector < 256:
         raise inval(f"upcall vector {vector} must be 32-255")
-    write_gate(dom, vector, cs, entry, 0, False)
+    sup.pvops.call("cpu.set_trap", sup, dom, vector, cs, entry, 0, False)
     dom.machine.upcall_vector = vector
     return 0
 
@@ -107,7 +128,7 @@ def memory_op(sup, dom, cmd, arg, *_):
     if cmd not in (abi.MEMOP_increase_reservation, abi.MEMOP_populate_physmap,
                    abi.MEMOP_decrease_reservation):
         raise inval(f"memory_op {cmd}")
-    start, nr = struct.unpack("<QQ", read_guest(dom, arg, 16))
+    start, nr = read_struct(dom, arg, RESERVATION)
     frames = struct.unpack(f"<{_bounded(nr, abi.MEMOP_MAX_EXTENTS, 'extents')}Q",
                            read_guest(dom, start, 8 * nr)) if nr else ()
     if cmd == abi.MEMOP_decrease_reservation:
@@ -116,17 +137,16 @@ def memory_op(sup, dom, cmd, arg, *_):
 
 
 def mmu_update(sup, dom, reqs, count, done_ptr, *_):
-    done = 0
+    done, error = 0, None
     try:
-        for k in range(_bounded(count, abi.MMU_MAX_REQS, "page-table updates")):
-            ptr, val = struct.unpack("<QQ", read_guest(dom, reqs + 16 * k, 16))
-            if ptr & 3 != abi.MMU_NORMAL_PT_UPDATE:
-                raise inval(f"mmu_update command {ptr & 3}")
-            sup.pvops.call("mmu.set_pte", sup, dom, ptr & ~3, val)
-            done += 1
+        _bounded(count, abi.MMU_MAX_REQS, "page-table updates")
+        requests = [read_struct(dom, reqs + MMU_UPDATE.size * k, MMU_UPDATE) for k in range(count)]
+        done, error = sup.pvops.call("mmu.set_pte_batch", sup, dom, requests)
     finally:
         if done_ptr:
-            write_guest(dom, done_ptr, struct.pack("<I", done))
+            write_guest(dom, done_ptr, U32.pack(done))
+    if error is not None:
+        raise error
     return 0
 
 
@@ -143,39 +163,40 @@ def update_va_mapping(sup, dom, va, a2, a3, a4=0, *_):
 
 def mmuext_op(sup, dom, ops, count, done_ptr, *_):
     done = 0
-    call = sup.pvops.call
+    ops_by_name = sup.pvops.ops
     try:
         for k in range(_bounded(count, abi.MMU_MAX_REQS, "mmuext operations")):
-            cmd, _pad, arg1, _arg2 = struct.unpack("<IIQQ", read_guest(dom, ops + 24 * k, 24))
-            if cmd <= abi.MMUEXT_PIN_L4_TABLE:
-                call("mmu.pin", sup, dom, arg1)
-            elif cmd == abi.MMUEXT_UNPIN_TABLE:
-                call("mmu.unpin", sup, dom, arg1)
-            elif cmd == abi.MMUEXT_NEW_BASEPTR:
+            cmd, _pad, arg1, _arg2 = read_struct(dom, ops + MMUEXT_OP.size * k, MMUEXT_OP)
+            if cmd == abi.MMUEXT_NEW_BASEPTR:                  # every CR3 load: the common one first
                 if (arg1 & pagetables.ADDR_MASK) >> 12 not in dom.pinned:
                     raise inval(f"new base pointer {arg1:#x}: its root table is not pinned")
-                call("mmu.write_cr3", sup, dom, arg1)
+                ops_by_name["mmu.write_cr3"].handler(sup, dom, arg1)
+            elif cmd <= abi.MMUEXT_PIN_L4_TABLE:
+                ops_by_name["mmu.pin"].handler(sup, dom, arg1)
+            elif cmd == abi.MMUEXT_UNPIN_TABLE:
+                ops_by_name["mmu.unpin"].handler(sup, dom, arg1)
             elif cmd == abi.MMUEXT_TLB_FLUSH_LOCAL:
-                call("mmu.flush_tlb_all", sup, dom)
+                ops_by_name["mmu.flush_tlb_all"].handler(sup, dom)
             elif cmd == abi.MMUEXT_INVLPG_LOCAL:
-                call("mmu.flush_tlb_one", sup, dom, arg1)
+                ops_by_name["mmu.flush_tlb_one"].handler(sup, dom, arg1)
             else:
                 raise inval(f"mmuext_op command {cmd}")
             done += 1
     finally:
         if done_ptr:
-            write_guest(dom, done_ptr, struct.pack("<I", done))
+            write_guest(dom, done_ptr, U32.pack(done))
     return 0
 
 
 def grant_table_op(sup, dom, cmd, arg, *_):
-    domid, _pad, ref, gfn = struct.unpack("<HHIQ", read_guest(dom, arg, 16))
+    layout = GNTTAB_GRANT if cmd == abi.GNTTABOP_grant else GNTTAB_MAP
+    domid, _pad, ref, gfn = read_struct(dom, arg, layout)
     if cmd == abi.GNTTABOP_grant:
         if not dom.owns(gfn):
             raise HypercallError(abi.EPERM, f"frame {gfn:#x} is not the domain's")
         sup.domain(domid)
         dom.grants.append((domid, gfn))
-        write_guest(dom, arg + 4, struct.pack("<I", len(dom.grants) - 1))
+        write_field(dom, arg, GRANT_REF, len(dom.grants) - 1)
         return 0
     if cmd == abi.GNTTABOP_map:
         granter = sup.domain(domid)
@@ -209,14 +230,14 @@ def sched_op(sup, dom, cmd, arg, *_):
     elif cmd == abi.SCHEDOP_block:
         sup.block(dom)
     elif cmd == abi.SCHEDOP_shutdown:
-        reason, status = struct.unpack("<II", read_guest(dom, arg, 8))
+        reason, status = read_struct(dom, arg, SCHED_SHUTDOWN)
         names = {abi.SHUTDOWN_poweroff: "poweroff", abi.SHUTDOWN_reboot: "reboot",
                  abi.SHUTDOWN_suspend: "suspend", abi.SHUTDOWN_crash: "crash"}
         if reason not in names:
             raise inval(f"shutdown reason {reason}")
         sup.shutdown(dom, names[reason], status)
     elif cmd == abi.SCHEDOP_poll:
-        ports, nr, _pad, timeout = struct.unpack("<QIIQ", read_guest(dom, arg, 24))
+        ports, nr, _pad, timeout = read_struct(dom, arg, SCHED_POLL)
         wanted = struct.unpack(f"<{_bounded(nr, 128, 'ports')}I", read_guest(dom, ports, 4 * nr))
         for p in wanted:
             dom.events.get(p)
@@ -232,21 +253,21 @@ def sched_op(sup, dom, cmd, arg, *_):
 def event_channel_op(sup, dom, cmd, arg, *_):
     ev = dom.events
     if cmd == abi.EVTCHNOP_alloc_unbound:
-        d, remote = struct.unpack("<HH", read_guest(dom, arg, 4))
+        d, remote, _port = read_struct(dom, arg, ALLOC_UNBOUND)
         if d not in (abi.DOMID_SELF, dom.domid):
             raise HypercallError(abi.EPERM, "a domain allocates only its own ports")
         sup.domain(remote)
-        write_guest(dom, arg + 4, struct.pack("<I", ev.alloc_unbound(remote)))
+        write_field(dom, arg, UNBOUND_PORT, ev.alloc_unbound(remote))
     elif cmd == abi.EVTCHNOP_bind_interdomain:
-        remote, _pad, remote_port = struct.unpack("<HHI", read_guest(dom, arg, 8))
-        write_guest(dom, arg + 8, struct.pack("<I", ev.bind_interdomain(sup.domain(remote), remote_port)))
+        remote, _pad, remote_port, _port = read_struct(dom, arg, BIND_INTERDOMAIN)
+        write_field(dom, arg, INTERDOMAIN_PORT, ev.bind_interdomain(sup.domain(remote), remote_port))
     elif cmd == abi.EVTCHNOP_bind_virq:
-        virq, vcpu = struct.unpack("<II", read_guest(dom, arg, 8))
+        virq, vcpu, _port = read_struct(dom, arg, BIND_VIRQ)
         if vcpu != 0:
             raise HypercallError(abi.ENOENT, f"vcpu {vcpu} does not exist")
-        write_guest(dom, arg + 8, struct.pack("<I", ev.bind_virq(virq)))
+        write_field(dom, arg, VIRQ_PORT, ev.bind_virq(virq))
     elif cmd in (abi.EVTCHNOP_close, abi.EVTCHNOP_send, abi.EVTCHNOP_unmask):
-        (port,) = struct.unpack("<I", read_guest(dom, arg, 4))
+        (port,) = read_struct(dom, arg, EVTCHN_PORT)
         if cmd == abi.EVTCHNOP_close:
             ev.close(port, sup.domains)
         elif cmd == abi.EVTCHNOP_unmask:
@@ -295,21 +316,21 @@ def vcpu_op(sup, dom, cmd, vcpu, arg, *_):
     if cmd == abi.VCPUOP_get_runstate_info:
         sup.account(dom)
         s = dom.stats
-        write_guest(dom, arg, struct.pack("<5Q", dom.machine.instructions, s["exits"], s["hypercalls"],
-                                          s["traps"], dom.ns(dom.vtime)))
+        write_guest(dom, arg, RUNSTATE_INFO.pack(dom.machine.instructions, s["exits"], s["hypercalls"],
+                                                 s["traps"], dom.ns(dom.vtime)))
         return 0
     raise inval(f"vcpu_op command {cmd}")
 
 
 def physdev_op(sup, dom, cmd, arg, *_):
-    port, size, _pad, value = struct.unpack("<HBBI", read_guest(dom, arg, 8))
+    port, size, _pad, value = read_struct(dom, arg, PHYSDEV_PIO)
     if size not in (1, 2, 4):
         raise inval(f"port access size {size}")
     if not all(p in dom.io_ports for p in range(port, port + size)):
         raise HypercallError(abi.EPERM, f"port {port:#x} is not one the domain may use")
     if cmd == abi.PHYSDEVOP_pio_in:
         v = sup.pvops.call("cpu.io_in", sup, dom, port, size)
-        write_guest(dom, arg + 4, struct.pack("<I", v & 0xFFFFFFFF))
+        write_field(dom, arg, PIO_VALUE, v & 0xFFFFFFFF)
         return 0
     if cmd == abi.PHYSDEVOP_pio_out:
         return sup.pvops.call("cpu.io_out", sup, dom, port, size, value)
@@ -321,18 +342,18 @@ def _read_op(name):
 
 
 def _cpu_read_msr(sup, dom, msr, out):
-    write_guest(dom, out, struct.pack("<Q", sup.pvops.call("cpu.read_msr", sup, dom, msr)))
+    write_guest(dom, out, U64.pack(sup.pvops.call("cpu.read_msr", sup, dom, msr)))
     return 0
 
 
 def _cpu_write_msr(sup, dom, msr, ptr):
-    (value,) = struct.unpack("<Q", read_guest(dom, ptr, 8))
+    (value,) = U64.unpack(read_guest(dom, ptr, 8))
     return sup.pvops.call("cpu.write_msr", sup, dom, msr, value)
 
 
 def _cpu_cpuid(sup, dom, _a, regs):
-    eax, _, ecx, _ = struct.unpack("<4I", read_guest(dom, regs, 16))
-    write_guest(dom, regs, struct.pack("<4I", *sup.pvops.call("cpu.cpuid", sup, dom, eax, ecx)))
+    eax, _, ecx, _ = read_struct(dom, regs, CPU_REGS)
+    write_guest(dom, regs, CPU_REGS.pack(*sup.pvops.call("cpu.cpuid", sup, dom, eax, ecx)))
     return 0
 
 
@@ -362,7 +383,7 @@ def cpu_op(sup, dom, cmd, a, b, *_):
 
 
 def store_op(sup, dom, cmd, arg, *_):
-    domid, _pad, key, value = struct.unpack("<HHIQ", read_guest(dom, arg, 16))
+    domid, _pad, key, value = read_struct(dom, arg, STORE)
     if cmd == abi.STOREOP_write:
         if key not in dom.store and len(dom.store) >= abi.STORE_MAX_KEYS:
             raise HypercallError(abi.ENOSPC, f"domain {dom.domid} has {abi.STORE_MAX_KEYS} keys already")
@@ -372,20 +393,20 @@ def store_op(sup, dom, cmd, arg, *_):
         owner = dom if domid == abi.DOMID_SELF else sup.domain(domid)
         if key not in owner.store:
             raise HypercallError(abi.ENOENT, f"domain {owner.domid} has no key {key:#x}")
-        write_guest(dom, arg + 8, struct.pack("<Q", owner.store[key]))
+        write_field(dom, arg, STORE_VALUE, owner.store[key])
         return 0
     raise inval(f"store_op command {cmd}")
 
 
 def multicall(sup, dom, calls, count, *_):
     for k in range(_bounded(count, abi.MULTICALL_MAX, "multicall entries")):
-        entry = calls + 64 * k
-        op, *args = struct.unpack("<7Q", read_guest(dom, entry, 56))
+        entry = calls + MULTICALL_ENTRY.size * k
+        op, *args, _result = read_struct(dom, entry, MULTICALL_ENTRY)
         if op == abi.HC_multicall:
             result = -abi.EINVAL
         else:
             result = sup.call_hypercall(dom, op, *args[:5])
-        write_guest(dom, entry + 56, struct.pack("<q", result))
+        write_field(dom, entry, MULTICALL_RESULT, result)
     return 0
 
 

@@ -49,6 +49,12 @@ FEATURES = sum(1 << b for b in (FEATURE_CLOCKSOURCE, FEATURE_NOP_IO_DELAY, FEATU
                                 FEATURE_CLOCKSOURCE_STABLE))
 
 PVCLOCK_TSC_STABLE = 1 << 0
+# KVM's structures in guest memory (arch/x86/include/asm/pvclock-abi.h, uapi kvm_para.h):
+# pvclock_vcpu_time_info: version, pad, tsc_timestamp, system_time, tsc_to_system_mul,
+# tsc_shift, flags, pad[2]
+PVCLOCK_TIME_INFO = struct.Struct("<IIQQIbB2x")
+PVCLOCK_WALL_CLOCK = struct.Struct("<III")          # version, sec, nsec
+STEAL_TIME = struct.Struct("<QI")                   # kvm_steal_time's steal, version (of its 64 bytes)
 HC_VAPIC_POLL_IRQ = 1
 ENOSYS = 1000                         # KVM's -KVM_ENOSYS
 MSR_TSC = 0x10
@@ -78,12 +84,12 @@ def _write_system_time(dom, gpa: int) -> None:
     tsc = m.read_msr(MSR_TSC)
     now = dom.ns(dom.vtime)
     # version (even: stable), pad, tsc_timestamp, system_time, mul, shift, flags
-    m.mem_write(gpa, struct.pack("<IIQQIbB2x", 2, 0, tsc, now, mul, shift, PVCLOCK_TSC_STABLE))
+    m.mem_write(gpa, PVCLOCK_TIME_INFO.pack(2, 0, tsc, now, mul, shift, PVCLOCK_TSC_STABLE))
 
 
 def _write_wall_clock(dom, gpa: int) -> None:
     from paravirt.domain import WALL_CLOCK_EPOCH
-    dom.machine.mem_write(gpa, struct.pack("<III", 2, WALL_CLOCK_EPOCH, 0))
+    dom.machine.mem_write(gpa, PVCLOCK_WALL_CLOCK.pack(2, WALL_CLOCK_EPOCH, 0))
 
 
 def write_steal_time(dom) -> None:
@@ -94,7 +100,7 @@ def write_steal_time(dom) -> None:
         return
     base = gpa & ~0x3F
     st.steal_version += 2
-    dom.machine.mem_write(base, struct.pack("<QI", st.steal_ns, st.steal_version))
+    dom.machine.mem_write(base, STEAL_TIME.pack(st.steal_ns, st.steal_version))
 
 
 def is_kvm_msr(msr: int) -> bool:
@@ -112,13 +118,13 @@ def write_msr(dom, msr: int, value: int) -> bool:
     if msr not in st.msrs:
         return False
     if msr == MSR_WALL_CLOCK:
-        if not dom.owns(value >> 12) or (value & 0xFFF) > 0x1000 - 12:
+        if not dom.owns(value >> 12) or (value & 0xFFF) > 0x1000 - PVCLOCK_WALL_CLOCK.size:
             return False
         _write_wall_clock(dom, value)
     elif msr == MSR_SYSTEM_TIME:
         gpa = value & ~1
         if value & 1:
-            if not dom.owns(gpa >> 12) or (gpa & 0xFFF) > 0x1000 - 32:
+            if not dom.owns(gpa >> 12) or (gpa & 0xFFF) > 0x1000 - PVCLOCK_TIME_INFO.size:
                 return False
             _write_system_time(dom, gpa)
     elif msr == MSR_STEAL_TIME:

@@ -49,6 +49,7 @@ class PvOp:
     handler: Callable
     doc: str = ""
     in_core: bool = False           # run the trap class in the C core, without an exit
+    in_guests: bool = True          # the bundled guests' pv_ops (guests/lib/pvops.h) have it too
 
     @property
     def group(self) -> str:
@@ -165,6 +166,29 @@ def write_descriptor(sup, dom, gpa, desc):
     return 0
 
 
+def set_trap(sup, dom, vector, cs, address, dpl, trap):
+    """One gate of the loaded IDT (set_trap_table's entries, set_callbacks'
+    upcall): an interrupt gate, or a trap gate (IF kept); 16 bytes in long
+    mode."""
+    m = dom.machine
+    idt_base, idt_limit = m.state()["idtr"]
+    long_mode = m.read_msr(EFER) & 0x400
+    size = 16 if long_mode else 8
+    if not 0 <= vector < 256 or vector * size + size - 1 > idt_limit:
+        raise inval(f"vector {vector} is outside the loaded IDT (limit {idt_limit:#x})")
+    if cs & 0xFFFC == 0:
+        raise inval(f"gate selector {cs:#x} is null")
+    kind = 0xF if trap else 0xE
+    low = ((address & 0xFFFF) | (cs & 0xFFFF) << 16 | (kind | (dpl & 3) << 5 | 0x80) << 40
+           | ((address >> 16) & 0xFFFF) << 48)
+    data = struct.pack("<Q", low) + (struct.pack("<Q", (address >> 32) & 0xFFFFFFFF) if long_mode else b"")
+    va = idt_base + vector * size
+    pa = m.translate(va, write=True)
+    if pa is None or not dom.owns(pa >> 12) or not m.write_virtual(va, data):
+        raise fault(f"the IDT at {idt_base:#x} is not writable memory of the domain")
+    return 0
+
+
 def set_kernel_stack(sup, dom, ss, sp):
     m = dom.machine
     st = m.state()
@@ -234,6 +258,20 @@ def set_pte(sup, dom, ptr, val):
     return 0
 
 
+def set_pte_batch(sup, dom, requests):
+    """mmu_update's requests [(ptr | command, val)] in order, each as
+    set_pte; stops at the first refused one.  Returns (done, None), or
+    (done, the exception that refused request `done`)."""
+    for done, (ptr, val) in enumerate(requests):
+        try:
+            if ptr & 3 != abi.MMU_NORMAL_PT_UPDATE:
+                raise inval(f"mmu_update command {ptr & 3}")
+            sup.pvops.call("mmu.set_pte", sup, dom, ptr & ~3, val)
+        except (HypercallError, GuestFault) as e:
+            return done, e
+    return len(requests), None
+
+
 def flush_tlb_all(sup, dom):
     dom.machine.flush_tlb()
     return 0
@@ -281,24 +319,26 @@ def default_ops() -> list:
         PvOp("cpu.write_cr0", "40 cpu_op/write_cr0", "write_cr:0", write_cr(0)),
         PvOp("cpu.read_cr4", "40 cpu_op/read_cr4", "read_cr:4", read_cr(4)),
         PvOp("cpu.write_cr4", "40 cpu_op/write_cr4", "write_cr:4", write_cr(4)),
-        PvOp("cpu.read_cr8", None, "read_cr:8", read_cr(8), "the task priority register"),
-        PvOp("cpu.write_cr8", None, "write_cr:8", write_cr(8)),
+        PvOp("cpu.read_cr8", None, "read_cr:8", read_cr(8), "the task priority register", in_guests=False),
+        PvOp("cpu.write_cr8", None, "write_cr:8", write_cr(8), in_guests=False),
         PvOp("cpu.read_msr", "40 cpu_op/read_msr", "rdmsr", read_msr),
         PvOp("cpu.write_msr", "40 cpu_op/write_msr", "wrmsr", write_msr,
              "the supervisor's MSRs 0x40000000 (hypercall page) and 0x40000001 (shared info) included"),
-        PvOp("cpu.load_gdt", "2 set_gdt", "lgdt", load_table("gdt")),
+        PvOp("cpu.load_gdt", "2 set_gdt", "lgdt", load_table("gdt"), in_guests=False),
         PvOp("cpu.load_idt", "40 cpu_op/load_idt", "lidt", load_table("idt")),
+        PvOp("cpu.set_trap", "0 set_trap_table", None, set_trap,
+             "one IDT gate; natively a store into the IDT"),
         PvOp("cpu.load_tr", "40 cpu_op/load_tr", "ltr", load_segment("tr")),
-        PvOp("cpu.load_ldt", None, "lldt", load_segment("ldt")),
+        PvOp("cpu.load_ldt", None, "lldt", load_segment("ldt"), in_guests=False),
         PvOp("cpu.write_gdt_entry", "10 update_descriptor", None, write_descriptor,
-             "natively a plain store into the GDT"),
+             "natively a plain store into the GDT", in_guests=False),
         PvOp("cpu.set_kernel_stack", "3 stack_switch", None, set_kernel_stack,
              "natively a plain store into the TSS"),
         PvOp("cpu.io_in", "33 physdev_op/pio_in", "in", io_in),
         PvOp("cpu.io_out", "33 physdev_op/pio_out", "out", io_out),
         PvOp("cpu.wbinvd", "40 cpu_op/wbinvd", "wbinvd", wbinvd),
-        PvOp("cpu.clts", None, "clts", clts),
-        PvOp("cpu.lmsw", None, "lmsw", lmsw),
+        PvOp("cpu.clts", None, "clts", clts, in_guests=False),
+        PvOp("cpu.lmsw", None, "lmsw", lmsw, in_guests=False),
         PvOp("irq.save_fl", "none: reads shared_info vcpu.upcall_mask", None, save_fl,
              "natively PUSHF, which never traps (x86's classic virtualization hole)"),
         PvOp("irq.restore_fl", "none: writes vcpu.upcall_mask", "popf", interrupt_flag,
@@ -308,14 +348,14 @@ def default_ops() -> list:
         PvOp("irq.safe_halt", "29 sched_op/block", None, halt, "natively STI; HLT"),
         PvOp("irq.halt", "29 sched_op/block", "hlt", halt),
         PvOp("mmu.read_cr2", "40 cpu_op/read_cr2", "read_cr:2", read_cr(2)),
-        PvOp("mmu.write_cr2", None, "write_cr:2", write_cr(2)),
+        PvOp("mmu.write_cr2", None, "write_cr:2", write_cr(2), in_guests=False),
         PvOp("mmu.read_cr3", "40 cpu_op/read_cr3", "read_cr:3", read_cr(3)),
         PvOp("mmu.write_cr3", "26 mmuext_op/new_baseptr", "write_cr:3", write_cr3,
              "the new root must be a frame the domain owns"),
-        PvOp("mmu.set_pte", "1 mmu_update", None, set_pte, "natively a plain store"),
-        PvOp("mmu.set_pmd", "1 mmu_update", None, set_pte),
-        PvOp("mmu.set_pud", "1 mmu_update", None, set_pte),
-        PvOp("mmu.set_pgd", "1 mmu_update", None, set_pte),
+        PvOp("mmu.set_pte", "1 mmu_update", None, set_pte,
+             "one entry of any level, natively a plain store"),
+        PvOp("mmu.set_pte_batch", "1 mmu_update", None, set_pte_batch,
+             "several entries in one call, each as set_pte"),
         PvOp("mmu.flush_tlb_all", "26 mmuext_op/tlb_flush_local", None, flush_tlb_all,
              "natively a CR3 reload"),
         PvOp("mmu.flush_tlb_one", "26 mmuext_op/invlpg_local", "invlpg", flush_tlb_one),
@@ -351,7 +391,11 @@ class PvOpsTable:
         return iter(self.ops.values())
 
     def call(self, name: str, sup, dom, *args):
-        return self[name].handler(sup, dom, *args)
+        try:
+            op = self.ops[name]
+        except KeyError:
+            op = self[name]                         # the error naming the known ones
+        return op.handler(sup, dom, *args)
 
     def replace(self, name: str, handler: Callable) -> None:
         """Use `handler(supervisor, domain, *operands)` for this operation."""

@@ -30,7 +30,7 @@ import time
 from typing import Callable, Optional
 
 from paravirt import abi, kvm
-from paravirt.domain import PAGE, Domain
+from paravirt.domain import PAGE, SI_MASK, Domain
 from paravirt.errors import ConfigError, HypercallError
 from paravirt.hypercalls import HYPERCALLS
 from paravirt.pvops import NATIVE, GuestFault, PvOpsTable
@@ -376,7 +376,7 @@ class Supervisor:
         if dom.shared_info is None:
             raise HypercallError(abi.EINVAL, "block needs the shared info page (no events otherwise)")
         if clear_mask:
-            dom.machine.mem_write(dom.shared_info + 1, b"\0")
+            dom.machine.mem_write(dom.shared_info + SI_MASK, b"\0")
         with dom.lock:
             if dom.event_pending():
                 return

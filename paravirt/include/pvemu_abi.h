@@ -1,8 +1,8 @@
 /*
  * pvemu_abi.h: the hypercall ABI between a paravirtualized guest and the
  * pvemu supervisor.  Freestanding C (no libc), for i386 and x86-64 guests.
- * paravirt/abi.py holds the same numbers for the supervisor; a test checks
- * that the two agree.
+ * paravirt/abi.py reads its numbers and structure layouts from here for the
+ * supervisor; tests/test_abi.py checks them against gcc -m32 and -m64.
  *
  * Numbers and structure shapes follow Xen's public headers where Xen has
  * the operation, so a reader who knows Xen PV knows this; pvemu's own
@@ -48,6 +48,16 @@
 #define PVEMU_ABI_H
 
 #include <stdint.h>
+
+/* Every structure is laid out alike for i386 and x86-64 guests (64-bit
+ * fields padded explicitly: i386 would align them to 4).  The compiler of
+ * every guest checks each one's size and field offsets here; paravirt/abi.py
+ * derives its Python layouts from the definitions, refusing any that would
+ * differ between the two, and tests/test_abi.py compares those with what
+ * gcc -m32 and -m64 compute. */
+#define PVEMU_SIZE(s, n) _Static_assert(sizeof(struct pvemu_##s) == (n), "sizeof(struct pvemu_" #s ")")
+#define PVEMU_AT(s, f, off) \
+    _Static_assert(__builtin_offsetof(struct pvemu_##s, f) == (off), "offset of pvemu_" #s "." #f)
 
 #define PVEMU_CPUID_BASE            0x40000000u
 #define PVEMU_CPUID_FEATURES        0x40000001u
@@ -137,12 +147,16 @@ struct pvemu_sched_shutdown {
     uint32_t reason;        /* PVEMU_SHUTDOWN_* */
     uint32_t status;        /* pvemu: the domain's exit status */
 };
+PVEMU_SIZE(sched_shutdown, 8); PVEMU_AT(sched_shutdown, reason, 0);
+PVEMU_AT(sched_shutdown, status, 4);
 struct pvemu_sched_poll {
     uint64_t ports;         /* guest pointer to uint32_t ports[nr] */
     uint32_t nr;            /* at most 128 */
     uint32_t pad;
     uint64_t timeout;       /* absolute system time in ns, 0 = none */
 };
+PVEMU_SIZE(sched_poll, 24); PVEMU_AT(sched_poll, ports, 0); PVEMU_AT(sched_poll, nr, 8);
+PVEMU_AT(sched_poll, pad, 12); PVEMU_AT(sched_poll, timeout, 16);
 
 /* set_timer_op(deadline): one-shot timer at an absolute system time in ns
  * (i386: EBX = low 32 bits, ECX = high); 0 cancels.  When it passes, the
@@ -164,9 +178,17 @@ struct pvemu_sched_poll {
 #define PVEMU_NR_EVENT_CHANNELS       512   /* ports 1..511; 0 is never valid */
 
 struct pvemu_evtchn_alloc_unbound { uint16_t dom, remote_dom; uint32_t port; /* out */ };
+PVEMU_SIZE(evtchn_alloc_unbound, 8); PVEMU_AT(evtchn_alloc_unbound, dom, 0);
+PVEMU_AT(evtchn_alloc_unbound, remote_dom, 2); PVEMU_AT(evtchn_alloc_unbound, port, 4);
 struct pvemu_evtchn_bind_interdomain { uint16_t remote_dom, pad; uint32_t remote_port; uint32_t local_port; /* out */ };
+PVEMU_SIZE(evtchn_bind_interdomain, 12); PVEMU_AT(evtchn_bind_interdomain, remote_dom, 0);
+PVEMU_AT(evtchn_bind_interdomain, pad, 2); PVEMU_AT(evtchn_bind_interdomain, remote_port, 4);
+PVEMU_AT(evtchn_bind_interdomain, local_port, 8);
 struct pvemu_evtchn_bind_virq { uint32_t virq, vcpu; uint32_t port; /* out */ };
+PVEMU_SIZE(evtchn_bind_virq, 12); PVEMU_AT(evtchn_bind_virq, virq, 0);
+PVEMU_AT(evtchn_bind_virq, vcpu, 4); PVEMU_AT(evtchn_bind_virq, port, 8);
 struct pvemu_evtchn_port { uint32_t port; };   /* close, send, unmask */
+PVEMU_SIZE(evtchn_port, 4); PVEMU_AT(evtchn_port, port, 0);
 
 /* memory_op(cmd, arg*).  Frames are guest page frame numbers. */
 #define PVEMU_MEMOP_increase_reservation 0   /* returns extents done */
@@ -180,14 +202,19 @@ struct pvemu_reservation {
     uint64_t extent_start;  /* guest pointer to uint64_t frames[nr_extents] */
     uint64_t nr_extents;
 };
+PVEMU_SIZE(reservation, 16); PVEMU_AT(reservation, extent_start, 0);
+PVEMU_AT(reservation, nr_extents, 8);
 
 /* mmu_update(reqs*, count, done*): validated page-table writes.  req.ptr is
  * the guest-physical address of the entry (8-byte aligned under PAE and
  * long mode, 4-byte otherwise); its low 2 bits are the command (0 = normal
  * update).  The entry's frame must belong to the domain; a present entry's
  * target frame must too.  Stops at the first bad request (its error is
- * returned; *done says how many succeeded). At most 1024 per call. */
+ * returned; *done says how many succeeded). At most 1024 per call.  The
+ * list is read before any request is applied: one that is not mapped is
+ * -EFAULT with nothing done. */
 struct pvemu_mmu_update { uint64_t ptr, val; };
+PVEMU_SIZE(mmu_update, 16); PVEMU_AT(mmu_update, ptr, 0); PVEMU_AT(mmu_update, val, 8);
 #define PVEMU_MMU_NORMAL_PT_UPDATE 0
 #define PVEMU_MMU_MAX_REQS      1024
 
@@ -208,6 +235,8 @@ struct pvemu_mmu_update { uint64_t ptr, val; };
 #define PVEMU_MMUEXT_TLB_FLUSH_LOCAL 6
 #define PVEMU_MMUEXT_INVLPG_LOCAL    7   /* arg1 = the linear address */
 struct pvemu_mmuext_op { uint32_t cmd, pad; uint64_t arg1, arg2; };
+PVEMU_SIZE(mmuext_op, 24); PVEMU_AT(mmuext_op, cmd, 0); PVEMU_AT(mmuext_op, pad, 4);
+PVEMU_AT(mmuext_op, arg1, 8); PVEMU_AT(mmuext_op, arg2, 16);
 /* A pinned frame is a page table: it cannot be ballooned out, and stores
  * to it must go through mmu_update (a plain store still works, as the CPU
  * cannot stop it; the supervisor checks pinned tables when they are pinned). */
@@ -215,6 +244,8 @@ struct pvemu_mmuext_op { uint32_t cmd, pad; uint64_t arg1, arg2; };
 /* multicall(calls*, count): each entry's result is written back.  Nested
  * multicalls are -EINVAL; at most 64 entries. */
 struct pvemu_multicall_entry { uint64_t op; uint64_t args[6]; int64_t result; };
+PVEMU_SIZE(multicall_entry, 64); PVEMU_AT(multicall_entry, op, 0);
+PVEMU_AT(multicall_entry, args, 8); PVEMU_AT(multicall_entry, result, 56);
 #define PVEMU_MULTICALL_MAX 64
 
 /* set_trap_table(table*, count): write IDT gates for the listed vectors into
@@ -224,6 +255,8 @@ struct pvemu_multicall_entry { uint64_t op; uint64_t args[6]; int64_t result; };
  * kept), else an interrupt gate.  64-bit gates when the CPU is in long mode.
  * Returns the number of gates written. */
 struct pvemu_trap_info { uint8_t vector, flags; uint16_t cs; uint32_t pad; uint64_t address; };
+PVEMU_SIZE(trap_info, 16); PVEMU_AT(trap_info, vector, 0); PVEMU_AT(trap_info, flags, 1);
+PVEMU_AT(trap_info, cs, 2); PVEMU_AT(trap_info, pad, 4); PVEMU_AT(trap_info, address, 8);
 
 /* set_callbacks(vector, entry, cs): the event upcall arrives as an interrupt
  * at `vector` (32-255): the supervisor writes that interrupt gate (to
@@ -250,13 +283,20 @@ struct pvemu_runstate_info {
     uint64_t traps;         /* privileged instructions trapped */
     uint64_t system_time;   /* ns of virtual time */
 };
+PVEMU_SIZE(runstate_info, 40); PVEMU_AT(runstate_info, instructions, 0);
+PVEMU_AT(runstate_info, exits, 8); PVEMU_AT(runstate_info, hypercalls, 16);
+PVEMU_AT(runstate_info, traps, 24); PVEMU_AT(runstate_info, system_time, 32);
 
 /* grant_table_op(cmd, arg*): sharing a page with another domain. */
 #define PVEMU_GNTTABOP_grant   0   /* struct pvemu_gnttab_grant: offer frame gfn to domid */
 #define PVEMU_GNTTABOP_map     1   /* struct pvemu_gnttab_map: map domid's gref at my gfn */
 #define PVEMU_GNTTABOP_unmap   2   /* struct pvemu_gnttab_map: gfn only */
 struct pvemu_gnttab_grant { uint16_t domid, pad; uint32_t ref; /* out */ uint64_t gfn; };
+PVEMU_SIZE(gnttab_grant, 16); PVEMU_AT(gnttab_grant, domid, 0); PVEMU_AT(gnttab_grant, pad, 2);
+PVEMU_AT(gnttab_grant, ref, 4); PVEMU_AT(gnttab_grant, gfn, 8);
 struct pvemu_gnttab_map   { uint16_t domid, pad; uint32_t ref; uint64_t gfn; };
+PVEMU_SIZE(gnttab_map, 16); PVEMU_AT(gnttab_map, domid, 0); PVEMU_AT(gnttab_map, pad, 2);
+PVEMU_AT(gnttab_map, ref, 4); PVEMU_AT(gnttab_map, gfn, 8);
 
 /* store_op(cmd, arg*): how domains find each other's grant refs and ports
  * (Xen keeps these in xenstore).  Each domain writes keys under its own id;
@@ -266,6 +306,8 @@ struct pvemu_gnttab_map   { uint16_t domid, pad; uint32_t ref; uint64_t gfn; };
 #define PVEMU_STOREOP_read     1   /* struct pvemu_store: value written back */
 #define PVEMU_STORE_MAX_KEYS  64
 struct pvemu_store { uint16_t domid, pad; uint32_t key; uint64_t value; };
+PVEMU_SIZE(store, 16); PVEMU_AT(store, domid, 0); PVEMU_AT(store, pad, 2);
+PVEMU_AT(store, key, 4); PVEMU_AT(store, value, 8);
 
 /* physdev_op(cmd, arg*): port I/O for a paravirtualized kernel, to the ports
  * the domain may use (COM1 0x3F8-0x3FF, the debug console 0xE9 and POST 0x80
@@ -274,6 +316,8 @@ struct pvemu_store { uint16_t domid, pad; uint32_t key; uint64_t value; };
 #define PVEMU_PHYSDEVOP_pio_in   0
 #define PVEMU_PHYSDEVOP_pio_out  1
 struct pvemu_physdev_pio { uint16_t port; uint8_t size, pad; uint32_t value; };
+PVEMU_SIZE(physdev_pio, 8); PVEMU_AT(physdev_pio, port, 0); PVEMU_AT(physdev_pio, size, 2);
+PVEMU_AT(physdev_pio, pad, 3); PVEMU_AT(physdev_pio, value, 4);
 
 /* cpu_op(cmd, a, b): pvemu's hypercall for the privileged CPU state that
  * Xen keeps from its guests.  Reads of control registers return the value
@@ -293,6 +337,8 @@ struct pvemu_physdev_pio { uint16_t port; uint8_t size, pad; uint32_t value; };
 #define PVEMU_CPUOP_wbinvd     10
 #define PVEMU_CPUOP_load_idt   11   /* a = struct { uint16_t limit; uintptr_t base; }* (as LIDT's operand) */
 struct pvemu_cpu_regs { uint32_t eax, ebx, ecx, edx; };
+PVEMU_SIZE(cpu_regs, 16); PVEMU_AT(cpu_regs, eax, 0); PVEMU_AT(cpu_regs, ebx, 4);
+PVEMU_AT(cpu_regs, ecx, 8); PVEMU_AT(cpu_regs, edx, 12);
 
 /* The shared info page. */
 struct pvemu_vcpu_time_info {
@@ -304,6 +350,10 @@ struct pvemu_vcpu_time_info {
     int8_t   tsc_shift;         /* (a right shift when negative) */
     uint8_t  pad1[3];
 };                              /* 32 bytes */
+PVEMU_SIZE(vcpu_time_info, 32); PVEMU_AT(vcpu_time_info, version, 0);
+PVEMU_AT(vcpu_time_info, pad0, 4); PVEMU_AT(vcpu_time_info, tsc_timestamp, 8);
+PVEMU_AT(vcpu_time_info, system_time, 16); PVEMU_AT(vcpu_time_info, tsc_to_system_mul, 24);
+PVEMU_AT(vcpu_time_info, tsc_shift, 28); PVEMU_AT(vcpu_time_info, pad1, 29);
 
 struct pvemu_vcpu_info {
     uint8_t  upcall_pending;    /* offset 0 */
@@ -313,6 +363,10 @@ struct pvemu_vcpu_info {
     struct pvemu_vcpu_time_info time;   /* offset 16 */
     uint8_t  pad1[16];
 };                              /* 64 bytes */
+PVEMU_SIZE(vcpu_info, 64); PVEMU_AT(vcpu_info, upcall_pending, 0);
+PVEMU_AT(vcpu_info, upcall_mask, 1); PVEMU_AT(vcpu_info, pad0, 2);
+PVEMU_AT(vcpu_info, pending_sel, 8); PVEMU_AT(vcpu_info, time, 16);
+PVEMU_AT(vcpu_info, pad1, 48);
 
 struct pvemu_shared_info {
     struct pvemu_vcpu_info vcpu;                /* offset 0 */
@@ -323,9 +377,11 @@ struct pvemu_shared_info {
     uint64_t nr_pages;                          /* offset 216: pages owned now */
     uint64_t max_pages;                         /* offset 224: the reservation's ceiling */
 };
-
-#define PVEMU_SHINFO_EVTCHN_PENDING  64
-#define PVEMU_SHINFO_EVTCHN_MASK    128
-#define PVEMU_SHINFO_BALLOON_TARGET 208
+PVEMU_SIZE(shared_info, 232); PVEMU_AT(shared_info, vcpu, 0);
+PVEMU_AT(shared_info, evtchn_pending, 64); PVEMU_AT(shared_info, evtchn_mask, 128);
+PVEMU_AT(shared_info, wc_version, 192); PVEMU_AT(shared_info, wc_sec, 196);
+PVEMU_AT(shared_info, wc_nsec, 200); PVEMU_AT(shared_info, pad0, 204);
+PVEMU_AT(shared_info, balloon_target, 208); PVEMU_AT(shared_info, nr_pages, 216);
+PVEMU_AT(shared_info, max_pages, 224);
 
 #endif
