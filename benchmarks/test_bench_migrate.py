@@ -20,15 +20,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from paravirt import Supervisor  # noqa: E402
 
 MEMORY = 64 << 20
+PAGE_SIZE = 4096
 FILL = (0x200000, 62 << 20)          # what the guest fills at boot
 WORKING_SET = 1024                   # pages the busy guest writes over and over
+WRITE_RATE = 4 << 20                 # bytes/s the busy guest dirties (its delay set to match)
+LOAD = 0x100000                      # where the kernel is loaded
 IDLE, BUSY = 0, 1
 
 
-def guest(kind: int, delay: int = 60_000) -> bytes:
-    """A Multiboot kernel (a.out kludge, loaded at 1 MiB): fill FILL with a
-    pattern, then spin (IDLE) or add 1 to a dword of each page of the
-    working set in turn, `delay` loop iterations between two pages (BUSY)."""
+def guest(kind: int, delay: int = 60_000) -> tuple:
+    """(a Multiboot kernel (a.out kludge, loaded at LOAD), where its delay
+    is): fill FILL with a pattern, then spin (IDLE) or add 1 to a dword of
+    each page of the working set in turn, `delay` loop iterations between
+    two pages (BUSY)."""
     start, end = FILL
     code = (b"\xbf" + struct.pack("<I", start)                   # mov edi, start
             + b"\xb9" + struct.pack("<I", (end - start) // 4)    # mov ecx, dwords
@@ -45,9 +49,10 @@ def guest(kind: int, delay: int = 60_000) -> bytes:
                  + b"\x49\x75\xfd" b"\x4b")                      # dec ecx; jnz $-1; dec ebx
         code += b"\x75" + bytes([(page - len(code) - 2) & 0xFF])  # jnz page
         code += b"\xeb" + bytes([(outer - len(code) - 2) & 0xFF])  # jmp outer
-    magic, flags, load = 0x1BADB002, 0x00010000, 0x100000
-    header = struct.pack("<8I", magic, flags, -(magic + flags) & 0xFFFFFFFF, load, load, 0, 0, load + 32)
-    return header + code
+    magic, flags = 0x1BADB002, 0x00010000
+    header = struct.pack("<8I", magic, flags, -(magic + flags) & 0xFFFFFFFF, LOAD, LOAD, 0, 0, LOAD + 32)
+    at = LOAD + 32 + code.index(b"\xb9" + struct.pack("<I", delay), 18) + 1 if kind == BUSY else None
+    return header + code, at
 
 
 def receiver():
@@ -65,12 +70,16 @@ def migrate_once(kind: int) -> dict:
     proc, address = receiver()
     try:
         sup = Supervisor(console=None)
-        dom = sup.create(guest(kind), name="mig", memory=MEMORY, paravirt=False)
+        kernel, delay_at = guest(kind)
+        dom = sup.create(kernel, name="mig", memory=MEMORY, paravirt=False)
         sup.run(max_instructions=(FILL[1] - FILL[0]) // 4 + 2_000_000)     # the fill, and a little more
-        t = time.monotonic()
-        n0 = dom.machine.instructions
-        sup.run(max_instructions=3_000_000)
-        mips = (dom.machine.instructions - n0) / (time.monotonic() - t) / 1e6
+        mips = speed(sup, dom)
+        rate = 0.0
+        if kind == BUSY:                     # a page each 2*delay+5 instructions: WRITE_RATE at this speed
+            delay = max(100, int(mips * 1e6 * PAGE_SIZE / WRITE_RATE - 5) // 2)
+            dom.machine.mem_write(delay_at, struct.pack("<I", delay))
+            mips = speed(sup, dom)
+            rate = mips * 1e6 / (2 * delay + 5) * PAGE_SIZE / (1 << 20)
         done = []
         sup.migrate(dom, address, done.append)
         sup.run()
@@ -79,9 +88,17 @@ def migrate_once(kind: int) -> dict:
             raise RuntimeError(mig.error)
         return {"downtime_ms": mig.downtime * 1e3, "total_ms": mig.total * 1e3, "rounds": mig.rounds,
                 "pages": mig.pages_sent, "of": mig.domain_pages, "ratio": mig.bytes_sent / MEMORY,
-                "dirty": mig.dirty_history, "mips": mips}
+                "dirty": mig.dirty_history, "mips": mips, "writes_mib_s": rate,
+                "steps": {k: (v - mig.t_stop) * 1e3 for k, v in mig.steps.items()}}
     finally:
         proc.wait(timeout=60)
+
+
+def speed(sup, dom) -> float:
+    """The domain's speed over 3 M instructions, in MIPS."""
+    t, n = time.monotonic(), dom.machine.instructions
+    sup.run(max_instructions=3_000_000)
+    return (dom.machine.instructions - n) / (time.monotonic() - t) / 1e6
 
 
 def figures(runs: int = 7) -> dict:
@@ -89,11 +106,10 @@ def figures(runs: int = 7) -> dict:
     for name, kind in (("idle", IDLE), ("busy", BUSY)):
         rows = [migrate_once(kind) for _ in range(runs)]
         med = {k: statistics.median(r[k] for r in rows) for k in ("downtime_ms", "total_ms", "rounds",
-                                                                   "pages", "ratio", "mips")}
-        # the busy guest's write rate: a page each 2*delay+5 instructions
-        med["writes_mib_s"] = med["mips"] * 1e6 / (2 * 60_000 + 5) * 4096 / (1 << 20) if kind == BUSY else 0.0
+                                                                   "pages", "ratio", "mips", "writes_mib_s")}
         med["of"] = rows[0]["of"]
         med["dirty"] = rows[len(rows) // 2]["dirty"]
+        med["steps"] = {k: round(v, 2) for k, v in rows[len(rows) // 2]["steps"].items()}
         out[name] = med
     return out
 
@@ -115,4 +131,5 @@ if __name__ == "__main__":
               f"{m['rounds']:.0f} pre-copy rounds (dirty pages of one run: {m['dirty']}), "
               f"{m['pages']:,.0f} pages sent of {m['of']:,} ({m['ratio']:.3f}x its memory in bytes), "
               f"guest at {m['mips']:.0f} MIPS"
-              + (f", writing {m['writes_mib_s']:.1f} MiB/s" if m["writes_mib_s"] else ""))
+              + (f", writing {m['writes_mib_s']:.1f} MiB/s" if m["writes_mib_s"] else "")
+              + f"; one run's stop-and-copy sent/received/resumed at {m['steps']} ms")

@@ -31,8 +31,11 @@ The stream is messages of a 4-byte kind and a u32 length:
     FINL  a domain save (savefile.pack) whose RAM is the last pages
     EVNT  from u16, to u16, port u32, page count u32; a page: granter u16,
           grant ref u32, 4096 bytes
-and back: OKAY (the handshake step is accepted), DONE (the domain runs
-here now), FAIL (why not, UTF-8)."""
+and back: OKAY (the handshake step is accepted), PAGD (a PAGS message is
+written: the source sends the next one only then, so none wait unwritten
+when it stops the domain), DONE (the domain runs here now; when FINL came
+and when it resumed, two doubles of the destination's monotonic clock),
+FAIL (why not, UTF-8)."""
 from __future__ import annotations
 
 import json
@@ -56,13 +59,15 @@ MAX_ROUNDS = 30          # pre-copy rounds at most (Xen stops after 29 by defaul
 FEW_PAGES = 50           # a dirty set this small goes in the stop-and-copy (Xen's threshold)
 CHUNK = 1024             # pages a PAGS message (4 MiB): one between two quanta
 HANDSHAKE_TIMEOUT = 10.0 # seconds a peer may take to answer a handshake step
+SOCKET_BUFFER = 4 << 20  # bytes the kernel buffers each way (as far as it allows)
 SEND_TIMEOUT = 30        # seconds a send may block before the link counts as dead
 
 _HEAD = struct.Struct("<4sI")
 _HELLO = struct.Struct("<8sHII")
 _EVENT = struct.Struct("<HHII")
 _PAGEREF = struct.Struct("<HI")
-_KINDS = (b"HELO", b"DOMN", b"PAGS", b"FINL", b"EVNT", b"OKAY", b"DONE", b"FAIL")
+_STEPS = struct.Struct("<dd")        # DONE: when the destination had FINL, and resumed the domain
+_KINDS = (b"HELO", b"DOMN", b"PAGS", b"FINL", b"EVNT", b"OKAY", b"PAGD", b"DONE", b"FAIL")
 _ZERO = bytes(PAGE)
 
 
@@ -114,6 +119,8 @@ class Link:
         self._lock = threading.Lock()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT, 0))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):   # the stop-and-copy fits: no wait to send it
+            sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
 
     def send(self, kind: bytes, payload=b"") -> None:
         with self._lock:
@@ -332,7 +339,8 @@ class Migration:
         self.downtime = self.total = None
         self.error: Optional[str] = None
         self.done = False
-        self.t_start = self.t_stop = self.t_ack = None
+        self.t_start = self.t_stop = self.t_sent = self.t_ack = None
+        self.steps: dict = {}            # when the stop-and-copy was sent, received, resumed (monotonic)
         self._todo: list = []
         self._was = dom.state
         self._outbox = queue.SimpleQueue()
@@ -379,7 +387,6 @@ class Migration:
             except MigrationError as e:
                 self.sup.post(lambda e=e: self._fail(e), f"migrate {self.dom.name}: failed")
                 return
-            self.sup.post(self._step, f"migrate {self.dom.name}: pre-copy")
 
     def _step(self) -> None:
         """Between quanta: send the next chunk of this round, or end the
@@ -426,13 +433,19 @@ class Migration:
         self.pages_sent += len(final)
         try:
             self.link.send(b"FINL", savefile.pack(savefile.KIND_DOMAIN, meta, blobs))
+            self.t_sent = time.monotonic()
         except MigrationError as e:
             self._fail(e)
 
     def _incoming(self, kind: bytes, payload: bytes) -> None:
         """The reader thread: the destination's answer, then link events."""
-        if kind == b"DONE" and self.t_stop is not None and not self.done:
+        if kind == b"PAGD" and self.t_stop is None:      # the pages are in: send the next ones
+            self.sup.post(self._step, f"migrate {self.dom.name}: pre-copy")
+        elif kind == b"DONE" and self.t_stop is not None and not self.done:
             self.t_ack = time.monotonic()
+            self.steps = {"sent": self.t_sent}
+            if len(payload) == _STEPS.size:             # the destination's clock: one host's if equal
+                self.steps.update(zip(("received", "resumed"), _STEPS.unpack(payload)))
             self.link.take_events()
             self.sup.post(self._complete, f"migrate {self.dom.name}: done")
         elif kind == b"FAIL":
@@ -548,7 +561,9 @@ class Receiver:
                 kind, payload = link.recv(limit)
                 if kind == b"PAGS":
                     put_pages(m, payload)
+                    link.send(b"PAGD")
                 elif kind == b"FINL":
+                    received = time.monotonic()
                     break
                 elif kind == b"FAIL":
                     raise MigrationError(f"the source gave up: {payload.decode('utf-8', 'replace')}")
@@ -565,13 +580,15 @@ class Receiver:
             except (KeyError, TypeError, ValueError) as e:
                 raise MigrationError(f"{where} holds an incomplete domain ({type(e).__name__}: {e})") from None
             absent = blobs.get("ABSN") or b""
-            for f in (k for k, b in enumerate(absent) if b):
+            f = absent.find(1)
+            while f >= 0:
                 m.release_frames(f)                  # pre-copied once, ballooned out since
+                f = absent.find(1, f + 1)
         except (EmuError, ConfigError, HypercallError) as e:
             self._failed(link, str(e))
             return
         answer = queue.SimpleQueue()
-        self.sup.post(lambda: answer.put(self._resume(link, dom, d, head["peers"])),
+        self.sup.post(lambda: answer.put(self._resume(link, dom, d, head["peers"], received)),
                       f"resume {head['name']} from {link.name}")
         why = answer.get()
         if why:
@@ -601,7 +618,7 @@ class Receiver:
         if clash:
             raise MigrationError(f"domain {name}'s peers {clash} have ids that are taken here")
 
-    def _resume(self, link: Link, dom, d: dict, peers: list) -> Optional[str]:
+    def _resume(self, link: Link, dom, d: dict, peers: list, received: float) -> Optional[str]:
         """The supervisor's thread: add the domain, join it to the link,
         answer DONE.  Returns why not, or None."""
         sup = self.sup
@@ -615,7 +632,7 @@ class Receiver:
             sup.remote[p] = link
         sup.links.append(link)
         try:
-            link.send(b"DONE")
+            link.send(b"DONE", _STEPS.pack(received, time.monotonic()))
         except MigrationError as e:
             del sup.domains[dom.domid]
             link.close()
