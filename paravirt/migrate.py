@@ -59,6 +59,7 @@ MAX_ROUNDS = 30          # pre-copy rounds at most (Xen stops after 29 by defaul
 FEW_PAGES = 50           # a dirty set this small goes in the stop-and-copy (Xen's threshold)
 CHUNK = 1024             # pages a PAGS message (4 MiB): one between two quanta
 HANDSHAKE_TIMEOUT = 10.0 # seconds a peer may take to answer a handshake step
+ANSWER_TIMEOUT = 30.0    # seconds the destination may take to answer during the migration
 SOCKET_BUFFER = 4 << 20  # bytes the kernel buffers each way (as far as it allows)
 SEND_TIMEOUT = 30        # seconds a send may block before the link counts as dead
 
@@ -177,7 +178,7 @@ class Link:
             pass
         self.close()
 
-    def start_reader(self, limit: int) -> None:
+    def start_reader(self, limit: int, timeout: Optional[float] = None) -> None:
         def loop():
             try:
                 while True:
@@ -187,7 +188,7 @@ class Link:
                 error = None if self.closed else e
             self.close()
             self.on_close(error)
-        self.sock.settimeout(None)
+        self.sock.settimeout(timeout)
         threading.Thread(target=loop, name=f"pvemu-link-{self.name}", daemon=True).start()
 
     def _shut(self) -> None:
@@ -368,7 +369,7 @@ class Migration:
             raise
         self.link = link
         link.handle, link.on_close = self._incoming, self._closed
-        link.start_reader(1 << 16)
+        link.start_reader(1 << 16, ANSWER_TIMEOUT)
         sup.links.append(link)
         sup.outgoing.append(self)
         dom.machine.dirty_pages(clear=True)          # from here on, what is written is sent again
@@ -443,6 +444,7 @@ class Migration:
             self.sup.post(self._step, f"migrate {self.dom.name}: pre-copy")
         elif kind == b"DONE" and self.t_stop is not None and not self.done:
             self.t_ack = time.monotonic()
+            self.link.sock.settimeout(None)             # a link may be quiet for long
             self.steps = {"sent": self.t_sent}
             if len(payload) == _STEPS.size:             # the destination's clock: one host's if equal
                 self.steps.update(zip(("received", "resumed"), _STEPS.unpack(payload)))
@@ -458,6 +460,14 @@ class Migration:
         if not self.done and self.t_ack is None:
             error = error or MigrationError(f"the link to {self.address} closed")
             self.sup.post(lambda: self._fail(error), f"migrate {self.dom.name}: failed")
+
+    def poll(self) -> None:
+        """The supervisor has nothing else to run: give up if the domain
+        ended before it was stopped for the copy (no answer will come)."""
+        from paravirt.supervisor import TERMINAL
+        if self.t_stop is None and self.dom.state in TERMINAL:
+            self._fail(MigrationError(f"domain {self.dom.name} {self.dom.state} during the migration "
+                                      f"({self.dom.reason})"))
 
     def _complete(self) -> None:
         if self.done:

@@ -522,6 +522,8 @@ class Supervisor:
         while True:
             live = [d for d in self.domains.values() if d.state in ("runnable", "blocked")]
             paused = any(d.state == "paused" for d in self.domains.values())
+            for mig in list(self.outgoing) if not live else ():
+                mig.poll()                                   # (its domain may have ended meanwhile)
             if not live and (paused and self.controlled or self.outgoing):
                 self._wait_request()                         # e.g. an unpause, a migration's end
                 continue
