@@ -416,7 +416,6 @@ class Migration:
 
     def _stop_and_copy(self, dirty: list) -> None:
         sup, dom, m = self.sup, self.dom, self.dom.machine
-        self._outbox.put(None)                       # the sender thread is idle: end it
         self.t_stop = time.monotonic()
         self._was = dom.state
         dom.state = "migrating"                      # not scheduled, not woken
@@ -445,7 +444,6 @@ class Migration:
         elif kind == b"DONE" and self.t_stop is not None and not self.done:
             self.t_ack = time.monotonic()
             self.link.sock.settimeout(None)             # a link may be quiet for long
-            self.steps = {"sent": self.t_sent}
             if len(payload) == _STEPS.size:             # the destination's clock: one host's if equal
                 self.steps.update(zip(("received", "resumed"), _STEPS.unpack(payload)))
             self.link.take_events()
@@ -474,6 +472,9 @@ class Migration:
             return
         self.done = True
         self.downtime, self.total = self.t_ack - self.t_stop, self.t_ack - self.t_start
+        self.steps["sent"] = self.t_sent
+        self._outbox.put(None)                       # end the sender thread (not while stopped:
+                                                     # it would compete for the GIL)
         self.bytes_sent = self.link.sent
         self.dom.reason = f"migrated to {self.address}"
         self.sup.outgoing.remove(self)

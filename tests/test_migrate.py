@@ -14,11 +14,10 @@ import time
 import pytest
 
 from emu.guests import resolve
-from emu.replay import machine_digest
 from paravirt import Supervisor, migrate
 from paravirt.control import command
 from paravirt.errors import ConfigError
-from helpers import NEUTRAL_CWD, subprocess_env
+from helpers import NEUTRAL_CWD, domains_ending as ending, subprocess_env
 
 
 def kernel(guest):
@@ -38,11 +37,6 @@ def supervisor(guest, copies=1, cmdline=None, realtime=False):
                    max_memory=(64 << 20) if g.max_memory else None,
                    cmdline=g.args if cmdline is None else cmdline)
     return sup
-
-
-def ending(sup):
-    return {d.name: (d.state, d.reason, d.stats["instructions"], d.machine.virtual_time,
-                     bytes(d.console_out), machine_digest(d.machine)) for d in sup.domains.values()}
 
 
 class Destination:
@@ -110,7 +104,7 @@ cmdline = "rounds={rounds}"
 
 [[action]]
 at = {at}
-migrate = {{ domain = "pong", to = "127.0.0.1:{port}" }}
+migrate = {{ domain = "{who}", to = "127.0.0.1:{port}" }}
 """
 
 
@@ -119,26 +113,28 @@ def pvemu(*args):
                             stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=NEUTRAL_CWD)
 
 
-def test_pingpong_finishes_with_one_half_migrated_to_another_process(tmp_path):
+@pytest.mark.parametrize("who", ["pong", "ping"])   # the grantee, the granter
+def test_pingpong_finishes_with_one_half_migrated_to_another_process(tmp_path, who):
     rounds = 10000
     rx = pvemu("receive", "--listen", "0")
     line = rx.stderr.readline()
     assert line.startswith("pvemu receive: listening on 127.0.0.1:"), line
     port = int(line.rsplit(":", 1)[1])
     config = tmp_path / "pingpong.toml"
-    config.write_text(PINGPONG.format(rounds=rounds, at=1_000_000, port=port))
+    config.write_text(PINGPONG.format(rounds=rounds, at=1_000_000, port=port, who=who))
     src = pvemu("up", str(config))
     src_out, src_err = src.communicate(timeout=90)
     rx_out, rx_err = rx.communicate(timeout=30)
     assert src.returncode == 0, src_err
     assert rx.returncode == 0, rx_err
     want = f"pingpong: {rounds} round trips, counter {2 * rounds}"
-    # pong started here and finished there: it moved mid-game
-    assert "pong| pingpong: domain 2 is pong" in src_out
-    assert f"ping| {want}" in src_out and "pong| pingpong: 1" not in src_out
-    assert f"pong| {want}" in rx_out, rx_out + rx_err
-    assert "pvemu: pong migrated to 127.0.0.1" in src_err, src_err
-    assert "domain 2 pong: shutdown (poweroff, status 0)" in rx_err
+    other = {"ping": "pong", "pong": "ping"}[who]
+    # it started here and finished there: it moved mid-game
+    assert "pong| pingpong: domain 2 is pong" in src_out and "ping| pingpong: domain 1 is ping" in src_out
+    assert f"{other}| {want}" in src_out and f"{who}| pingpong: 1" not in src_out
+    assert f"{who}| {want}" in rx_out, rx_out + rx_err
+    assert f"pvemu: {who} migrated to 127.0.0.1" in src_err, src_err
+    assert f"{who}: shutdown (poweroff, status 0)" in rx_err
 
 
 def test_the_command_line_takes_migrate_actions_and_commands():
@@ -149,6 +145,9 @@ def test_the_command_line_takes_migrate_actions_and_commands():
     assert fn is None and "HOST:PORT" in text
     with pytest.raises(ConfigError, match="HOST:PORT"):
         sup.migrate(sup.domain("d1"), "nowhere")
+    sup.threads = True
+    with pytest.raises(ConfigError, match="rounds, not threads"):
+        sup.migrate(sup.domain("d1"), "127.0.0.1:1")
 
 
 # ---- bad input: the source runs on, the destination keeps nothing
@@ -247,15 +246,22 @@ def test_a_refused_handshake_changes_nothing(where, behaviour, error):
 
 
 @pytest.mark.parametrize("stop_at", [b"PAGS", b"FINL"])
+def migrated_to_fake(guest, at, behaviour):
+    """(supervisor, migration) of `guest` run to its end while its
+    migration at `at` meets a fake destination."""
+    sup = supervisor(guest, realtime=True)
+    done = []
+    address = fake_destination(behaviour)
+    sup.at(at, lambda: sup.migrate(sup.domain("d1"), address, done.append))
+    sup.run()
+    (mig,) = done
+    return sup, mig
+
+
 def test_a_connection_closed_mid_way_leaves_the_domain_running_here(stop_at):
     straight = supervisor("sched64")
     straight.run()
-    sup = supervisor("sched64", realtime=True)
-    done = []
-    address = fake_destination(accept_then(stop_at))
-    sup.at(2_000_000, lambda: sup.migrate(sup.domain("d1"), address, done.append))
-    sup.run()
-    (mig,) = done
+    sup, mig = migrated_to_fake("sched64", 2_000_000, accept_then(stop_at))
     assert "closed the connection mid-way" in mig.error or "cannot send" in mig.error, mig.error
     assert (mig.t_stop is not None) == (stop_at == b"FINL")   # FINL: stopped, then put back
     assert ending(sup) == ending(straight)
@@ -266,23 +272,13 @@ def test_a_destination_that_stops_answering_is_given_up(monkeypatch):
     monkeypatch.setattr(migrate, "ANSWER_TIMEOUT", 0.5)
     straight = supervisor("sched64")
     straight.run()
-    sup = supervisor("sched64", realtime=True)
-    done = []
-    address = fake_destination(accept_then(b"FINL", hang=True))
-    sup.at(2_000_000, lambda: sup.migrate(sup.domain("d1"), address, done.append))
-    sup.run()
-    (mig,) = done
+    sup, mig = migrated_to_fake("sched64", 2_000_000, accept_then(b"FINL", hang=True))
     assert "did not answer in time" in mig.error, mig.error
     assert ending(sup) == ending(straight)
 
 
 def test_a_domain_that_ends_during_its_migration_ends_here():
-    sup = supervisor("hello64")
-    done = []
-    address = fake_destination(accept_then(b"FINL", hang=True))
-    sup.at(1_000_000, lambda: sup.migrate(sup.domain("d1"), address, done.append))
-    sup.run()
-    (mig,) = done
+    sup, mig = migrated_to_fake("hello64", 1_000_000, accept_then(b"FINL", hang=True))
     assert "during the migration" in mig.error, mig.error
     assert sup.domain("d1").state == "shutdown" and not sup.outgoing
 
