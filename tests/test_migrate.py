@@ -245,7 +245,6 @@ def test_a_refused_handshake_changes_nothing(where, behaviour, error):
     assert not sup.links and not sup.outgoing and "d1" in {d.name for d in sup.domains.values()}
 
 
-@pytest.mark.parametrize("stop_at", [b"PAGS", b"FINL"])
 def migrated_to_fake(guest, at, behaviour):
     """(supervisor, migration) of `guest` run to its end while its
     migration at `at` meets a fake destination."""
@@ -258,6 +257,7 @@ def migrated_to_fake(guest, at, behaviour):
     return sup, mig
 
 
+@pytest.mark.parametrize("stop_at", [b"PAGS", b"FINL"])
 def test_a_connection_closed_mid_way_leaves_the_domain_running_here(stop_at):
     straight = supervisor("sched64")
     straight.run()
