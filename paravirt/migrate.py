@@ -27,6 +27,8 @@ the link is closed.
 The stream is messages of a 4-byte kind and a u32 length:
     HELO  magic "PVEMUMIG", version u16, CPU layout size u32, fingerprint u32
     DOMN  JSON: the domain's id, name, memory size, and its peers left behind
+          (checked early; those of FINL's META count: the domain may have
+          found new ones during the pre-copy)
     PAGS  u32 count, count frame numbers (u32), count pages
     FINL  a domain save (savefile.pack) whose RAM is the last pages
     EVNT  from u16, to u16, port u32, page count u32; a page: granter u16,
@@ -430,6 +432,7 @@ class Migration:
         d = save.domain_meta(sup, dom)
         d["attrs"]["state"] = self._was
         meta["domain"] = d
+        meta["peers"] = sorted(p for p in peers_of(dom) if p in sup.domains)   # as they are now
         self.pages_sent += len(final)
         try:
             self.link.send(b"FINL", savefile.pack(savefile.KIND_DOMAIN, meta, blobs))
@@ -583,6 +586,9 @@ class Receiver:
             where = f"the migration stream from {link.name}"
             meta, blobs = savefile.unpack(payload, savefile.KIND_DOMAIN, where)
             d = save.parse(meta, where)
+            peers = meta.get("peers")
+            if not isinstance(peers, list) or not all(isinstance(p, int) for p in peers):
+                raise MigrationError(f"{where} does not say which domains the link leads to")
             if (d["attrs"]["domid"], d["attrs"]["name"]) != (head["domid"], head["name"]):
                 raise MigrationError(f"{link.name} announced domain {head['domid']} {head['name']} but "
                                      f"sent domain {d['attrs']['domid']} {d['attrs']['name']}")
@@ -599,7 +605,7 @@ class Receiver:
             self._failed(link, str(e))
             return
         answer = queue.SimpleQueue()
-        self.sup.post(lambda: answer.put(self._resume(link, dom, d, head["peers"], received)),
+        self.sup.post(lambda: answer.put(self._resume(link, dom, d, peers, received)),
                       f"resume {head['name']} from {link.name}")
         why = answer.get()
         if why:
