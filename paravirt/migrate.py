@@ -705,8 +705,8 @@ def add_receive_arguments(parser) -> None:
 def receive_main(args) -> int:
     """`pvemu receive --listen [HOST:]PORT`: a supervisor that waits for a
     domain migrated to it (`migrate NAME HOST:PORT` elsewhere) and runs it
-    (and any that follow) to the end; the exit status as `pvemu up`'s."""
-    from paravirt.cli import finish
+    (and any that follow) to the end; the exit status is 0 if every domain
+    it received shut down with status 0, else 1."""
     from paravirt.supervisor import Supervisor
     try:
         host, port = parse_address(args.listen, listen=True)
@@ -720,4 +720,6 @@ def receive_main(args) -> int:
     print(f"pvemu receive: listening on {receiver.host}:{receiver.port}", file=sys.stderr, flush=True)
     serve(sup, receiver, args.max_instructions)
     receiver.close()
-    return finish(sup)
+    for d in sup.domains.values():
+        print(f"pvemu: {d.describe()}", file=sys.stderr)
+    return 0 if all(d.state == "shutdown" and d.exit_status == 0 for d in sup.domains.values()) else 1
