@@ -367,3 +367,42 @@ def test_receive_refuses_a_bad_listen_address():
     out = subprocess.run([sys.executable, "-m", "emu", "receive", "--listen", "x:y"], capture_output=True,
                          text=True, env=subprocess_env(), cwd=NEUTRAL_CWD, timeout=60)
     assert out.returncode == 2 and "is not [HOST:]PORT" in out.stderr
+
+
+def test_events_to_a_domain_behind_a_closed_link_fail_with_esrch():
+    from paravirt import abi
+    from paravirt.errors import HypercallError
+    sup = supervisor("hello32")
+    dom = sup.domain("d1")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        a = socket.create_connection(server.getsockname())
+        b, _ = server.accept()
+    link = migrate.Link(sup, a, "peer")
+    link.routes = {5}
+    sup.remote[5], sup.links[:] = link, [link]
+    sup.send_event(dom, 5, 3)                           # goes out while the link is up
+    assert read_message(b)[0] == b"EVNT"
+    b.close()
+    link.close()
+    assert not sup.remote and not sup.links
+    with pytest.raises(HypercallError) as e:
+        sup.send_event(dom, 5, 3)
+    assert e.value.errno == abi.ESRCH
+
+
+def test_an_event_for_a_channel_that_is_not_there_is_dropped():
+    sup = supervisor("hello32")
+    dom = sup.domain("d1")
+    sup.run(max_instructions=300_000)
+    link = migrate.Link(sup, socket.socket(), "peer")
+    link.routes = {5}
+    port = dom.events.alloc_unbound(5)
+    page = b"\x77" * 4096
+    for frm, to, p in ((6, 1, port), (5, 2, port), (5, 1, port + 1), (5, 1, port)):
+        migrate.deliver(sup, link, frm, to, p, [(5, 0, page)])
+    assert not dom.port_pending(port)                   # unbound: no channel from domain 5 yet
+    dom.events.ports[port].kind, dom.events.ports[port].remote_port = "interdomain", 9
+    migrate.deliver(sup, link, 5, 1, port, [(5, 0, page)])
+    assert dom.port_pending(port)
+    with pytest.raises(migrate.MigrationError, match="says 2 pages"):
+        migrate.parse_event(struct.pack("<HHII", 5, 1, port, 2) + bytes(10))
