@@ -118,14 +118,17 @@ def pvemu(*args):
 def test_pingpong_finishes_with_one_half_migrated_to_another_process(tmp_path, who):
     rounds = 10000
     rx = pvemu("receive", "--listen", "0")
-    line = rx.stderr.readline()
-    assert line.startswith("pvemu receive: listening on 127.0.0.1:"), line
-    port = int(line.rsplit(":", 1)[1])
-    config = tmp_path / "pingpong.toml"
-    config.write_text(PINGPONG.format(rounds=rounds, at=1_000_000, port=port, who=who))
-    src = pvemu("up", str(config))
-    src_out, src_err = src.communicate(timeout=90)
-    rx_out, rx_err = rx.communicate(timeout=30)
+    try:
+        line = rx.stderr.readline()
+        assert line.startswith("pvemu receive: listening on 127.0.0.1:"), line
+        port = int(line.rsplit(":", 1)[1])
+        config = tmp_path / "pingpong.toml"
+        config.write_text(PINGPONG.format(rounds=rounds, at=1_000_000, port=port, who=who))
+        src = pvemu("up", str(config))
+        src_out, src_err = src.communicate(timeout=90)
+        rx_out, rx_err = rx.communicate(timeout=30)
+    finally:
+        rx.kill()                           # (no-op once it has ended)
     assert src.returncode == 0, src_err
     assert rx.returncode == 0, rx_err
     want = f"pingpong: {rounds} round trips, counter {2 * rounds}"
