@@ -1658,14 +1658,15 @@ cdef class Machine:
         save/restore and replay)."""
         return self._cpu_block(True)
 
-    def _core_state(self):
+    def _core_state(self, frames=True):
         """For emu/savefile.py: the machine's state as a dict of plain values
-        and bytes (see save())."""
+        and bytes (see save()); frames=False leaves RAM out (live migration
+        sends it separately, paravirt/migrate.py)."""
         if self.running:
             raise EmuError("cannot save a machine while it runs (stop it first)")
         c = self.c
         self._flush_output()
-        pfns, data = self._frames()
+        pfns, data = self._frames() if frames else (b"", b"")
         owners = []
         for read, write in list(self.io_handlers.values()) + [h[2:] for h in self.mmio_handlers]:
             for fn in (read, write):

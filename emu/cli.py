@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_up_arguments(p)
     p.set_defaults(func=pv.up)
 
+    from paravirt import migrate
+    p = sub.add_parser("receive", help="take in domains live-migrated from another supervisor",
+                       description="Listen for domains that `migrate NAME HOST:PORT` (on --control "
+                                   "or in a `pvemu up` file) moves here, and run them to the end.")
+    migrate.add_receive_arguments(p)
+    p.set_defaults(func=migrate.receive_main)
+
     p = sub.add_parser("bench", help="benchmark the emulator against Unicorn and the host CPU",
                        description=bench.__doc__.strip().split("\n")[0])
     bench.add_arguments(p)

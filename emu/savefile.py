@@ -131,28 +131,34 @@ def _layout():
     return cpu_layout()
 
 
-def write(path, kind: int, meta: dict, blobs: dict) -> int:
-    """Write a save file of `kind` (meta: JSON-able; blobs: section name ->
-    bytes).  Written to a temporary name and renamed, so a failed save
-    leaves no half file.  Returns the file's size."""
+def pack(kind: int, meta: dict, blobs: dict) -> bytes:
+    """The bytes of a save file of `kind` (meta: JSON-able; blobs: section
+    name -> bytes): the file write() writes, and a live migration's final
+    message (paravirt/migrate.py)."""
     body = bytearray()
     for name, data in [("META", json.dumps(meta, separators=(",", ":")).encode())] + list(blobs.items()):
         body += _SECTION.pack(name.encode(), len(data)) + data
     payload = zlib.compress(bytes(body), 1)
     size, fingerprint = _layout()
-    header = _HEADER.pack(MAGIC, VERSION, kind, size, fingerprint, len(payload),
-                          hashlib.sha256(payload).digest())
+    return _HEADER.pack(MAGIC, VERSION, kind, size, fingerprint, len(payload),
+                        hashlib.sha256(payload).digest()) + payload
+
+
+def write(path, kind: int, meta: dict, blobs: dict) -> int:
+    """Write a save file of `kind` (see pack()).  Written to a temporary
+    name and renamed, so a failed save leaves no half file.  Returns the
+    file's size."""
+    raw = pack(kind, meta, blobs)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            f.write(header)
-            f.write(payload)
+            f.write(raw)
         os.replace(tmp, path)
     except OSError as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise EmuError(f"cannot write save file {path}: {e}") from None
-    return _HEADER.size + len(payload)
+    return len(raw)
 
 
 def read(path, kind: int):
@@ -162,6 +168,12 @@ def read(path, kind: int):
             raw = f.read()
     except OSError as e:
         raise EmuError(f"cannot read save file {path}: {e}") from None
+    return unpack(raw, kind, path)
+
+
+def unpack(raw: bytes, kind: int, path: str):
+    """(meta, blobs) of the bytes pack() made, all of it checked first;
+    `path` names them in errors (a file, or a migration stream)."""
     if len(raw) < _HEADER.size or raw[:8] != MAGIC:
         raise EmuError(f"{path} is not a pvemu save file")
     magic, version, got_kind, size, fingerprint, length, digest = _HEADER.unpack_from(raw)
@@ -204,9 +216,10 @@ def read(path, kind: int):
 
 # ---- machines
 
-def machine_sections(m) -> tuple:
-    """(meta, blobs) for one machine; domains add their own on top."""
-    st = m._core_state()
+def machine_sections(m, frames: bool = True) -> tuple:
+    """(meta, blobs) for one machine; domains add their own on top.
+    frames=False: PFNS and PAGE empty (a live migration sends RAM apart)."""
+    st = m._core_state(frames)
     meta = {"memory": st["memory"], "decode_cache": st["decode_cache"], "shared": st["shared"],
             "ips": m.ips, "pv_vcpu": st["pv_vcpu"],
             "serial_pending": encode(st["serial_pending"]),
@@ -220,13 +233,15 @@ def machine_sections(m) -> tuple:
     return meta, blobs
 
 
-def machine_from(meta: dict, blobs: dict):
-    """A new Machine from machine_sections()' output."""
-    from emu import Machine
+def machine_from(meta: dict, blobs: dict, m=None):
+    """A new Machine from machine_sections()' output, or `m` (a machine
+    made as machine_for(meta) makes one, RAM already filled by a live
+    migration's pre-copy) brought to that state."""
     for name in ("CPU_", "IOMP", "PFNS", "PAGE"):
         if name not in blobs:
             raise EmuError(f"the save file has no {name} section")
-    m = Machine(memory=meta["memory"], decode_cache=meta["decode_cache"], shared=meta["shared"])
+    if m is None:
+        m = machine_for(meta)
     m._adopt_core_state({"cpu": blobs["CPU_"], "io_map": blobs["IOMP"], "absent": blobs.get("ABSN"),
                          "pfns": blobs["PFNS"], "pages": blobs["PAGE"], "memory": meta["memory"],
                          "pv_vcpu": meta["pv_vcpu"],
@@ -237,6 +252,12 @@ def machine_from(meta: dict, blobs: dict):
         make_device(d, m)
     m._devices_attached()
     return m
+
+
+def machine_for(meta: dict):
+    """An empty Machine of the size and kind machine_sections() described."""
+    from emu import Machine
+    return Machine(memory=meta["memory"], decode_cache=meta["decode_cache"], shared=meta["shared"])
 
 
 def save_machine(m, path) -> int:

@@ -33,7 +33,7 @@ def add_control_arguments(parser) -> None:
     parser.add_argument("--control", action="store_true",
                         help="read commands from stdin while the domains run: list, "
                              "balloon NAME SIZE, pause NAME, unpause NAME, destroy NAME, "
-                             "save NAME FILE, restore FILE")
+                             "save NAME FILE, restore FILE, migrate NAME HOST:PORT")
     parser.add_argument("--verbose", action="store_true",
                         help="log the supervisor's decisions (refused hypercalls, actions)")
 
@@ -101,6 +101,9 @@ def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = Fal
             fn, what = (lambda d=dom, p=pages: sup.set_target(d, p)), f"balloon {a.domain} to {a.target >> 20} MiB"
         elif a.kind == "save":
             fn, what = (lambda d=dom, f=a.file: sup.save(d, f)), f"save {a.domain} to {a.file}"
+        elif a.kind == "migrate":
+            from paravirt.migrate import start_reported
+            fn, what = (lambda d=dom, to=a.to: start_reported(sup, d, to)), f"migrate {a.domain} to {a.to}"
         else:
             fn, what = (lambda d=dom, k=a.kind: getattr(sup, k)(d)), f"{a.kind} {a.domain}"
         sup.at(a.at, fn, what)

@@ -22,6 +22,7 @@
     balloon = { domain = "web", target = "24M" }   # or: pause = "web", unpause = "web", destroy = "web"
     # save = { domain = "web", file = "web.sav" }  # save the domain (it runs on)
     # restore = "web.sav"                          # add a saved domain (paths relative to this file)
+    # migrate = { domain = "web", to = "10.0.0.2:7000" }  # live-migrate it to `pvemu receive` there
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from paravirt.errors import ConfigError
 
 DOMAIN_KEYS = {"name", "kernel", "memory", "max_memory", "weight", "paravirt", "cmdline", "initrd", "budget"}
 SUPERVISOR_KEYS = {"quantum", "threads", "ips", "max_instructions"}
-ACTIONS = ("balloon", "pause", "unpause", "destroy", "save", "restore")
+ACTIONS = ("balloon", "pause", "unpause", "destroy", "save", "restore", "migrate")
 
 
 @dataclass
@@ -60,6 +61,7 @@ class ActionSpec:
     domain: str                  # (restore: empty)
     target: Optional[int] = None # bytes (balloon)
     file: Optional[str] = None   # save, restore
+    to: Optional[str] = None     # migrate: HOST:PORT
 
 
 @dataclass
@@ -174,6 +176,11 @@ def load(path: str) -> Config:
                 raise ConfigError(f"{where}: save = {{ domain = \"NAME\", file = \"NAME.sav\" }}")
             act = ActionSpec(parse_time(a["at"], cfg.ips, where), kind, body["domain"],
                              file=os.path.join(base, _typed(body, "file", str, where)))
+        elif kind == "migrate":
+            if not isinstance(body, dict) or set(body) != {"domain", "to"}:
+                raise ConfigError(f"{where}: migrate = {{ domain = \"NAME\", to = \"HOST:PORT\" }}")
+            act = ActionSpec(parse_time(a["at"], cfg.ips, where), kind, body["domain"],
+                             to=_typed(body, "to", str, where))
         elif kind == "restore":
             if not isinstance(body, str):
                 raise ConfigError(f"{where}: restore = \"FILE.sav\"")

@@ -5,6 +5,7 @@ run --supervised --control`): one per line on standard input.
     balloon NAME SIZE         set the balloon target (e.g. balloon web 24M)
     pause NAME | unpause NAME | destroy NAME
     save NAME FILE            save the domain to FILE (it runs on)
+    migrate NAME HOST:PORT    live-migrate the domain to `pvemu receive --listen PORT` there
     restore FILE              add the domain saved in FILE
     help
 """
@@ -37,11 +38,12 @@ def command(sup, line: str):
         if len(args) != 1:
             return "restore takes FILE", None
         return f"restore {args[0]}", lambda: _report(sup.restore, args[0])
-    if verb not in ("balloon", "pause", "unpause", "destroy", "save"):
+    if verb not in ("balloon", "pause", "unpause", "destroy", "save", "migrate"):
         return f"unknown command {verb!r}; try help", None
-    want = 2 if verb in ("balloon", "save") else 1
+    want = 2 if verb in ("balloon", "save", "migrate") else 1
     if len(args) != want:
-        return f"{verb} takes NAME{' SIZE' if verb == 'balloon' else ' FILE' if verb == 'save' else ''}", None
+        more = {"balloon": " SIZE", "save": " FILE", "migrate": " HOST:PORT"}.get(verb, "")
+        return f"{verb} takes NAME{more}", None
     dom = next((d for d in sup.domains.values() if d.name == args[0]), None)
     if dom is None:
         return f"no domain named {args[0]!r} (domains: {', '.join(d.name for d in sup.domains.values())})", None
@@ -53,6 +55,9 @@ def command(sup, line: str):
         return f"balloon {dom.name} to {args[1]}", lambda: sup.set_target(dom, pages)
     if verb == "save":
         return f"save {dom.name} to {args[1]}", lambda: _report(sup.save, dom, args[1])
+    if verb == "migrate":
+        from paravirt.migrate import start_reported
+        return f"migrate {dom.name} to {args[1]}", lambda: start_reported(sup, dom, args[1])
     return f"{verb} {dom.name}", lambda: getattr(sup, verb)(dom)
 
 

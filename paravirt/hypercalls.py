@@ -275,7 +275,7 @@ def event_channel_op(sup, dom, cmd, arg, *_):
             dom.unmask_event(port)
         else:
             remote, rport = ev.peer_of(port)
-            sup.domain(remote).raise_event(rport)
+            sup.send_event(dom, remote, rport)
     else:
         raise inval(f"event_channel_op {cmd}")
     return 0

@@ -64,23 +64,34 @@ def restore(sup, paths, name: str = None) -> list:
             raise ConfigError(f"cannot restore {dname}: domain id {domid} is taken")
         if any(x.name == dname for x in sup.domains.values()) or names.count(dname) > 1:
             raise ConfigError(f"cannot restore: there is already a domain named {dname!r}")
-    fresh = not sup.domains
-    doms = [_domain(sup, meta, blobs, d, dname) for (meta, blobs, d), dname in zip(loaded, names)]
-    if fresh:                                # a fresh supervisor takes the saved choices
-        in_core = set(loaded[0][2]["in_core"])
+    doms = [make_domain(sup, meta, blobs, d, dname) for (meta, blobs, d), dname in zip(loaded, names)]
+    install(sup, doms, [d for _, _, d in loaded])
+    return doms
+
+
+def install(sup, doms: list, saved: list, remote=frozenset()) -> None:
+    """Add restored (or migrated) domains to `sup` and join them to their
+    peers; `saved`: their domain_meta() dicts; `remote`: the ids of peers
+    on another supervisor, reached through a link (paravirt/migrate.py)."""
+    if not sup.domains:                      # a fresh supervisor takes the saved choices
+        in_core = set(saved[0]["in_core"])
         for op in sup.pvops:
             op.in_core = op.trap is not None and op.name in in_core
-        sup.clock = max(sup.clock, *(d["clock"] for _, _, d in loaded))
+        sup.clock = max(sup.clock, *(d["clock"] for d in saved))
     for dom in doms:
         sup.attach(dom)
     for dom in doms:
-        _rejoin(sup, dom)
+        _rejoin(sup, dom, remote)
         dom.machine.pv_trap_mask = sup._trap_mask(dom)
-    return doms
 
 
 def _load(path: str) -> tuple:
     meta, blobs = savefile.read(path, savefile.KIND_DOMAIN)
+    return meta, blobs, parse(meta, path)
+
+
+def parse(meta: dict, path: str) -> dict:
+    """The domain part of a domain save's meta, decoded and checked."""
     try:
         d = meta["domain"]
         d["attrs"] = {k: savefile.decode(v) for k, v in d["attrs"].items()}
@@ -89,17 +100,18 @@ def _load(path: str) -> tuple:
         d["attrs"]["domid"], d["attrs"]["name"], d["in_core"], d["clock"]
     except (KeyError, TypeError, ValueError) as e:
         raise EmuError(f"{path} does not hold a complete domain ({type(e).__name__}: {e})") from None
-    return meta, blobs, d
+    return d
 
 
-def _domain(sup, meta: dict, blobs: dict, d: dict, name: str):
-    """The Domain object of a loaded file (not yet in the supervisor)."""
+def make_domain(sup, meta: dict, blobs: dict, d: dict, name: str, machine=None):
+    """The Domain object of a loaded file (not yet in the supervisor);
+    `machine`: see savefile.machine_from."""
     from paravirt.domain import Domain
     from paravirt.events import Channel, EventChannels
     dom = Domain.__new__(Domain)
     dom.__dict__.update(d["attrs"])
     dom.name = name
-    dom.machine = savefile.machine_from(meta, blobs)
+    dom.machine = savefile.machine_from(meta, blobs, machine)
     dom.lock = threading.Condition()
     dom.debugger = None
     dom._console_sink = sup.console
@@ -109,10 +121,13 @@ def _domain(sup, meta: dict, blobs: dict, d: dict, name: str):
     return dom
 
 
-def _rejoin(sup, dom) -> None:
+def _rejoin(sup, dom, remote=frozenset()) -> None:
     """Re-establish the mappings and channels to other domains, or let them
-    fail cleanly where the peer is not there."""
+    fail cleanly where the peer is not there.  Those to a peer in `remote`
+    stay as they are: a link carries them (paravirt/migrate.py)."""
     for gfn, (granter_id, ref) in list(dom.foreign.items()):
+        if granter_id in remote:
+            continue
         granter = sup.domains.get(granter_id)
         grant = granter.grants[ref] if granter and 0 <= ref < len(granter.grants) else None
         if grant is not None and grant[0] == dom.domid:
@@ -122,7 +137,7 @@ def _rejoin(sup, dom) -> None:
             sup.log(f"{dom.name}: frame {gfn:#x} was mapped from domain {granter_id}, which is "
                     "not here: it keeps its last contents as a private frame")
     for port, ch in dom.events.ports.items():
-        if ch.kind != "interdomain":
+        if ch.kind != "interdomain" or ch.remote_dom in remote:
             continue
         peer = sup.domains.get(ch.remote_dom)
         rch = peer.events.ports.get(ch.remote_port) if peer else None

@@ -79,6 +79,10 @@ class Supervisor:
         self.controlled = False         # post() may still bring work: idle domains wait for it
         self.recorder = None            # emu.replay.Recorder: inputs logged as they are taken
         self.script = None              # emu.replay.Script: a log's inputs given back instead
+        self.posted = threading.Event() # set by post(): an idle supervisor wakes at once
+        self.links: list = []           # paravirt/migrate.Link: connections to other supervisors
+        self.remote: dict = {}          # domain id -> the Link it is reached through
+        self.outgoing: list = []        # paravirt/migrate.Migration: domains moving out
 
     # ---- domains
 
@@ -209,13 +213,15 @@ class Supervisor:
         thread while run() is running (pvemu's --control console does).
         `command`: the --control line it came from, for a record log."""
         self.requests.put((description, fn, command))
+        self.posted.set()
 
     def _wait_request(self) -> None:
         """Nothing can run: wait (interruptibly) for a posted request."""
         if self.script is not None and self.script.next_at("control") != self.clock:
             self.controlled = False             # the log has nothing for this point: no wait
-        while self.controlled and self.requests.empty() and self.script is None:
-            threading.Event().wait(0.05)
+        while (self.controlled or self.links) and self.requests.empty() and self.script is None:
+            self.posted.wait(0.05)
+            self.posted.clear()
         self._due_actions()
 
     def _due_actions(self) -> None:
@@ -516,8 +522,10 @@ class Supervisor:
         while True:
             live = [d for d in self.domains.values() if d.state in ("runnable", "blocked")]
             paused = any(d.state == "paused" for d in self.domains.values())
-            if not live and paused and self.controlled:
-                self._wait_request()                         # e.g. an unpause
+            for mig in list(self.outgoing) if not live else ():
+                mig.poll()                                   # (its domain may have ended meanwhile)
+            if not live and (paused and self.controlled or self.outgoing):
+                self._wait_request()                         # e.g. an unpause, a migration's end
                 continue
             if not live and self.actions and paused:
                 self.clock = max(self.clock, self.actions[0][0])    # only an action can go on
@@ -562,7 +570,7 @@ class Supervisor:
         waits = [d.timer_deadline - d.vtime for d in blocked if d.timer_deadline is not None]
         if self.actions:
             waits.append(self.actions[0][0] - self.clock)
-        if not waits and self.controlled:       # only a posted request can wake them
+        if not waits and (self.controlled or self.links):   # only a posted request can wake them
             self._wait_request()
             return True
         if not waits:
@@ -614,3 +622,24 @@ class Supervisor:
             t.start()
         for t in workers:
             t.join()
+
+    # ---- live migration (paravirt/migrate.py)
+
+    def migrate(self, dom: Domain, address: str, on_done: Optional[Callable] = None):
+        """Start moving `dom` to the supervisor listening at HOST:PORT
+        (`pvemu receive`) while it runs on: pre-copy rounds between quanta,
+        then a short stop-and-copy.  Returns the Migration; on_done(it) is
+        called when it ends (it.error says whether it failed; the domain
+        then runs on here).  Call it between quanta, as save()."""
+        from paravirt import migrate
+        return migrate.Migration(self, dom, address, on_done).start()
+
+    def send_event(self, dom: Domain, remote: int, port: int) -> None:
+        """Notify port `port` of domain `remote`, here or through a link."""
+        peer = self.domains.get(remote)
+        if peer is not None:
+            peer.raise_event(port)
+        elif remote in self.remote:
+            self.remote[remote].event(dom, remote, port)
+        else:
+            raise HypercallError(abi.ESRCH, f"no domain {remote!r}")

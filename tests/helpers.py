@@ -61,3 +61,11 @@ def subprocess_env():
 
 
 NEUTRAL_CWD = __import__("tempfile").gettempdir()
+
+
+def domains_ending(sup):
+    """How each domain of a supervisor ended, to compare two runs (save and
+    restore, migration): state, counters, console and machine digest."""
+    from emu.replay import machine_digest
+    return {d.name: (d.state, d.reason, d.stats["instructions"], d.machine.virtual_time,
+                     bytes(d.console_out), machine_digest(d.machine)) for d in sup.domains.values()}

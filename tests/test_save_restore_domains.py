@@ -9,11 +9,10 @@ import pytest
 
 from emu import EmuError, Machine
 from emu.guests import resolve
-from emu.replay import machine_digest
 from paravirt import Supervisor
 from paravirt.control import command
 from paravirt.errors import ConfigError
-from helpers import pvemu_cli
+from helpers import domains_ending, pvemu_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,9 +29,7 @@ def supervisor(guest, copies=1, cmdline=None):
     return sup
 
 
-def ending(sup):
-    return {d.name: (d.state, d.reason, d.stats["instructions"], d.machine.virtual_time,
-                     bytes(d.console_out), machine_digest(d.machine)) for d in sup.domains.values()}
+ending = domains_ending
 
 
 @pytest.mark.parametrize("guest,at", [("hello64", 300_000), ("balloon32", 3_000_000),
