@@ -138,8 +138,8 @@ def _read_image(images_dir: Path, meta: dict, im: dict) -> bytes:
 
 
 def _workload(mode: int, images_dir: Path, meta: dict, im: dict, default_rounds: int,
-              checksums: dict, **extra) -> Workload:
-    return Workload(
+              checksums: dict, cls=Workload, **extra) -> Workload:
+    return cls(
         mode=mode, image=_read_image(images_dir, meta, im), load_address=im["load_address"],
         entry=im["entry"], hlt_address=im["hlt_address"], mem_end=im["mem_end"],
         rounds_offset=meta["rounds_offset"], result_offset=meta["result_offset"],
@@ -420,6 +420,8 @@ def find_workload_source() -> Optional[Path]:
 def native_recipe(wl: Optional[Workload] = None) -> Optional[tuple]:
     """(sources, gcc flags) of the native build of `wl` (default: the reference
     workload), or None if its sources are not at hand."""
+    if hasattr(wl, "native_recipe"):        # a suite with its own flags (emu.fpbench)
+        return wl.native_recipe()
     if wl is None or wl.name == "workload":
         src = find_workload_source()
         return ([src], ["-O2", "-DNATIVE"]) if src else None
@@ -438,7 +440,7 @@ def native_unavailable(wl: Optional[Workload] = None) -> Optional[str]:
                "checkout" % (wl.name if wl else "workload")
     if _find_cc() is None:
         return "native timing skipped: no C compiler (gcc) found"
-    return None
+    return wl.native_missing() if hasattr(wl, "native_missing") else None
 
 
 def _find_cc() -> Optional[str]:

@@ -21,9 +21,15 @@ SRC_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def describe(program):
     """The first comment of PROGRAM.c, as one line."""
-    with open(os.path.join(SRC_DIR, program + ".c")) as f:
+    return describe_file(os.path.join(SRC_DIR, program + ".c"))
+
+
+def describe_file(path):
+    """The first comment of the C file at PATH, as one line."""
+    with open(path) as f:
         m = re.match(r"/\*(.*?)\*/", f.read(), re.S)
-    return " ".join(w for w in m.group(1).replace("*", " ").split()) if m else program
+    name = os.path.splitext(os.path.basename(path))[0]
+    return " ".join(w for w in m.group(1).replace("*", " ").split()) if m else name
 
 
 def native_checksums(native, rounds):
