@@ -891,10 +891,12 @@ def add_arguments(parser) -> None:
                              "Unicorn and native, the benchmark suite (guests/bench) likewise, "
                              "exits to the supervisor (hypercall round trip, one operation "
                              "paravirtualized / trapped / in-core), two domains on one and two "
-                             "threads (default: all)" % ",".join(SECTIONS))
+                             "threads, the floating-point and SIMD programs (guests/fp, "
+                             "emu.fpbench; --mode picks their variants' widths) likewise "
+                             "(default: all)" % ",".join(SECTIONS))
 
 
-SECTIONS = ("workload", "suite", "exits", "aggregate")
+SECTIONS = ("workload", "suite", "exits", "aggregate", "fp")
 
 #: A 1-minute load average from this up (before pvemu bench starts) means
 #: other work shares the CPUs: a scaling figure would mislead.
@@ -970,6 +972,12 @@ def run(args) -> int:
             report["suite"]["load"] = load["load1"]
             report["ok"] = report["ok"] and report["suite"]["ok"]
         report.update(_paravirt_sections(sections, args.quick, _progress_printer(), load))
+        if "fp" in sections:
+            from emu import fpbench
+            report["fp"] = fpbench.fp_suite(modes=modes, repeat=repeat, engines=engines,
+                                            quick=args.quick, progress=_progress_printer())
+            report["fp"]["load"] = load["load1"]
+            report["ok"] = report["ok"] and report["fp"]["ok"]
     except (ValueError, OSError, BenchError, RuntimeError) as e:
         print("pvemu bench: error: %s" % e, file=sys.stderr)
         return 2
@@ -986,6 +994,9 @@ def run(args) -> int:
             parts.append(pvbench.format_pvbench(report["pvbench"], 64))
         if "aggregate" in report:
             parts.append(pvbench.format_aggregate(report["aggregate"]))
+        if "fp" in report:
+            from emu import fpbench
+            parts.append(fpbench.format_fp(report["fp"]))
         print("\n\n".join(parts))
     return 0 if report["ok"] else 1
 

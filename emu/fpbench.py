@@ -35,6 +35,14 @@ from emu import bench
 FP_DIR = bench.IMAGES_DIR / "fp"
 FP_METADATA = "fp.json"
 
+#: Programs Unicorn computes wrongly, and why (checked against the host CPU):
+#: its row is still timed, its checksum marked wrong, and the report stays OK.
+UNICORN_KNOWN_WRONG = {
+    "sse42str": "Unicorn's PCMPISTRI/PCMPISTRM in equal-ordered mode (strstr) miss a "
+                "needle that starts in a chunk's last bytes and runs past its end (the "
+                "host CPU: index 15, CF=1; Unicorn: 16, CF=0), from round 26 of sse42str on",
+}
+
 #: The kind of work of each program, for the benchmark's geometric means.
 KINDS = {"matmul": "scalar double", "nbody": "scalar double", "saxpy": "packed single",
          "sse42str": "SSE4.2 string", "crc32c": "SSE4.2 string"}
@@ -162,7 +170,8 @@ def host_links_m32() -> bool:
 # --------------------------------------------------------------------------
 
 def fp_suite(programs: Optional[Sequence[str]] = None, variants: Optional[Sequence[str]] = None,
-             repeat: int = bench.DEFAULT_REPEAT, engines: Sequence[str] = bench.ENGINES,
+             modes: Sequence[int] = (32, 64), repeat: int = bench.DEFAULT_REPEAT,
+             engines: Sequence[str] = bench.ENGINES,
              quick: bool = False, progress: Optional[Callable[[str], None]] = None,
              fp_dir: Optional[os.PathLike] = None) -> dict:
     """Run the floating-point programs: every image on emu and Unicorn and
@@ -181,6 +190,12 @@ def fp_suite(programs: Optional[Sequence[str]] = None, variants: Optional[Sequen
             if row is not None:
                 group.append(row)
         bench._verify(group, wl.expected(rounds))
+        for row in group:
+            if row.engine == "unicorn" and row.checksum_ok is False \
+                    and wl.name in UNICORN_KNOWN_WRONG:
+                row.error = None
+                notes.append("unicorn %s: wrong checksum, a known Unicorn bug: %s"
+                             % (wl.label, UNICORN_KNOWN_WRONG[wl.name]))
         rows.extend(group)
     bench._figures(rows)
     emu_rows = [r for r in rows if r.engine == "emu"]

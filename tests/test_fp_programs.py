@@ -84,6 +84,19 @@ def test_unicorn_computes_the_recorded_native_results(wl):
     assert fpbench.unicorn_outputs(wl, 1) == wl.outputs[1], wl.label
 
 
+def test_unicorn_known_pcmpistri_bug():
+    """sse42str's default 30 rounds: emu gives the native checksum, Unicorn
+    does not (fpbench.UNICORN_KNOWN_WRONG says why; found with this program
+    and checked instruction by instruction against the host CPU).  Should
+    Unicorn be fixed, this fails and the entry goes."""
+    wl = fpbench.load_fp(["sse42str"], ["sse4.2-64"])[0]
+    rounds = wl.default_rounds
+    assert bench.run_emu(wl, rounds).checksum == wl.expected(rounds)
+    if bench.unicorn_available() is None:
+        assert bench.run_unicorn(wl, rounds).checksum != wl.expected(rounds)
+        assert "sse42str" in fpbench.UNICORN_KNOWN_WRONG
+
+
 def test_crc32c_check_value():
     """CRC-32C of "123456789" is 0xE3069283 (the catalogued check value): an
     oracle independent of the host, for both widths."""
