@@ -259,16 +259,11 @@ static inline int p##_plain(UT a)                                               
                                                                                                \
 /* a op b (b ignored by sqrt).  A denormal operand raises DE unless the                        \
  * operation is invalid or divides by zero. */                                                 \
-static inline UT pv_##p##_arith(pv_fp *f, int op, UT a, UT b)                                  \
+static __attribute__((noinline)) UT p##_arith_full(pv_fp *f, int op, UT a, UT b)               \
 {                                                                                              \
     pv_fp g = *f;                                                                              \
     uint32_t pe_before = f->post & PV_PE;          /* other lanes' PE */                       \
     if (op == PV_SQRT) a = b;                      /* SQRTSS/PS: the source operand */         \
-    if (f->fast && p##_plain(a) && p##_plain(b)) {                                             \
-        UT r = TOB(p##_host(op, TOF(a), TOF(b)));  /* the fast path (see PV_FAST) */           \
-        UT e = r & P##_EXP;                                                                    \
-        if (e && e != P##_EXP && (r & ~P##_SIGN) != P##_MIN) return r;                         \
-    }                                                                                          \
     if (p##_nan(a) || (op != PV_SQRT && p##_nan(b)))                                           \
         return op == PV_SQRT ? p##_nan_result(f, a, a) : p##_nan_result(f, a, b);              \
     g.pre = 0;                                                                                 \
@@ -290,6 +285,19 @@ static inline UT pv_##p##_arith(pv_fp *f, int op, UT a, UT b)                   
     if (((r & P##_EXP) == 0 || (r & ~P##_SIGN) == P##_MIN) && !(ex & FE_DIVBYZERO))            \
         r = p##_tiny(f, op, x, y, r, (ex & FE_INEXACT) != 0, pe_before);                       \
     return r;                                                                                  \
+}                                                                                              \
+                                                                                               \
+/* The same, trying the fast path (see PV_FAST) first: small enough to be                       \
+ * inlined into the handlers, where the full function's frame would cost                       \
+ * more than the operation. */                                                                 \
+static inline UT pv_##p##_arith(pv_fp *f, int op, UT a, UT b)                                  \
+{                                                                                              \
+    if (f->fast && p##_plain(b) && (op == PV_SQRT || p##_plain(a))) {                          \
+        UT r = TOB(p##_host(op, TOF(op == PV_SQRT ? b : a), TOF(b)));                          \
+        UT e = r & P##_EXP;                                                                    \
+        if (e && e != P##_EXP && (r & ~P##_SIGN) != P##_MIN) return r;                         \
+    }                                                                                          \
+    return p##_arith_full(f, op, a, b);                                                        \
 }                                                                                              \
                                                                                                \
 /* -1 a < b, 0 equal, 1 a > b, 2 unordered (zeros are equal). */                               \
