@@ -822,25 +822,28 @@ def _fmt(x, pattern="%.1f") -> str:
     return pattern % x if x else "-"
 
 
-def format_suite(report: dict) -> str:
-    """The suite report as a text table: per image emu's MIPS, Unicorn's, the
-    ratio and the slowdown to native; the geometric means per mode below."""
-    head = ("program", "opt", "mode", "instructions", "emu MIPS", "unicorn MIPS",
-            "vs unicorn", "vs native", "checksum")
-    rows = report["rows"]
-    body = []
+def emu_figures(rows: List[dict]):
+    """Per emu row of a report: (row, its figures as table cells: instructions,
+    emu MIPS, Unicorn MIPS on the same image, the ratio, vs native, checksum)."""
     for r in rows:
         if r["engine"] != "emu":
             continue
         uc = next((u for u in rows if u["engine"] == "unicorn" and u["mode"] == r["mode"]
                    and (u["workload"], u["opt"]) == (r["workload"], r["opt"])), None)
-        body.append((
-            r["workload"], "-" + r["opt"], r["mode"],
-            "{:,}".format(r["instructions"]) if r["instructions"] else "-",
-            _fmt(r["mips"]), _fmt(uc and uc["mips"]), _ratio(r["ratio_vs_unicorn"]),
-            _fmt(r["slowdown_vs_native"], "%.1fx slower"),
-            ("%#010x" % r["checksum"] if r["checksum"] is not None else "-")
-            + ("" if r["checksum_ok"] is not False else "  WRONG")))
+        yield r, ("{:,}".format(r["instructions"]) if r["instructions"] else "-",
+                  _fmt(r["mips"]), _fmt(uc and uc["mips"]), _ratio(r["ratio_vs_unicorn"]),
+                  _fmt(r["slowdown_vs_native"], "%.1fx slower"),
+                  ("%#010x" % r["checksum"] if r["checksum"] is not None else "-")
+                  + ("" if r["checksum_ok"] is not False else "  WRONG"))
+
+
+def format_suite(report: dict) -> str:
+    """The suite report as a text table: per image emu's MIPS, Unicorn's, the
+    ratio and the slowdown to native; the geometric means per mode below."""
+    head = ("program", "opt", "mode", "instructions", "emu MIPS", "unicorn MIPS",
+            "vs unicorn", "vs native", "checksum")
+    body = [(r["workload"], "-" + r["opt"], r["mode"]) + cells
+            for r, cells in emu_figures(report["rows"])]
     lines = ["pvemu benchmark suite: %s, median of %d%s"
              % ("quick rounds" if report["quick"] else "default rounds", report["repeat"],
                 ", load average %.2f at start" % report["load"] if "load" in report else "")]

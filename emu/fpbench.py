@@ -116,7 +116,13 @@ def load_fp(programs: Optional[Sequence[str]] = None, variants: Optional[Sequenc
     return out
 
 
-def _hex_outputs(checksum: int, count: int, raw: bytes) -> List[str]:
+def _recorded(wl: FpWorkload, checksum: int, read) -> List[str]:
+    """The checksum and fp_out's results (read(address, size) reads guest
+    memory after the run), in the native program's -o format."""
+    (count,) = struct.unpack("<I", bytes(read(wl.out_count_address, 4)))
+    if count > 8:
+        raise bench.BenchError("%s: fp_out_count %d" % (wl.label, count))
+    raw = bytes(read(wl.out_address, 8 * count))
     return ["0x%08x" % checksum] + ["0x%016x" % v for v in struct.unpack("<%dQ" % count, raw)]
 
 
@@ -124,21 +130,13 @@ def emu_outputs(wl: FpWorkload, rounds: int) -> List[str]:
     """Run `wl` on emu: its checksum and recorded results, in the native
     program's -o format (hex strings)."""
     m = bench.prepare_emu(wl, rounds)
-    r = bench.run_emu(wl, rounds, m)
-    (count,) = struct.unpack("<I", bytes(m.mem_read(wl.out_count_address, 4)))
-    if count > 8:
-        raise bench.BenchError("%s: fp_out_count %d" % (wl.label, count))
-    return _hex_outputs(r.checksum, count, bytes(m.mem_read(wl.out_address, 8 * count)))
+    return _recorded(wl, bench.run_emu(wl, rounds, m).checksum, m.mem_read)
 
 
 def unicorn_outputs(wl: FpWorkload, rounds: int) -> List[str]:
     """The same on Unicorn."""
     uc = bench.prepare_unicorn(wl, rounds)
-    r = bench.run_unicorn(wl, rounds, uc)
-    (count,) = struct.unpack("<I", bytes(uc.mem_read(wl.out_count_address, 4)))
-    if count > 8:
-        raise bench.BenchError("%s: fp_out_count %d" % (wl.label, count))
-    return _hex_outputs(r.checksum, count, bytes(uc.mem_read(wl.out_address, 8 * count)))
+    return _recorded(wl, bench.run_unicorn(wl, rounds, uc).checksum, uc.mem_read)
 
 
 def native_outputs(program: os.PathLike, rounds: int) -> List[str]:
@@ -227,21 +225,7 @@ def format_fp(report: dict) -> str:
     and the slowdown to native; geometric means per kind and variant below."""
     head = ("program", "variant", "instructions", "emu MIPS", "unicorn MIPS",
             "vs unicorn", "vs native", "checksum")
-    rows = report["rows"]
-    body = []
-    for r in rows:
-        if r["engine"] != "emu":
-            continue
-        uc = next((u for u in rows if u["engine"] == "unicorn"
-                   and (u["workload"], u["opt"]) == (r["workload"], r["opt"])), None)
-        body.append((
-            r["workload"], r["opt"],
-            "{:,}".format(r["instructions"]) if r["instructions"] else "-",
-            bench._fmt(r["mips"]), bench._fmt(uc and uc["mips"]),
-            bench._ratio(r["ratio_vs_unicorn"]),
-            bench._fmt(r["slowdown_vs_native"], "%.1fx slower"),
-            ("%#010x" % r["checksum"] if r["checksum"] is not None else "-")
-            + ("" if r["checksum_ok"] is not False else "  WRONG")))
+    body = [(r["workload"], r["opt"]) + cells for r, cells in bench.emu_figures(report["rows"])]
     lines = ["pvemu floating-point and SIMD programs: %s, median of %d%s"
              % ("quick rounds" if report["quick"] else "default rounds", report["repeat"],
                 ", load average %.2f at start" % report["load"] if "load" in report else "")]

@@ -76,26 +76,33 @@ def main():
                                           sorted({0, 1, 2, quick, default})),
             "images": images,
         }
+    write_meta(args.output, "pvemu benchmark suite: freestanding integer C programs, "
+               "one image per program, optimization level and width",
+               ["bench.h", "native_main.c"], args, programs=programs)
+
+
+def write_meta(path, description, native_sources, args, **fields):
+    """Write a suite's JSON: the image header layout (mkmeta's), the compiler,
+    the flags and `fields` (the programs, ...)."""
     meta = {
         "format": 1,
-        "description": "pvemu benchmark suite: freestanding integer C programs, "
-                       "one image per program, optimization level and width",
+        "description": description,
         "magic": mkmeta.MAGIC.decode(),
         "header_offset": mkmeta.HEADER_OFFSET,
         "rounds_offset": mkmeta.ROUNDS_OFFSET,
         "result_offset": mkmeta.RESULT_OFFSET,
         "bits_offset": mkmeta.BITS_OFFSET,
-        "native_sources": ["bench.h", "native_main.c"],
+        "native_sources": native_sources,
         "compiler": mkmeta.compiler_version(args.cc),
         "cflags": args.cflags,
-        "programs": programs,
     }
-    tmp = args.output + ".tmp"
+    meta.update(fields)
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
-    os.replace(tmp, args.output)
-    print("wrote %s: %d programs" % (args.output, len(programs)))
+    os.replace(tmp, path)
+    print("wrote %s: %d programs" % (path, len(meta["programs"])))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ records in fp_out (printed by the native program's -o, as raw hex bits) and
 the guest address of fp_out.  Nothing is typed by hand.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -75,27 +74,10 @@ def main():
             "quick_rounds": quick,
             "images": images,
         }
-    meta = {
-        "format": 1,
-        "description": "pvemu floating-point and SIMD programs: freestanding C, one image "
-                       "per program and variant (gcc flags and width)",
-        "magic": mkmeta.MAGIC.decode(),
-        "header_offset": mkmeta.HEADER_OFFSET,
-        "rounds_offset": mkmeta.ROUNDS_OFFSET,
-        "result_offset": mkmeta.RESULT_OFFSET,
-        "bits_offset": mkmeta.BITS_OFFSET,
-        "native_sources": ["fp.h", "fprt.c", "fp_main.c"],
-        "compiler": mkmeta.compiler_version(args.cc),
-        "cflags": args.cflags,
-        "variants": variants,
-        "programs": programs,
-    }
-    tmp = args.output + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(meta, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, args.output)
-    print("wrote %s: %d programs" % (args.output, len(programs)))
+    mksuite.write_meta(args.output, "pvemu floating-point and SIMD programs: freestanding C, "
+                       "one image per program and variant (gcc flags and width)",
+                       ["fp.h", "fprt.c", "fp_main.c"], args, variants=variants,
+                       programs=programs)
 
 
 if __name__ == "__main__":
