@@ -41,19 +41,26 @@ def native_checksums(native, rounds):
     return {r: int(v, 16) for r, v in table.items()}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+def suite_arguments(description, **more):
+    """The arguments of a suite's JSON writer: the tools, the directories,
+    the programs and their default rounds, the output; `more`: name ->
+    add_argument keywords of the suite's own."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--nm", default="nm")
     ap.add_argument("--cc", default="gcc")
     ap.add_argument("--cflags", default="")
     ap.add_argument("--build", required=True)
     ap.add_argument("--images", required=True)
-    ap.add_argument("--opts", required=True)
-    ap.add_argument("--bits", required=True)
+    for name, kw in more.items():
+        ap.add_argument("--" + name, required=True, **kw)
     ap.add_argument("--program", nargs=2, action="append", required=True,
                     metavar=("NAME", "DEFAULT_ROUNDS"))
     ap.add_argument("-o", "--output", required=True)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    args = suite_arguments(__doc__, opts={}, bits={})
 
     programs = {}
     for name, default in args.program:

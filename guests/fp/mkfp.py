@@ -8,7 +8,6 @@ besides, per variant and a few round counts, the results each program
 records in fp_out (printed by the native program's -o, as raw hex bits) and
 the guest address of fp_out.  Nothing is typed by hand.
 """
-import argparse
 import os
 import subprocess
 import sys
@@ -33,18 +32,8 @@ def native_outputs(native, rounds):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--nm", default="nm")
-    ap.add_argument("--cc", default="gcc")
-    ap.add_argument("--cflags", default="")
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--images", required=True)
-    ap.add_argument("--variant", nargs=3, action="append", required=True,
-                    metavar=("NAME", "FLAGS", "PROGRAMS"))
-    ap.add_argument("--program", nargs=2, action="append", required=True,
-                    metavar=("NAME", "DEFAULT_ROUNDS"))
-    ap.add_argument("-o", "--output", required=True)
-    args = ap.parse_args()
+    args = mksuite.suite_arguments(__doc__, variant=dict(
+        nargs=3, action="append", metavar=("NAME", "FLAGS", "PROGRAMS")))
 
     variants = {name: {"bits": int(name.rsplit("-", 1)[1]), "flags": flags}
                 for name, flags, _ in args.variant}
