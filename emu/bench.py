@@ -138,8 +138,8 @@ def _read_image(images_dir: Path, meta: dict, im: dict) -> bytes:
 
 
 def _workload(mode: int, images_dir: Path, meta: dict, im: dict, default_rounds: int,
-              checksums: dict, **extra) -> Workload:
-    return Workload(
+              checksums: dict, cls=Workload, **extra) -> Workload:
+    return cls(
         mode=mode, image=_read_image(images_dir, meta, im), load_address=im["load_address"],
         entry=im["entry"], hlt_address=im["hlt_address"], mem_end=im["mem_end"],
         rounds_offset=meta["rounds_offset"], result_offset=meta["result_offset"],
@@ -420,6 +420,8 @@ def find_workload_source() -> Optional[Path]:
 def native_recipe(wl: Optional[Workload] = None) -> Optional[tuple]:
     """(sources, gcc flags) of the native build of `wl` (default: the reference
     workload), or None if its sources are not at hand."""
+    if hasattr(wl, "native_recipe"):        # a suite with its own flags (emu.fpbench)
+        return wl.native_recipe()
     if wl is None or wl.name == "workload":
         src = find_workload_source()
         return ([src], ["-O2", "-DNATIVE"]) if src else None
@@ -438,7 +440,7 @@ def native_unavailable(wl: Optional[Workload] = None) -> Optional[str]:
                "checkout" % (wl.name if wl else "workload")
     if _find_cc() is None:
         return "native timing skipped: no C compiler (gcc) found"
-    return None
+    return wl.native_missing() if hasattr(wl, "native_missing") else None
 
 
 def _find_cc() -> Optional[str]:
@@ -820,25 +822,28 @@ def _fmt(x, pattern="%.1f") -> str:
     return pattern % x if x else "-"
 
 
-def format_suite(report: dict) -> str:
-    """The suite report as a text table: per image emu's MIPS, Unicorn's, the
-    ratio and the slowdown to native; the geometric means per mode below."""
-    head = ("program", "opt", "mode", "instructions", "emu MIPS", "unicorn MIPS",
-            "vs unicorn", "vs native", "checksum")
-    rows = report["rows"]
-    body = []
+def emu_figures(rows: List[dict]):
+    """Per emu row of a report: (row, its figures as table cells: instructions,
+    emu MIPS, Unicorn MIPS on the same image, the ratio, vs native, checksum)."""
     for r in rows:
         if r["engine"] != "emu":
             continue
         uc = next((u for u in rows if u["engine"] == "unicorn" and u["mode"] == r["mode"]
                    and (u["workload"], u["opt"]) == (r["workload"], r["opt"])), None)
-        body.append((
-            r["workload"], "-" + r["opt"], r["mode"],
-            "{:,}".format(r["instructions"]) if r["instructions"] else "-",
-            _fmt(r["mips"]), _fmt(uc and uc["mips"]), _ratio(r["ratio_vs_unicorn"]),
-            _fmt(r["slowdown_vs_native"], "%.1fx slower"),
-            ("%#010x" % r["checksum"] if r["checksum"] is not None else "-")
-            + ("" if r["checksum_ok"] is not False else "  WRONG")))
+        yield r, ("{:,}".format(r["instructions"]) if r["instructions"] else "-",
+                  _fmt(r["mips"]), _fmt(uc and uc["mips"]), _ratio(r["ratio_vs_unicorn"]),
+                  _fmt(r["slowdown_vs_native"], "%.1fx slower"),
+                  ("%#010x" % r["checksum"] if r["checksum"] is not None else "-")
+                  + ("" if r["checksum_ok"] is not False else "  WRONG"))
+
+
+def format_suite(report: dict) -> str:
+    """The suite report as a text table: per image emu's MIPS, Unicorn's, the
+    ratio and the slowdown to native; the geometric means per mode below."""
+    head = ("program", "opt", "mode", "instructions", "emu MIPS", "unicorn MIPS",
+            "vs unicorn", "vs native", "checksum")
+    body = [(r["workload"], "-" + r["opt"], r["mode"]) + cells
+            for r, cells in emu_figures(report["rows"])]
     lines = ["pvemu benchmark suite: %s, median of %d%s"
              % ("quick rounds" if report["quick"] else "default rounds", report["repeat"],
                 ", load average %.2f at start" % report["load"] if "load" in report else "")]
@@ -889,10 +894,12 @@ def add_arguments(parser) -> None:
                              "Unicorn and native, the benchmark suite (guests/bench) likewise, "
                              "exits to the supervisor (hypercall round trip, one operation "
                              "paravirtualized / trapped / in-core), two domains on one and two "
-                             "threads (default: all)" % ",".join(SECTIONS))
+                             "threads, the floating-point and SIMD programs (guests/fp, "
+                             "emu.fpbench; --mode picks their variants' widths) likewise "
+                             "(default: all)" % ",".join(SECTIONS))
 
 
-SECTIONS = ("workload", "suite", "exits", "aggregate")
+SECTIONS = ("workload", "suite", "exits", "aggregate", "fp")
 
 #: A 1-minute load average from this up (before pvemu bench starts) means
 #: other work shares the CPUs: a scaling figure would mislead.
@@ -968,6 +975,12 @@ def run(args) -> int:
             report["suite"]["load"] = load["load1"]
             report["ok"] = report["ok"] and report["suite"]["ok"]
         report.update(_paravirt_sections(sections, args.quick, _progress_printer(), load))
+        if "fp" in sections:
+            from emu import fpbench
+            report["fp"] = fpbench.fp_suite(modes=modes, repeat=repeat, engines=engines,
+                                            quick=args.quick, progress=_progress_printer())
+            report["fp"]["load"] = load["load1"]
+            report["ok"] = report["ok"] and report["fp"]["ok"]
     except (ValueError, OSError, BenchError, RuntimeError) as e:
         print("pvemu bench: error: %s" % e, file=sys.stderr)
         return 2
@@ -984,6 +997,9 @@ def run(args) -> int:
             parts.append(pvbench.format_pvbench(report["pvbench"], 64))
         if "aggregate" in report:
             parts.append(pvbench.format_aggregate(report["aggregate"]))
+        if "fp" in report:
+            from emu import fpbench
+            parts.append(fpbench.format_fp(report["fp"]))
         print("\n\n".join(parts))
     return 0 if report["ok"] else 1
 

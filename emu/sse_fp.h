@@ -37,6 +37,7 @@ typedef struct {
     uint32_t mxcsr;      /* the guest's MXCSR (rounding, DAZ, FTZ, masks) */
     uint32_t pre, post;  /* flags raised so far */
     int host_rc;         /* the host rounding mode to restore */
+    int fast;            /* the arithmetic's fast path may be taken (PV_FAST) */
 } pv_fp;
 
 /* Clearing and testing the host's exception flags.  Where the compiler's
@@ -60,18 +61,38 @@ static inline int pv_test(void) { return fetestexcept(FE_ALL_EXCEPT); }
 
 static const int pv_rc_host[4] = {FE_TONEAREST, FE_DOWNWARD, FE_UPWARD, FE_TOWARDZERO};
 
-/* Start an instruction under rounding control rc (0-3). */
+/* The fast path of the arithmetic (pv_s_arith, pv_d_arith) is taken when
+ * MXCSR masks every exception and has PE set already (PE is sticky, so an
+ * inexact result changes nothing), the instruction rounds to nearest, the
+ * operands are zeros or normals and the result is a normal above the
+ * smallest one: then
+ * no flag can be raised (no NaN or infinity in or out: no IE, ZE, OE; no
+ * denormal: no DE, DAZ or FTZ; not tiny: no UE) and the host's result,
+ * computed in the guest's rounding mode (pv_fp_begin), is the answer. */
+#define PV_FAST 0x1FA0u          /* MXCSR: the six masks and PE */
+
+/* Start an instruction under rounding control rc (0-3).  Where the host's
+ * arithmetic is SSE, its rounding control is MXCSR's (same encoding as the
+ * guest's): when it already is rc, nothing is changed (host_rc -1), which
+ * saves the fegetround/fesetround pair of every instruction. */
 static inline void pv_fp_begin(pv_fp *f, uint32_t mxcsr, uint32_t rc)
 {
     f->mxcsr = mxcsr;
     f->pre = f->post = 0;
+    f->fast = (mxcsr & PV_FAST) == PV_FAST && (rc & 3) == 0;
+#if defined(__SSE2_MATH__)
+    if (((_mm_getcsr() >> 13) & 3) == (rc & 3)) {
+        f->host_rc = -1;
+        return;
+    }
+#endif
     f->host_rc = fegetround();
     if (pv_rc_host[rc & 3] != f->host_rc) fesetround(pv_rc_host[rc & 3]);
 }
 
 static inline void pv_fp_end(pv_fp *f)
 {
-    if (fegetround() != f->host_rc) fesetround(f->host_rc);
+    if (f->host_rc >= 0 && fegetround() != f->host_rc) fesetround(f->host_rc);
 }
 
 /* ---- bit patterns ---- */
@@ -229,9 +250,16 @@ static inline UT p##_tiny(pv_fp *f, int op, FT a, FT b, UT r, int inexact, uint3
     return r;                                                                                  \
 }                                                                                              \
                                                                                                \
+/* A zero or a normal (not a denormal, infinity or NaN). */                                    \
+static inline int p##_plain(UT a)                                                              \
+{                                                                                              \
+    UT e = a & P##_EXP;                                                                        \
+    return e != P##_EXP && (e || !(a & P##_FRAC));                                             \
+}                                                                                              \
+                                                                                               \
 /* a op b (b ignored by sqrt).  A denormal operand raises DE unless the                        \
  * operation is invalid or divides by zero. */                                                 \
-static inline UT pv_##p##_arith(pv_fp *f, int op, UT a, UT b)                                  \
+static __attribute__((noinline)) UT p##_arith_full(pv_fp *f, int op, UT a, UT b)               \
 {                                                                                              \
     pv_fp g = *f;                                                                              \
     uint32_t pe_before = f->post & PV_PE;          /* other lanes' PE */                       \
@@ -257,6 +285,19 @@ static inline UT pv_##p##_arith(pv_fp *f, int op, UT a, UT b)                   
     if (((r & P##_EXP) == 0 || (r & ~P##_SIGN) == P##_MIN) && !(ex & FE_DIVBYZERO))            \
         r = p##_tiny(f, op, x, y, r, (ex & FE_INEXACT) != 0, pe_before);                       \
     return r;                                                                                  \
+}                                                                                              \
+                                                                                               \
+/* The same, trying the fast path (see PV_FAST) first: small enough to be                       \
+ * inlined into the handlers, where the full function's frame would cost                       \
+ * more than the operation. */                                                                 \
+static inline UT pv_##p##_arith(pv_fp *f, int op, UT a, UT b)                                  \
+{                                                                                              \
+    if (f->fast && p##_plain(b) && (op == PV_SQRT || p##_plain(a))) {                          \
+        UT r = TOB(p##_host(op, TOF(op == PV_SQRT ? b : a), TOF(b)));                          \
+        UT e = r & P##_EXP;                                                                    \
+        if (e && e != P##_EXP && (r & ~P##_SIGN) != P##_MIN) return r;                         \
+    }                                                                                          \
+    return p##_arith_full(f, op, a, b);                                                        \
 }                                                                                              \
                                                                                                \
 /* -1 a < b, 0 equal, 1 a > b, 2 unordered (zeros are equal). */                               \

@@ -21,9 +21,15 @@ SRC_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def describe(program):
     """The first comment of PROGRAM.c, as one line."""
-    with open(os.path.join(SRC_DIR, program + ".c")) as f:
+    return describe_file(os.path.join(SRC_DIR, program + ".c"))
+
+
+def describe_file(path):
+    """The first comment of the C file at PATH, as one line."""
+    with open(path) as f:
         m = re.match(r"/\*(.*?)\*/", f.read(), re.S)
-    return " ".join(w for w in m.group(1).replace("*", " ").split()) if m else program
+    name = os.path.splitext(os.path.basename(path))[0]
+    return " ".join(w for w in m.group(1).replace("*", " ").split()) if m else name
 
 
 def native_checksums(native, rounds):
@@ -35,19 +41,26 @@ def native_checksums(native, rounds):
     return {r: int(v, 16) for r, v in table.items()}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+def suite_arguments(description, **more):
+    """The arguments of a suite's JSON writer: the tools, the directories,
+    the programs and their default rounds, the output; `more`: name ->
+    add_argument keywords of the suite's own."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--nm", default="nm")
     ap.add_argument("--cc", default="gcc")
     ap.add_argument("--cflags", default="")
     ap.add_argument("--build", required=True)
     ap.add_argument("--images", required=True)
-    ap.add_argument("--opts", required=True)
-    ap.add_argument("--bits", required=True)
+    for name, kw in more.items():
+        ap.add_argument("--" + name, required=True, **kw)
     ap.add_argument("--program", nargs=2, action="append", required=True,
                     metavar=("NAME", "DEFAULT_ROUNDS"))
     ap.add_argument("-o", "--output", required=True)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    args = suite_arguments(__doc__, opts={}, bits={})
 
     programs = {}
     for name, default in args.program:
@@ -70,26 +83,33 @@ def main():
                                           sorted({0, 1, 2, quick, default})),
             "images": images,
         }
+    write_meta(args.output, "pvemu benchmark suite: freestanding integer C programs, "
+               "one image per program, optimization level and width",
+               ["bench.h", "native_main.c"], args, programs=programs)
+
+
+def write_meta(path, description, native_sources, args, **fields):
+    """Write a suite's JSON: the image header layout (mkmeta's), the compiler,
+    the flags and `fields` (the programs, ...)."""
     meta = {
         "format": 1,
-        "description": "pvemu benchmark suite: freestanding integer C programs, "
-                       "one image per program, optimization level and width",
+        "description": description,
         "magic": mkmeta.MAGIC.decode(),
         "header_offset": mkmeta.HEADER_OFFSET,
         "rounds_offset": mkmeta.ROUNDS_OFFSET,
         "result_offset": mkmeta.RESULT_OFFSET,
         "bits_offset": mkmeta.BITS_OFFSET,
-        "native_sources": ["bench.h", "native_main.c"],
+        "native_sources": native_sources,
         "compiler": mkmeta.compiler_version(args.cc),
         "cflags": args.cflags,
-        "programs": programs,
     }
-    tmp = args.output + ".tmp"
+    meta.update(fields)
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
-    os.replace(tmp, args.output)
-    print("wrote %s: %d programs" % (args.output, len(programs)))
+    os.replace(tmp, path)
+    print("wrote %s: %d programs" % (path, len(meta["programs"])))
 
 
 if __name__ == "__main__":
