@@ -13,8 +13,14 @@ cdef inline int near_jump(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     return chain(c, i, target & size_mask(i.osz))
 
 cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
-    """A conditional branch not taken."""
-    return chain(c, i, next_ip(c, i))
+    """A conditional branch not taken: the rest of its block (icache.pxi),
+    or the next block if it ended the block (or the run loop cut it there:
+    chain makes the run loop's checks)."""
+    cdef Insn* j = i + 1
+    if j.fn == h_block_end:
+        return chain(c, i, next_ip(c, i))
+    c.cur = j
+    return j.fn(c, j)
 
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
@@ -149,8 +155,8 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
             t = sext(d, bits) < sext(s, bits)
         else:                               # 14, 15
             t = sext(d, bits) <= sext(s, bits)
-    if c.block_abort:
-        return RC_END                       # as next_insn: the first one retired
+    if not is_reg(i, kind) and c.block_abort:
+        return RC_END                       # as next_insn: the first one retired (a register form stores nothing)
     j = i + 1
     c.cur = j
     if j.fn != jfn:

@@ -5,14 +5,14 @@
 cdef inline int mov_EG(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     if is_reg(i, kind):
         set_r(c, i.rm, osz, get_r(c, i.reg, osz))
-        return next_insn(c, i)
+        return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, mem_la(c, i), osz, get_r(c, i.reg, osz)))
 
 cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     cdef uint64_t v
     if is_reg(i, kind):
         set_r(c, i.reg, osz, get_r(c, i.rm, osz))
-        return next_insn(c, i)
+        return next_insn_reg(c, i)
     if rd(c, mem_la(c, i), osz, &v):
         return RC_FAULT
     set_r(c, i.reg, osz, v)
@@ -21,7 +21,7 @@ cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept no
 cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     if is_reg(i, kind):
         set_r(c, i.rm, osz, i.imm)
-        return next_insn(c, i)
+        return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, mem_la(c, i), osz, i.imm))
 
 cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil: return mov_EG(c, i, i.osz, K_ANY)
@@ -38,7 +38,7 @@ cdef inline int movx(CPU* c, Insn* i, uint32_t size, bint signed, uint32_t osz,
     elif rd(c, mem_la(c, i), size, &v):
         return RC_FAULT
     set_r(c, i.reg, osz, <uint64_t>sext(v, size * 8) if signed else v)
-    return next_insn(c, i)
+    return next_insn_reg(c, i) if is_reg(i, kind) else next_insn(c, i)
 
 cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
     """MOVZX Gv, Eb/Ew (0F B6 / 0F B7)."""
@@ -60,9 +60,12 @@ cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
     set_r(c, i.reg, i.osz, <uint64_t>sext(v, size * 8))
     return next_insn(c, i)
 
-cdef int h_lea(CPU* c, Insn* i) noexcept nogil:
-    set_r(c, i.reg, i.osz, ea_of(c, i))
-    return next_insn(c, i)
+cdef inline int lea(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
+    """LEA: the template of the generic handler and its variants by size."""
+    set_r(c, i.reg, osz, ea_of(c, i))
+    return next_insn_reg(c, i)           # (computes an address, accesses nothing)
+
+cdef int h_lea(CPU* c, Insn* i) noexcept nogil: return lea(c, i, i.osz)
 
 cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
     """XCHG r/m, reg (86/87) and XCHG rAX, reg (90+r, decoded as mod 3)."""
