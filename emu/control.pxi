@@ -10,7 +10,10 @@ cdef inline int jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
     return RC_JUMP
 
 cdef inline int near_jump(CPU* c, Insn* i, uint64_t target) noexcept nogil:
-    return chain(c, i, target & size_mask(i.osz))
+    # (size_mask by cases: two predictable tests, not a variable shift)
+    if i.osz == 8:
+        return chain(c, i, target)
+    return chain(c, i, target & (0xFFFFFFFFULL if i.osz == 4 else 0xFFFF))
 
 cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
     """A conditional branch not taken: the rest of its block (icache.pxi),
@@ -114,7 +117,9 @@ cdef enum:
     FM_TEST = 3     # r/m AND reg, flags only
 
 cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t osz,
-                         uint32_t kind, uint32_t cc, handler_t jfn) noexcept nogil:
+                         uint32_t kind, uint32_t cc, handler_t jfn, handler_t first) noexcept nogil:
+    """`first`: the first instruction's own handler, which runs it alone when
+    its memory operand is not a TLB hit (memory.pxi, RC_MISS)."""
     cdef uint64_t d, s, r, m = size_mask(osz)
     cdef uint32_t bits = osz * 8
     cdef bint t
@@ -123,13 +128,13 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
         d = get_r(c, i.reg, osz)
         if is_reg(i, kind):
             s = get_r(c, i.rm, osz)
-        elif rd(c, mem_la(c, i), osz, &s):
-            return RC_FAULT
+        elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &s):
+            return first(c, i)
     else:
         if is_reg(i, kind):
             d = get_r(c, i.rm, osz)
-        elif rd(c, mem_la(c, i), osz, &d):
-            return RC_FAULT
+        elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &d):
+            return first(c, i)
         s = (i.imm & m) if form == FM_EI else get_r(c, i.reg, osz)
     if form == FM_TEST:
         r = d & s
@@ -155,8 +160,7 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
             t = sext(d, bits) < sext(s, bits)
         else:                               # 14, 15
             t = sext(d, bits) <= sext(s, bits)
-    if not is_reg(i, kind) and c.block_abort:
-        return RC_END                       # as next_insn: the first one retired (a register form stores nothing)
+    # (a register operand or a TLB hit: nothing that would end the block as next_insn does)
     j = i + 1
     c.cur = j
     if j.fn != jfn:

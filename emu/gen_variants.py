@@ -20,27 +20,30 @@ KINDS = {"r": "K_REG", "m": "K_MEM"}
 SIZED = {}
 for op in ALU_OPS:
     for form in ("EG", "GE", "EI"):
-        SIZED[f"h_{op}_{form}"] = (f"alu_{form}(c, i, A_{op.upper()}, {{osz}}, {{kind}})",
+        SIZED[f"h_{op}_{form}"] = (f"alu_{form}(c, i, A_{op.upper()}, {{osz}}, {{kind}}, h_{op}_{form})",
                                    BYTE_TOO if op in ("and", "sub", "cmp") else SIZES)
 for form in ("EG", "GE", "EI"):
-    SIZED[f"h_mov_{form}"] = (f"mov_{form}(c, i, {{osz}}, {{kind}})", BYTE_TOO)
-SIZED["h_imul_GE"] = ("imul_G(c, i, False, {osz}, {kind})", SIZES)
-SIZED["h_imul_GEI"] = ("imul_G(c, i, True, {osz}, {kind})", SIZES)
+    SIZED[f"h_mov_{form}"] = (f"mov_{form}(c, i, {{osz}}, {{kind}}, h_mov_{form})", BYTE_TOO)
+SIZED["h_imul_GE"] = ("imul_G(c, i, False, {osz}, {kind}, h_imul_GE)", SIZES)
+SIZED["h_imul_GEI"] = ("imul_G(c, i, True, {osz}, {kind}, h_imul_GEI)", SIZES)
 SIZED["h_lea"] = ("lea(c, i, {osz})", SIZES)   # (its register forms are #UD: never used)
 
 SIG = "(CPU* c, Insn* i) noexcept nogil"
 
 # Handlers whose operands depend on the opcode too: MOVZX/MOVSX (the byte
-# and word loads of compiled C) and the shifts by an immediate, by 1 and by
-# CL.  Generic handler, opcode -> the template call; variants for osz 4 and
+# and word loads of compiled C) and the shifts and rotates by an immediate,
+# by 1 and by CL.  Generic handler, opcode -> the template call; variants for osz 4 and
 # 8, register and memory.
-MOVX = {("h_movzx", 0x1B6): "movx(c, i, 1, False, {osz}, {kind})",
-        ("h_movzx", 0x1B7): "movx(c, i, 2, False, {osz}, {kind})",
-        ("h_movsx", 0x1BE): "movx(c, i, 1, True, {osz}, {kind})",
-        ("h_movsx", 0x1BF): "movx(c, i, 2, True, {osz}, {kind})"}
+MOVX = {("h_movzx", 0x1B6): "movx(c, i, 1, False, {osz}, {kind}, h_movzx)",
+        ("h_movzx", 0x1B7): "movx(c, i, 2, False, {osz}, {kind}, h_movzx)",
+        ("h_movsx", 0x1BE): "movx(c, i, 1, True, {osz}, {kind}, h_movsx)",
+        ("h_movsx", 0x1BF): "movx(c, i, 2, True, {osz}, {kind}, h_movsx)"}
 for _op in ("shl", "shr", "sar"):
     for _opcode, _cnt in ((0xC1, "CNT_IMM"), (0xD1, "CNT_ONE"), (0xD3, "CNT_CL")):
         MOVX[(f"h_{_op}", _opcode)] = f"shift_op(c, i, LF_{_op.upper()}, {_cnt}, {{osz}}, {{kind}})"
+for _n, _op in enumerate(("rol", "ror")):
+    for _opcode, _cnt in ((0xC1, "CNT_IMM"), (0xD1, "CNT_ONE"), (0xD3, "CNT_CL")):
+        MOVX[(f"h_{_op}", _opcode)] = f"rotate_op(c, i, {_n}, {_cnt}, {{osz}}, {{kind}})"
 
 # Macro-fused flag-setter + Jcc pairs (control.pxi fuse_jcc): for each first
 # instruction (the handler it has after specialize, its size and form), the
@@ -77,10 +80,10 @@ def generate() -> str:
                            f"return {call.format(osz=osz, kind=kind)}")
     for cc in range(16):
         out.append(f"cdef int v_jcc_{cc}{SIG}: return jcc(c, i, {cc})")
-    for name, _, _, _, args, ccs in FUSE:
+    for name, first, _, _, args, ccs in FUSE:
         for cc in ccs:
             out.append(f"cdef int v_{name}_j{cc}{SIG}: "
-                       f"return fuse_jcc(c, i, {args}, {cc}, v_jcc_{cc})")
+                       f"return fuse_jcc(c, i, {args}, {cc}, v_jcc_{cc}, {first})")
     out += ["", "cdef void specialize(Insn* i) noexcept nogil:",
             '    """Swap a generic handler for its specialized variant."""',
             "    cdef handler_t f = i.fn",

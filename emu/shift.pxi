@@ -62,20 +62,23 @@ cdef int h_shl(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHL, CN
 cdef int h_shr(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHR, CNT_ANY, i.osz, K_ANY)
 cdef int h_sar(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SAR, CNT_ANY, i.osz, K_ANY)
 
-cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t osz,
+                          uint32_t rk) noexcept nogil:
     """kind: 0 ROL, 1 ROR, 2 RCL, 3 RCR.  Flags are set eagerly: CF, and OF
-    (defined for a count of 1; other counts use the same formula)."""
+    (defined for a count of 1; other counts use the same formula).  The
+    template of the generic handlers and of the ROL/ROR variants (cnt, osz
+    and rk (K_*) as for shift_op)."""
     cdef uint64_t d, r, la, cf, m, of
-    cdef uint32_t osz = i.osz, bits = osz * 8, t
-    cdef uint32_t n = shift_count(c, i, CNT_ANY, osz)
-    if i.mod == 3:
+    cdef uint32_t bits = osz * 8, t
+    cdef uint32_t n = shift_count(c, i, cnt, osz)
+    if is_reg(i, rk):
         d = get_r(c, i.rm, osz)
     else:
         la = mem_la(c, i)
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
     if n == 0:
-        if i.mod == 3 and osz == 4:
+        if is_reg(i, rk) and osz == 4:
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
     m = size_mask(osz)
@@ -107,15 +110,15 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
                 cf, r = r & 1, (r >> 1) | (cf << (bits - 1))
                 t -= 1
     c.eflags = (c.eflags & ~<uint64_t>(F_CF | F_OF)) | cf | (of << 11)
-    if i.mod == 3:
+    if is_reg(i, rk):
         set_r(c, i.rm, osz, r)
-        return next_insn(c, i)
+        return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
-cdef int h_rol(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 0)
-cdef int h_ror(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 1)
-cdef int h_rcl(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 2)
-cdef int h_rcr(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 3)
+cdef int h_rol(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 0, CNT_ANY, i.osz, K_ANY)
+cdef int h_ror(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 1, CNT_ANY, i.osz, K_ANY)
+cdef int h_rcl(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 2, CNT_ANY, i.osz, K_ANY)
+cdef int h_rcr(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 3, CNT_ANY, i.osz, K_ANY)
 
 cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
     """SHLD/SHRD r/m, reg, imm8|CL.  For 16-bit operands with a count above
