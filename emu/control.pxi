@@ -62,6 +62,38 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
     set_sp(c, c.r[R_SP] + i.imm)
     return near_jump(c, i, t)
 
+# The templates of the variants of CALL, RET and the indirect JMP
+# (gen_variants.py): TLB hits only (stack.pxi), anything else in the
+# generic handler.
+cdef inline int call_rel(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
+    if push_or_miss(c, osz, next_ip(c, i)):
+        return h_call_rel(c, i)
+    return near_jump(c, i, next_ip(c, i) + i.imm)
+
+cdef inline int ret(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
+    cdef uint64_t t
+    if i.imm or pop_or_miss(c, osz, &t):
+        return h_ret(c, i)
+    return near_jump(c, i, t)
+
+cdef inline int call_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+    cdef uint64_t t
+    if is_reg(i, kind):
+        t = get_r(c, i.rm, osz)
+    elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &t):
+        return h_call_E(c, i)
+    if push_or_miss(c, osz, next_ip(c, i)):
+        return h_call_E(c, i)
+    return near_jump(c, i, t)
+
+cdef inline int jmp_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+    cdef uint64_t t
+    if is_reg(i, kind):
+        t = get_r(c, i.rm, osz)
+    elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &t):
+        return h_jmp_E(c, i)
+    return near_jump(c, i, t)
+
 cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     """LOOPNE (E0), LOOPE (E1), LOOP (E2): decrement the count register (of
     the address size) without touching flags, branch while it is nonzero."""

@@ -27,6 +27,11 @@ for form in ("EG", "GE", "EI"):
 SIZED["h_imul_GE"] = ("imul_G(c, i, False, {osz}, {kind}, h_imul_GE)", SIZES)
 SIZED["h_imul_GEI"] = ("imul_G(c, i, True, {osz}, {kind}, h_imul_GEI)", SIZES)
 SIZED["h_lea"] = ("lea(c, i, {osz})", SIZES)   # (its register forms are #UD: never used)
+# (PUSH/POP r, CALL rel and RET have no r/m operand: both forms are the same)
+for _name in ("push_r", "pop_r", "call_rel", "ret"):
+    SIZED[f"h_{_name}"] = (f"{_name}(c, i, {{osz}})", SIZES)
+SIZED["h_call_E"] = ("call_E(c, i, {osz}, {kind})", SIZES)
+SIZED["h_jmp_E"] = ("jmp_E(c, i, {osz}, {kind})", SIZES)
 
 SIG = "(CPU* c, Insn* i) noexcept nogil"
 
