@@ -10,11 +10,20 @@ cdef inline int jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
     return RC_JUMP
 
 cdef inline int near_jump(CPU* c, Insn* i, uint64_t target) noexcept nogil:
-    return chain(c, i, target & size_mask(i.osz))
+    # (size_mask by cases: two predictable tests, not a variable shift)
+    if i.osz == 8:
+        return chain(c, i, target)
+    return chain(c, i, target & (0xFFFFFFFFULL if i.osz == 4 else 0xFFFF))
 
 cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
-    """A conditional branch not taken."""
-    return chain(c, i, next_ip(c, i))
+    """A conditional branch not taken: the rest of its block (icache.pxi),
+    or the next block if it ended the block (or the run loop cut it there:
+    chain makes the run loop's checks)."""
+    cdef Insn* j = i + 1
+    if j.fn == h_block_end:
+        return chain(c, i, next_ip(c, i))
+    c.cur = j
+    return j.fn(c, j)
 
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
@@ -51,6 +60,38 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
     if pop(c, i.osz, &t):
         return RC_FAULT
     set_sp(c, c.r[R_SP] + i.imm)
+    return near_jump(c, i, t)
+
+# The templates of the variants of CALL, RET and the indirect JMP
+# (gen_variants.py): TLB hits only (stack.pxi), anything else in the
+# generic handler.
+cdef inline int call_rel(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
+    if push_or_miss(c, osz, next_ip(c, i)):
+        return h_call_rel(c, i)
+    return near_jump(c, i, next_ip(c, i) + i.imm)
+
+cdef inline int ret(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
+    cdef uint64_t t
+    if i.imm or pop_or_miss(c, osz, &t):
+        return h_ret(c, i)
+    return near_jump(c, i, t)
+
+cdef inline int call_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+    cdef uint64_t t
+    if is_reg(i, kind):
+        t = get_r(c, i.rm, osz)
+    elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &t):
+        return h_call_E(c, i)
+    if push_or_miss(c, osz, next_ip(c, i)):
+        return h_call_E(c, i)
+    return near_jump(c, i, t)
+
+cdef inline int jmp_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+    cdef uint64_t t
+    if is_reg(i, kind):
+        t = get_r(c, i.rm, osz)
+    elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &t):
+        return h_jmp_E(c, i)
     return near_jump(c, i, t)
 
 cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
@@ -108,7 +149,9 @@ cdef enum:
     FM_TEST = 3     # r/m AND reg, flags only
 
 cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t osz,
-                         uint32_t kind, uint32_t cc, handler_t jfn) noexcept nogil:
+                         uint32_t kind, uint32_t cc, handler_t jfn, handler_t first) noexcept nogil:
+    """`first`: the first instruction's own handler, which runs it alone when
+    its memory operand is not a TLB hit (memory.pxi, RC_MISS)."""
     cdef uint64_t d, s, r, m = size_mask(osz)
     cdef uint32_t bits = osz * 8
     cdef bint t
@@ -117,13 +160,13 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
         d = get_r(c, i.reg, osz)
         if is_reg(i, kind):
             s = get_r(c, i.rm, osz)
-        elif rd(c, mem_la(c, i), osz, &s):
-            return RC_FAULT
+        elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &s):
+            return first(c, i)
     else:
         if is_reg(i, kind):
             d = get_r(c, i.rm, osz)
-        elif rd(c, mem_la(c, i), osz, &d):
-            return RC_FAULT
+        elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &d):
+            return first(c, i)
         s = (i.imm & m) if form == FM_EI else get_r(c, i.reg, osz)
     if form == FM_TEST:
         r = d & s
@@ -149,8 +192,7 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
             t = sext(d, bits) < sext(s, bits)
         else:                               # 14, 15
             t = sext(d, bits) <= sext(s, bits)
-    if c.block_abort:
-        return RC_END                       # as next_insn: the first one retired
+    # (a register operand or a TLB hit: nothing that would end the block as next_insn does)
     j = i + 1
     c.cur = j
     if j.fn != jfn:

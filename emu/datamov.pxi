@@ -2,43 +2,60 @@
 # CMPXCHG CMPXCHG8B CMPXCHG16B, XLAT, CMOVcc, SETcc, MOVBE, LAHF SAHF,
 # CBW/CWDE/CDQE, CWD/CDQ/CQO.
 
-cdef inline int mov_EG(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+# The templates of the MOV forms' generic handlers and specialized variants
+# (gen_variants.py); a K_MEM variant hands anything but a TLB hit to `slow`,
+# its generic handler (memory.pxi, RC_MISS).
+cdef inline int mov_EG(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t slow) noexcept nogil:
+    cdef int rc
     if is_reg(i, kind):
         set_r(c, i.rm, osz, get_r(c, i.reg, osz))
-        return next_insn(c, i)
-    return ok_next(c, i, wr(c, mem_la(c, i), osz, get_r(c, i.reg, osz)))
+        return next_insn_reg(c, i)
+    rc = wr_or_miss(c, mem_la(c, i), osz, kind, get_r(c, i.reg, osz))
+    if rc:
+        return slow(c, i) if rc == RC_MISS else rc
+    return next_mem(c, i, kind)
 
-cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t slow) noexcept nogil:
     cdef uint64_t v
+    cdef int rc
     if is_reg(i, kind):
         set_r(c, i.reg, osz, get_r(c, i.rm, osz))
-        return next_insn(c, i)
-    if rd(c, mem_la(c, i), osz, &v):
-        return RC_FAULT
+        return next_insn_reg(c, i)
+    rc = rd_or_miss(c, mem_la(c, i), osz, kind, &v)
+    if rc:
+        return slow(c, i) if rc == RC_MISS else rc
     set_r(c, i.reg, osz, v)
-    return next_insn(c, i)
+    return next_mem(c, i, kind)
 
-cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t slow) noexcept nogil:
+    cdef int rc
     if is_reg(i, kind):
         set_r(c, i.rm, osz, i.imm)
-        return next_insn(c, i)
-    return ok_next(c, i, wr(c, mem_la(c, i), osz, i.imm))
+        return next_insn_reg(c, i)
+    rc = wr_or_miss(c, mem_la(c, i), osz, kind, i.imm)
+    if rc:
+        return slow(c, i) if rc == RC_MISS else rc
+    return next_mem(c, i, kind)
 
-cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil: return mov_EG(c, i, i.osz, K_ANY)
-cdef int h_mov_GE(CPU* c, Insn* i) noexcept nogil: return mov_GE(c, i, i.osz, K_ANY)
-cdef int h_mov_EI(CPU* c, Insn* i) noexcept nogil: return mov_EI(c, i, i.osz, K_ANY)
+cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil: return mov_EG(c, i, i.osz, K_ANY, NULL)
+cdef int h_mov_GE(CPU* c, Insn* i) noexcept nogil: return mov_GE(c, i, i.osz, K_ANY, NULL)
+cdef int h_mov_EI(CPU* c, Insn* i) noexcept nogil: return mov_EI(c, i, i.osz, K_ANY, NULL)
 
 cdef inline int movx(CPU* c, Insn* i, uint32_t size, bint signed, uint32_t osz,
-                     uint32_t kind) noexcept nogil:
+                     uint32_t kind, handler_t slow) noexcept nogil:
     """MOVZX/MOVSX of a `size`-byte r/m into an osz-byte register: the
-    template of their specialized variants (gen_variants.py)."""
+    template of their specialized variants (gen_variants.py); `slow` as for
+    mov_GE."""
     cdef uint64_t v
+    cdef int rc
     if is_reg(i, kind):
         v = get_r(c, i.rm, size)
-    elif rd(c, mem_la(c, i), size, &v):
-        return RC_FAULT
+    else:
+        rc = rd_or_miss(c, mem_la(c, i), size, kind, &v)
+        if rc:
+            return slow(c, i) if rc == RC_MISS else rc
     set_r(c, i.reg, osz, <uint64_t>sext(v, size * 8) if signed else v)
-    return next_insn(c, i)
+    return next_insn_reg(c, i) if is_reg(i, kind) else next_mem(c, i, kind)
 
 cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
     """MOVZX Gv, Eb/Ew (0F B6 / 0F B7)."""
@@ -60,9 +77,12 @@ cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
     set_r(c, i.reg, i.osz, <uint64_t>sext(v, size * 8))
     return next_insn(c, i)
 
-cdef int h_lea(CPU* c, Insn* i) noexcept nogil:
-    set_r(c, i.reg, i.osz, ea_of(c, i))
-    return next_insn(c, i)
+cdef inline int lea(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
+    """LEA: the template of the generic handler and its variants by size."""
+    set_r(c, i.reg, osz, ea_of(c, i))
+    return next_insn_reg(c, i)           # (computes an address, accesses nothing)
+
+cdef int h_lea(CPU* c, Insn* i) noexcept nogil: return lea(c, i, i.osz)
 
 cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
     """XCHG r/m, reg (86/87) and XCHG rAX, reg (90+r, decoded as mod 3)."""

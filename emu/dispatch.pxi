@@ -12,6 +12,18 @@ cdef inline int next_insn(CPU* c, Insn* i) noexcept nogil:
     c.cur = i
     return i.fn(c, i)
 
+cdef inline int next_insn_reg(CPU* c, Insn* i) noexcept nogil:
+    """next_insn after an instruction that accessed no memory (a register
+    form): it stored nothing, so no decoded code can have gone stale."""
+    i += 1
+    c.cur = i
+    return i.fn(c, i)
+
+cdef inline int next_mem(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """next_insn after a memory access: a K_MEM variant's was a TLB hit
+    (memory.pxi), which leaves decoded code and breakpoints alone."""
+    return next_insn_reg(c, i) if kind == K_MEM else next_insn(c, i)
+
 cdef inline int ok_next(CPU* c, Insn* i, int rc) noexcept nogil:
     """Chain on if a final step (a store, a push, a segment load) succeeded."""
     if rc:
@@ -29,15 +41,16 @@ cdef int h_block_end(CPU* c, Insn* i) noexcept nogil:
 # next block straight away, a tail call like next_insn, when the run loop
 # would have taken its fast path for it anyway: the next block starts before
 # next_event (which stays at 0 while anything is pending: an interrupt, a
-# shadow, TF, armed breakpoints), no stop request or upcall is due, the
-# target is in the jump cache, and it fits wholly in the budget.  It does the
-# run loop's bookkeeping for the block it leaves (icount, budget).  Otherwise
-# it returns RC_JUMP and the run loop makes every check.  Only near branches
+# shadow, TF, armed breakpoints), no upcall is due, the target is in the
+# jump cache, and it fits wholly in the budget.  It does the run loop's
+# bookkeeping for the block it leaves (icount, budget).  Otherwise it
+# returns RC_JUMP and the run loop makes every check.  Only near branches
 # chain: they never change the mode, so the run loop's ipmask stays right for
 # the block it finally sees.  CPU.chain_left bounds the chain (the run loop
 # sets it for each block it starts; 0 when `until` is set, which may need a
 # cut anywhere): the tail calls keep the stack flat with optimization, and
-# the bound keeps it finite without.
+# the bound keeps it finite without.  A stop request (another thread's) is
+# seen by the run loop, so at most CHAIN_MAX blocks later.
 
 cdef enum:
     CHAIN_MAX = 64
@@ -46,8 +59,7 @@ cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """i, a near branch ending its block, retired: go on at target."""
     cdef Block* b = c.jcache[target & (JC_SIZE - 1)]
     cdef uint32_t k = i.idx + 1           # instructions of the block retired
-    c.r[R_RIP] = target
-    if (c.icount + k < c.next_event and c.chain_left != 0 and not c.stop_request
+    if (c.icount + k < c.next_event and c.chain_left != 0
             and b != NULL and b.vstart == target and b.key == c.key
             and <int64_t>(b.n + k) <= c.budget and not upcall_due(c)):
         c.chain_left -= 1
@@ -58,4 +70,5 @@ cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
         i = b.insns
         c.cur = i
         return i.fn(c, i)
+    c.r[R_RIP] = target
     return RC_JUMP

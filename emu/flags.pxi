@@ -27,6 +27,7 @@ cdef enum:
     LF_SHL = 6     # src = count (1..63)
     LF_SHR = 7
     LF_SAR = 8
+    LF_MUL = 9     # MUL/IMUL: src = CF = OF (the product overflowed); SF ZF PF from res, AF 0
 
 cdef uint8_t PARITY[256]
 
@@ -80,6 +81,8 @@ cdef inline uint64_t get_cf(CPU* c) noexcept nogil:
         if s >= bits:
             return sign_of(d, bits)
         return (<uint64_t>(sext(d, bits) >> (s - 1))) & 1
+    if op == LF_MUL:
+        return s
     return c.eflags & F_CF   # LF_NONE, LF_INC, LF_DEC
 
 cdef inline uint64_t get_zf(CPU* c) noexcept nogil:
@@ -116,6 +119,8 @@ cdef inline uint64_t get_of(CPU* c) noexcept nogil:
         return sign_of(r, bits) ^ get_cf(c)
     if op == LF_SHR:
         return sign_of(d, bits)
+    if op == LF_MUL:
+        return s
     if op == LF_NONE:
         return (c.eflags >> 11) & 1
     return 0   # LF_LOGIC, LF_SAR

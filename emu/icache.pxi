@@ -1,7 +1,9 @@
-# The decode cache: basic blocks of predecoded instructions, found by
-# physical address through a hash table, and by instruction pointer through
-# a direct-mapped jump cache in front of it.  A block ends at a branch, at a
-# page boundary or after BLOCK_MAX instructions.  Each physical page keeps a
+# The decode cache: blocks of predecoded instructions, found by physical
+# address through a hash table, and by instruction pointer through a
+# direct-mapped jump cache in front of it.  A block ends at a branch other
+# than a Jcc, at a page boundary or after BLOCK_MAX instructions: a Jcc not
+# taken goes on in its block (a superblock; one block transition fewer),
+# except while edge coverage or block hooks need the basic blocks.  Each physical page keeps a
 # list of the blocks on it, so a store into the page (smc_write) invalidates
 # exactly the blocks whose bytes it overlaps.
 
@@ -106,6 +108,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cannot be fetched (c.exc_* / fault_* set)."""
     cdef Block* b
     cdef Insn* i
+    cdef Insn* prev = NULL                 # the instruction before i
     cdef uint8_t buf[16]
     cdef uint64_t pages[2]
     cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
@@ -149,7 +152,12 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             b.insns[mk].imm = <uint32_t>length
         if pages[1] != TLB_EMPTY and <uint32_t>length > 0x1000 - ((la + off) & 0xFFF):
             page2 = pages[1]               # the instruction straddles two pages
+        if ends and i.fn == h_jcc and c.cov_map == NULL and c.hk_nblock == 0:
+            ends = False                   # a superblock: a Jcc not taken goes on in this block
         specialize(i)
+        if prev != NULL and not hooked:
+            fuse_pair(prev, i)             # CMP/SUB/TEST + Jcc (control.pxi)
+        prev = i
         if i.base == R_BASE:
             i.disp += off + length         # RIP-relative: from the block's start
         i.off = off
@@ -161,8 +169,6 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if (ends or i.fn == h_ud or i.fn == h_gp0 or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask or (c.has_until and rip + off == c.until)):
             break
-    if n >= 2 and b.insns[n - 2].fn != h_hook and b.insns[n - 1].fn != h_hook:
-        fuse_pair(&b.insns[n - 2], &b.insns[n - 1])   # CMP/SUB/TEST + Jcc (control.pxi)
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_block_end            # the end marker
     b.insns[n].off = b.insns[n].next = off

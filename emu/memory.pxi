@@ -263,12 +263,61 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
         slow_access_done(c, la, size, False)
     return 0
 
-cdef inline int rd(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nogil:
-    cdef TlbEntry* e = &c.tlb_r[(la >> 12) & 255]
+cdef inline uint8_t* tlb_host(TlbEntry* tlb, uint64_t la, uint32_t size) noexcept nogil:
+    """The host address of [la, la + size) if `tlb` holds its page (and the
+    access stays in the page), else NULL: the hit path of every access."""
+    cdef TlbEntry* e = &tlb[(la >> 12) & 255]
     if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
-        out[0] = load_le(e.addend + la, size)
+        return e.addend + la
+    return NULL
+
+cdef inline int rd(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nogil:
+    cdef uint8_t* p = tlb_host(c.tlb_r, la, size)
+    if p != NULL:
+        out[0] = load_le(p, size)
         return 0
     return rd_slow(c, la, size, out)
+
+# The specialized memory-form variants (gen_variants.py) take only the TLB
+# hit path themselves: on anything else (a miss, a page crossing, a device,
+# a fault) rd_or_miss and wr_or_miss return RC_MISS and the variant hands
+# the whole instruction to its generic handler (a tail call), so the
+# variant needs no stack frame.  A TLB hit never invalidates decoded code
+# or hits a data breakpoint (those pages stay out of the TLB), so after one
+# the variant goes on without the stale-code check (next_insn_reg).
+cdef enum:
+    RC_MISS = 100
+
+cdef inline int rd_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t* out) noexcept nogil:
+    """rd (kind K_ANY), or its TLB hit path (K_MEM: RC_MISS otherwise)."""
+    cdef uint8_t* p
+    if kind != K_MEM:
+        return rd(c, la, size, out)
+    p = tlb_host(c.tlb_r, la, size)
+    if p == NULL:
+        return RC_MISS
+    out[0] = load_le(p, size)
+    return 0
+
+cdef inline int wr_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t v) noexcept nogil:
+    """wr (kind K_ANY), or its TLB hit path (K_MEM: RC_MISS otherwise)."""
+    cdef uint8_t* p
+    if kind != K_MEM:
+        return wr(c, la, size, v)
+    p = tlb_host(c.tlb_w, la, size)
+    if p == NULL:
+        return RC_MISS
+    store_le(p, size, v)
+    return 0
+
+cdef inline int rmw_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t* out) noexcept nogil:
+    """rmw_read (kind K_ANY), or its TLB hit path (K_MEM: the page is in
+    both TLBs, so the store that follows hits too; RC_MISS otherwise)."""
+    if kind != K_MEM:
+        return rmw_read(c, la, size, out)
+    if tlb_host(c.tlb_w, la, size) == NULL:
+        return RC_MISS
+    return rd_or_miss(c, la, size, kind, out)
 
 cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t pa[8]
@@ -304,9 +353,9 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     return 0
 
 cdef inline int wr(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
-    cdef TlbEntry* e = &c.tlb_w[(la >> 12) & 255]
-    if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
-        store_le(e.addend + la, size, v)
+    cdef uint8_t* p = tlb_host(c.tlb_w, la, size)
+    if p != NULL:
+        store_le(p, size, v)
         return 0
     return wr_slow(c, la, size, v)
 

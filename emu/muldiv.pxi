@@ -34,8 +34,8 @@ cdef extern from *:
 
 cdef inline void mul_flags(CPU* c, uint64_t lo, uint32_t bits, bint overflow) noexcept nogil:
     # CF = OF = overflow; SF ZF PF are undefined (set from the low half, as
-    # QEMU does), AF undefined (0).
-    set_arith(c, szp_flags(lo, bits) | ((F_CF | F_OF) if overflow else 0))
+    # QEMU does), AF undefined (0): recorded lazily (LF_MUL).
+    set_lazy(c, LF_MUL, bits, 0, overflow, lo)
 
 cdef inline uint64_t imul_full(uint64_t a, uint64_t b, uint32_t osz, uint64_t* hi, bint* ovf) noexcept nogil:
     """Signed a*b at width osz: the low half, the high half, and whether the
@@ -93,27 +93,32 @@ cdef int h_imul1(CPU* c, Insn* i) noexcept nogil:
     mul_flags(c, lo, osz * 8, ovf)
     return next_insn(c, i)
 
-cdef int h_imul_GE(CPU* c, Insn* i) noexcept nogil:
-    """IMUL r, r/m (0F AF)."""
+cdef inline int imul_G(CPU* c, Insn* i, bint imm, uint32_t osz, uint32_t kind,
+                       handler_t slow) noexcept nogil:
+    """IMUL r, r/m (imm False) and IMUL r, r/m, imm: the template of the
+    generic handlers and of their specialized variants (gen_variants.py;
+    `slow` as for alu_rm)."""
     cdef uint64_t s, lo, hi
     cdef bint ovf
-    if rm_read(c, i, i.osz, &s):
-        return RC_FAULT
-    lo = imul_full(get_r(c, i.reg, i.osz), s, i.osz, &hi, &ovf)
-    set_r(c, i.reg, i.osz, lo)
-    mul_flags(c, lo, i.osz * 8, ovf)
-    return next_insn(c, i)
+    cdef int rc
+    if is_reg(i, kind):
+        s = get_r(c, i.rm, osz)
+    else:
+        rc = rd_or_miss(c, mem_la(c, i), osz, kind, &s)
+        if rc:
+            return slow(c, i) if rc == RC_MISS else rc
+    lo = imul_full(s, (i.imm & size_mask(osz)) if imm else get_r(c, i.reg, osz), osz, &hi, &ovf)
+    set_r(c, i.reg, osz, lo)
+    mul_flags(c, lo, osz * 8, ovf)
+    return next_insn_reg(c, i) if is_reg(i, kind) else next_mem(c, i, kind)
+
+cdef int h_imul_GE(CPU* c, Insn* i) noexcept nogil:
+    """IMUL r, r/m (0F AF)."""
+    return imul_G(c, i, False, i.osz, K_ANY, NULL)
 
 cdef int h_imul_GEI(CPU* c, Insn* i) noexcept nogil:
     """IMUL r, r/m, imm (69, 6B)."""
-    cdef uint64_t s, lo, hi
-    cdef bint ovf
-    if rm_read(c, i, i.osz, &s):
-        return RC_FAULT
-    lo = imul_full(s, i.imm & size_mask(i.osz), i.osz, &hi, &ovf)
-    set_r(c, i.reg, i.osz, lo)
-    mul_flags(c, lo, i.osz * 8, ovf)
-    return next_insn(c, i)
+    return imul_G(c, i, True, i.osz, K_ANY, NULL)
 
 cdef int h_div(CPU* c, Insn* i) noexcept nogil:
     """DIV r/m: unsigned rDX:rAX / r/m; #DE on a zero divisor or overflow.

@@ -1,64 +1,84 @@
 # Group 2 shifts and rotates (C0 C1 D0-D3; ModRM.reg: 0 ROL 1 ROR 2 RCL
 # 3 RCR 4 SHL 5 SHR 6 SAL (= SHL) 7 SAR), and SHLD/SHRD.
 
-cdef inline uint32_t shift_count(CPU* c, Insn* i) noexcept nogil:
+# Where a shift's count comes from: the instruction (CNT_ANY: decided by its
+# opcode at run time), an immediate (C0 C1), 1 (D0 D1) or CL (D2 D3).
+cdef enum:
+    CNT_ANY = 0
+    CNT_IMM = 1
+    CNT_ONE = 2
+    CNT_CL = 3
+
+cdef inline uint32_t shift_count(CPU* c, Insn* i, uint32_t cnt, uint32_t osz) noexcept nogil:
     """The count, masked to 5 bits (6 for 64-bit operands)."""
     cdef uint64_t n
-    if i.opcode == 0xD2 or i.opcode == 0xD3 or i.opcode == 0x1A5 or i.opcode == 0x1AD:
+    if cnt == CNT_ANY:
+        if i.opcode == 0xD2 or i.opcode == 0xD3 or i.opcode == 0x1A5 or i.opcode == 0x1AD:
+            cnt = CNT_CL
+        elif i.opcode == 0xD0 or i.opcode == 0xD1:
+            cnt = CNT_ONE
+        else:
+            cnt = CNT_IMM
+    if cnt == CNT_CL:
         n = c.r[R_CX]
-    elif i.opcode == 0xD0 or i.opcode == 0xD1:
+    elif cnt == CNT_ONE:
         n = 1
     else:
         n = i.imm
-    return <uint32_t>(n & (0x3F if i.osz == 8 else 0x1F))
+    return <uint32_t>(n & (0x3F if osz == 8 else 0x1F))
 
-cdef inline int shift_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
-    """SHL/SHR/SAR; kind is LF_SHL, LF_SHR or LF_SAR.  A zero count changes
-    nothing (not even the flags)."""
+cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t osz,
+                         uint32_t kind) noexcept nogil:
+    """SHL/SHR/SAR; op is LF_SHL, LF_SHR or LF_SAR.  A zero count changes
+    nothing (not even the flags).  The template of the generic handlers and
+    of their specialized variants (gen_variants.py)."""
     cdef uint64_t d, r, la
-    cdef uint32_t osz = i.osz, bits = osz * 8
-    cdef uint32_t n = shift_count(c, i)
-    if i.mod == 3:
+    cdef uint32_t bits = osz * 8
+    cdef uint32_t n = shift_count(c, i, cnt, osz)
+    if is_reg(i, kind):
         d = get_r(c, i.rm, osz)
     else:
         la = mem_la(c, i)
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
     if n == 0:
-        if i.mod == 3 and osz == 4:
+        if is_reg(i, kind) and osz == 4:
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
-    if kind == LF_SHL:
+    if op == LF_SHL:
         r = (d << n) if n < 64 else 0
-    elif kind == LF_SHR:
+    elif op == LF_SHR:
         r = (d >> n) if n < 64 else 0
     else:
         r = <uint64_t>(sext(d, bits) >> (n if n < 64 else 63))
     r &= size_mask(osz)
-    set_lazy(c, kind, bits, d, n, r)
-    if i.mod == 3:
+    set_lazy(c, op, bits, d, n, r)
+    if is_reg(i, kind):
         set_r(c, i.rm, osz, r)
-        return next_insn(c, i)
+        return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
-cdef int h_shl(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHL)
-cdef int h_shr(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHR)
-cdef int h_sar(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SAR)
+cdef int h_shl(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHL, CNT_ANY, i.osz, K_ANY)
+cdef int h_shr(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHR, CNT_ANY, i.osz, K_ANY)
+cdef int h_sar(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SAR, CNT_ANY, i.osz, K_ANY)
 
-cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t osz,
+                          uint32_t rk) noexcept nogil:
     """kind: 0 ROL, 1 ROR, 2 RCL, 3 RCR.  Flags are set eagerly: CF, and OF
-    (defined for a count of 1; other counts use the same formula)."""
+    (defined for a count of 1; other counts use the same formula).  The
+    template of the generic handlers and of the ROL/ROR variants (cnt, osz
+    and rk (K_*) as for shift_op)."""
     cdef uint64_t d, r, la, cf, m, of
-    cdef uint32_t osz = i.osz, bits = osz * 8, t
-    cdef uint32_t n = shift_count(c, i)
-    if i.mod == 3:
+    cdef uint32_t bits = osz * 8, t
+    cdef uint32_t n = shift_count(c, i, cnt, osz)
+    if is_reg(i, rk):
         d = get_r(c, i.rm, osz)
     else:
         la = mem_la(c, i)
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
     if n == 0:
-        if i.mod == 3 and osz == 4:
+        if is_reg(i, rk) and osz == 4:
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
     m = size_mask(osz)
@@ -90,15 +110,15 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
                 cf, r = r & 1, (r >> 1) | (cf << (bits - 1))
                 t -= 1
     c.eflags = (c.eflags & ~<uint64_t>(F_CF | F_OF)) | cf | (of << 11)
-    if i.mod == 3:
+    if is_reg(i, rk):
         set_r(c, i.rm, osz, r)
-        return next_insn(c, i)
+        return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
-cdef int h_rol(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 0)
-cdef int h_ror(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 1)
-cdef int h_rcl(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 2)
-cdef int h_rcr(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 3)
+cdef int h_rol(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 0, CNT_ANY, i.osz, K_ANY)
+cdef int h_ror(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 1, CNT_ANY, i.osz, K_ANY)
+cdef int h_rcl(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 2, CNT_ANY, i.osz, K_ANY)
+cdef int h_rcr(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 3, CNT_ANY, i.osz, K_ANY)
 
 cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
     """SHLD/SHRD r/m, reg, imm8|CL.  For 16-bit operands with a count above
@@ -106,7 +126,7 @@ cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
     processors do."""
     cdef uint64_t d, s, r, la, cf, wide
     cdef uint32_t osz = i.osz, bits = osz * 8
-    cdef uint32_t n = shift_count(c, i)
+    cdef uint32_t n = shift_count(c, i, CNT_ANY, osz)
     if i.mod == 3:
         d = get_r(c, i.rm, osz)
     else:

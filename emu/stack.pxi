@@ -1,6 +1,31 @@
 # Stack instructions: PUSH/POP (registers, r/m, immediates), PUSHA/POPA,
 # PUSHF/POPF, ENTER, LEAVE.
 
+# The TLB hit paths of push and pop (RC_MISS otherwise, memory.pxi), for the
+# variants of PUSH, POP, CALL and RET (gen_variants.py), which hand anything
+# else to their generic handler.  A 64-bit operand is only pushed in 64-bit
+# mode, whose stack pointer is all 64 bits.
+cdef inline uint64_t sp_mask_for(CPU* c, uint32_t osz) noexcept nogil:
+    return <uint64_t>-1 if osz == 8 else sp_mask(c)
+
+cdef inline int push_or_miss(CPU* c, uint32_t osz, uint64_t v) noexcept nogil:
+    cdef uint64_t m = sp_mask_for(c, osz), sp = c.r[R_SP] - osz
+    cdef uint8_t* p = tlb_host(c.tlb_w, lin_of(c, S_SS, sp & m), osz)
+    if p == NULL:
+        return RC_MISS
+    store_le(p, osz, v)
+    c.r[R_SP] = (c.r[R_SP] & ~m) | (sp & m)
+    return 0
+
+cdef inline int pop_or_miss(CPU* c, uint32_t osz, uint64_t* v) noexcept nogil:
+    cdef uint64_t m = sp_mask_for(c, osz), sp = c.r[R_SP]
+    cdef uint8_t* p = tlb_host(c.tlb_r, lin_of(c, S_SS, sp & m), osz)
+    if p == NULL:
+        return RC_MISS
+    v[0] = load_le(p, osz)
+    c.r[R_SP] = (sp & ~m) | ((sp + osz) & m)
+    return 0
+
 cdef int h_push_r(CPU* c, Insn* i) noexcept nogil:
     return ok_next(c, i, push(c, i.osz, get_r(c, i.reg, i.osz)))
 
@@ -10,6 +35,20 @@ cdef int h_pop_r(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     set_r(c, i.reg, i.osz, v)
     return next_insn(c, i)
+
+cdef inline int push_r(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
+    """PUSH r: the template of its variants."""
+    if push_or_miss(c, osz, get_r(c, i.reg, osz)):
+        return h_push_r(c, i)
+    return next_insn_reg(c, i)
+
+cdef inline int pop_r(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
+    """POP r: the template of its variants."""
+    cdef uint64_t v
+    if pop_or_miss(c, osz, &v):
+        return h_pop_r(c, i)
+    set_r(c, i.reg, osz, v)
+    return next_insn_reg(c, i)
 
 cdef int h_push_I(CPU* c, Insn* i) noexcept nogil:
     return ok_next(c, i, push(c, i.osz, i.imm))
