@@ -148,6 +148,12 @@ cdef inline void env_init(CPU* c, FEnv* f) noexcept nogil:
 cdef inline void set_c1(CPU* c, uint32_t on) noexcept nogil:
     c.fpu.fsw = <uint16_t>((c.fpu.fsw & ~SW_C1) | (SW_C1 if on else 0))
 
+cdef inline void clear_c1_c2(CPU* c) noexcept nogil:
+    """FPREM*, FSIN, FCOS, FSINCOS, FPTAN that end in a stack fault or an
+    invalid operand leave C1 and C2 clear, C0 and C3 as they were (the SDM
+    defines C2 only for a reduction: measured on the host CPU)."""
+    c.fpu.fsw &= ~<uint16_t>(SW_C1 | SW_C2)
+
 cdef inline void error_summary(CPU* c) noexcept nogil:
     """ES and B follow the exception flags the control word leaves unmasked."""
     if c.fpu.fsw & ~c.fpu.fcw & 0x3F:
@@ -405,19 +411,24 @@ cdef int h_fst_m(CPU* c, Insn* i) noexcept nogil:
     if x87_check(c, True):
         return RC_FAULT
     env_init(c, &f)
+    # A store that an unmasked exception suppresses still faults on its
+    # destination first (#PF, #GP: as the host CPU does).
     if st_empty(c, 0):
         store = (c.fpu.fcw & X_IE) != 0
         if store:
             encode_indefinite(kind, buf)
             if wr_buf(c, mem_la(c, i), buf, KIND_SIZE[kind]):
                 return RC_FAULT
+        elif check_wr(c, mem_la(c, i), KIND_SIZE[kind]):
+            return RC_FAULT
         x87_note(c, i)
         stack_fault(c, False)
         if store and pop:
             st_pop(c)
         return next_insn(c, i)
     store = encode_value(&f, kind, (i.sub & ST_TRUNC) != 0, st_get(c, 0), buf)
-    if store and wr_buf(c, mem_la(c, i), buf, KIND_SIZE[kind]):
+    if (wr_buf(c, mem_la(c, i), buf, KIND_SIZE[kind]) if store
+            else check_wr(c, mem_la(c, i), KIND_SIZE[kind])):
         return RC_FAULT
     x87_note(c, i)
     if f.ex & ~f.masks & (X_OE | X_UE):
@@ -705,14 +716,10 @@ cdef int h_fxtract(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
-    if st_empty(c, 0):
-        if stack_fault(c, False):
-            st_set(c, 0, f_indefinite())
-            if st_empty(c, 7):
-                st_push(c, f_indefinite())
-        return next_insn(c, i)
-    if not st_empty(c, 7):
-        if stack_fault(c, True):
+    if st_empty(c, 0) or not st_empty(c, 7):
+        # underflow first; either way the masked response pushes (the host
+        # CPU overwrites a full ST(7) after an underflow too)
+        if stack_fault(c, not st_empty(c, 0)):
             st_set(c, 0, f_indefinite())
             st_push(c, f_indefinite())
         return next_insn(c, i)
@@ -733,6 +740,7 @@ cdef int h_fprem(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
+    clear_c1_c2(c)
     if st_empty(c, 0) or st_empty(c, 1):
         underflow_to(c, 0, False)
         return next_insn(c, i)
@@ -740,7 +748,7 @@ cdef int h_fprem(CPU* c, Insn* i) noexcept nogil:
     if x87_report(c, &f):
         return next_insn(c, i)
     if f.ex & X_IE:
-        set_cc(c, 0)
+        pass                    # the masked response: C0 C3 as they were
     elif partial:
         set_cc(c, SW_C2)
     else:
@@ -780,8 +788,7 @@ cdef int h_fcmov(CPU* c, Insn* i) noexcept nogil:
     if st_empty(c, 0) or st_empty(c, k):
         underflow_to(c, 0, False)
         return next_insn(c, i)
-    set_c1(c, 0)
-    if eval_cc(c, i.sub):
+    if eval_cc(c, i.sub):       # C1 changes only on underflow (SDM FCMOVcc)
         st_set(c, 0, st_get(c, k))
     return next_insn(c, i)
 
@@ -803,8 +810,12 @@ cdef int h_fstp_adjust(CPU* c, Insn* i) noexcept nogil:
         c.fpu.top = (c.fpu.top + (1 if i.sub else 7)) & 7
         set_c1(c, 0)
     else:
+        # C0-C3 are undefined (SDM FFREE); the host CPU clears C1 only.
+        # FFREEP frees ST(i), then pops: ST(0) is empty too.
+        set_c1(c, 0)
         c.fpu.ftw |= <uint16_t>(3 << (2 * st_phys(c, k)))
         if i.sub == 3:
+            c.fpu.ftw |= <uint16_t>(3 << (2 * st_phys(c, 0)))
             c.fpu.top = (c.fpu.top + 1) & 7
     return next_insn(c, i)
 

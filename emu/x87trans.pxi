@@ -273,6 +273,7 @@ cdef int h_fsin_fcos(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
+    clear_c1_c2(c)
     if st_empty(c, 0):
         underflow_to(c, 0, False)
         return next_insn(c, i)
@@ -298,6 +299,7 @@ cdef int h_fsincos(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
+    clear_c1_c2(c)
     if st_empty(c, 0) or not st_empty(c, 7):
         if stack_fault(c, not st_empty(c, 7) and not st_empty(c, 0)):
             st_set(c, 0, f_indefinite())
@@ -327,6 +329,7 @@ cdef int h_fptan(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
+    clear_c1_c2(c)
     if st_empty(c, 0) or not st_empty(c, 7):
         if stack_fault(c, not st_empty(c, 7) and not st_empty(c, 0)):
             st_set(c, 0, f_indefinite())
