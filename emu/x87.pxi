@@ -310,11 +310,11 @@ cdef int h_fld_sti(CPU* c, Insn* i) noexcept nogil:
     if x87_check(c, True):
         return RC_FAULT
     x87_note(c, i)
-    if not push_ok(c):
-        return next_insn(c, i)
-    if st_empty(c, k):
+    if st_empty(c, k):          # underflow before overflow (as the host CPU)
         if stack_fault(c, False):
             st_push(c, f_indefinite())
+        return next_insn(c, i)
+    if not push_ok(c):
         return next_insn(c, i)
     v = st_get(c, k)
     set_c1(c, 0)

@@ -279,7 +279,7 @@ cdef int h_fsin_fcos(CPU* c, Insn* i) noexcept nogil:
         return next_insn(c, i)
     a = st_get(c, 0)
     if out_of_range(a):
-        set_cc(c, SW_C2)
+        c.fpu.fsw |= SW_C2      # C0 C3 as they were (undefined: as the host CPU)
         return next_insn(c, i)
     if not trig_operand(c, &f, a, &r):
         if i.sub:
@@ -307,7 +307,7 @@ cdef int h_fsincos(CPU* c, Insn* i) noexcept nogil:
         return next_insn(c, i)
     a = st_get(c, 0)
     if out_of_range(a):
-        set_cc(c, SW_C2)
+        c.fpu.fsw |= SW_C2      # C0 C3 as they were (undefined: as the host CPU)
         return next_insn(c, i)
     if trig_operand(c, &f, a, &s):
         co = s
@@ -337,7 +337,7 @@ cdef int h_fptan(CPU* c, Insn* i) noexcept nogil:
         return next_insn(c, i)
     a = st_get(c, 0)
     if out_of_range(a):
-        set_cc(c, SW_C2)
+        c.fpu.fsw |= SW_C2      # C0 C3 as they were (undefined: as the host CPU)
         return next_insn(c, i)
     if not trig_operand(c, &f, a, &t):
         if f_zero(a):

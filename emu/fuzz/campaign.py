@@ -88,7 +88,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from .case import CODE_BASE, CODE_SIZE, DATA_BASE, Case, Result, gpr_names
-from . import fpstate
+from . import approx, fpstate
 from .compare import comparable, compare, memory_diffs, save_reproducer, shrink
 from .flags import analyze
 from .insn import decode, decode_all, effective_address, memory_accesses
@@ -416,7 +416,7 @@ def _accesses(case: Case, regs: dict, pc: int):
         # a REP string instruction faults somewhere along its way
         span = 64 * max(1, d.opsize // 8)
         out += [(reg(6) - span, 2 * span, False), (reg(7) - span, 2 * span, False)]
-    if d.mnemonic == "?" and d.is_mem:
+    if d.mnemonic in ("?", "X87") and d.is_mem:
         # an instruction the fuzz decoder does not name (SSE, x87...): its
         # ModRM operand, at most 108 bytes (FRSTOR; FXSAVE and XSAVE are
         # excluded)
@@ -702,11 +702,23 @@ def evaluate(case: Case, engines: Engines, ref: Result = None, emu: Result = Non
     diffs = differences(case, ref, emu, engines.oracle, analysis=fa)
     if not diffs:
         return "agree", None, emu, ref
+    if approx.within_bound(case, ref.fpu, emu.fpu, diffs):
+        return "environment", APPROXIMATION, emu, ref
+    if approx.transcendental_ulp(case, ref.fpu, emu.fpu, diffs):
+        return "environment", TRANSCENDENTAL, emu, ref
     if engines.oracle == "host":
         why = host_environment_mismatch(case, ref, emu)
         if why:
             return "environment", why, emu, ref
     return "divergence", diffs, emu, ref
+
+
+APPROXIMATION = ("SDM: RCP/RSQRT approximations, different bits within the error bound "
+                 "1.5 * 2^-12 (emu/fuzz/approx.py)")
+
+
+TRANSCENDENTAL = ("x87 transcendental 1 ulp apart (pvemu correctly rounded, the host within "
+                  "0.61 ulp: README 'Floating point: x87')")
 
 
 def failure(case: Case, engines: Engines):

@@ -652,10 +652,10 @@ def f_undoc(draw, ctx):
 
 @functools.lru_cache(maxsize=None)
 def _sse_rows():
-    """The SSE floating-point rows the family draws from (not RCP/RSQRT,
-    whose approximations differ between CPU makers)."""
+    """The SSE floating-point rows the family draws from (RCP/RSQRT too: the
+    campaign compares them by the SDM's error bound, emu/fuzz/approx.py)."""
     from emu.fuzz.sse_cases import fp_rows
-    return tuple(r for r in fp_rows() if not r.mnemonic.startswith(("RCP", "RSQRT")))
+    return tuple(fp_rows())
 
 
 _MAP_PREFIX = {0: b"", 1: b"\x0f", 2: b"\x0f\x38", 3: b"\x0f\x3a"}
@@ -1011,13 +1011,28 @@ def _fix_sequence(draw, mode, insns, regs):
     assume(False)
 
 
+def _is_approximation(i: Insn) -> bool:
+    """RCPPS/RCPSS/RSQRTPS/RSQRTSS (0F 52/53 without 66/F2)."""
+    return i.opcode in (b"\x0f\x52", b"\x0f\x53") and not {0x66, 0xF2} & set(i.prefixes)
+
+
+def _approximation_last(insns):
+    """At most one RCP/RSQRT, moved to the end: the campaign compares its
+    result by the SDM's error bound (emu/fuzz/approx.py), which needs the
+    approximation unconsumed by later instructions."""
+    approx = [i for i in insns if _is_approximation(i)]
+    if not approx:
+        return insns
+    return [i for i in insns if not _is_approximation(i)] + approx[-1:]
+
+
 @st.composite
 def code_and_regs(draw, mode: int, min_insns: int = 1, max_insns: int = 6, families=None,
                   weights=None, opcode_range=None, regs=None):
     n = draw(st.integers(min_insns, max_insns))
     groups = draw(st.lists(instruction_groups(mode, families, weights, opcode_range),
                            min_size=n, max_size=n))
-    insns = [fit15(i) for g in groups for i in g]
+    insns = _approximation_last([fit15(i) for g in groups for i in g])
     heads = [i for i in insns if i.head]
     for k, i in enumerate(insns):
         if i.rel_size:
