@@ -164,11 +164,12 @@ cdef inline void error_summary(CPU* c) noexcept nogil:
 
 cdef bint x87_report(CPU* c, FEnv* f) noexcept nogil:
     """Merge an operation's exceptions into the status word; C1 says whether
-    it rounded up.  True when an unmasked IE, DE or ZE means the result must
+    it rounded up (0 without a result).  True when an unmasked IE, DE or ZE means the result must
     not be written (the operation did not take place)."""
     cdef uint32_t ex = f.ex & 0x3F
     if ex & X_PRE & ~f.masks:
         c.fpu.fsw |= (ex & X_PRE) | SW_ES | SW_B
+        set_c1(c, 0)            # (as the host CPU: no result, no rounding)
         return True
     c.fpu.fsw |= ex
     if ex & ~f.masks:
