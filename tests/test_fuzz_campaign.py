@@ -40,6 +40,9 @@ HOST_OK, HOST_WHY = _host_ok()
 needs_host = pytest.mark.skipif(not HOST_OK, reason=f"host oracle unavailable: {HOST_WHY}")
 
 
+FP_FAMILIES = ("x87", "sse_fp", "simd_int")
+
+
 def cfg(**kw):
     kw.setdefault("oracle", "self")
     kw.setdefault("seed", 7)
@@ -212,11 +215,16 @@ def test_self_campaign_with_raw_bytes(tmp_path):
     pytest.param("unicorn", None, 300, 250, marks=needs_unicorn, id="unicorn"),
     pytest.param("host", None, 3000, 2000, marks=needs_host, id="host"),
     pytest.param("host", (32,), 800, 500, marks=needs_host, id="host-32bit"),
+    pytest.param("host", "fp", 1500, 1200, marks=needs_host, id="host-x87-sse"),
+    pytest.param("unicorn", "fp", 60, 40, marks=needs_unicorn, id="unicorn-x87-sse"),
 ])
 def test_campaign_finds_no_divergence(tmp_path, oracle, modes, cases, least):
     """A short campaign agrees with the oracle everywhere (Unicorn's known
-    bugs are filtered by compare.KNOWN_UNICORN_BUGS, each with its SDM reason)."""
-    extra = {"modes": modes} if modes else {}
+    bugs are filtered by compare.KNOWN_UNICORN_BUGS, each with its SDM reason;
+    "fp": the x87 and SIMD families, random FCW and MXCSR, special values)."""
+    extra = {"modes": modes} if modes and modes != "fp" else {}
+    if modes == "fp":
+        extra = {"families": FP_FAMILIES}
     res = C.run_campaign(cfg(oracle=oracle, seed=3, **extra), cases=cases, out_dir=tmp_path)
     assert res.compared > least
     assert res.n_divergences == 0 and res.emu_errors == 0, _no_divergence(res)
@@ -539,6 +547,18 @@ def test_dask_local_cluster_matches_local_run():
 
 # ---------------------------------------------------------------------------
 # Longer campaigns
+
+
+@needs_core
+@needs_host
+@pytest.mark.slow
+def test_host_fp_campaign_long(tmp_path):
+    """The x87/SSE campaign of README "Known oracle differences" in small:
+    20,000 cases against the host CPU, nothing unexplained."""
+    res = C.run_campaign(cfg(oracle="host", seed=3001, families=FP_FAMILIES), cases=20000,
+                         out_dir=tmp_path)
+    assert res.compared > 15000
+    assert res.n_divergences == 0 and res.emu_errors == 0, _no_divergence(res)
 
 
 @needs_core

@@ -88,7 +88,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from .case import CODE_BASE, CODE_SIZE, DATA_BASE, Case, Result, gpr_names
-from . import approx, fpstate
+from . import approx, fpstate, unicorn_fp
 from .compare import comparable, compare, memory_diffs, save_reproducer, shrink
 from .flags import analyze
 from .insn import decode, decode_all, effective_address, memory_accesses
@@ -702,15 +702,27 @@ def evaluate(case: Case, engines: Engines, ref: Result = None, emu: Result = Non
     diffs = differences(case, ref, emu, engines.oracle, analysis=fa)
     if not diffs:
         return "agree", None, emu, ref
-    if approx.within_bound(case, ref.fpu, emu.fpu, diffs):
-        return "environment", APPROXIMATION, emu, ref
-    if approx.transcendental_ulp(case, ref.fpu, emu.fpu, diffs):
-        return "environment", TRANSCENDENTAL, emu, ref
-    if engines.oracle == "host":
-        why = host_environment_mismatch(case, ref, emu)
-        if why:
-            return "environment", why, emu, ref
+    why = explained(case, ref, emu, diffs, engines.oracle)
+    if why:
+        return "environment", why, emu, ref
     return "divergence", diffs, emu, ref
+
+
+def explained(case: Case, ref: Result, emu: Result, diffs, oracle: str) -> Optional[str]:
+    """Why the differences `diffs` of the oracle's result `ref` and pvemu's
+    are no divergence (an approximation or an accuracy the SDM allows, the
+    host's environment, a known Unicorn x87/SSE bug class), or None."""
+    if approx.within_bound(case, ref.fpu, emu.fpu, diffs):
+        return APPROXIMATION
+    if approx.transcendental_ulp(case, ref.fpu, emu.fpu, diffs):
+        return TRANSCENDENTAL
+    if oracle == "host":
+        return host_environment_mismatch(case, ref, emu)
+    if oracle == "unicorn":
+        bug = unicorn_fp.explain(case, ref, emu, diffs)
+        if bug is not None:
+            return f"known Unicorn bug: x87/SSE {bug.name}"
+    return None
 
 
 APPROXIMATION = ("SDM: RCP/RSQRT approximations, different bits within the error bound "
@@ -849,8 +861,8 @@ def run_batch(config: CampaignConfig, batch: int, count: int = None) -> BatchRes
             res.oracle_failures[failure_reason(ref.oracle_error)] += 1
             continue
         diffs = differences(c, ref, emu, config.oracle, analysis=fa)
-        if diffs and config.oracle == "host":
-            why = host_environment_mismatch(c, ref, emu)
+        if diffs:
+            why = explained(c, ref, emu, diffs, config.oracle)
             if why:
                 res.env_skipped[why] += 1
                 continue
@@ -1397,7 +1409,7 @@ def format_summary(res: CampaignResult) -> str:
         f"  compared {res.compared:,} (agree {res.agreed:,}, diverge "
         f"{res.n_divergences:,}), not comparable {res.not_comparable:,}, oracle failures "
         f"{res.n_oracle_failures:,}"
-        + (f", skipped (host environment) {sum(res.env_skipped.values()):,}"
+        + (f", explained {sum(res.env_skipped.values()):,}"
            if res.env_skipped else "")
         + (f", emulator errors {res.emu_errors:,}" if res.emu_errors else "")
         + (f", generator gave up {res.gen_failures:,}" if res.gen_failures else ""),
@@ -1427,7 +1439,7 @@ def format_summary(res: CampaignResult) -> str:
         lines.append("Oracle failures: none")
     if res.env_skipped:
         lines.append("")
-        lines.append("Skipped: the host's environment explains the difference:")
+        lines.append("Explained (the SDM allows it, the host's environment, a known Unicorn bug class):")
         lines += _table([[why, f"{n:,}"] for why, n in res.env_skipped.most_common()],
                         ["reason", "cases"], ["<", ">"])
     lines.append("")
