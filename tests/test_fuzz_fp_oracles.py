@@ -119,7 +119,10 @@ def test_unicorn_class_x87_state_and_mxcsr():
     same = result(None)
     assert unicorn_fp.explain(case, same, same, ["fsw: ..", "st3: .."]).name.startswith("x87")
     assert unicorn_fp.explain(case, same, same, ["mxcsr: .."]).name == "MXCSR exception flags"
+    assert unicorn_fp.explain(case, same, same, ["fsw: ..", "mxcsr: .."]).name.startswith("x87")
     assert unicorn_fp.explain(case, same, same, ["fsw: ..", "xmm1: .."]) is None
+    assert unicorn_fp.explain(case, result(6), same, ["vector: .."]).name.startswith("#UD")
+    assert unicorn_fp.explain(case, result(6), result(6), ["rax: .."]) is None
     assert unicorn_fp.explain(case, same, same, ["rax: .."]) is None
     no_fp = Case(mode=64, code=FSIN)
     assert unicorn_fp.explain(no_fp, same, same, ["fsw: .."]) is None
