@@ -219,8 +219,14 @@ cdef inline uint32_t compare_cc(int r) noexcept nogil:
 # --- memory operands -----------------------------------------------------------
 
 cdef int rd_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+    """Load n (even) bytes.  A data operand (up to 10 bytes) with a
+    non-canonical last byte faults (#GP) before its first page is touched;
+    the FLDENV/FRSTOR images are read field by field, as the host CPU does
+    (a #PF on the first page comes first)."""
     cdef uint64_t v
     cdef uint32_t k
+    if n <= 10 and check_span(c, la, n):
+        return RC_FAULT
     for k in range(0, n, 2):
         if rd(c, (la + k) & c.lamask, 2, &v):
             return RC_FAULT
@@ -748,8 +754,8 @@ cdef int h_fprem(CPU* c, Insn* i) noexcept nogil:
     r = f_rem(&f, st_get(c, 0), st_get(c, 1), i.sub != 0, &q, &partial)
     if x87_report(c, &f):
         return next_insn(c, i)
-    if f.ex & X_IE:
-        pass                    # the masked response: C0 C3 as they were
+    if f.ex & X_IE or f_nan(r):
+        pass                    # no reduction (invalid, a NaN): C0 C3 as they were
     elif partial:
         set_cc(c, SW_C2)
     else:
