@@ -124,3 +124,17 @@ def transcendental_ulp(case: Case, fpu_a: bytes, fpu_b: bytes, diffs) -> bool:
         else:
             return False
     return True
+
+
+def explain(case: Case, fpu_a: bytes, fpu_b: bytes, diffs):
+    """'rcp', 'transcendental', 'both' (each difference explained by one of
+    the two rules) or None."""
+    if not diffs:
+        return None
+    xmm = [x for x in diffs if x.startswith("xmm")]
+    x87 = [x for x in diffs if not x.startswith("xmm")]
+    rcp = bool(xmm) and within_bound(case, fpu_a, fpu_b, xmm)
+    trans = bool(x87) and transcendental_ulp(case, fpu_a, fpu_b, x87)
+    if (rcp or not xmm) and (trans or not x87):
+        return "both" if rcp and trans else ("rcp" if rcp else "transcendental")
+    return None
