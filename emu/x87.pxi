@@ -439,8 +439,10 @@ cdef int h_fst_m(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     if f.ex & ~f.masks & (X_OE | X_UE):
-        # Unmasked overflow/underflow to memory: reported, nothing stored.
+        # Unmasked overflow/underflow to memory: reported, nothing stored
+        # (C1 clear, as the host CPU).
         c.fpu.fsw |= (f.ex & (X_OE | X_UE)) | SW_ES | SW_B
+        set_c1(c, 0)
         return next_insn(c, i)
     if not x87_report(c, &f) and pop:
         st_pop(c)
