@@ -132,8 +132,8 @@ cdef inline int vec_rd(CPU* c, uint64_t la, uint32_t size, Vec* v) noexcept nogi
     """Load `size` (4, 8 or 16) bytes at la into the low bytes of v (its other
     bytes are left as they were)."""
     cdef uint64_t lo, hi
-    if size == 16:
-        if rd(c, la, 8, &lo) or rd(c, (la + 8) & c.lamask, 8, &hi):
+    if size == 16:              # (a non-canonical last byte faults before the first page)
+        if check_span(c, la, 16) or rd(c, la, 8, &lo) or rd(c, (la + 8) & c.lamask, 8, &hi):
             return RC_FAULT
         v.q[0] = lo
         v.q[1] = hi

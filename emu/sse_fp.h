@@ -456,6 +456,10 @@ static inline uint32_t pv_s_rcp(uint32_t a, int rsqrt)
     if (!(a & ~S_SIGN)) return (a & S_SIGN) | S_EXP;            /* 1/±0 = ±inf */
     if (rsqrt && (a & S_SIGN)) return S_DEFNAN;
     if ((a & ~S_SIGN) == S_EXP) return a & S_SIGN;              /* 1/±inf = ±0 */
+    /* RCP of |x| >= 2^126: the SDM guarantees a tiny result, flushed to
+     * zero, from 1.0 * 2^126 up (1/x <= 2^-126 whose rounding could give
+     * the smallest normal) */
+    if (!rsqrt && (a & ~S_SIGN) >= 0x7E800000u) return a & S_SIGN;
     double x = pv_f32(a);
     double r = rsqrt ? 1.0 / sqrt(x) : 1.0 / x;
     uint64_t b = pv_b64(r);

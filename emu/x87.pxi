@@ -148,6 +148,12 @@ cdef inline void env_init(CPU* c, FEnv* f) noexcept nogil:
 cdef inline void set_c1(CPU* c, uint32_t on) noexcept nogil:
     c.fpu.fsw = <uint16_t>((c.fpu.fsw & ~SW_C1) | (SW_C1 if on else 0))
 
+cdef inline void clear_c1_c2(CPU* c) noexcept nogil:
+    """FPREM*, FSIN, FCOS, FSINCOS, FPTAN that end in a stack fault or an
+    invalid operand leave C1 and C2 clear, C0 and C3 as they were (the SDM
+    defines C2 only for a reduction: measured on the host CPU)."""
+    c.fpu.fsw &= ~<uint16_t>(SW_C1 | SW_C2)
+
 cdef inline void error_summary(CPU* c) noexcept nogil:
     """ES and B follow the exception flags the control word leaves unmasked."""
     if c.fpu.fsw & ~c.fpu.fcw & 0x3F:
@@ -158,11 +164,12 @@ cdef inline void error_summary(CPU* c) noexcept nogil:
 
 cdef bint x87_report(CPU* c, FEnv* f) noexcept nogil:
     """Merge an operation's exceptions into the status word; C1 says whether
-    it rounded up.  True when an unmasked IE, DE or ZE means the result must
+    it rounded up (0 without a result).  True when an unmasked IE, DE or ZE means the result must
     not be written (the operation did not take place)."""
     cdef uint32_t ex = f.ex & 0x3F
     if ex & X_PRE & ~f.masks:
         c.fpu.fsw |= (ex & X_PRE) | SW_ES | SW_B
+        set_c1(c, 0)            # (as the host CPU: no result, no rounding)
         return True
     c.fpu.fsw |= ex
     if ex & ~f.masks:
@@ -212,8 +219,14 @@ cdef inline uint32_t compare_cc(int r) noexcept nogil:
 # --- memory operands -----------------------------------------------------------
 
 cdef int rd_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+    """Load n (even) bytes.  A data operand (up to 10 bytes) with a
+    non-canonical last byte faults (#GP) before its first page is touched;
+    the FLDENV/FRSTOR images are read field by field, as the host CPU does
+    (a #PF on the first page comes first)."""
     cdef uint64_t v
     cdef uint32_t k
+    if n <= 10 and check_span(c, la, n):
+        return RC_FAULT
     for k in range(0, n, 2):
         if rd(c, (la + k) & c.lamask, 2, &v):
             return RC_FAULT
@@ -304,11 +317,11 @@ cdef int h_fld_sti(CPU* c, Insn* i) noexcept nogil:
     if x87_check(c, True):
         return RC_FAULT
     x87_note(c, i)
-    if not push_ok(c):
-        return next_insn(c, i)
-    if st_empty(c, k):
+    if st_empty(c, k):          # underflow before overflow (as the host CPU)
         if stack_fault(c, False):
             st_push(c, f_indefinite())
+        return next_insn(c, i)
+    if not push_ok(c):
         return next_insn(c, i)
     v = st_get(c, k)
     set_c1(c, 0)
@@ -405,24 +418,31 @@ cdef int h_fst_m(CPU* c, Insn* i) noexcept nogil:
     if x87_check(c, True):
         return RC_FAULT
     env_init(c, &f)
+    # A store that an unmasked exception suppresses still faults on its
+    # destination first (#PF, #GP: as the host CPU does).
     if st_empty(c, 0):
         store = (c.fpu.fcw & X_IE) != 0
         if store:
             encode_indefinite(kind, buf)
             if wr_buf(c, mem_la(c, i), buf, KIND_SIZE[kind]):
                 return RC_FAULT
+        elif check_wr(c, mem_la(c, i), KIND_SIZE[kind]):
+            return RC_FAULT
         x87_note(c, i)
         stack_fault(c, False)
         if store and pop:
             st_pop(c)
         return next_insn(c, i)
     store = encode_value(&f, kind, (i.sub & ST_TRUNC) != 0, st_get(c, 0), buf)
-    if store and wr_buf(c, mem_la(c, i), buf, KIND_SIZE[kind]):
+    if (wr_buf(c, mem_la(c, i), buf, KIND_SIZE[kind]) if store
+            else check_wr(c, mem_la(c, i), KIND_SIZE[kind])):
         return RC_FAULT
     x87_note(c, i)
     if f.ex & ~f.masks & (X_OE | X_UE):
-        # Unmasked overflow/underflow to memory: reported, nothing stored.
+        # Unmasked overflow/underflow to memory: reported, nothing stored
+        # (C1 clear, as the host CPU).
         c.fpu.fsw |= (f.ex & (X_OE | X_UE)) | SW_ES | SW_B
+        set_c1(c, 0)
         return next_insn(c, i)
     if not x87_report(c, &f) and pop:
         st_pop(c)
@@ -705,14 +725,10 @@ cdef int h_fxtract(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
-    if st_empty(c, 0):
-        if stack_fault(c, False):
-            st_set(c, 0, f_indefinite())
-            if st_empty(c, 7):
-                st_push(c, f_indefinite())
-        return next_insn(c, i)
-    if not st_empty(c, 7):
-        if stack_fault(c, True):
+    if st_empty(c, 0) or not st_empty(c, 7):
+        # underflow first; either way the masked response pushes (the host
+        # CPU overwrites a full ST(7) after an underflow too)
+        if stack_fault(c, not st_empty(c, 0)):
             st_set(c, 0, f_indefinite())
             st_push(c, f_indefinite())
         return next_insn(c, i)
@@ -733,14 +749,15 @@ cdef int h_fprem(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
+    clear_c1_c2(c)
     if st_empty(c, 0) or st_empty(c, 1):
         underflow_to(c, 0, False)
         return next_insn(c, i)
     r = f_rem(&f, st_get(c, 0), st_get(c, 1), i.sub != 0, &q, &partial)
     if x87_report(c, &f):
         return next_insn(c, i)
-    if f.ex & X_IE:
-        set_cc(c, 0)
+    if f.ex & X_IE or f_nan(r):
+        pass                    # no reduction (invalid, a NaN): C0 C3 as they were
     elif partial:
         set_cc(c, SW_C2)
     else:
@@ -780,8 +797,7 @@ cdef int h_fcmov(CPU* c, Insn* i) noexcept nogil:
     if st_empty(c, 0) or st_empty(c, k):
         underflow_to(c, 0, False)
         return next_insn(c, i)
-    set_c1(c, 0)
-    if eval_cc(c, i.sub):
+    if eval_cc(c, i.sub):       # C1 changes only on underflow (SDM FCMOVcc)
         st_set(c, 0, st_get(c, k))
     return next_insn(c, i)
 
@@ -803,8 +819,12 @@ cdef int h_fstp_adjust(CPU* c, Insn* i) noexcept nogil:
         c.fpu.top = (c.fpu.top + (1 if i.sub else 7)) & 7
         set_c1(c, 0)
     else:
+        # C0-C3 are undefined (SDM FFREE); the host CPU clears C1 only.
+        # FFREEP frees ST(i), then pops: ST(0) is empty too.
+        set_c1(c, 0)
         c.fpu.ftw |= <uint16_t>(3 << (2 * st_phys(c, k)))
         if i.sub == 3:
+            c.fpu.ftw |= <uint16_t>(3 << (2 * st_phys(c, 0)))
             c.fpu.top = (c.fpu.top + 1) & 7
     return next_insn(c, i)
 

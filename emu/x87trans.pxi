@@ -273,12 +273,13 @@ cdef int h_fsin_fcos(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
+    clear_c1_c2(c)
     if st_empty(c, 0):
         underflow_to(c, 0, False)
         return next_insn(c, i)
     a = st_get(c, 0)
     if out_of_range(a):
-        set_cc(c, SW_C2)
+        c.fpu.fsw |= SW_C2      # C0 C3 as they were (undefined: as the host CPU)
         return next_insn(c, i)
     if not trig_operand(c, &f, a, &r):
         if i.sub:
@@ -298,6 +299,7 @@ cdef int h_fsincos(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
+    clear_c1_c2(c)
     if st_empty(c, 0) or not st_empty(c, 7):
         if stack_fault(c, not st_empty(c, 7) and not st_empty(c, 0)):
             st_set(c, 0, f_indefinite())
@@ -305,7 +307,7 @@ cdef int h_fsincos(CPU* c, Insn* i) noexcept nogil:
         return next_insn(c, i)
     a = st_get(c, 0)
     if out_of_range(a):
-        set_cc(c, SW_C2)
+        c.fpu.fsw |= SW_C2      # C0 C3 as they were (undefined: as the host CPU)
         return next_insn(c, i)
     if trig_operand(c, &f, a, &s):
         co = s
@@ -327,6 +329,7 @@ cdef int h_fptan(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
+    clear_c1_c2(c)
     if st_empty(c, 0) or not st_empty(c, 7):
         if stack_fault(c, not st_empty(c, 7) and not st_empty(c, 0)):
             st_set(c, 0, f_indefinite())
@@ -334,7 +337,7 @@ cdef int h_fptan(CPU* c, Insn* i) noexcept nogil:
         return next_insn(c, i)
     a = st_get(c, 0)
     if out_of_range(a):
-        set_cc(c, SW_C2)
+        c.fpu.fsw |= SW_C2      # C0 C3 as they were (undefined: as the host CPU)
         return next_insn(c, i)
     if not trig_operand(c, &f, a, &t):
         if f_zero(a):

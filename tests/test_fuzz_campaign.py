@@ -40,6 +40,9 @@ HOST_OK, HOST_WHY = _host_ok()
 needs_host = pytest.mark.skipif(not HOST_OK, reason=f"host oracle unavailable: {HOST_WHY}")
 
 
+FP_FAMILIES = ("x87", "sse_fp", "simd_int")
+
+
 def cfg(**kw):
     kw.setdefault("oracle", "self")
     kw.setdefault("seed", 7)
@@ -212,14 +215,29 @@ def test_self_campaign_with_raw_bytes(tmp_path):
     pytest.param("unicorn", None, 300, 250, marks=needs_unicorn, id="unicorn"),
     pytest.param("host", None, 3000, 2000, marks=needs_host, id="host"),
     pytest.param("host", (32,), 800, 500, marks=needs_host, id="host-32bit"),
+    pytest.param("host", "fp", 1500, 1200, marks=needs_host, id="host-x87-sse"),
 ])
 def test_campaign_finds_no_divergence(tmp_path, oracle, modes, cases, least):
     """A short campaign agrees with the oracle everywhere (Unicorn's known
-    bugs are filtered by compare.KNOWN_UNICORN_BUGS, each with its SDM reason)."""
-    extra = {"modes": modes} if modes else {}
+    bugs are filtered by compare.KNOWN_UNICORN_BUGS, each with its SDM reason;
+    "fp": the x87 and SIMD families, random FCW and MXCSR, special values)."""
+    extra = {"modes": modes} if modes and modes != "fp" else {}
+    if modes == "fp":
+        extra = {"families": FP_FAMILIES}
     res = C.run_campaign(cfg(oracle=oracle, seed=3, **extra), cases=cases, out_dir=tmp_path)
     assert res.compared > least
     assert res.n_divergences == 0 and res.emu_errors == 0, _no_divergence(res)
+
+
+@needs_core
+@needs_unicorn
+def test_unicorn_fp_differences_fall_into_known_classes(tmp_path):
+    """Against Unicorn most x87/SSE differences are its known bug classes
+    (emu/fuzz/unicorn_fp.py; README "x87/SSE campaigns": 1,492 of 1,696)."""
+    res = C.run_campaign(cfg(oracle="unicorn", seed=21, families=FP_FAMILIES, shrink=False),
+                         cases=80, out_dir=tmp_path)
+    known = sum(n for why, n in res.env_skipped.items() if why.startswith("known Unicorn bug"))
+    assert known > 2 * res.n_divergences, (known, res.n_divergences)
 
 
 REPRODUCERS = sorted((Path(__file__).resolve().parent / "fuzz_reproducers").glob("*.json"))
@@ -539,6 +557,18 @@ def test_dask_local_cluster_matches_local_run():
 
 # ---------------------------------------------------------------------------
 # Longer campaigns
+
+
+@needs_core
+@needs_host
+@pytest.mark.slow
+def test_host_fp_campaign_long(tmp_path):
+    """The x87/SSE campaign of README "Known oracle differences" in small:
+    20,000 cases against the host CPU, nothing unexplained."""
+    res = C.run_campaign(cfg(oracle="host", seed=3001, families=FP_FAMILIES), cases=20000,
+                         out_dir=tmp_path)
+    assert res.compared > 15000
+    assert res.n_divergences == 0 and res.emu_errors == 0, _no_divergence(res)
 
 
 @needs_core

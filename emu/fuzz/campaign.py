@@ -78,6 +78,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import socket
@@ -87,6 +88,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from .case import CODE_BASE, CODE_SIZE, DATA_BASE, Case, Result, gpr_names
+from . import approx, fpstate, unicorn_fp
 from .compare import comparable, compare, memory_diffs, save_reproducer, shrink
 from .flags import analyze
 from .insn import decode, decode_all, effective_address, memory_accesses
@@ -153,6 +155,7 @@ class CampaignConfig:
     max_reproducers: int = 3         #: reproducers per instruction key and mode
     digest: bool = False             #: compare memory outside the scratch area too (self/unicorn; slow)
     max_insns: int = 6               #: instructions per generated case (at most)
+    families: tuple = ()             #: generator families to draw from (() = the default set)
 
     def __post_init__(self):
         if self.oracle not in ORACLES:
@@ -165,6 +168,7 @@ class CampaignConfig:
             raise CampaignError("batch_size, max_reproducers must be >= 0 and max_insns >= 1")
         object.__setattr__(self, "modes", tuple(int(m) for m in self.modes))
         object.__setattr__(self, "opcode_ranges", tuple(tuple(r) for r in self.opcode_ranges))
+        object.__setattr__(self, "families", tuple(self.families))
 
     @property
     def batch(self) -> int:
@@ -183,8 +187,8 @@ class CampaignConfig:
 _STRATEGIES: dict = {}
 
 
-def _strategy(mode: int, kind: str, opcode_range=None, max_insns: int = 6):
-    key = (mode, kind, opcode_range, max_insns)
+def _strategy(mode: int, kind: str, opcode_range=None, max_insns: int = 6, families=()):
+    key = (mode, kind, opcode_range, max_insns, families)
     s = _STRATEGIES.get(key)
     if s is None:
         from .generate import strategies_module
@@ -192,7 +196,8 @@ def _strategy(mode: int, kind: str, opcode_range=None, max_insns: int = 6):
         if kind == "raw":
             s = S.raw_cases(mode)
         else:
-            s = S.cases(mode, max_insns=max_insns, opcode_range=opcode_range)
+            s = S.cases(mode, max_insns=max_insns, opcode_range=opcode_range,
+                        families=list(families) or None)
         _STRATEGIES[key] = s
     return s
 
@@ -207,7 +212,7 @@ def ranges_for_mode(config: CampaignConfig, mode: int):
     out = []
     for r in config.opcode_ranges:
         try:
-            S.instruction_groups(mode, opcode_range=r)
+            S.instruction_groups(mode, families=list(config.families) or None, opcode_range=r)
         except ValueError:
             continue
         out.append(r)
@@ -221,6 +226,14 @@ def check_config(config: CampaignConfig) -> None:
         strategies_module()
     except ImportError as e:
         raise CampaignError(f"case generation needs hypothesis (pip install hypothesis): {e}")
+    S = strategies_module()
+    unknown = [n for n in config.families if n not in S.FAMILIES]
+    if unknown:
+        raise CampaignError(f"unknown instruction family {unknown[0]!r} (choose from "
+                            f"{', '.join(S.FAMILIES)})")
+    for m in config.modes:
+        if config.families and not any(m in S.FAMILIES[n].modes for n in config.families):
+            raise CampaignError(f"no selected instruction family runs in {m}-bit mode")
     if config.opcode_ranges:
         usable = {m: ranges_for_mode(config, m) for m in config.modes}
         for r in config.opcode_ranges:
@@ -243,7 +256,7 @@ def make_case(config: CampaignConfig, index: int) -> Optional[Case]:
         strategy = _strategy(mode, "raw")
     else:
         r = ranges[rng.randrange(len(ranges))] if len(ranges) > 1 else ranges[0]
-        strategy = _strategy(mode, "cases", r, config.max_insns)
+        strategy = _strategy(mode, "cases", r, config.max_insns, config.families)
     try:
         case, _, _ = draw_case(strategy, rng)
     except GenerationError:
@@ -403,10 +416,11 @@ def _accesses(case: Case, regs: dict, pc: int):
         # a REP string instruction faults somewhere along its way
         span = 64 * max(1, d.opsize // 8)
         out += [(reg(6) - span, 2 * span, False), (reg(7) - span, 2 * span, False)]
-    if d.mnemonic == "?" and d.is_mem:
+    if d.mnemonic in ("?", "X87") and d.is_mem:
         # an instruction the fuzz decoder does not name (SSE, x87...): its
-        # ModRM operand, at most 16 bytes (FXSAVE and XSAVE are excluded)
-        out.append((effective_address(d, regs, mode) or 0, 16, False))
+        # ModRM operand, at most 108 bytes (FRSTOR; FXSAVE and XSAVE are
+        # excluded)
+        out.append((effective_address(d, regs, mode) or 0, 108, False))
     if d.map == 1 and d.op in _BT_REG and d.is_mem and d.reg is not None:
         # BT* m, r: the bit offset in the register reaches beyond the operand
         bits = d.opsize
@@ -475,7 +489,80 @@ def host_environment_mismatch(case: Case, host: Result, emu: Result) -> Optional
                     "with a 4-GiB limit it may or may not fault)")
     if _cmpxchg_amd(case, host, emu):
         return "host: AMD keeps the upper half of a CMPXCHG r32 destination when it fails"
+    why = _x87_amd(case, host, emu) or _fyl2xp1_out_of_range(case, emu)
+    if why:
+        return why
+    if _ldmxcsr_mm_amd(case, host, emu):
+        return "host: AMD's MXCSR has bit 17 (MM, the misaligned-SSE mask) that LDMXCSR accepts"
     return None
+
+
+def _x87_amd(case: Case, host: Result, emu: Result) -> Optional[str]:
+    """x87 differences of AMD CPUs from the Intel SDM, which pvemu follows:
+    the undocumented alias D9 D8+i (FSTP1) pops without the stack-underflow
+    check (as AMD's FSTPNCE), and FCOMI, FCOMIP, FUCOMI, FUCOMIP leave C1
+    alone where the SDM clears it."""
+    if host.fpu is None or emu.fpu is None or _host_vendor() != "AuthenticAMD":
+        return None
+    x87 = [(d.op, d.modrm) for d in decode_all(case.code, case.mode)[0]
+           if d.map == 0 and 0xD8 <= d.op <= 0xDF and d.modrm is not None and d.modrm >= 0xC0]
+    if any(op == 0xD9 and 0xD8 <= m <= 0xDF for op, m in x87):
+        return "host: AMD runs the undocumented D9 D8+i (FSTP1) without a stack-underflow check"
+    if not any(op in (0xDB, 0xDF) and 0xE8 <= m <= 0xF7 for op, m in x87):
+        return None
+    a, b = fpstate.fields(host.fpu, case.mode), fpstate.fields(emu.fpu, case.mode)
+    # (FNSTSW may have copied C1 to AX or memory: bit 9 of a word)
+    regs_c1 = all((int(host.regs.get(n, 0)) ^ int(emu.regs.get(n, 0))) in (0, 0x200)
+                  for n in gpr_names(case.mode))
+    mem_c1 = len(host.data) == len(emu.data) and all(
+        (x ^ y) in (0, 0x02) for x, y in zip(host.data, emu.data))
+    if (a["fsw"] ^ b["fsw"] == 0x200 and host.vector == emu.vector and regs_c1 and mem_c1
+            and all(fpstate.fields(host.fpu, case.mode)[k] == v
+                    for k, v in b.items() if k != "fsw")):
+        return "host: AMD keeps C1 in FCOMI/FUCOMI(P), the Intel SDM clears it"
+    return None
+
+
+#: FYL2XP1 is defined for |ST(0)| < 1 - sqrt(2)/2 only (Intel SDM: outside,
+#: "the result is undefined and software should not rely on an exception").
+_FYL2XP1_LIMIT = 1 - 2 ** 0.5 / 2
+
+
+def _fyl2xp1_out_of_range(case: Case, emu: Result) -> Optional[str]:
+    """Why the case's result is undefined by the SDM: it runs FYL2XP1 on an
+    ST(0) outside the instruction's range (ST(0) is read from the emulator
+    run up to that instruction)."""
+    if emu.fpu is None:
+        return None
+    from .emu_oracle import run_emu
+    insns = decode_all(case.code, case.mode)[0]
+    for k, d in enumerate(insns):
+        if not (d.map == 0 and d.op == 0xD9 and d.modrm == 0xF9):
+            continue
+        before = run_emu(replace(case, count=k), digest=False)
+        if before.fpu is None or before.vector is not None:
+            return None
+        st0 = fpstate.fields(before.fpu, case.mode)["st0"]
+        sig, exp = st0 & ((1 << 64) - 1), (st0 >> 64) & 0x7FFF
+        if exp >= 16383 or math.ldexp(sig, exp - 16383 - 63) >= _FYL2XP1_LIMIT:
+            return "SDM: FYL2XP1 with |ST(0)| >= 1 - sqrt(2)/2 has an undefined result"
+    return None
+
+
+def _ldmxcsr_mm_amd(case: Case, host: Result, emu: Result) -> bool:
+    """LDMXCSR of a value whose only reserved bit (Intel's MXCSR_MASK is
+    0xFFFF) is bit 17: AMD CPUs define it (MM, misaligned SSE exceptions
+    masked) and load it, Intel CPUs and pvemu raise #GP."""
+    if emu.vector != 13 or host.vector == 13 or _host_vendor() != "AuthenticAMD":
+        return False
+    pc = emu.regs.get("rip" if case.mode == 64 else "eip")
+    d = _decode_at(case, pc) if pc is not None else None
+    if d is None or d.map != 1 or d.op != 0xAE or not d.is_mem or (d.modrm >> 3) & 7 != 2:
+        return False
+    off = (effective_address(d, dict(emu.regs, rip=pc), case.mode) or 0) - DATA_BASE
+    if not 0 <= off <= len(emu.data) - 4:
+        return False
+    return int.from_bytes(emu.data[off:off + 4], "little") & ~0xFFFF == 1 << 17
 
 
 def _host_vendor() -> str:
@@ -621,11 +708,35 @@ def evaluate(case: Case, engines: Engines, ref: Result = None, emu: Result = Non
     diffs = differences(case, ref, emu, engines.oracle, analysis=fa)
     if not diffs:
         return "agree", None, emu, ref
-    if engines.oracle == "host":
-        why = host_environment_mismatch(case, ref, emu)
-        if why:
-            return "environment", why, emu, ref
+    why = explained(case, ref, emu, diffs, engines.oracle)
+    if why:
+        return "environment", why, emu, ref
     return "divergence", diffs, emu, ref
+
+
+def explained(case: Case, ref: Result, emu: Result, diffs, oracle: str) -> Optional[str]:
+    """Why the differences `diffs` of the oracle's result `ref` and pvemu's
+    are no divergence (an approximation or an accuracy the SDM allows, the
+    host's environment, a known Unicorn x87/SSE bug class), or None."""
+    kind = approx.explain(case, ref.fpu, emu.fpu, diffs)
+    if kind:
+        return {"rcp": APPROXIMATION, "transcendental": TRANSCENDENTAL}.get(
+            kind, "SDM: an RCP/RSQRT approximation and an x87 transcendental (see both)")
+    if oracle == "host":
+        return host_environment_mismatch(case, ref, emu)
+    if oracle == "unicorn":
+        bug = unicorn_fp.explain(case, ref, emu, diffs)
+        if bug is not None:
+            return f"known Unicorn bug: x87/SSE {bug.name}"
+    return None
+
+
+APPROXIMATION = ("SDM: RCP/RSQRT approximations, different bits within the error bound "
+                 "1.5 * 2^-12 (emu/fuzz/approx.py)")
+
+
+TRANSCENDENTAL = ("x87 transcendental 1 ulp apart (pvemu correctly rounded, the host within "
+                  "0.61 ulp: README 'Floating point: x87')")
 
 
 def failure(case: Case, engines: Engines):
@@ -756,8 +867,8 @@ def run_batch(config: CampaignConfig, batch: int, count: int = None) -> BatchRes
             res.oracle_failures[failure_reason(ref.oracle_error)] += 1
             continue
         diffs = differences(c, ref, emu, config.oracle, analysis=fa)
-        if diffs and config.oracle == "host":
-            why = host_environment_mismatch(c, ref, emu)
+        if diffs:
+            why = explained(c, ref, emu, diffs, config.oracle)
             if why:
                 res.env_skipped[why] += 1
                 continue
@@ -1292,6 +1403,7 @@ def format_summary(res: CampaignResult) -> str:
     lines = [
         f"pvemu fuzz: oracle {c.oracle}, mode {modes}, seed {c.seed}"
         + (f", opcodes {format_opcode_ranges(c.opcode_ranges)}" if c.opcode_ranges else "")
+        + (f", families {','.join(c.families)}" if c.families else "")
         + (f", {c.raw_percent}% raw" if c.raw_percent else ""),
         f"  {res.cases:,} cases in {(res.gen_seconds or res.wall_seconds):.1f} s"
         + (f" on {res.scheduler}" if res.scheduler else
@@ -1303,7 +1415,7 @@ def format_summary(res: CampaignResult) -> str:
         f"  compared {res.compared:,} (agree {res.agreed:,}, diverge "
         f"{res.n_divergences:,}), not comparable {res.not_comparable:,}, oracle failures "
         f"{res.n_oracle_failures:,}"
-        + (f", skipped (host environment) {sum(res.env_skipped.values()):,}"
+        + (f", explained {sum(res.env_skipped.values()):,}"
            if res.env_skipped else "")
         + (f", emulator errors {res.emu_errors:,}" if res.emu_errors else "")
         + (f", generator gave up {res.gen_failures:,}" if res.gen_failures else ""),
@@ -1333,7 +1445,7 @@ def format_summary(res: CampaignResult) -> str:
         lines.append("Oracle failures: none")
     if res.env_skipped:
         lines.append("")
-        lines.append("Skipped: the host's environment explains the difference:")
+        lines.append("Explained (the SDM allows it, the host's environment, a known Unicorn bug class):")
         lines += _table([[why, f"{n:,}"] for why, n in res.env_skipped.most_common()],
                         ["reason", "cases"], ["<", ">"])
     lines.append("")

@@ -55,6 +55,10 @@ def add_arguments(parser) -> None:
                         help="steer the generator to instruction families with an opcode in "
                              "these ranges, e.g. 00-3f,0f80-0f8f (0Fxx: two-byte map, "
                              "0F38xx: three-byte)")
+    parser.add_argument("--families", default=None, metavar="NAMES",
+                        help="draw only from these instruction families (comma-separated, "
+                             "e.g. x87,sse_fp,simd_int: the FP ones, which carry a random "
+                             "x87/SSE state; see emu/fuzz/strategies.py FAMILIES)")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"directory for reproducer files (default ./{DEFAULT_OUT})")
     parser.add_argument("--raw", type=int, default=0, metavar="PERCENT",
@@ -168,7 +172,8 @@ def run(args) -> int:
                                 raw_percent=args.raw, batch_size=args.batch_size,
                                 shrink=not args.no_shrink,
                                 max_reproducers=args.max_reproducers,
-                                digest=args.check_outside)
+                                digest=args.check_outside,
+                                families=tuple(f for f in (args.families or "").split(",") if f))
         check_config(config)
         check_oracle(oracle)
     except CampaignError as e:

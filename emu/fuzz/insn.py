@@ -615,9 +615,13 @@ def memory_accesses(d: Decoded, regs: dict, mode: int):
             out.append((sp, ssize, True))
         else:                                              # pushes
             out.append(((reg(4) - ssize) & ((1 << mode) - 1), ssize, True))
-        if mn == "ENTER":                                  # nested frame pointers: [rBP - k*size]
-            for k in range(1, ((d.imm2 or 0) & 0x1F)):
+        if mn == "ENTER":
+            level = (d.imm2 or 0) & 0x1F
+            for k in range(1, level):                      # nested frame pointers: [rBP - k*size]
                 out.append(((reg(5) - k * ssize) & ((1 << mode) - 1), ssize, True))
+            if level:                                      # their copies and the frame pointer
+                span = level * ssize                       # below the pushed rBP
+                out.append(((reg(4) - ssize - span) & ((1 << mode) - 1), span, True))
     if pop_first:
         out += modrm_access
     if mn in ("MOVS", "LODS", "CMPS", "OUTS", "STOS", "SCAS", "INS") and d.rep is not None:

@@ -45,6 +45,11 @@ PTR_SPAN = 0x1000
 
 END = object()          # branch target: the end of the sequence
 
+#: EFLAGS.IF is set in every starting state and in what POPF loads: the host
+#: oracle runs cases in user mode, where IF is always 1 and POPF cannot clear
+#: it, so IF=0 would show through PUSHF in the emulator only.
+IF = 0x200
+
 
 # ---------------------------------------------------------------------------
 # The instruction under construction
@@ -549,8 +554,9 @@ def f_push_pop(draw, ctx):
 def f_pushf_popf(draw, ctx):
     if chance(draw, 50):
         return [plain_insn(draw, ctx, "pushf_popf", [0x9C], p66=False)]
-    # PUSH imm32 ; POPF with only the arithmetic flags and DF (no TF/IF/AC...)
-    v = 0x2 | draw(st.integers(0, 0xFFF)) & (ARITH | DF)
+    # PUSH imm32 ; POPF with only the arithmetic flags and DF, and IF set
+    # (no TF/AC...): IF as the host oracle's user mode has it (see IF)
+    v = 0x2 | IF | draw(st.integers(0, 0xFFF)) & (ARITH | DF)
     push = Insn("pushf_popf", b"\x68", imm=_le(v, 4))
     popf = Insn("pushf_popf", b"\x9D", head=False)
     return [push, popf]
@@ -646,13 +652,13 @@ def f_undoc(draw, ctx):
 
 @functools.lru_cache(maxsize=None)
 def _sse_rows():
-    """The SSE floating-point rows the family draws from (not RCP/RSQRT,
-    whose approximations differ between CPU makers)."""
+    """The SSE floating-point rows the family draws from (RCP/RSQRT too: the
+    campaign compares them by the SDM's error bound, emu/fuzz/approx.py)."""
     from emu.fuzz.sse_cases import fp_rows
-    return tuple(r for r in fp_rows() if not r.mnemonic.startswith(("RCP", "RSQRT")))
+    return tuple(fp_rows())
 
 
-_MAP_PREFIX = {1: b"\x0f", 2: b"\x0f\x38", 3: b"\x0f\x3a"}
+_MAP_PREFIX = {0: b"", 1: b"\x0f", 2: b"\x0f\x38", 3: b"\x0f\x3a"}
 _MAP_NUMBER = {0: 0, 1: 0x0F00, 2: 0x0F3800, 3: 0x0F3A00}     # the numbering of Family.opcodes
 
 
@@ -700,6 +706,21 @@ def _simd_int_rows():
 def f_simd_int(draw, ctx):
     """One row of emu/isa/simd_int.py (MMX, SSE2-SSE4.2 integer)."""
     return _row_insn(draw, ctx, "simd_int", _simd_int_rows())
+
+
+@functools.lru_cache(maxsize=None)
+def _x87_rows():
+    """The x87 rows (emu/isa/x87.py) but FNSTENV and FNSAVE, which store
+    the instruction and data pointers each engine reports its own way (the
+    host oracle refuses them; tests/test_x87.py covers them)."""
+    from emu.isa.table import rows
+    return tuple(r for r in rows() if r.where.startswith("x87.py")
+                 and r.mem_handler not in ("h_fnstenv", "h_fnsave"))
+
+
+def f_x87(draw, ctx):
+    """One row of emu/isa/x87.py, from a random x87 state (Case.fpu)."""
+    return _row_insn(draw, ctx, "x87", _x87_rows())
 
 
 @dataclass(frozen=True)
@@ -781,12 +802,13 @@ FAMILIES = {f.name: f for f in (
     # opt-in (weight 0): drawn when named in families= or given a weight
     Family("sse_fp", f_sse_fp, 0, _row_opcodes("simd_fp.py"), fp=True),
     Family("simd_int", f_simd_int, 0, _row_opcodes("simd_int.py"), fp=True),
+    Family("x87", f_x87, 0, _row_opcodes("x87.py"), fp=True),
 )}
 
 
 def family_names(mode: int, opt_in: bool = False):
-    """The families of `mode`; the opt-in ones (weight 0: sse_fp, which
-    Unicorn cannot check) only with `opt_in`."""
+    """The families of `mode`; the opt-in ones (weight 0: the x87 and SIMD
+    families, whose cases carry an FP state) only with `opt_in`."""
     return [n for n, f in FAMILIES.items() if mode in f.modes and (f.weight or opt_in)]
 
 
@@ -853,7 +875,8 @@ def reg_value(mode: int):
 
 @functools.lru_cache(maxsize=None)
 def eflags_value():
-    return st.builds(lambda a, d: 0x2 | (a & ARITH) | (DF if d else 0),
+    """Random arithmetic flags and DF; IF set (see IF)."""
+    return st.builds(lambda a, d: 0x2 | IF | (a & ARITH) | (DF if d else 0),
                      st.integers(0, 0xFFF), st.integers(0, 9).map(lambda x: x == 9))
 
 
@@ -988,13 +1011,28 @@ def _fix_sequence(draw, mode, insns, regs):
     assume(False)
 
 
+def _is_approximation(i: Insn) -> bool:
+    """RCPPS/RCPSS/RSQRTPS/RSQRTSS (0F 52/53 without 66/F2)."""
+    return i.opcode in (b"\x0f\x52", b"\x0f\x53") and not {0x66, 0xF2} & set(i.prefixes)
+
+
+def _approximation_last(insns):
+    """At most one RCP/RSQRT, moved to the end: the campaign compares its
+    result by the SDM's error bound (emu/fuzz/approx.py), which needs the
+    approximation unconsumed by later instructions."""
+    approx = [i for i in insns if _is_approximation(i)]
+    if not approx:
+        return insns
+    return [i for i in insns if not _is_approximation(i)] + approx[-1:]
+
+
 @st.composite
 def code_and_regs(draw, mode: int, min_insns: int = 1, max_insns: int = 6, families=None,
                   weights=None, opcode_range=None, regs=None):
     n = draw(st.integers(min_insns, max_insns))
     groups = draw(st.lists(instruction_groups(mode, families, weights, opcode_range),
                            min_size=n, max_size=n))
-    insns = [fit15(i) for g in groups for i in g]
+    insns = _approximation_last([fit15(i) for g in groups for i in g])
     heads = [i for i in insns if i.head]
     for k, i in enumerate(insns):
         if i.rel_size:

@@ -1,0 +1,140 @@
+"""RCPPS, RCPSS, RSQRTPS, RSQRTSS: approximations the oracles compare by the
+Intel SDM's error bound, not bit for bit.
+
+The SDM allows any result within ``|relative error| <= 1.5 * 2**-12`` of the
+exact reciprocal (square root), and CPU makers use different tables (an AMD
+Zen 4 and an Intel Core give different bits for most inputs).  pvemu rounds
+the exact value to 12 significant bits (error at most 2**-13, inside the
+bound; see emu/sse_fp.pxi ``pv_s_rcp``).  Two results that both honour the
+bound are within ``2 * 1.5 * 2**-12`` (relative) of each other, so a case
+that ends with its only approximation and whose only differences are XMM
+lanes that close is not a divergence (the generator puts the approximation
+last, where nothing consumes it).
+Special inputs (zeros, infinities, NaNs, negative RSQRT operands) have exact
+results that the engines must still agree on bit for bit: their lanes
+differ by more than the tolerance, or in class.
+"""
+from __future__ import annotations
+
+import struct
+
+from .case import Case
+from .insn import decode_all
+
+#: The SDM's bound on the relative error of RCP* and RSQRT*.
+SDM_BOUND = 1.5 * 2.0 ** -12
+#: Two results each within SDM_BOUND of the exact value differ by at most this.
+TOLERANCE = 2 * SDM_BOUND * (1 + SDM_BOUND)
+
+
+def ends_with_approximation(case: Case) -> bool:
+    """Is the last instruction of `case` RCPPS/RCPSS (0F 53) or
+    RSQRTPS/RSQRTSS (0F 52) (no 66/F2 prefix: those encodings are other
+    instructions or #UD), the only one of them in the case?  (The generator
+    makes such cases: emu.fuzz.strategies._approximation_last.)  Then no
+    instruction consumes the approximation and its lanes can be compared
+    by the bound."""
+    insns = decode_all(case.code, case.mode)[0]
+    hits = [k for k, d in enumerate(insns) if d.map == 1 and d.op in (0x52, 0x53)
+            and not {0x66, 0xF2} & set(d.prefixes)]
+    return hits == [len(insns) - 1]
+
+
+def _f32(bits: int) -> float:
+    return struct.unpack("<f", struct.pack("<I", bits))[0]
+
+
+def lanes_close(a: int, b: int) -> bool:
+    """Are two single-precision bit patterns equal, or two finite nonzero
+    values of one sign within TOLERANCE of each other (relative)?"""
+    if a == b:
+        return True
+    if not (a ^ b) >> 31 and all(v & 0x7FFFFFFF == 0 or (v >> 23) & 0xFF == 1 for v in (a, b)):
+        # RCP of 1.11111111110100000000000B * 2^125 <= |x| < 2^126: a tiny
+        # result (flushed to 0) or the smallest normals, the SDM lets the
+        # implementation choose
+        return True
+    if (a ^ b) >> 31 or (a >> 23) & 0xFF in (0, 0xFF) or (b >> 23) & 0xFF in (0, 0xFF):
+        return False            # sign, zero, denormal, infinity or NaN: exact results
+    x, y = _f32(a), _f32(b)
+    return abs(x - y) <= TOLERANCE * max(abs(x), abs(y))
+
+
+def within_bound(case: Case, fpu_a: bytes, fpu_b: bytes, diffs) -> bool:
+    """True when `case` ends with its one RCP/RSQRT instruction and its only
+    differences (`diffs`, compare()'s lines) are XMM registers whose 32-bit
+    lanes are all :func:`lanes_close`."""
+    if not diffs or fpu_a is None or fpu_b is None or not ends_with_approximation(case):
+        return False
+    if not all(line.startswith("xmm") for line in diffs):
+        return False
+    for k in range(16 if case.mode == 64 else 8):
+        a = fpu_a[160 + 16 * k:176 + 16 * k]
+        b = fpu_b[160 + 16 * k:176 + 16 * k]
+        for j in range(0, 16, 4):
+            if not lanes_close(int.from_bytes(a[j:j + 4], "little"),
+                               int.from_bytes(b[j:j + 4], "little")):
+                return False
+    return True
+
+
+# ---- x87 transcendentals -----------------------------------------------------
+
+#: FSIN FCOS FSINCOS FPTAN FPATAN F2XM1 FYL2X FYL2XP1 (D9 modrm bytes).
+TRANSCENDENTALS = frozenset((0xFE, 0xFF, 0xFB, 0xF2, 0xF3, 0xF0, 0xF1, 0xF9))
+
+
+def has_transcendental(case: Case) -> bool:
+    return any(d.map == 0 and d.op == 0xD9 and d.modrm in TRANSCENDENTALS
+               for d in decode_all(case.code, case.mode)[0])
+
+
+def _f80_ulps(a: int, b: int) -> int:
+    """Distance in units of the last place of two 80-bit values (sign and
+    exponent above the 64-bit significand) of one sign, or -1."""
+    if (a ^ b) >> 79:
+        return -1
+    def ordinal(v):             # the explicit integer bit makes this monotonic
+        se, sig = (v >> 64) & 0x7FFF, v & ((1 << 64) - 1)
+        return (se << 63) | (sig & ((1 << 63) - 1)) if sig >> 63 else -1
+    x, y = ordinal(a), ordinal(b)
+    return abs(x - y) if x >= 0 and y >= 0 else -1
+
+
+def transcendental_ulp(case: Case, fpu_a: bytes, fpu_b: bytes, diffs) -> bool:
+    """True when `case` runs an x87 transcendental and its only differences
+    are ST registers at most 1 ulp apart (and C1, which follows the
+    rounding): pvemu rounds the exact result once, the host CPU is within
+    0.52-0.61 ulp (README "Floating point: x87"), so they may differ by one."""
+    if not diffs or fpu_a is None or fpu_b is None or not has_transcendental(case):
+        return False
+    for line in diffs:
+        name = line.split(":", 1)[0]
+        if name == "fsw":
+            fa = int.from_bytes(fpu_a[2:4], "little")
+            fb = int.from_bytes(fpu_b[2:4], "little")
+            if (fa ^ fb) & ~0x0200:
+                return False
+        elif name.startswith("st") and name[2:].isdigit():
+            k = int(name[2:])
+            a = int.from_bytes(fpu_a[32 + 16 * k:42 + 16 * k], "little")
+            b = int.from_bytes(fpu_b[32 + 16 * k:42 + 16 * k], "little")
+            if _f80_ulps(a, b) != 1:
+                return False
+        else:
+            return False
+    return True
+
+
+def explain(case: Case, fpu_a: bytes, fpu_b: bytes, diffs):
+    """'rcp', 'transcendental', 'both' (each difference explained by one of
+    the two rules) or None."""
+    if not diffs:
+        return None
+    xmm = [x for x in diffs if x.startswith("xmm")]
+    x87 = [x for x in diffs if not x.startswith("xmm")]
+    rcp = bool(xmm) and within_bound(case, fpu_a, fpu_b, xmm)
+    trans = bool(x87) and transcendental_ulp(case, fpu_a, fpu_b, x87)
+    if (rcp or not xmm) and (trans or not x87):
+        return "both" if rcp and trans else ("rcp" if rcp else "transcendental")
+    return None
