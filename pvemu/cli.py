@@ -1,4 +1,6 @@
-"""The `pvemu` command (also `python -m emu`)."""
+"""The `pvemu` command (also `python -m pvemu`, and `python -m emu` through
+emu/__main__.py): one subparser per subcommand, each from the module that
+implements it."""
 from __future__ import annotations
 
 import argparse
@@ -14,14 +16,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pvemu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from emu import bench, system
+    from pvemu import bench, run
     p = sub.add_parser("run", help="boot a kernel (Multiboot, ELF or flat) with its serial console",
                        description="Boot a kernel as QEMU's -kernel does; the exit status is the "
                                    "guest's (isa-debug-exit) or says why it stopped.")
-    system.add_arguments(p)
-    p.set_defaults(func=system.run)
+    run.add_arguments(p)
+    p.set_defaults(func=run.run)
 
-    from emu import session
+    from pvemu import session
     p = sub.add_parser("restore", help="continue a machine (or a domain) saved with --save",
                        description="Load a save file and run on from where it was saved, with the "
                                    "options of `run` (--serial, --max-instructions, --gdb, ...).")
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="List the bundled guest kernels and what each shows.")
     p.set_defaults(func=guests.list_guests)
 
-    from paravirt import cli as pv
+    from pvemu import supervised as pv
     p = sub.add_parser("up", help="run guest domains under the supervisor from a TOML file",
                        description="Boot the [[domain]] entries of a TOML file under the supervisor "
                                    "(see paravirt/config.py for the format).")
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=pv.up)
 
     p = sub.add_parser("bench", help="benchmark the emulator against Unicorn and the host CPU",
-                       description=bench.__doc__.strip().split("\n")[0])
+                       description=bench.DESCRIPTION.split("\n")[0])
     bench.add_arguments(p)
     p.set_defaults(func=bench.run)
 

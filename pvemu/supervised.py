@@ -41,7 +41,7 @@ def add_up_arguments(parser) -> None:
     parser.add_argument("config", help="a TOML file of [[domain]] entries (see paravirt/config.py)")
     parser.add_argument("--max-instructions", type=int, metavar="N",
                         help="stop after N instructions in all (default: the file's, else 2,000,000,000)")
-    from emu.session import add_gdb_arguments, add_record_arguments
+    from pvemu.session import add_gdb_arguments, add_record_arguments
     add_record_arguments(parser)
     add_gdb_arguments(parser)
     add_control_arguments(parser)
@@ -143,7 +143,7 @@ def _go(sup, cfg: Config, args) -> int:
     stubs = []
     if getattr(args, "gdb", None):
         from emu.gdbstub import serve_domains
-        from emu.session import gdb_port
+        from pvemu.session import gdb_port
         stubs = serve_domains(sup, gdb_port(args.gdb), args.gdb_wait, args.gdb_arch)
     if args.control:
         from paravirt.control import serve
