@@ -79,7 +79,7 @@ def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = Fal
     log = (lambda msg: print(f"supervisor: {msg}", file=sys.stderr)) if verbose else None
     sup = Supervisor(quantum=cfg.quantum, threads=cfg.threads, ips=cfg.ips, log=log,
                      console=print_console if console else None, realtime=realtime)
-    for d in cfg.domains:
+    for d in cfg.domains:                       # in order: the n-th gets domain id n (peer= relies on it)
         kernel = _read(d.name, d.kernel)
         initrd = _read(d.name, d.initrd) if d.initrd else None
         try:
@@ -190,17 +190,20 @@ def run_supervised(args) -> int:
         for target in args.kernel:
             guest, path = resolve(target)
             copies = guest.domains if guest else 1
+            first = len(cfg.domains) + 1            # start() creates them in order: domain ids 1, 2, ...
             for k in range(copies):
                 base = guest.name if guest else target.rsplit("/", 1)[-1]
                 name = base if copies == 1 else f"{base}{k + 1}"
                 while any(d.name == name for d in cfg.domains):
                     name += "'"
+                cmdline = args.cmdline if args.cmdline is not None else (guest.args if guest else "")
+                if copies > 1:                      # each copy's peer: the next one, round the group
+                    cmdline = f"{cmdline} peer={first + (k + 1) % copies}".strip()
                 cfg.domains.append(DomainSpec(
                     name=name, kernel=path,
                     memory=parse_size(args.memory or (guest.memory if guest else "64M")),
                     max_memory=parse_size(guest.max_memory) if guest and guest.max_memory else None,
-                    paravirt=not args.unmodified, initrd=getattr(args, "initrd", None),
-                    cmdline=args.cmdline if args.cmdline is not None else (guest.args if guest else "")))
+                    paravirt=not args.unmodified, initrd=getattr(args, "initrd", None), cmdline=cmdline))
         return _run(cfg, args)
     except (ConfigError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
