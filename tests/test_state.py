@@ -23,6 +23,28 @@ def test_context_round_trip_and_isolation():
     assert other.reg_read("r15") == 9
 
 
+def test_context_restore_keeps_what_belongs_to_the_machine():
+    """Hooks, mapped regions, the instruction counter and decoded blocks are
+    the machine's, not the context's: a restore leaves them; bytes or any
+    buffer of the right size restore the same."""
+    m = Machine(mode=64, memory=1 << 20)
+    m.mem_write(0x1000, bytes.fromhex("48ffc0f4"))         # inc rax; hlt
+    ctx = m.context_save()
+    m.mem_map(0x10000000, 0x1000, 3)
+    seen = []
+    m.hook_add("code", lambda a, n: seen.append(a))
+    m.run(start=0x1000)
+    count = m.instructions
+    m.context_restore(bytearray(ctx))
+    assert m.instructions == count and m.reg_read("rax") == 0
+    assert [r[:2] for r in m.mem_regions()][-1] == (0x10000000, 0x10000fff)
+    m.reg_write("rip", 0x1000)
+    m.run()
+    assert seen == [0x1000, 0x1003] * 2 and m.reg_read("rax") == 1
+    m.context_restore(memoryview(ctx))
+    assert m.reg_read("rax") == 0
+
+
 def test_context_restore_rejects_other_bytes():
     m = Machine()
     with pytest.raises(EmuError, match="context"):
