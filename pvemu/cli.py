@@ -7,6 +7,8 @@ import argparse
 import sys
 
 from emu import __version__
+from emu.errors import EmuError
+from pvemu import options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,49 +18,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pvemu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from pvemu import bench, run
-    p = sub.add_parser("run", help="boot a kernel (Multiboot, ELF or flat) with its serial console",
-                       description="Boot a kernel as QEMU's -kernel does; the exit status is the "
-                                   "guest's (isa-debug-exit) or says why it stopped.")
-    run.add_arguments(p)
-    p.set_defaults(func=run.run)
-
-    from pvemu import session
-    p = sub.add_parser("restore", help="continue a machine (or a domain) saved with --save",
-                       description="Load a save file and run on from where it was saved, with the "
-                                   "options of `run` (--serial, --max-instructions, --gdb, ...).")
-    session.add_restore_arguments(p)
-    p.set_defaults(func=session.restore)
-
-    from emu import guests
-    p = sub.add_parser("guests", help="list the bundled guest kernels",
-                       description="List the bundled guest kernels and what each shows.")
-    p.set_defaults(func=guests.list_guests)
-
-    from pvemu import supervised as pv
-    p = sub.add_parser("up", help="run guest domains under the supervisor from a TOML file",
-                       description="Boot the [[domain]] entries of a TOML file under the supervisor "
-                                   "(see paravirt/config.py for the format).")
-    pv.add_up_arguments(p)
-    p.set_defaults(func=pv.up)
-
-    p = sub.add_parser("bench", help="benchmark the emulator against Unicorn and the host CPU",
-                       description=bench.DESCRIPTION.split("\n")[0])
-    bench.add_arguments(p)
-    p.set_defaults(func=bench.run)
-
-    from emu import kut
-    p = sub.add_parser("kut", help="run kvm-unit-tests and compare with QEMU's results",
-                       description=kut.__doc__.strip().split("\n")[0])
-    kut.add_arguments(p)
-    p.set_defaults(func=kut.run)
-
+    from emu import guests, kut
     from emu.fuzz import cli as fuzz
-    p = sub.add_parser("fuzz", help="differential fuzzing against the host CPU, Unicorn or itself",
-                       description=fuzz.__doc__.strip().split("\n")[0])
-    fuzz.add_arguments(p)
-    p.set_defaults(func=fuzz.run)
+    from pvemu import bench, run, session, supervised
+
+    def add(name, module, add_arguments, func, rules, help, description=None):
+        p = sub.add_parser(name, help=help, description=description or module.__doc__.strip().split("\n")[0])
+        if add_arguments is not None:
+            add_arguments(p)
+        p.set_defaults(func=func, rules=rules)
+        return p
+
+    add("run", run, run.add_arguments, run.run, options.RUN,
+        "boot a kernel (Multiboot, ELF or flat) with its serial console",
+        "Boot a kernel as QEMU's -kernel does; the exit status is the guest's (isa-debug-exit) "
+        "or says why it stopped.")
+    add("restore", session, session.add_restore_arguments, session.restore, options.RESTORE,
+        "continue a machine (or a domain) saved with --save",
+        "Load a save file and run on from where it was saved, with the options of `run` "
+        "(--serial, --max-instructions, --gdb, ...).")
+    add("guests", guests, None, guests.list_guests, options.ONE_WAY, "list the bundled guest kernels",
+        "List the bundled guest kernels and what each shows.")
+    add("up", supervised, supervised.add_up_arguments, supervised.up, options.ONE_WAY,
+        "run guest domains under the supervisor from a TOML file",
+        "Boot the [[domain]] entries of a TOML file under the supervisor (see paravirt/config.py "
+        "for the format).")
+    add("bench", bench, bench.add_arguments, bench.run, options.ONE_WAY,
+        "benchmark the emulator against Unicorn and the host CPU", bench.DESCRIPTION)
+    add("kut", kut, kut.add_arguments, kut.run, options.ONE_WAY,
+        "run kvm-unit-tests and compare with QEMU's results")
+    p = add("fuzz", fuzz, fuzz.add_arguments, fuzz.run, options.FUZZ,
+            "differential fuzzing against the host CPU, Unicorn or itself")
+    sub_parser(p, "replay").set_defaults(rules=options.ONE_WAY)      # writes nothing
     return parser
+
+
+def sub_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    return parser._subparsers._group_actions[0].choices[command]
 
 
 def main(argv=None) -> int:
@@ -66,6 +62,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
+        return 2
+    try:
+        options.check(args.rules, sub_parser(parser, args.command), args)
+    except EmuError as e:
+        print(f"pvemu {args.command}: {e}", file=sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)

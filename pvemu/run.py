@@ -36,8 +36,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("kernel", nargs="*", metavar="KERNEL|GUEST",
                         help="a Multiboot or ELF kernel (or a flat binary with --flat), or a bundled "
                              "guest's name (`pvemu guests` lists them); several only with --supervised")
-    parser.add_argument("--supervised", action="store_true",
-                        help="run under the supervisor as paravirtualized domains (one per kernel)")
     parser.add_argument("--unmodified", action="store_true",
                         help="with --supervised: hide the supervisor; privileged instructions trap to it")
     parser.add_argument("--bios", metavar="FILE",
@@ -75,9 +73,8 @@ def add_arguments(parser) -> None:
                         help="virtual instructions per second: the time base of the timers "
                              "(default 100,000,000); time is virtual, so runs are repeatable")
     add_session_arguments(parser)
-    from pvemu.supervised import add_control_arguments
-    group = parser.add_argument_group("under the supervisor (--supervised)")
-    add_control_arguments(group)
+    from pvemu.supervised import add_supervised_arguments
+    add_supervised_arguments(parser, "run under the supervisor as paravirtualized domains (one per kernel)")
 
 
 def run(args) -> int:
@@ -85,8 +82,6 @@ def run(args) -> int:
         from pvemu.supervised import run_supervised
         return run_supervised(args)
     try:
-        if args.unmodified:
-            raise EmuError("--unmodified only makes sense with --supervised")
         if len(args.kernel) > 1:
             raise EmuError(f"{len(args.kernel)} kernels given: several domains need --supervised")
         if args.memory:
@@ -135,8 +130,8 @@ def run(args) -> int:
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2
-    if args.ips <= 0:
-        print("pvemu run: --ips must be positive", file=sys.stderr)
+    except MemoryError as e:            # more than the host can give
+        print(f"pvemu run: --memory {args.memory or memory}: {e}", file=sys.stderr)
         return 2
     m.ips = args.ips
     debugcon = args.debugcon or ("stdio" if args.bios else "none")

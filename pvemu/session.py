@@ -112,10 +112,6 @@ def run_machine(m, args, prog: str = "pvemu run", start: int = 0, serial=None) -
     goes through (its hash is part of what replay compares)."""
     from emu import replay
     from pvemu.run import exit_status
-    if args.gdb_wait and not args.gdb:
-        raise EmuError("--gdb-wait needs --gdb tcp::PORT")
-    if args.save_at is not None and not args.save:
-        raise EmuError("--save-at needs --save FILE")
     if args.record and args.replay:
         raise EmuError("--record and --replay do not go together")
     if args.replay and args.input:
@@ -176,13 +172,10 @@ def add_restore_arguments(parser) -> None:
     parser.add_argument("file", metavar="FILE", nargs="+",
                         help="a save file (from --save, Machine.save or Supervisor.save); with "
                              "--supervised, several domains saved together")
-    parser.add_argument("--supervised", action="store_true",
-                        help="the file holds a supervised domain: restore it under a new supervisor")
     from pvemu.run import add_session_arguments
     add_session_arguments(parser)
-    from pvemu.supervised import add_control_arguments
-    group = parser.add_argument_group("under the supervisor (--supervised)")
-    add_control_arguments(group)
+    from pvemu.supervised import add_supervised_arguments
+    add_supervised_arguments(parser, "the file holds a supervised domain: restore it under a new supervisor")
 
 
 def restore(args) -> int:

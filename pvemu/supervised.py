@@ -37,6 +37,13 @@ def add_control_arguments(parser) -> None:
                         help="log the supervisor's decisions (refused hypercalls, actions)")
 
 
+def add_supervised_arguments(parser, help: str) -> None:
+    """--supervised (what it does: `help`) and the options that go with it
+    (`run`, `restore`)."""
+    parser.add_argument("--supervised", action="store_true", help=help)
+    add_control_arguments(parser.add_argument_group("under the supervisor (--supervised)"))
+
+
 def add_up_arguments(parser) -> None:
     parser.add_argument("config", help="a TOML file of [[domain]] entries (see paravirt/config.py)")
     parser.add_argument("--max-instructions", type=int, metavar="N",
@@ -107,9 +114,10 @@ def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = Fal
 
 
 def finish(sup) -> int:
-    """Print each domain's end and choose the exit status: a single domain's
-    own status; several: 0 only if all shut down with status 0."""
-    doms = list(sup.domains.values())
+    """Print each domain's end (destroyed ones too) and choose the exit
+    status: a single domain's own status; several: 0 only if all shut down
+    with status 0 (a destroyed domain has none)."""
+    doms = sorted(list(sup.domains.values()) + sup.destroyed, key=lambda d: d.domid)
     for d in doms:
         print(f"pvemu: {d.describe()}", file=sys.stderr)
     if len(doms) == 1 and doms[0].state == "shutdown" and doms[0].exit_status is not None:
@@ -118,16 +126,21 @@ def finish(sup) -> int:
     return 0 if ok else STATUS_FAILED
 
 
-def _run(cfg: Config, args) -> int:
+def _run(cfg: Config, args, saved=()) -> int:
+    """Start the configuration's domains (and those in the `saved` files)
+    with the command line's options and run them."""
     if args.quantum is not None:
-        if args.quantum <= 0:
-            raise ConfigError("--quantum must be positive")
         cfg.quantum = args.quantum
     cfg.threads = cfg.threads or args.threads
     if args.realtime and cfg.threads:
         raise ConfigError("--realtime paces domains scheduled in rounds; it does not combine with threads")
     cfg.actions += _control_actions(args, cfg.ips)
-    sup = start(cfg, args.verbose, realtime=args.realtime)
+    try:
+        sup = start(cfg, args.verbose, realtime=args.realtime)
+        if saved:
+            sup.restore(list(saved))
+    except MemoryError as e:
+        raise ConfigError(f"--memory: {e}") from None
     return _go(sup, cfg, args)
 
 
@@ -170,13 +183,7 @@ def restore_supervised(args) -> int:
     Supervisor.save (a `save` action or command) run on under a new
     supervisor; files saved together restore together."""
     try:
-        cfg = Config(max_instructions=args.max_instructions)
-        if args.quantum is not None:
-            cfg.quantum = args.quantum
-        cfg.actions += _control_actions(args, cfg.ips)
-        sup = start(cfg, args.verbose, realtime=args.realtime)
-        sup.restore(list(args.file))
-        return _go(sup, cfg, args)
+        return _run(Config(max_instructions=args.max_instructions), args, saved=args.file)
     except (ConfigError, EmuError) as e:
         print(f"pvemu restore: {e}", file=sys.stderr)
         return 2
