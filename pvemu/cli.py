@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run guest domains under the supervisor from a TOML file",
         "Boot the [[domain]] entries of a TOML file under the supervisor (see paravirt/config.py "
         "for the format).")
-    add("bench", bench, bench.add_arguments, bench.run, options.ONE_WAY,
+    add("bench", bench, bench.add_arguments, bench.run, options.BENCH,
         "benchmark the emulator against Unicorn and the host CPU", bench.DESCRIPTION)
     add("kut", kut, kut.add_arguments, kut.run, options.ONE_WAY,
         "run kvm-unit-tests and compare with QEMU's results")

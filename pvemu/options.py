@@ -3,7 +3,7 @@ allocated: an option that does not apply to the way a command runs (one
 machine, or domains under the supervisor) is an error rather than silently
 ignored, and so is one that needs another that is missing, a number out of
 range or a file that cannot be written.  Each subcommand has its Rules (RUN,
-RESTORE, ONE_WAY, FUZZ) and cli.main applies them with `check`: one line naming
+RESTORE, ONE_WAY, BENCH, FUZZ) and cli.main applies them with `check`: one line naming
 the option, exit status 2."""
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ SUPERVISOR_ONLY = ("unmodified", "threads", "quantum", "balloon", "pause", "unpa
 NEEDS = (("gdb_wait", "gdb"), ("save_at", "save"), ("trace_range", "trace"))
 #: Integer options: (least, most).
 LIMITS = {"max_instructions": (0, MAX_COUNT), "trace": (0, MAX_COUNT), "save_at": (0, MAX_COUNT),
-          "ips": (1, MAX_IPS), "quantum": (1, MAX_COUNT)}
+          "ips": (1, MAX_IPS), "quantum": (1, MAX_COUNT),
+          "rounds": (0, 0xFFFFFFFF), "repeat": (1, 10 ** 6), "jobs": (1, 1024)}   # bench, kut
 #: Files a run writes (besides these words for the console), and sizes of RAM.
 OUTPUTS = ("serial", "debugcon", "save", "record")
 CONSOLES = ("stdio", "none", "-")
@@ -37,7 +38,9 @@ class Rules:
     has one way to run); `machine_only`/`supervisor_only`: options refused
     in the other mode; `needs`: pairs (option, the option it needs);
     `limits`, `outputs` (files), `output_dirs`, `sizes`: values checked
-    when given (options a command does not have are passed over)."""
+    when given (options a command does not have are passed over);
+    `only_in`: option -> (a comma-separated list option, the items of it
+    one of which the option needs)."""
     mode: str = "supervised"
     machine_only: Sequence[str] = MACHINE_ONLY
     supervisor_only: Sequence[str] = SUPERVISOR_ONLY
@@ -46,12 +49,17 @@ class Rules:
     outputs: Sequence[str] = OUTPUTS
     output_dirs: Sequence[str] = ()
     sizes: Sequence[str] = SIZES
+    only_in: Dict[str, Tuple[str, Sequence[str]]] = field(default_factory=dict)
 
 
 RUN = Rules(machine_only=MACHINE_ONLY + ("bios", "trace", "trace_range", "flat", "module", "debugcon",
                                          "post_codes", "cpu", "device", "smp"))
 RESTORE = Rules()
-ONE_WAY = Rules(mode=None, machine_only=(), supervisor_only=())      # up, bench, kut
+ONE_WAY = Rules(mode=None, machine_only=(), supervisor_only=())      # up, kut, guests
+BENCH = Rules(mode=None, machine_only=(), supervisor_only=(), only_in={
+    "rounds": ("sections", ("workload",)), "programs": ("sections", ("suite",)), "opts": ("sections", ("suite",)),
+    "mode": ("sections", ("workload", "suite")), "engines": ("sections", ("workload", "suite")),
+    "repeat": ("sections", ("workload", "suite"))})
 FUZZ = Rules(mode=None, machine_only=(), supervisor_only=(), outputs=("json",), output_dirs=("out",))
 
 
@@ -113,3 +121,8 @@ def _check_modes(rules: Rules, parser, args) -> None:
     for dest, needed in rules.needs:
         if hasattr(args, dest) and given(parser, args, dest) and not given(parser, args, needed):
             raise EmuError(f"{_flag(parser, dest)} needs {_flag(parser, needed)}")
+    for dest, (list_dest, items) in rules.only_in.items():
+        chosen = {x.strip() for x in getattr(args, list_dest).split(",")}
+        if given(parser, args, dest) and not chosen & set(items):
+            raise EmuError(f"{_flag(parser, dest)} only applies when {_flag(parser, list_dest)} "
+                           f"includes {' or '.join(items)}")

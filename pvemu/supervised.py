@@ -139,8 +139,9 @@ def _run(cfg: Config, args, saved=()) -> int:
         sup = start(cfg, args.verbose, realtime=args.realtime)
         if saved:
             sup.restore(list(saved))
-    except MemoryError as e:
-        raise ConfigError(f"--memory: {e}") from None
+    except MemoryError as e:            # more than the host can give
+        raise ConfigError(f"--memory {args.memory}: {e}" if getattr(args, "memory", None) else
+                          f"domain memory: {e}") from None
     return _go(sup, cfg, args)
 
 

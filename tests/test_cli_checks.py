@@ -128,3 +128,18 @@ def test_pingpong_pairs_whatever_ids_it_gets():
     assert r.returncode == 0, err
     assert "pingpong1| pingpong: domain 2 is ping" in out and "pingpong2| pingpong: domain 3 is pong" in out
     assert out.count("pingpong: 50 round trips, counter 100") == 2
+
+
+def test_bench_options_that_do_not_apply_to_the_sections_chosen():
+    line = refused("bench", "--sections", "exits", "--rounds", "3", option="--rounds")
+    assert "--sections" in line and "workload" in line
+    refused("bench", "--sections", "workload", "--programs", "sha256", option="--programs")
+    refused("bench", "--sections", "aggregate", "--engines", "emu", option="--engines")
+    refused("bench", "--rounds", str(1 << 40), option="--rounds")
+    refused("bench", "--repeat", "0", option="--repeat")
+
+
+def test_kut_and_up_numbers_out_of_range(tmp_path):
+    refused("kut", "--jobs", "0", option="--jobs")
+    refused("up", tmp_path / "none.toml", "--max-instructions", str(10 ** 30), option="--max-instructions")
+    refused("up", tmp_path / "none.toml", "--record", tmp_path / "missing" / "log", option="--record")
