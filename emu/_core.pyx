@@ -10,7 +10,8 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING
 from posix.mman cimport (mmap, munmap, madvise, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED,
                           MAP_ANONYMOUS, MAP_FIXED, MAP_FAILED, MADV_DONTNEED)
 import os
@@ -2209,24 +2210,32 @@ cdef class Machine:
 
     # ---- in-memory state: CPU contexts (Unicorn's context_save/restore)
 
-    def context_save(self):
+    def context_save(self, into=None):
         """All CPU state (registers, flags, segments, control, debug and
         model-specific registers, x87/SSE, interrupt controllers and timers)
         as bytes, for context_restore on this machine or another of the
-        same mode.  Memory, mappings and hooks are not part of it."""
-        out = PyBytes_FromStringAndSize(NULL, ctx_size(self.c))
-        context_save(self.c, <uint8_t*><char*>out)
-        return out
+        same mode.  Memory, mappings and hooks are not part of it.  `into`:
+        a bytearray of a context's size to save into (and return) instead,
+        saving an allocation when one context is saved over and over."""
+        if into is None:
+            out = PyBytes_FromStringAndSize(NULL, ctx_size(self.c))
+            context_save(self.c, <uint8_t*><char*>out)
+            return out
+        if type(into) is not bytearray or len(<bytearray>into) != ctx_size(self.c):
+            raise EmuError(f"into must be a bytearray of {ctx_size(self.c)} bytes (a context's), not {into!r:.40}")
+        context_save(self.c, <uint8_t*>PyByteArray_AS_STRING(into))
+        return into
 
     def context_restore(self, context):
         """Put back CPU state from context_save.  Cached translations and the
         jump cache are dropped; decoded blocks stay (they are keyed by
         physical address and decode mode)."""
         cdef const uint8_t[:] blob
-        if type(context) is bytes:           # context_save's own: no buffer to acquire
-            if len(<bytes>context) != ctx_size(self.c):
+        if type(context) is bytes or type(context) is bytearray:    # context_save's: no buffer to acquire
+            if len(context) != ctx_size(self.c):
                 raise EmuError(f"context is {len(context)} bytes, not the {ctx_size(self.c)} of context_save")
-            context_restore(self.c, <const uint8_t*><const char*><bytes>context)
+            context_restore(self.c, <const uint8_t*>(PyBytes_AS_STRING(context) if type(context) is bytes
+                                                     else PyByteArray_AS_STRING(context)))
             return
         try:
             blob = context

@@ -1,8 +1,9 @@
 # CPU contexts (Machine.context_save/context_restore): the CPU struct as
 # bytes, less the software TLBs (a cache, flushed on restore).  What belongs
 # to the machine rather than to the CPU's state (host pointers, the decode
-# cache, mapped regions, hooks, dirty-page marks, lifetime counters) is kept
-# from the live machine when a context is put back.
+# cache, mapped regions, hooks, dirty-page marks, lifetime counters, console
+# output on its way out) is kept from the live machine when a context is put
+# back.
 
 cdef inline size_t ctx_head(CPU* c) noexcept nogil:
     """Bytes of the struct before the TLBs."""
@@ -22,7 +23,7 @@ cdef void context_save(CPU* c, uint8_t* blob) noexcept nogil:
 cdef struct Span:
     size_t off, n
 
-cdef Span KEPT[48]        # the fields a restore leaves alone, in struct order
+cdef Span KEPT[64]        # the fields a restore leaves alone, in struct order
 cdef int NKEPT = 0
 
 cdef void keep(CPU* c, void* field, size_t n) noexcept nogil:
@@ -58,6 +59,9 @@ cdef void find_kept(CPU* c) noexcept nogil:
     keep(c, &c.icount, sizeof(c.icount)); keep(c, &c.blocks_decoded, sizeof(c.blocks_decoded))
     keep(c, &c.smc_invalidations, sizeof(c.smc_invalidations))
     keep(c, &c.blocks_chained, sizeof(c.blocks_chained)); keep(c, &c.stop_request, sizeof(c.stop_request))
+    # output not yet handed to the host (COM1, port 0xE9): neither dropped nor repeated
+    keep(c, &c.uart.out[0], sizeof(c.uart.out)); keep(c, &c.uart.out_len, sizeof(c.uart.out_len))
+    keep(c, &c.dbg_out[0], sizeof(c.dbg_out)); keep(c, &c.dbg_len, sizeof(c.dbg_len))
 
 cdef CPU* _layout = <CPU*>calloc(1, sizeof(CPU))    # offsets only: found once, at import
 find_kept(_layout)

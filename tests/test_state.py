@@ -45,6 +45,35 @@ def test_context_restore_keeps_what_belongs_to_the_machine():
     assert m.reg_read("rax") == 0
 
 
+def test_context_saved_into_a_buffer():
+    m = Machine(mode=64, memory=1 << 20)
+    m.reg_write("rbx", 0x1234)
+    buf = bytearray(len(m.context_save()))
+    assert m.context_save(into=buf) is buf and bytes(buf) == m.context_save()
+    m.reg_write("rbx", 1)
+    m.context_restore(buf)
+    assert m.reg_read("rbx") == 0x1234
+    for bad in (bytearray(3), bytes(len(buf)), memoryview(buf)):
+        with pytest.raises(EmuError, match="into"):
+            m.context_save(into=bad)
+
+
+def test_console_output_is_neither_dropped_nor_repeated_by_a_restore():
+    """A context saved in a hook while the guest's COM1 output was still on
+    its way out: restoring it later does not send that output again."""
+    m = Machine(mode=32, memory=1 << 20)
+    # mov dx, 0x3f8; mov al, 'A'; out dx, al; nop; hlt
+    m.mem_write(0x1000, bytes.fromhex("66baf803" "b041" "ee" "90" "f4"))
+    saved = []
+    m.hook_add("code", lambda a, n: saved.append(m.context_save()) if not saved else None, 0x1007, 0x1007)
+    assert m.run(start=0x1000).reason == "hlt"
+    assert m.serial_output == b"A"
+    m.context_restore(saved[0])
+    assert m.reg_read("eip") == 0x1007
+    assert m.run().reason == "hlt"
+    assert m.serial_output == b"A"
+
+
 def test_context_restore_rejects_other_bytes():
     m = Machine()
     with pytest.raises(EmuError, match="context"):

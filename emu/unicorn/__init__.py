@@ -384,7 +384,9 @@ class Uc:
         return UcContext(self._mode, self._m.context_save())
 
     def context_update(self, context):
-        context._blob = self._m.context_save()
+        if type(context._blob) is not bytearray:     # from now on saved into, in place
+            context._blob = bytearray(len(context._blob))
+        self._m.context_save(into=context._blob)
 
     def context_restore(self, context):
         self._m.context_restore(context._blob)
