@@ -2,9 +2,9 @@
 allocated: an option that does not apply to the way a command runs (one
 machine, or domains under the supervisor) is an error rather than silently
 ignored, and so is one that needs another that is missing, a number out of
-range or a file that cannot be written.  Each subcommand has its Rules (RUN,
-RESTORE, ONE_WAY, BENCH, FUZZ) and cli.main applies them with `check`: one line naming
-the option, exit status 2."""
+range or a file that cannot be written.  Each subcommand has its Rules
+(RUN, RESTORE, ONE_WAY, BENCH, FUZZ) and cli.main applies them with
+`check`: one line naming the option, exit status 2."""
 from __future__ import annotations
 
 import os
@@ -86,8 +86,13 @@ def check(rules: Rules, parser, args) -> None:
                            f"{'at most ' + format(hi, ',') if value > hi else 'at least ' + str(lo)}")
     for dest in rules.sizes:
         value = getattr(args, dest, None)
-        if value is not None and parse_size(value) > MAX_MEMORY:
-            raise EmuError(f"{_flag(parser, dest)} {value}: at most {MAX_MEMORY >> 30} GiB")
+        if value is not None:
+            try:
+                size = parse_size(value)
+            except EmuError as e:
+                raise EmuError(f"{_flag(parser, dest)}: {e}") from None
+            if size > MAX_MEMORY:
+                raise EmuError(f"{_flag(parser, dest)} {value}: at most {MAX_MEMORY >> 30} GiB")
     for dests, directory in ((rules.outputs, False), (rules.output_dirs, True)):
         for dest in dests:
             path = getattr(args, dest, None)

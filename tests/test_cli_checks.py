@@ -79,6 +79,10 @@ def test_memory_beyond_what_a_machine_takes():
     refused("run", "hello", "--supervised", "--memory", too_much, option="--memory")
 
 
+def test_a_bad_size_names_the_option():
+    assert "bad size" in refused("run", "hello", "--memory", "12Q", option="--memory")
+
+
 def test_memory_the_host_cannot_give():
     """Within a Machine's limit but more than this host can allocate: the
     allocation fails cleanly (or, where the host overcommits that much,
