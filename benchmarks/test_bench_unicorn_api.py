@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ENGINES = ("unicorn", "emu.unicorn")
 BASE, DATA = 0x1000000, 0x2000000
-# mov ecx, N; L: add eax, ecx; xor ebx, eax; mov [DATA], ebx; dec ecx; jnz L; (end)
-LOOP = (b"\xb9%s" b"\x01\xc8" b"\x31\xc3" b"\x89\x1d\x00\x00\x00\x02" b"\x49" b"\x75\xf5")
+# mov ecx, N; L: add eax, ecx; xor ebx, eax; mov [DATA], ebx; dec ecx; jnz L (rel8 -13); (end)
+LOOP = (b"\xb9%s" b"\x01\xc8" b"\x31\xc3" b"\x89\x1d\x00\x00\x00\x02" b"\x49" b"\x75\xf3")
 PER_ITERATION = 5
 
 

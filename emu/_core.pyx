@@ -10,7 +10,8 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t, int32_t
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING
 from posix.mman cimport (mmap, munmap, madvise, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED,
                           MAP_ANONYMOUS, MAP_FIXED, MAP_FAILED, MADV_DONTNEED)
 import os
@@ -18,6 +19,7 @@ import os
 cdef extern from "<sys/mman.h>":
     int MADV_REMOVE
 
+from emu.bounds import MAX_COUNT, MAX_IPS, MAX_MEMORY
 from emu.errors import EmuError
 from emu.exits import Exit
 
@@ -502,7 +504,7 @@ cdef class Machine:
                   cpu=None):
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
-        size = _check_int("memory", memory, 0, 1 << 40)   # 0: none, mem_map it
+        size = _check_int("memory", memory, 0, MAX_MEMORY)   # 0: none, mem_map it
         size = (size + 0xFFF) & ~0xFFF
         self.c = <CPU*>calloc(1, sizeof(CPU))
         if self.c == NULL:
@@ -514,6 +516,7 @@ cdef class Machine:
         c.hk_pass_addr = TLB_EMPTY
         self._hooks = {}
         self._code_list, self._block_list = [], []
+        self._mem_lists = {}
         self._next_hook = 1
         self._regions = []
         self._frame_used = bytearray()
@@ -664,9 +667,7 @@ cdef class Machine:
 
     @ips.setter
     def ips(self, value):
-        if int(value) <= 0:
-            raise EmuError(f"ips must be positive, not {value!r}")
-        self.c.ips = int(value)
+        self.c.ips = _check_int("ips", value, 1, MAX_IPS)
 
     @property
     def post_code(self):
@@ -788,11 +789,16 @@ cdef class Machine:
         while k < a + n:                     # page by page; stores into decoded code invalidate it
             chunk = min(0x1000 - (k & 0xFFF), a + n - k)
             p = self._host(k, &fpa)
-            mark_dirty(self.c, fpa)
-            memcpy(p, &view[k - a], chunk)
-            if fpa >> 12 < self.c.nframes and self.c.page_blocks[fpa >> 12] != NULL:
-                smc_write(self.c, fpa, <uint32_t>chunk)
+            self._phys_copy(p, fpa, &view[k - a], <uint32_t>chunk)
             k += chunk
+
+    cdef void _phys_copy(self, uint8_t* p, uint64_t fpa, const uint8_t* src, uint32_t n) noexcept:
+        """Store n bytes (within one page) at host p, frame address fpa: the
+        snapshot keeps the page first, decoded code there is dropped."""
+        mark_dirty(self.c, fpa)
+        memcpy(p, src, n)
+        if fpa >> 12 < self.c.nframes and self.c.page_blocks[fpa >> 12] != NULL:
+            smc_write(self.c, fpa, n)
 
     def mem_read(self, addr, n):
         """Read n bytes at a guest physical address (RAM or mapped regions)."""
@@ -894,7 +900,7 @@ cdef class Machine:
         if until is not None:
             _check_int("until", until, 0, c.ipmask)
         if count is not None:
-            _check_int("count", count, 0, (1 << 63) - 1)
+            _check_int("count", count, 0, MAX_COUNT)
         c.hk_pass_addr = TLB_EMPTY               # a fresh run: every hook fires
         self._retried = None
         c.has_until = until is not None or c.nbreaks > 0
@@ -1973,6 +1979,7 @@ cdef class Machine:
     cdef object _retried      # the fault a memory-fault hook just asked to retry
     cdef bint _rip_written    # a hook wrote rip
     cdef list _code_list, _block_list   # (lo, hi, callback, data) of code (and fetch), block hooks
+    cdef dict _mem_lists      # 'mem_read' ... -> [(lo, hi, callback, data, access)] of memory hooks
     cdef bytes _snap_context  # the CPU at the last snapshot()
 
     def hook_add(self, kind, callback, begin=1, end=0, arg=None, data=None):
@@ -2004,9 +2011,13 @@ cdef class Machine:
         hook takes effect at once, also from inside a hook.  An exception
         raised by a callback ends run() and reaches its caller.
 
-        data (code and block hooks): a pair (first, last) passed around the
-        arguments, callback(first, address, size, last), as Unicorn's
-        (uc, ..., user_data), saving a wrapper call per event."""
+        data (code, block and memory-access hooks): a pair (first, last)
+        passed around the arguments, callback(first, address, size, last)
+        or callback(first, access, address, size, value, last), as
+        Unicorn's (uc, ..., user_data), saving a wrapper call per event;
+        a memory hook's `arg` is then what it passes as access (e.g.
+        Unicorn's UC_MEM_WRITE) and its value is signed 64-bit, as
+        Unicorn's."""
         if kind not in HOOK_KINDS:
             raise EmuError(f"hook kind {kind!r} is not one of {', '.join(HOOK_KINDS)}")
         if not callable(callback):
@@ -2017,8 +2028,8 @@ cdef class Machine:
             raise EmuError(f"an 'insn' hook takes arg in {', '.join(HOOK_INSNS)}, not {arg!r}")
         handle = self._next_hook
         self._next_hook += 1
-        if data is not None and (kind not in ("code", "block") or len(data) != 2):
-            raise EmuError("data is a pair (first, last), for code and block hooks")
+        if data is not None and (kind not in DATA_HOOK_KINDS or len(data) != 2):
+            raise EmuError(f"data is a pair (first, last), for {', '.join(DATA_HOOK_KINDS)} hooks")
         self._hooks[handle] = (kind, callback, b, e, arg, data)
         self._sync_hooks()
         return handle
@@ -2035,13 +2046,15 @@ cdef class Machine:
         c = self.c
         code, block, mem = [], [], []
         traps = 0
-        self._code_list, self._block_list = [], []
+        self._code_list, self._block_list, self._mem_lists = [], [], {}
         for kind, cb, b, e, arg, data in self._hooks.values():
             r = (0, (1 << 64) - 1) if b > e else (b, e)
             if kind in ("code", "block", "mem_fetch"):
                 if kind == "mem_fetch":
-                    cb, data = _fetch_adapter(cb), None
+                    cb, data = _fetch_adapter(cb, data, arg), None
                 (self._block_list if kind == "block" else self._code_list).append(r + (cb, data))
+            if kind in ("mem_read", "mem_read_after", "mem_write"):
+                self._mem_lists.setdefault(kind, []).append(r + (cb, data, arg))
             if kind in ("code", "mem_fetch"):
                 code.append(r)
             elif kind == "block":
@@ -2103,22 +2116,36 @@ cdef class Machine:
             c.hk_pass_addr = addr
             c.hk_pass_level = level
 
-    cdef object _hooked_access(self):
+    cdef uint64_t _hooked_access(self) except? 0:
         """An access to a page under a memory hook: call the hooks and do
-        the access; returns the value read (0 for a store)."""
+        the access (within one page: one that straddles two is reported
+        unmapped); returns the value read (0 for a store)."""
         c = self.c
-        addr, size = c.mmio_addr, c.mmio_size
+        cdef uint64_t addr = c.mmio_addr, value = c.mmio_value & size_mask(c.mmio_size), fpa
+        cdef uint32_t size = c.mmio_size
         if c.mmio_write:
-            for cb in self._hooks_at(("mem_write",), addr):
-                cb("write", addr, size, c.mmio_value)
-            self.mem_write(addr, (c.mmio_value & size_mask(size)).to_bytes(size, "little"))
+            self._mem_hooks("mem_write", "write", addr, size, value)
+            self._phys_copy(self._hooked_page(addr, &fpa), fpa, <uint8_t*>&value, size)
             return 0
-        for cb in self._hooks_at(("mem_read",), addr):
-            cb("read", addr, size, 0)
-        value = int.from_bytes(self.mem_read(addr, size), "little")
-        for cb in self._hooks_at(("mem_read_after",), addr):
-            cb("read", addr, size, value)
+        self._mem_hooks("mem_read", "read", addr, size, 0)
+        value = 0                       # the hooks may have changed or unmapped it
+        memcpy(&value, self._hooked_page(addr, &fpa), size)
+        self._mem_hooks("mem_read_after", "read", addr, size, value)
         return value
+
+    cdef void _mem_hooks(self, str kind, str access, uint64_t addr, uint32_t size, uint64_t value) except *:
+        for lo, hi, cb, data, arg in self._mem_lists.get(kind, ()):
+            if lo <= addr <= hi:
+                if data is None:
+                    cb(access, addr, size, value)
+                else:
+                    cb(data[0], access if arg is None else arg, addr, size, <int64_t>value, data[1])
+
+    cdef uint8_t* _hooked_page(self, uint64_t addr, uint64_t* fpa) except NULL:
+        cdef uint8_t* p = self._host(addr, fpa)
+        if p == NULL:
+            raise EmuError(f"a memory hook unmapped {addr:#x} while the guest was accessing it")
+        return p
 
     cdef bint _hook_exit(self, int reason) except *:
         """An exit some hook may take: True if it did and the run goes on."""
@@ -2190,20 +2217,33 @@ cdef class Machine:
 
     # ---- in-memory state: CPU contexts (Unicorn's context_save/restore)
 
-    def context_save(self):
+    def context_save(self, into=None):
         """All CPU state (registers, flags, segments, control, debug and
         model-specific registers, x87/SSE, interrupt controllers and timers)
         as bytes, for context_restore on this machine or another of the
-        same mode.  Memory, mappings and hooks are not part of it."""
-        out = PyBytes_FromStringAndSize(NULL, ctx_size(self.c))
-        context_save(self.c, <uint8_t*><char*>out)
-        return out
+        same mode.  Memory, mappings and hooks are not part of it.  `into`:
+        a bytearray of a context's size to save into (and return) instead,
+        saving an allocation when one context is saved over and over."""
+        if into is None:
+            out = PyBytes_FromStringAndSize(NULL, ctx_size(self.c))
+            context_save(self.c, <uint8_t*><char*>out)
+            return out
+        if type(into) is not bytearray or len(<bytearray>into) != ctx_size(self.c):
+            raise EmuError(f"into must be a bytearray of {ctx_size(self.c)} bytes (a context's), not {into!r:.40}")
+        context_save(self.c, <uint8_t*>PyByteArray_AS_STRING(into))
+        return into
 
     def context_restore(self, context):
         """Put back CPU state from context_save.  Cached translations and the
         jump cache are dropped; decoded blocks stay (they are keyed by
         physical address and decode mode)."""
         cdef const uint8_t[:] blob
+        if type(context) is bytes or type(context) is bytearray:    # context_save's: no buffer to acquire
+            if len(context) != ctx_size(self.c):
+                raise EmuError(f"context is {len(context)} bytes, not the {ctx_size(self.c)} of context_save")
+            context_restore(self.c, <const uint8_t*>(PyBytes_AS_STRING(context) if type(context) is bytes
+                                                     else PyByteArray_AS_STRING(context)))
+            return
         try:
             blob = context
         except (TypeError, ValueError):
@@ -2404,11 +2444,16 @@ cdef class Machine:
         return {"blocks": self.c.cov_blocks, "instructions": self.c.icount}
 
 
-def _fetch_adapter(cb):
-    return lambda address, size: cb("fetch", address, size, 0)
+def _fetch_adapter(cb, data, access):
+    if data is None:
+        return lambda address, size: cb("fetch", address, size, 0)
+    first, last = data
+    return lambda address, size: cb(first, access if access is not None else "fetch", address, size, 0, last)
 
 
 #: Machine.hook_add's kinds, and the instructions an 'insn' hook can take.
+#: The kinds of hook that take `data` (Machine.hook_add).
+DATA_HOOK_KINDS = ("code", "block", "mem_read", "mem_write", "mem_fetch", "mem_read_after")
 HOOK_KINDS = ("code", "block", "mem_read", "mem_write", "mem_fetch", "mem_read_after",
               "mem_read_unmapped", "mem_write_unmapped", "mem_fetch_unmapped",
               "mem_read_prot", "mem_write_prot", "mem_fetch_prot",

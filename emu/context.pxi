@@ -1,8 +1,9 @@
 # CPU contexts (Machine.context_save/context_restore): the CPU struct as
 # bytes, less the software TLBs (a cache, flushed on restore).  What belongs
 # to the machine rather than to the CPU's state (host pointers, the decode
-# cache, mapped regions, hooks, dirty-page marks, lifetime counters) is kept
-# from the live machine when a context is put back.
+# cache, mapped regions, hooks, dirty-page marks, lifetime counters, console
+# output on its way out) is kept from the live machine when a context is put
+# back.
 
 cdef inline size_t ctx_head(CPU* c) noexcept nogil:
     """Bytes of the struct before the TLBs."""
@@ -19,29 +20,67 @@ cdef void context_save(CPU* c, uint8_t* blob) noexcept nogil:
     memcpy(blob, c, ctx_head(c))
     memcpy(blob + ctx_head(c), <char*>c + ctx_after(c), sizeof(CPU) - ctx_after(c))
 
+cdef struct Span:
+    size_t off, n
+
+cdef Span KEPT[64]        # the fields a restore leaves alone, in struct order
+cdef int NKEPT = 0
+
+cdef void keep(CPU* c, void* field, size_t n) noexcept nogil:
+    global NKEPT
+    cdef int k = NKEPT
+    cdef size_t off = <size_t>(<char*>field - <char*>c)
+    while k > 0 and KEPT[k - 1].off > off:      # insertion: the spans stay sorted
+        KEPT[k] = KEPT[k - 1]
+        k -= 1
+    KEPT[k].off, KEPT[k].n = off, n
+    NKEPT += 1
+
+cdef void find_kept(CPU* c) noexcept nogil:
+    """KEPT: what belongs to the machine rather than to the CPU's state."""
+    keep(c, &c.tlb_r[0], 3 * 256 * sizeof(TlbEntry))     # not in a context at all
+    keep(c, &c.mem, sizeof(c.mem)); keep(c, &c.mem_size, sizeof(c.mem_size)); keep(c, &c.npages, sizeof(c.npages))
+    keep(c, &c.io_map, sizeof(c.io_map)); keep(c, &c.absent, sizeof(c.absent)); keep(c, &c.pv_vcpu, sizeof(c.pv_vcpu))
+    keep(c, &c.hash, sizeof(c.hash)); keep(c, &c.jcache, sizeof(c.jcache))
+    keep(c, &c.page_blocks, sizeof(c.page_blocks)); keep(c, &c.blocks, sizeof(c.blocks))
+    keep(c, &c.insn_pool, sizeof(c.insn_pool)); keep(c, &c.nblocks, sizeof(c.nblocks))
+    keep(c, &c.ninsns, sizeof(c.ninsns)); keep(c, &c.use_cache, sizeof(c.use_cache))
+    keep(c, &c.no_chain, sizeof(c.no_chain)); keep(c, &c.regions, sizeof(c.regions))
+    keep(c, &c.nregions, sizeof(c.nregions)); keep(c, &c.frames, sizeof(c.frames))
+    keep(c, &c.nframes, sizeof(c.nframes))
+    keep(c, &c.hk_code_lo[0], <size_t>(<char*>&c.hk_pass_addr - <char*>&c.hk_code_lo[0]))   # hooks
+    keep(c, &c.pv_trap, sizeof(c.pv_trap))
+    keep(c, &c.dirty, sizeof(c.dirty)); keep(c, &c.dirty_log, sizeof(c.dirty_log))
+    keep(c, &c.snap_list, sizeof(c.snap_list)); keep(c, &c.dirty_frames, sizeof(c.dirty_frames))
+    keep(c, &c.ndirty_log, sizeof(c.ndirty_log)); keep(c, &c.nsnap, sizeof(c.nsnap))
+    keep(c, &c.snap, sizeof(c.snap)); keep(c, &c.snap_frames, sizeof(c.snap_frames))
+    keep(c, &c.cov_map, sizeof(c.cov_map)); keep(c, &c.cov_mask, sizeof(c.cov_mask))
+    keep(c, &c.cov_prev, sizeof(c.cov_prev)); keep(c, &c.cov_blocks, sizeof(c.cov_blocks))
+    keep(c, &c.icount, sizeof(c.icount)); keep(c, &c.blocks_decoded, sizeof(c.blocks_decoded))
+    keep(c, &c.smc_invalidations, sizeof(c.smc_invalidations))
+    keep(c, &c.blocks_chained, sizeof(c.blocks_chained)); keep(c, &c.stop_request, sizeof(c.stop_request))
+    # output not yet handed to the host (COM1, port 0xE9): neither dropped nor repeated
+    keep(c, &c.uart.out[0], sizeof(c.uart.out)); keep(c, &c.uart.out_len, sizeof(c.uart.out_len))
+    keep(c, &c.dbg_out[0], sizeof(c.dbg_out)); keep(c, &c.dbg_len, sizeof(c.dbg_len))
+
+cdef CPU* _layout = <CPU*>calloc(1, sizeof(CPU))    # offsets only: found once, at import
+find_kept(_layout)
+free(_layout)
+
 cdef void context_restore(CPU* c, const uint8_t* blob) noexcept nogil:
-    cdef CPU* keep = <CPU*>malloc(sizeof(CPU))
-    if keep == NULL:
-        return
-    memcpy(keep, c, sizeof(CPU))
-    memcpy(c, blob, ctx_head(c))
-    memcpy(<char*>c + ctx_after(c), blob + ctx_head(c), sizeof(CPU) - ctx_after(c))
-    c.mem, c.mem_size, c.npages = keep.mem, keep.mem_size, keep.npages
-    c.io_map, c.absent, c.pv_vcpu = keep.io_map, keep.absent, keep.pv_vcpu
-    c.hash, c.jcache, c.page_blocks = keep.hash, keep.jcache, keep.page_blocks
-    c.blocks, c.insn_pool, c.nblocks, c.ninsns = keep.blocks, keep.insn_pool, keep.nblocks, keep.ninsns
-    c.use_cache, c.no_chain = keep.use_cache, keep.no_chain
-    c.regions, c.nregions, c.frames, c.nframes = keep.regions, keep.nregions, keep.frames, keep.nframes
-    memcpy(&c.hk_code_lo[0], &keep.hk_code_lo[0], <size_t>(<char*>&c.hk_pass_addr - <char*>&c.hk_code_lo[0]))
+    """Copy the context in around the kept fields (KEPT), in place."""
+    cdef uint32_t key = c.key
+    cdef size_t pos = 0, end
+    cdef int k
+    for k in range(NKEPT + 1):
+        end = KEPT[k].off if k < NKEPT else sizeof(CPU)
+        if end > pos:               # a gap lies wholly before or after the TLBs
+            memcpy(<char*>c + pos, blob + (pos if pos < ctx_head(c) else pos - (ctx_after(c) - ctx_head(c))),
+                   end - pos)
+        if k < NKEPT and KEPT[k].off + KEPT[k].n > pos:
+            pos = KEPT[k].off + KEPT[k].n
     c.hk_pass_addr = TLB_EMPTY
-    c.pv_trap = keep.pv_trap
-    c.dirty, c.dirty_log, c.snap_list, c.dirty_frames = keep.dirty, keep.dirty_log, keep.snap_list, keep.dirty_frames
-    c.ndirty_log, c.nsnap, c.snap, c.snap_frames = keep.ndirty_log, keep.nsnap, keep.snap, keep.snap_frames
-    c.cov_map, c.cov_mask, c.cov_prev, c.cov_blocks = keep.cov_map, keep.cov_mask, keep.cov_prev, keep.cov_blocks
-    c.icount, c.blocks_decoded, c.smc_invalidations = keep.icount, keep.blocks_decoded, keep.smc_invalidations
-    c.blocks_chained, c.stop_request = keep.blocks_chained, keep.stop_request
     # a newer jump-cache generation than any the live machine used
-    c.key = (keep.key & ~<uint32_t>KEY_DECODE) | (c.key & KEY_DECODE)
-    free(keep)
+    c.key = (key & ~<uint32_t>KEY_DECODE) | (c.key & KEY_DECODE)
     tlb_flush(c)
     c.next_event = 0

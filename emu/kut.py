@@ -30,7 +30,7 @@ DEFAULT_TIMEOUT = 240              # wall-clock seconds per kernel
 QEMU_DEFAULT_MEMORY = "128M"       # QEMU's default -m
 MAX_MEMORY = 3 << 30               # pvemu's RAM is one range from 0: it must end below the devices
 
-#: pvemu's status for each way a run ends (emu/system.py), by name.
+#: pvemu's status for each way a run ends (pvemu/run.py), by name.
 STATUS_NAMES = {1: "pass", 77: "skip", 124: "timeout", 125: "guest fault", 126: "halted",
                 2: "refused", 3: "fail"}
 

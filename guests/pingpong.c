@@ -1,9 +1,11 @@
 /* pingpong: a counter bounced N times (rounds=N, default 1000) through a
- * shared page and event channels.  Under the supervisor: two domains, the
- * first (domain 1) "ping", which grants its page to domain 2, allocates an
- * unbound port for it and publishes both with store_op (KEY_GREF, then
- * KEY_PORT); domain 2, "pong", polls domain 1's keys (store_op read, a
- * yield between tries), maps the page and binds the port.  Each side adds
+ * shared page and event channels.  Under the supervisor: two domains, each
+ * told the other's id by peer=D on its command line (`pvemu run
+ * --supervised` adds it; without it domains 1 and 2 pair).  The lower id is
+ * "ping": it grants its page to the peer, allocates an unbound port for it
+ * and publishes both with store_op (KEY_GREF, then KEY_PORT); the other,
+ * "pong", polls ping's keys (store_op read, a yield between tries), maps
+ * the page and binds the port.  Each side adds
  * 1 when the counter's parity says it is its turn and notifies the other.  Natively (no supervisor) the
  * two ends are two tasks of one kernel that yield to each other. */
 #include "guest.h"
@@ -15,10 +17,11 @@ static u8 page[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
 static struct shared *sh = (struct shared *)page;
 static u32 port;
 static int ping;
+static u16 peer;
 static volatile int finished;
 
-/* store_op keys under domain 1 (guests/README.md). */
-#define KEY_GREF    0x70700001u         /* the grant ref of ping's page, for domain 2 */
+/* store_op keys under ping's domain (guests/README.md). */
+#define KEY_GREF    0x70700001u         /* the grant ref of ping's page, for pong */
 #define KEY_PORT    0x70700002u         /* ping's unbound port for domain 2; written last */
 #define POLL_TRIES  100000
 
@@ -98,12 +101,15 @@ int guest_main(void)
         printk("pingpong: %u round trips, counter %u\n", rounds, sh->counter);
         return sh->counter == 2 * rounds ? 0 : 1;
     }
-    ping = pv_domid == 1;
+    peer = (u16)cmdline_uint("peer", pv_domid == 1 ? 2 : 1);
+    if (peer == pv_domid)
+        panic("peer=%u is this domain", peer);
+    ping = pv_domid < peer;
     printk("pingpong: domain %u is %s\n", pv_domid, ping ? "ping" : "pong");
     if (ping) {
-        struct pvemu_gnttab_grant g = { 2, 0, 0, (uptr)page >> 12 };
+        struct pvemu_gnttab_grant g = { peer, 0, 0, (uptr)page >> 12 };
         long r = HC(grant_table_op, PVEMU_GNTTABOP_grant, &g, 0);
-        long p = evtchn_alloc_unbound(2, on_event);
+        long p = evtchn_alloc_unbound(peer, on_event);
         if (r < 0 || p < 0)
             panic("grant %ld / alloc_unbound %ld", r, p);
         port = (u32)p;
@@ -116,16 +122,16 @@ int guest_main(void)
             panic("store_op write: %ld", r);
     } else {
         u64 gref = 0, rport = 0;
-        long r = store_wait(1, KEY_PORT, &rport);
+        long r = store_wait(peer, KEY_PORT, &rport);
         if (r >= 0)
-            r = store_wait(1, KEY_GREF, &gref);
+            r = store_wait(peer, KEY_GREF, &gref);
         if (r < 0)
-            panic("store_op read of domain 1's keys: %ld", r);
-        struct pvemu_gnttab_map m = { 1, 0, (u32)gref, (uptr)page >> 12 };
+            panic("store_op read of domain %u's keys: %ld", peer, r);
+        struct pvemu_gnttab_map m = { peer, 0, (u32)gref, (uptr)page >> 12 };
         r = HC(grant_table_op, PVEMU_GNTTABOP_map, &m, 0);
-        long p = r < 0 ? r : evtchn_bind_interdomain(1, (u32)rport, on_event);
+        long p = r < 0 ? r : evtchn_bind_interdomain(peer, (u32)rport, on_event);
         if (r < 0 || p < 0)
-            panic("map grant %llu (%ld) / bind port %llu (%ld) of domain 1", gref, r, rport, p);
+            panic("map grant %llu (%ld) / bind port %llu (%ld) of domain %u", gref, r, rport, p, peer);
         port = (u32)p;
         pv_ops.mmu.flush_tlb_one((uptr)page);
         evtchn_send(port);

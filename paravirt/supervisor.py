@@ -72,6 +72,7 @@ class Supervisor:
         self.hypercalls = dict(HYPERCALLS)
         self.features = FEATURES
         self.domains: dict[int, Domain] = {}
+        self.destroyed: list[Domain] = []     # ended by destroy(): still in the summary
         self.lock = threading.RLock()
         self.clock = 0                  # shared virtual time (sequential scheduling)
         self.actions: list = []         # (virtual time, sequence, description, fn), sorted
@@ -177,6 +178,7 @@ class Supervisor:
     def destroy(self, dom: Domain) -> None:
         self._finish(dom, "shutdown", "destroyed")
         del self.domains[dom.domid]
+        self.destroyed.append(dom)
 
     @staticmethod
     def target_pages(dom: Domain, size: int) -> int:

@@ -37,14 +37,14 @@ def parity(v: int) -> int:
 
 
 def pvemu_cli(*args, timeout=120):
-    """Run `python -m emu ARGS` as a user would: from a neutral directory (so
+    """Run the `pvemu` command (`python -m pvemu ARGS`) as a user would: from a neutral directory (so
     the source tree does not shadow the installed package), with any
     PYTHONPATH made absolute."""
     import subprocess
     import sys
     import tempfile
     with tempfile.TemporaryDirectory() as cwd:
-        return subprocess.run([sys.executable, "-m", "emu", *map(str, args)], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "pvemu", *map(str, args)], capture_output=True,
                               timeout=timeout, cwd=cwd, env=subprocess_env())
 
 

@@ -326,7 +326,7 @@ def test_broken_instruction_is_found_and_shrunk(tmp_path, monkeypatch):
     assert "-ADC" in text and str(res.findings[0].path) in text
 
     # the reproducer replays: still differs with the broken build ...
-    from emu import cli
+    from pvemu import cli
     assert cli.main(["fuzz", "replay", res.findings[0].path]) == 1
     # ... and agrees with the real one
     monkeypatch.undo()
@@ -429,7 +429,7 @@ def test_memory_diffs_finds_each_differing_run():
 
 
 def _cli(argv, capsys=None):
-    from emu import cli
+    from pvemu import cli
     rc = cli.main(argv)
     return rc
 

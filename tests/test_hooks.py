@@ -50,6 +50,31 @@ def test_memory_hooks_report_access_and_value():
     assert m.reg_read("eax") == 1
 
 
+def test_memory_hooks_with_data_are_called_as_unicorns():
+    """data=(first, last): callback(first, access, address, size, value,
+    last), access being the hook's arg, the value signed 64-bit."""
+    m = Machine(mode=64, memory=0)
+    m.mem_map(CODE, 0x1000, 5)
+    m.mem_map(DATA, 0x1000, 3)
+    # mov rax, -2; mov [DATA], rax; mov rbx, [DATA]; hlt
+    m.mem_write(CODE, bytes.fromhex("48c7c0feffffff" "48890425" "00002000" "488b1c25" "00002000" "f4"))
+    log = []
+    m.hook_add("mem_write", lambda *a: log.append(a), arg=17, data=("uc", "ud"))
+    m.hook_add("mem_read", lambda *a: log.append(a), data=("uc", "ud"))
+    m.hook_add("mem_write", lambda *a: log.append(a))
+    assert m.run(start=CODE).reason == "hlt"
+    assert log == [("uc", 17, DATA, 8, -2, "ud"), ("write", DATA, 8, (1 << 64) - 2),
+                   ("uc", "read", DATA, 8, 0, "ud")]
+    assert m.reg_read("rbx") == (1 << 64) - 2
+
+
+def test_a_read_hook_sees_and_may_change_memory_before_the_read():
+    m = machine()
+    m.hook_add("mem_read", lambda acc, a, n, v: m.mem_write(a, (0x55).to_bytes(n, "little")))
+    m.run(start=CODE)
+    assert m.reg_read("eax") == 0x55
+
+
 def test_hook_added_and_removed_mid_run_takes_effect_at_once():
     m = machine()
     seen = []

@@ -25,6 +25,9 @@ from emu import EmuError, Machine
     (lambda m: m.add_io_handler(0x100, 0), "count"),
     (lambda m: m.add_mmio_handler(0x1000, 0x100), "above RAM"),
     (lambda m: m.add_mmio_handler(-5, 0x100), "address"),
+    (lambda m: setattr(m, "ips", 0), "ips"),
+    (lambda m: setattr(m, "ips", 1 << 64), "ips"),              # was an OverflowError
+    (lambda m: setattr(m, "ips", 1e8), "ips"),
 ])
 def test_bad_values_name_the_argument(call, match):
     m = Machine(memory=0x10000)

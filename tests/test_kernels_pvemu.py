@@ -90,7 +90,7 @@ def test_the_budget_message_counts_the_whole_run_and_linux_gets_a_larger_default
     message must give the instructions of the whole run, not of the last
     slice; a Linux kernel (about 6 billion instructions to boot) is not
     stopped by the 2 billion default meant for small kernels."""
-    from emu import system
+    from pvemu import run as system
     p = pvemu_cli("run", "workload32", "--max-instructions", "3000000")
     assert p.returncode == 124 and b"ran 3,000,000 instructions" in p.stderr, p.stderr
     linux = tmp_path / "bzImage"

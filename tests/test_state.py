@@ -23,6 +23,57 @@ def test_context_round_trip_and_isolation():
     assert other.reg_read("r15") == 9
 
 
+def test_context_restore_keeps_what_belongs_to_the_machine():
+    """Hooks, mapped regions, the instruction counter and decoded blocks are
+    the machine's, not the context's: a restore leaves them; bytes or any
+    buffer of the right size restore the same."""
+    m = Machine(mode=64, memory=1 << 20)
+    m.mem_write(0x1000, bytes.fromhex("48ffc0f4"))         # inc rax; hlt
+    ctx = m.context_save()
+    m.mem_map(0x10000000, 0x1000, 3)
+    seen = []
+    m.hook_add("code", lambda a, n: seen.append(a))
+    m.run(start=0x1000)
+    count = m.instructions
+    m.context_restore(bytearray(ctx))
+    assert m.instructions == count and m.reg_read("rax") == 0
+    assert [r[:2] for r in m.mem_regions()][-1] == (0x10000000, 0x10000fff)
+    m.reg_write("rip", 0x1000)
+    m.run()
+    assert seen == [0x1000, 0x1003] * 2 and m.reg_read("rax") == 1
+    m.context_restore(memoryview(ctx))
+    assert m.reg_read("rax") == 0
+
+
+def test_context_saved_into_a_buffer():
+    m = Machine(mode=64, memory=1 << 20)
+    m.reg_write("rbx", 0x1234)
+    buf = bytearray(len(m.context_save()))
+    assert m.context_save(into=buf) is buf and bytes(buf) == m.context_save()
+    m.reg_write("rbx", 1)
+    m.context_restore(buf)
+    assert m.reg_read("rbx") == 0x1234
+    for bad in (bytearray(3), bytes(len(buf)), memoryview(buf)):
+        with pytest.raises(EmuError, match="into"):
+            m.context_save(into=bad)
+
+
+def test_console_output_is_neither_dropped_nor_repeated_by_a_restore():
+    """A context saved in a hook while the guest's COM1 output was still on
+    its way out: restoring it later does not send that output again."""
+    m = Machine(mode=32, memory=1 << 20)
+    # mov dx, 0x3f8; mov al, 'A'; out dx, al; nop; hlt
+    m.mem_write(0x1000, bytes.fromhex("66baf803" "b041" "ee" "90" "f4"))
+    saved = []
+    m.hook_add("code", lambda a, n: saved.append(m.context_save()) if not saved else None, 0x1007, 0x1007)
+    assert m.run(start=0x1000).reason == "hlt"
+    assert m.serial_output == b"A"
+    m.context_restore(saved[0])
+    assert m.reg_read("eip") == 0x1007
+    assert m.run().reason == "hlt"
+    assert m.serial_output == b"A"
+
+
 def test_context_restore_rejects_other_bytes():
     m = Machine()
     with pytest.raises(EmuError, match="context"):

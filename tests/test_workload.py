@@ -14,6 +14,7 @@ import struct
 import pytest
 
 from emu import bench
+from pvemu import bench as bench_cli
 
 META = bench.load_metadata()
 MODES = (32, 64)
@@ -233,7 +234,7 @@ def test_benchmark_unknown_rounds_compares_engines_only():
 
 def _parse(argv):
     parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
+    bench_cli.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -249,7 +250,7 @@ def test_cli_arguments():
 
 @needs_unicorn
 def test_cli_run_json(capsys):
-    rc = bench.run(_parse(["--mode", "32", "--rounds", "1", "--repeat", "1",
+    rc = bench_cli.run(_parse(["--mode", "32", "--rounds", "1", "--repeat", "1",
                            "--engines", "unicorn", "--json"]))
     out, err = capsys.readouterr()
     assert rc == 0
@@ -261,7 +262,7 @@ def test_cli_run_json(capsys):
 
 @needs_unicorn
 def test_cli_run_table(capsys):
-    rc = bench.run(_parse(["--mode", "64", "--rounds", "1", "--repeat", "1",
+    rc = bench_cli.run(_parse(["--mode", "64", "--rounds", "1", "--repeat", "1",
                            "--engines", "unicorn"]))
     out, _ = capsys.readouterr()
     assert rc == 0
@@ -269,6 +270,6 @@ def test_cli_run_table(capsys):
 
 
 def test_cli_bad_engine(capsys):
-    rc = bench.run(_parse(["--engines", "qemu", "--rounds", "1", "--repeat", "1"]))
+    rc = bench_cli.run(_parse(["--engines", "qemu", "--rounds", "1", "--repeat", "1"]))
     assert rc == 2
     assert "unknown engine" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import ctypes
 import threading
 
 from emu import EmuError, Machine
+from emu._core import DATA_HOOK_KINDS
 from emu.unicorn.unicorn_const import *  # noqa: F401,F403  (the public names)
 from emu.unicorn.x86_const import *      # noqa: F401,F403
 from emu.unicorn import unicorn_const as _c, x86_const as _x
@@ -349,7 +350,9 @@ class Uc:
         if htype & UC_HOOK_BLOCK:
             add("block", callback, data=(uc, ud))
         for bit, (kind, access) in _MEM_HOOKS.items():
-            if htype & bit:
+            if htype & bit and kind in DATA_HOOK_KINDS:     # called as callback(uc, access, ..., ud)
+                add(kind, callback, access, (uc, ud))
+            elif htype & bit:
                 add(kind, _mem_adapter(uc, callback, ud, access))
         if htype & UC_HOOK_INTR:
             add("intr", lambda v: callback(uc, v, ud))
@@ -381,7 +384,9 @@ class Uc:
         return UcContext(self._mode, self._m.context_save())
 
     def context_update(self, context):
-        context._blob = self._m.context_save()
+        if type(context._blob) is not bytearray:     # from now on saved into, in place
+            context._blob = bytearray(len(context._blob))
+        self._m.context_save(into=context._blob)
 
     def context_restore(self, context):
         self._m.context_restore(context._blob)

@@ -8,9 +8,10 @@ from emu.errors import EmuError
 from emu.guests import resolve
 from emu.loader import LoaderError
 from emu.linuxboot import DEFAULT_MEMORY as LINUX_MEMORY
-from emu.system import DEFAULT_BUDGET, is_linux, parse_size
+from emu.system import parse_size
 from paravirt.config import ActionSpec, Config, DomainSpec, load, parse_time
 from paravirt.errors import ConfigError
+from pvemu.run import DEFAULT_BUDGET, is_linux
 
 STATUS_FAILED = 1          # some domain crashed or ended with a nonzero status
 
@@ -38,11 +39,18 @@ def add_control_arguments(parser) -> None:
                         help="log the supervisor's decisions (refused hypercalls, actions)")
 
 
+def add_supervised_arguments(parser, help: str) -> None:
+    """--supervised (what it does: `help`) and the options that go with it
+    (`run`, `restore`)."""
+    parser.add_argument("--supervised", action="store_true", help=help)
+    add_control_arguments(parser.add_argument_group("under the supervisor (--supervised)"))
+
+
 def add_up_arguments(parser) -> None:
     parser.add_argument("config", help="a TOML file of [[domain]] entries (see paravirt/config.py)")
     parser.add_argument("--max-instructions", type=int, metavar="N",
                         help="stop after N instructions in all (default: the file's, else 2,000,000,000)")
-    from emu.session import add_gdb_arguments, add_record_arguments
+    from pvemu.session import add_gdb_arguments, add_record_arguments
     add_record_arguments(parser)
     add_gdb_arguments(parser)
     add_control_arguments(parser)
@@ -80,7 +88,7 @@ def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = Fal
     log = (lambda msg: print(f"supervisor: {msg}", file=sys.stderr)) if verbose else None
     sup = Supervisor(quantum=cfg.quantum, threads=cfg.threads, ips=cfg.ips, log=log,
                      console=print_console if console else None, realtime=realtime)
-    for d in cfg.domains:
+    for d in cfg.domains:                       # in order: the n-th gets domain id n (peer= relies on it)
         kernel = _read(d.name, d.kernel)
         initrd = _read(d.name, d.initrd) if d.initrd else None
         try:
@@ -111,9 +119,10 @@ def start(cfg: Config, verbose: bool = False, console=True, realtime: bool = Fal
 
 
 def finish(sup) -> int:
-    """Print each domain's end and choose the exit status: a single domain's
-    own status; several: 0 only if all shut down with status 0."""
-    doms = list(sup.domains.values())
+    """Print each domain's end (destroyed ones too) and choose the exit
+    status: a single domain's own status; several: 0 only if all shut down
+    with status 0 (a destroyed domain has none)."""
+    doms = sorted(list(sup.domains.values()) + sup.destroyed, key=lambda d: d.domid)
     for d in doms:
         print(f"pvemu: {d.describe()}", file=sys.stderr)
     if len(doms) == 1 and doms[0].state == "shutdown" and doms[0].exit_status is not None:
@@ -122,16 +131,22 @@ def finish(sup) -> int:
     return 0 if ok else STATUS_FAILED
 
 
-def _run(cfg: Config, args) -> int:
+def _run(cfg: Config, args, saved=()) -> int:
+    """Start the configuration's domains (and those in the `saved` files)
+    with the command line's options and run them."""
     if args.quantum is not None:
-        if args.quantum <= 0:
-            raise ConfigError("--quantum must be positive")
         cfg.quantum = args.quantum
     cfg.threads = cfg.threads or args.threads
     if args.realtime and cfg.threads:
         raise ConfigError("--realtime paces domains scheduled in rounds; it does not combine with threads")
     cfg.actions += _control_actions(args, cfg.ips)
-    sup = start(cfg, args.verbose, realtime=args.realtime)
+    try:
+        sup = start(cfg, args.verbose, realtime=args.realtime)
+        if saved:
+            sup.restore(list(saved))
+    except MemoryError as e:            # more than the host can give
+        raise ConfigError(f"--memory {args.memory}: {e}" if getattr(args, "memory", None) else
+                          f"domain memory: {e}") from None
     return _go(sup, cfg, args)
 
 
@@ -147,7 +162,7 @@ def _go(sup, cfg: Config, args) -> int:
     stubs = []
     if getattr(args, "gdb", None):
         from emu.gdbstub import serve_domains
-        from emu.session import gdb_port
+        from pvemu.session import gdb_port
         stubs = serve_domains(sup, gdb_port(args.gdb), args.gdb_wait, args.gdb_arch)
     if args.control:
         from paravirt.control import serve
@@ -174,14 +189,8 @@ def restore_supervised(args) -> int:
     Supervisor.save (a `save` action or command) run on under a new
     supervisor; files saved together restore together."""
     try:
-        cfg = Config(max_instructions=args.max_instructions if args.max_instructions is not None
-                     else DEFAULT_BUDGET)
-        if args.quantum is not None:
-            cfg.quantum = args.quantum
-        cfg.actions += _control_actions(args, cfg.ips)
-        sup = start(cfg, args.verbose, realtime=args.realtime)
-        sup.restore(list(args.file))
-        return _go(sup, cfg, args)
+        return _run(Config(max_instructions=args.max_instructions if args.max_instructions is not None
+                           else DEFAULT_BUDGET), args, saved=args.file)
     except (ConfigError, EmuError) as e:
         print(f"pvemu restore: {e}", file=sys.stderr)
         return 2
@@ -195,18 +204,21 @@ def run_supervised(args) -> int:
         for target in args.kernel:
             guest, path = resolve(target)
             copies = guest.domains if guest else 1
+            first = len(cfg.domains) + 1            # start() creates them in order: domain ids 1, 2, ...
             for k in range(copies):
                 base = guest.name if guest else target.rsplit("/", 1)[-1]
                 name = base if copies == 1 else f"{base}{k + 1}"
                 while any(d.name == name for d in cfg.domains):
                     name += "'"
+                cmdline = args.cmdline if args.cmdline is not None else (guest.args if guest else "")
+                if copies > 1:                      # each copy's peer: the next one, round the group
+                    cmdline = f"{cmdline} peer={first + (k + 1) % copies}".strip()
                 cfg.domains.append(DomainSpec(
                     name=name, kernel=path,
                     memory=parse_size(args.memory or (guest.memory if guest else
                                                       LINUX_MEMORY if is_linux(path) else "64M")),
                     max_memory=parse_size(guest.max_memory) if guest and guest.max_memory else None,
-                    paravirt=not args.unmodified, initrd=getattr(args, "initrd", None),
-                    cmdline=args.cmdline if args.cmdline is not None else (guest.args if guest else "")))
+                    paravirt=not args.unmodified, initrd=getattr(args, "initrd", None), cmdline=cmdline))
         return _run(cfg, args)
     except (ConfigError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)

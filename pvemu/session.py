@@ -108,19 +108,15 @@ class InputFeed:
 def run_machine(m, args, prog: str = "pvemu run", start: int = 0, serial=None) -> int:
     """Run m as the command line says, with --max-instructions counted from
     `start` (0: boot); the guest's exit as an exit status (see
-    emu.system.exit_status).  `serial`: the emu.system.serial_to its output
+    pvemu.run.exit_status).  `serial`: the pvemu.run.serial_to its output
     goes through (its hash is part of what replay compares)."""
     from emu import replay
-    from emu.system import exit_status
-    if args.gdb_wait and not args.gdb:
-        raise EmuError("--gdb-wait needs --gdb tcp::PORT")
-    if args.save_at is not None and not args.save:
-        raise EmuError("--save-at needs --save FILE")
+    from pvemu.run import exit_status
     if args.record and args.replay:
         raise EmuError("--record and --replay do not go together")
     if args.replay and args.input:
         raise EmuError("--replay feeds the recorded input; drop --input")
-    from emu.system import DEFAULT_BUDGET
+    from pvemu.run import DEFAULT_BUDGET
     end = start + (args.max_instructions if args.max_instructions is not None else DEFAULT_BUDGET)
     if args.gdb and (args.save_at is not None or args.record or args.replay or args.input):
         raise EmuError("--gdb runs the guest as gdb says: save, record, replay and --input "
@@ -177,22 +173,19 @@ def add_restore_arguments(parser) -> None:
     parser.add_argument("file", metavar="FILE", nargs="+",
                         help="a save file (from --save, Machine.save or Supervisor.save); with "
                              "--supervised, several domains saved together")
-    parser.add_argument("--supervised", action="store_true",
-                        help="the file holds a supervised domain: restore it under a new supervisor")
-    from emu.system import add_session_arguments
+    from pvemu.run import add_session_arguments
     add_session_arguments(parser)
-    from paravirt.cli import add_control_arguments
-    group = parser.add_argument_group("under the supervisor (--supervised)")
-    add_control_arguments(group)
+    from pvemu.supervised import add_supervised_arguments
+    add_supervised_arguments(parser, "the file holds a supervised domain: restore it under a new supervisor")
 
 
 def restore(args) -> int:
     """`pvemu restore FILE [run options]`: continue a saved machine (or,
     with --supervised, a saved domain) where it stopped."""
     from emu import Machine
-    from emu.system import run_session
+    from pvemu.run import run_session
     if args.supervised:
-        from paravirt.cli import restore_supervised
+        from pvemu.supervised import restore_supervised
         return restore_supervised(args)
     try:
         if len(args.file) > 1:

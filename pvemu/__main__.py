@@ -1,0 +1,6 @@
+"""`python -m pvemu`: the `pvemu` command."""
+import sys
+
+from pvemu.cli import main
+
+sys.exit(main())
