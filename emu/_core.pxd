@@ -457,3 +457,7 @@ cdef struct CPU:
     uint32_t cov_mask         # map size - 1
     uint32_t cov_prev         # prev_loc
     uint64_t cov_blocks       # blocks run with coverage on
+    # supervisor protections and protection keys (paging.pxi, protkeys.pxi)
+    uint32_t pkru             # PKRU: AD/WD bits of the 16 keys of user pages
+    uint64_t msr_pkrs         # IA32_PKRS: the same for supervisor pages (PKS)
+    uint32_t walk_nocache     # the last walk allowed an access only for EFLAGS.AC (SMAP): keep it out of the TLB

@@ -67,6 +67,7 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
         return fault(c, EXC_GP, 1, 0)
     if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
         c.walk_global = 0
+        c.walk_nocache = 0
         if page_walk(c, la, acc, user, pa):
             return RC_FAULT
     else:
@@ -245,6 +246,8 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
             return RC_FAULT
         e = &c.tlb_r[(la >> 12) & 255]
         out[0] = load_le(e.addend + la, size)
+        if c.walk_nocache:
+            e.tag = TLB_EMPTY                  # allowed by EFLAGS.AC only (SMAP)
         if c.dr_data | c.segchk:
             slow_access_done(c, la, size, False)
         return 0
@@ -258,6 +261,8 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
                     unmapped(c, c.mmio_pa, ACC_READ)   # a load straddling a device
                 return RC_FAULT
         v |= (<uint64_t>(e.addend + a)[0]) << (8 * k)
+        if c.walk_nocache:
+            e.tag = TLB_EMPTY
     out[0] = v
     if c.dr_data | c.segchk:
         slow_access_done(c, la, size, False)
@@ -297,7 +302,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
         if c.page_blocks[pa[k] >> 12] != NULL:
             smc_write(c, pa[k], 1)
         host_of(c, pa[k])[0] = <uint8_t>(v >> (8 * k))
-    if (la & 0xFFF) + size <= 0x1000 and not c.seg_ro:
+    if (la & 0xFFF) + size <= 0x1000 and not c.seg_ro and not c.walk_nocache:
         tlb_fill(c, c.tlb_w, la, ACC_WRITE)
     if c.dr_data | c.segchk:
         slow_access_done(c, la, size, True)
