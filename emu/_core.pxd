@@ -461,3 +461,4 @@ cdef struct CPU:
     uint32_t pkru             # PKRU: AD/WD bits of the 16 keys of user pages
     uint64_t msr_pkrs         # IA32_PKRS: the same for supervisor pages (PKS)
     uint32_t walk_nocache     # the last walk allowed an access only for EFLAGS.AC (SMAP): keep it out of the TLB
+    uint32_t cs_limited       # CS's limit is below the IP's range: blocks are cut at it (limits.pxi)

@@ -162,7 +162,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             step[0] = True
             one = True
             c.next_event = 0
-        special[0] = one or (c.dr_exec | c.dr_data | c.dr_io) != 0
+        special[0] = one or (c.dr_exec | c.dr_data | c.dr_io | c.cs_limited) != 0
         if special[0]:
             rf = (c.eflags & F_RF) != 0
             # Armed breakpoints (debug.pxi) bring every block here.  For a
@@ -219,6 +219,14 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
                 exit[0] = EXIT_EXCEPTION
                 return NO_BLOCK
             exit[0] = deliver(c, EXC_DB, 0, 0, INT_EXCEPTION, rip)
+            return NO_BLOCK
+        if c.cs_limited and cs_limit_cut(c, rip, b, &n):     # limits.pxi: #GP(0) at rip
+            c.exit_rip = rip
+            if not has_idt(c):
+                exit[0] = EXIT_EXCEPTION
+                return NO_BLOCK
+            exit[0] = deliver(c, EXC_GP, 1, 0, INT_EXCEPTION, rip)
+            c.budget -= 1
             return NO_BLOCK
     if has_until:
         cut_before(b, c.until - rip, &n)

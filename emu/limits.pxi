@@ -13,8 +13,9 @@
 # is within the limit of whatever segment it went through.  Every other
 # access takes the slow path (rd_slow, wr_slow, check_wr), which works out
 # the segment it went through (the instruction's memory operand, a string
-# instruction's rSI or rDI, else the stack) and checks its limit.  (Stack
-# frames written while delivering an interrupt are not checked.)
+# instruction's rSI or rDI, else the stack) and checks its limit.  Stack
+# frames written while delivering an interrupt are checked by the delivery
+# (interrupts.pxi) against the stack they go to.
 
 cdef void tlb_clear_data(CPU* c) noexcept nogil:
     cdef int k
@@ -53,6 +54,10 @@ cdef void segs_changed(CPU* c) noexcept nogil:
             if b < hi:
                 hi = b
     chk = chk or ro
+    c.cs_limited = (c.mode != 64 and (c.cr0 & CR0_PE) and not (c.eflags & F_VM)
+                    and c.seglimit[S_CS] < c.ipmask)
+    if c.cs_limited:
+        c.next_event = 0                       # every block through the run loop's cut (cs_limit_cut)
     if chk or c.segchk:
         tlb_clear_data(c)                      # entries kept under the old ranges go
     c.seg_ro = ro
@@ -80,7 +85,7 @@ cdef int seg_check(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogi
     store the type check: 0, or RC_FAULT with #GP(0) / #SS(0)."""
     cdef Insn* i = c.cur
     cdef uint32_t s = S_SS, attr
-    cdef uint64_t off, last, d, top
+    cdef uint64_t d
     if string_insn(i.opcode):
         s = S_ES if la == lin_of(c, S_ES, c.r[R_DI] & i.amask) else i.seg
     elif i.opcode == 0xD7:
@@ -96,15 +101,18 @@ cdef int seg_check(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogi
         return 0                               # a null segment: not modelled here
     if write and c.seg_ro and (attr & (ATTR_CODE | ATTR_WRITABLE)) != ATTR_WRITABLE:
         return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
-    off = (la - c.segbase[s]) & 0xFFFFFFFFULL
-    last = off + size - 1
-    if (attr & (ATTR_CODE | ATTR_CONFORMING)) == ATTR_CONFORMING:
-        top = 0xFFFFFFFFULL if attr & ATTR_DB else 0xFFFF
-        if off > c.seglimit[s] and last <= top:
-            return 0
-    elif last <= c.seglimit[s]:
+    if within_limit(attr, c.seglimit[s], (la - c.segbase[s]) & 0xFFFFFFFFULL, size):
         return 0
     return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
+
+cdef inline bint within_limit(uint32_t attr, uint64_t limit, uint64_t off, uint32_t size) noexcept nogil:
+    """Do the bytes off..off+size-1 lie inside a data or stack segment's
+    limit: up to it when expand-up; above it, and up to 0xFFFF or (with B)
+    0xFFFFFFFF, when expand-down?"""
+    cdef uint64_t last = off + size - 1
+    if (attr & (ATTR_CODE | ATTR_CONFORMING)) == ATTR_CONFORMING:
+        return off > limit and last <= (0xFFFFFFFFULL if attr & ATTR_DB else 0xFFFF)
+    return last <= limit
 
 cdef inline void seg_evict(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
     """After a slow-path access: pages outside the safe range leave the TLB."""
@@ -117,3 +125,18 @@ cdef inline void seg_evict(CPU* c, uint64_t la, uint32_t size, bint write) noexc
                 c.tlb_w[(a >> 12) & 255].tag = TLB_EMPTY
             else:
                 c.tlb_r[(a >> 12) & 255].tag = TLB_EMPTY
+
+cdef bint cs_limit_cut(CPU* c, uint64_t rip, Block* b, uint32_t* n) noexcept nogil:
+    """Code fetch within CS's limit (when c.cs_limited): cut the block
+    before its first instruction that ends past the limit; True, with
+    #GP(0), when that is the first one (SDM Vol. 3A 5.3)."""
+    cdef uint32_t k
+    cdef uint64_t limit = c.seglimit[S_CS]
+    for k in range(n[0]):
+        if rip + b.insns[k].next > limit + 1 or rip > limit:
+            if k == 0:
+                fault(c, EXC_GP, 1, 0)
+                return True
+            n[0] = k
+            return False
+    return False
