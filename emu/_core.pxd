@@ -462,3 +462,4 @@ cdef struct CPU:
     uint64_t msr_pkrs         # IA32_PKRS: the same for supervisor pages (PKS)
     uint32_t walk_nocache     # the last walk allowed an access only for EFLAGS.AC (SMAP): keep it out of the TLB
     uint32_t cs_limited       # CS's limit is below the IP's range: blocks are cut at it (limits.pxi)
+    uint32_t seg_guard        # a guarded instruction runs: its accesses are checked in full (limits.pxi)

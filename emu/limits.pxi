@@ -16,6 +16,16 @@
 # instruction's rSI or rDI, else the stack) and checks its limit.  Stack
 # frames written while delivering an interrupt are checked by the delivery
 # (interrupts.pxi) against the stack they go to.
+#
+# Two cases the shared TLB cannot tell apart, as it is keyed by linear
+# address alone: an access through a CS override (code is never writable,
+# and an execute-only CS is not readable) and one through a null data
+# segment register (#GP(0)), in protected mode.  The decoder puts a guard
+# before such an instruction (a CS override always; a null segment's
+# instructions while CPU.key says it is null) and ends its block there: the
+# guard sends the instruction's accesses down the slow path, where
+# seg_check sees its segment, and the block's end marker restores the
+# normal state (segs_changed).
 
 cdef void tlb_clear_data(CPU* c) noexcept nogil:
     cdef int k
@@ -54,6 +64,7 @@ cdef void segs_changed(CPU* c) noexcept nogil:
             if b < hi:
                 hi = b
     chk = chk or ro
+    seg_null_key(c)
     c.cs_limited = (c.mode != 64 and (c.cr0 & CR0_PE) and not (c.eflags & F_VM)
                     and c.seglimit[S_CS] < c.ipmask)
     if c.cs_limited:
@@ -98,9 +109,11 @@ cdef int seg_check(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogi
             s = i.seg
     attr = c.segattr[s]
     if attr == 0 and s != S_SS:
-        return 0                               # a null segment: not modelled here
-    if write and c.seg_ro and (attr & (ATTR_CODE | ATTR_WRITABLE)) != ATTR_WRITABLE:
+        return fault(c, EXC_GP, 1, 0) if c.seg_guard else 0      # a null segment
+    if write and (c.seg_ro or c.seg_guard) and (attr & (ATTR_CODE | ATTR_WRITABLE)) != ATTR_WRITABLE:
         return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
+    if not write and c.seg_guard and (attr & (ATTR_CODE | ATTR_WRITABLE)) == ATTR_CODE:
+        return fault(c, EXC_GP, 1, 0)          # an execute-only code segment
     if within_limit(attr, c.seglimit[s], (la - c.segbase[s]) & 0xFFFFFFFFULL, size):
         return 0
     return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
@@ -140,3 +153,50 @@ cdef bint cs_limit_cut(CPU* c, uint64_t rip, Block* b, uint32_t* n) noexcept nog
             n[0] = k
             return False
     return False
+
+# ---- guards for CS overrides and null segments (see the top)
+
+cdef inline uint32_t null_key_bit(uint32_t s) noexcept nogil:
+    """The CPU.key bit (inside KEY_DECODE, below the mode's) of a null data segment."""
+    return 1 if s == S_DS else (2 if s == S_ES else (4 if s == S_FS else (8 if s == S_GS else 0)))
+
+cdef void seg_null_key(CPU* c) noexcept nogil:
+    """Record in CPU.key which data segment registers are null in protected
+    mode, so blocks decoded under another state are not reused; a change
+    ends the running block (its instructions were decoded without guards)."""
+    cdef uint32_t s, bits = 0
+    if c.mode != 64 and (c.cr0 & CR0_PE) and not (c.eflags & F_VM):
+        for s in range(6):
+            if c.segattr[s] == 0:
+                bits |= null_key_bit(s)
+    if (c.key & 0xF) != bits:
+        c.key = (c.key & ~<uint32_t>0xF) | bits
+        c.block_abort = 1
+
+cdef bint seg_guard_needed(CPU* c, Insn* i) noexcept nogil:
+    """Does a decoded instruction need the guard: a CS override, or a memory
+    operand through a segment register that is null now?"""
+    cdef bint mem = i.mod != 3 or string_insn(i.opcode) or i.opcode == 0xD7
+    if c.mode == 64 or not mem:
+        return False
+    if i.seg == S_CS:
+        return True
+    return (c.key & null_key_bit(i.seg)) != 0 or (string_insn(i.opcode) and (c.key & null_key_bit(S_ES)) != 0)
+
+cdef int h_seg_guard(CPU* c, Insn* i) noexcept nogil:
+    """The guard: in protected mode, every access of the next instruction
+    takes the slow path and seg_check (no page is safe: seg_lo > seg_hi)."""
+    if (c.cr0 & CR0_PE) and not (c.eflags & F_VM):
+        tlb_clear_data(c)
+        c.seg_guard = 1
+        c.segchk = 1
+        c.seg_lo = 1
+        c.seg_hi = 0
+    return next_insn(c, i)
+
+cdef int h_guard_end(CPU* c, Insn* i) noexcept nogil:
+    """The end marker of a guarded block: back to the normal checks."""
+    if c.seg_guard:
+        c.seg_guard = 0
+        segs_changed(c)
+    return RC_DONE

@@ -20,13 +20,7 @@ ROM_SOURCE = "protection_rom.S"
 EXPECTED = os.path.join(HERE, "protection_rom.expected")
 
 #: check -> why pvemu differs from Bochs (and the SDM) today
-KNOWN_GAPS = {
-    "cs_override_write": "stores through a CS override are not type-checked (code is never writable)",
-    "cs_override_rmw": "as cs_override_write",
-    "execonly_cs_read": "reads through an execute-only CS are not checked",
-    "execonly_cs_write": "as cs_override_write",
-    "null_ds_access": "an access through a null data segment register is not checked",
-}
+KNOWN_GAPS = {}
 
 
 @pytest.fixture(scope="module")
