@@ -342,3 +342,37 @@ def test_hpet_timer_without_a_route_to_the_8259s_raises_nothing():
     assert hpet.read(0xFED00020, 4) == 1               # timer 0's status bit
     hpet.write(0xFED00010, 4, 3)                       # LEG_RT: timer 0 is IRQ 0, timer 1 IRQ 8
     assert (hpet.irq_line(0), hpet.irq_line(1), hpet.irq_line(2)) == (0, 8, None)
+
+
+def device_memory(m, base=0xFF000000, size=0x3000):
+    """A Python MMIO device that reads and writes as RAM; returns its bytes."""
+    store = bytearray(size)
+    def read(addr, n):
+        return int.from_bytes(store[addr - base:addr - base + n], "little")
+    def write(addr, n, v):
+        store[addr - base:addr - base + n] = v.to_bytes(n, "little")
+    m.add_mmio_handler(base, size, read, write)
+    return store
+
+
+def test_repe_cmps_compares_device_memory_iteration_by_iteration():
+    # kvm-unit-tests' emulator: REPE CMPSB with rSI in device memory (each
+    # iteration's device read is its own, not the first iteration's answer again)
+    m = Machine(mode=32, memory=1 << 20)
+    store = device_memory(m)
+    store[:200] = bytes(range(100)) + bytes(k + 1 for k in range(100, 200))
+    m.mem_write(DATA, bytes(range(200)))
+    m.mem_write(CODE, b"\xfc\xf3\xa6\xf4")                    # cld; repe cmpsb; hlt
+    for k, v in {"esi": 0xFF000000, "edi": DATA, "ecx": 130}.items():
+        m.reg_write(k, v)
+    assert m.run(start=CODE, count=1000).reason == "hlt"
+    assert (m.reg_read("ecx"), m.reg_read("esi")) == (29, 0xFF000000 + 101)
+
+
+def test_an_access_straddling_two_pages_of_one_device_is_one_access():
+    m = Machine(mode=32, memory=1 << 20)
+    store = device_memory(m)
+    store[0xFFF:0x1001] = b"\x34\x12"
+    m.mem_write(CODE, b"\x66\xa1\xff\x0f\x00\xff" + b"\x66\xa3\xff\x1f\x00\xff\xf4")   # ax = [..0FFF]; [..1FFF] = ax
+    assert m.run(start=CODE, count=10).reason == "hlt"
+    assert m.reg_read("eax") & 0xFFFF == 0x1234 and store[0x1FFF:0x2001] == b"\x34\x12"
