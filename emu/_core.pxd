@@ -65,6 +65,7 @@ cdef enum:
     EXIT_PRIVOP = 13     # a privileged instruction trapped to the supervisor (not retired)
     EXIT_VTIMER = 14     # the supervisor's one-shot timer (CPU.pv_timer) is due
     EXIT_DEBUG = 16      # a debugger's breakpoint or watchpoint (CPU.breaks, CPU.dr_host)
+    EXIT_DEVTIMER = 19   # a Python device's timer (CPU.dev_timer) is due: run() calls it and goes on
     MAX_BREAKS = 64
 
 # Privileged-instruction classes that can trap to the supervisor (one bit
@@ -460,3 +461,11 @@ cdef struct CPU:
     uint32_t cov_mask         # map size - 1
     uint32_t cov_prev         # prev_loc
     uint64_t cov_blocks       # blocks run with coverage on
+    # supervisor protections and protection keys (paging.pxi, protkeys.pxi)
+    uint32_t pkru             # PKRU: AD/WD bits of the 16 keys of user pages
+    uint64_t msr_pkrs         # IA32_PKRS: the same for supervisor pages (PKS)
+    uint32_t walk_nocache     # the last walk allowed an access only for EFLAGS.AC (SMAP): keep it out of the TLB
+    uint32_t cs_limited       # CS's limit is below the IP's range: blocks are cut at it (limits.pxi)
+    uint32_t seg_guard        # a guarded instruction runs: its accesses are checked in full (limits.pxi)
+    # timers of devices written in Python (Machine.set_device_timer: the HPET's comparators)
+    uint64_t dev_timer        # virtual time the earliest is due, or TLB_EMPTY

@@ -32,6 +32,7 @@ include "dirty.pxi"
 include "coverage.pxi"
 include "checks.pxi"
 include "paging.pxi"
+include "pageprot.pxi"
 include "regs.pxi"
 include "icache.pxi"
 include "hypervisor.pxi"
@@ -154,6 +155,11 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
                 c.exit_rip = rip
                 exit[0] = EXIT_VTIMER
                 return NO_BLOCK
+            if c.dev_timer <= vtime(c):    # a Python device's timer (run() serves it)
+                c.dev_timer = TLB_EMPTY
+                c.exit_rip = rip
+                exit[0] = EXIT_DEVTIMER
+                return NO_BLOCK
             rc = service_interrupts(c)
             if rc:
                 c.exit_rip = rip
@@ -163,7 +169,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             step[0] = True
             one = True
             c.next_event = 0
-        special[0] = one or (c.dr_exec | c.dr_data | c.dr_io) != 0
+        special[0] = one or (c.dr_exec | c.dr_data | c.dr_io | c.cs_limited) != 0
         if special[0]:
             rf = (c.eflags & F_RF) != 0
             # Armed breakpoints (debug.pxi) bring every block here.  For a
@@ -220,6 +226,14 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
                 exit[0] = EXIT_EXCEPTION
                 return NO_BLOCK
             exit[0] = deliver(c, EXC_DB, 0, 0, INT_EXCEPTION, rip)
+            return NO_BLOCK
+        if c.cs_limited and cs_limit_cut(c, rip, b, &n):     # limits.pxi: #GP(0) at rip
+            c.exit_rip = rip
+            if not has_idt(c):
+                exit[0] = EXIT_EXCEPTION
+                return NO_BLOCK
+            exit[0] = deliver(c, EXC_GP, 1, 0, INT_EXCEPTION, rip)
+            c.budget -= 1
             return NO_BLOCK
     if has_until:
         cut_before(b, c.until - rip, &n)
@@ -378,6 +392,8 @@ cdef int halt_wait(CPU* c) noexcept nogil:
         wake = c.pit.next_irq
     if c.apic.next_irq < wake and apic_enabled(c) and not (c.apic.lvt[0] & APIC_MASKED):
         wake = c.apic.next_irq
+    if c.dev_timer < wake:
+        wake = c.dev_timer                     # a Python device may raise a line then
     if wake != TLB_EMPTY:
         if wake > now:
             c.idle += wake - now
@@ -496,6 +512,7 @@ cdef class Machine:
     cdef readonly bytearray debugcon_output
     cdef object serial_pending
     cdef object on_hypercall, on_privop, on_vtimer
+    cdef dict device_timers        # owner -> (virtual time, callback): set_device_timer
     cdef object shutdown_kind
     cdef int mem_fd
     cdef list _guest_dr, _saved_mmio
@@ -584,6 +601,7 @@ cdef class Machine:
         c.pit.next_irq = TLB_EMPTY
         c.pv_timer = TLB_EMPTY
         c.pv_pass_rip = TLB_EMPTY
+        c.dev_timer = TLB_EMPTY
 
     # ---- devices
 
@@ -964,6 +982,9 @@ cdef class Machine:
             return True
         if reason == EXIT_VTIMER and self.on_vtimer is not None:
             self.on_vtimer()
+            return True
+        if reason == EXIT_DEVTIMER:
+            self._device_timers_due()
             return True
         return False
 
@@ -2442,6 +2463,38 @@ cdef class Machine:
         """{'blocks': blocks run with coverage on, 'instructions': the
         machine's retired instructions}."""
         return {"blocks": self.c.cov_blocks, "instructions": self.c.icount}
+
+    # ---- timers of devices written in Python (the HPET's comparators, emu/hpet.py)
+
+    def set_device_timer(self, owner, when, callback=None):
+        """Call callback() from inside run() once virtual_time reaches `when`
+        (instructions), once; one timer per `owner` (a new one replaces it),
+        `when` None cancels it.  The callback may raise IRQ lines
+        (raise_irq) and set timers again."""
+        if self.device_timers is None:
+            self.device_timers = {}
+        if when is None:
+            self.device_timers.pop(owner, None)
+        else:
+            if callback is None or not callable(callback):
+                raise EmuError("a device timer needs a callback")
+            self.device_timers[owner] = (min(max(int(when), 0), TLB_EMPTY - 1), callback)   # (never: far off)
+        self._arm_device_timer()
+
+    cdef void _arm_device_timer(self):
+        c = self.c
+        c.dev_timer = min((w for w, _ in self.device_timers.values()), default=TLB_EMPTY)
+        c.next_event = 0
+
+    cdef void _device_timers_due(self) except *:
+        """Run the callbacks of the timers now due (in time order)."""
+        now = self.c.icount + self.c.idle
+        due = sorted(((w, o) for o, (w, _) in self.device_timers.items() if w <= now), key=lambda e: e[0])
+        for _, owner in due:
+            entry = self.device_timers.pop(owner, None)
+            if entry is not None:
+                entry[1]()
+        self._arm_device_timer()
 
 
 def _fetch_adapter(cb, data, access):

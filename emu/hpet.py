@@ -7,9 +7,15 @@ capabilities, 0x010 configuration (ENABLE, LEG_RT), 0x020 interrupt status
 (write 1 to clear), 0x0F0 main counter (writable while halted), 0x100 +
 0x20 n timer n: configuration, comparator (+8), FSB route (+0x10).
 
-The comparators hold their values but raise no interrupt yet: pvemu has no
-virtual-time event for a device written in Python (see the README's
-conformance section)."""
+Comparators interrupt when the main counter reaches them (Machine.set_device_timer
+wakes the device at that virtual time): one-shot, or periodic (the value
+written with VAL_SET is the period), in 64-bit or 32-bit mode (a 32-bit
+one-shot comparator fires again each time the low half wraps round to it).
+Where the interrupt goes is `irq_line` alone: with legacy replacement
+(LEG_RT) timer 0 is ISA IRQ 0 and timer 1 IRQ 8; otherwise Tn_INT_ROUTE
+names an IOAPIC input, and of those only 2 (ISA IRQ 0's input on the PC)
+reaches the 8259s until there is an IOAPIC.  A level-triggered timer also
+sets its bit in the interrupt status register."""
 from __future__ import annotations
 
 BASE, SIZE = 0xFED00000, 0x400
@@ -21,6 +27,8 @@ TN_WRITABLE = 0x7F4E                      # level, enable, periodic, val-set, 32
 TN_FIXED = 1 << 5 | 1 << 4                # 64-bit capable, periodic capable
 TN_ROUTE_CAP = 0x00F00004 << 32           # IRQ 2 (legacy 0), 20-23, as QEMU's default
 MASK64 = (1 << 64) - 1
+TN_LEVEL, TN_ENABLE, TN_PERIODIC, TN_VAL_SET, TN_32BIT = 1 << 1, 1 << 2, 1 << 3, 1 << 6, 1 << 8
+TN_FSB = 1 << 14
 
 
 class Hpet:
@@ -33,6 +41,7 @@ class Hpet:
         self.timer_cfg = [TN_FIXED | TN_ROUTE_CAP] * TIMERS
         self.comparator = [MASK64] * TIMERS
         self.fsb = [0] * TIMERS
+        self.period = [0] * TIMERS         # periodic timers: ticks between interrupts
 
     def attach(self):
         if self.m.memory_size <= BASE:
@@ -88,6 +97,8 @@ class Hpet:
             self.started = self._now_ns()
         elif was and not self.config & CFG_ENABLE:
             self.counter = (self.counter + (self._now_ns() - self.started) * 1_000_000 // PERIOD_FS) & MASK64
+        for n in range(TIMERS):
+            self._schedule(n)
 
     def _clear_status(self, v):
         self.status &= ~v
@@ -98,8 +109,67 @@ class Hpet:
 
     def _set_timer_cfg(self, n, v):
         self.timer_cfg[n] = (v & TN_WRITABLE) | TN_FIXED | TN_ROUTE_CAP
+        if not self.timer_cfg[n] & TN_LEVEL:
+            self.status &= ~(1 << n)           # (as QEMU: an edge timer has no status)
+        self._schedule(n)
 
     def _set_comparator(self, n, v):
-        if self.timer_cfg[n] & (1 << 8):      # 32-bit mode
-            v &= 0xFFFFFFFF
-        self.comparator[n] = v & MASK64
+        """As QEMU: a periodic timer's write sets the period (and, with
+        VAL_SET, the comparator too); VAL_SET clears itself."""
+        cfg = self.timer_cfg[n]
+        v &= 0xFFFFFFFF if cfg & TN_32BIT else MASK64
+        if not cfg & TN_PERIODIC or cfg & TN_VAL_SET:
+            self.comparator[n] = v
+        if cfg & TN_PERIODIC:
+            self.period[n] = v
+        self.timer_cfg[n] &= ~TN_VAL_SET
+        self._schedule(n)
+
+    # ---- interrupts
+
+    def irq_line(self, n):
+        """The ISA IRQ timer n raises on the 8259s, or None when it goes
+        nowhere they see (an IOAPIC input other than 2, FSB messages)."""
+        if self.config & CFG_LEGACY and n < 2:
+            return (0, 8)[n]
+        if self.timer_cfg[n] & TN_FSB:
+            return None
+        route = (self.timer_cfg[n] >> 9) & 0x1F
+        return 0 if route == 2 else None       # IOAPIC input 2 is ISA IRQ 0's
+
+    def _ticks_to_go(self, n):
+        """Main-counter ticks until timer n's comparator matches."""
+        now = self.main_counter()
+        if self.timer_cfg[n] & TN_32BIT:
+            return (self.comparator[n] - now) & 0xFFFFFFFF or 1 << 32
+        return (self.comparator[n] - now) & MASK64
+
+    def _schedule(self, n):
+        """Arm (or cancel) the virtual-time wake-up of timer n."""
+        owner = ("hpet", n)
+        if not (self.config & CFG_ENABLE and self.timer_cfg[n] & TN_ENABLE):
+            self.m.set_device_timer(owner, None)
+            return
+        ticks = self._ticks_to_go(n)
+        if ticks == 0 and not self.timer_cfg[n] & TN_32BIT:
+            ticks = 1 << 64                    # a 64-bit comparator just passed: once round the counter
+        ns = self._now_ns() + -(-ticks * PERIOD_FS // 1_000_000)
+        when = -(-ns * self.m.ips // 1_000_000_000)
+        self.m.set_device_timer(owner, when, lambda: self._fire(n))
+
+    def _fire(self, n):
+        cfg = self.timer_cfg[n]
+        if cfg & TN_LEVEL:
+            self.status |= 1 << n
+        irq = self.irq_line(n)
+        if irq is not None:
+            self.m.raise_irq(irq)
+        if cfg & TN_PERIODIC and self.period[n]:
+            # the next multiple of the period after now (missed ones are dropped)
+            mask = 0xFFFFFFFF if cfg & TN_32BIT else MASK64
+            behind = (self.main_counter() - self.comparator[n]) & mask
+            self.comparator[n] = (self.comparator[n] + (behind // self.period[n] + 1) * self.period[n]) & mask
+        elif not cfg & TN_32BIT:
+            self.m.set_device_timer(("hpet", n), None)     # a 64-bit one-shot fires once
+            return
+        self._schedule(n)

@@ -115,10 +115,10 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint32_t off = 0, n = 0, m = 0, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
     cdef int got, length
     cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
-    cdef bint hooked
+    cdef bint hooked, guarded = False
     if not c.use_cache:
         c.nblocks = c.ninsns = 0
-    elif c.nblocks >= MAX_BLOCKS or c.ninsns + 2 * BLOCK_MAX + 3 > MAX_INSNS:
+    elif c.nblocks >= MAX_BLOCKS or c.ninsns + 2 * BLOCK_MAX + 4 > MAX_INSNS:
         cache_flush(c)
     b = &c.blocks[c.nblocks]
     b.insns = &c.insn_pool[c.ninsns]
@@ -150,6 +150,13 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if hooked:
             set_marker(&b.insns[mk], HOOK_CODE, off, m)
             b.insns[mk].imm = <uint32_t>length
+        if seg_guard_needed(c, i):             # limits.pxi: a guard before it, and the block ends
+            memcpy(&b.insns[n + 1], i, sizeof(Insn))
+            set_marker(i, 0, off, m)
+            i.fn = h_seg_guard
+            n += 1
+            i = &b.insns[n]
+            guarded = True
         if pages[1] != TLB_EMPTY and <uint32_t>length > 0x1000 - ((la + off) & 0xFFF):
             page2 = pages[1]               # the instruction straddles two pages
         if ends and i.fn == h_jcc and c.cov_map == NULL and c.hk_nblock == 0:
@@ -166,11 +173,11 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         i.idx = <uint8_t>m
         n += 1
         m += 1
-        if (ends or i.fn == h_ud or i.fn == h_gp0 or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
+        if (ends or guarded or i.fn == h_ud or i.fn == h_gp0 or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask or (c.has_until and rip + off == c.until)):
             break
     memset(&b.insns[n], 0, sizeof(Insn))
-    b.insns[n].fn = h_block_end            # the end marker
+    b.insns[n].fn = h_guard_end if guarded else h_block_end   # the end marker
     b.insns[n].off = b.insns[n].next = off
     b.insns[n].idx = <uint8_t>m
     if b.insns[bmk].fn == h_hook and b.insns[bmk].sub == HOOK_BLOCK:

@@ -33,7 +33,8 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
     cdef uint64_t gate, d, tss, nsp, nss, old_sp = c.r[R_SP], old_ss = c.sel[S_SS], target
     cdef uint64_t old_flags, base, frame[11], spmask
     cdef bint from_v86 = (c.eflags & F_VM) != 0
-    cdef uint32_t gtype, gdpl, sel, attr, dpl, ext = 1 if kind == INT_EXTERNAL else 0
+    # EXT in error codes: the event is not the program's own INT n (SDM Vol. 3A 6.13)
+    cdef uint32_t gtype, gdpl, sel, attr, dpl, ext = 0 if kind == INT_SOFTWARE else 1
     cdef uint32_t width, n = 0, k, idt_err = vec * 8 + 2 + ext
     cdef bint long_mode = (c.efer & EFER_LMA) != 0, inner
     cdef uint32_t entry = 16 if long_mode else 8, ist = 0
@@ -138,6 +139,8 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
         spmask = 0xFFFFFFFFULL if (desc_attr(d) & ATTR_DB) else 0xFFFF
     else:
         spmask = 0xFFFFFFFFULL if c.ss_big else 0xFFFF
+    if not long_mode and frame_outside_stack(c, inner, d, nsp, spmask, n * width):
+        return fault(c, EXC_SS, 1, ((<uint32_t>nss & 0xFFFC) if inner else 0) | ext)
     for k in range(n):
         nsp -= width
         if wr_sys(c, (base + (nsp & spmask)) & c.lamask, width, frame[k]):
@@ -169,6 +172,18 @@ cdef int deliver_protected(CPU* c, uint32_t vec, int has_err, uint32_t err, int 
         c.eflags &= ~<uint64_t>F_IF              # interrupt gate
     c.r[R_RIP] = target
     return 0
+
+cdef bint frame_outside_stack(CPU* c, bint inner, uint64_t ss_desc, uint64_t sp, uint64_t spmask,
+                              uint32_t size) noexcept nogil:
+    """Would a frame of `size` bytes pushed from sp leave the stack segment's
+    limit (the new SS of an inner-level delivery, else the current one)?"""
+    cdef uint32_t attr = desc_attr(ss_desc) if inner else c.segattr[S_SS]
+    cdef uint64_t limit = desc_limit(ss_desc) if inner else c.seglimit[S_SS]
+    cdef uint64_t off = (sp - size) & spmask
+    if off + size - 1 > spmask:                # wraps past the top of the stack's offsets:
+        return not (within_limit(attr, limit, off, <uint32_t>(spmask + 1 - off))
+                    and within_limit(attr, limit, 0, <uint32_t>((off + size) & spmask)))
+    return not within_limit(attr, limit, off, size)
 
 cdef inline bint contributory(int v) noexcept nogil:
     return v == EXC_DE or (EXC_TS <= v <= EXC_GP)

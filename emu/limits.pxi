@@ -13,8 +13,19 @@
 # is within the limit of whatever segment it went through.  Every other
 # access takes the slow path (rd_slow, wr_slow, check_wr), which works out
 # the segment it went through (the instruction's memory operand, a string
-# instruction's rSI or rDI, else the stack) and checks its limit.  (Stack
-# frames written while delivering an interrupt are not checked.)
+# instruction's rSI or rDI, else the stack) and checks its limit.  Stack
+# frames written while delivering an interrupt are checked by the delivery
+# (interrupts.pxi) against the stack they go to.
+#
+# Two cases the shared TLB cannot tell apart, as it is keyed by linear
+# address alone: an access through a CS override (code is never writable,
+# and an execute-only CS is not readable) and one through a null data
+# segment register (#GP(0)), in protected mode.  The decoder puts a guard
+# before such an instruction (a CS override always; a null segment's
+# instructions while CPU.key says it is null) and ends its block there: the
+# guard sends the instruction's accesses down the slow path, where
+# seg_check sees its segment, and the block's end marker restores the
+# normal state (segs_changed).
 
 cdef void tlb_clear_data(CPU* c) noexcept nogil:
     cdef int k
@@ -53,6 +64,11 @@ cdef void segs_changed(CPU* c) noexcept nogil:
             if b < hi:
                 hi = b
     chk = chk or ro
+    seg_null_key(c)
+    c.cs_limited = (c.mode != 64 and (c.cr0 & CR0_PE) and not (c.eflags & F_VM)
+                    and c.seglimit[S_CS] < c.ipmask)
+    if c.cs_limited:
+        c.next_event = 0                       # every block through the run loop's cut (cs_limit_cut)
     if chk or c.segchk:
         tlb_clear_data(c)                      # entries kept under the old ranges go
     c.seg_ro = ro
@@ -80,7 +96,7 @@ cdef int seg_check(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogi
     store the type check: 0, or RC_FAULT with #GP(0) / #SS(0)."""
     cdef Insn* i = c.cur
     cdef uint32_t s = S_SS, attr
-    cdef uint64_t off, last, d, top
+    cdef uint64_t d
     if string_insn(i.opcode):
         s = S_ES if la == lin_of(c, S_ES, c.r[R_DI] & i.amask) else i.seg
     elif i.opcode == 0xD7:
@@ -93,18 +109,23 @@ cdef int seg_check(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogi
             s = i.seg
     attr = c.segattr[s]
     if attr == 0 and s != S_SS:
-        return 0                               # a null segment: not modelled here
-    if write and c.seg_ro and (attr & (ATTR_CODE | ATTR_WRITABLE)) != ATTR_WRITABLE:
+        return fault(c, EXC_GP, 1, 0) if c.seg_guard else 0      # a null segment
+    if write and (c.seg_ro or c.seg_guard) and (attr & (ATTR_CODE | ATTR_WRITABLE)) != ATTR_WRITABLE:
         return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
-    off = (la - c.segbase[s]) & 0xFFFFFFFFULL
-    last = off + size - 1
-    if (attr & (ATTR_CODE | ATTR_CONFORMING)) == ATTR_CONFORMING:
-        top = 0xFFFFFFFFULL if attr & ATTR_DB else 0xFFFF
-        if off > c.seglimit[s] and last <= top:
-            return 0
-    elif last <= c.seglimit[s]:
+    if not write and c.seg_guard and (attr & (ATTR_CODE | ATTR_WRITABLE)) == ATTR_CODE:
+        return fault(c, EXC_GP, 1, 0)          # an execute-only code segment
+    if within_limit(attr, c.seglimit[s], (la - c.segbase[s]) & 0xFFFFFFFFULL, size):
         return 0
     return fault(c, EXC_SS if s == S_SS else EXC_GP, 1, 0)
+
+cdef inline bint within_limit(uint32_t attr, uint64_t limit, uint64_t off, uint32_t size) noexcept nogil:
+    """Do the bytes off..off+size-1 lie inside a data or stack segment's
+    limit: up to it when expand-up; above it, and up to 0xFFFF or (with B)
+    0xFFFFFFFF, when expand-down?"""
+    cdef uint64_t last = off + size - 1
+    if (attr & (ATTR_CODE | ATTR_CONFORMING)) == ATTR_CONFORMING:
+        return off > limit and last <= (0xFFFFFFFFULL if attr & ATTR_DB else 0xFFFF)
+    return last <= limit
 
 cdef inline void seg_evict(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
     """After a slow-path access: pages outside the safe range leave the TLB."""
@@ -117,3 +138,65 @@ cdef inline void seg_evict(CPU* c, uint64_t la, uint32_t size, bint write) noexc
                 c.tlb_w[(a >> 12) & 255].tag = TLB_EMPTY
             else:
                 c.tlb_r[(a >> 12) & 255].tag = TLB_EMPTY
+
+cdef bint cs_limit_cut(CPU* c, uint64_t rip, Block* b, uint32_t* n) noexcept nogil:
+    """Code fetch within CS's limit (when c.cs_limited): cut the block
+    before its first instruction that ends past the limit; True, with
+    #GP(0), when that is the first one (SDM Vol. 3A 5.3)."""
+    cdef uint32_t k
+    cdef uint64_t limit = c.seglimit[S_CS]
+    for k in range(n[0]):
+        if rip + b.insns[k].next > limit + 1 or rip > limit:
+            if k == 0:
+                fault(c, EXC_GP, 1, 0)
+                return True
+            n[0] = k
+            return False
+    return False
+
+# ---- guards for CS overrides and null segments (see the top)
+
+cdef inline uint32_t null_key_bit(uint32_t s) noexcept nogil:
+    """The CPU.key bit (inside KEY_DECODE, below the mode's) of a null data segment."""
+    return 1 if s == S_DS else (2 if s == S_ES else (4 if s == S_FS else (8 if s == S_GS else 0)))
+
+cdef void seg_null_key(CPU* c) noexcept nogil:
+    """Record in CPU.key which data segment registers are null in protected
+    mode, so blocks decoded under another state are not reused; a change
+    ends the running block (its instructions were decoded without guards)."""
+    cdef uint32_t s, bits = 0
+    if c.mode != 64 and (c.cr0 & CR0_PE) and not (c.eflags & F_VM):
+        for s in range(6):
+            if c.segattr[s] == 0:
+                bits |= null_key_bit(s)
+    if (c.key & 0xF) != bits:
+        c.key = (c.key & ~<uint32_t>0xF) | bits
+        c.block_abort = 1
+
+cdef bint seg_guard_needed(CPU* c, Insn* i) noexcept nogil:
+    """Does a decoded instruction need the guard: a CS override, or a memory
+    operand through a segment register that is null now?"""
+    cdef bint mem = i.mod != 3 or string_insn(i.opcode) or i.opcode == 0xD7
+    if c.mode == 64 or not mem:
+        return False
+    if i.seg == S_CS:
+        return True
+    return (c.key & null_key_bit(i.seg)) != 0 or (string_insn(i.opcode) and (c.key & null_key_bit(S_ES)) != 0)
+
+cdef int h_seg_guard(CPU* c, Insn* i) noexcept nogil:
+    """The guard: in protected mode, every access of the next instruction
+    takes the slow path and seg_check (no page is safe: seg_lo > seg_hi)."""
+    if (c.cr0 & CR0_PE) and not (c.eflags & F_VM):
+        tlb_clear_data(c)
+        c.seg_guard = 1
+        c.segchk = 1
+        c.seg_lo = 1
+        c.seg_hi = 0
+    return next_insn(c, i)
+
+cdef int h_guard_end(CPU* c, Insn* i) noexcept nogil:
+    """The end marker of a guarded block: back to the normal checks."""
+    if c.seg_guard:
+        c.seg_guard = 0
+        segs_changed(c)
+    return RC_DONE

@@ -67,6 +67,7 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
         return fault(c, EXC_GP, 1, 0)
     if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
         c.walk_global = 0
+        c.walk_nocache = 0
         if page_walk(c, la, acc, user, pa):
             return RC_FAULT
     else:
@@ -229,6 +230,15 @@ cdef inline void store_le(uint8_t* p, uint32_t size, uint64_t v) noexcept nogil:
     else:
         memcpy(p, &v, 8)
 
+cdef bint device_span(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
+    """An access crossing a page whose first byte is device memory at
+    c.mmio_pa: is the rest of it the same device's next bytes?  (Then the
+    device sees one access; c.mmio_pa stays the first byte's.)"""
+    cdef uint64_t first = c.mmio_pa, pa, second = (la & ~<uint64_t>0xFFF) + 0x1000
+    cdef int rc = translate(c, second & c.lamask, ACC_READ, &pa)
+    c.mmio_pa = first
+    return rc == RC_MMIO and pa == first + (second - la)
+
 cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nogil:
     cdef uint64_t v = 0, a
     cdef uint32_t k
@@ -245,6 +255,8 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
             return RC_FAULT
         e = &c.tlb_r[(la >> 12) & 255]
         out[0] = load_le(e.addend + la, size)
+        if c.walk_nocache:
+            e.tag = TLB_EMPTY                  # allowed by EFLAGS.AC only (SMAP)
         if c.dr_data | c.segchk:
             slow_access_done(c, la, size, False)
         return 0
@@ -255,9 +267,13 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
             rc = tlb_fill(c, c.tlb_r, a, ACC_READ)
             if rc:
                 if rc == RC_MMIO:
-                    unmapped(c, c.mmio_pa, ACC_READ)   # a load straddling a device
+                    if k == 0 and device_span(c, la, size):
+                        return mmio_read(c, c.mmio_pa, size, out)
+                    unmapped(c, c.mmio_pa, ACC_READ)   # a load straddling a device and RAM
                 return RC_FAULT
         v |= (<uint64_t>(e.addend + a)[0]) << (8 * k)
+        if c.walk_nocache:
+            e.tag = TLB_EMPTY
     out[0] = v
     if c.dr_data | c.segchk:
         slow_access_done(c, la, size, False)
@@ -333,7 +349,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
         a = (la + k) & c.lamask
         if k == 0 or (a & 0xFFF) == 0:
             rc = translate(c, a, ACC_WRITE, &pa[k])
-            if rc == RC_MMIO and k == 0 and (la & 0xFFF) + size <= 0x1000:
+            if rc == RC_MMIO and k == 0 and ((la & 0xFFF) + size <= 0x1000 or device_span(c, la, size)):
                 return mmio_write(c, c.mmio_pa, size, v)
             if rc:
                 if rc == RC_MMIO:
@@ -346,7 +362,7 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
         if c.page_blocks[pa[k] >> 12] != NULL:
             smc_write(c, pa[k], 1)
         host_of(c, pa[k])[0] = <uint8_t>(v >> (8 * k))
-    if (la & 0xFFF) + size <= 0x1000 and not c.seg_ro:
+    if (la & 0xFFF) + size <= 0x1000 and not c.seg_ro and not c.walk_nocache:
         tlb_fill(c, c.tlb_w, la, ACC_WRITE)
     if c.dr_data | c.segchk:
         slow_access_done(c, la, size, True)

@@ -90,6 +90,8 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
     elif leaf == 7 and sub == 0:
         out[1] = CPUID_7_EBX
         out[2] = CPUID_7_ECX
+        if c.cr4 & CR4_PKE:
+            out[2] |= 1 << 4                   # OSPKE: CR4.PKE
         out[3] = CPUID_7_EDX
     elif leaf == 0xD:
         cpuid_xsave_leaf(c, sub, out)          # fxsave.pxi

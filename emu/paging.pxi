@@ -1,6 +1,9 @@
 # Paging: 32-bit two-level (with 4 MiB PSE pages), PAE three-level and
 # 64-bit four-level walks, with U/S, R/W, NX, CR0.WP, accessed and dirty
 # bits written back, and #PF with CR2 and the architectural error code.
+# Supervisor accesses to user pages follow SMEP and SMAP, data accesses in
+# 4-level paging the protection keys (PKRU for user pages, IA32_PKRS for
+# supervisor pages; protkeys.pxi).
 # The software TLB in memory.pxi caches the results; every change that
 # could make a cached translation wrong flushes it (tlb_flush), except that
 # with CR4.PGE a CR3 load keeps the translations of global pages (PTE.G on
@@ -29,6 +32,7 @@ cdef enum:
     PF_U = 4
     PF_RSVD = 8
     PF_I = 16
+    PF_PK = 32
 
 cdef uint64_t CR0_PG = 0x80000000ULL
 cdef uint64_t PTE_NX = 0x8000000000000000ULL
@@ -56,6 +60,21 @@ cdef inline void set_bits(CPU* c, uint64_t addr, uint32_t size, uint64_t v, uint
             mark_dirty(c, frame_of(c, addr))
             store_le(p, size, v | bits)
 
+cdef inline bint supervisor_denied(CPU* c, int acc) noexcept nogil:
+    """A supervisor access to a user page (SDM Vol. 3A 4.6.1): SMEP forbids
+    fetches; SMAP forbids data accesses unless EFLAGS.AC is set at CPL < 3
+    (implicit accesses at CPL 3, to descriptor tables or the TSS, never
+    pass).  An access AC lets through stays out of the TLB (walk_nocache):
+    clearing AC must not leave it cached."""
+    if acc == ACC_FETCH:
+        return (c.cr4 & CR4_SMEP) != 0
+    if not (c.cr4 & CR4_SMAP):
+        return False
+    if c.cpl == 3 or not (c.eflags & F_AC):
+        return True
+    c.walk_nocache = 1
+    return False
+
 cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexcept nogil:
     """Translate la through the page tables; RC_FAULT with #PF on failure."""
     cdef uint64_t e[5]
@@ -65,7 +84,7 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
     cdef bint writable = True, usr = True, leaf = False, pae = (c.cr4 & CR4_PAE) != 0
     cdef bint long_mode = (c.efer & EFER_LMA) != 0
     cdef uint32_t err = (PF_W if acc == ACC_WRITE else 0) | (PF_U if user else 0)
-    if acc == ACC_FETCH and (c.efer & EFER_NXE) and pae:
+    if acc == ACC_FETCH and (((c.efer & EFER_NXE) and pae) or (c.cr4 & CR4_SMEP)):
         err |= PF_I
     if long_mode:
         levels = 4
@@ -120,6 +139,11 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
         return page_fault(c, la, err | PF_P)
     if acc == ACC_FETCH and nx:
         return page_fault(c, la, err | PF_P)
+    if usr and not user and supervisor_denied(c, acc):
+        return page_fault(c, la, err | PF_P)
+    if long_mode and acc != ACC_FETCH and (c.cr4 & (CR4_PKE | CR4_PKS)) and \
+            pkey_denied(c, e[levels - 1], usr, user, acc):
+        return page_fault(c, la, err | PF_P | PF_PK)
     # accessed bits on every level used, dirty on the leaf for a write
     for k in range(levels):
         if not (levels == 3 and k == 0 and not long_mode and pae):

@@ -166,6 +166,8 @@ cdef int service_interrupts(CPU* c) noexcept nogil:
         schedule(c, c.apic.next_irq)
     if c.pv_timer != TLB_EMPTY:
         schedule(c, c.pv_timer)
+    if c.dev_timer != TLB_EMPTY:
+        schedule(c, c.dev_timer)
     if nmi_due(c) and has_idt(c):
         c.nmi_pending = 0
         c.nmi_blocked = 1

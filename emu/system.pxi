@@ -35,6 +35,7 @@ cdef enum:
     CR4_SMEP = 0x100000
     CR4_SMAP = 0x200000
     CR4_PKE = 0x400000
+    CR4_PKS = 0x1000000
 
 cdef inline uint32_t attr_dpl(uint32_t attr) noexcept nogil:
     return (attr >> 5) & 3
@@ -163,6 +164,8 @@ cdef uint64_t cr4_allowed(CPU* c) noexcept nogil:
         ok |= CR4_SMAP
     if l7[2] & (1 << 3):
         ok |= CR4_PKE
+    if l7[2] >> 31:
+        ok |= CR4_PKS
     return ok
 
 cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
@@ -247,6 +250,8 @@ cdef int msr_read(CPU* c, uint32_t n, uint64_t* v) noexcept nogil:
         v[0] = c.msr_misc_enable
     elif n == 0xC0000103ULL:
         v[0] = c.msr_tsc_aux
+    elif n == MSR_PKRS and has_pks(c):
+        v[0] = c.msr_pkrs
     else:
         return model_msr_read(c, n, v)         # the CPU model's own, else #GP
     return 0
@@ -299,6 +304,8 @@ cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
         c.msr_misc_enable = v
     elif n == 0xC0000103ULL:
         c.msr_tsc_aux = v & 0xFFFFFFFFULL
+    elif n == MSR_PKRS and has_pks(c):
+        return set_pkrs(c, v)
     else:
         return model_msr_write(c, n, v)
     return 0

@@ -288,3 +288,91 @@ def test_a_faults_saved_eflags_has_rf():
     ex = m.run(start=CODE, count=10)
     assert ex.reason == "hlt" and m.reg_read("eax") & 0x10000
     assert not m.reg_read("eflags") & 0x10000        # the handler runs with RF clear
+
+
+def hpet_guest(m, timer_cfg, comparator, stop_after):
+    """Timer 0 of the HPET in legacy replacement (IRQ 0, vector 0x08 after
+    the BIOS's 8259 setup) counted by its handler at DATA; the guest halts
+    until `stop_after` interrupts came, then halts with IF clear."""
+    from emu.devices import firmware_pic_setup
+    attach_pc(m, 1 << 20)
+    firmware_pic_setup(m)
+    with_idt(m, {0x08: HANDLER})
+    # handler: inc dword [DATA]; mov al, 0x20; out 0x20, al (EOI); iret
+    m.mem_write(HANDLER, b"\xff\x05" + DATA.to_bytes(4, "little") + b"\xb0\x20\xe6\x20\xcf")
+    def mov(addr, v):
+        return b"\xc7\x05" + addr.to_bytes(4, "little") + v.to_bytes(4, "little")
+    # (the comparator's high half too: a 32-bit write keeps the other half, all ones after reset)
+    code = (mov(0xFED00100, timer_cfg) + mov(0xFED00108, comparator) + mov(0xFED0010C, 0)
+            + mov(0xFED00010, 3)                                       # ENABLE | LEG_RT
+            + b"\xfb"                                                  # sti
+            + b"\xf4\x83\x3d" + DATA.to_bytes(4, "little") + bytes([stop_after]) + b"\x72\xf6"   # hlt; cmp; jb
+            + b"\xfa\xf4")                                             # cli; hlt
+    m.mem_write(CODE, code)
+    m.reg_write("esp", STACK)
+    return m.run(start=CODE, count=100_000)
+
+
+def test_hpet_one_shot_comparator_interrupts_through_irq0():
+    m = Machine(mode=32, memory=1 << 20)
+    ex = hpet_guest(m, 0x4, 5000, 1)                   # Tn_INT_ENB; 5000 ticks of 10 ns = 50 us
+    assert ex.reason == "hlt" and struct.unpack("<I", m.mem_read(DATA, 4))[0] == 1
+    # 50 us at 100 M instructions a second: the halted CPU skipped to the comparator
+    assert 5000 <= m.virtual_time <= 5200
+
+
+def test_hpet_periodic_comparator_repeats_at_its_period():
+    m = Machine(mode=32, memory=1 << 20)
+    ex = hpet_guest(m, 0x14C, 1000, 5)                 # ENB | PERIODIC | VAL_SET | 32-bit; period 10 us
+    assert ex.reason == "hlt" and struct.unpack("<I", m.mem_read(DATA, 4))[0] == 5
+    assert 5000 <= m.virtual_time <= 5300
+
+
+def test_hpet_timer_without_a_route_to_the_8259s_raises_nothing():
+    # legacy replacement off, route 20 (an IOAPIC input): no 8259 line; level mode sets the status bit
+    from emu.hpet import Hpet
+    m = Machine(mode=32, memory=1 << 20)
+    hpet = Hpet(m).attach()
+    assert hpet.irq_line(0) is None
+    hpet.write(0xFED00100, 4, 0x4 | 0x2 | 20 << 9)      # ENB, level, route 20
+    hpet.write(0xFED00108, 8, 100)
+    hpet.write(0xFED00010, 4, 1)                       # ENABLE
+    m.mem_write(CODE, b"\x90" * 2000 + b"\xf4")
+    assert m.run(start=CODE, count=5000).reason == "hlt"
+    assert hpet.read(0xFED00020, 4) == 1               # timer 0's status bit
+    hpet.write(0xFED00010, 4, 3)                       # LEG_RT: timer 0 is IRQ 0, timer 1 IRQ 8
+    assert (hpet.irq_line(0), hpet.irq_line(1), hpet.irq_line(2)) == (0, 8, None)
+
+
+def device_memory(m, base=0xFF000000, size=0x3000):
+    """A Python MMIO device that reads and writes as RAM; returns its bytes."""
+    store = bytearray(size)
+    def read(addr, n):
+        return int.from_bytes(store[addr - base:addr - base + n], "little")
+    def write(addr, n, v):
+        store[addr - base:addr - base + n] = v.to_bytes(n, "little")
+    m.add_mmio_handler(base, size, read, write)
+    return store
+
+
+def test_repe_cmps_compares_device_memory_iteration_by_iteration():
+    # kvm-unit-tests' emulator: REPE CMPSB with rSI in device memory (each
+    # iteration's device read is its own, not the first iteration's answer again)
+    m = Machine(mode=32, memory=1 << 20)
+    store = device_memory(m)
+    store[:200] = bytes(range(100)) + bytes(k + 1 for k in range(100, 200))
+    m.mem_write(DATA, bytes(range(200)))
+    m.mem_write(CODE, b"\xfc\xf3\xa6\xf4")                    # cld; repe cmpsb; hlt
+    for k, v in {"esi": 0xFF000000, "edi": DATA, "ecx": 130}.items():
+        m.reg_write(k, v)
+    assert m.run(start=CODE, count=1000).reason == "hlt"
+    assert (m.reg_read("ecx"), m.reg_read("esi")) == (29, 0xFF000000 + 101)
+
+
+def test_an_access_straddling_two_pages_of_one_device_is_one_access():
+    m = Machine(mode=32, memory=1 << 20)
+    store = device_memory(m)
+    store[0xFFF:0x1001] = b"\x34\x12"
+    m.mem_write(CODE, b"\x66\xa1\xff\x0f\x00\xff" + b"\x66\xa3\xff\x1f\x00\xff\xf4")   # ax = [..0FFF]; [..1FFF] = ax
+    assert m.run(start=CODE, count=10).reason == "hlt"
+    assert m.reg_read("eax") & 0xFFFF == 0x1234 and store[0x1FFF:0x2001] == b"\x34\x12"

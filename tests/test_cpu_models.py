@@ -96,11 +96,12 @@ def test_address_msrs_refuse_non_canonical_values():
 
 def test_cr4_bits_follow_cpuid():
     m = Machine(mode=32, memory=1 << 20)
-    assert not m.write_cr(4, 1 << 20)            # SMEP not reported
+    assert not m.write_cr(4, 1 << 13)            # VMXE not reported
     assert not m.write_cr(4, 1 << 12)            # LA57 not reported
     assert not m.write_cr(4, 1 << 17)            # PCIDE not reported
     assert not m.write_cr(4, 1 << 11)            # UMIP not reported
     assert m.write_cr(4, 0x10 | 0x20 | 0x80) and m.read_cr(4) == 0xB0     # PSE PAE PGE
+    assert m.write_cr(4, 0x300000) and m.read_cr(4) == 0x300000          # SMEP SMAP
     m = Machine(mode=64, memory=1 << 20)
     assert not m.write_cr(4, 0x80)               # long mode keeps PAE
 

@@ -23,10 +23,13 @@ PASSING = [
     "x86_64/xsave",
     # with the x87 and SSE
     "i386/realmode", "i386/tsc", "x86_64/memory", "x86_64/realmode", "x86_64/tsc",
+    # with SMEP, SMAP and protection keys
+    "i386/smap", "x86_64/smap", "x86_64/pku", "x86_64/pks",
 ]
 #: Passing kernels that run billions of instructions (a minute or more
 #: each): run with PVEMU_KUT_SLOW=1.
-SLOW = {"i386/vmexit": 3_000_000_000, "x86_64/vmexit": 3_000_000_000}
+SLOW = {"i386/vmexit": 3_000_000_000, "x86_64/vmexit": 3_000_000_000,
+        "i386/sieve": 30_000_000_000, "x86_64/sieve": 60_000_000_000}
 BUDGET = 400_000_000
 
 

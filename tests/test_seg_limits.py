@@ -1,5 +1,9 @@
 """Segment limit checks on data and stack accesses in protected mode
-(Intel SDM vol. 3 5.3): #GP(0), #SS(0) through SS, expand-down segments."""
+(Intel SDM vol. 3 5.3): #GP(0), #SS(0) through SS, expand-down segments;
+and the type checks the TLB cannot make by itself (5.4.1): a store through
+a CS override, a read through an execute-only CS, an access through a null
+data segment register.  tests/test_protection_bochs.py checks the same
+classes against Bochs."""
 import pytest
 
 from emu import Machine
@@ -22,6 +26,7 @@ GDT = b"".join([
     desc(0, 0xFFF, 0x96, 0x4),            # 0x20 data, expand-down above 0xFFF, B = 1
     desc(0x3000, 0x7FF, 0x92, 0x4),       # 0x28 stack, base 0x3000, limit 0x7FF
     desc(0, 0xFFFF, 0x92, 0x0),           # 0x30 data, 16-bit, 64 KiB
+    desc(0, 0xFFFFF, 0x98, 0xC),          # 0x38 code, flat, execute-only
 ])
 
 
@@ -100,3 +105,41 @@ def test_accesses_away_from_the_operand_are_checked_against_its_segment():
     # ds = 0x18; mov ebx, 0xF0; mov al, 0x20; xlat: [ebx + al] = ds:0x110
     m, ex = run(bytes.fromhex("66b818008ed8bbf0000000b020d7"))
     assert (ex.vector, ex.address) == (13, at(13))
+
+
+STORE_CS = bytes.fromhex("2e890500500000")                # mov cs:[0x5000], eax
+LOAD_CS = bytes.fromhex("2e8b0500500000")              # mov eax, cs:[0x5000]
+
+
+@pytest.mark.parametrize("decode_cache", [True, False])
+def test_code_segments_are_never_writable_even_through_a_cs_override(decode_cache):
+    m, ex = run(bytes.fromhex("a300500000") + STORE_CS, decode_cache=decode_cache)   # the page is in the TLB first
+    assert (ex.reason, ex.vector, ex.error_code, ex.address) == ("exception", 13, 0, at(5))
+    m, ex = run(bytes.fromhex("2eff0500500000"))                                   # inc dword cs:[0x5000]
+    assert (ex.vector, ex.error_code, ex.address) == (13, 0, at(0))
+    m, ex = run(LOAD_CS + bytes.fromhex("89c3"))                                   # a readable CS reads
+    assert ex.reason == "hlt"
+
+
+def test_an_execute_only_cs_is_not_readable():
+    far = bytes.fromhex("ea") + at(7).to_bytes(4, "little") + b"\x38\x00"          # jmp 0x38:next
+    m, ex = run(far + LOAD_CS)
+    assert (ex.reason, ex.vector, ex.error_code, ex.address) == ("exception", 13, 0, at(7))
+    m, ex = run(far + bytes.fromhex("90"))                                         # fetches are fine
+    assert ex.reason == "hlt"
+
+
+def test_a_null_data_segment_register_faults_when_used():
+    # xor eax, eax; mov ds, eax; lea ebx, [0x5000] (no access: fine); mov eax, [0x5000]: #GP(0)
+    m, ex = run(bytes.fromhex("31c08ed88d1d00500000a100500000"))
+    assert (ex.reason, ex.vector, ex.error_code, ex.address) == ("exception", 13, 0, at(10))
+    # a null FS is harmless until used; es:[edi] of STOSB through a null ES faults
+    m, ex = run(bytes.fromhex("31c08ee0a100500000") + bytes.fromhex("8ec0bf00500000aa"))
+    assert (ex.vector, ex.error_code, ex.address) == (13, 0, at(16))
+
+
+def test_real_mode_cs_overrides_write():
+    m = Machine(mode=16, memory=1 << 20)
+    m.mem_write(CODE, bytes.fromhex("2e89060050") + b"\xf4")       # mov cs:[0x5000], ax
+    m.reg_write("eax", 0x1234)
+    assert m.run(start=CODE, count=10).reason == "hlt" and m.mem_read(0x5000, 2) == b"\x34\x12"

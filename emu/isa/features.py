@@ -62,7 +62,11 @@ FEATURES = {
     "BMI1": Bit(7, 0, "ebx", 3),
     "AVX2": Bit(7, 0, "ebx", 5),
     "BMI2": Bit(7, 0, "ebx", 8),
+    "SMEP": Bit(7, 0, "ebx", 7),
+    "SMAP": Bit(7, 0, "ebx", 20),
     "CLFLUSHOPT": Bit(7, 0, "ebx", 23),
+    "PKU": Bit(7, 0, "ecx", 3),
+    "PKS": Bit(7, 0, "ecx", 31),
     "RDPID": Bit(7, 0, "ecx", 22),
     # leaf 0xD subleaf 1
     "XSAVEOPT": Bit(0xD, 1, "eax", 0),
@@ -78,7 +82,7 @@ FEATURES = {
 }
 
 #: Features of the machine rather than of instructions: no rows needed.
-MACHINE = frozenset(("DE", "PSE", "PAE", "APIC", "PGE", "PAT", "NX", "LM"))
+MACHINE = frozenset(("DE", "PSE", "PAE", "APIC", "PGE", "PAT", "NX", "LM", "SMEP", "PKS"))
 
 #: What this emulator implements: exactly these bits are set in CPUID.
 IMPLEMENTED = frozenset((
@@ -90,6 +94,8 @@ IMPLEMENTED = frozenset((
     "MMX", "SSSE3", "SSE4_1", "SSE4_2",
     # simd_fp.py's SSE3 rows with x87.py's FISTTP: an x86-64-v2 CPU
     "SSE3",
+    # paging.pxi and pageprot.pxi: supervisor protections and protection keys
+    "SMEP", "SMAP", "PKU", "PKS",
 ))
 
 
