@@ -168,6 +168,7 @@ cdef struct TlbEntry:
     uint8_t* addend     # host address of the page minus its linear address
 
 cdef struct CPU
+cdef struct Mach
 cdef struct Insn
 ctypedef int (*handler_t)(CPU* c, Insn* i) noexcept nogil
 
@@ -275,6 +276,24 @@ cdef struct Region:
     uint64_t start, end, frame
     uint32_t perms
 
+
+# What the CPUs of one machine share (devices, the decode cache's and the
+# dirty log's fill levels): CPU 0's struct holds it (CPU.mach, so a context,
+# a snapshot or a save file of CPU 0 has it); every CPU reaches it through
+# CPU.m.  The shared arrays themselves (RAM, the decode cache, the port map,
+# regions, dirty marks) are pointers each CPU keeps a copy of (smp.pxi).
+cdef struct Mach:
+    Uart uart
+    uint8_t dbg_out[OUTBUF_SIZE]   # bytes written to the debug console (0xE9)
+    uint32_t dbg_len
+    uint32_t post_last
+    uint64_t post_count
+    Pic pic[2]
+    Pit pit
+    uint32_t nblocks      # decode-cache pool fill (icache.pxi)
+    uint32_t ninsns
+    uint64_t ndirty_log, nsnap    # dirty.pxi
+
 cdef struct CPU:
     uint64_t r[NREGS]
     # lazy flags: the arithmetic flags are a function of the last operation
@@ -320,18 +339,11 @@ cdef struct CPU:
     TlbEntry tlb_x[256]
     # port I/O
     uint8_t* io_map
-    Uart uart
-    uint8_t dbg_out[OUTBUF_SIZE]   # bytes written to the debug console (0xE9)
-    uint32_t dbg_len
-    uint32_t post_last
-    uint64_t post_count
     uint32_t io_port, io_size, io_write
     uint64_t io_value
     int io_ready                   # a Python IN result waits in io_value
     uint32_t exit_status
     # interrupts and virtual time
-    Pic pic[2]
-    Pit pit
     uint64_t idle          # virtual time spent halted (instructions not run)
     uint64_t next_event    # run-loop threshold: check devices when icount + idle reaches it
     uint64_t ips           # virtual instructions per second (the timer's time base)
@@ -371,8 +383,6 @@ cdef struct CPU:
     Block** page_blocks
     Block* blocks
     Insn* insn_pool
-    uint32_t nblocks
-    uint32_t ninsns
     int use_cache
     # paravirtualization (hypervisor.pxi)
     int pv_on             # a supervisor runs this machine: VMCALL exits, CPUID shows it
@@ -449,7 +459,6 @@ cdef struct CPU:
     uint32_t* dirty_log       # frames marked DIRTY_LOG, in order
     uint32_t* snap_list       # frames saved into snap since the snapshot
     uint64_t dirty_frames     # frames the three arrays cover
-    uint64_t ndirty_log, nsnap
     uint8_t* snap             # page f as it was at the snapshot: snap + f * 4096
     uint64_t snap_frames
     # edge coverage (coverage.pxi)
@@ -457,3 +466,6 @@ cdef struct CPU:
     uint32_t cov_mask         # map size - 1
     uint32_t cov_prev         # prev_loc
     uint64_t cov_blocks       # blocks run with coverage on
+    # the machine's shared state (Mach above): CPU 0 holds it, m points to it
+    Mach mach
+    Mach* m

@@ -369,11 +369,11 @@ cdef int halt_wait(CPU* c) noexcept nogil:
     If nothing could ever wake the CPU, the run ends with 'hlt'."""
     cdef uint64_t now = vtime(c)
     cdef uint64_t wake = TLB_EMPTY
-    if pic_pending(&c.pic[0]) >= 0 or apic_pending(c) >= 0 or nmi_due(c):
+    if pic_pending(&c.m.pic[0]) >= 0 or apic_pending(c) >= 0 or nmi_due(c):
         return 0
     c.next_event = 0
-    if c.pit.armed and not (c.pic[0].imr & 1):
-        wake = c.pit.next_irq
+    if c.m.pit.armed and not (c.m.pic[0].imr & 1):
+        wake = c.m.pit.next_irq
     if c.apic.next_irq < wake and apic_enabled(c) and not (c.apic.lvt[0] & APIC_MASKED):
         wake = c.apic.next_irq
     if wake != TLB_EMPTY:
@@ -508,6 +508,7 @@ cdef class Machine:
         if self.c == NULL:
             raise MemoryError("cannot allocate the CPU state")
         c = self.c
+        c.m = &c.mach
         c.mem_size = size
         c.npages = size >> 12
         c.nframes = c.npages
@@ -562,7 +563,7 @@ cdef class Machine:
         COM1 16550 UART (0x3F8-0x3FF), isa-debug-exit (0xF4-0xF7), the
         debug console (0xE9), POST codes (0x80 and 0x190)."""
         c = self.c
-        c.uart.base = 0x3F8
+        c.m.uart.base = 0x3F8
         for port in range(0x3F8, 0x400):
             c.io_map[port] = DEV_UART
         for port in range(0xF4, 0xF8):
@@ -578,7 +579,7 @@ cdef class Machine:
         c.ips = 100_000_000
         apic_reset(c)
         c.next_event = TLB_EMPTY
-        c.pit.next_irq = TLB_EMPTY
+        c.m.pit.next_irq = TLB_EMPTY
         c.pv_timer = TLB_EMPTY
         c.pv_pass_rip = TLB_EMPTY
 
@@ -671,12 +672,12 @@ cdef class Machine:
     @property
     def post_code(self):
         """The last POST code written to port 0x80 or 0x190 (None if none)."""
-        return self.c.post_last if self.c.post_count else None
+        return self.c.m.post_last if self.c.m.post_count else None
 
     cdef void _feed_serial(self):
         """Hand queued input to the UART's host queue (it moves on into the
         receive FIFO as the guest reads, uart_pump)."""
-        cdef Uart* u = &self.c.uart
+        cdef Uart* u = &self.c.m.uart
         cdef uint32_t n = 0
         while n < len(self.serial_pending) and u.hostq_tail - u.hostq_head < INQ_SIZE:
             u.hostq[u.hostq_tail % INQ_SIZE] = self.serial_pending[n]
@@ -688,13 +689,13 @@ cdef class Machine:
 
     cdef void _flush_output(self) except *:
         c = self.c
-        if c.uart.out_len:
-            data = (<char*>c.uart.out)[:c.uart.out_len]
-            c.uart.out_len = 0
+        if c.m.uart.out_len:
+            data = (<char*>c.m.uart.out)[:c.m.uart.out_len]
+            c.m.uart.out_len = 0
             _emit(self.serial_sink, self.serial_output, data)
-        if c.dbg_len:
-            data = (<char*>c.dbg_out)[:c.dbg_len]
-            c.dbg_len = 0
+        if c.m.dbg_len:
+            data = (<char*>c.m.dbg_out)[:c.m.dbg_len]
+            c.m.dbg_len = 0
             _emit(self.debugcon_sink, self.debugcon_output, data)
 
     cdef void _python_io(self) except *:
@@ -751,7 +752,7 @@ cdef class Machine:
         """Decode-cache counters: blocks decoded, blocks cached now, and
         blocks invalidated by stores into code (self-modifying code)."""
         return {"blocks_decoded": self.c.blocks_decoded,
-                "blocks_cached": self.c.nblocks if self.c.use_cache else 0,
+                "blocks_cached": self.c.m.nblocks if self.c.use_cache else 0,
                 "smc_invalidations": self.c.smc_invalidations,
                 "blocks_chained": self.c.blocks_chained}
 
@@ -1634,14 +1635,14 @@ cdef class Machine:
         UART's receive queue, and whether an interrupt waits for delivery."""
         c = self.c
         apic_irr = any(c.apic.irr[k] for k in range(8))
-        pending = any(pic_pending(&c.pic[k]) >= 0 for k in range(2)) or apic_irr
-        return {"pit": {"armed": bool(c.pit.armed), "mode": c.pit.ch[0].mode, "reload": c.pit.ch[0].reload,
-                        "next_irq": None if c.pit.next_irq == TLB_EMPTY else c.pit.next_irq},
-                "pic": [{"irr": c.pic[k].irr, "isr": c.pic[k].isr, "imr": c.pic[k].imr}
+        pending = any(pic_pending(&c.m.pic[k]) >= 0 for k in range(2)) or apic_irr
+        return {"pit": {"armed": bool(c.m.pit.armed), "mode": c.m.pit.ch[0].mode, "reload": c.m.pit.ch[0].reload,
+                        "next_irq": None if c.m.pit.next_irq == TLB_EMPTY else c.m.pit.next_irq},
+                "pic": [{"irr": c.m.pic[k].irr, "isr": c.m.pic[k].isr, "imr": c.m.pic[k].imr}
                         for k in range(2)],
                 "apic": {"timer_next": None if c.apic.next_irq == TLB_EMPTY else c.apic.next_irq,
                          "irr": apic_irr},
-                "uart": {"rx": c.uart.rx_tail - c.uart.rx_head, "ier": c.uart.ier,
+                "uart": {"rx": c.m.uart.rx_tail - c.m.uart.rx_head, "ier": c.m.uart.ier,
                          "queued": len(self.serial_pending)},
                 "interrupt_pending": pending, "halted": bool(c.halted), "shadow": c.shadow}
 
@@ -2270,9 +2271,9 @@ cdef class Machine:
             if c.nframes and c.snap == NULL:
                 raise MemoryError("cannot reserve the snapshot's page store")
             c.snap_frames = c.nframes
-        for k in range(c.nsnap):
+        for k in range(c.m.nsnap):
             c.dirty[c.snap_list[k]] &= ~DIRTY_SNAP
-        c.nsnap = 0
+        c.m.nsnap = 0
         drop_write_tlb(c)
         self._snap_context = self.context_save()
 
@@ -2293,7 +2294,7 @@ cdef class Machine:
         c = self.c
         out = []
         frame_to_gpa = self._frame_addresses()
-        for k in range(c.ndirty_log):
+        for k in range(c.m.ndirty_log):
             f = c.dirty_log[k]
             gpa = frame_to_gpa(f)
             if gpa is not None:
@@ -2301,7 +2302,7 @@ cdef class Machine:
             if clear:
                 c.dirty[f] &= ~DIRTY_LOG
         if clear:
-            c.ndirty_log = 0
+            c.m.ndirty_log = 0
             drop_write_tlb(c)
         return out
 
