@@ -108,6 +108,7 @@ cdef struct Apic:
     uint32_t isr[8]
     uint64_t start           # virtual time the count started
     uint64_t next_irq        # virtual time of the next timer interrupt, or ~0
+    uint32_t tmr[8]          # trigger mode of the accepted interrupts (1: level; EOI goes to the IOAPIC)
 
 # Device ids in CPU.io_map (one byte per port).
 cdef enum:
@@ -277,6 +278,16 @@ cdef struct Region:
     uint32_t perms
 
 
+cdef enum:
+    MAX_CPUS = 16
+    IOAPIC_PINS = 24
+
+# The IOAPIC (82093AA) at 0xFEC00000: IOREGSEL, IOWIN, 24 redirection entries.
+cdef struct Ioapic:
+    uint32_t id, sel
+    uint64_t redir[IOAPIC_PINS]
+    uint32_t level           # the input pins' levels, bit n = pin n
+
 # What the CPUs of one machine share (devices, the decode cache's and the
 # dirty log's fill levels): CPU 0's struct holds it (CPU.mach, so a context,
 # a snapshot or a save file of CPU 0 has it); every CPU reaches it through
@@ -293,6 +304,15 @@ cdef struct Mach:
     uint32_t nblocks      # decode-cache pool fill (icache.pxi)
     uint32_t ninsns
     uint64_t ndirty_log, nsnap    # dirty.pxi
+    # several CPUs (smp.pxi): the table (cpu[0] is the holder of this
+    # struct), the interleaving's state, and the IOAPIC (ioapic.pxi)
+    CPU* cpu[MAX_CPUS]
+    uint32_t ncpus
+    uint32_t cur                  # the CPU whose turn it is
+    uint64_t target               # the virtual time this round runs every CPU to
+    uint64_t quantum              # virtual time per round
+    Ioapic ioapic
+    uint32_t ioapic_on
 
 cdef struct CPU:
     uint64_t r[NREGS]
@@ -469,3 +489,9 @@ cdef struct CPU:
     # the machine's shared state (Mach above): CPU 0 holds it, m points to it
     Mach mach
     Mach* m
+    # several CPUs (smp.pxi): this CPU's place in Mach.cpu; an INIT leaves it
+    # waiting for a start-up IPI; halted, it idles up to idle_cap (the end
+    # of its turn), TLB_EMPTY on a machine with one CPU
+    uint32_t cpu_index
+    uint32_t wait_sipi
+    uint64_t idle_cap

@@ -52,6 +52,8 @@ include "interrupts.pxi"
 include "pic.pxi"
 include "pit.pxi"
 include "apic.pxi"
+include "ioapic.pxi"
+include "smp.pxi"
 include "io.pxi"
 include "cpuid_gen.pxi"
 include "misc.pxi"
@@ -369,6 +371,8 @@ cdef int halt_wait(CPU* c) noexcept nogil:
     If nothing could ever wake the CPU, the run ends with 'hlt'."""
     cdef uint64_t now = vtime(c)
     cdef uint64_t wake = TLB_EMPTY
+    if c.m.ncpus > 1:
+        return smp_halt_wait(c)
     if pic_pending(&c.m.pic[0]) >= 0 or apic_pending(c) >= 0 or nmi_due(c):
         return 0
     c.next_event = 0
@@ -499,7 +503,7 @@ cdef class Machine:
     cdef list _guest_dr, _saved_mmio
 
     def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
-                  cpu=None):
+                  cpu=None, cpus=1):
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
         size = _check_int("memory", memory, 0, 1 << 40)   # 0: none, mem_map it
@@ -509,6 +513,10 @@ cdef class Machine:
             raise MemoryError("cannot allocate the CPU state")
         c = self.c
         c.m = &c.mach
+        _check_int("cpus", cpus, 1, MAX_CPUS)
+        c.mach.cpu[0] = c                  # more CPUs: _add_cpus
+        c.mach.ncpus = 1
+        c.mach.quantum = SMP_QUANTUM
         c.mem_size = size
         c.npages = size >> 12
         c.nframes = c.npages
@@ -546,9 +554,10 @@ cdef class Machine:
         tlb_flush(c)
 
     def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
-                 cpu=None):
+                 cpu=None, cpus=1):
         from emu import cpumodels
         cpumodels.apply(self, cpumodels.DEFAULT if cpu is None else cpu)
+        self._add_cpus(cpus)
         self.regs = Registers(self)
         self.io_handlers = {}
         self.mmio_handlers = []
@@ -712,6 +721,7 @@ cdef class Machine:
 
     def __dealloc__(self):
         if self.c != NULL:
+            self._free_cpus()
             c = self.c
             zfree(c.mem, c.mem_size)
             zfree(c.hash, HASH_SIZE * sizeof(Block*))
@@ -900,18 +910,29 @@ cdef class Machine:
         self._retried = None
         c.has_until = until is not None or c.nbreaks > 0
         c.until = (until & c.ipmask) if until is not None else TLB_EMPTY
-        cdef int64_t remaining = count if count is not None else -1, budget
-        cdef uint64_t first = c.icount
+        cdef int64_t remaining = count if count is not None else -1, budget, left
+        cdef uint64_t first = c.icount, retired = 0
         cdef int reason
+        cdef Mach* mach = c.m
+        cdef uint32_t who = 0
         self.running = True
         try:
             while True:
                 budget = SLICE if remaining < 0 or remaining > SLICE else remaining
-                c.budget = budget
-                with nogil:
-                    reason = cpu_run(c)
-                if remaining >= 0:
-                    remaining -= budget - c.budget
+                if mach.ncpus > 1:             # several CPUs in turn (smp.pxi); self.c: the one that exited
+                    self._smp_share()
+                    left = budget
+                    with nogil:
+                        reason = smp_run(mach, &left, &retired, &who)
+                    self.c = mach.cpu[who]
+                    if remaining >= 0:
+                        remaining -= budget - left
+                else:
+                    c.budget = budget
+                    with nogil:
+                        reason = cpu_run(c)
+                    if remaining >= 0:
+                        remaining -= budget - c.budget
                 if reason == EXIT_HOOK:           # (first: a per-instruction hook is hot)
                     self._run_code_hooks()
                     continue
@@ -931,6 +952,12 @@ cdef class Machine:
             c.has_until = 0
             c.stop_request = 0        # a stop asked for while this run ended anyway
             self._flush_output()
+        if mach.ncpus > 1:
+            ex = self._exit(reason, retired)
+            ex.cpu = who
+            self._smp_share()
+            self.c = mach.cpu[0]
+            return ex
         return self._exit(reason, c.icount - first)
 
     cdef bint _serviced(self, int reason) except -1:
@@ -2372,6 +2399,120 @@ cdef class Machine:
         """{'blocks': blocks run with coverage on, 'instructions': the
         machine's retired instructions}."""
         return {"blocks": self.c.cov_blocks, "instructions": self.c.icount}
+
+    # ---- several CPUs (smp.pxi) and the IOAPIC (ioapic.pxi)
+
+    cdef void _add_cpus(self, n) except *:
+        """The application processors 1..n-1: copies of CPU 0 (its model),
+        then INIT: each waits for a start-up IPI.  CPU 0 is the BSP
+        (IA32_APIC_BASE bit 8); APIC IDs are 0..n-1."""
+        c = self.c
+        cdef CPU* ap
+        cdef uint32_t k
+        for k in range(1, n):
+            ap = <CPU*>calloc(1, sizeof(CPU))
+            if ap == NULL:
+                raise MemoryError("cannot allocate a CPU")
+            memcpy(ap, c, sizeof(CPU))
+            ap.jcache = <Block**>zalloc(JC_SIZE * sizeof(Block*))
+            if ap.jcache == NULL:
+                free(ap)
+                raise MemoryError("cannot allocate a CPU's jump cache")
+            c.mach.cpu[k] = ap
+            c.mach.ncpus = k + 1
+            ap.m = &c.mach
+            ap.cpu_index = k
+            ap.key = (c.key & KEY_DECODE) | (k * KEY_GEN)   # generations apart (icache.pxi)
+            ap.icount = ap.idle = 0
+            ap.apic.id = k
+            ap.msr_apic_base = c.msr_apic_base & ~<uint64_t>0x100
+            cpu_init(ap)
+            ap.apic.id = k
+        if n > 1:
+            c.mach.target = c.mach.quantum
+
+    cdef void _free_cpus(self):
+        cdef Mach* m = self.c.m
+        cdef uint32_t k
+        self.c = m.cpu[0]
+        for k in range(1, m.ncpus):
+            zfree(m.cpu[k].jcache, JC_SIZE * sizeof(Block*))
+            free(m.cpu[k])
+        m.ncpus = 1
+
+    cdef void _smp_share(self):
+        """The selected CPU's view of the shared state (pointers the Python
+        side may have changed) to the other CPUs."""
+        cdef Mach* m = self.c.m
+        cdef uint32_t k
+        for k in range(m.ncpus):
+            if m.cpu[k] != self.c:
+                smp_share(self.c, m.cpu[k])
+
+    @property
+    def cpus(self):
+        """The number of CPUs (Machine(cpus=N))."""
+        return self.c.m.ncpus
+
+    @property
+    def cpu_index(self):
+        """The CPU that reg_read, reg_write, state() and the like act on
+        (select_cpu); 0, the BSP, unless chosen otherwise."""
+        return self.c.cpu_index
+
+    def select_cpu(self, k):
+        """Make CPU k the one the register and state methods act on (run()
+        runs them all; it returns with CPU 0 selected and Exit.cpu naming the
+        CPU its reason concerns)."""
+        k = _check_int("cpu", k, 0, self.c.m.ncpus - 1)
+        self._smp_share()
+        self.c = self.c.m.cpu[k]
+
+    def cpu_waiting_for_sipi(self, k):
+        """Is CPU k waiting for a start-up IPI (after INIT, or at power-up for an AP)?"""
+        k = _check_int("cpu", k, 0, self.c.m.ncpus - 1)
+        return bool(self.c.m.cpu[k].wait_sipi)
+
+    @property
+    def smp_quantum(self):
+        """Virtual time (instructions) each CPU runs per turn."""
+        return self.c.m.quantum
+
+    @smp_quantum.setter
+    def smp_quantum(self, value):
+        self.c.m.quantum = _check_int("smp_quantum", value, 1, 1 << 32)
+
+    def attach_ioapic(self):
+        """Add the IOAPIC at 0xFEC00000 (ioapic.pxi), as a PC has it: the ISA
+        IRQs reach its pins (IRQ 0 on pin 2), every entry masked at first."""
+        if self.c.m.ioapic_on:
+            return
+        for lo, hi, _, _ in self.mmio_handlers:
+            if lo < IOAPIC_BASE + 0x1000 and IOAPIC_BASE < hi:
+                raise EmuError(f"the IOAPIC page {IOAPIC_BASE:#x} is taken by an MMIO range")
+        for r in self._regions:
+            if r[0] < IOAPIC_BASE + 0x1000 and IOAPIC_BASE < r[1]:
+                raise EmuError(f"the IOAPIC page {IOAPIC_BASE:#x} is taken by a mapped region")
+        if self.c.mem_size > IOAPIC_BASE:
+            raise EmuError(f"RAM reaches the IOAPIC page {IOAPIC_BASE:#x}")
+        ioapic_reset(&self.c.m.ioapic)
+        self.c.m.ioapic_on = 1
+
+    def set_irq_line(self, pin, level):
+        """Drive IOAPIC input `pin` (0-23) to `level` (a level-triggered
+        device's line; raise_irq is the 8259's edge)."""
+        pin = _check_int("pin", pin, 0, IOAPIC_PINS - 1)
+        ioapic_set_pin(self.c.m, pin, bool(level))
+
+    @property
+    def ioapic_redirection(self):
+        """The IOAPIC's 24 redirection entries (64-bit values)."""
+        return [self.c.m.ioapic.redir[k] for k in range(IOAPIC_PINS)]
+
+
+#: Machine(cpus=N): at most this many CPUs; where the IOAPIC is (smp.pxi, ioapic.pxi).
+SMP_MAX_CPUS = MAX_CPUS
+IOAPIC_ADDRESS = IOAPIC_BASE
 
 
 def _fetch_adapter(cb):

@@ -27,6 +27,7 @@ cdef void context_restore(CPU* c, const uint8_t* blob) noexcept nogil:
     memcpy(c, blob, ctx_head(c))
     memcpy(<char*>c + ctx_after(c), blob + ctx_head(c), sizeof(CPU) - ctx_after(c))
     c.m = keep.m
+    mach_keep(c, keep)
     c.mem, c.mem_size, c.npages = keep.mem, keep.mem_size, keep.npages
     c.io_map, c.absent, c.pv_vcpu = keep.io_map, keep.absent, keep.pv_vcpu
     c.hash, c.jcache, c.page_blocks = keep.hash, keep.jcache, keep.page_blocks

@@ -27,15 +27,17 @@ cdef inline void jcache_flush(CPU* c) noexcept nogil:
     found again by physical address for this rip; so starting a new
     generation forgets every entry at once.  The table is only cleared when
     the 24-bit generation wraps."""
-    c.key += KEY_GEN
-    if c.key < KEY_GEN:
+    c.key += KEY_GEN * MAX_CPUS        # (CPU k's generations are k modulo MAX_CPUS: smp.pxi)
+    if c.key < KEY_GEN * MAX_CPUS:
         memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
 
 cdef void cache_flush(CPU* c) noexcept nogil:
     """Drop every decoded block (the pool is full, or the mode changed)."""
+    cdef uint32_t k
     memset(c.hash, 0, HASH_SIZE * sizeof(Block*))
-    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
-    jcache_flush(c)
+    for k in range(c.m.ncpus):         # every CPU's jump cache points into the pool
+        memset(c.m.cpu[k].jcache, 0, JC_SIZE * sizeof(Block*))
+        jcache_flush(c.m.cpu[k])
     memset(c.page_blocks, 0, c.nframes * sizeof(Block*))
     c.m.nblocks = 0
     c.m.ninsns = 0

@@ -15,7 +15,8 @@ cdef void irq_raise(CPU* c, uint32_t irq) noexcept nogil:
         c.m.pic[0].irr |= 1 << 2
     else:
         c.m.pic[0].irr |= 1 << irq
-    c.next_event = 0                   # look at it at the next block
+    c.m.cpu[0].next_event = 0          # CPU 0 takes the 8259's INTR: it looks at the next block
+    ioapic_isa_edge(c.m, irq)
 
 cdef int pic_pending(Pic* p) noexcept nogil:
     """The highest-priority request that is unmasked and not blocked by an

@@ -172,13 +172,13 @@ cdef int service_interrupts(CPU* c) noexcept nogil:
         c.halted = 0
         c.next_event = 0
         return deliver(c, EXC_NMI, 0, 0, INT_EXTERNAL, c.r[R_RIP])
-    if pic_pending(&c.m.pic[0]) < 0 and apic_pending(c) < 0:
+    if (c.cpu_index or pic_pending(&c.m.pic[0]) < 0) and apic_pending(c) < 0:
         return 0
     if not (c.eflags & F_IF) or not has_idt(c):
         c.next_event = 0               # ask again once IF is set
         return 0
     vec = apic_ack(c)
-    if vec < 0:
+    if vec < 0 and c.cpu_index == 0:       # the 8259's INTR reaches CPU 0 only
         vec = pic_ack(c)
     if vec < 0:
         return 0

@@ -28,6 +28,7 @@ cdef void cpu_scrub(CPU* t) noexcept nogil:
     t.snap = NULL
     t.cov_map = NULL
     t.m = NULL
+    memset(t.mach.cpu, 0, sizeof(t.mach.cpu))   # (smp.pxi's CPU table)
     t.mach.nblocks = 0
     t.mach.ninsns = 0
     t.use_cache = 0
@@ -43,6 +44,7 @@ cdef void cpu_adopt(CPU* c, const uint8_t* saved) noexcept nogil:
     cdef CPU keep = c[0]
     memcpy(c, saved, sizeof(CPU))
     c.m = keep.m
+    mach_keep(c, &keep)
     c.mem, c.io_map, c.absent = keep.mem, keep.io_map, keep.absent
     c.hash, c.jcache, c.page_blocks = keep.hash, keep.jcache, keep.page_blocks
     c.blocks, c.insn_pool, c.use_cache = keep.blocks, keep.insn_pool, keep.use_cache

@@ -35,16 +35,18 @@ def parse_size(text: str) -> int:
 
 def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
          modules: Sequence[tuple] = (), flat_address: Optional[int] = None,
-         initrd: Optional[bytes] = None, cpu: Optional[str] = None, devices: Sequence[str] = ()):
+         initrd: Optional[bytes] = None, cpu: Optional[str] = None, devices: Sequence[str] = (),
+         cpus: int = 1):
     """A Machine with `kernel` loaded and its registers set, ready to run;
     `cpu` is a CPU model (emu/cpumodels.py), `devices` optional devices
-    (emu.devices.OPTIONAL_DEVICES).  Returns (machine, boot_image)."""
+    (emu.devices.OPTIONAL_DEVICES), `cpus` the number of CPUs (the others
+    wait for INIT and SIPI).  Returns (machine, boot_image)."""
     from emu import Machine
     if flat_address is not None:
         image = load_flat(kernel, flat_address, memory_size=memory)
     else:
         image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd)
-    m = Machine(mode=image.mode, memory=memory, cpu=cpu)
+    m = Machine(mode=image.mode, memory=memory, cpu=cpu, cpus=cpus)
     start_image(m, image, memory, devices)
     return m, image
 
@@ -61,14 +63,14 @@ def start_image(m, image, memory: int, devices: Sequence[str] = ()) -> None:
     if image.gdt is not None:
         m.load_table("gdt", *image.gdt)
     if image.kind.startswith("linux"):
-        attach_acpi(m)          # how Linux powers the machine off
+        attach_acpi(m, m.cpus)  # how Linux powers the machine off (and finds the CPUs)
     for name, value in image.regs.items():
         m.reg_write(name, value)
     m.reg_write("rip", image.entry)
 
 
 def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] = None,
-              devices: Sequence[str] = ()):
+              devices: Sequence[str] = (), cpus: int = 1):
     """A machine that starts `firmware` as a PC does: the image ends at
     0xFFFFF (and is aliased to end at 4 GiB), the CPU in its power-up state
     (real mode at F000:FFF0, Machine.power_on)."""
@@ -78,7 +80,7 @@ def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] 
         raise EmuError(f"firmware image of {size} bytes: it must be a multiple of 4 KiB, at most 128 KiB")
     if memory < 0x100000:
         raise EmuError("booting firmware needs at least 1 MiB of memory")
-    m = Machine(mode=16, memory=memory, cpu=cpu)
+    m = Machine(mode=16, memory=memory, cpu=cpu, cpus=cpus)
     attach_pc(m, memory, devices=devices)
     m.mem_write(0x100000 - size, firmware)
     top = (1 << 32) - size
@@ -129,7 +131,8 @@ def add_arguments(parser) -> None:
                         help="add a device, as QEMU's -device: pc-testdev (ports 0xE0-0xEB, "
                              "0x2000-0x2017, MMIO 0xFF000000; kvm-unit-tests uses it)")
     parser.add_argument("--smp", type=int, default=1, metavar="N",
-                        help="processors (only 1 until pvemu emulates several CPUs)")
+                        help="processors (default 1): CPU 0 starts, the others wait for INIT "
+                             "and SIPI, interleaved deterministically in virtual time")
     parser.add_argument("--debugcon", default=None, metavar="stdio|FILE|none",
                         help="where port 0xE9 output goes, as QEMU's -debugcon (default: stdio "
                              "with --bios, none otherwise)")
@@ -159,10 +162,9 @@ def run(args) -> int:
             raise EmuError(f"{len(args.kernel)} kernels given: several domains need --supervised")
         if args.memory:
             parse_size(args.memory)              # a bad size is reported before anything else
-        if args.smp != 1:
-            raise EmuError(f"--smp {args.smp}: pvemu emulates one CPU for now (several CPUs per "
-                           "machine are not built yet)" if args.smp > 1 else
-                           f"--smp {args.smp}: the number of CPUs must be at least 1")
+        from emu._core import SMP_MAX_CPUS
+        if not 1 <= args.smp <= SMP_MAX_CPUS:
+            raise EmuError(f"--smp {args.smp}: the number of CPUs must be 1 to {SMP_MAX_CPUS}")
         target = args.kernel[0] if args.kernel else None
         guest = None
         if target is not None and args.flat is None:
@@ -182,7 +184,7 @@ def run(args) -> int:
             if args.initrd:
                 raise EmuError("--initrd goes with a Linux kernel, not --bios")
             with open(args.bios, "rb") as f:
-                m = boot_bios(f.read(), memory, args.cpu, args.device)
+                m = boot_bios(f.read(), memory, args.cpu, args.device, args.smp)
         elif target is None:
             raise EmuError("give a kernel or a bundled guest to boot (or --bios FILE)")
         else:
@@ -199,7 +201,8 @@ def run(args) -> int:
                     initrd = f.read()
             if args.flat is None and guest is None and not is_bzimage(kernel):
                 cmdline = f"{target} {cmdline}" if cmdline else target   # QEMU's Multiboot: FILENAME ARGS
-            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd, args.cpu, args.device)
+            m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd, args.cpu, args.device,
+                            args.smp)
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2
