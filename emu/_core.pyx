@@ -754,8 +754,9 @@ cdef class Machine:
 
     @property
     def instructions(self):
-        """Instructions retired over the machine's life."""
-        return self.c.icount
+        """Instructions retired over the machine's life (by all its CPUs)."""
+        cdef Mach* m = self.c.m
+        return sum(m.cpu[k].icount for k in range(m.ncpus))
 
     @property
     def stats(self):
@@ -2488,21 +2489,25 @@ cdef class Machine:
         if self.c.m.ioapic_on:
             return
         for lo, hi, _, _ in self.mmio_handlers:
-            if lo < IOAPIC_BASE + 0x1000 and IOAPIC_BASE < hi:
-                raise EmuError(f"the IOAPIC page {IOAPIC_BASE:#x} is taken by an MMIO range")
+            if lo < IOAPIC_ADDRESS + 0x1000 and IOAPIC_ADDRESS < hi:
+                raise EmuError(f"the IOAPIC page {IOAPIC_ADDRESS:#x} is taken by an MMIO range")
         for r in self._regions:
-            if r[0] < IOAPIC_BASE + 0x1000 and IOAPIC_BASE < r[1]:
-                raise EmuError(f"the IOAPIC page {IOAPIC_BASE:#x} is taken by a mapped region")
-        if self.c.mem_size > IOAPIC_BASE:
-            raise EmuError(f"RAM reaches the IOAPIC page {IOAPIC_BASE:#x}")
+            if r[0] < IOAPIC_ADDRESS + 0x1000 and IOAPIC_ADDRESS < r[1]:
+                raise EmuError(f"the IOAPIC page {IOAPIC_ADDRESS:#x} is taken by a mapped region")
+        if self.c.mem_size > IOAPIC_ADDRESS:
+            raise EmuError(f"RAM reaches the IOAPIC page {IOAPIC_ADDRESS:#x}")
         ioapic_reset(&self.c.m.ioapic)
         self.c.m.ioapic_on = 1
 
-    def set_irq_line(self, pin, level):
-        """Drive IOAPIC input `pin` (0-23) to `level` (a level-triggered
-        device's line; raise_irq is the 8259's edge)."""
-        pin = _check_int("pin", pin, 0, IOAPIC_PINS - 1)
-        ioapic_set_pin(self.c.m, pin, bool(level))
+    def set_irq_line(self, irq, level):
+        """Drive interrupt line `irq` (0-23) to `level`, as a level-triggered
+        device does: the IOAPIC sees the level (ISA IRQ 0 on its pin 2),
+        the 8259 pair (lines 0-15) the rising edge (raise_irq is an edge)."""
+        irq = _check_int("irq", irq, 0, IOAPIC_PINS - 1)
+        cdef bint rising = level and not (self.c.m.ioapic.level >> isa_pin(irq)) & 1
+        ioapic_set_pin(self.c.m, isa_pin(irq), bool(level))
+        if rising and irq < 16:
+            pic_raise(self.c, irq)
 
     @property
     def ioapic_redirection(self):
@@ -2512,7 +2517,7 @@ cdef class Machine:
 
 #: Machine(cpus=N): at most this many CPUs; where the IOAPIC is (smp.pxi, ioapic.pxi).
 SMP_MAX_CPUS = MAX_CPUS
-IOAPIC_ADDRESS = IOAPIC_BASE
+IOAPIC_ADDRESS = <uint32_t>IOAPIC_BASE
 
 
 def _fetch_adapter(cb):

@@ -162,7 +162,6 @@ cdef void apic_write(CPU* c, uint32_t off, uint32_t v) noexcept nogil:
         if k >= 0:
             a.isr[k >> 5] &= ~(1u << (k & 31))
             if a.tmr[k >> 5] & (1u << (k & 31)):   # level-triggered: the IOAPIC hears of it
-                a.tmr[k >> 5] &= ~(1u << (k & 31))
                 ioapic_eoi(c.m, k)
     elif off == 0xD0:
         a.ldr = v & 0xFF000000ULL

@@ -10,13 +10,17 @@ cdef inline uint64_t vtime(CPU* c) noexcept nogil:
     return c.icount + c.idle + c.io_idx
 
 cdef void irq_raise(CPU* c, uint32_t irq) noexcept nogil:
+    """An edge on ISA IRQ `irq`: to the 8259 pair and the IOAPIC."""
+    pic_raise(c, irq)
+    ioapic_isa_edge(c.m, irq)
+
+cdef void pic_raise(CPU* c, uint32_t irq) noexcept nogil:
     if irq >= 8:
         c.m.pic[1].irr |= 1 << (irq - 8)
         c.m.pic[0].irr |= 1 << 2
     else:
         c.m.pic[0].irr |= 1 << irq
     c.m.cpu[0].next_event = 0          # CPU 0 takes the 8259's INTR: it looks at the next block
-    ioapic_isa_edge(c.m, irq)
 
 cdef int pic_pending(Pic* p) noexcept nogil:
     """The highest-priority request that is unmasked and not blocked by an
