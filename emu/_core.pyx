@@ -507,13 +507,13 @@ cdef class Machine:
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
         size = _check_int("memory", memory, 0, 1 << 40)   # 0: none, mem_map it
+        _check_int("cpus", cpus, 1, MAX_CPUS)
         size = (size + 0xFFF) & ~0xFFF
         self.c = <CPU*>calloc(1, sizeof(CPU))
         if self.c == NULL:
             raise MemoryError("cannot allocate the CPU state")
         c = self.c
         c.m = &c.mach
-        _check_int("cpus", cpus, 1, MAX_CPUS)
         c.mach.cpu[0] = c                  # more CPUs: _add_cpus
         c.mach.ncpus = 1
         c.mach.quantum = SMP_QUANTUM
