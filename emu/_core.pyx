@@ -1539,8 +1539,11 @@ cdef class Machine:
         queued input, PIC, PIT, APIC, debug ports), the Python devices
         (RTC/CMOS, fw_cfg) and the serial output collected so far.  The
         decode cache is not saved; a loaded machine rebuilds it.  Returns
-        the file's size in bytes.  Raises EmuError while running."""
+        the file's size in bytes.  Raises EmuError while running, and on a
+        machine of several CPUs (a file holds one)."""
         from emu.savefile import save_machine
+        if self.c.m.ncpus > 1:
+            raise EmuError(f"save: a save file holds one CPU, this machine has {self.c.m.ncpus}")
         return save_machine(self, path)
 
     @staticmethod

@@ -40,10 +40,10 @@ cdef void smp_share(CPU* src, CPU* c) noexcept nogil:
 
 cdef void mach_keep(CPU* c, CPU* keep) noexcept nogil:
     """After CPU 0's struct was overwritten from a context or a save file:
-    the machine's own CPUs, interleaving and IOAPIC wiring stay."""
+    the machine's own CPUs and their interleaving stay."""
     memcpy(c.mach.cpu, keep.mach.cpu, sizeof(keep.mach.cpu))
     c.mach.ncpus, c.mach.cur, c.mach.target = keep.mach.ncpus, keep.mach.cur, keep.mach.target
-    c.mach.quantum, c.mach.ioapic_on = keep.mach.quantum, keep.mach.ioapic_on
+    c.mach.quantum = keep.mach.quantum
     c.cpu_index, c.idle_cap = keep.cpu_index, keep.idle_cap
 
 cdef void cpu_init(CPU* c) noexcept nogil:
