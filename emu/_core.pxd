@@ -112,6 +112,7 @@ cdef struct Apic:
     uint64_t pv_eoi          # KVM's PV EOI: guest-physical word | 1 when on, else 0 (apic.pxi)
     uint32_t pv_eoi_pending  # its bit 0 was set by us for the vector in service
     uint64_t pv_eoi_skipped  # EOIs the guest skipped that way
+    uint32_t tmr[8]          # trigger mode of the accepted interrupts (1: level; EOI goes to the IOAPIC)
 
 # Device ids in CPU.io_map (one byte per port).
 cdef enum:
@@ -172,6 +173,7 @@ cdef struct TlbEntry:
     uint8_t* addend     # host address of the page minus its linear address
 
 cdef struct CPU
+cdef struct Mach
 cdef struct Insn
 ctypedef int (*handler_t)(CPU* c, Insn* i) noexcept nogil
 
@@ -279,6 +281,43 @@ cdef struct Region:
     uint64_t start, end, frame
     uint32_t perms
 
+
+cdef enum:
+    MAX_CPUS = 16
+    IOAPIC_PINS = 24
+
+# The IOAPIC (82093AA) at 0xFEC00000: IOREGSEL, IOWIN, 24 redirection entries.
+cdef struct Ioapic:
+    uint32_t id, sel
+    uint64_t redir[IOAPIC_PINS]
+    uint32_t level           # the input pins' levels, bit n = pin n
+
+# What the CPUs of one machine share (devices, the decode cache's and the
+# dirty log's fill levels): CPU 0's struct holds it (CPU.mach, so a context,
+# a snapshot or a save file of CPU 0 has it); every CPU reaches it through
+# CPU.m.  The shared arrays themselves (RAM, the decode cache, the port map,
+# regions, dirty marks) are pointers each CPU keeps a copy of (smp.pxi).
+cdef struct Mach:
+    Uart uart
+    uint8_t dbg_out[OUTBUF_SIZE]   # bytes written to the debug console (0xE9)
+    uint32_t dbg_len
+    uint32_t post_last
+    uint64_t post_count
+    Pic pic[2]
+    Pit pit
+    uint32_t nblocks      # decode-cache pool fill (icache.pxi)
+    uint32_t ninsns
+    uint64_t ndirty_log, nsnap    # dirty.pxi
+    # several CPUs (smp.pxi): the table (cpu[0] is the holder of this
+    # struct), the interleaving's state, and the IOAPIC (ioapic.pxi)
+    CPU* cpu[MAX_CPUS]
+    uint32_t ncpus
+    uint32_t cur                  # the CPU whose turn it is
+    uint64_t target               # the virtual time this round runs every CPU to
+    uint64_t quantum              # virtual time per round
+    Ioapic ioapic
+    uint32_t ioapic_on
+
 cdef struct CPU:
     uint64_t r[NREGS]
     # lazy flags: the arithmetic flags are a function of the last operation
@@ -324,18 +363,11 @@ cdef struct CPU:
     TlbEntry tlb_x[256]
     # port I/O
     uint8_t* io_map
-    Uart uart
-    uint8_t dbg_out[OUTBUF_SIZE]   # bytes written to the debug console (0xE9)
-    uint32_t dbg_len
-    uint32_t post_last
-    uint64_t post_count
     uint32_t io_port, io_size, io_write
     uint64_t io_value
     int io_ready                   # a Python IN result waits in io_value
     uint32_t exit_status
     # interrupts and virtual time
-    Pic pic[2]
-    Pit pit
     uint64_t idle          # virtual time spent halted (instructions not run)
     uint64_t next_event    # run-loop threshold: check devices when icount + idle reaches it
     uint64_t ips           # virtual instructions per second (the timer's time base)
@@ -375,8 +407,6 @@ cdef struct CPU:
     Block** page_blocks
     Block* blocks
     Insn* insn_pool
-    uint32_t nblocks
-    uint32_t ninsns
     int use_cache
     # paravirtualization (hypervisor.pxi)
     int pv_on             # a supervisor runs this machine: VMCALL exits, CPUID shows it
@@ -453,7 +483,6 @@ cdef struct CPU:
     uint32_t* dirty_log       # frames marked DIRTY_LOG, in order
     uint32_t* snap_list       # frames saved into snap since the snapshot
     uint64_t dirty_frames     # frames the three arrays cover
-    uint64_t ndirty_log, nsnap
     uint8_t* snap             # page f as it was at the snapshot: snap + f * 4096
     uint64_t snap_frames
     # edge coverage (coverage.pxi)
@@ -469,3 +498,12 @@ cdef struct CPU:
     uint32_t seg_guard        # a guarded instruction runs: its accesses are checked in full (limits.pxi)
     # timers of devices written in Python (Machine.set_device_timer: the HPET's comparators)
     uint64_t dev_timer        # virtual time the earliest is due, or TLB_EMPTY
+    # the machine's shared state (Mach above): CPU 0 holds it, m points to it
+    Mach mach
+    Mach* m
+    # several CPUs (smp.pxi): this CPU's place in Mach.cpu; an INIT leaves it
+    # waiting for a start-up IPI; halted, it idles up to idle_cap (the end
+    # of its turn), TLB_EMPTY on a machine with one CPU
+    uint32_t cpu_index
+    uint32_t wait_sipi
+    uint64_t idle_cap

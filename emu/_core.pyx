@@ -55,6 +55,8 @@ include "interrupts.pxi"
 include "pic.pxi"
 include "pit.pxi"
 include "apic.pxi"
+include "ioapic.pxi"
+include "smp.pxi"
 include "io.pxi"
 include "cpuid_gen.pxi"
 include "misc.pxi"
@@ -385,11 +387,13 @@ cdef int halt_wait(CPU* c) noexcept nogil:
     If nothing could ever wake the CPU, the run ends with 'hlt'."""
     cdef uint64_t now = vtime(c)
     cdef uint64_t wake = TLB_EMPTY
-    if pic_pending(&c.pic[0]) >= 0 or apic_pending(c) >= 0 or nmi_due(c):
+    if c.m.ncpus > 1:
+        return smp_halt_wait(c)
+    if pic_pending(&c.m.pic[0]) >= 0 or apic_pending(c) >= 0 or nmi_due(c):
         return 0
     c.next_event = 0
-    if c.pit.armed and not (c.pic[0].imr & 1):
-        wake = c.pit.next_irq
+    if c.m.pit.armed and not (c.m.pic[0].imr & 1):
+        wake = c.m.pit.next_irq
     if c.apic.next_irq < wake and apic_enabled(c) and not (c.apic.lvt[0] & APIC_MASKED):
         wake = c.apic.next_irq
     if c.dev_timer < wake:
@@ -518,15 +522,20 @@ cdef class Machine:
     cdef list _guest_dr, _saved_mmio
 
     def __cinit__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
-                  cpu=None):
+                  cpu=None, cpus=1):
         if mode not in (16, 32, 64):
             raise EmuError(f"mode must be 16, 32 or 64, not {mode!r}")
         size = _check_int("memory", memory, 0, MAX_MEMORY)   # 0: none, mem_map it
+        _check_int("cpus", cpus, 1, MAX_CPUS)
         size = (size + 0xFFF) & ~0xFFF
         self.c = <CPU*>calloc(1, sizeof(CPU))
         if self.c == NULL:
             raise MemoryError("cannot allocate the CPU state")
         c = self.c
+        c.m = &c.mach
+        c.mach.cpu[0] = c                  # more CPUs: _add_cpus
+        c.mach.ncpus = 1
+        c.mach.quantum = SMP_QUANTUM
         c.mem_size = size
         c.npages = size >> 12
         c.nframes = c.npages
@@ -565,9 +574,10 @@ cdef class Machine:
         tlb_flush(c)
 
     def __init__(self, int mode=32, memory=16 << 20, bint decode_cache=True, bint shared=False,
-                 cpu=None):
+                 cpu=None, cpus=1):
         from emu import cpumodels
         cpumodels.apply(self, cpumodels.DEFAULT if cpu is None else cpu)
+        self._add_cpus(cpus)
         self.regs = Registers(self)
         self.io_handlers = {}
         self.mmio_handlers = []
@@ -582,7 +592,7 @@ cdef class Machine:
         COM1 16550 UART (0x3F8-0x3FF), isa-debug-exit (0xF4-0xF7), the
         debug console (0xE9), POST codes (0x80 and 0x190)."""
         c = self.c
-        c.uart.base = 0x3F8
+        c.m.uart.base = 0x3F8
         for port in range(0x3F8, 0x400):
             c.io_map[port] = DEV_UART
         for port in range(0xF4, 0xF8):
@@ -598,7 +608,7 @@ cdef class Machine:
         c.ips = 100_000_000
         apic_reset(c)
         c.next_event = TLB_EMPTY
-        c.pit.next_irq = TLB_EMPTY
+        c.m.pit.next_irq = TLB_EMPTY
         c.pv_timer = TLB_EMPTY
         c.pv_pass_rip = TLB_EMPTY
         c.dev_timer = TLB_EMPTY
@@ -690,12 +700,12 @@ cdef class Machine:
     @property
     def post_code(self):
         """The last POST code written to port 0x80 or 0x190 (None if none)."""
-        return self.c.post_last if self.c.post_count else None
+        return self.c.m.post_last if self.c.m.post_count else None
 
     cdef void _feed_serial(self):
         """Hand queued input to the UART's host queue (it moves on into the
         receive FIFO as the guest reads, uart_pump)."""
-        cdef Uart* u = &self.c.uart
+        cdef Uart* u = &self.c.m.uart
         cdef uint32_t n = 0
         while n < len(self.serial_pending) and u.hostq_tail - u.hostq_head < INQ_SIZE:
             u.hostq[u.hostq_tail % INQ_SIZE] = self.serial_pending[n]
@@ -707,13 +717,13 @@ cdef class Machine:
 
     cdef void _flush_output(self) except *:
         c = self.c
-        if c.uart.out_len:
-            data = (<char*>c.uart.out)[:c.uart.out_len]
-            c.uart.out_len = 0
+        if c.m.uart.out_len:
+            data = (<char*>c.m.uart.out)[:c.m.uart.out_len]
+            c.m.uart.out_len = 0
             _emit(self.serial_sink, self.serial_output, data)
-        if c.dbg_len:
-            data = (<char*>c.dbg_out)[:c.dbg_len]
-            c.dbg_len = 0
+        if c.m.dbg_len:
+            data = (<char*>c.m.dbg_out)[:c.m.dbg_len]
+            c.m.dbg_len = 0
             _emit(self.debugcon_sink, self.debugcon_output, data)
 
     cdef void _python_io(self) except *:
@@ -730,6 +740,7 @@ cdef class Machine:
 
     def __dealloc__(self):
         if self.c != NULL:
+            self._free_cpus()
             c = self.c
             zfree(c.mem, c.mem_size)
             zfree(c.hash, HASH_SIZE * sizeof(Block*))
@@ -762,15 +773,16 @@ cdef class Machine:
 
     @property
     def instructions(self):
-        """Instructions retired over the machine's life."""
-        return self.c.icount
+        """Instructions retired over the machine's life (by all its CPUs)."""
+        cdef Mach* m = self.c.m
+        return sum(m.cpu[k].icount for k in range(m.ncpus))
 
     @property
     def stats(self):
         """Decode-cache counters: blocks decoded, blocks cached now, and
         blocks invalidated by stores into code (self-modifying code)."""
         return {"blocks_decoded": self.c.blocks_decoded,
-                "blocks_cached": self.c.nblocks if self.c.use_cache else 0,
+                "blocks_cached": self.c.m.nblocks if self.c.use_cache else 0,
                 "smc_invalidations": self.c.smc_invalidations,
                 "blocks_chained": self.c.blocks_chained}
 
@@ -923,18 +935,29 @@ cdef class Machine:
         self._retried = None
         c.has_until = until is not None or c.nbreaks > 0
         c.until = (until & c.ipmask) if until is not None else TLB_EMPTY
-        cdef int64_t remaining = count if count is not None else -1, budget
-        cdef uint64_t first = c.icount
+        cdef int64_t remaining = count if count is not None else -1, budget, left
+        cdef uint64_t first = c.icount, retired = 0
         cdef int reason
+        cdef Mach* mach = c.m
+        cdef uint32_t who = 0
         self.running = True
         try:
             while True:
                 budget = SLICE if remaining < 0 or remaining > SLICE else remaining
-                c.budget = budget
-                with nogil:
-                    reason = cpu_run(c)
-                if remaining >= 0:
-                    remaining -= budget - c.budget
+                if mach.ncpus > 1:             # several CPUs in turn (smp.pxi); self.c: the one that exited
+                    self._smp_share()
+                    left = budget
+                    with nogil:
+                        reason = smp_run(mach, &left, &retired, &who)
+                    self.c = mach.cpu[who]
+                    if remaining >= 0:
+                        remaining -= budget - left
+                else:
+                    c.budget = budget
+                    with nogil:
+                        reason = cpu_run(c)
+                    if remaining >= 0:
+                        remaining -= budget - c.budget
                 if reason == EXIT_HOOK:           # (first: a per-instruction hook is hot)
                     self._run_code_hooks()
                     continue
@@ -954,6 +977,12 @@ cdef class Machine:
             c.has_until = 0
             c.stop_request = 0        # a stop asked for while this run ended anyway
             self._flush_output()
+        if mach.ncpus > 1:
+            ex = self._exit(reason, retired)
+            ex.cpu = who
+            self._smp_share()
+            self.c = mach.cpu[0]
+            return ex
         return self._exit(reason, c.icount - first)
 
     cdef bint _serviced(self, int reason) except -1:
@@ -1543,8 +1572,11 @@ cdef class Machine:
         queued input, PIC, PIT, APIC, debug ports), the Python devices
         (RTC/CMOS, fw_cfg) and the serial output collected so far.  The
         decode cache is not saved; a loaded machine rebuilds it.  Returns
-        the file's size in bytes.  Raises EmuError while running."""
+        the file's size in bytes.  Raises EmuError while running, and on a
+        machine of several CPUs (a file holds one)."""
         from emu.savefile import save_machine
+        if self.c.m.ncpus > 1:
+            raise EmuError(f"save: a save file holds one CPU, this machine has {self.c.m.ncpus}")
         return save_machine(self, path)
 
     @staticmethod
@@ -1667,14 +1699,14 @@ cdef class Machine:
         UART's receive queue, and whether an interrupt waits for delivery."""
         c = self.c
         apic_irr = any(c.apic.irr[k] for k in range(8))
-        pending = any(pic_pending(&c.pic[k]) >= 0 for k in range(2)) or apic_irr
-        return {"pit": {"armed": bool(c.pit.armed), "mode": c.pit.ch[0].mode, "reload": c.pit.ch[0].reload,
-                        "next_irq": None if c.pit.next_irq == TLB_EMPTY else c.pit.next_irq},
-                "pic": [{"irr": c.pic[k].irr, "isr": c.pic[k].isr, "imr": c.pic[k].imr}
+        pending = any(pic_pending(&c.m.pic[k]) >= 0 for k in range(2)) or apic_irr
+        return {"pit": {"armed": bool(c.m.pit.armed), "mode": c.m.pit.ch[0].mode, "reload": c.m.pit.ch[0].reload,
+                        "next_irq": None if c.m.pit.next_irq == TLB_EMPTY else c.m.pit.next_irq},
+                "pic": [{"irr": c.m.pic[k].irr, "isr": c.m.pic[k].isr, "imr": c.m.pic[k].imr}
                         for k in range(2)],
                 "apic": {"timer_next": None if c.apic.next_irq == TLB_EMPTY else c.apic.next_irq,
                          "irr": apic_irr},
-                "uart": {"rx": c.uart.rx_tail - c.uart.rx_head, "ier": c.uart.ier,
+                "uart": {"rx": c.m.uart.rx_tail - c.m.uart.rx_head, "ier": c.m.uart.ier,
                          "queued": len(self.serial_pending)},
                 "interrupt_pending": pending, "halted": bool(c.halted), "shadow": c.shadow}
 
@@ -2338,9 +2370,9 @@ cdef class Machine:
             if c.nframes and c.snap == NULL:
                 raise MemoryError("cannot reserve the snapshot's page store")
             c.snap_frames = c.nframes
-        for k in range(c.nsnap):
+        for k in range(c.m.nsnap):
             c.dirty[c.snap_list[k]] &= ~DIRTY_SNAP
-        c.nsnap = 0
+        c.m.nsnap = 0
         drop_write_tlb(c)
         self._snap_context = self.context_save()
 
@@ -2361,7 +2393,7 @@ cdef class Machine:
         c = self.c
         out = []
         frame_to_gpa = self._frame_addresses()
-        for k in range(c.ndirty_log):
+        for k in range(c.m.ndirty_log):
             f = c.dirty_log[k]
             gpa = frame_to_gpa(f)
             if gpa is not None:
@@ -2369,7 +2401,7 @@ cdef class Machine:
             if clear:
                 c.dirty[f] &= ~DIRTY_LOG
         if clear:
-            c.ndirty_log = 0
+            c.m.ndirty_log = 0
             drop_write_tlb(c)
         return out
 
@@ -2464,6 +2496,119 @@ cdef class Machine:
         machine's retired instructions}."""
         return {"blocks": self.c.cov_blocks, "instructions": self.c.icount}
 
+    # ---- several CPUs (smp.pxi) and the IOAPIC (ioapic.pxi)
+
+    cdef void _add_cpus(self, n) except *:
+        """The application processors 1..n-1: copies of CPU 0 (its model),
+        then INIT: each waits for a start-up IPI.  CPU 0 is the BSP
+        (IA32_APIC_BASE bit 8); APIC IDs are 0..n-1."""
+        c = self.c
+        cdef CPU* ap
+        cdef uint32_t k
+        for k in range(1, n):
+            ap = <CPU*>calloc(1, sizeof(CPU))
+            if ap == NULL:
+                raise MemoryError("cannot allocate a CPU")
+            memcpy(ap, c, sizeof(CPU))
+            ap.jcache = <Block**>zalloc(JC_SIZE * sizeof(Block*))
+            if ap.jcache == NULL:
+                free(ap)
+                raise MemoryError("cannot allocate a CPU's jump cache")
+            c.mach.cpu[k] = ap
+            c.mach.ncpus = k + 1
+            ap.m = &c.mach
+            ap.cpu_index = k
+            ap.key = (c.key & KEY_DECODE) | (k * KEY_GEN)   # generations apart (icache.pxi)
+            ap.icount = ap.idle = 0
+            ap.apic.id = k
+            ap.msr_apic_base = c.msr_apic_base & ~<uint64_t>0x100
+            cpu_init(ap)
+            ap.apic.id = k
+        if n > 1:
+            c.mach.target = c.mach.quantum
+
+    cdef void _free_cpus(self):
+        cdef Mach* m = self.c.m
+        cdef uint32_t k
+        self.c = m.cpu[0]
+        for k in range(1, m.ncpus):
+            zfree(m.cpu[k].jcache, JC_SIZE * sizeof(Block*))
+            free(m.cpu[k])
+        m.ncpus = 1
+
+    cdef void _smp_share(self):
+        """The selected CPU's view of the shared state (pointers the Python
+        side may have changed) to the other CPUs."""
+        cdef Mach* m = self.c.m
+        cdef uint32_t k
+        for k in range(m.ncpus):
+            if m.cpu[k] != self.c:
+                smp_share(self.c, m.cpu[k])
+
+    @property
+    def cpus(self):
+        """The number of CPUs (Machine(cpus=N))."""
+        return self.c.m.ncpus
+
+    @property
+    def cpu_index(self):
+        """The CPU that reg_read, reg_write, state() and the like act on
+        (select_cpu); 0, the BSP, unless chosen otherwise."""
+        return self.c.cpu_index
+
+    def select_cpu(self, k):
+        """Make CPU k the one the register and state methods act on (run()
+        runs them all; it returns with CPU 0 selected and Exit.cpu naming the
+        CPU its reason concerns)."""
+        k = _check_int("cpu", k, 0, self.c.m.ncpus - 1)
+        self._smp_share()
+        self.c = self.c.m.cpu[k]
+
+    def cpu_waiting_for_sipi(self, k):
+        """Is CPU k waiting for a start-up IPI (after INIT, or at power-up for an AP)?"""
+        k = _check_int("cpu", k, 0, self.c.m.ncpus - 1)
+        return bool(self.c.m.cpu[k].wait_sipi)
+
+    @property
+    def smp_quantum(self):
+        """Virtual time (instructions) each CPU runs per turn."""
+        return self.c.m.quantum
+
+    @smp_quantum.setter
+    def smp_quantum(self, value):
+        self.c.m.quantum = _check_int("smp_quantum", value, 1, 1 << 32)
+
+    def attach_ioapic(self):
+        """Add the IOAPIC at 0xFEC00000 (ioapic.pxi), as a PC has it: the ISA
+        IRQs reach its pins (IRQ 0 on pin 2), every entry masked at first."""
+        if self.c.m.ioapic_on:
+            return
+        for lo, hi, _, _ in self.mmio_handlers:
+            if lo < IOAPIC_ADDRESS + 0x1000 and IOAPIC_ADDRESS < hi:
+                raise EmuError(f"the IOAPIC page {IOAPIC_ADDRESS:#x} is taken by an MMIO range")
+        for r in self._regions:
+            if r[0] < IOAPIC_ADDRESS + 0x1000 and IOAPIC_ADDRESS < r[1]:
+                raise EmuError(f"the IOAPIC page {IOAPIC_ADDRESS:#x} is taken by a mapped region")
+        if self.c.mem_size > IOAPIC_ADDRESS:
+            raise EmuError(f"RAM reaches the IOAPIC page {IOAPIC_ADDRESS:#x}")
+        ioapic_reset(&self.c.m.ioapic)
+        self.c.m.ioapic_on = 1
+
+    def set_irq_line(self, irq, level):
+        """Drive interrupt line `irq` (0-23) to `level`, as a level-triggered
+        device does: the IOAPIC sees the level (ISA IRQ 0 on its pin 2),
+        the 8259 pair (lines 0-15) the rising edge (raise_irq is an edge)."""
+        irq = _check_int("irq", irq, 0, IOAPIC_PINS - 1)
+        cdef bint rising = level and not (self.c.m.ioapic.level >> isa_pin(irq)) & 1
+        ioapic_set_pin(self.c.m, isa_pin(irq), bool(level))
+        if rising and irq < 16:
+            pic_raise(self.c, irq)
+
+    @property
+    def ioapic_redirection(self):
+        """The IOAPIC's 24 redirection entries (64-bit values)."""
+        return [self.c.m.ioapic.redir[k] for k in range(IOAPIC_PINS)]
+
     # ---- timers of devices written in Python (the HPET's comparators, emu/hpet.py)
 
     def set_device_timer(self, owner, when, callback=None):
@@ -2495,6 +2640,11 @@ cdef class Machine:
             if entry is not None:
                 entry[1]()
         self._arm_device_timer()
+
+
+#: Machine(cpus=N): at most this many CPUs; where the IOAPIC is (smp.pxi, ioapic.pxi).
+SMP_MAX_CPUS = MAX_CPUS
+IOAPIC_ADDRESS = <uint32_t>IOAPIC_BASE
 
 
 def _fetch_adapter(cb, data, access):

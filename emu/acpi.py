@@ -1,6 +1,6 @@
 """A minimal ACPI platform, the way Linux finds a PC's power control: the
 tables (RSDP, RSDT, FADT, FACS, a DSDT holding only the \\_S5 sleep-type
-package, and a MADT with the local APIC) and the fixed hardware they point
+package, and a MADT with the local APICs, the IOAPIC and IRQ 0's override) and the fixed hardware they point
 at, a PM1 event/control block and the ACPI PM timer at I/O port 0x600 (where
 QEMU's pc machine has them).
 
@@ -25,6 +25,8 @@ PM_TIMER_HZ = 3579545
 OEM_ID = b"PVEMU "
 OEM_TABLE_ID = b"PVEMUPC "
 LAPIC_BASE = 0xFEE00000
+IOAPIC_BASE = 0xFEC00000
+IOAPIC_ID = 0               # the IOAPIC's ID register at reset (emu/ioapic.pxi)
 
 
 def _checksum(data: bytes) -> int:
@@ -72,9 +74,13 @@ def _dsdt() -> bytes:
 
 
 def _madt(cpus: int) -> bytes:
+    """One local APIC per CPU (APIC IDs 0..cpus-1), the IOAPIC (GSIs 0-23)
+    and ISA IRQ 0 on GSI 2 (the PIT, as on every PC: emu/ioapic.pxi)."""
     body = struct.pack("<II", LAPIC_BASE, 1)                 # PCAT_COMPAT: 8259s present
     for k in range(cpus):
         body += struct.pack("<BBBBI", 0, 8, k, k, 1)         # processor local APIC, enabled
+    body += struct.pack("<BBBBII", 1, 12, IOAPIC_ID, 0, IOAPIC_BASE, 0)   # I/O APIC, GSI base 0
+    body += struct.pack("<BBBBIH", 2, 10, 0, 0, 2, 0)        # override: bus ISA, IRQ 0 -> GSI 2, conforming
     return _sdt(b"APIC", 1, body)
 
 

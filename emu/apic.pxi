@@ -2,8 +2,9 @@
 # in-service/request registers with priority classes, EOI, the task
 # priority, the spurious-vector enable, and the timer (one-shot and
 # periodic) counting a 1 GHz bus clock in virtual time, as QEMU's does.
-# Inter-processor interrupts reach this CPU when it is among their
-# destinations (fixed and NMI delivery); there is no other CPU.
+# Inter-processor interrupts go out through the ICR to the CPUs they name
+# (smp.pxi); level-triggered interrupts from the IOAPIC are marked in the
+# TMR, and their EOI is broadcast back to it (ioapic.pxi).
 
 cdef enum:
     APIC_MASKED = 0x10000
@@ -36,32 +37,15 @@ cdef void raise_nmi(CPU* c) noexcept nogil:
     c.nmi_pending = 1
     c.next_event = 0
 
-cdef bint ipi_to_self(Apic* a, uint32_t lo, uint32_t hi) noexcept nogil:
-    """Does an IPI (ICR low and high words) reach this, the only, CPU?
-    Shorthands self and all-including-self do; a destination field does
-    when it names this APIC (physical: its ID or broadcast 0xFF; logical,
-    flat model: a bit of its logical ID)."""
-    cdef uint32_t shorthand = (lo >> 18) & 3, dest = hi >> 24
-    if shorthand == 1 or shorthand == 2:
-        return True
-    if shorthand == 3:
-        return False
-    if lo & 0x800:
-        return (dest & (a.ldr >> 24)) != 0
-    return dest == 0xFF or dest == (a.id & 0xFF)
-
 cdef void apic_send_ipi(CPU* c, uint32_t lo) noexcept nogil:
-    """An IPI: fixed and NMI delivery reach this CPU when it is a
-    destination; there is no other CPU, so the rest go nowhere (INIT and
-    SIPI to self are ignored, as by hardware)."""
+    """An IPI from the ICR (low word lo, destination in ICR high bits
+    24-31) to the CPUs it names (smp.pxi).  An INIT with the level bit clear
+    and level trigger (the "INIT level de-assert") does nothing."""
     cdef uint32_t mode = (lo >> 8) & 7
-    if not ipi_to_self(&c.apic, lo, c.apic.icr_hi):
+    if mode == 5 and (lo & 0xC000) == 0x8000:
         return
-    c.block_abort = 1                          # taken at the next instruction boundary
-    if mode == 0 or mode == 1:                 # fixed, lowest priority
-        apic_set_irr(c, lo & 0xFF)
-    elif mode == 4:
-        raise_nmi(c)
+    c.block_abort = 1                          # one to self is taken at the next instruction boundary
+    apic_message(c.m, c, (lo >> 18) & 3, c.apic.icr_hi >> 24, (lo & 0x800) != 0, mode, lo & 0xFF, False)
 
 cdef void apic_set_irr(CPU* c, uint32_t vec) noexcept nogil:
     c.apic.irr[vec >> 5] |= 1u << (vec & 31)
@@ -75,10 +59,13 @@ cdef int apic_highest(uint32_t* bits) noexcept nogil:
     return -1
 
 cdef void apic_eoi(CPU* c) noexcept nogil:
-    """Retire the highest vector in service."""
+    """Retire the highest vector in service; a level-triggered one is told
+    to the IOAPIC (EOI broadcast)."""
     cdef int k = apic_highest(c.apic.isr)
     if k >= 0:
         c.apic.isr[k >> 5] &= ~(1u << (k & 31))
+        if c.apic.tmr[k >> 5] & (1u << (k & 31)):
+            ioapic_eoi(c.m, k)
 
 # KVM's PV EOI (Documentation/virt/kvm/x86/msr.rst, MSR_KVM_PV_EOI_EN; set
 # through Machine.pv_eoi by paravirt/kvm.py): when an interrupt goes in
@@ -98,6 +85,9 @@ cdef void pv_eoi_offer(CPU* c) noexcept nogil:
     for k in range(8):
         if c.apic.irr[k]:
             return
+    k = apic_highest(c.apic.isr)
+    if k >= 0 and c.apic.tmr[k >> 5] & (1u << (k & 31)):
+        return                                  # level-triggered: its EOI must reach the IOAPIC
     p = pv_eoi_word(c)
     if p == NULL:
         return
@@ -201,6 +191,8 @@ cdef uint32_t apic_read(CPU* c, uint32_t off) noexcept nogil:
     if 0x100 <= off < 0x180:
         pv_eoi_collect(c)
         return a.isr[(off - 0x100) >> 4]
+    if 0x180 <= off < 0x200:
+        return a.tmr[(off - 0x180) >> 4]
     if 0x200 <= off < 0x280:
         return a.irr[(off - 0x200) >> 4]
     if off == 0x280:
@@ -296,10 +288,16 @@ cdef int mmio_read(CPU* c, uint64_t pa, uint32_t size, uint64_t* out) noexcept n
     if (pa >> 12) == (c.msr_apic_base >> 12):
         out[0] = (<uint64_t>apic_read(c, <uint32_t>(pa & 0xFFF)) >> (8 * (pa & 3))) & size_mask(size)
         return 0
+    if on_ioapic_page(c, pa):
+        out[0] = (<uint64_t>ioapic_read(c.m, <uint32_t>(pa & 0xFFF)) >> (8 * (pa & 3))) & size_mask(size)
+        return 0
     return mmio_python(c, pa, size, out, False)
 
 cdef int mmio_write(CPU* c, uint64_t pa, uint32_t size, uint64_t v) noexcept nogil:
     if (pa >> 12) == (c.msr_apic_base >> 12):
         apic_write(c, <uint32_t>(pa & 0xFFF), <uint32_t>v)
+        return 0
+    if on_ioapic_page(c, pa):
+        ioapic_write(c.m, <uint32_t>(pa & 0xFFF), <uint32_t>v)
         return 0
     return mmio_python(c, pa, size, &v, True)

@@ -43,8 +43,8 @@ cdef void find_kept(CPU* c) noexcept nogil:
     keep(c, &c.io_map, sizeof(c.io_map)); keep(c, &c.absent, sizeof(c.absent)); keep(c, &c.pv_vcpu, sizeof(c.pv_vcpu))
     keep(c, &c.hash, sizeof(c.hash)); keep(c, &c.jcache, sizeof(c.jcache))
     keep(c, &c.page_blocks, sizeof(c.page_blocks)); keep(c, &c.blocks, sizeof(c.blocks))
-    keep(c, &c.insn_pool, sizeof(c.insn_pool)); keep(c, &c.nblocks, sizeof(c.nblocks))
-    keep(c, &c.ninsns, sizeof(c.ninsns)); keep(c, &c.use_cache, sizeof(c.use_cache))
+    keep(c, &c.insn_pool, sizeof(c.insn_pool)); keep(c, &c.mach.nblocks, sizeof(c.mach.nblocks))
+    keep(c, &c.mach.ninsns, sizeof(c.mach.ninsns)); keep(c, &c.use_cache, sizeof(c.use_cache))
     keep(c, &c.no_chain, sizeof(c.no_chain)); keep(c, &c.regions, sizeof(c.regions))
     keep(c, &c.nregions, sizeof(c.nregions)); keep(c, &c.frames, sizeof(c.frames))
     keep(c, &c.nframes, sizeof(c.nframes))
@@ -52,7 +52,7 @@ cdef void find_kept(CPU* c) noexcept nogil:
     keep(c, &c.pv_trap, sizeof(c.pv_trap))
     keep(c, &c.dirty, sizeof(c.dirty)); keep(c, &c.dirty_log, sizeof(c.dirty_log))
     keep(c, &c.snap_list, sizeof(c.snap_list)); keep(c, &c.dirty_frames, sizeof(c.dirty_frames))
-    keep(c, &c.ndirty_log, sizeof(c.ndirty_log)); keep(c, &c.nsnap, sizeof(c.nsnap))
+    keep(c, &c.mach.ndirty_log, sizeof(c.mach.ndirty_log)); keep(c, &c.mach.nsnap, sizeof(c.mach.nsnap))
     keep(c, &c.snap, sizeof(c.snap)); keep(c, &c.snap_frames, sizeof(c.snap_frames))
     keep(c, &c.cov_map, sizeof(c.cov_map)); keep(c, &c.cov_mask, sizeof(c.cov_mask))
     keep(c, &c.cov_prev, sizeof(c.cov_prev)); keep(c, &c.cov_blocks, sizeof(c.cov_blocks))
@@ -60,8 +60,13 @@ cdef void find_kept(CPU* c) noexcept nogil:
     keep(c, &c.smc_invalidations, sizeof(c.smc_invalidations))
     keep(c, &c.blocks_chained, sizeof(c.blocks_chained)); keep(c, &c.stop_request, sizeof(c.stop_request))
     # output not yet handed to the host (COM1, port 0xE9): neither dropped nor repeated
-    keep(c, &c.uart.out[0], sizeof(c.uart.out)); keep(c, &c.uart.out_len, sizeof(c.uart.out_len))
-    keep(c, &c.dbg_out[0], sizeof(c.dbg_out)); keep(c, &c.dbg_len, sizeof(c.dbg_len))
+    keep(c, &c.mach.uart.out[0], sizeof(c.mach.uart.out)); keep(c, &c.mach.uart.out_len, sizeof(c.mach.uart.out_len))
+    keep(c, &c.mach.dbg_out[0], sizeof(c.mach.dbg_out)); keep(c, &c.mach.dbg_len, sizeof(c.mach.dbg_len))
+    # the machine's CPUs and their interleaving (smp.pxi), and the way to the shared state
+    keep(c, &c.m, sizeof(c.m)); keep(c, &c.mach.cpu[0], sizeof(c.mach.cpu))
+    keep(c, &c.mach.ncpus, sizeof(c.mach.ncpus)); keep(c, &c.mach.cur, sizeof(c.mach.cur))
+    keep(c, &c.mach.target, sizeof(c.mach.target)); keep(c, &c.mach.quantum, sizeof(c.mach.quantum))
+    keep(c, &c.cpu_index, sizeof(c.cpu_index)); keep(c, &c.idle_cap, sizeof(c.idle_cap))
 
 cdef CPU* _layout = <CPU*>calloc(1, sizeof(CPU))    # offsets only: found once, at import
 find_kept(_layout)

@@ -114,7 +114,8 @@ cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if pv_traps(c, i, PV_HLT):
         return pv_trap_exit(c, i, PV_HLT, 0, 0, 0)
-    if ((c.eflags & F_IF) or nmi_due(c)) and has_idt(c):
+    # (with other CPUs, one halted with IF clear waits for an NMI, INIT or SIPI)
+    if ((c.eflags & F_IF) or nmi_due(c) or c.m.ncpus > 1) and has_idt(c):
         c.halted = 1                   # wait for an interrupt or the NMI (the run loop)
         c.halt_rip = c.r[R_BASE] + i.off
         c.next_event = 0               # ... which looks at once, even with nothing scheduled

@@ -150,9 +150,12 @@ def attach_pc(machine, memory_size: int, fw_cfg_cmdline: str = "", devices=()):
     from emu.hpet import Hpet
     from emu.pctestdev import PcTestdev
     found = {"cmos": Cmos(machine, memory_size).attach(),
-             "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline).attach(),
+             "fw_cfg": FwCfg(machine, memory_size, fw_cfg_cmdline, machine.cpus).attach(),
              "reset": ResetLine(machine).attach(),
              "hpet": Hpet(machine).attach()}
+    from emu._core import IOAPIC_ADDRESS
+    if memory_size <= IOAPIC_ADDRESS:
+        machine.attach_ioapic()            # the core's IOAPIC, every entry masked until a guest sets it
     for name in devices:
         if name not in OPTIONAL_DEVICES:
             raise EmuError(f"unknown device {name!r}; known: {', '.join(OPTIONAL_DEVICES)}")

@@ -27,13 +27,13 @@ cdef void mark_dirty(CPU* c, uint64_t pa) noexcept nogil:
     if d == DIRTY_LOG | DIRTY_SNAP:
         return
     if not (d & DIRTY_LOG):
-        c.dirty_log[c.ndirty_log] = <uint32_t>f
-        c.ndirty_log += 1
+        c.dirty_log[c.m.ndirty_log] = <uint32_t>f
+        c.m.ndirty_log += 1
         d |= DIRTY_LOG
     if not (d & DIRTY_SNAP) and c.snap != NULL and f < c.snap_frames and frame_present(c, f):
         memcpy(c.snap + (f << 12), host_of(c, f << 12), 0x1000)
-        c.snap_list[c.nsnap] = <uint32_t>f
-        c.nsnap += 1
+        c.snap_list[c.m.nsnap] = <uint32_t>f
+        c.m.nsnap += 1
         d |= DIRTY_SNAP
     c.dirty[f] = d
 
@@ -50,12 +50,12 @@ cdef void snap_restore_pages(CPU* c) noexcept nogil:
     """Copy back every page written since the snapshot; stores into
     decoded code there invalidate it."""
     cdef uint64_t k, f
-    for k in range(c.nsnap):
+    for k in range(c.m.nsnap):
         f = c.snap_list[k]
         if frame_present(c, f):
             memcpy(host_of(c, f << 12), c.snap + (f << 12), 0x1000)
             if c.page_blocks[f] != NULL:
                 smc_write(c, f << 12, 0x1000)
         c.dirty[f] &= ~DIRTY_SNAP
-    c.nsnap = 0
+    c.m.nsnap = 0
     drop_write_tlb(c)

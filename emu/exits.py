@@ -44,6 +44,7 @@ class Exit:
     operands      ('privop') the trapped instruction's decoded operands
     shutdown      ('shutdown') 'poweroff' (ACPI S5) or 'reset' (the keyboard
                   controller's reset line)
+    cpu           the CPU the reason concerns (Machine(cpus=N); 0 with one CPU)
 
     Under a supervisor (paravirt/), 'hypercall' (VMCALL), 'privop' and
     'vtimer' (the supervisor's timer is due) end a run only when no handler
@@ -62,6 +63,7 @@ class Exit:
     privop: str | None = None
     operands: tuple | None = None
     shutdown: str | None = None
+    cpu: int = 0
 
     @property
     def vector_name(self) -> str | None:

@@ -29,18 +29,20 @@ cdef inline void jcache_flush(CPU* c) noexcept nogil:
     found again by physical address for this rip; so starting a new
     generation forgets every entry at once.  The table is only cleared when
     the 24-bit generation wraps."""
-    c.key += KEY_GEN
-    if c.key < KEY_GEN:
+    c.key += KEY_GEN * MAX_CPUS        # (CPU k's generations are k modulo MAX_CPUS: smp.pxi)
+    if c.key < KEY_GEN * MAX_CPUS:
         memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
 
 cdef void cache_flush(CPU* c) noexcept nogil:
     """Drop every decoded block (the pool is full, or the mode changed)."""
+    cdef uint32_t k
     memset(c.hash, 0, HASH_SIZE * sizeof(Block*))
-    memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
-    jcache_flush(c)
+    for k in range(c.m.ncpus):         # every CPU's jump cache points into the pool
+        memset(c.m.cpu[k].jcache, 0, JC_SIZE * sizeof(Block*))
+        jcache_flush(c.m.cpu[k])
     memset(c.page_blocks, 0, c.nframes * sizeof(Block*))
-    c.nblocks = 0
-    c.ninsns = 0
+    c.m.nblocks = 0
+    c.m.ninsns = 0
     c.block_abort = 1
 
 cdef void block_unhash(CPU* c, Block* b) noexcept nogil:
@@ -117,11 +119,11 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
     cdef bint hooked, guarded = False
     if not c.use_cache:
-        c.nblocks = c.ninsns = 0
-    elif c.nblocks >= MAX_BLOCKS or c.ninsns + 2 * BLOCK_MAX + 4 > MAX_INSNS:
+        c.m.nblocks = c.m.ninsns = 0
+    elif c.m.nblocks >= MAX_BLOCKS or c.m.ninsns + 2 * BLOCK_MAX + 4 > MAX_INSNS:
         cache_flush(c)
-    b = &c.blocks[c.nblocks]
-    b.insns = &c.insn_pool[c.ninsns]
+    b = &c.blocks[c.m.nblocks]
+    b.insns = &c.insn_pool[c.m.ninsns]
     if c.cov_map != NULL:                      # coverage.pxi: the edge counter first
         set_cov_marker(&b.insns[0], rip)
         n = 1
@@ -189,8 +191,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     b.vlen = off
     b.page2 = page2
     b.key = c.key
-    c.nblocks += 1
-    c.ninsns += n + 1
+    c.m.nblocks += 1
+    c.m.ninsns += n + 1
     c.blocks_decoded += 1
     if c.use_cache:
         b.hnext = c.hash[hash_phys(pa)]

@@ -28,14 +28,14 @@ cdef uint32_t uart_iir(Uart* u) noexcept nogil:
     return 0x01
 
 cdef void uart_update_irq(CPU* c) noexcept nogil:
-    cdef uint8_t level = uart_iir(&c.uart) != 0x01
-    if level and not c.uart.irq_level:
+    cdef uint8_t level = uart_iir(&c.m.uart) != 0x01
+    if level and not c.m.uart.irq_level:
         irq_raise(c, 4)
-    c.uart.irq_level = level
+    c.m.uart.irq_level = level
 
 cdef void uart_receive(CPU* c, uint8_t v) noexcept nogil:
     """A byte arrives (from the loopback or from Python's input queue)."""
-    cdef Uart* u = &c.uart
+    cdef Uart* u = &c.m.uart
     cdef uint32_t depth = 16 if (u.fcr & 1) else 1
     if u.rx_tail - u.rx_head >= depth:
         u.overrun = 1
@@ -49,14 +49,14 @@ cdef void uart_pump(CPU* c) noexcept nogil:
     """Move host input into the receive FIFO while it has room: the guest
     sees the next byte as soon as it read the last one, without leaving
     the run loop."""
-    cdef Uart* u = &c.uart
+    cdef Uart* u = &c.m.uart
     cdef uint32_t depth = 16 if (u.fcr & 1) else 1
     while u.hostq_head != u.hostq_tail and u.rx_tail - u.rx_head < depth:
         uart_receive(c, u.hostq[u.hostq_head % INQ_SIZE])
         u.hostq_head += 1
 
 cdef int uart_read(CPU* c, uint32_t reg, uint64_t* v) noexcept nogil:
-    cdef Uart* u = &c.uart
+    cdef Uart* u = &c.m.uart
     cdef uint32_t iir
     if reg == 0:
         if u.lcr & 0x80:
@@ -91,7 +91,7 @@ cdef int uart_read(CPU* c, uint32_t reg, uint64_t* v) noexcept nogil:
 
 cdef int uart_write(CPU* c, uint32_t reg, uint64_t v) noexcept nogil:
     """Returns 1 when the transmit buffer must be flushed."""
-    cdef Uart* u = &c.uart
+    cdef Uart* u = &c.m.uart
     cdef int flush = 0
     if reg == 0:
         if u.lcr & 0x80:
@@ -131,7 +131,7 @@ cdef int io_in(CPU* c, uint32_t port, uint32_t size, uint64_t* v) noexcept nogil
     if dev == DEV_NONE or dev == DEV_DEBUG_EXIT or dev == DEV_POST:
         v[0] = size_mask(size)
     elif dev == DEV_UART:
-        uart_read(c, port - c.uart.base, v)
+        uart_read(c, port - c.m.uart.base, v)
     elif dev == DEV_DEBUGCON:
         v[0] = 0xE9                 # as Bochs and QEMU: reads give the port number
     elif dev == DEV_PIC:
@@ -159,12 +159,12 @@ cdef int io_out(CPU* c, uint32_t port, uint32_t size, uint64_t v) noexcept nogil
     if dev == DEV_NONE:
         return 0
     if dev == DEV_UART:
-        if uart_write(c, port - c.uart.base, v):
+        if uart_write(c, port - c.m.uart.base, v):
             c.exit_reason = EXIT_FLUSH
             return RC_EXIT
         return 0
     if dev == DEV_DEBUGCON:
-        if out_byte(c, c.dbg_out, &c.dbg_len, <uint8_t>v):
+        if out_byte(c, c.m.dbg_out, &c.m.dbg_len, <uint8_t>v):
             c.exit_reason = EXIT_FLUSH
             return RC_EXIT
         return 0
@@ -178,8 +178,8 @@ cdef int io_out(CPU* c, uint32_t port, uint32_t size, uint64_t v) noexcept nogil
         port61_write(c, v)
         return 0
     if dev == DEV_POST:
-        c.post_last = <uint32_t>v
-        c.post_count += 1
+        c.m.post_last = <uint32_t>v
+        c.m.post_count += 1
         return 0
     if dev == DEV_DEBUG_EXIT:
         c.exit_status = <uint32_t>v

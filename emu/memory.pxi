@@ -96,7 +96,7 @@ cdef int device_or_unmapped(CPU* c, uint64_t* ppa, int acc) noexcept nogil:
     cdef uint32_t k
     cdef uint64_t pa = ppa[0]
     if acc != ACC_FETCH:
-        if (pa >> 12) == (c.msr_apic_base >> 12) and (c.msr_apic_base & 0x800):
+        if ((pa >> 12) == (c.msr_apic_base >> 12) and (c.msr_apic_base & 0x800)) or on_ioapic_page(c, pa):
             c.mmio_pa = pa
             return RC_MMIO
         for k in range(c.nmmio):

@@ -7,8 +7,8 @@ kvm-unit-tests drives:
   the host drop its mappings of that page (here: the software TLB);
 - ports 0xE8-0xEB: the same register as 0xE0, accessed byte by byte;
 - ports 0x2000-0x2017: interrupt lines: a byte written to 0x2000 + n sets
-  ISA IRQ n to (byte != 0); a rising line raises the interrupt (the 8259 is
-  edge-triggered); reads give 0;
+  line n to (byte != 0): the IOAPIC sees the level (line 0 on its pin 2, as
+  QEMU wires it), the 8259 the rising edge; reads give 0;
 - MMIO 0xFF000000-0xFF00FFFF: 64 KiB of device memory, read and written as RAM.
 """
 from __future__ import annotations
@@ -53,10 +53,8 @@ class PcTestdev:
             if n >= IRQ_LINES:
                 break
             level = (value >> (8 * k)) & 0xFF != 0
-            rising = level and not (self.lines >> n) & 1
             self.lines = (self.lines | (1 << n)) if level else (self.lines & ~(1 << n))
-            if rising and n < 16:
-                self.m.raise_irq(n)
+            self.m.set_irq_line(n, level)      # the IOAPIC's level, the 8259's rising edge
 
     def _mem_read(self, addr, size):
         off = addr - IOMEM

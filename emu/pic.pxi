@@ -10,12 +10,17 @@ cdef inline uint64_t vtime(CPU* c) noexcept nogil:
     return c.icount + c.idle + c.io_idx
 
 cdef void irq_raise(CPU* c, uint32_t irq) noexcept nogil:
+    """An edge on ISA IRQ `irq`: to the 8259 pair and the IOAPIC."""
+    pic_raise(c, irq)
+    ioapic_isa_edge(c.m, irq)
+
+cdef void pic_raise(CPU* c, uint32_t irq) noexcept nogil:
     if irq >= 8:
-        c.pic[1].irr |= 1 << (irq - 8)
-        c.pic[0].irr |= 1 << 2
+        c.m.pic[1].irr |= 1 << (irq - 8)
+        c.m.pic[0].irr |= 1 << 2
     else:
-        c.pic[0].irr |= 1 << irq
-    c.next_event = 0                   # look at it at the next block
+        c.m.pic[0].irr |= 1 << irq
+    c.m.cpu[0].next_event = 0          # CPU 0 takes the 8259's INTR: it looks at the next block
 
 cdef int pic_pending(Pic* p) noexcept nogil:
     """The highest-priority request that is unmasked and not blocked by an
@@ -31,28 +36,28 @@ cdef int pic_pending(Pic* p) noexcept nogil:
 
 cdef int pic_ack(CPU* c) noexcept nogil:
     """Acknowledge the interrupt the CPU takes: its vector, or -1."""
-    cdef int m = pic_pending(&c.pic[0]), s
+    cdef int m = pic_pending(&c.m.pic[0]), s
     if m < 0:
         return -1
-    if m == 2 and (c.pic[1].irr & ~c.pic[1].imr):
-        s = pic_pending(&c.pic[1])
+    if m == 2 and (c.m.pic[1].irr & ~c.m.pic[1].imr):
+        s = pic_pending(&c.m.pic[1])
         if s < 0:
             return -1
-        c.pic[1].irr &= ~(1 << s)
-        if not c.pic[1].auto_eoi:
-            c.pic[1].isr |= 1 << s
-        if not (c.pic[1].irr & ~c.pic[1].imr):
-            c.pic[0].irr &= ~(1 << 2)
-        if not c.pic[0].auto_eoi:
-            c.pic[0].isr |= 1 << 2
-        return c.pic[1].base + s
-    c.pic[0].irr &= ~(1 << m)
-    if not c.pic[0].auto_eoi:
-        c.pic[0].isr |= 1 << m
-    return c.pic[0].base + m
+        c.m.pic[1].irr &= ~(1 << s)
+        if not c.m.pic[1].auto_eoi:
+            c.m.pic[1].isr |= 1 << s
+        if not (c.m.pic[1].irr & ~c.m.pic[1].imr):
+            c.m.pic[0].irr &= ~(1 << 2)
+        if not c.m.pic[0].auto_eoi:
+            c.m.pic[0].isr |= 1 << 2
+        return c.m.pic[1].base + s
+    c.m.pic[0].irr &= ~(1 << m)
+    if not c.m.pic[0].auto_eoi:
+        c.m.pic[0].isr |= 1 << m
+    return c.m.pic[0].base + m
 
 cdef void pic_write(CPU* c, uint32_t port, uint64_t v) noexcept nogil:
-    cdef Pic* p = &c.pic[1 if port >= 0xA0 else 0]
+    cdef Pic* p = &c.m.pic[1 if port >= 0xA0 else 0]
     cdef uint32_t k
     if (port & 1) == 0:
         if v & 0x10:                   # ICW1: start initialisation
@@ -84,7 +89,7 @@ cdef void pic_write(CPU* c, uint32_t port, uint64_t v) noexcept nogil:
     c.next_event = 0
 
 cdef uint64_t pic_read(CPU* c, uint32_t port) noexcept nogil:
-    cdef Pic* p = &c.pic[1 if port >= 0xA0 else 0]
+    cdef Pic* p = &c.m.pic[1 if port >= 0xA0 else 0]
     if port & 1:
         return p.imr
     return p.isr if p.read_isr else p.irr

@@ -22,14 +22,14 @@ cdef inline uint64_t pit_reload(PitChannel* t) noexcept nogil:
 
 cdef void pit_arm(CPU* c) noexcept nogil:
     """Channel 0 got a new count: schedule its first IRQ 0."""
-    cdef Pit* p = &c.pit
+    cdef Pit* p = &c.m.pit
     p.next_irq = p.ch[0].start + pit_to_vtime(c, pit_reload(&p.ch[0]))
     p.armed = 1
     schedule(c, p.next_irq)
 
 cdef void pit_update(CPU* c) noexcept nogil:
     """Raise IRQ 0 if its time has come; schedule the next one."""
-    cdef Pit* p = &c.pit
+    cdef Pit* p = &c.m.pit
     cdef uint64_t now = vtime(c), period
     if not p.armed or now < p.next_irq:
         return
@@ -72,9 +72,9 @@ cdef uint32_t pit_out(CPU* c, PitChannel* t) noexcept nogil:
     return elapsed >= reload                           # modes 0 and 1: high at terminal count
 
 cdef void pit_start(CPU* c, uint32_t n) noexcept nogil:
-    cdef PitChannel* t = &c.pit.ch[n]
+    cdef PitChannel* t = &c.m.pit.ch[n]
     t.start = vtime(c)
-    t.counting = n != 2 or (c.pit.port61 & 1)
+    t.counting = n != 2 or (c.m.pit.port61 & 1)
     if n == 0:
         pit_arm(c)
 
@@ -85,7 +85,7 @@ cdef void pit_write(CPU* c, uint32_t port, uint64_t v) noexcept nogil:
         n = <uint32_t>(v >> 6)
         if n == 3:
             return                     # the read-back command: not modelled
-        t = &c.pit.ch[n]
+        t = &c.m.pit.ch[n]
         if (v & 0x30) == 0:
             t.latch = <uint32_t>pit_count(c, t)
             t.latched = 1
@@ -97,12 +97,12 @@ cdef void pit_write(CPU* c, uint32_t port, uint64_t v) noexcept nogil:
         t.wflip = t.rflip = 0
         t.counting = 0
         if n == 0:
-            c.pit.armed = 0
+            c.m.pit.armed = 0
         return
     n = port - 0x40
     if n > 2:
         return
-    t = &c.pit.ch[n]
+    t = &c.m.pit.ch[n]
     if t.access == 1:
         t.reload = v & 0xFF
     elif t.access == 2:
@@ -121,7 +121,7 @@ cdef uint64_t pit_read(CPU* c, uint32_t port) noexcept nogil:
     cdef uint32_t v
     if port - 0x40 > 2:
         return 0xFF
-    t = &c.pit.ch[port - 0x40]
+    t = &c.m.pit.ch[port - 0x40]
     v = t.latch if t.latched else <uint32_t>pit_count(c, t)
     if t.access == 1:
         t.latched = 0
@@ -140,18 +140,18 @@ cdef uint64_t port61_read(CPU* c) noexcept nogil:
     """Port 0x61: gate 2 and speaker data as written, the refresh toggle
     (bit 4, every 15 us) and channel 2's OUT (bit 5)."""
     cdef uint64_t refresh = (vtime(c) * PIT_HZ // c.ips // 18) & 1
-    return (c.pit.port61 & 3) | (refresh << 4) | (<uint64_t>pit_out(c, &c.pit.ch[2]) << 5)
+    return (c.m.pit.port61 & 3) | (refresh << 4) | (<uint64_t>pit_out(c, &c.m.pit.ch[2]) << 5)
 
 cdef void port61_write(CPU* c, uint64_t v) noexcept nogil:
     """A rising edge of gate 2 (re)starts channel 2 (modes 1, 2, 3, 5
     reload on it; mode 0 is treated alike); a low gate stops it."""
-    cdef uint32_t old = c.pit.port61
-    c.pit.port61 = <uint32_t>(v & 3)
+    cdef uint32_t old = c.m.pit.port61
+    c.m.pit.port61 = <uint32_t>(v & 3)
     if (v & 1) and not (old & 1):
-        c.pit.ch[2].start = vtime(c)
-        c.pit.ch[2].counting = 1
+        c.m.pit.ch[2].start = vtime(c)
+        c.m.pit.ch[2].counting = 1
     elif not (v & 1):
-        c.pit.ch[2].counting = 0
+        c.m.pit.ch[2].counting = 0
 
 cdef int service_interrupts(CPU* c) noexcept nogil:
     """At a block boundary: advance the timers and take an external
@@ -160,8 +160,8 @@ cdef int service_interrupts(CPU* c) noexcept nogil:
     c.next_event = TLB_EMPTY
     pit_update(c)
     apic_timer_update(c)
-    if c.pit.armed:
-        schedule(c, c.pit.next_irq)
+    if c.m.pit.armed:
+        schedule(c, c.m.pit.next_irq)
     if c.apic.next_irq != TLB_EMPTY:
         schedule(c, c.apic.next_irq)
     if c.pv_timer != TLB_EMPTY:
@@ -174,13 +174,13 @@ cdef int service_interrupts(CPU* c) noexcept nogil:
         c.halted = 0
         c.next_event = 0
         return deliver(c, EXC_NMI, 0, 0, INT_EXTERNAL, c.r[R_RIP])
-    if pic_pending(&c.pic[0]) < 0 and apic_pending(c) < 0:
+    if (c.cpu_index or pic_pending(&c.m.pic[0]) < 0) and apic_pending(c) < 0:
         return 0
     if not (c.eflags & F_IF) or not has_idt(c):
         c.next_event = 0               # ask again once IF is set
         return 0
     vec = apic_ack(c)
-    if vec < 0:
+    if vec < 0 and c.cpu_index == 0:       # the 8259's INTR reaches CPU 0 only
         vec = pic_ack(c)
     if vec < 0:
         return 0

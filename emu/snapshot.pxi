@@ -27,8 +27,10 @@ cdef void cpu_scrub(CPU* t) noexcept nogil:
     t.snap_list = NULL
     t.snap = NULL
     t.cov_map = NULL
-    t.nblocks = 0
-    t.ninsns = 0
+    t.m = NULL
+    memset(t.mach.cpu, 0, sizeof(t.mach.cpu))   # (smp.pxi's CPU table)
+    t.mach.nblocks = 0
+    t.mach.ninsns = 0
     t.use_cache = 0
     t.stop_request = 0
     memset(t.tlb_r, 0, sizeof(t.tlb_r))
@@ -41,6 +43,8 @@ cdef void cpu_adopt(CPU* c, const uint8_t* saved) noexcept nogil:
     decode cache (which is emptied) and the sizes its memory was made with."""
     cdef CPU keep = c[0]
     memcpy(c, saved, sizeof(CPU))
+    c.m = keep.m
+    mach_keep(c, &keep)
     c.mem, c.io_map, c.absent = keep.mem, keep.io_map, keep.absent
     c.hash, c.jcache, c.page_blocks = keep.hash, keep.jcache, keep.page_blocks
     c.blocks, c.insn_pool, c.use_cache = keep.blocks, keep.insn_pool, keep.use_cache
@@ -56,7 +60,7 @@ cdef void cpu_adopt(CPU* c, const uint8_t* saved) noexcept nogil:
     memcpy(c.hk_mem_kind, keep.hk_mem_kind, sizeof(keep.hk_mem_kind))
     c.hk_ncode, c.hk_nblock, c.hk_nmem = keep.hk_ncode, keep.hk_nblock, keep.hk_nmem
     c.dirty, c.dirty_log, c.snap_list, c.dirty_frames = keep.dirty, keep.dirty_log, keep.snap_list, keep.dirty_frames
-    c.ndirty_log, c.nsnap, c.snap, c.snap_frames = keep.ndirty_log, keep.nsnap, keep.snap, keep.snap_frames
+    c.m.ndirty_log, c.m.nsnap, c.snap, c.snap_frames = keep.mach.ndirty_log, keep.mach.nsnap, keep.snap, keep.snap_frames
     c.cov_map, c.cov_mask, c.cov_prev, c.cov_blocks = keep.cov_map, keep.cov_mask, keep.cov_prev, keep.cov_blocks
     c.pv_vcpu = NULL
     c.cur = NULL
@@ -87,13 +91,13 @@ cdef void cpu_scrub_bookkeeping(CPU* t) noexcept nogil:
     t.hk_addr = 0
     t.hk_size = 0
     t.hk_kind = 0
-    t.ndirty_log = 0
-    t.nsnap = 0
+    t.mach.ndirty_log = 0
+    t.mach.nsnap = 0
     t.cov_prev = 0
     t.cov_blocks = 0
     # output already handed to Python (the buffers are flushed at run ends)
-    memset(t.uart.out + t.uart.out_len, 0, OUTBUF_SIZE - t.uart.out_len)
-    memset(t.dbg_out + t.dbg_len, 0, OUTBUF_SIZE - t.dbg_len)
+    memset(t.mach.uart.out + t.mach.uart.out_len, 0, OUTBUF_SIZE - t.mach.uart.out_len)
+    memset(t.mach.dbg_out + t.mach.dbg_len, 0, OUTBUF_SIZE - t.mach.dbg_len)
 
 
 def cpu_layout():
@@ -105,8 +109,8 @@ def cpu_layout():
     cdef size_t base = <size_t>z
     marks = (sizeof(CPU), sizeof(Fpu), sizeof(Apic), sizeof(Pit), sizeof(Uart), sizeof(Pic),
              <size_t>&z.lf_res - base, <size_t>&z.cr0 - base, <size_t>&z.mem - base,
-             <size_t>&z.tlb_r - base, <size_t>&z.io_map - base, <size_t>&z.uart - base,
-             <size_t>&z.pic - base, <size_t>&z.apic - base, <size_t>&z.icount - base,
+             <size_t>&z.tlb_r - base, <size_t>&z.io_map - base, <size_t>&z.mach.uart - base,
+             <size_t>&z.mach.pic - base, <size_t>&z.apic - base, <size_t>&z.icount - base,
              <size_t>&z.hash - base, <size_t>&z.pv_on - base, <size_t>&z.absent - base,
              <size_t>&z.dr_exec - base, <size_t>&z.fpu - base)
     import zlib

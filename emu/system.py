@@ -25,11 +25,12 @@ def parse_size(text: str) -> int:
 def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
          modules: Sequence[tuple] = (), flat_address: Optional[int] = None,
          initrd: Optional[bytes] = None, cpu: Optional[str] = None, devices: Sequence[str] = (),
-         linux_decompress: str = "host"):
+         cpus: int = 1, linux_decompress: str = "host"):
     """A Machine with `kernel` loaded and its registers set, ready to run;
     `cpu` is a CPU model (emu/cpumodels.py), `devices` optional devices
-    (emu.devices.OPTIONAL_DEVICES); `linux_decompress` where a bzImage's
-    kernel is unpacked ("host": by the loader, "guest": by the kernel's own
+    (emu.devices.OPTIONAL_DEVICES), `cpus` the number of CPUs (the others
+    wait for INIT and SIPI), `linux_decompress` where a bzImage's kernel is
+    unpacked ("host": by the loader, "guest": by the kernel's own
     decompressor; emu/linuxboot.py).  Returns (machine, boot_image)."""
     from emu import Machine
     if flat_address is not None:
@@ -37,7 +38,7 @@ def boot(kernel: bytes, memory: int = DEFAULT_MEMORY, cmdline: str = "",
     else:
         image = load_kernel(kernel, memory, cmdline=cmdline, modules=list(modules), initrd=initrd,
                             linux_decompress=linux_decompress)
-    m = Machine(mode=image.mode, memory=memory, cpu=cpu)
+    m = Machine(mode=image.mode, memory=memory, cpu=cpu, cpus=cpus)
     start_image(m, image, memory, devices)
     return m, image
 
@@ -54,14 +55,14 @@ def start_image(m, image, memory: int, devices: Sequence[str] = ()) -> None:
     if image.gdt is not None:
         m.load_table("gdt", *image.gdt)
     if image.kind.startswith("linux"):
-        attach_acpi(m)          # how Linux powers the machine off
+        attach_acpi(m, m.cpus)  # how Linux powers the machine off (and finds the CPUs)
     for name, value in image.regs.items():
         m.reg_write(name, value)
     m.reg_write("rip", image.entry)
 
 
 def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] = None,
-              devices: Sequence[str] = ()):
+              devices: Sequence[str] = (), cpus: int = 1):
     """A machine that starts `firmware` as a PC does: the image ends at
     0xFFFFF (and is aliased to end at 4 GiB), the CPU in its power-up state
     (real mode at F000:FFF0, Machine.power_on)."""
@@ -71,7 +72,7 @@ def boot_bios(firmware: bytes, memory: int = DEFAULT_MEMORY, cpu: Optional[str] 
         raise EmuError(f"firmware image of {size} bytes: it must be a multiple of 4 KiB, at most 128 KiB")
     if memory < 0x100000:
         raise EmuError("booting firmware needs at least 1 MiB of memory")
-    m = Machine(mode=16, memory=memory, cpu=cpu)
+    m = Machine(mode=16, memory=memory, cpu=cpu, cpus=cpus)
     attach_pc(m, memory, devices=devices)
     m.mem_write(0x100000 - size, firmware)
     top = (1 << 32) - size

@@ -64,7 +64,8 @@ def add_arguments(parser) -> None:
                         help="add a device, as QEMU's -device: pc-testdev (ports 0xE0-0xEB, "
                              "0x2000-0x2017, MMIO 0xFF000000; kvm-unit-tests uses it)")
     parser.add_argument("--smp", type=int, default=1, metavar="N",
-                        help="processors (only 1 until pvemu emulates several CPUs)")
+                        help="processors (default 1): CPU 0 starts, the others wait for INIT "
+                             "and SIPI, interleaved deterministically in virtual time")
     parser.add_argument("--debugcon", default=None, metavar="stdio|FILE|none",
                         help="where port 0xE9 output goes, as QEMU's -debugcon (default: stdio "
                              "with --bios, none otherwise)")
@@ -101,10 +102,9 @@ def run(args) -> int:
             raise EmuError("--guest-decompress goes with a Linux kernel (bzImage)")
         if args.memory:
             parse_size(args.memory)              # a bad size is reported before anything else
-        if args.smp != 1:
-            raise EmuError(f"--smp {args.smp}: pvemu emulates one CPU for now (several CPUs per "
-                           "machine are not built yet)" if args.smp > 1 else
-                           f"--smp {args.smp}: the number of CPUs must be at least 1")
+        from emu._core import SMP_MAX_CPUS
+        if not 1 <= args.smp <= SMP_MAX_CPUS:
+            raise EmuError(f"--smp {args.smp}: the number of CPUs must be 1 to {SMP_MAX_CPUS}")
         target = args.kernel[0] if args.kernel else None
         guest = None
         if target is not None and args.flat is None:
@@ -124,7 +124,7 @@ def run(args) -> int:
             if args.initrd:
                 raise EmuError("--initrd goes with a Linux kernel, not --bios")
             with open(args.bios, "rb") as f:
-                m = boot_bios(f.read(), memory, args.cpu, args.device)
+                m = boot_bios(f.read(), memory, args.cpu, args.device, args.smp)
         elif target is None:
             raise EmuError("give a kernel or a bundled guest to boot (or --bios FILE)")
         else:
@@ -142,7 +142,7 @@ def run(args) -> int:
             if args.flat is None and guest is None and not is_bzimage(kernel):
                 cmdline = f"{target} {cmdline}" if cmdline else target   # QEMU's Multiboot: FILENAME ARGS
             m, image = boot(kernel, memory, cmdline, modules, args.flat, initrd, args.cpu, args.device,
-                            "guest" if args.guest_decompress else "host")
+                            args.smp, "guest" if args.guest_decompress else "host")
     except (OSError, LoaderError, EmuError) as e:
         print(f"pvemu run: {e}", file=sys.stderr)
         return 2

@@ -26,6 +26,13 @@ def test_every_table_sums_to_zero_and_the_rsdp_leads_to_them():
     assert struct.unpack_from("<I", fadt, 64)[0] == PM_BASE + 4        # PM1a_CNT_BLK
     madt = by_sig[b"APIC"]
     assert [madt[44 + 8 * k + 3] for k in range(2)] == [0, 1]         # two local APIC ids
+    entries, at = [], 44
+    while at < len(madt):
+        entries.append(madt[at:at + madt[at + 1]])
+        at += madt[at + 1]
+    assert [e[0] for e in entries] == [0, 0, 1, 2]                    # LAPICs, the IOAPIC, an override
+    assert struct.unpack_from("<II", entries[2], 4) == (0xFEC00000, 0)   # its address, GSI base 0
+    assert struct.unpack_from("<BBI", entries[3], 2) == (0, 0, 2)        # ISA IRQ 0 -> GSI 2
 
 
 def _guest(code: bytes) -> Machine:

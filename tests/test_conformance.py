@@ -114,8 +114,10 @@ def test_hpet_counts_in_virtual_time_when_enabled():
 
 
 def test_pvemu_run_options(tmp_path):
-    p = pvemu_cli("run", "hello32", "--smp", "2")
-    assert p.returncode == 2 and b"one CPU" in p.stderr
+    p = pvemu_cli("run", "hello32", "--smp", "2")           # the APs wait for INIT/SIPI; CPU 0 runs it
+    assert p.returncode == 0 and b"goodbye" in p.stdout
+    p = pvemu_cli("run", "hello32", "--smp", "17")
+    assert p.returncode == 2 and b"must be 1 to 16" in p.stderr
     p = pvemu_cli("run", "hello32", "--cpu", "pentium9")
     assert p.returncode == 2 and b"unknown CPU model" in p.stderr
     # --bios shows port 0xE9 output (as QEMU's -debugcon stdio) and POST codes on request

@@ -25,6 +25,8 @@ PASSING = [
     "i386/realmode", "i386/tsc", "x86_64/memory", "x86_64/realmode", "x86_64/tsc",
     # with SMEP, SMAP and protection keys
     "i386/smap", "x86_64/smap", "x86_64/pku", "x86_64/pks",
+    # with several CPUs (smp = 2 in unittests.cfg)
+    "i386/smptest", "x86_64/smptest",
 ]
 #: Passing kernels that run billions of instructions (a minute or more
 #: each): run with PVEMU_KUT_SLOW=1.
