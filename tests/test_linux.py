@@ -84,6 +84,23 @@ def test_qemu_prints_the_same_markers(linux, tmp_path):
     assert _without_flags(got) == expected_markers(arch, release)
 
 
+def test_two_cpus(linux):
+    """--smp 2: the kernel finds both CPUs and the IOAPIC in the MADT, starts
+    the second with INIT and SIPI, routes its interrupts through the IOAPIC
+    and runs the userland as on one CPU."""
+    arch, kernel, initrd = linux
+    m, image = boot(kernel, MEMORY, cmdline="console=ttyS0", initrd=initrd, cpus=2)
+    ex = m.run(count=BUDGET)
+    out = bytes(m.serial_output).decode(errors="replace")
+    assert ex.reason == "shutdown" and ex.shutdown == "poweroff", (ex, out[-3000:])
+    for expected in ("smpboot: Allowing 2 CPUs", "smp: Brought up 1 node, 2 CPUs",
+                     "ACPI: Using IOAPIC for interrupt routing"):
+        assert expected in out, expected
+    got = markers(out)
+    release = got[1].split()[3] if len(got) > 1 else "?"
+    assert _without_flags(got) == expected_markers(arch, release), out[-3000:]
+
+
 def test_the_kernels_own_decompressor_boots_the_same(linux):
     """By default the loader unpacks the vmlinux (emu/linuxboot.py); with
     linux_decompress="guest" (`--guest-decompress`) the kernel's own
