@@ -580,6 +580,14 @@ cdef inline bint dp_products_fault(CPU* c, pv_fp* f) noexcept nogil:
     there (the host CPU reports no flags of the sums then)."""
     return ((f.pre | f.post) & ~(c.fpu.mxcsr >> MX_MASK_SHIFT) & MX_FLAGS) != 0
 
+cdef inline void dp_products_done(pv_fp* f) noexcept nogil:
+    """The products' flags (all masked, or dp_products_fault ended it) stay
+    in MXCSR whatever the sums raise: counted with the pre-computation ones,
+    so an unmasked exception of the sums still reports them (the host CPU
+    keeps the products' PE when a sum's denormal operand faults)."""
+    f.pre |= f.post
+    f.post = 0
+
 cdef int h_dpps(CPU* c, Insn* i) noexcept nogil:
     """DPPS (sub 0) / DPPD (sub 1) xmm1, xmm2/m128, imm8: the products of
     the lanes imm8[7:4] selects (others +0), summed pairwise ((0+1)+(2+3)),
@@ -599,6 +607,7 @@ cdef int h_dpps(CPU* c, Insn* i) noexcept nogil:
             p[k] = pv_s_arith(&f, FOP_MUL, a.d[k], s.d[k]) if (i.imm >> (4 + k)) & 1 else 0
         if dp_products_fault(c, &f):
             return fp_commit(c, &f)
+        dp_products_done(&f)
         sum32 = pv_s_arith(&f, FOP_ADD, pv_s_arith(&f, FOP_ADD, p[0], p[1]),
                            pv_s_arith(&f, FOP_ADD, p[2], p[3]))
         for k in range(4):
@@ -608,6 +617,7 @@ cdef int h_dpps(CPU* c, Insn* i) noexcept nogil:
             q[k] = pv_d_arith(&f, FOP_MUL, a.q[k], s.q[k]) if (i.imm >> (4 + k)) & 1 else 0
         if dp_products_fault(c, &f):
             return fp_commit(c, &f)
+        dp_products_done(&f)
         sum64 = pv_d_arith(&f, FOP_ADD, q[0], q[1])
         for k in range(2):
             r.q[k] = sum64 if (i.imm >> k) & 1 else 0
