@@ -74,11 +74,18 @@ cdef void apic_eoi(CPU* c) noexcept nogil:
 # exit under hardware virtualization), and the APIC retires the vector the
 # next time it looks.  Nested interrupts keep the order: a handler that finds
 # the bit set retires the innermost vector, the one below it writes EOI.
-cdef uint8_t* pv_eoi_word(CPU* c) noexcept nogil:
-    return phys_ptr(c, c.apic.pv_eoi & ~<uint64_t>3, 4)
+cdef bint pv_eoi_bit(CPU* c, bint on) noexcept nogil:
+    """Set or clear bit 0 of the guest's PV EOI word (a dirty page); False
+    when the word is not in guest memory."""
+    cdef uint64_t gpa = c.apic.pv_eoi & ~<uint64_t>3
+    cdef uint8_t* p = phys_ptr(c, gpa, 4)
+    if p == NULL:
+        return False
+    mark_dirty(c, frame_of(c, gpa))
+    store_le(p, 4, (load_le(p, 4) | 1) if on else (load_le(p, 4) & ~<uint64_t>1))
+    return True
 
 cdef void pv_eoi_offer(CPU* c) noexcept nogil:
-    cdef uint8_t* p
     cdef int k
     if not (c.apic.pv_eoi & 1) or c.apic.pv_eoi_pending:
         return
@@ -88,19 +95,15 @@ cdef void pv_eoi_offer(CPU* c) noexcept nogil:
     k = apic_highest(c.apic.isr)
     if k >= 0 and c.apic.tmr[k >> 5] & (1u << (k & 31)):
         return                                  # level-triggered: its EOI must reach the IOAPIC
-    p = pv_eoi_word(c)
-    if p == NULL:
-        return
-    mark_dirty(c, frame_of(c, c.apic.pv_eoi & ~<uint64_t>3))
-    store_le(p, 4, load_le(p, 4) | 1)
-    c.apic.pv_eoi_pending = 1
+    if pv_eoi_bit(c, True):
+        c.apic.pv_eoi_pending = 1
 
 cdef void pv_eoi_collect(CPU* c) noexcept nogil:
     """Retire the vector whose EOI the guest skipped, if it has."""
     cdef uint8_t* p
     if not c.apic.pv_eoi_pending:
         return
-    p = pv_eoi_word(c)
+    p = phys_ptr(c, c.apic.pv_eoi & ~<uint64_t>3, 4)
     if p != NULL and load_le(p, 4) & 1:
         return                                  # still in service
     c.apic.pv_eoi_pending = 0
@@ -109,14 +112,10 @@ cdef void pv_eoi_collect(CPU* c) noexcept nogil:
 
 cdef void pv_eoi_withdraw(CPU* c) noexcept nogil:
     """The guest wrote the EOI register (or turned PV EOI off): take our bit back."""
-    cdef uint8_t* p
     if not c.apic.pv_eoi_pending:
         return
     c.apic.pv_eoi_pending = 0
-    p = pv_eoi_word(c)
-    if p != NULL:
-        mark_dirty(c, frame_of(c, c.apic.pv_eoi & ~<uint64_t>3))
-        store_le(p, 4, load_le(p, 4) & ~<uint64_t>1)
+    pv_eoi_bit(c, False)
 
 cdef int apic_pending(CPU* c) noexcept nogil:
     """The vector the APIC would deliver now, or -1."""
