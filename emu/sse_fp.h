@@ -8,7 +8,7 @@
  * which makes them exact; operands and results go through volatile
  * variables so the compiler can neither fold nor move them across
  * fesetround.  Everything x86-specific is done by hand: NaN operands and
- * results, DAZ, the denormal flag (DE), tininess before rounding (UE), FTZ.
+ * results, DAZ, the denormal flag (DE), tininess after rounding (UE), FTZ.
  * Overflow, inexact, invalid-operation and divide-by-zero come from the
  * host's exception flags.
  *
@@ -157,7 +157,7 @@ static inline int pv_wide_inexact(int op, double x, double y, int bits, int tiny
 }
 
 /* Collect the host's flags of one operation (IE ZE OE PE; UE is decided
- * by hand from tininess before rounding). */
+ * by hand from tininess after rounding). */
 static inline void pv_host_flags(pv_fp *f, int ex)
 {
     if (ex & FE_INVALID) f->pre |= PV_IE;
@@ -226,16 +226,31 @@ static inline FT p##_host(int op, FT x, FT y)                                   
     return r;                                                                                  \
 }                                                                                              \
                                                                                                \
-/* Tiny results: underflow (tininess before rounding: the result truncated                     \
- * toward zero is below the smallest normal), FTZ.  pe_other: the PE of                        \
- * the other lanes. */                                                                         \
+/* Is a result that rounded to +-the smallest normal tiny?  x86 detects     \
+ * tininess after rounding (SDM Vol. 1 4.9.1.5, 11.5.2.5): the result       \
+ * rounded to the format's precision with an unbounded exponent is below     \
+ * the smallest normal.  The operation on the operands' significands        \
+ * (frexp: exact; the result in the normal range) rounds in the current     \
+ * mode as that would.  A sum or difference is never tiny here: an exact    \
+ * one below the smallest normal is a representable denormal. */             \
+static inline int p##_tiny_after(int op, FT a, FT b)                                           \
+{                                                                                              \
+    int ea, eb, e, emin;                                                                       \
+    volatile FT ma = (FT)frexp(a, &ea), mb = (FT)frexp(b, &eb), m;                             \
+    if (op == PV_MUL) { m = ma * mb; e = ea + eb; }                                            \
+    else if (op == PV_DIV) { m = ma / mb; e = ea - eb; }                                       \
+    else return 0;                                                                             \
+    frexp(TOF(P##_MIN), &emin);                                                                \
+    frexp(m, &ea);                                                                             \
+    return ea + e < emin;                                                                      \
+}                                                                                              \
+                                                                                               \
+/* Tiny results: underflow (a denormal or inexact zero result, or one that                     \
+ * rounded to the smallest normal but is tiny after rounding), FTZ.                            \
+ * pe_other: the PE of the other lanes. */                                                     \
 static inline UT p##_tiny(pv_fp *f, int op, FT a, FT b, UT r, int inexact, uint32_t pe_other)  \
 {                                                                                              \
-    int rc = fegetround();                                                                     \
-    fesetround(FE_TOWARDZERO);                                                                 \
-    UT t = TOB(p##_host(op, a, b));                                                            \
-    fesetround(rc);                                                                            \
-    if ((t & ~P##_SIGN) >= P##_MIN || (!inexact && !(r & ~P##_SIGN)))                          \
+    if ((r & P##_EXP) ? !p##_tiny_after(op, a, b) : (!inexact && !(r & ~P##_SIGN)))            \
         return r;                                  /* not tiny (or exactly zero) */            \
     if (f->mxcsr & (PV_UE << 7)) {                 /* masked underflow */                      \
         if (f->mxcsr & PV_FTZ) {                                                               \
@@ -280,8 +295,7 @@ static __attribute__((noinline)) UT p##_arith_full(pv_fp *f, int op, UT a, UT b)
     }                                                                                          \
     pv_host_flags(f, ex);                                                                      \
     if (p##_nan(r)) return P##_DEFNAN;             /* an invalid operation */                  \
-    /* tiny before rounding: a denormal or zero result, or one rounded up                      \
-     * to the smallest normal */                                                               \
+    /* maybe tiny: a denormal or zero result, or the smallest normal */                        \
     if (((r & P##_EXP) == 0 || (r & ~P##_SIGN) == P##_MIN) && !(ex & FE_DIVBYZERO))            \
         r = p##_tiny(f, op, x, y, r, (ex & FE_INEXACT) != 0, pe_before);                       \
     return r;                                                                                  \
@@ -391,22 +405,21 @@ static inline uint32_t pv_d_to_s(pv_fp *f, uint64_t a)
     }
     pv_host_flags(f, ex);
     uint32_t v = pv_b32(r);
-    if ((v & S_EXP) == 0 && x != 0) {
-        /* tininess before rounding: |x| below the smallest normal single */
-        if (fabs(x) < 0x1p-126) {
-            if (f->mxcsr & (PV_UE << 7)) {
-                if (f->mxcsr & PV_FTZ) { f->post |= PV_UE | PV_PE; return v & S_SIGN; }
-                if (ex & FE_INEXACT) f->post |= PV_UE;
-            } else {
-                f->post = (f->post & ~PV_PE) | pe_before | PV_UE
-                          | (pv_wide_inexact(-1, x, 0, 24, 1) ? PV_PE : 0);
-            }
-        }
-    } else if ((v & ~S_SIGN) == 0x00800000u && fabs(x) < 0x1p-126) {
-        /* rounded up to the smallest normal: tiny before rounding */
+    /* tiny after rounding (see s_tiny_after): a denormal or zero result of
+     * a nonzero x, or the smallest normal when x's significand rounded to
+     * 24 bits leaves x below it */
+    int tiny = x != 0 && (v & S_EXP) == 0;
+    if ((v & ~S_SIGN) == S_MIN) {
+        int e, em, emin;
+        volatile float m = (float)frexp(x, &e);
+        frexp(pv_f32(S_MIN), &emin);
+        frexp(m, &em);
+        tiny = em + e < emin;
+    }
+    if (tiny) {
         if (f->mxcsr & (PV_UE << 7)) {
             if (f->mxcsr & PV_FTZ) { f->post |= PV_UE | PV_PE; return v & S_SIGN; }
-            f->post |= PV_UE;
+            if (ex & FE_INEXACT) f->post |= PV_UE;
         } else {
             f->post = (f->post & ~PV_PE) | pe_before | PV_UE
                       | (pv_wide_inexact(-1, x, 0, 24, 1) ? PV_PE : 0);

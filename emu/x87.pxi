@@ -218,14 +218,26 @@ cdef inline uint32_t compare_cc(int r) noexcept nogil:
 
 # --- memory operands -----------------------------------------------------------
 
+cdef inline uint32_t first_access(uint32_t n) noexcept nogil:
+    """Bytes of the first access the host CPU makes to an n-byte x87 memory
+    operand: a non-canonical last byte there is #GP before any page is
+    touched, one further on only after the first page (an m80 operand is
+    accessed as 8 + 2 bytes; the FLDENV/FRSTOR/FNSTENV/FNSAVE image field by
+    field: 2-byte fields in the 16-bit layout of 14 or 94 bytes, 4-byte ones
+    in the 32-bit layout of 28 or 108)."""
+    if n == 10:
+        return 8
+    if n == 14 or n == 94:
+        return 2
+    if n == 28 or n == 108:
+        return 4
+    return n
+
 cdef int rd_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
-    """Load n (even) bytes.  A data operand (up to 10 bytes) with a
-    non-canonical last byte faults (#GP) before its first page is touched;
-    the FLDENV/FRSTOR images are read field by field, as the host CPU does
-    (a #PF on the first page comes first)."""
+    """Load n (even) bytes, the first access first (see first_access)."""
     cdef uint64_t v
     cdef uint32_t k
-    if n <= 10 and check_span(c, la, n):
+    if check_span(c, la, first_access(n)):
         return RC_FAULT
     for k in range(0, n, 2):
         if rd(c, (la + k) & c.lamask, 2, &v):
@@ -234,10 +246,17 @@ cdef int rd_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
         buf[k + 1] = <uint8_t>(v >> 8)
     return 0
 
+cdef inline int check_wr_buf(CPU* c, uint64_t la, uint32_t n) noexcept nogil:
+    """Fault now if wr_buf of n bytes at la would (the first access first:
+    see first_access)."""
+    if check_wr(c, la, first_access(n)) or check_wr(c, la, n):
+        return RC_FAULT
+    return 0
+
 cdef int wr_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
     """Store n (even) bytes; a fault leaves memory unchanged."""
     cdef uint32_t k
-    if check_wr(c, la, n):
+    if check_wr_buf(c, la, n):
         return RC_FAULT
     for k in range(0, n, 2):
         if wr(c, (la + k) & c.lamask, 2, buf[k] | (<uint64_t>buf[k + 1] << 8)):
@@ -426,7 +445,7 @@ cdef int h_fst_m(CPU* c, Insn* i) noexcept nogil:
             encode_indefinite(kind, buf)
             if wr_buf(c, mem_la(c, i), buf, KIND_SIZE[kind]):
                 return RC_FAULT
-        elif check_wr(c, mem_la(c, i), KIND_SIZE[kind]):
+        elif check_wr_buf(c, mem_la(c, i), KIND_SIZE[kind]):
             return RC_FAULT
         x87_note(c, i)
         stack_fault(c, False)
@@ -435,7 +454,7 @@ cdef int h_fst_m(CPU* c, Insn* i) noexcept nogil:
         return next_insn(c, i)
     store = encode_value(&f, kind, (i.sub & ST_TRUNC) != 0, st_get(c, 0), buf)
     if (wr_buf(c, mem_la(c, i), buf, KIND_SIZE[kind]) if store
-            else check_wr(c, mem_la(c, i), KIND_SIZE[kind])):
+            else check_wr_buf(c, mem_la(c, i), KIND_SIZE[kind])):
         return RC_FAULT
     x87_note(c, i)
     if f.ex & ~f.masks & (X_OE | X_UE):

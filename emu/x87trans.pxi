@@ -344,9 +344,11 @@ cdef int h_fptan(CPU* c, Insn* i) noexcept nogil:
             t = a
         else:
             r = reduce_pi2(a, &q)
-            if r.exp < -64:
-                # tan r = r + r**3/3, cot r = 1/r - r/3: spelled out, as the
-                # ratio of the two series would lose the tiny terms.
+            if r.exp < -32:
+                # tan r = r + r**3/3, cot r = 1/r - r/3 (the next terms are
+                # below 2**-130 relative): spelled out, as the ratio of the
+                # two series would lose the tiny terms (tan 2**-64 came out
+                # exact, without PE).
                 s = w_mul(w_mul(r, w_mul(r, r)), W_RINV[3])
                 co = w_mul(r, W_RINV[3])
                 t = w_round(&f, w_neg(w_sub(w_div(W_ONE, r), co)) if q & 1 else w_add(r, s))

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from emu import Machine
 from emu.fuzz import compare, run_emu
+from emu.fuzz.case import STACK_TOP, Case, gpr_names
 from emu.fuzz.fpstate import fields, make_image
 from emu.fuzz.host import HostOracle, available
 from emu.fuzz.sse_cases import fp_rows, sse_case
@@ -340,3 +341,67 @@ def test_fpu_write_checks_mxcsr_as_reg_write_does():
     assert m.reg_read("mxcsr") == 0x1FC0
     with pytest.raises(EmuError, match="reserved"):
         m.fpu_write({"mxcsr": 1 << 20})
+
+
+# ---- tininess after rounding (SDM Vol. 1 4.9.1.5, 11.5.2.5) ----
+
+TINY_CODES = {   # xmm0 op= xmm1 (DPPS/DPPD: lane 0's product only, the sum adds zeros)
+    "mulss": ("f30f59c1", 32), "mulsd": ("f20f59c1", 64), "mulps": ("0f59c1", 32),
+    "mulpd": ("660f59c1", 64), "divss": ("f30f5ec1", 32), "divsd": ("f20f5ec1", 64),
+    "cvtsd2ss": ("f20f5ac1", 64), "cvtpd2ps": ("660f5ac1", 64),
+    "dpps": ("660f3a40c111", 32), "dppd": ("660f3a41c111", 64),
+}
+
+
+def _bits(v, bits):
+    return struct.unpack("<I" if bits == 32 else "<Q", struct.pack("<f" if bits == 32 else "<d", v))[0]
+
+
+def _near_min(rng, name, bits):
+    """Operands (x, y) whose result lies within a few ulps of the smallest
+    normal, on either side."""
+    if name.startswith("cvt"):                       # a double near the smallest normal single
+        x = 2.0 ** -126 * (1 + rng.randint(-8, 8) * 2.0 ** -rng.randint(20, 60))
+        return _bits(x, 64), 0
+    z = 1 + rng.getrandbits(20) / 2 ** 20
+    tiny = 2.0 ** (-126 if bits == 32 else -1022)
+    if name.startswith("div"):                       # (MIN * z) / (z +- a few ulps)
+        return _bits(tiny * z, bits), _bits(z, bits) + rng.randint(-3, 3)
+    return _bits(z, bits), _bits(tiny / z, bits) + rng.randint(-3, 3)
+
+
+def tiny_case(rng, name, mode):
+    hexcode, bits = TINY_CODES[name]
+    pairs = [_near_min(rng, name, bits) for _ in range(128 // bits)]
+    xmm0 = sum(x << (bits * k) for k, (x, _) in enumerate(pairs))
+    xmm1 = xmm0 if name.startswith("cvt") else sum(y << (bits * k) for k, (_, y) in enumerate(pairs))
+    mxcsr = (rng.getrandbits(2) << 13) | (rng.getrandbits(1) << 15) | (0x1F80 & ~(rng.getrandbits(1) << 11))
+    return Case(mode=mode, code=bytes.fromhex(hexcode), regs={gpr_names(mode)[4]: STACK_TOP},
+                count=1, fpu=make_image(mxcsr=mxcsr, xmm=[xmm0, xmm1]))
+
+
+@needs_host
+@pytest.mark.parametrize("name", sorted(TINY_CODES))
+def test_tininess_after_rounding_matches_the_host(host, name):
+    """Results within a few ulps of the smallest normal in every rounding
+    mode, UE masked or not, FTZ on or off: UE (and FTZ's flush) follow the
+    result rounded with an unbounded exponent, not the one before rounding
+    (a product that rounds up to the smallest normal is not tiny)."""
+    rng = random.Random(name)
+    check_against_host(host, [tiny_case(rng, name, rng.choice((32, 64))) for _ in range(150)])
+
+
+def test_rounding_up_to_the_smallest_normal_is_not_tiny():
+    """MULSD of the largest denormal by 1 + 2^-52 (exact: MIN * (1 - 2^-104)):
+    to nearest and upward it rounds, even with an unbounded exponent, to the
+    smallest normal: not tiny, so no UE (PE and DE only); toward zero it
+    stays tiny (UE)."""
+    for rc, flags, result in ((0, 0x22, 0x0010000000000000), (2, 0x22, 0x0010000000000000),
+                              (3, 0x32, 0x000FFFFFFFFFFFFF)):
+        m = Machine(mode=64)
+        m.reg_write("mxcsr", 0x1F80 | rc << 13)
+        m.reg_write("xmm0", 0x000FFFFFFFFFFFFF)
+        m.reg_write("xmm1", 0x3FF0000000000001)
+        run_code(m, bytes.fromhex("f20f59c1"))
+        assert m.reg_read("mxcsr") & 0x3F == flags, (rc, hex(m.reg_read("mxcsr")))
+        assert m.reg_read("xmm0") & (2 ** 64 - 1) == result
