@@ -8,7 +8,7 @@ import struct
 import pytest
 from hypothesis import given, settings
 
-from emu.fuzz import approx, unicorn_fp
+from emu.fuzz import approx, emu_oracle, unicorn_fp
 from emu.fuzz import campaign as C
 from emu.fuzz import strategies as S
 from emu.fuzz.case import CODE_BASE, DATA_BASE, Case, Result
@@ -168,3 +168,83 @@ def test_amd_x87_filters(monkeypatch, vendor, expect):
     assert bool(C._x87_amd(fstp1, a, b)) is expect
     fst = Case(mode=64, code=bytes.fromhex("dddf"), fpu=image())        # the documented FSTP
     assert C._x87_amd(fst, a, b) is None
+
+
+# ---- classes that meet in one case ------------------------------------------------
+
+def test_transcendental_one_ulp_of_denormals():
+    case = Case(mode=64, code=FSIN)
+    one, two, three = (1, 0), (2, 0), (3, 0)
+    assert approx.transcendental_ulp(case, image(st=[one]), image(st=[two]), ["st0: a b"])
+    assert not approx.transcendental_ulp(case, image(st=[one]), image(st=[three]), ["st0: a b"])
+    # the largest denormal and the smallest normal are neighbours; a
+    # pseudo-denormal is no value to count from
+    assert approx.transcendental_ulp(case, image(st=[((1 << 63) - 1, 0)]), image(st=[(1 << 63, 1)]),
+                                     ["st0: a b"])
+    assert not approx.transcendental_ulp(case, image(st=[(1 << 63, 0)]), image(st=[(1 << 63, 1)]),
+                                         ["st0: a b"])
+
+
+needs_core = pytest.mark.skipif(not emu_oracle.available(), reason="the core is not built")
+
+
+def _st0_moved(case, k, ulps):
+    """pvemu's result of `case` with ST(0) moved `ulps` after instruction k."""
+    def move(m):
+        img = bytearray(m.fpu_image())
+        v = approx._f80_step(int.from_bytes(img[32:42], "little"), ulps)
+        img[32:42] = v.to_bytes(10, "little")
+        m.set_fpu_image(bytes(img))
+    return emu_oracle.run_emu(case, digest=False, patch=(k, move))
+
+
+@needs_core
+def test_transcendental_ulp_seen_through_mmx():
+    """FSIN then PADDW adding its significand to another register: a host
+    that rounded FSIN one ulp the other way is explained, two ulps is not."""
+    st = [(0xC6804F6793D45A7A, 0xBFFD)] + [(0x1234_5678_9ABC_DEF0 + k, 0x4000) for k in range(7)]
+    case = Case(mode=64, code=bytes.fromhex("d9fe0ffdd6"), count=2,
+                fpu=make_image(st=st, ftw=0xFF, fsw=0))
+    emu = emu_oracle.run_emu(case, digest=False)
+    for ulps, explained in ((1, True), (-1, True), (2, False)):
+        host = _st0_moved(case, 1, ulps)
+        assert C.differences(case, host, emu, "host")
+        assert (C._explained_together(case, host, emu) == C.TRANSCENDENTAL_USED) is explained, ulps
+
+
+@needs_core
+@pytest.mark.parametrize("between, expect", [("", True), ("d8c1", False), ("dfe0", True)])
+def test_fcomi_c1_next_to_an_approximation(monkeypatch, between, expect):
+    """FCOMI's C1 (AMD keeps it) and RCPPS bits within the SDM bound in one
+    case are explained, unless an x87 instruction in between (FADD) wrote
+    C1 itself (FNSTSW does not)."""
+    monkeypatch.setattr(C, "_host_vendor", lambda: "AuthenticAMD")
+    xmm = [0, xmm_lanes(f32(3.0), f32(5.0), f32(7.0), f32(9.0))]
+    case = Case(mode=64, code=bytes.fromhex("dbf1" + between) + RCPPS, count=3,
+                fpu=make_image(st=[(1 << 63, 0x3FFF), (1 << 63, 0x4000)], ftw=0xC0, fsw=6 << 11,
+                               xmm=xmm, fcw=0x37F))
+    emu = emu_oracle.run_emu(case, digest=False)
+    img = bytearray(emu.fpu)
+    img[3] |= 0x02                                       # C1 (bit 9 of FSW)
+    img[160:164] = (int.from_bytes(img[160:164], "little") + 3).to_bytes(4, "little")
+    host = Result(regs=dict(emu.regs), data=emu.data, fpu=bytes(img))
+    assert C.differences(case, host, emu, "host")
+    assert bool(C._explained_together(case, host, emu)) is expect
+
+
+@needs_core
+@pytest.mark.parametrize("host_mxcsr, expect", [(0x21F80, True), (0x1F80, False)])
+def test_ldmxcsr_bit17_then_a_later_fault(monkeypatch, host_mxcsr, expect):
+    """LDMXCSR of a value with bit 17: the AMD host loads it and faults at a
+    later instruction; explained only if the host's MXCSR has bit 17."""
+    monkeypatch.setattr(C, "_host_vendor", lambda: "AuthenticAMD")
+    code = bytes.fromhex("0fae13") + bytes.fromhex("0ff7fc")     # ldmxcsr [rbx]; maskmovq
+    data = (0x21F80).to_bytes(4, "little")
+    case = Case(mode=64, code=code, regs={"rbx": DATA_BASE, "rdi": 1 << 47}, data=data, count=2,
+                fpu=make_image())
+    emu = emu_oracle.run_emu(case, digest=False)
+    assert emu.vector == 13 and emu.regs["rip"] == CODE_BASE
+    img = bytearray(make_image())
+    img[24:28] = host_mxcsr.to_bytes(4, "little")
+    host = Result(regs=dict(emu.regs, rip=CODE_BASE + 3), data=emu.data, vector=13, fpu=bytes(img))
+    assert C._ldmxcsr_mm_amd(case, host, emu) is expect

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 
-from .case import Case
+from .case import CODE_BASE, Case
 from .insn import decode_all
 
 #: The SDM's bound on the relative error of RCP* and RSQRT*.
@@ -94,11 +94,28 @@ def _f80_ulps(a: int, b: int) -> int:
     exponent above the 64-bit significand) of one sign, or -1."""
     if (a ^ b) >> 79:
         return -1
-    def ordinal(v):             # the explicit integer bit makes this monotonic
-        se, sig = (v >> 64) & 0x7FFF, v & ((1 << 64) - 1)
-        return (se << 63) | (sig & ((1 << 63) - 1)) if sig >> 63 else -1
-    x, y = ordinal(a), ordinal(b)
+    x, y = _ordinal(a), _ordinal(b)
     return abs(x - y) if x >= 0 and y >= 0 else -1
+
+
+def _ordinal(v: int) -> int:
+    """The place of a finite 80-bit value's magnitude among all of them
+    (0 zero, then the denormals, the normals), or -1 (infinity, NaN, an
+    unnormal or a pseudo-denormal): consecutive values differ by one."""
+    se, sig = (v >> 64) & 0x7FFF, v & ((1 << 64) - 1)
+    if se == 0x7FFF or (sig >> 63) != (se != 0):
+        return -1
+    return (se << 63) | (sig & ((1 << 63) - 1))
+
+
+def _f80_step(v: int, d: int):
+    """The 80-bit value `d` places from `v` in magnitude (sign kept), or None."""
+    o = _ordinal(v)
+    if o < 0 or o + d < 0 or (o + d) >> 63 >= 0x7FFF:
+        return None
+    se = (o + d) >> 63
+    sig = ((o + d) & ((1 << 63) - 1)) | ((1 << 63) if se else 0)
+    return ((v >> 79) << 79) | (se << 64) | sig
 
 
 def transcendental_ulp(case: Case, fpu_a: bytes, fpu_b: bytes, diffs) -> bool:
@@ -124,6 +141,62 @@ def transcendental_ulp(case: Case, fpu_a: bytes, fpu_b: bytes, diffs) -> bool:
         else:
             return False
     return True
+
+
+#: The ST registers holding a transcendental's result after it ran (D9
+#: modrm): FPTAN leaves tan under 1.0, FSINCOS sin under cos, the others
+#: one result in ST(0) (FPATAN FYL2X FYL2XP1 after their pop).
+_RESULT_REGS = {0xF2: (1,), 0xFB: (0, 1)}
+
+
+def nudged_runs(case: Case):
+    """pvemu's results of `case` with the result of its one transcendental
+    moved by one ulp up or down (each result register of FSINCOS on its
+    own or both): what pvemu would give had it rounded as the host CPU,
+    which is within 0.61 ulp of exact where pvemu is within 0.5
+    (transcendental_ulp).  A case that also differs only by that seen
+    through later instructions (an MMX or x87 instruction using the
+    result) then agrees with one of these.  Only for straight-line code
+    (the transcendental reached as its k-th instruction)."""
+    from .emu_oracle import run_emu
+    insns = decode_all(case.code, case.mode)[0]
+    at = [k for k, d in enumerate(insns) if d.map == 0 and d.op == 0xD9 and d.modrm in TRANSCENDENTALS]
+    if len(at) != 1 or case.fpu is None:
+        return
+    k = at[0]
+    d = insns[k]
+    after = CODE_BASE + d.offset + d.length
+    regs = _RESULT_REGS.get(d.modrm, (0,))
+    steps = [{r: s} for r in regs for s in (1, -1)]
+    if len(regs) == 2:
+        steps += [{regs[0]: s, regs[1]: t} for s in (1, -1) for t in (1, -1)]
+    pc = "rip" if case.mode == 64 else "eip"
+    for step in steps:
+        ok = []
+
+        def nudge(m, step=step, ok=ok):
+            if m.reg_read(pc) != after:
+                return
+            img = bytearray(m.fpu_image())
+            for r, s in step.items():
+                o = 32 + 16 * r
+                v = _f80_step(int.from_bytes(img[o:o + 10], "little"), s)
+                if v is None:
+                    return
+                img[o:o + 10] = v.to_bytes(10, "little")
+            m.set_fpu_image(bytes(img))
+            ok.append(True)
+        res = run_emu(case, digest=False, patch=(k + 1, nudge))
+        if ok and res.oracle_error is None:
+            yield res
+
+
+def c1_only(diffs, fpu_a: bytes, fpu_b: bytes) -> bool:
+    """Are the only differences an FSW whose C1 alone differs (C1 follows
+    a transcendental's rounding: transcendental_ulp)?"""
+    if len(diffs) != 1 or not diffs[0].startswith("fsw:") or fpu_a is None or fpu_b is None:
+        return False
+    return (int.from_bytes(fpu_a[2:4], "little") ^ int.from_bytes(fpu_b[2:4], "little")) == 0x0200
 
 
 def explain(case: Case, fpu_a: bytes, fpu_b: bytes, diffs):

@@ -44,8 +44,11 @@ def _machine_class():
     return Machine
 
 
-def run_emu(case: Case, *, decode_cache: bool = True, digest: bool = True) -> Result:
-    """Run `case` on emu.Machine; see the module docstring."""
+def run_emu(case: Case, *, decode_cache: bool = True, digest: bool = True, patch=None) -> Result:
+    """Run `case` on emu.Machine; see the module docstring.  patch (k, fn):
+    after the first k instructions (if the case gets that far), fn(machine)
+    changes the state and the run goes on (emu.fuzz.approx: a
+    transcendental's result moved by one ulp)."""
     Machine = _machine_class()
     mode = case.mode
     names = gpr_names(mode)
@@ -62,7 +65,14 @@ def run_emu(case: Case, *, decode_cache: bool = True, digest: bool = True) -> Re
         m.reg_write("eflags", regs["eflags"])
         if case.fpu is not None:
             m.set_fpu_image(sanitize_image(case.fpu))
-        ex = m.run(start=CODE_BASE, until=case.end, count=case.count)
+        if patch is None:
+            ex = m.run(start=CODE_BASE, until=case.end, count=case.count)
+        else:
+            k, fn = patch
+            ex = m.run(start=CODE_BASE, until=case.end, count=k)
+            if ex.reason == "count" and k < case.count:
+                fn(m)
+                ex = m.run(until=case.end, count=case.count - k)
         reason = ex.reason
         err = None
         if reason == "exception":
