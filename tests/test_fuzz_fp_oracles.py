@@ -248,3 +248,20 @@ def test_ldmxcsr_bit17_then_a_later_fault(monkeypatch, host_mxcsr, expect):
     img[24:28] = host_mxcsr.to_bytes(4, "little")
     host = Result(regs=dict(emu.regs, rip=CODE_BASE + 3), data=emu.data, vector=13, fpu=bytes(img))
     assert C._ldmxcsr_mm_amd(case, host, emu) is expect
+
+
+def test_c1_left_by_fcomi_counts_what_ran(monkeypatch):
+    """C1 is FCOMI's when no x87 instruction that ran after it writes C1:
+    FNSTSW and FLDCW do not, FADD does, and one that faulted did not run."""
+    monkeypatch.setattr(C, "_host_vendor", lambda: "AuthenticAMD")
+    fcomi, fadd, fnstsw, fldcw = "dbf1", "d8c1", "dfe0", "d92b"
+    for tail, stop, expect in ((fnstsw + fldcw, None, True), (fadd, None, False),
+                               (fadd, 2, True), (fnstsw + fadd, 4, True), ("", None, True)):
+        case = Case(mode=64, code=bytes.fromhex(fcomi + tail))
+        res = Result(regs={"rip": CODE_BASE + (len(case.code) if stop is None else stop)}, data=b"")
+        assert C._c1_left_by_fcomi(case, res) is expect, (tail, stop)
+    assert not C._c1_left_by_fcomi(Case(mode=64, code=bytes.fromhex(fadd)),
+                                   Result(regs={"rip": CODE_BASE + 2}, data=b""))
+    monkeypatch.setattr(C, "_host_vendor", lambda: "GenuineIntel")
+    assert not C._c1_left_by_fcomi(Case(mode=64, code=bytes.fromhex(fcomi)),
+                                   Result(regs={"rip": CODE_BASE + 2}, data=b""))

@@ -501,14 +501,15 @@ def _x87_amd(case: Case, host: Result, emu: Result) -> Optional[str]:
     """x87 differences of AMD CPUs from the Intel SDM, which pvemu follows:
     the undocumented alias D9 D8+i (FSTP1) pops without the stack-underflow
     check (as AMD's FSTPNCE), and FCOMI, FCOMIP, FUCOMI, FUCOMIP leave C1
-    alone where the SDM clears it."""
+    alone where the SDM clears it (when no later x87 instruction writes C1:
+    _c1_left_by_fcomi)."""
     if host.fpu is None or emu.fpu is None or _host_vendor() != "AuthenticAMD":
         return None
     x87 = [(d.op, d.modrm) for d in decode_all(case.code, case.mode)[0]
            if d.map == 0 and 0xD8 <= d.op <= 0xDF and d.modrm is not None and d.modrm >= 0xC0]
     if any(op == 0xD9 and 0xD8 <= m <= 0xDF for op, m in x87):
         return "host: AMD runs the undocumented D9 D8+i (FSTP1) without a stack-underflow check"
-    if not any(op in (0xDB, 0xDF) and 0xE8 <= m <= 0xF7 for op, m in x87):
+    if not _c1_left_by_fcomi(case, emu):
         return None
     a, b = fpstate.fields(host.fpu, case.mode), fpstate.fields(emu.fpu, case.mode)
     # (FNSTSW may have copied C1 to AX or memory: bit 9 of a word)
@@ -527,21 +528,33 @@ def _fcomi(d) -> bool:
     return d.map == 0 and d.op in (0xDB, 0xDF) and d.modrm is not None and 0xE8 <= d.modrm <= 0xF7
 
 
+#: x87 instructions that leave C1 alone (in pvemu and on the host): FNOP,
+#: FNENI, FNDISI, FNCLEX, FNSETPM, FNSTSW AX (register forms); FLDCW,
+#: FNSTENV, FNSTCW, FNSTSW m16 (memory forms, by ModRM.reg).
+_C1_KEPT_REG = frozenset(((0xD9, 0xD0), (0xDB, 0xE0), (0xDB, 0xE1), (0xDB, 0xE2), (0xDB, 0xE4),
+                          (0xDF, 0xE0)))
+_C1_KEPT_MEM = frozenset(((0xD9, 5), (0xD9, 6), (0xD9, 7), (0xDD, 7)))
+
+
 def _keeps_c1(d) -> bool:
-    """Not an x87 instruction, or one that leaves C1 alone (FNSTSW, FNSTCW)."""
+    """Not an x87 instruction, or one that leaves C1 alone."""
     if d.map != 0 or not 0xD8 <= d.op <= 0xDF:
         return True
-    if d.op == 0xDF and d.modrm == 0xE0:
-        return True
-    return d.modrm is not None and d.modrm < 0xC0 and (d.modrm >> 3) & 7 == 7 and d.op in (0xD9, 0xDD)
+    if d.modrm is None:
+        return False
+    if d.modrm >= 0xC0:
+        return (d.op, d.modrm) in _C1_KEPT_REG
+    return (d.op, (d.modrm >> 3) & 7) in _C1_KEPT_MEM
 
 
-def _c1_left_by_fcomi(case: Case) -> bool:
+def _c1_left_by_fcomi(case: Case, emu: Result) -> bool:
     """On an AMD host: is C1 at the end of `case` the one an FCOMI, FCOMIP,
-    FUCOMI or FUCOMIP left (no x87 instruction after it writes C1)?"""
+    FUCOMI or FUCOMIP left (no x87 instruction that ran after it, up to
+    where pvemu's run `emu` stopped, writes C1)?"""
     if _host_vendor() != "AuthenticAMD":
         return False
-    insns = decode_all(case.code, case.mode)[0]
+    stop = int(emu.regs.get("rip" if case.mode == 64 else "eip", case.end)) - CODE_BASE
+    insns = [d for d in decode_all(case.code, case.mode)[0] if d.offset < stop]
     last = [k for k, d in enumerate(insns) if _fcomi(d)]
     return bool(last) and all(_keeps_c1(d) for d in insns[last[-1] + 1:])
 
@@ -799,7 +812,7 @@ def _explained_together(case: Case, host: Result, emu: Result) -> Optional[str]:
     if host.fpu is None or emu.fpu is None or host.vector != emu.vector:
         return None
     refs = [(host, None)]
-    if _c1_left_by_fcomi(case):
+    if _c1_left_by_fcomi(case, emu):
         amd = replace(host, fpu=_with_c1_of(host.fpu, emu.fpu))
         d = differences(case, amd, emu, "host")
         kind = approx.explain(case, amd.fpu, emu.fpu, d)
