@@ -268,12 +268,15 @@ cdef int cpu_run(CPU* c) noexcept nogil:
     cdef uint32_t k
     cdef bint has_until = c.has_until, step, special
     # `until` may need a cut in any block, so its blocks do not chain.
-    cdef uint32_t chain_max = 0 if has_until or c.no_chain else CHAIN_MAX
+    cdef int64_t reach = 0 if has_until or c.no_chain else CHAIN_INSNS, lim
+    cdef uint64_t start
     while True:
         rip = c.r[R_RIP]
         special = False            # the block needed one of the rare cuts or traps
         step = False
-        c.chain_left = chain_max
+        start = c.icount           # chain() advances icount; the budget follows below
+        lim = c.budget if c.budget < reach else reach
+        c.chain_stop = start + <uint64_t>(lim if lim > 0 else 0)
         # The fast path, taken by almost every block: nothing due (next_event
         # also stands for an interrupt shadow, TF and armed breakpoints, which
         # keep it at 0), no stop request, no `until` in this run, no upcall,
@@ -298,7 +301,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                     return reason
                 continue
             rip = c.r[R_BASE]      # the block that returned
-        c.blocks_chained += chain_max - c.chain_left
+        c.budget -= <int64_t>(c.icount - start)    # the blocks chain() went through
         i = c.cur
         # A handler that returned RC_OK instead of chaining: go on by hand.
         while rc == RC_OK:
