@@ -285,7 +285,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
         # goes to block_slow, which makes every check in full.
         b = c.jcache[rip & (JC_SIZE - 1)]
         if (c.icount < c.next_event and not c.stop_request and not has_until
-                and b != NULL and b.vstart == rip and b.key == c.key
+                and b.vstart == rip and b.key == c.key
                 and <int64_t>b.n <= c.budget and not upcall_due(c)):
             ipmask = c.ipmask      # (the block may change it)
             i = b.insns
@@ -567,6 +567,7 @@ cdef class Machine:
         if (size and (c.mem == NULL or c.page_blocks == NULL) or c.hash == NULL or c.jcache == NULL
                 or c.blocks == NULL or c.insn_pool == NULL):
             raise MemoryError(f"cannot allocate {size} bytes of guest memory")
+        jcache_clear(c.jcache)
         self._grow_dirty()
         c.io_map = <uint8_t*>zalloc(65536)
         if c.io_map == NULL:
@@ -2517,6 +2518,7 @@ cdef class Machine:
             if ap.jcache == NULL:
                 free(ap)
                 raise MemoryError("cannot allocate a CPU's jump cache")
+            jcache_clear(ap.jcache)
             c.mach.cpu[k] = ap
             c.mach.ncpus = k + 1
             ap.m = &c.mach

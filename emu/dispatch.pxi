@@ -63,7 +63,7 @@ cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """i, a near branch ending its block, retired: go on at target."""
     cdef Block* b = c.jcache[target & (JC_SIZE - 1)]
     cdef uint64_t n = c.icount + i.idx + 1    # with the block's instructions retired
-    if (b != NULL and b.vstart == target and b.key == c.key and n < c.next_event
+    if (b.vstart == target and b.key == c.key and n < c.next_event
             and n + b.n <= c.chain_stop and not upcall_due(c)):
         c.icount = n
         c.blocks_chained += 1
