@@ -20,15 +20,17 @@ cdef inline int near_jump(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     return near_jump_sz(c, i, target, i.osz)
 
 cdef inline void set_rel_target(CPU* c, Insn* i, uint64_t rip) noexcept nogil:
-    """(build_block) A relative branch decoded at rip keeps its target less
-    the block's start in imm2: next_ip + imm, the end of the instruction
-    wrapped to the IP's size before the displacement is added, as the SDM
-    computes it.  One addition finds the target then (rel_target)."""
-    i.imm2 = ((rip + i.next) & c.ipmask) - rip + i.imm
+    """(build_block) A relative branch decoded at rip: imm becomes its target
+    less the block's start (next_ip + the displacement: the end of the
+    instruction wrapped to the IP's size first, as the SDM computes it) and
+    imm2 the operand size's mask, so that rel_target is an addition and an
+    AND, with no test of the size."""
+    i.imm = ((rip + i.next) & c.ipmask) - rip + i.imm
+    i.imm2 = size_mask(i.osz)
 
 cdef inline uint64_t rel_target(CPU* c, Insn* i) noexcept nogil:
-    """A relative branch's target, before the operand-size mask."""
-    return c.r[R_BASE] + i.imm2
+    """A relative branch's target (set_rel_target)."""
+    return (c.r[R_BASE] + i.imm) & i.imm2
 
 cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
     """A conditional branch not taken: the rest of its block (icache.pxi),
@@ -42,18 +44,18 @@ cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
 
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
-        return near_jump(c, i, rel_target(c, i))
+        return chain(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
-    return near_jump(c, i, rel_target(c, i))
+    return chain(c, i, rel_target(c, i))
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
-    return near_jump(c, i, rel_target(c, i))
+    return chain(c, i, rel_target(c, i))
 
 cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
@@ -83,7 +85,7 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
 cdef inline int call_rel(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     if push_or_miss(c, osz, next_ip(c, i)):
         return h_call_rel(c, i)
-    return near_jump_sz(c, i, rel_target(c, i), osz)
+    return chain(c, i, rel_target(c, i))
 
 cdef inline int ret(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     cdef uint64_t t
@@ -116,12 +118,12 @@ cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t n = (c.r[R_CX] - 1) & m
     set_areg(c, R_CX, m, n)
     if n != 0 and (i.opcode == 0xE2 or get_zf(c) == (i.opcode == 0xE1)):
-        return near_jump(c, i, rel_target(c, i))
+        return chain(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
     if (c.r[R_CX] & i.amask) == 0:
-        return near_jump(c, i, rel_target(c, i))
+        return chain(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
@@ -214,5 +216,5 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
     if j.fn != jfn:
         return j.fn(c, j)                   # a cut at the Jcc: the end marker
     if t ^ (cc & 1):
-        return near_jump(c, j, rel_target(c, j))
+        return chain(c, j, rel_target(c, j))
     return fall_through(c, j)
