@@ -507,3 +507,5 @@ cdef struct CPU:
     uint32_t cpu_index
     uint32_t wait_sipi
     uint64_t idle_cap
+    # the stack pointer's mask (regs.pxi sp_mask), set with ss_big by update_mode
+    uint64_t spmask
