@@ -391,7 +391,7 @@ cdef struct CPU:
     int has_until
     volatile int stop_request
     int block_abort     # set when a store invalidates the running block
-    uint32_t chain_left # blocks that may still chain without the run loop (dispatch.pxi)
+    uint64_t chain_stop # no block is entered by chaining unless it ends by this icount (dispatch.pxi)
     Insn* cur           # the instruction running now (handlers chain)
     # exit information
     int exit_reason
@@ -507,3 +507,5 @@ cdef struct CPU:
     uint32_t cpu_index
     uint32_t wait_sipi
     uint64_t idle_cap
+    # the stack pointer's mask (regs.pxi sp_mask), set with ss_big by update_mode
+    uint64_t spmask

@@ -268,12 +268,15 @@ cdef int cpu_run(CPU* c) noexcept nogil:
     cdef uint32_t k
     cdef bint has_until = c.has_until, step, special
     # `until` may need a cut in any block, so its blocks do not chain.
-    cdef uint32_t chain_max = 0 if has_until or c.no_chain else CHAIN_MAX
+    cdef int64_t reach = 0 if has_until or c.no_chain else CHAIN_INSNS, lim
+    cdef uint64_t start
     while True:
         rip = c.r[R_RIP]
         special = False            # the block needed one of the rare cuts or traps
         step = False
-        c.chain_left = chain_max
+        start = c.icount           # chain() advances icount; the budget follows below
+        lim = c.budget if c.budget < reach else reach
+        c.chain_stop = start + <uint64_t>(lim if lim > 0 else 0)
         # The fast path, taken by almost every block: nothing due (next_event
         # also stands for an interrupt shadow, TF and armed breakpoints, which
         # keep it at 0), no stop request, no `until` in this run, no upcall,
@@ -282,7 +285,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
         # goes to block_slow, which makes every check in full.
         b = c.jcache[rip & (JC_SIZE - 1)]
         if (c.icount < c.next_event and not c.stop_request and not has_until
-                and b != NULL and b.vstart == rip and b.key == c.key
+                and b.vstart == rip and b.key == c.key
                 and <int64_t>b.n <= c.budget and not upcall_due(c)):
             ipmask = c.ipmask      # (the block may change it)
             i = b.insns
@@ -298,7 +301,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                     return reason
                 continue
             rip = c.r[R_BASE]      # the block that returned
-        c.blocks_chained += chain_max - c.chain_left
+        c.budget -= <int64_t>(c.icount - start)    # the blocks chain() went through
         i = c.cur
         # A handler that returned RC_OK instead of chaining: go on by hand.
         while rc == RC_OK:
@@ -564,6 +567,7 @@ cdef class Machine:
         if (size and (c.mem == NULL or c.page_blocks == NULL) or c.hash == NULL or c.jcache == NULL
                 or c.blocks == NULL or c.insn_pool == NULL):
             raise MemoryError(f"cannot allocate {size} bytes of guest memory")
+        jcache_clear(c.jcache)
         self._grow_dirty()
         c.io_map = <uint8_t*>zalloc(65536)
         if c.io_map == NULL:
@@ -2514,6 +2518,7 @@ cdef class Machine:
             if ap.jcache == NULL:
                 free(ap)
                 raise MemoryError("cannot allocate a CPU's jump cache")
+            jcache_clear(ap.jcache)
             c.mach.cpu[k] = ap
             c.mach.ncpus = k + 1
             ap.m = &c.mach

@@ -9,11 +9,28 @@ cdef inline int jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
     c.r[R_RIP] = target & size_mask(osz)
     return RC_JUMP
 
-cdef inline int near_jump(CPU* c, Insn* i, uint64_t target) noexcept nogil:
-    # (size_mask by cases: two predictable tests, not a variable shift)
-    if i.osz == 8:
+cdef inline int near_jump_sz(CPU* c, Insn* i, uint64_t target, uint32_t osz) noexcept nogil:
+    # (size_mask by cases: two predictable tests, not a variable shift; none
+    # when osz is a variant's constant)
+    if osz == 8:
         return chain(c, i, target)
-    return chain(c, i, target & (0xFFFFFFFFULL if i.osz == 4 else 0xFFFF))
+    return chain(c, i, target & (0xFFFFFFFFULL if osz == 4 else 0xFFFF))
+
+cdef inline int near_jump(CPU* c, Insn* i, uint64_t target) noexcept nogil:
+    return near_jump_sz(c, i, target, i.osz)
+
+cdef inline void set_rel_target(CPU* c, Insn* i, uint64_t rip) noexcept nogil:
+    """(build_block) A relative branch decoded at rip: imm becomes its target
+    less the block's start (next_ip + the displacement: the end of the
+    instruction wrapped to the IP's size first, as the SDM computes it) and
+    imm2 the operand size's mask, so that rel_target is an addition and an
+    AND, with no test of the size."""
+    i.imm = ((rip + i.next) & c.ipmask) - rip + i.imm
+    i.imm2 = size_mask(i.osz)
+
+cdef inline uint64_t rel_target(CPU* c, Insn* i) noexcept nogil:
+    """A relative branch's target (set_rel_target)."""
+    return (c.r[R_BASE] + i.imm) & i.imm2
 
 cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
     """A conditional branch not taken: the rest of its block (icache.pxi),
@@ -27,18 +44,18 @@ cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
 
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
-        return near_jump(c, i, next_ip(c, i) + i.imm)
+        return chain(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
-    return near_jump(c, i, next_ip(c, i) + i.imm)
+    return chain(c, i, rel_target(c, i))
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
-    return near_jump(c, i, next_ip(c, i) + i.imm)
+    return chain(c, i, rel_target(c, i))
 
 cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
@@ -68,13 +85,13 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
 cdef inline int call_rel(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     if push_or_miss(c, osz, next_ip(c, i)):
         return h_call_rel(c, i)
-    return near_jump(c, i, next_ip(c, i) + i.imm)
+    return chain(c, i, rel_target(c, i))
 
 cdef inline int ret(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     cdef uint64_t t
     if i.imm or pop_or_miss(c, osz, &t):
         return h_ret(c, i)
-    return near_jump(c, i, t)
+    return near_jump_sz(c, i, t, osz)
 
 cdef inline int call_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     cdef uint64_t t
@@ -84,7 +101,7 @@ cdef inline int call_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept no
         return h_call_E(c, i)
     if push_or_miss(c, osz, next_ip(c, i)):
         return h_call_E(c, i)
-    return near_jump(c, i, t)
+    return near_jump_sz(c, i, t, osz)
 
 cdef inline int jmp_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     cdef uint64_t t
@@ -92,7 +109,7 @@ cdef inline int jmp_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nog
         t = get_r(c, i.rm, osz)
     elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &t):
         return h_jmp_E(c, i)
-    return near_jump(c, i, t)
+    return near_jump_sz(c, i, t, osz)
 
 cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     """LOOPNE (E0), LOOPE (E1), LOOP (E2): decrement the count register (of
@@ -101,12 +118,12 @@ cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t n = (c.r[R_CX] - 1) & m
     set_areg(c, R_CX, m, n)
     if n != 0 and (i.opcode == 0xE2 or get_zf(c) == (i.opcode == 0xE1)):
-        return near_jump(c, i, next_ip(c, i) + i.imm)
+        return chain(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
     if (c.r[R_CX] & i.amask) == 0:
-        return near_jump(c, i, next_ip(c, i) + i.imm)
+        return chain(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
@@ -199,5 +216,5 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
     if j.fn != jfn:
         return j.fn(c, j)                   # a cut at the Jcc: the end marker
     if t ^ (cc & 1):
-        return near_jump(c, j, next_ip(c, j) + j.imm)
+        return chain(c, j, rel_target(c, j))
     return fall_through(c, j)

@@ -42,29 +42,31 @@ cdef int h_block_end(CPU* c, Insn* i) noexcept nogil:
 # would have taken its fast path for it anyway: the next block starts before
 # next_event (which stays at 0 while anything is pending: an interrupt, a
 # shadow, TF, armed breakpoints), no upcall is due, the target is in the
-# jump cache, and it fits wholly in the budget.  It does the run loop's
-# bookkeeping for the block it leaves (icount, budget).  Otherwise it
-# returns RC_JUMP and the run loop makes every check.  Only near branches
-# chain: they never change the mode, so the run loop's ipmask stays right for
-# the block it finally sees.  CPU.chain_left bounds the chain (the run loop
-# sets it for each block it starts; 0 when `until` is set, which may need a
-# cut anywhere): the tail calls keep the stack flat with optimization, and
-# the bound keeps it finite without.  A stop request (another thread's) is
-# seen by the run loop, so at most CHAIN_MAX blocks later.
+# jump cache, and the block ends by CPU.chain_stop.  The run loop sets
+# chain_stop for each block it starts to the icount where its budget runs
+# out, or CHAIN_INSNS instructions on, whichever is first (no further than
+# that start with `until` set, which may need a cut anywhere, or chaining
+# off): one compare stands for the budget and the bound on the chain, and
+# chain() only brings icount up to date (vtime reads it); the run loop takes
+# what the chain retired from the budget when it gets control back.
+# Otherwise chain() returns RC_JUMP and the run loop makes every check.
+# Only near branches chain: they never change the mode, so the run loop's
+# ipmask stays right for the block it finally sees.  The bound keeps the
+# tail calls' stack finite without optimization (with it they keep the
+# stack flat), and a stop request (another thread's) is seen by the run
+# loop at most CHAIN_INSNS instructions later.
 
 cdef enum:
-    CHAIN_MAX = 64
+    CHAIN_INSNS = 4096
 
 cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """i, a near branch ending its block, retired: go on at target."""
     cdef Block* b = c.jcache[target & (JC_SIZE - 1)]
-    cdef uint32_t k = i.idx + 1           # instructions of the block retired
-    if (c.icount + k < c.next_event and c.chain_left != 0
-            and b != NULL and b.vstart == target and b.key == c.key
-            and <int64_t>(b.n + k) <= c.budget and not upcall_due(c)):
-        c.chain_left -= 1
-        c.icount += k
-        c.budget -= k
+    cdef uint64_t n = c.icount + i.idx + 1    # with the block's instructions retired
+    if (b.vstart == target and b.key == c.key and n < c.next_event
+            and n + b.n <= c.chain_stop and not upcall_due(c)):
+        c.icount = n
+        c.blocks_chained += 1
         c.block_abort = 0
         c.r[R_BASE] = target
         i = b.insns

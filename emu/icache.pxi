@@ -21,6 +21,16 @@ cdef enum:
     KEY_DECODE = 0xFF      # the bits of CPU.key that say how code decodes
     KEY_GEN = 0x100        # one jump-cache generation
 
+# An empty jump-cache slot points here rather than to NULL, so a lookup is
+# one test fewer: key 0 (an invalidated block's) never equals CPU.key, whose
+# low byte holds the code size.
+cdef Block NO_ENTRY
+
+cdef void jcache_clear(Block** jc) noexcept nogil:
+    cdef uint32_t k
+    for k in range(JC_SIZE):
+        jc[k] = &NO_ENTRY
+
 cdef inline void jcache_flush(CPU* c) noexcept nogil:
     """Forget which block each rip starts: needed when the CS base or the
     page mapping changes (blocks themselves are keyed by physical address).
@@ -31,14 +41,14 @@ cdef inline void jcache_flush(CPU* c) noexcept nogil:
     the 24-bit generation wraps."""
     c.key += KEY_GEN * MAX_CPUS        # (CPU k's generations are k modulo MAX_CPUS: smp.pxi)
     if c.key < KEY_GEN * MAX_CPUS:
-        memset(c.jcache, 0, JC_SIZE * sizeof(Block*))
+        jcache_clear(c.jcache)
 
 cdef void cache_flush(CPU* c) noexcept nogil:
     """Drop every decoded block (the pool is full, or the mode changed)."""
     cdef uint32_t k
     memset(c.hash, 0, HASH_SIZE * sizeof(Block*))
     for k in range(c.m.ncpus):         # every CPU's jump cache points into the pool
-        memset(c.m.cpu[k].jcache, 0, JC_SIZE * sizeof(Block*))
+        jcache_clear(c.m.cpu[k].jcache)
         jcache_flush(c.m.cpu[k])
     memset(c.page_blocks, 0, c.nframes * sizeof(Block*))
     c.m.nblocks = 0
@@ -117,7 +127,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint32_t off = 0, n = 0, m = 0, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
     cdef int got, length
     cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
-    cdef bint hooked, guarded = False
+    cdef bint hooked, guarded = False, rel
     if not c.use_cache:
         c.m.nblocks = c.m.ninsns = 0
     elif c.m.nblocks >= MAX_BLOCKS or c.m.ninsns + 2 * BLOCK_MAX + 4 > MAX_INSNS:
@@ -163,6 +173,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             page2 = pages[1]               # the instruction straddles two pages
         if ends and i.fn == h_jcc and c.cov_map == NULL and c.hk_nblock == 0:
             ends = False                   # a superblock: a Jcc not taken goes on in this block
+        rel = i.fn == h_jcc or i.fn == h_jmp_rel or i.fn == h_call_rel or i.fn == h_loop or i.fn == h_jcxz
         specialize(i)
         if prev != NULL and not hooked:
             fuse_pair(prev, i)             # CMP/SUB/TEST + Jcc (control.pxi)
@@ -172,6 +183,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         i.off = off
         off += length
         i.next = off
+        if rel:
+            set_rel_target(c, i, rip)      # control.pxi
         i.idx = <uint8_t>m
         n += 1
         m += 1
@@ -224,7 +237,7 @@ cdef bint second_page_matches(CPU* c, Block* b, uint64_t rip) noexcept nogil:
 cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
     cdef Block* b = c.jcache[rip & (JC_SIZE - 1)]
     cdef uint64_t pa
-    if b != NULL and b.vstart == rip and b.key == c.key:
+    if b.vstart == rip and b.key == c.key:
         return b
     if translate(c, (c.segbase[S_CS] + rip) & c.lamask, ACC_FETCH, &pa):
         return NULL                        # (fetches never see devices)

@@ -31,7 +31,7 @@ cdef inline uint32_t stack_asz(CPU* c) noexcept nogil:
     return 8 if c.mode == 64 else (4 if c.ss_big else 2)
 
 cdef inline uint64_t sp_mask(CPU* c) noexcept nogil:
-    return size_mask(stack_asz(c))
+    return c.spmask          # size_mask(stack_asz(c)), kept by update_mode
 
 cdef inline uint64_t stack_la(CPU* c, uint64_t sp) noexcept nogil:
     return lin_of(c, S_SS, sp & sp_mask(c))

@@ -78,7 +78,7 @@ cdef void cpu_scrub_bookkeeping(CPU* t) noexcept nogil:
     t.blocks_decoded = 0
     t.smc_invalidations = 0
     t.blocks_chained = 0
-    t.chain_left = 0
+    t.chain_stop = 0
     t.budget = 0
     t.block_abort = 0
     t.r[R_BASE] = 0

@@ -55,6 +55,7 @@ cdef void update_mode(CPU* c) noexcept nogil:
     c.lamask = <uint64_t>-1 if mode == 64 else 0xFFFFFFFFULL
     c.ipmask = <uint64_t>-1 if mode == 64 else (0xFFFFFFFFULL if mode == 32 else 0xFFFF)
     c.ss_big = mode == 64 or (c.cr0 & CR0_PE and not (c.eflags & F_VM) and (c.segattr[S_SS] & ATTR_DB) != 0)
+    c.spmask = size_mask(stack_asz(c))       # (sp_mask: one load for every push and pop)
     segs_changed(c)
 
 cdef inline bint real_mode(CPU* c) noexcept nogil:

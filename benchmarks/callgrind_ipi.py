@@ -1,0 +1,87 @@
+"""Host instructions per guest instruction, counted with callgrind.
+
+Deterministic where wall-clock time is not (a shared, loaded machine): each
+program runs once under valgrind's callgrind, collecting only inside the
+core's run loop (cpu_run and what it calls), so loading, Python and
+valgrind's start-up are not counted.  Needs valgrind and a built core.
+
+    python benchmarks/callgrind_ipi.py                # workload + suite (-O2), both widths
+    python benchmarks/callgrind_ipi.py interp sha256  # some programs only
+    python benchmarks/callgrind_ipi.py --widths 64
+
+Prints one row per program: host instructions per guest instruction in each
+width, and the geometric mean of the suite's rows.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+WORKLOAD_ROUNDS = 4         # ~3 M guest instructions, like a suite program's quick rounds
+
+
+def _child(name: str, width: int) -> None:
+    """Run one program (in valgrind) and print its guest instruction count."""
+    from emu import bench
+    if name == "workload":
+        wl, rounds = bench.load_workload(width), WORKLOAD_ROUNDS
+    else:
+        wl = [w for w in bench.load_suite([name]) if w.mode == width][0]
+        rounds = wl.quick_rounds
+    m = bench.prepare_emu(wl, rounds)
+    r = bench.run_emu(wl, rounds, machine=m)
+    if wl.expected(rounds) is not None and r.checksum != wl.expected(rounds):
+        raise SystemExit("%s-%d: wrong checksum %#x" % (name, width, r.checksum))
+    print("GUEST_INSNS %d" % r.instructions)
+
+
+def measure(name: str, width: int) -> float:
+    """Host instructions per guest instruction of `name` in `width`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        p = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+             "--toggle-collect=*cpu_run", sys.executable, __file__, "--child", name, str(width)],
+            capture_output=True, text=True)
+        guest = re.search(r"GUEST_INSNS (\d+)", p.stdout)
+        if p.returncode or guest is None:
+            raise SystemExit("%s-%d failed:\n%s%s" % (name, width, p.stdout, p.stderr[-3000:]))
+        with open(out) as f:
+            host = int(re.search(r"^summary: (\d+)", f.read(), re.M).group(1))
+    return host / int(guest.group(1))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("programs", nargs="*", help="workload and/or suite programs (default: all)")
+    ap.add_argument("--widths", default="32,64")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        _child(a.child[0], int(a.child[1]))
+        return
+    from emu import bench
+    names = a.programs or ["workload"] + list(bench.load_suite_metadata()["programs"])
+    widths = [int(w) for w in a.widths.split(",")]
+    print("%-10s" % "program" + "".join("%10s" % ("%d-bit" % w) for w in widths))
+    logs = {w: [] for w in widths}
+    for name in names:
+        row = []
+        for w in widths:
+            v = measure(name, w)
+            row.append(v)
+            if name != "workload":
+                logs[w].append(math.log(v))
+        print("%-10s" % name + "".join("%10.2f" % v for v in row), flush=True)
+    if any(logs.values()):
+        print("%-10s" % "geomean" + "".join(
+            "%10.2f" % math.exp(sum(logs[w]) / len(logs[w])) for w in widths))
+
+
+if __name__ == "__main__":
+    main()
