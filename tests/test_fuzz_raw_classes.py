@@ -101,3 +101,37 @@ def test_cs_override_store_faults_like_the_host(code):
     outcome, detail, emu, host = C.evaluate(Case(mode=32, code=bytes.fromhex("2e8b03"), regs=regs),
                                             eng)
     assert outcome == "agree" and emu.vector is None, detail
+
+
+def test_prefetch_register_form_is_amd_only(monkeypatch):
+    case = Case(mode=64, code=bytes.fromhex("0f0dc8"))               # 0F 0D, mod = 3
+    host, emu = _result(6, CODE_BASE), _result(None, CODE_BASE + 3)
+    monkeypatch.setattr(C, "_host_vendor", lambda: "AuthenticAMD")
+    assert "0F 0D with a register operand" in C.host_environment_mismatch(case, host, emu)
+    mem = Case(mode=64, code=bytes.fromhex("0f0d08"))                # prefetch [rax]
+    assert C.host_environment_mismatch(mem, host, emu) is None
+    monkeypatch.setattr(C, "_host_vendor", lambda: "GenuineIntel")
+    assert C.host_environment_mismatch(case, host, emu) is None
+
+
+def test_tf_from_popf_in_step_mode():
+    case = Case(mode=64, code=bytes.fromhex("9d90"))                 # popf; nop
+    why = C.host_environment_mismatch(case, _result(None, CODE_BASE + 2), _result(1, CODE_BASE + 2))
+    assert why.startswith("host: step mode single-steps with TF itself")
+    nop = Case(mode=64, code=bytes.fromhex("9090"))
+    assert C.host_environment_mismatch(nop, _result(None, CODE_BASE + 2),
+                                       _result(1, CODE_BASE + 2)) is None
+
+
+def test_fault_in_code_the_case_runs_from_the_scratch_area():
+    """CALL into the scratch area, whose instruction there touches memory
+    only the emulator maps: decoded from the host's final scratch area."""
+    case = Case(mode=64, code=bytes.fromhex("ffd7"), regs={"rdi": DATA_BASE + 0x10, "rax": 0x1000})
+    data = bytearray(0x10000)
+    data[0x10:0x12] = bytes.fromhex("8b00")                          # mov eax, [rax]
+    host = Result(regs={"rip": DATA_BASE + 0x10, "rax": 0x1000}, data=bytes(data), vector=-1)
+    emu = Result(regs={"rip": DATA_BASE + 0x12, "rax": 0}, data=bytes(data), vector=None)
+    assert C.host_environment_mismatch(case, host, emu) == \
+        "host: access to memory only the emulator maps"
+    host_at = Result(regs={"rip": DATA_BASE + 0x10, "rax": DATA_BASE}, data=bytes(data), vector=-1)
+    assert C.host_environment_mismatch(case, host_at, emu) is None

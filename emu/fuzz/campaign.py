@@ -385,21 +385,27 @@ def _emu_only(addr: int, size: int, mode: int) -> bool:
     return any(a < e_hi and e_lo < b for a, b in spans for e_lo, e_hi in _EMU_ONLY)
 
 
-def _decode_at(case: Case, pc: int):
+def _decode_at(case: Case, pc: int, data: bytes = b""):
+    """The instruction at `pc`: in the code page (zero past the code), or in
+    the scratch area as `data` (a result's final scratch area) holds it."""
     off = pc - CODE_BASE
-    if not 0 <= off < CODE_SIZE:
-        return None
-    return decode(case.code.ljust(CODE_SIZE + 16, b"\0"), off, case.mode)   # 0 past the code
+    if 0 <= off < CODE_SIZE:
+        return decode(case.code.ljust(CODE_SIZE + 16, b"\0"), off, case.mode)
+    off = pc - DATA_BASE
+    if data and 0 <= off < len(data):
+        return decode(data[off:off + 16].ljust(16, b"\0"), 0, case.mode)
+    return None
 
 
 _BT_REG = frozenset((0xA3, 0xAB, 0xB3, 0xBB))
 
 
-def _accesses(case: Case, regs: dict, pc: int):
+def _accesses(case: Case, regs: dict, pc: int, data: bytes = b""):
     """Memory the instruction at `pc` may touch with `regs`, generously (an
     over-approximation is harmless here: it only decides whether a fault can
-    be blamed on the memory layout)."""
-    d = _decode_at(case, pc)
+    be blamed on the memory layout).  `data`: the scratch area, for code
+    that runs there."""
+    d = _decode_at(case, pc, data)
     if d is None:
         return None
     mode = case.mode
@@ -472,7 +478,7 @@ def host_environment_mismatch(case: Case, host: Result, emu: Result) -> Optional
             return None
         if _emu_only(pc, 1, case.mode):
             return "host: fetch from memory only the emulator maps"
-        acc = _accesses(case, host.regs, pc)
+        acc = _accesses(case, host.regs, pc, host.data)
         if acc and any(_emu_only(a, s, case.mode) for a, s, _ in acc):
             return "host: access to memory only the emulator maps"
     if emu.vector == -1 and host.vector is None and case.mode == 64:
@@ -493,6 +499,13 @@ def host_environment_mismatch(case: Case, host: Result, emu: Result) -> Optional
         name = extensions.unreported_feature(case.code, off, case.mode) if off >= 0 else None
         if name:
             return extensions.describe(name)
+    if emu.vector == 1 and host.vector is None and any(
+            d.mnemonic == "POPF" for d in decode_all(case.code, case.mode)[0]):
+        return ("host: step mode single-steps with TF itself, so the #DB of a TF the case "
+                "sets with POPF does not show")
+    if host.vector == 6 and emu.regs.get(pcn) != host.regs.get(pcn) and _prefetch_reg_amd(case, host):
+        return ("implementation-specific: 0F 0D with a register operand (defined for m8 only: "
+                "AMD raises #UD, pvemu runs Intel's NOP Ev)")
     if _loopcc_rep_amd(case):
         return ("implementation-specific: LOOPE/LOOPNE with an F2/F3 prefix (SDM Vol. 2A 2.1.1: "
                 "reserved; AMD takes the condition from the prefix)")
@@ -583,6 +596,14 @@ def _host_vendor() -> str:
     except OSError:
         pass
     return ""
+
+
+def _prefetch_reg_amd(case: Case, host: Result) -> bool:
+    """Does the AMD host's #UD come from 0F 0D (PREFETCH/PREFETCHW, NOP Ev
+    in Intel's opcode map) with a register operand?"""
+    d = _decode_at(case, host.regs.get("rip" if case.mode == 64 else "eip", 0))
+    return (_host_vendor() == "AuthenticAMD" and d is not None and d.map == 1 and d.op == 0x0D
+            and not d.is_mem)
 
 
 def _loopcc_rep_amd(case: Case) -> bool:
