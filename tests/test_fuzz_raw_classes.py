@@ -8,18 +8,9 @@ import pytest
 from emu.fuzz import campaign as C
 from emu.fuzz import emu_oracle, extensions
 from emu.fuzz.case import CODE_BASE, DATA_BASE, Case, Result
-from emu.fuzz.host import excluded_reason
+from emu.fuzz.host import available, excluded_reason
 
-
-def _host_ok():
-    try:
-        from emu.fuzz.host import available
-        return available(probe=True)
-    except Exception as e:  # pragma: no cover
-        return False, str(e)
-
-
-HOST_OK, HOST_WHY = _host_ok()
+HOST_OK, HOST_WHY = available(probe=True)
 needs_host = pytest.mark.skipif(not HOST_OK, reason=f"host oracle unavailable: {HOST_WHY}")
 needs_core = pytest.mark.skipif(not emu_oracle.available(), reason="emulator core not built")
 

@@ -16,7 +16,8 @@ follows from it), a *state* class explains only the fields its bug touches.
 A case is explained when every line is accounted for by some class
 (:func:`explain` returns the combination); anything else stays a
 divergence.  Each class matches only its own pattern
-(tests/test_fuzz_fp_oracles.py).
+(tests/test_fuzz_fp_oracles.py; tests/test_fuzz_unicorn_classes.py replays
+a recorded case per class that no other class explains).
 """
 from __future__ import annotations
 
