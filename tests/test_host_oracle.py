@@ -192,7 +192,7 @@ def test_unmapped_and_noncanonical_accesses(oracle):
     assert (fetch_unmapped.vector, fetch_unmapped.regs["rip"]) == (-1, 0x300000)
     assert (write_unmapped.vector, write_unmapped.regs["eip"]) == (-1, CODE_BASE)
     assert (noncanon.vector, noncanon.regs["rip"]) == (13, CODE_BASE)
-    assert (int3.vector, int3.regs["rip"]) == (3, CODE_BASE + 2)
+    assert (int3.vector, int3.regs["rip"]) == (3, CODE_BASE + 3)    # a trap: after the CC
 
 
 @needs_cpu

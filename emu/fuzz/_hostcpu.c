@@ -463,11 +463,11 @@ static NOSP void hc_handler(int sig, siginfo_t *si, void *ucv)
         finish(g, sig, si, ST_SYSCALL, -1, rip, (uint64_t)(uint32_t)si->si_syscall);
         return;
     case SIGTRAP:
-        if (trapno == 3) { /* int3: rip is after the (one-byte) CC */
+        if (trapno == 3) { /* int3: rip is after the CC, as the architecture reports the trap */
             if (rip - 1 == hc_end)
                 finish(g, sig, si, ST_END, -1, rip - 1, 0);
             else
-                finish(g, sig, si, ST_EXC, 3, rip - 1, 0);
+                finish(g, sig, si, ST_EXC, 3, rip, 0);
         } else if (trapno == 1 && hc_step) {
             step_trap(g, sig, si, rip);
         } else {
@@ -483,8 +483,8 @@ static NOSP void hc_handler(int sig, siginfo_t *si, void *ucv)
                 finish(g, sig, si, ST_EXC, -1, rip, addr);
             else
                 finish(g, sig, si, ST_EXC, 14, rip, addr);
-        } else if (trapno == 4) { /* INTO is a trap: report the instruction */
-            finish(g, sig, si, ST_EXC, 4, rip - 1, 0);
+        } else if (trapno == 4) { /* INTO is a trap: rip is after it */
+            finish(g, sig, si, ST_EXC, 4, rip, 0);
         } else {
             finish(g, sig, si, ST_EXC, trapno, rip, addr);
         }

@@ -48,7 +48,8 @@ Per case
    a 32-bit access wrapping at 4 GiB, which may or may not fault (the SDM
    leaves it to the implementation); and, on an AMD host, CMPXCHG r32 failing
    in 64-bit mode (AMD does not zero-extend the destination the Intel SDM
-   writes back).
+   writes back); an instruction of an extension pvemu's CPUID does not
+   report (SHA, AES, ADX...: #UD in pvemu, :mod:`emu.fuzz.extensions`).
 
 Divergences
 -----------
@@ -88,7 +89,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from .case import CODE_BASE, CODE_SIZE, DATA_BASE, Case, Result, gpr_names
-from . import approx, fpstate, unicorn_fp
+from . import approx, extensions, fpstate, unicorn_fp
 from .compare import comparable, compare, memory_diffs, save_reproducer, shrink
 from .flags import analyze
 from .insn import decode, decode_all, effective_address, memory_accesses
@@ -384,21 +385,27 @@ def _emu_only(addr: int, size: int, mode: int) -> bool:
     return any(a < e_hi and e_lo < b for a, b in spans for e_lo, e_hi in _EMU_ONLY)
 
 
-def _decode_at(case: Case, pc: int):
+def _decode_at(case: Case, pc: int, data: bytes = b""):
+    """The instruction at `pc`: in the code page (zero past the code), or in
+    the scratch area as `data` (a result's final scratch area) holds it."""
     off = pc - CODE_BASE
-    if not 0 <= off < CODE_SIZE:
-        return None
-    return decode(case.code + bytes(16), off, case.mode)   # the code page is 0 past the end
+    if 0 <= off < CODE_SIZE:
+        return decode(case.code.ljust(CODE_SIZE + 16, b"\0"), off, case.mode)
+    off = pc - DATA_BASE
+    if data and 0 <= off < len(data):
+        return decode(data[off:off + 16].ljust(16, b"\0"), 0, case.mode)
+    return None
 
 
 _BT_REG = frozenset((0xA3, 0xAB, 0xB3, 0xBB))
 
 
-def _accesses(case: Case, regs: dict, pc: int):
+def _accesses(case: Case, regs: dict, pc: int, data: bytes = b""):
     """Memory the instruction at `pc` may touch with `regs`, generously (an
     over-approximation is harmless here: it only decides whether a fault can
-    be blamed on the memory layout)."""
-    d = _decode_at(case, pc)
+    be blamed on the memory layout).  `data`: the scratch area, for code
+    that runs there."""
+    d = _decode_at(case, pc, data)
     if d is None:
         return None
     mode = case.mode
@@ -471,7 +478,7 @@ def host_environment_mismatch(case: Case, host: Result, emu: Result) -> Optional
             return None
         if _emu_only(pc, 1, case.mode):
             return "host: fetch from memory only the emulator maps"
-        acc = _accesses(case, host.regs, pc)
+        acc = _accesses(case, host.regs, pc, host.data)
         if acc and any(_emu_only(a, s, case.mode) for a, s, _ in acc):
             return "host: access to memory only the emulator maps"
     if emu.vector == -1 and host.vector is None and case.mode == 64:
@@ -487,6 +494,21 @@ def host_environment_mismatch(case: Case, host: Result, emu: Result) -> Optional
         if acc and any((a & 0xFFFFFFFF) + s > 1 << 32 for a, s, _ in acc):
             return ("implementation-specific: access wrapping at 4 GiB (SDM Vol. 3A 5.3: "
                     "with a 4-GiB limit it may or may not fault)")
+    if emu.vector == 6 and (host.vector != 6 or host.regs.get(pcn) != emu.regs.get(pcn)):
+        off = emu.regs.get(pcn, 0) - CODE_BASE
+        name = extensions.unreported_feature(case.code, off, case.mode) if off >= 0 else None
+        if name:
+            return extensions.describe(name)
+    if emu.vector == 1 and host.vector is None and any(
+            d.mnemonic == "POPF" for d in decode_all(case.code, case.mode)[0]):
+        return ("host: step mode single-steps with TF itself, so the #DB of a TF the case "
+                "sets with POPF does not show")
+    if host.vector == 6 and emu.regs.get(pcn) != host.regs.get(pcn) and _prefetch_reg_amd(case, host):
+        return ("implementation-specific: 0F 0D with a register operand (defined for m8 only: "
+                "AMD raises #UD, pvemu runs Intel's NOP Ev)")
+    if _loopcc_rep_amd(case):
+        return ("implementation-specific: LOOPE/LOOPNE with an F2/F3 prefix (SDM Vol. 2A 2.1.1: "
+                "reserved; AMD takes the condition from the prefix)")
     if _cmpxchg_amd(case, host, emu):
         return "host: AMD keeps the upper half of a CMPXCHG r32 destination when it fails"
     why = _x87_amd(case, host, emu) or _fyl2xp1_out_of_range(case, emu)
@@ -616,6 +638,25 @@ def _host_vendor() -> str:
     except OSError:
         pass
     return ""
+
+
+def _prefetch_reg_amd(case: Case, host: Result) -> bool:
+    """Does the AMD host's #UD come from 0F 0D (PREFETCH/PREFETCHW, NOP Ev
+    in Intel's opcode map) with a register operand?"""
+    d = _decode_at(case, host.regs.get("rip" if case.mode == 64 else "eip", 0))
+    return (_host_vendor() == "AuthenticAMD" and d is not None and d.map == 1 and d.op == 0x0D
+            and not d.is_mem)
+
+
+def _loopcc_rep_amd(case: Case) -> bool:
+    """Does the case run LOOPNE (E0) with an F3 prefix or LOOPE (E1) with F2
+    on an AMD host?  The SDM reserves repeat prefixes on instructions other
+    than the string ones; AMD CPUs then test ZF as the prefix says (F3 E0
+    runs as LOOPE, F2 E1 as LOOPNE), pvemu as the opcode says."""
+    if _host_vendor() != "AuthenticAMD":
+        return False
+    return any(d.map == 0 and d.op in (0xE0, 0xE1) and d.rep == (0xF3 if d.op == 0xE0 else 0xF2)
+               for d in decode_all(case.code, case.mode)[0])
 
 
 def _cmpxchg_amd(case: Case, host: Result, emu: Result) -> bool:

@@ -46,9 +46,10 @@ Results follow the :class:`Result` conventions:
   number (0 #DE, 1 #DB, 3 #BP, 4 #OF, 5 #BR, 6 #UD, 12 #SS, 13 #GP, 16 #MF,
   17 #AC, 19 #XM) or -1 for a page fault outside the two mapped areas (the
   'outside mapped memory' convention).  ``rip`` is the address of the faulting
-  instruction -- also for the traps #BP (int3) and #OF (into), whose
-  architectural rip is the next instruction; for a #DB single-step trap that
-  the case raised itself (TF via popf) it is where the CPU stopped.
+  instruction; for the traps #BP (int3) and #OF (into) the next instruction,
+  as the architecture reports them (SDM Vol. 3A 6.5) and pvemu and Unicorn
+  do; for a #DB single-step trap that the case raised itself (TF via popf)
+  it is where the CPU stopped.
 * ``data``: the final DATA_SIZE bytes of the scratch area (the child only
   sends back the 256-byte chunks that changed).
 * ``fpu``: for a case with ``Case.fpu`` (an FXSAVE64 image; see
@@ -105,14 +106,14 @@ jump/call/loop; a case is refused with ``oracle_error='excluded: <what> at
 * segment registers: ``mov Sreg,..``/``mov ..,Sreg``, ``push``/``pop`` of a
   segment register (32-bit; they are #UD in 64-bit mode), ``lds/les/lfs/lgs/
   lss``, the FS/GS segment-override prefixes (the host's FS base is its TLS),
-  ``rd/wrfsbase``/``rd/wrgsbase``, far ``call``/``jmp``/``ret``, ``iret``;
-* an ``int3`` with prefixes (its address could not be reported exactly).
+  ``rd/wrfsbase``/``rd/wrgsbase``, far ``call``/``jmp``/``ret``, ``iret``.
 
 The decode is a light scan: code reached only through computed jumps is not
-checked.  Safety does not depend on it: in the child a seccomp filter traps
-every system call issued from below 4 GiB (the case's memory) or through the
-i386 ABI, which ends the case with ``oracle_error='excluded: system call ...'``,
-and FS/GS are restored after every case.
+checked.  An instruction cut by the end of the code is decoded as step mode
+runs it, over the zeros that fill the rest of the code page.  Safety does
+not depend on it: in the child a seccomp filter traps every system call
+issued from below 4 GiB (the case's memory) or through the i386 ABI, which
+ends the case with ``oracle_error='excluded: system call ...'``, and FS/GS are restored after every case.
 """
 from __future__ import annotations
 
@@ -364,8 +365,6 @@ def _excluded_insn(ins: _Insn, mode64: bool):
     if ins.vex:
         return None
     if ins.map == 1:
-        if op == 0xCC:
-            return "int3 with prefixes" if (p or ins.rex) else None
         if not mode64 and op in (0x06, 0x07, 0x0E, 0x16, 0x17, 0x1E, 0x1F):
             return "push/pop of a segment register"
         if op in (0x8C, 0x8E):
@@ -472,6 +471,11 @@ def _analyse(code: bytes, mode: int) -> _Analysis:
             if ins is None:
                 if truncated is None or off < truncated:
                     truncated = off
+                # step mode runs it over the zeros that fill the code page
+                ins = _decode(code + bytes(15), off, mode64)
+                why = _excluded_insn(ins, mode64) if ins not in (None, _TOO_LONG) else None
+                if why:
+                    return _Analysis((f"excluded: {why} at +{off}", truncated, len(seen), True))
                 break
             why = _excluded_insn(ins, mode64)
             if why:

@@ -175,6 +175,9 @@ def _decode(code, offset, mode):
     d.valid = isa_decoder.valid(leaf, mode, 0xF0 in prefixes, code[pos] if has_modrm else None)
     if "i64" in flags and mode == 64:
         d.extra["invalid64"] = True
+    if leaf.row is not None:
+        d.extra["feature"] = leaf.row.feature
+        d.extra["handler"] = leaf.handler
 
     # operand size
     if "b" in flags:
@@ -582,7 +585,7 @@ def memory_accesses(d: Decoded, regs: dict, mode: int):
 
     def reg(i):
         return int(regs.get(names[i], 0)) if i < len(names) else 0
-    if d.is_mem and d.mnemonic not in ("LEA", "NOP", "?"):
+    if d.is_mem and (d.mnemonic not in ("LEA", "NOP", "?") or _fp_memory_operand(d)):
         ea = effective_address(d, regs, mode)
         base = None
         if d.addrsize != 16:
@@ -596,6 +599,8 @@ def memory_accesses(d: Decoded, regs: dict, mode: int):
         via_ss = ss_override if seg else base in (4, 5)
         if d.mnemonic in ("CMPXCHG8B", "CMPXCHG16B"):
             size = 16 if d.mnemonic == "CMPXCHG16B" else 8
+        elif _fp_memory_operand(d):
+            size = 1
         if d.map == 1 and d.op in (0xA3, 0xAB, 0xB3, 0xBB):
             bits = d.opsize
             off = reg(d.reg) & ((1 << bits) - 1)
@@ -636,6 +641,21 @@ def memory_accesses(d: Decoded, regs: dict, mode: int):
     if mn == "XLAT":
         out.append(((reg(3) + (reg(0) & 0xFF)) & amask, 1, ss_override))
     return out
+
+
+#: Features whose instructions with a ModRM memory operand access it (but
+#: the hint NOPs, PREFETCHh and LEA-like rows, whose handler is h_nop).
+_FP_FEATURES = frozenset(("X87", "MMX", "SSE", "SSE2", "SSE3", "SSSE3", "SSE4_1", "SSE4_2",
+                          "CLFLUSH", "CLFLUSHOPT"))
+
+
+def _fp_memory_operand(d: Decoded) -> bool:
+    """Does `d`, an x87/MMX/SSE instruction the decoder does not name,
+    access its ModRM memory operand?  (memory_accesses then reports its first
+    byte: the operand's size is not decoded, and the non-canonical check only
+    needs where it starts.)"""
+    return (d.mnemonic in ("?", "X87") and d.valid and d.extra.get("feature") in _FP_FEATURES
+            and d.extra.get("handler") != "h_nop")
 
 
 def first_noncanonical(accesses, mapped):

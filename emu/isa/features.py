@@ -68,12 +68,21 @@ FEATURES = {
     "PKU": Bit(7, 0, "ecx", 3),
     "PKS": Bit(7, 0, "ecx", 31),
     "RDPID": Bit(7, 0, "ecx", 22),
+    # (not implemented: named by emu/fuzz/extensions.py, whose #UD the fuzzers explain)
+    "INVPCID": Bit(7, 0, "ebx", 10),
+    "AVX512F": Bit(7, 0, "ebx", 16),
+    "ADX": Bit(7, 0, "ebx", 19),
+    "SHA": Bit(7, 0, "ebx", 29),
+    "GFNI": Bit(7, 0, "ecx", 8),
+    "MOVDIRI": Bit(7, 0, "ecx", 27),
+    "MOVDIR64B": Bit(7, 0, "ecx", 28),
     # leaf 0xD subleaf 1
     "XSAVEOPT": Bit(0xD, 1, "eax", 0),
     "XSAVEC": Bit(0xD, 1, "eax", 1),
     # leaf 0x80000001
     "LAHF_LM": Bit(EXT, 0, "ecx", 0),
     "LZCNT": Bit(EXT, 0, "ecx", 5),
+    "SSE4A": Bit(EXT, 0, "ecx", 6),
     "PREFETCHW": Bit(EXT, 0, "ecx", 8),
     "SYSCALL": Bit(EXT, 0, "edx", 11),
     "NX": Bit(EXT, 0, "edx", 20),
