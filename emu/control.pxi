@@ -19,6 +19,18 @@ cdef inline int near_jump_sz(CPU* c, Insn* i, uint64_t target, uint32_t osz) noe
 cdef inline int near_jump(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     return near_jump_sz(c, i, target, i.osz)
 
+cdef int branch_gp(CPU* c, Insn* i) noexcept nogil:
+    """(chain) A near branch to a non-canonical address in 64-bit mode: #GP(0)
+    at the branch, with the state before it (SDM Vol. 2A JMP, Jcc, LOOP,
+    Vol. 2B RET: 64-bit mode exceptions), not at the target's fetch.  RET
+    and LOOP have already popped and counted: undo that.  CALL checks its
+    target before the push (call_E, h_call_rel), so it never gets here."""
+    if i.opcode == 0xC2 or i.opcode == 0xC3:
+        set_sp(c, c.r[R_SP] - <uint64_t>i.osz - i.imm)
+    elif 0xE0 <= i.opcode <= 0xE2:
+        set_areg(c, R_CX, i.amask, (c.r[R_CX] + 1) & i.amask)
+    return fault(c, EXC_GP, 1, 0)
+
 cdef inline void set_rel_target(CPU* c, Insn* i, uint64_t rip) noexcept nogil:
     """(build_block) A relative branch decoded at rip: imm becomes its target
     less the block's start (next_ip + the displacement: the end of the
@@ -38,7 +50,7 @@ cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
     chain makes the run loop's checks)."""
     cdef Insn* j = i + 1
     if j.fn == h_block_end:
-        return chain(c, i, next_ip(c, i))
+        return chain_go(c, i, next_ip(c, i), False)
     c.cur = j
     return j.fn(c, j)
 
@@ -53,9 +65,12 @@ cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
     return chain(c, i, rel_target(c, i))
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
+    cdef uint64_t t = rel_target(c, i)
+    if not canonical(t):               # (build_block leaves such a CALL to this handler)
+        return fault(c, EXC_GP, 1, 0)
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
-    return chain(c, i, rel_target(c, i))
+    return chain(c, i, t)
 
 cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
@@ -67,6 +82,8 @@ cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
     if rm_read(c, i, i.osz, &t):
         return RC_FAULT
+    if i.osz == 8 and not canonical(t):   # #GP(0) before the push (SDM Vol. 2A CALL)
+        return fault(c, EXC_GP, 1, 0)
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
     return near_jump(c, i, t)
@@ -99,7 +116,7 @@ cdef inline int call_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept no
         t = get_r(c, i.rm, osz)
     elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &t):
         return h_call_E(c, i)
-    if push_or_miss(c, osz, next_ip(c, i)):
+    if (osz == 8 and not canonical(t)) or push_or_miss(c, osz, next_ip(c, i)):
         return h_call_E(c, i)
     return near_jump_sz(c, i, t, osz)
 

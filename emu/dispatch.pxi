@@ -61,6 +61,11 @@ cdef enum:
 
 cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """i, a near branch ending its block, retired: go on at target."""
+    return chain_go(c, i, target, True)
+
+cdef inline int chain_go(CPU* c, Insn* i, uint64_t target, bint branch) noexcept nogil:
+    """chain(), or (branch False) falling through past the end of a block,
+    where a non-canonical address faults at its fetch instead."""
     cdef Block* b = c.jcache[target & (JC_SIZE - 1)]
     cdef uint64_t n = c.icount + i.idx + 1    # with the block's instructions retired
     if (b.vstart == target and b.key == c.key and n < c.next_event
@@ -72,5 +77,7 @@ cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
         i = b.insns
         c.cur = i
         return i.fn(c, i)
+    if branch and not canonical(target):   # (never in the jump cache: no block is built there)
+        return branch_gp(c, i)
     c.r[R_RIP] = target
     return RC_JUMP

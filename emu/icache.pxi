@@ -185,6 +185,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         i.next = off
         if rel:
             set_rel_target(c, i, rip)      # control.pxi
+            if i.opcode == 0xE8 and not canonical((rip + i.imm) & i.imm2):
+                i.fn = h_call_rel          # which faults before the push
         i.idx = <uint8_t>m
         n += 1
         m += 1
