@@ -39,11 +39,13 @@ cdef inline uint64_t do_alu(CPU* c, uint32_t op, uint64_t d, uint64_t s, uint32_
     return r
 
 # Operand forms a template can be instantiated for: the r/m operand is a
-# register (K_REG), memory (K_MEM), or either, decided at run time (K_ANY).
+# register (K_REG), memory (K_MEM), or either, decided at run time (K_ANY);
+# K_MEMF is memory at a flat base + displacement (memory.pxi addr_of).
 cdef enum:
     K_ANY = 0
     K_REG = 1
     K_MEM = 2
+    K_MEMF = 3
 
 cdef inline bint is_reg(Insn* i, uint32_t kind) noexcept nogil:
     return kind == K_REG or (kind == K_ANY and i.mod == 3)
@@ -59,7 +61,7 @@ cdef inline int alu_rm(CPU* c, Insn* i, uint32_t op, uint64_t s, uint32_t osz, u
         if op != A_CMP:
             set_r(c, i.rm, osz, r)
         return next_insn_reg(c, i)
-    la = mem_la(c, i)
+    la = addr_of(c, i, kind)
     if op == A_CMP:
         rc = rd_or_miss(c, la, osz, kind, &d)
     else:
@@ -88,7 +90,7 @@ cdef inline int alu_GE(CPU* c, Insn* i, uint32_t op, uint32_t osz, uint32_t kind
     if is_reg(i, kind):
         s = get_r(c, i.rm, osz)
     else:
-        rc = rd_or_miss(c, mem_la(c, i), osz, kind, &s)
+        rc = rd_or_miss(c, addr_of(c, i, kind), osz, kind, &s)
         if rc:
             return slow(c, i) if rc == RC_MISS else rc
     r = do_alu(c, op, get_r(c, i.reg, osz), s, osz * 8)
@@ -137,48 +139,44 @@ cdef int h_test_EI(CPU* c, Insn* i) noexcept nogil:
     set_lazy(c, LF_LOGIC, i.osz * 8, 0, 0, d & i.imm)
     return next_insn(c, i)
 
-cdef inline int incdec(CPU* c, Insn* i, uint32_t op) noexcept nogil:
-    """INC/DEC r/m (op LF_INC or LF_DEC); CF is preserved."""
+cdef enum:
+    U_INC = 0
+    U_DEC = 1
+    U_NOT = 2
+    U_NEG = 3
+
+cdef inline int unary_op(CPU* c, Insn* i, uint32_t op, uint32_t osz, uint32_t kind,
+                         handler_t slow) noexcept nogil:
+    """INC DEC NOT NEG r/m (op U_*; INC and DEC keep CF, NOT sets no flag).
+    The template of the generic handlers and their variants (gen_variants.py);
+    a K_MEM variant hands anything but a TLB hit to `slow`, as alu_rm."""
     cdef uint64_t d, r, la
-    cdef uint32_t osz = i.osz
-    if i.mod == 3:
+    cdef int rc
+    if is_reg(i, kind):
         d = get_r(c, i.rm, osz)
     else:
-        la = mem_la(c, i)
-        if rmw_read(c, la, osz, &d):
-            return RC_FAULT
-    r = d + 1 if op == LF_INC else d - 1
-    c.eflags = (c.eflags & ~<uint64_t>F_CF) | get_cf(c)
-    set_lazy(c, op, osz * 8, d, 1, r)
-    if i.mod == 3:
-        set_r(c, i.rm, osz, r)
-        return next_insn(c, i)
-    return ok_next(c, i, wr(c, la, osz, r))
-
-cdef int h_inc(CPU* c, Insn* i) noexcept nogil: return incdec(c, i, LF_INC)
-cdef int h_dec(CPU* c, Insn* i) noexcept nogil: return incdec(c, i, LF_DEC)
-
-cdef int h_not(CPU* c, Insn* i) noexcept nogil:
-    cdef uint64_t d, la
-    if i.mod == 3:
-        set_r(c, i.rm, i.osz, ~get_r(c, i.rm, i.osz))
-        return next_insn(c, i)
-    la = mem_la(c, i)
-    if rmw_read(c, la, i.osz, &d):
-        return RC_FAULT
-    return ok_next(c, i, wr(c, la, i.osz, ~d))
-
-cdef int h_neg(CPU* c, Insn* i) noexcept nogil:
-    cdef uint64_t d, la, r
-    if i.mod == 3:
-        d = get_r(c, i.rm, i.osz)
+        la = addr_of(c, i, kind)
+        rc = rmw_or_miss(c, la, osz, kind, &d)
+        if rc:
+            return slow(c, i) if rc == RC_MISS else rc
+    if op == U_INC or op == U_DEC:
+        r = d + 1 if op == U_INC else d - 1
+        c.eflags = (c.eflags & ~<uint64_t>F_CF) | get_cf(c)
+        set_lazy(c, LF_INC if op == U_INC else LF_DEC, osz * 8, d, 1, r)
+    elif op == U_NOT:
+        r = ~d
     else:
-        la = mem_la(c, i)
-        if rmw_read(c, la, i.osz, &d):
-            return RC_FAULT
-    r = 0 - d
-    set_lazy(c, LF_SUB, i.osz * 8, 0, d, r)
-    if i.mod == 3:
-        set_r(c, i.rm, i.osz, r)
-        return next_insn(c, i)
-    return ok_next(c, i, wr(c, la, i.osz, r))
+        r = 0 - d
+        set_lazy(c, LF_SUB, osz * 8, 0, d, r)
+    if is_reg(i, kind):
+        set_r(c, i.rm, osz, r)
+        return next_insn_reg(c, i)
+    rc = wr_or_miss(c, la, osz, kind, r)      # (hits after rmw_or_miss's check)
+    if rc:
+        return rc
+    return next_mem(c, i, kind)
+
+cdef int h_inc(CPU* c, Insn* i) noexcept nogil: return unary_op(c, i, U_INC, i.osz, K_ANY, NULL)
+cdef int h_dec(CPU* c, Insn* i) noexcept nogil: return unary_op(c, i, U_DEC, i.osz, K_ANY, NULL)
+cdef int h_not(CPU* c, Insn* i) noexcept nogil: return unary_op(c, i, U_NOT, i.osz, K_ANY, NULL)
+cdef int h_neg(CPU* c, Insn* i) noexcept nogil: return unary_op(c, i, U_NEG, i.osz, K_ANY, NULL)

@@ -10,7 +10,7 @@ cdef inline int mov_EG(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     if is_reg(i, kind):
         set_r(c, i.rm, osz, get_r(c, i.reg, osz))
         return next_insn_reg(c, i)
-    rc = wr_or_miss(c, mem_la(c, i), osz, kind, get_r(c, i.reg, osz))
+    rc = wr_or_miss(c, addr_of(c, i, kind), osz, kind, get_r(c, i.reg, osz))
     if rc:
         return slow(c, i) if rc == RC_MISS else rc
     return next_mem(c, i, kind)
@@ -21,7 +21,7 @@ cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     if is_reg(i, kind):
         set_r(c, i.reg, osz, get_r(c, i.rm, osz))
         return next_insn_reg(c, i)
-    rc = rd_or_miss(c, mem_la(c, i), osz, kind, &v)
+    rc = rd_or_miss(c, addr_of(c, i, kind), osz, kind, &v)
     if rc:
         return slow(c, i) if rc == RC_MISS else rc
     set_r(c, i.reg, osz, v)
@@ -32,7 +32,7 @@ cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     if is_reg(i, kind):
         set_r(c, i.rm, osz, i.imm)
         return next_insn_reg(c, i)
-    rc = wr_or_miss(c, mem_la(c, i), osz, kind, i.imm)
+    rc = wr_or_miss(c, addr_of(c, i, kind), osz, kind, i.imm)
     if rc:
         return slow(c, i) if rc == RC_MISS else rc
     return next_mem(c, i, kind)
@@ -51,7 +51,7 @@ cdef inline int movx(CPU* c, Insn* i, uint32_t size, bint signed, uint32_t osz,
     if is_reg(i, kind):
         v = get_r(c, i.rm, size)
     else:
-        rc = rd_or_miss(c, mem_la(c, i), size, kind, &v)
+        rc = rd_or_miss(c, addr_of(c, i, kind), size, kind, &v)
         if rc:
             return slow(c, i) if rc == RC_MISS else rc
     set_r(c, i.reg, osz, <uint64_t>sext(v, size * 8) if signed else v)

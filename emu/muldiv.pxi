@@ -104,7 +104,7 @@ cdef inline int imul_G(CPU* c, Insn* i, bint imm, uint32_t osz, uint32_t kind,
     if is_reg(i, kind):
         s = get_r(c, i.rm, osz)
     else:
-        rc = rd_or_miss(c, mem_la(c, i), osz, kind, &s)
+        rc = rd_or_miss(c, addr_of(c, i, kind), osz, kind, &s)
         if rc:
             return slow(c, i) if rc == RC_MISS else rc
     lo = imul_full(s, (i.imm & size_mask(osz)) if imm else get_r(c, i.reg, osz), osz, &hi, &ovf)

@@ -64,8 +64,9 @@ cdef int h_sar(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SAR, CN
 
 cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t osz,
                           uint32_t rk) noexcept nogil:
-    """kind: 0 ROL, 1 ROR, 2 RCL, 3 RCR.  Flags are set eagerly: CF, and OF
-    (defined for a count of 1; other counts use the same formula).  The
+    """kind: 0 ROL, 1 ROR, 2 RCL, 3 RCR.  CF and OF (defined for a count
+    of 1; other counts use the same formula) go to eflags, the other flags
+    stay as they were, lazy or not (LF_CFOF).  The
     template of the generic handlers and of the ROL/ROR variants (cnt, osz
     and rk (K_*) as for shift_op)."""
     cdef uint64_t d, r, la, cf, m, of
@@ -82,8 +83,7 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
     m = size_mask(osz)
-    materialize(c)
-    cf = c.eflags & F_CF
+    cf = get_cf(c) if kind >= 2 else 0       # RCL/RCR rotate it in
     r = d
     if kind == 0:
         t = n % bits
@@ -109,6 +109,8 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
             while t:
                 cf, r = r & 1, (r >> 1) | (cf << (bits - 1))
                 t -= 1
+    if c.lf_op != LF_NONE:
+        c.lf_op |= LF_CFOF                    # the other four flags stay lazy
     c.eflags = (c.eflags & ~<uint64_t>(F_CF | F_OF)) | cf | (of << 11)
     if is_reg(i, rk):
         set_r(c, i.rm, osz, r)
