@@ -77,12 +77,13 @@ cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
     set_r(c, i.reg, i.osz, <uint64_t>sext(v, size * 8))
     return next_insn(c, i)
 
-cdef inline int lea(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
-    """LEA: the template of the generic handler and its variants by size."""
-    set_r(c, i.reg, osz, ea_of(c, i))
+cdef inline int lea(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+    """LEA: the template of the generic handler and its variants by size and
+    form (the flat forms' address is the effective address)."""
+    set_r(c, i.reg, osz, addr_of(c, i, kind) if kind >= K_MEMF else ea_of(c, i))
     return next_insn_reg(c, i)           # (computes an address, accesses nothing)
 
-cdef int h_lea(CPU* c, Insn* i) noexcept nogil: return lea(c, i, i.osz)
+cdef int h_lea(CPU* c, Insn* i) noexcept nogil: return lea(c, i, i.osz, K_ANY)
 
 cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
     """XCHG r/m, reg (86/87) and XCHG rAX, reg (90+r, decoded as mod 3)."""

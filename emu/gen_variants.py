@@ -12,13 +12,15 @@ import sys
 ALU_OPS = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]
 SIZES = (4, 8)
 BYTE_TOO = (1, 4, 8)        # ... and the byte forms of compiled C's string code
-# A variant's place in its row: SLOT[osz] * 3 + FORM[kind]: the register
-# form, memory, and memory at a flat base + displacement (K_MEMF: 64-bit
-# mode, no index, no FS/GS), which skips the segment base, the index and the
-# masks.  Templates that take no K_MEMF use their memory variant there.
+# A variant's place in its row: SLOT[osz] * 4 + FORM[kind]: the register
+# form, memory, and memory at a flat base (+ index) + displacement (K_MEMF,
+# K_MEMX: 64-bit mode, no FS/GS), which skip the segment base and the masks.
+# Templates that take no flat forms use their memory variant there.  The
+# order is that of the K_* values, so FORM = kind - K_REG.
 SLOT = {1: 0, 4: 1, 8: 2}
-KINDS = {"r": "K_REG", "m": "K_MEM", "f": "K_MEMF"}
+KINDS = {"r": "K_REG", "m": "K_MEM", "f": "K_MEMF", "x": "K_MEMX"}
 FORM = {k: n for n, k in enumerate(KINDS)}
+FLAT_KINDS = ("f", "x")
 
 # generic handler -> (template call with {osz} and {kind}, the sizes it has
 # variants for); each size has a register and a memory form, and a flat
@@ -34,7 +36,7 @@ SIZED["h_imul_GE"] = ("imul_G(c, i, False, {osz}, {kind}, h_imul_GE)", SIZES)
 SIZED["h_imul_GEI"] = ("imul_G(c, i, True, {osz}, {kind}, h_imul_GEI)", SIZES)
 for _op in ("inc", "dec", "not", "neg"):
     SIZED[f"h_{_op}"] = (f"unary_op(c, i, U_{_op.upper()}, {{osz}}, {{kind}}, h_{_op})", SIZES)
-SIZED["h_lea"] = ("lea(c, i, {osz})", SIZES)   # (its register forms are #UD: never used)
+SIZED["h_lea"] = ("lea(c, i, {osz}, {kind})", SIZES)   # (its register forms are #UD: never used)
 # (PUSH/POP r, CALL rel and RET have no r/m operand: both forms are the same)
 for _name in ("push_r", "pop_r", "call_rel", "ret"):
     SIZED[f"h_{_name}"] = (f"{_name}(c, i, {{osz}})", SIZES)
@@ -58,12 +60,12 @@ for _n, _op in enumerate(("rol", "ror")):
     for _opcode, _cnt in ((0xC1, "CNT_IMM"), (0xD1, "CNT_ONE"), (0xD3, "CNT_CL")):
         MOVX[(f"h_{_op}", _opcode)] = f"rotate_op(c, i, {_n}, {_cnt}, {{osz}}, {{kind}})"
 
-# The templates that take K_MEMF (addr_of, and a TLB hit path with a slow
-# handler): the rest have a register and a memory form only.
+# The templates that take the flat forms (addr_of, and a TLB hit path with a
+# slow handler, or LEA): the rest have a register and a memory form only.
 FLAT = {g for g in list(SIZED) + list(MOVX)
         if (g if isinstance(g, str) else g[0]).startswith(
             ("h_add", "h_or", "h_adc", "h_sbb", "h_and", "h_sub", "h_xor", "h_cmp", "h_mov",
-             "h_imul", "h_inc", "h_dec", "h_not", "h_neg"))}
+             "h_imul", "h_inc", "h_dec", "h_not", "h_neg", "h_lea"))}
 
 # Macro-fused flag-setter + Jcc pairs (control.pxi fuse_jcc): for each first
 # instruction (the handler it has after specialize, its size and form), the
@@ -88,7 +90,7 @@ for osz in SIZES:
 
 def kinds_of(generic) -> dict:
     """The operand forms a SIZED or MOVX entry has variants for."""
-    return KINDS if generic in FLAT else {k: v for k, v in KINDS.items() if k != "f"}
+    return KINDS if generic in FLAT else {k: v for k, v in KINDS.items() if k not in FLAT_KINDS}
 
 
 def generate() -> str:
@@ -118,10 +120,10 @@ def generate() -> str:
             "        i.fn = JCC_VARIANTS[i.sub]",
             "        return",
             "    if i.osz == 1 or i.osz == 4 or i.osz == 8:",
-            f"        k = {SLOT[1] * 3} if i.osz == 1 else ({SLOT[4] * 3} if i.osz == 4 else {SLOT[8] * 3})",
+            f"        k = {SLOT[1] * 4} if i.osz == 1 else ({SLOT[4] * 4} if i.osz == 4 else {SLOT[8] * 4})",
             "    else:",
             "        return",
-            f"    k += {FORM['r']} if i.mod == 3 else ({FORM['f']} if flat_operand(i) else {FORM['m']})"]
+            "    k += (K_REG if i.mod == 3 else mem_kind(i)) - K_REG"]
     for n, generic in enumerate(SIZED):
         out.append(f"    {'if' if n == 0 else 'elif'} f == {generic}:")
         out.append(f"        v = SIZED_VARIANTS[{n}][k]")
@@ -133,7 +135,7 @@ def generate() -> str:
             '    """Give a flag-setting instruction followed by a Jcc (both specialized)',
             '    the fused handler for the pair, if there is one."""',
             "    cdef uint32_t k, cc = j.sub & 15",
-            "    cdef uint32_t kind = K_REG if a.mod == 3 else (K_MEMF if flat_operand(a) else K_MEM)",
+            "    cdef uint32_t kind = K_REG if a.mod == 3 else mem_kind(a)",
             "    if j.fn != JCC_VARIANTS[cc]:",
             "        return",
             f"    for k in range({len(FUSE)}):",
@@ -141,8 +143,8 @@ def generate() -> str:
             "            if FUSED[k][cc] != NULL:",
             "                a.fn = FUSED[k][cc]",
             "            return"]
-    out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][9]",
-            f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][9]", "cdef handler_t JCC_VARIANTS[16]",
+    out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][12]",
+            f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][12]", "cdef handler_t JCC_VARIANTS[16]",
             f"cdef handler_t FUSE_FIRST[{len(FUSE)}]", f"cdef uint8_t FUSE_OSZ[{len(FUSE)}]",
             f"cdef uint8_t FUSE_KIND[{len(FUSE)}]", f"cdef handler_t FUSED[{len(FUSE)}][16]", "",
             "cdef void init_variants() noexcept nogil:"]
@@ -152,12 +154,12 @@ def generate() -> str:
         for osz in sizes:
             for k in KINDS:
                 v = k if k in kinds_of(generic) else "m"
-                out.append(f"    SIZED_VARIANTS[{n}][{SLOT[osz] * 3 + FORM[k]}] = v_{generic[2:]}_{osz}{v}")
+                out.append(f"    SIZED_VARIANTS[{n}][{SLOT[osz] * 4 + FORM[k]}] = v_{generic[2:]}_{osz}{v}")
     for n, (generic, opcode) in enumerate(MOVX):
         for osz in SIZES:
             for k in KINDS:
                 v = k if k in kinds_of((generic, opcode)) else "m"
-                out.append(f"    MOVX_VARIANTS[{n}][{SLOT[osz] * 3 + FORM[k]}] = "
+                out.append(f"    MOVX_VARIANTS[{n}][{SLOT[osz] * 4 + FORM[k]}] = "
                            f"v_{generic[2:]}_{opcode:x}_{osz}{v}")
     for cc in range(16):
         out.append(f"    JCC_VARIANTS[{cc}] = v_jcc_{cc}")

@@ -24,17 +24,21 @@ cdef inline uint64_t lin_of(CPU* c, uint32_t seg, uint64_t ea) noexcept nogil:
 cdef inline uint64_t mem_la(CPU* c, Insn* i) noexcept nogil:
     return lin_of(c, i.seg, ea_of(c, i))
 
-cdef inline bint flat_operand(Insn* i) noexcept nogil:
-    """A memory operand at base + displacement in 64-bit mode (address size
-    8) with no FS/GS override (segment 6, the always-zero base): K_MEMF."""
-    return i.asz == 8 and i.seg == 6 and i.index == R_ZERO
+cdef inline uint32_t mem_kind(Insn* i) noexcept nogil:
+    """The operand form (alu.pxi K_*) of a memory operand: K_MEMF or K_MEMX
+    in 64-bit mode (address size 8) with no FS/GS override (segment 6, the
+    always-zero base), by whether it has an index; else K_MEM."""
+    if i.asz != 8 or i.seg != 6:
+        return K_MEM
+    return K_MEMF if i.index == R_ZERO else K_MEMX
 
 cdef inline uint64_t addr_of(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
-    """mem_la for an operand form (alu.pxi K_*): a K_MEMF operand is base +
-    displacement in 64-bit mode with no FS/GS override, whose segment base is
-    0 and masks all ones (specialize picks it at decode)."""
+    """mem_la for an operand form (mem_kind, chosen at decode): the flat
+    forms need no segment base and no masks (all ones in 64-bit mode)."""
     if kind == K_MEMF:
         return c.r[i.base] + <uint64_t>i.disp
+    if kind == K_MEMX:
+        return c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp
     return mem_la(c, i)
 
 # Exception vectors (SDM Vol. 3A, table 6-1).
