@@ -177,7 +177,7 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
         else:                               # 8, 9: SF
             t = sign_of(r, bits)
     else:
-        r = do_alu(c, op, d, s, bits)       # CMP or SUB (register destination)
+        r = do_alu(c, op, d, s, bits, True)       # CMP or SUB (register destination)
         if op != A_CMP:
             if form == FM_GE:
                 set_r(c, i.reg, osz, r)

@@ -159,7 +159,7 @@ cdef int h_xadd(CPU* c, Insn* i) noexcept nogil:
         la = mem_la(c, i)
         if rmw_read(c, la, i.osz, &d):
             return RC_FAULT
-    r = do_alu(c, A_ADD, d, s, i.osz * 8)
+    r = do_alu(c, A_ADD, d, s, i.osz * 8, True)
     set_r(c, i.reg, i.osz, d)
     if i.mod == 3:
         set_r(c, i.rm, i.osz, r)
@@ -177,7 +177,7 @@ cdef int h_cmpxchg(CPU* c, Insn* i) noexcept nogil:
         if rmw_read(c, la, i.osz, &d):
             return RC_FAULT
     acc = get_r(c, R_AX, i.osz)
-    do_alu(c, A_CMP, acc, d, i.osz * 8)
+    do_alu(c, A_CMP, acc, d, i.osz * 8, True)
     if acc == d:
         return ok_next(c, i, rm_write(c, i, i.osz, get_r(c, i.reg, i.osz)))
     rm_write(c, i, i.osz, d)
