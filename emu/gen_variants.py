@@ -88,13 +88,15 @@ for osz in SIZES:
                  LOGIC_CC))
 
 
-# Flag liveness: an instruction whose flags the next one in its block
-# overwrites (all six, reading none) without being able to fault runs as a
-# variant that records no flags (fl False; build_block calls
-# drop_dead_flags).  No exception, hook or block exit can come between the
-# two; a block cut between them (budget, `until`, single-step, breakpoints)
-# swaps the instruction before the cut back to its live variant
-# (flags_live, in the run loop).  Dead variants: the generic handlers and
+# Flag liveness: an instruction whose flags the next flag writer in its
+# block overwrites (all six, reading none) without being able to fault runs
+# as a variant that records no flags (fl False; build_block calls
+# drop_dead_flags).  Between the two there may only be TRANSPARENT
+# instructions (register moves, LEA: no flags, no fault), so no exception,
+# hook or block exit can come between them; a block cut between them
+# (budget, `until`, single-step, breakpoints) swaps the last flag writer
+# before the cut (flags_seen_at) back to its live variant (flags_live, in
+# the run loop).  Dead variants: the generic handlers and
 # MOVX entries below, in all their forms (a memory form's miss goes to its
 # generic handler, which records the flags).  Overwriters: the register
 # forms of ADD OR AND SUB XOR CMP, IMUL, NEG, the shifts by 1 or by a
@@ -109,6 +111,10 @@ OVERWRITE = ([(f"v_{op}_{form}_{osz}r", False) for op in ("add", "or", "and", "s
                 for opc in (0xC1, 0xD1) for osz in SIZES]
              + [(f"v_{name}_j{cc}", False) for name, _, _, kind, _, ccs in FUSE if kind == "K_REG"
                 for cc in ccs])
+TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in BYTE_TOO]
+               + [f"v_{g}_{opc:x}_{osz}r" for g in ("movzx", "movsx") for opc in (0x1B6, 0x1B7, 0x1BE, 0x1BF)
+                  if (g == "movzx") == (opc < 0x1BE) for osz in SIZES]
+               + [f"v_lea_{osz}{k}" for osz in SIZES for k in ("m", "f", "x")])
 
 
 def variant_names(generic):
@@ -185,15 +191,38 @@ def generate() -> str:
             "            return not OVERWRITE_COUNTED[k] or (i.imm & (0x3F if i.osz == 8 else 0x1F)) != 0",
             "    return False",
             "",
+            "cdef bint transparent(Insn* i) noexcept nogil:",
+            '    """Does i neither touch the flags nor fault?"""',
+            "    cdef uint32_t k",
+            f"    for k in range({len(TRANSPARENT)}):",
+            "        if TRANSPARENT_FNS[k] == i.fn:",
+            "            return True",
+            "    return False",
+            "",
             "cdef void drop_dead_flags(Insn* insns, uint32_t n) noexcept nogil:",
-            '    """Flag liveness over a block of n instructions (no markers)."""',
-            "    cdef uint32_t k, j",
-            "    for k in range(1, n):",
-            "        if overwrites_flags(&insns[k]):",
+            '    """Flag liveness over a block of n instructions (no markers), from its end."""',
+            "    cdef uint32_t k = n, j",
+            "    cdef bint dead = False, over",
+            "    while k > 0:",
+            "        k -= 1",
+            "        if transparent(&insns[k]):",
+            "            continue",
+            "        over = overwrites_flags(&insns[k])",
+            "        if dead:",
             f"            for j in range({len(dead)}):",
-            "                if FLAGS_LIVE[j] == insns[k - 1].fn:",
-            "                    insns[k - 1].fn = FLAGS_DEAD[j]",
+            "                if FLAGS_LIVE[j] == insns[k].fn:",
+            "                    insns[k].fn = FLAGS_DEAD[j]",
             "                    break",
+            "        dead = over",
+            "",
+            "cdef Insn* flags_seen_at(Insn* insns, uint32_t n) noexcept nogil:",
+            '    """The last flag writer before a cut at insns[n] (NULL if none): its',
+            '    flags are seen there."""',
+            "    while n > 0:",
+            "        n -= 1",
+            "        if not transparent(&insns[n]):",
+            "            return &insns[n]",
+            "    return NULL",
             "",
             "cdef handler_t flags_live(handler_t f) noexcept nogil:",
             '    """The variant of f that records its flags (f itself if it does)."""',
@@ -204,7 +233,8 @@ def generate() -> str:
             "    return f"]
     out += ["", f"cdef handler_t FLAGS_LIVE[{len(dead)}]", f"cdef handler_t FLAGS_DEAD[{len(dead)}]",
             f"cdef handler_t OVERWRITERS[{len(OVERWRITE)}]",
-            f"cdef uint8_t OVERWRITE_COUNTED[{len(OVERWRITE)}]   # by an immediate: only if it is not 0"]
+            f"cdef uint8_t OVERWRITE_COUNTED[{len(OVERWRITE)}]   # by an immediate: only if it is not 0",
+            f"cdef handler_t TRANSPARENT_FNS[{len(TRANSPARENT)}]"]
     out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][12]",
             f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][12]", "cdef handler_t JCC_VARIANTS[16]",
             f"cdef handler_t FUSE_FIRST[{len(FUSE)}]", f"cdef uint8_t FUSE_OSZ[{len(FUSE)}]",
@@ -231,6 +261,8 @@ def generate() -> str:
     for n, (name, counted) in enumerate(OVERWRITE):
         out.append(f"    OVERWRITERS[{n}] = {name}")
         out.append(f"    OVERWRITE_COUNTED[{n}] = {int(counted)}")
+    for n, name in enumerate(TRANSPARENT):
+        out.append(f"    TRANSPARENT_FNS[{n}] = {name}")
     out.append("    memset(FUSED, 0, sizeof(FUSED))")
     for k, (name, first, osz, kind, _, ccs) in enumerate(FUSE):
         out.append(f"    FUSE_FIRST[{k}] = {first}")

@@ -1,5 +1,6 @@
-"""Flag liveness (gen_variants.py): an instruction whose flags the next one
-overwrites runs without recording them.  That must not be visible: at every
+"""Flag liveness (gen_variants.py): an instruction whose flags the next flag
+writer overwrites (with only register moves and LEA between) runs without
+recording them.  That must not be visible: at every
 cut (count, `until`, single-step), at a fault in the next instruction and at
 the end, registers and flags must be those of the same code run one
 instruction a block (decode_cache=False, where nothing is ever dead)."""
@@ -17,8 +18,12 @@ ARITH = 0x8D5
 # exceptions that keep flags alive: a shift by 0, ADC (reads CF), INC, rotates.
 SEQ32 = [
     b"\x01\xd8",                      # add eax, ebx
+    b"\x89\xc6",                      # mov esi, eax
     b"\x29\xd1",                      # sub ecx, edx
+    b"\x8d\x3c\x5b",                  # lea edi, [ebx + ebx*2]
+    b"\xb9\x05\x00\x00\x00",          # mov ecx, 5
     b"\xc1\xc6\x03",                  # rol esi, 3
+    b"\x0f\xb6\xd3",                  # movzx edx, bl
     b"\x31\xc7",                      # xor edi, eax
     b"\xd1\xe0",                      # shl eax, 1
     b"\x0f\xaf\xce",                  # imul ecx, esi
@@ -37,7 +42,7 @@ SEQ32 = [
     b"\xc1\xf8\x03",                  # sar eax, 3
     b"\x39\xca",                      # cmp edx, ecx
 ]
-SEQ64 = SEQ32[:8] + [
+SEQ64 = SEQ32[:12] + [
     b"\x49\x03\x40\x08",              # add rax, [r8 + 8]
     b"\x4b\x03\x0c\x88",              # add rcx, [r8 + r9*4]
     b"\x48\x21\xc8",                  # and rax, rcx
@@ -51,7 +56,7 @@ SEQ64 = SEQ32[:8] + [
     b"\x31\xc6",                      # xor esi, eax
     b"\x48\xc1\xe7\x00",              # shl rdi, 0 (changes no flag)
     b"\x48\x0b\xd0",                  # or rdx, rax
-] + SEQ32[8:]
+] + SEQ32[12:]
 
 REGS32 = ("eax", "ebx", "ecx", "edx", "esi", "edi")
 REGS64 = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9")
