@@ -183,36 +183,64 @@ def generate() -> str:
             "            if FUSED[k][cc] != NULL:",
             "                a.fn = FUSED[k][cc]",
             "            return"]
-    out += ["", "cdef bint overwrites_flags(Insn* i) noexcept nogil:",
-            '    """Does i set all six arithmetic flags, read none, and never fault?"""',
-            "    cdef uint32_t k",
-            f"    for k in range({len(OVERWRITE)}):",
-            "        if OVERWRITERS[k] == i.fn:",
-            "            return not OVERWRITE_COUNTED[k] or (i.imm & (0x3F if i.osz == 8 else 0x1F)) != 0",
-            "    return False",
+    out += ["", "# Flag liveness (above): each handler's class, found by its address.",
+            "cdef enum:",
+            "    FL_TRANSPARENT = 1     # touches no flag, cannot fault",
+            "    FL_OVERWRITES = 2      # sets all six flags, reads none, cannot fault",
+            "    FL_COUNTED = 4         # ... only if its immediate count is not 0",
+            "    FL_LIVE = 8            # records its flags; twin: the variant that does not",
+            "    FL_DEAD = 16           # records none; twin: the variant that does",
+            "    FL_SLOTS = 2048",
             "",
-            "cdef bint transparent(Insn* i) noexcept nogil:",
-            '    """Does i neither touch the flags nor fault?"""',
-            "    cdef uint32_t k",
-            f"    for k in range({len(TRANSPARENT)}):",
-            "        if TRANSPARENT_FNS[k] == i.fn:",
-            "            return True",
-            "    return False",
+            "cdef struct FlagInfo:",
+            "    handler_t fn",
+            "    handler_t twin",
+            "    uint32_t cls",
+            "",
+            "cdef FlagInfo FLAG_INFO[FL_SLOTS]   # open addressing on the handler's address",
+            "",
+            "cdef FlagInfo* flag_info(handler_t f, bint add) noexcept nogil:",
+            '    """The entry of f (a new one if add; else NULL when it has none)."""',
+            "    cdef size_t h = (<size_t>f >> 4) & (FL_SLOTS - 1)",
+            "    while FLAG_INFO[h].fn != NULL and FLAG_INFO[h].fn != f:",
+            "        h = (h + 1) & (FL_SLOTS - 1)",
+            "    if FLAG_INFO[h].fn == NULL:",
+            "        if not add:",
+            "            return NULL",
+            "        FLAG_INFO[h].fn = f",
+            "    return &FLAG_INFO[h]",
+            "",
+            "cdef void flag_class(handler_t f, uint32_t cls, handler_t twin) noexcept nogil:",
+            "    cdef FlagInfo* e = flag_info(f, True)",
+            "    e.cls |= cls",
+            "    if twin != NULL:",
+            "        e.twin = twin",
+            "",
+            "cdef inline uint32_t flag_cls(Insn* i) noexcept nogil:",
+            "    cdef FlagInfo* e = flag_info(i.fn, False)",
+            "    return e.cls if e != NULL else 0",
+            "",
+            "cdef bint overwrites_flags(Insn* i) noexcept nogil:",
+            '    """Does i set all six arithmetic flags, read none, and never fault?"""',
+            "    cdef uint32_t cls = flag_cls(i)",
+            "    if not (cls & FL_OVERWRITES):",
+            "        return False",
+            "    return not (cls & FL_COUNTED) or (i.imm & (0x3F if i.osz == 8 else 0x1F)) != 0",
             "",
             "cdef void drop_dead_flags(Insn* insns, uint32_t n) noexcept nogil:",
             '    """Flag liveness over a block of n instructions (no markers), from its end."""',
-            "    cdef uint32_t k = n, j",
+            "    cdef uint32_t k = n",
             "    cdef bint dead = False, over",
+            "    cdef FlagInfo* e",
             "    while k > 0:",
             "        k -= 1",
-            "        if transparent(&insns[k]):",
+            "        if flag_cls(&insns[k]) & FL_TRANSPARENT:",
             "            continue",
             "        over = overwrites_flags(&insns[k])",
             "        if dead:",
-            f"            for j in range({len(dead)}):",
-            "                if FLAGS_LIVE[j] == insns[k].fn:",
-            "                    insns[k].fn = FLAGS_DEAD[j]",
-            "                    break",
+            "            e = flag_info(insns[k].fn, False)",
+            "            if e != NULL and (e.cls & FL_LIVE):",
+            "                insns[k].fn = e.twin",
             "        dead = over",
             "",
             "cdef Insn* flags_seen_at(Insn* insns, uint32_t n) noexcept nogil:",
@@ -220,21 +248,14 @@ def generate() -> str:
             '    flags are seen there."""',
             "    while n > 0:",
             "        n -= 1",
-            "        if not transparent(&insns[n]):",
+            "        if not (flag_cls(&insns[n]) & FL_TRANSPARENT):",
             "            return &insns[n]",
             "    return NULL",
             "",
             "cdef handler_t flags_live(handler_t f) noexcept nogil:",
             '    """The variant of f that records its flags (f itself if it does)."""',
-            "    cdef uint32_t j",
-            f"    for j in range({len(dead)}):",
-            "        if FLAGS_DEAD[j] == f:",
-            "            return FLAGS_LIVE[j]",
-            "    return f"]
-    out += ["", f"cdef handler_t FLAGS_LIVE[{len(dead)}]", f"cdef handler_t FLAGS_DEAD[{len(dead)}]",
-            f"cdef handler_t OVERWRITERS[{len(OVERWRITE)}]",
-            f"cdef uint8_t OVERWRITE_COUNTED[{len(OVERWRITE)}]   # by an immediate: only if it is not 0",
-            f"cdef handler_t TRANSPARENT_FNS[{len(TRANSPARENT)}]"]
+            "    cdef FlagInfo* e = flag_info(f, False)",
+            "    return e.twin if e != NULL and (e.cls & FL_DEAD) else f"]
     out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][12]",
             f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][12]", "cdef handler_t JCC_VARIANTS[16]",
             f"cdef handler_t FUSE_FIRST[{len(FUSE)}]", f"cdef uint8_t FUSE_OSZ[{len(FUSE)}]",
@@ -255,14 +276,14 @@ def generate() -> str:
                            f"v_{generic[2:]}_{opcode:x}_{osz}{v}")
     for cc in range(16):
         out.append(f"    JCC_VARIANTS[{cc}] = v_jcc_{cc}")
-    for n, (live, nf) in enumerate(dead):
-        out.append(f"    FLAGS_LIVE[{n}] = {live}")
-        out.append(f"    FLAGS_DEAD[{n}] = {nf}")
-    for n, (name, counted) in enumerate(OVERWRITE):
-        out.append(f"    OVERWRITERS[{n}] = {name}")
-        out.append(f"    OVERWRITE_COUNTED[{n}] = {int(counted)}")
-    for n, name in enumerate(TRANSPARENT):
-        out.append(f"    TRANSPARENT_FNS[{n}] = {name}")
+    out.append("    memset(FLAG_INFO, 0, sizeof(FLAG_INFO))")
+    for live, nf in dead:
+        out.append(f"    flag_class({live}, FL_LIVE, {nf})")
+        out.append(f"    flag_class({nf}, FL_DEAD, {live})")
+    for name, counted in OVERWRITE:
+        out.append(f"    flag_class({name}, FL_OVERWRITES{' | FL_COUNTED' if counted else ''}, NULL)")
+    for name in TRANSPARENT:
+        out.append(f"    flag_class({name}, FL_TRANSPARENT, NULL)")
     out.append("    memset(FUSED, 0, sizeof(FUSED))")
     for k, (name, first, osz, kind, _, ccs) in enumerate(FUSE):
         out.append(f"    FUSE_FIRST[{k}] = {first}")
