@@ -129,7 +129,8 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cdef Block* b
     cdef Insn* i
     cdef Insn* cut
-    cdef handler_t saved
+    cdef Insn* last
+    cdef handler_t saved, saved_last = NULL
     cdef uint64_t ipmask = c.ipmask, rel
     cdef int rc
     cdef uint32_t n, k
@@ -251,8 +252,14 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cut = &b.insns[n]
     saved = cut.fn
     cut.fn = h_block_end
+    last = flags_seen_at(b.insns, n)   # its flags are seen: not dead (gen_variants.py)
+    if last != NULL:
+        saved_last = last.fn
+        last.fn = flags_live(saved_last)
     rc = i.fn(c, i)
     cut.fn = saved
+    if last != NULL:
+        last.fn = saved_last
     return rc
 
 cdef int cpu_run(CPU* c) noexcept nogil:

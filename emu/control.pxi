@@ -195,12 +195,12 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
         d = get_r(c, i.reg, osz)
         if is_reg(i, kind):
             s = get_r(c, i.rm, osz)
-        elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &s):
+        elif rd_or_miss(c, addr_of(c, i, kind), osz, kind, &s):
             return first(c, i)
     else:
         if is_reg(i, kind):
             d = get_r(c, i.rm, osz)
-        elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &d):
+        elif rd_or_miss(c, addr_of(c, i, kind), osz, kind, &d):
             return first(c, i)
         s = (i.imm & m) if form == FM_EI else get_r(c, i.reg, osz)
     if form == FM_TEST:
@@ -211,7 +211,7 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
         else:                               # 8, 9: SF
             t = sign_of(r, bits)
     else:
-        r = do_alu(c, op, d, s, bits)       # CMP or SUB (register destination)
+        r = do_alu(c, op, d, s, bits, True)       # CMP or SUB (register destination)
         if op != A_CMP:
             if form == FM_GE:
                 set_r(c, i.reg, osz, r)

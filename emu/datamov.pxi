@@ -10,7 +10,7 @@ cdef inline int mov_EG(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     if is_reg(i, kind):
         set_r(c, i.rm, osz, get_r(c, i.reg, osz))
         return next_insn_reg(c, i)
-    rc = wr_or_miss(c, mem_la(c, i), osz, kind, get_r(c, i.reg, osz))
+    rc = wr_or_miss(c, addr_of(c, i, kind), osz, kind, get_r(c, i.reg, osz))
     if rc:
         return slow(c, i) if rc == RC_MISS else rc
     return next_mem(c, i, kind)
@@ -21,7 +21,7 @@ cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     if is_reg(i, kind):
         set_r(c, i.reg, osz, get_r(c, i.rm, osz))
         return next_insn_reg(c, i)
-    rc = rd_or_miss(c, mem_la(c, i), osz, kind, &v)
+    rc = rd_or_miss(c, addr_of(c, i, kind), osz, kind, &v)
     if rc:
         return slow(c, i) if rc == RC_MISS else rc
     set_r(c, i.reg, osz, v)
@@ -32,7 +32,7 @@ cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     if is_reg(i, kind):
         set_r(c, i.rm, osz, i.imm)
         return next_insn_reg(c, i)
-    rc = wr_or_miss(c, mem_la(c, i), osz, kind, i.imm)
+    rc = wr_or_miss(c, addr_of(c, i, kind), osz, kind, i.imm)
     if rc:
         return slow(c, i) if rc == RC_MISS else rc
     return next_mem(c, i, kind)
@@ -51,7 +51,7 @@ cdef inline int movx(CPU* c, Insn* i, uint32_t size, bint signed, uint32_t osz,
     if is_reg(i, kind):
         v = get_r(c, i.rm, size)
     else:
-        rc = rd_or_miss(c, mem_la(c, i), size, kind, &v)
+        rc = rd_or_miss(c, addr_of(c, i, kind), size, kind, &v)
         if rc:
             return slow(c, i) if rc == RC_MISS else rc
     set_r(c, i.reg, osz, <uint64_t>sext(v, size * 8) if signed else v)
@@ -77,12 +77,13 @@ cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
     set_r(c, i.reg, i.osz, <uint64_t>sext(v, size * 8))
     return next_insn(c, i)
 
-cdef inline int lea(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
-    """LEA: the template of the generic handler and its variants by size."""
-    set_r(c, i.reg, osz, ea_of(c, i))
+cdef inline int lea(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+    """LEA: the template of the generic handler and its variants by size and
+    form (the flat forms' address is the effective address)."""
+    set_r(c, i.reg, osz, addr_of(c, i, kind) if kind >= K_MEMF else ea_of(c, i))
     return next_insn_reg(c, i)           # (computes an address, accesses nothing)
 
-cdef int h_lea(CPU* c, Insn* i) noexcept nogil: return lea(c, i, i.osz)
+cdef int h_lea(CPU* c, Insn* i) noexcept nogil: return lea(c, i, i.osz, K_ANY)
 
 cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
     """XCHG r/m, reg (86/87) and XCHG rAX, reg (90+r, decoded as mod 3)."""
@@ -158,7 +159,7 @@ cdef int h_xadd(CPU* c, Insn* i) noexcept nogil:
         la = mem_la(c, i)
         if rmw_read(c, la, i.osz, &d):
             return RC_FAULT
-    r = do_alu(c, A_ADD, d, s, i.osz * 8)
+    r = do_alu(c, A_ADD, d, s, i.osz * 8, True)
     set_r(c, i.reg, i.osz, d)
     if i.mod == 3:
         set_r(c, i.rm, i.osz, r)
@@ -176,7 +177,7 @@ cdef int h_cmpxchg(CPU* c, Insn* i) noexcept nogil:
         if rmw_read(c, la, i.osz, &d):
             return RC_FAULT
     acc = get_r(c, R_AX, i.osz)
-    do_alu(c, A_CMP, acc, d, i.osz * 8)
+    do_alu(c, A_CMP, acc, d, i.osz * 8, True)
     if acc == d:
         return ok_next(c, i, rm_write(c, i, i.osz, get_r(c, i.reg, i.osz)))
     rm_write(c, i, i.osz, d)

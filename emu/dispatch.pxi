@@ -20,9 +20,9 @@ cdef inline int next_insn_reg(CPU* c, Insn* i) noexcept nogil:
     return i.fn(c, i)
 
 cdef inline int next_mem(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
-    """next_insn after a memory access: a K_MEM variant's was a TLB hit
+    """next_insn after a memory access: a K_MEM(F) variant's was a TLB hit
     (memory.pxi), which leaves decoded code and breakpoints alone."""
-    return next_insn_reg(c, i) if kind == K_MEM else next_insn(c, i)
+    return next_insn_reg(c, i) if kind >= K_MEM else next_insn(c, i)
 
 cdef inline int ok_next(CPU* c, Insn* i, int rc) noexcept nogil:
     """Chain on if a final step (a store, a push, a segment load) succeeded."""

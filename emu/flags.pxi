@@ -28,6 +28,10 @@ cdef enum:
     LF_SHR = 7
     LF_SAR = 8
     LF_MUL = 9     # MUL/IMUL: src = CF = OF (the product overflowed); SF ZF PF from res, AF 0
+    # Or'ed into another kind by a rotate (ROL/ROR/RCL/RCR), which sets CF
+    # and OF only: those two are in eflags, the other four as the kind says.
+    # So a rotate costs no materialization of the flags before it.
+    LF_CFOF = 16
 
 cdef uint8_t PARITY[256]
 
@@ -83,7 +87,7 @@ cdef inline uint64_t get_cf(CPU* c) noexcept nogil:
         return (<uint64_t>(sext(d, bits) >> (s - 1))) & 1
     if op == LF_MUL:
         return s
-    return c.eflags & F_CF   # LF_NONE, LF_INC, LF_DEC
+    return c.eflags & F_CF   # LF_NONE, LF_INC, LF_DEC, LF_CFOF
 
 cdef inline uint64_t get_zf(CPU* c) noexcept nogil:
     if c.lf_op == LF_NONE:
@@ -101,7 +105,7 @@ cdef inline uint64_t get_pf(CPU* c) noexcept nogil:
     return PARITY[c.lf_res & 0xFF] >> 2
 
 cdef inline uint64_t get_af(CPU* c) noexcept nogil:
-    cdef uint32_t op = c.lf_op
+    cdef uint32_t op = c.lf_op & ~<uint32_t>LF_CFOF
     if op == LF_NONE:
         return (c.eflags >> 4) & 1
     if op == LF_ADD or op == LF_SUB or op == LF_INC or op == LF_DEC:
@@ -121,7 +125,7 @@ cdef inline uint64_t get_of(CPU* c) noexcept nogil:
         return sign_of(d, bits)
     if op == LF_MUL:
         return s
-    if op == LF_NONE:
+    if op == LF_NONE or (op & LF_CFOF):
         return (c.eflags >> 11) & 1
     return 0   # LF_LOGIC, LF_SAR
 

@@ -12,21 +12,31 @@ import sys
 ALU_OPS = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]
 SIZES = (4, 8)
 BYTE_TOO = (1, 4, 8)        # ... and the byte forms of compiled C's string code
-SLOT = {1: 0, 4: 1, 8: 2}  # a variant's place in its row: SLOT[osz] * 2 + (memory form)
-KINDS = {"r": "K_REG", "m": "K_MEM"}
+# A variant's place in its row: SLOT[osz] * 4 + FORM[kind]: the register
+# form, memory, and memory at a flat base (+ index) + displacement (K_MEMF,
+# K_MEMX: 64-bit mode, no FS/GS), which skip the segment base and the masks.
+# Templates that take no flat forms use their memory variant there.  The
+# order is that of the K_* values, so FORM = kind - K_REG.
+SLOT = {1: 0, 4: 1, 8: 2}
+KINDS = {"r": "K_REG", "m": "K_MEM", "f": "K_MEMF", "x": "K_MEMX"}
+FORM = {k: n for n, k in enumerate(KINDS)}
+FLAT_KINDS = ("f", "x")
 
 # generic handler -> (template call with {osz} and {kind}, the sizes it has
-# variants for); each size has a register and a memory form.
+# variants for); each size has a register and a memory form, and a flat
+# memory form if the handler is in FLAT.
 SIZED = {}
 for op in ALU_OPS:
     for form in ("EG", "GE", "EI"):
-        SIZED[f"h_{op}_{form}"] = (f"alu_{form}(c, i, A_{op.upper()}, {{osz}}, {{kind}}, h_{op}_{form})",
+        SIZED[f"h_{op}_{form}"] = (f"alu_{form}(c, i, A_{op.upper()}, {{osz}}, {{kind}}, h_{op}_{form}, {{fl}})",
                                    BYTE_TOO if op in ("and", "sub", "cmp") else SIZES)
 for form in ("EG", "GE", "EI"):
     SIZED[f"h_mov_{form}"] = (f"mov_{form}(c, i, {{osz}}, {{kind}}, h_mov_{form})", BYTE_TOO)
-SIZED["h_imul_GE"] = ("imul_G(c, i, False, {osz}, {kind}, h_imul_GE)", SIZES)
-SIZED["h_imul_GEI"] = ("imul_G(c, i, True, {osz}, {kind}, h_imul_GEI)", SIZES)
-SIZED["h_lea"] = ("lea(c, i, {osz})", SIZES)   # (its register forms are #UD: never used)
+SIZED["h_imul_GE"] = ("imul_G(c, i, False, {osz}, {kind}, h_imul_GE, {fl})", SIZES)
+SIZED["h_imul_GEI"] = ("imul_G(c, i, True, {osz}, {kind}, h_imul_GEI, {fl})", SIZES)
+for _op in ("inc", "dec", "not", "neg"):
+    SIZED[f"h_{_op}"] = (f"unary_op(c, i, U_{_op.upper()}, {{osz}}, {{kind}}, h_{_op}, {{fl}})", SIZES)
+SIZED["h_lea"] = ("lea(c, i, {osz}, {kind})", SIZES)   # (its register forms are #UD: never used)
 # (PUSH/POP r, CALL rel and RET have no r/m operand: both forms are the same)
 for _name in ("push_r", "pop_r", "call_rel", "ret"):
     SIZED[f"h_{_name}"] = (f"{_name}(c, i, {{osz}})", SIZES)
@@ -45,10 +55,17 @@ MOVX = {("h_movzx", 0x1B6): "movx(c, i, 1, False, {osz}, {kind}, h_movzx)",
         ("h_movsx", 0x1BF): "movx(c, i, 2, True, {osz}, {kind}, h_movsx)"}
 for _op in ("shl", "shr", "sar"):
     for _opcode, _cnt in ((0xC1, "CNT_IMM"), (0xD1, "CNT_ONE"), (0xD3, "CNT_CL")):
-        MOVX[(f"h_{_op}", _opcode)] = f"shift_op(c, i, LF_{_op.upper()}, {_cnt}, {{osz}}, {{kind}})"
+        MOVX[(f"h_{_op}", _opcode)] = f"shift_op(c, i, LF_{_op.upper()}, {_cnt}, {{osz}}, {{kind}}, {{fl}})"
 for _n, _op in enumerate(("rol", "ror")):
     for _opcode, _cnt in ((0xC1, "CNT_IMM"), (0xD1, "CNT_ONE"), (0xD3, "CNT_CL")):
-        MOVX[(f"h_{_op}", _opcode)] = f"rotate_op(c, i, {_n}, {_cnt}, {{osz}}, {{kind}})"
+        MOVX[(f"h_{_op}", _opcode)] = f"rotate_op(c, i, {_n}, {_cnt}, {{osz}}, {{kind}}, {{fl}})"
+
+# The templates that take the flat forms (addr_of, and a TLB hit path with a
+# slow handler, or LEA): the rest have a register and a memory form only.
+FLAT = {g for g in list(SIZED) + list(MOVX)
+        if (g if isinstance(g, str) else g[0]).startswith(
+            ("h_add", "h_or", "h_adc", "h_sbb", "h_and", "h_sub", "h_xor", "h_cmp", "h_mov",
+             "h_imul", "h_inc", "h_dec", "h_not", "h_neg", "h_lea"))}
 
 # Macro-fused flag-setter + Jcc pairs (control.pxi fuse_jcc): for each first
 # instruction (the handler it has after specialize, its size and form), the
@@ -71,18 +88,63 @@ for osz in SIZES:
                  LOGIC_CC))
 
 
+# Flag liveness: an instruction whose flags the next flag writer in its
+# block overwrites (all six, reading none) without being able to fault runs
+# as a variant that records no flags (fl False; build_block calls
+# drop_dead_flags).  Between the two there may only be TRANSPARENT
+# instructions (register moves, LEA: no flags, no fault), so no exception,
+# hook or block exit can come between them; a block cut between them
+# (budget, `until`, single-step, breakpoints) swaps the last flag writer
+# before the cut (flags_seen_at) back to its live variant (flags_live, in
+# the run loop).  Dead variants: the generic handlers and
+# MOVX entries below, in all their forms (a memory form's miss goes to its
+# generic handler, which records the flags).  Overwriters: the register
+# forms of ADD OR AND SUB XOR CMP, IMUL, NEG, the shifts by 1 or by a
+# nonzero immediate, and the fused register-form pairs.
+DEAD = ([f"h_{op}_{form}" for op in ("add", "or", "and", "sub", "xor") for form in ("EG", "GE", "EI")]
+        + ["h_imul_GE", "h_imul_GEI", "h_inc", "h_dec", "h_neg"]
+        + [k for k in MOVX if k[0] in ("h_shl", "h_shr", "h_sar", "h_rol", "h_ror")])
+OVERWRITE = ([(f"v_{op}_{form}_{osz}r", False) for op in ("add", "or", "and", "sub", "xor", "cmp")
+              for form in ("EG", "GE", "EI") for osz in SIZED[f"h_{op}_{form}"][1]]
+             + [(f"v_{g}_{osz}r", False) for g in ("imul_GE", "imul_GEI", "neg") for osz in SIZES]
+             + [(f"v_{op}_{opc:x}_{osz}r", opc == 0xC1) for op in ("shl", "shr", "sar")
+                for opc in (0xC1, 0xD1) for osz in SIZES]
+             + [(f"v_{name}_j{cc}", False) for name, _, _, kind, _, ccs in FUSE if kind == "K_REG"
+                for cc in ccs])
+TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in BYTE_TOO]
+               + [f"v_{g}_{opc:x}_{osz}r" for g in ("movzx", "movsx") for opc in (0x1B6, 0x1B7, 0x1BE, 0x1BF)
+                  if (g == "movzx") == (opc < 0x1BE) for osz in SIZES]
+               + [f"v_lea_{osz}{k}" for osz in SIZES for k in ("m", "f", "x")])
+
+
+def variant_names(generic):
+    """(name, osz, kind letter, template call) of each variant of a SIZED or MOVX entry."""
+    if isinstance(generic, str):
+        call, sizes = SIZED[generic]
+        stem = generic[2:]
+    else:
+        call, sizes = MOVX[generic], SIZES
+        stem = f"{generic[0][2:]}_{generic[1]:x}"
+    for osz in sizes:
+        for k, kind in kinds_of(generic).items():
+            yield f"v_{stem}_{osz}{k}", osz, kind, call
+
+
+def kinds_of(generic) -> dict:
+    """The operand forms a SIZED or MOVX entry has variants for."""
+    return KINDS if generic in FLAT else {k: v for k, v in KINDS.items() if k not in FLAT_KINDS}
+
+
 def generate() -> str:
     out = ["# Generated by emu/gen_variants.py: do not edit.", ""]
-    for generic, (call, sizes) in SIZED.items():
-        for osz in sizes:
-            for k, kind in KINDS.items():
-                out.append(f"cdef int v_{generic[2:]}_{osz}{k}{SIG}: "
-                           f"return {call.format(osz=osz, kind=kind)}")
-    for (generic, opcode), call in MOVX.items():
-        for osz in SIZES:
-            for k, kind in KINDS.items():
-                out.append(f"cdef int v_{generic[2:]}_{opcode:x}_{osz}{k}{SIG}: "
-                           f"return {call.format(osz=osz, kind=kind)}")
+    dead = []          # (live variant, its dead-flags twin)
+    for generic in list(SIZED) + list(MOVX):
+        for name, osz, kind, call in variant_names(generic):
+            out.append(f"cdef int {name}{SIG}: return {call.format(osz=osz, kind=kind, fl='True')}")
+            if generic in DEAD:
+                out.append(f"cdef int {name}_nf{SIG}: "
+                           f"return {call.format(osz=osz, kind=kind, fl='False')}")
+                dead.append((name, name + "_nf"))
     for cc in range(16):
         out.append(f"cdef int v_jcc_{cc}{SIG}: return jcc(c, i, {cc})")
     for name, first, _, _, args, ccs in FUSE:
@@ -98,10 +160,10 @@ def generate() -> str:
             "        i.fn = JCC_VARIANTS[i.sub]",
             "        return",
             "    if i.osz == 1 or i.osz == 4 or i.osz == 8:",
-            f"        k = {SLOT[1] * 2} if i.osz == 1 else ({SLOT[4] * 2} if i.osz == 4 else {SLOT[8] * 2})",
+            f"        k = {SLOT[1] * 4} if i.osz == 1 else ({SLOT[4] * 4} if i.osz == 4 else {SLOT[8] * 4})",
             "    else:",
             "        return",
-            "    k += 0 if i.mod == 3 else 1"]
+            "    k += (K_REG if i.mod == 3 else mem_kind(i)) - K_REG"]
     for n, generic in enumerate(SIZED):
         out.append(f"    {'if' if n == 0 else 'elif'} f == {generic}:")
         out.append(f"        v = SIZED_VARIANTS[{n}][k]")
@@ -113,7 +175,7 @@ def generate() -> str:
             '    """Give a flag-setting instruction followed by a Jcc (both specialized)',
             '    the fused handler for the pair, if there is one."""',
             "    cdef uint32_t k, cc = j.sub & 15",
-            "    cdef uint32_t kind = K_REG if a.mod == 3 else K_MEM",
+            "    cdef uint32_t kind = K_REG if a.mod == 3 else mem_kind(a)",
             "    if j.fn != JCC_VARIANTS[cc]:",
             "        return",
             f"    for k in range({len(FUSE)}):",
@@ -121,8 +183,81 @@ def generate() -> str:
             "            if FUSED[k][cc] != NULL:",
             "                a.fn = FUSED[k][cc]",
             "            return"]
-    out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][6]",
-            f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][6]", "cdef handler_t JCC_VARIANTS[16]",
+    out += ["", "# Flag liveness (above): each handler's class, found by its address.",
+            "cdef enum:",
+            "    FL_TRANSPARENT = 1     # touches no flag, cannot fault",
+            "    FL_OVERWRITES = 2      # sets all six flags, reads none, cannot fault",
+            "    FL_COUNTED = 4         # ... only if its immediate count is not 0",
+            "    FL_LIVE = 8            # records its flags; twin: the variant that does not",
+            "    FL_DEAD = 16           # records none; twin: the variant that does",
+            "    FL_SLOTS = 2048",
+            "",
+            "cdef struct FlagInfo:",
+            "    handler_t fn",
+            "    handler_t twin",
+            "    uint32_t cls",
+            "",
+            "cdef FlagInfo FLAG_INFO[FL_SLOTS]   # open addressing on the handler's address",
+            "",
+            "cdef FlagInfo* flag_info(handler_t f, bint add) noexcept nogil:",
+            '    """The entry of f (a new one if add; else NULL when it has none)."""',
+            "    cdef size_t h = (<size_t>f >> 4) & (FL_SLOTS - 1)",
+            "    while FLAG_INFO[h].fn != NULL and FLAG_INFO[h].fn != f:",
+            "        h = (h + 1) & (FL_SLOTS - 1)",
+            "    if FLAG_INFO[h].fn == NULL:",
+            "        if not add:",
+            "            return NULL",
+            "        FLAG_INFO[h].fn = f",
+            "    return &FLAG_INFO[h]",
+            "",
+            "cdef void flag_class(handler_t f, uint32_t cls, handler_t twin) noexcept nogil:",
+            "    cdef FlagInfo* e = flag_info(f, True)",
+            "    e.cls |= cls",
+            "    if twin != NULL:",
+            "        e.twin = twin",
+            "",
+            "cdef inline uint32_t flag_cls(Insn* i) noexcept nogil:",
+            "    cdef FlagInfo* e = flag_info(i.fn, False)",
+            "    return e.cls if e != NULL else 0",
+            "",
+            "cdef bint overwrites_flags(Insn* i) noexcept nogil:",
+            '    """Does i set all six arithmetic flags, read none, and never fault?"""',
+            "    cdef uint32_t cls = flag_cls(i)",
+            "    if not (cls & FL_OVERWRITES):",
+            "        return False",
+            "    return not (cls & FL_COUNTED) or (i.imm & (0x3F if i.osz == 8 else 0x1F)) != 0",
+            "",
+            "cdef void drop_dead_flags(Insn* insns, uint32_t n) noexcept nogil:",
+            '    """Flag liveness over a block of n instructions (no markers), from its end."""',
+            "    cdef uint32_t k = n",
+            "    cdef bint dead = False, over",
+            "    cdef FlagInfo* e",
+            "    while k > 0:",
+            "        k -= 1",
+            "        if flag_cls(&insns[k]) & FL_TRANSPARENT:",
+            "            continue",
+            "        over = overwrites_flags(&insns[k])",
+            "        if dead:",
+            "            e = flag_info(insns[k].fn, False)",
+            "            if e != NULL and (e.cls & FL_LIVE):",
+            "                insns[k].fn = e.twin",
+            "        dead = over",
+            "",
+            "cdef Insn* flags_seen_at(Insn* insns, uint32_t n) noexcept nogil:",
+            '    """The last flag writer before a cut at insns[n] (NULL if none): its',
+            '    flags are seen there."""',
+            "    while n > 0:",
+            "        n -= 1",
+            "        if not (flag_cls(&insns[n]) & FL_TRANSPARENT):",
+            "            return &insns[n]",
+            "    return NULL",
+            "",
+            "cdef handler_t flags_live(handler_t f) noexcept nogil:",
+            '    """The variant of f that records its flags (f itself if it does)."""',
+            "    cdef FlagInfo* e = flag_info(f, False)",
+            "    return e.twin if e != NULL and (e.cls & FL_DEAD) else f"]
+    out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][12]",
+            f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][12]", "cdef handler_t JCC_VARIANTS[16]",
             f"cdef handler_t FUSE_FIRST[{len(FUSE)}]", f"cdef uint8_t FUSE_OSZ[{len(FUSE)}]",
             f"cdef uint8_t FUSE_KIND[{len(FUSE)}]", f"cdef handler_t FUSED[{len(FUSE)}][16]", "",
             "cdef void init_variants() noexcept nogil:"]
@@ -130,14 +265,25 @@ def generate() -> str:
             "    memset(MOVX_VARIANTS, 0, sizeof(MOVX_VARIANTS))"]
     for n, (generic, (_, sizes)) in enumerate(SIZED.items()):
         for osz in sizes:
-            for j, k in enumerate(KINDS):
-                out.append(f"    SIZED_VARIANTS[{n}][{SLOT[osz] * 2 + j}] = v_{generic[2:]}_{osz}{k}")
+            for k in KINDS:
+                v = k if k in kinds_of(generic) else "m"
+                out.append(f"    SIZED_VARIANTS[{n}][{SLOT[osz] * 4 + FORM[k]}] = v_{generic[2:]}_{osz}{v}")
     for n, (generic, opcode) in enumerate(MOVX):
         for osz in SIZES:
-            for j, k in enumerate(KINDS):
-                out.append(f"    MOVX_VARIANTS[{n}][{SLOT[osz] * 2 + j}] = v_{generic[2:]}_{opcode:x}_{osz}{k}")
+            for k in KINDS:
+                v = k if k in kinds_of((generic, opcode)) else "m"
+                out.append(f"    MOVX_VARIANTS[{n}][{SLOT[osz] * 4 + FORM[k]}] = "
+                           f"v_{generic[2:]}_{opcode:x}_{osz}{v}")
     for cc in range(16):
         out.append(f"    JCC_VARIANTS[{cc}] = v_jcc_{cc}")
+    out.append("    memset(FLAG_INFO, 0, sizeof(FLAG_INFO))")
+    for live, nf in dead:
+        out.append(f"    flag_class({live}, FL_LIVE, {nf})")
+        out.append(f"    flag_class({nf}, FL_DEAD, {live})")
+    for name, counted in OVERWRITE:
+        out.append(f"    flag_class({name}, FL_OVERWRITES{' | FL_COUNTED' if counted else ''}, NULL)")
+    for name in TRANSPARENT:
+        out.append(f"    flag_class({name}, FL_TRANSPARENT, NULL)")
     out.append("    memset(FUSED, 0, sizeof(FUSED))")
     for k, (name, first, osz, kind, _, ccs) in enumerate(FUSE):
         out.append(f"    FUSE_FIRST[{k}] = {first}")

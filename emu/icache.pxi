@@ -193,6 +193,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if (ends or guarded or i.fn == h_ud or i.fn == h_gp0 or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask or (c.has_until and rip + off == c.until)):
             break
+    if n == m:
+        drop_dead_flags(b.insns, n)        # flag liveness (gen_variants.py); not with markers
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_guard_end if guarded else h_block_end   # the end marker
     b.insns[n].off = b.insns[n].next = off

@@ -24,6 +24,23 @@ cdef inline uint64_t lin_of(CPU* c, uint32_t seg, uint64_t ea) noexcept nogil:
 cdef inline uint64_t mem_la(CPU* c, Insn* i) noexcept nogil:
     return lin_of(c, i.seg, ea_of(c, i))
 
+cdef inline uint32_t mem_kind(Insn* i) noexcept nogil:
+    """The operand form (alu.pxi K_*) of a memory operand: K_MEMF or K_MEMX
+    in 64-bit mode (address size 8) with no FS/GS override (segment 6, the
+    always-zero base), by whether it has an index; else K_MEM."""
+    if i.asz != 8 or i.seg != 6:
+        return K_MEM
+    return K_MEMF if i.index == R_ZERO else K_MEMX
+
+cdef inline uint64_t addr_of(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """mem_la for an operand form (mem_kind, chosen at decode): the flat
+    forms need no segment base and no masks (all ones in 64-bit mode)."""
+    if kind == K_MEMF:
+        return c.r[i.base] + <uint64_t>i.disp
+    if kind == K_MEMX:
+        return c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp
+    return mem_la(c, i)
+
 # Exception vectors (SDM Vol. 3A, table 6-1).
 cdef enum:
     EXC_DE = 0       # divide error
@@ -279,18 +296,28 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
         slow_access_done(c, la, size, False)
     return 0
 
+cdef inline TlbEntry* tlb_slot(TlbEntry* tlb, uint64_t la) noexcept nogil:
+    return &tlb[(la >> 12) & 255]
+
+cdef inline bint tlb_covers(TlbEntry* e, uint64_t la, uint32_t size) noexcept nogil:
+    """Does e, la's slot, hold the page of all of [la, la + size)?  The hit
+    test of every access: one compare, with the tag of the last byte's page.
+    A tag sits in the slot of its low 8 bits, and an access spans at most two
+    pages, so the last byte's page can be in la's slot only if it is la's."""
+    return e.tag == (la + size - 1) >> 12
+
 cdef inline uint8_t* tlb_host(TlbEntry* tlb, uint64_t la, uint32_t size) noexcept nogil:
     """The host address of [la, la + size) if `tlb` holds its page (and the
-    access stays in the page), else NULL: the hit path of every access."""
-    cdef TlbEntry* e = &tlb[(la >> 12) & 255]
-    if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
+    access stays in the page), else NULL."""
+    cdef TlbEntry* e = tlb_slot(tlb, la)
+    if tlb_covers(e, la, size):
         return e.addend + la
     return NULL
 
 cdef inline int rd(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nogil:
-    cdef uint8_t* p = tlb_host(c.tlb_r, la, size)
-    if p != NULL:
-        out[0] = load_le(p, size)
+    cdef TlbEntry* e = tlb_slot(c.tlb_r, la)
+    if tlb_covers(e, la, size):
+        out[0] = load_le(e.addend + la, size)
         return 0
     return rd_slow(c, la, size, out)
 
@@ -305,33 +332,33 @@ cdef enum:
     RC_MISS = 100
 
 cdef inline int rd_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t* out) noexcept nogil:
-    """rd (kind K_ANY), or its TLB hit path (K_MEM: RC_MISS otherwise)."""
-    cdef uint8_t* p
-    if kind != K_MEM:
+    """rd (kind K_ANY), or its TLB hit path (K_MEM, K_MEMF: RC_MISS otherwise)."""
+    cdef TlbEntry* e
+    if kind < K_MEM:
         return rd(c, la, size, out)
-    p = tlb_host(c.tlb_r, la, size)
-    if p == NULL:
+    e = tlb_slot(c.tlb_r, la)
+    if not tlb_covers(e, la, size):
         return RC_MISS
-    out[0] = load_le(p, size)
+    out[0] = load_le(e.addend + la, size)
     return 0
 
 cdef inline int wr_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t v) noexcept nogil:
-    """wr (kind K_ANY), or its TLB hit path (K_MEM: RC_MISS otherwise)."""
-    cdef uint8_t* p
-    if kind != K_MEM:
+    """wr (kind K_ANY), or its TLB hit path (K_MEM, K_MEMF: RC_MISS otherwise)."""
+    cdef TlbEntry* e
+    if kind < K_MEM:
         return wr(c, la, size, v)
-    p = tlb_host(c.tlb_w, la, size)
-    if p == NULL:
+    e = tlb_slot(c.tlb_w, la)
+    if not tlb_covers(e, la, size):
         return RC_MISS
-    store_le(p, size, v)
+    store_le(e.addend + la, size, v)
     return 0
 
 cdef inline int rmw_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t* out) noexcept nogil:
-    """rmw_read (kind K_ANY), or its TLB hit path (K_MEM: the page is in
-    both TLBs, so the store that follows hits too; RC_MISS otherwise)."""
-    if kind != K_MEM:
+    """rmw_read (kind K_ANY), or its TLB hit path (K_MEM, K_MEMF: the page
+    is in both TLBs, so the store that follows hits too; RC_MISS otherwise)."""
+    if kind < K_MEM:
         return rmw_read(c, la, size, out)
-    if tlb_host(c.tlb_w, la, size) == NULL:
+    if not tlb_covers(tlb_slot(c.tlb_w, la), la, size):
         return RC_MISS
     return rd_or_miss(c, la, size, kind, out)
 
@@ -369,9 +396,9 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     return 0
 
 cdef inline int wr(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
-    cdef uint8_t* p = tlb_host(c.tlb_w, la, size)
-    if p != NULL:
-        store_le(p, size, v)
+    cdef TlbEntry* e = tlb_slot(c.tlb_w, la)
+    if tlb_covers(e, la, size):
+        store_le(e.addend + la, size, v)
         return 0
     return wr_slow(c, la, size, v)
 
@@ -379,8 +406,7 @@ cdef inline int check_wr(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     """Fault now if a later store of `size` bytes at la would fault (for
     instructions that must not change state before a faulting store)."""
     cdef uint64_t pa
-    cdef TlbEntry* e = &c.tlb_w[(la >> 12) & 255]
-    if e.tag == (la >> 12) and (la & 0xFFF) <= 0x1000 - size:
+    if tlb_covers(tlb_slot(c.tlb_w, la), la, size):
         return 0
     if check_span(c, la, size) or (c.segchk and seg_check(c, la, size, True)):
         return RC_FAULT

@@ -94,31 +94,32 @@ cdef int h_imul1(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef inline int imul_G(CPU* c, Insn* i, bint imm, uint32_t osz, uint32_t kind,
-                       handler_t slow) noexcept nogil:
+                       handler_t slow, bint fl) noexcept nogil:
     """IMUL r, r/m (imm False) and IMUL r, r/m, imm: the template of the
     generic handlers and of their specialized variants (gen_variants.py;
-    `slow` as for alu_rm)."""
+    `slow` and fl as for alu_rm)."""
     cdef uint64_t s, lo, hi
     cdef bint ovf
     cdef int rc
     if is_reg(i, kind):
         s = get_r(c, i.rm, osz)
     else:
-        rc = rd_or_miss(c, mem_la(c, i), osz, kind, &s)
+        rc = rd_or_miss(c, addr_of(c, i, kind), osz, kind, &s)
         if rc:
             return slow(c, i) if rc == RC_MISS else rc
     lo = imul_full(s, (i.imm & size_mask(osz)) if imm else get_r(c, i.reg, osz), osz, &hi, &ovf)
     set_r(c, i.reg, osz, lo)
-    mul_flags(c, lo, osz * 8, ovf)
+    if fl:
+        mul_flags(c, lo, osz * 8, ovf)
     return next_insn_reg(c, i) if is_reg(i, kind) else next_mem(c, i, kind)
 
 cdef int h_imul_GE(CPU* c, Insn* i) noexcept nogil:
     """IMUL r, r/m (0F AF)."""
-    return imul_G(c, i, False, i.osz, K_ANY, NULL)
+    return imul_G(c, i, False, i.osz, K_ANY, NULL, True)
 
 cdef int h_imul_GEI(CPU* c, Insn* i) noexcept nogil:
     """IMUL r, r/m, imm (69, 6B)."""
-    return imul_G(c, i, True, i.osz, K_ANY, NULL)
+    return imul_G(c, i, True, i.osz, K_ANY, NULL, True)
 
 cdef int h_div(CPU* c, Insn* i) noexcept nogil:
     """DIV r/m: unsigned rDX:rAX / r/m; #DE on a zero divisor or overflow.

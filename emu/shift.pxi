@@ -28,10 +28,10 @@ cdef inline uint32_t shift_count(CPU* c, Insn* i, uint32_t cnt, uint32_t osz) no
     return <uint32_t>(n & (0x3F if osz == 8 else 0x1F))
 
 cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t osz,
-                         uint32_t kind) noexcept nogil:
+                         uint32_t kind, bint fl) noexcept nogil:
     """SHL/SHR/SAR; op is LF_SHL, LF_SHR or LF_SAR.  A zero count changes
     nothing (not even the flags).  The template of the generic handlers and
-    of their specialized variants (gen_variants.py)."""
+    of their specialized variants (gen_variants.py); fl as for do_alu."""
     cdef uint64_t d, r, la
     cdef uint32_t bits = osz * 8
     cdef uint32_t n = shift_count(c, i, cnt, osz)
@@ -52,22 +52,24 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t os
     else:
         r = <uint64_t>(sext(d, bits) >> (n if n < 64 else 63))
     r &= size_mask(osz)
-    set_lazy(c, op, bits, d, n, r)
+    if fl:
+        set_lazy(c, op, bits, d, n, r)
     if is_reg(i, kind):
         set_r(c, i.rm, osz, r)
         return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
-cdef int h_shl(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHL, CNT_ANY, i.osz, K_ANY)
-cdef int h_shr(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHR, CNT_ANY, i.osz, K_ANY)
-cdef int h_sar(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SAR, CNT_ANY, i.osz, K_ANY)
+cdef int h_shl(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHL, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_shr(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHR, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_sar(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SAR, CNT_ANY, i.osz, K_ANY, True)
 
 cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t osz,
-                          uint32_t rk) noexcept nogil:
-    """kind: 0 ROL, 1 ROR, 2 RCL, 3 RCR.  Flags are set eagerly: CF, and OF
-    (defined for a count of 1; other counts use the same formula).  The
+                          uint32_t rk, bint fl) noexcept nogil:
+    """kind: 0 ROL, 1 ROR, 2 RCL, 3 RCR.  CF and OF (defined for a count
+    of 1; other counts use the same formula) go to eflags, the other flags
+    stay as they were, lazy or not (LF_CFOF).  The
     template of the generic handlers and of the ROL/ROR variants (cnt, osz
-    and rk (K_*) as for shift_op)."""
+    rk (K_*) and fl as for shift_op)."""
     cdef uint64_t d, r, la, cf, m, of
     cdef uint32_t bits = osz * 8, t
     cdef uint32_t n = shift_count(c, i, cnt, osz)
@@ -82,8 +84,7 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
     m = size_mask(osz)
-    materialize(c)
-    cf = c.eflags & F_CF
+    cf = get_cf(c) if kind >= 2 else 0       # RCL/RCR rotate it in
     r = d
     if kind == 0:
         t = n % bits
@@ -109,16 +110,19 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
             while t:
                 cf, r = r & 1, (r >> 1) | (cf << (bits - 1))
                 t -= 1
-    c.eflags = (c.eflags & ~<uint64_t>(F_CF | F_OF)) | cf | (of << 11)
+    if fl:
+        if c.lf_op != LF_NONE:
+            c.lf_op |= LF_CFOF                # the other four flags stay lazy
+        c.eflags = (c.eflags & ~<uint64_t>(F_CF | F_OF)) | cf | (of << 11)
     if is_reg(i, rk):
         set_r(c, i.rm, osz, r)
         return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
-cdef int h_rol(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 0, CNT_ANY, i.osz, K_ANY)
-cdef int h_ror(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 1, CNT_ANY, i.osz, K_ANY)
-cdef int h_rcl(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 2, CNT_ANY, i.osz, K_ANY)
-cdef int h_rcr(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 3, CNT_ANY, i.osz, K_ANY)
+cdef int h_rol(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 0, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_ror(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 1, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_rcl(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 2, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_rcr(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 3, CNT_ANY, i.osz, K_ANY, True)
 
 cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
     """SHLD/SHRD r/m, reg, imm8|CL.  For 16-bit operands with a count above

@@ -35,13 +35,13 @@ cdef inline int string_step(CPU* c, Insn* i, uint32_t kind, int64_t step) noexce
     elif kind == S_CMPS:
         if rd(c, lin_of(c, i.seg, si), osz, &v) or rd(c, lin_of(c, S_ES, di), osz, &w):
             return RC_FAULT
-        do_alu(c, A_CMP, v, w, osz * 8)
+        do_alu(c, A_CMP, v, w, osz * 8, True)
         set_areg(c, R_SI, am, si + step)
         set_areg(c, R_DI, am, di + step)
     else:
         if rd(c, lin_of(c, S_ES, di), osz, &w):
             return RC_FAULT
-        do_alu(c, A_CMP, get_r(c, R_AX, osz), w, osz * 8)
+        do_alu(c, A_CMP, get_r(c, R_AX, osz), w, osz * 8, True)
         set_areg(c, R_DI, am, di + step)
     return RC_OK
 

@@ -1,0 +1,152 @@
+"""Flag liveness (gen_variants.py): an instruction whose flags the next flag
+writer overwrites (with only register moves and LEA between) runs without
+recording them.  That must not be visible: at every
+cut (count, `until`, single-step), at a fault in the next instruction and at
+the end, registers and flags must be those of the same code run one
+instruction a block (decode_cache=False, where nothing is ever dead)."""
+import random
+
+import pytest
+
+from emu import Machine
+from helpers import CODE, DATA, STACK, TF
+
+ARITH = 0x8D5
+
+# One block of flag writers: dead candidates followed by overwriters
+# (register-form ALU, IMUL, NEG, shifts by 1 or an immediate), and the
+# exceptions that keep flags alive: a shift by 0, ADC (reads CF), INC, rotates.
+SEQ32 = [
+    b"\x01\xd8",                      # add eax, ebx
+    b"\x89\xc6",                      # mov esi, eax
+    b"\x29\xd1",                      # sub ecx, edx
+    b"\x8d\x3c\x5b",                  # lea edi, [ebx + ebx*2]
+    b"\xb9\x05\x00\x00\x00",          # mov ecx, 5
+    b"\xc1\xc6\x03",                  # rol esi, 3
+    b"\x0f\xb6\xd3",                  # movzx edx, bl
+    b"\x31\xc7",                      # xor edi, eax
+    b"\xd1\xe0",                      # shl eax, 1
+    b"\x0f\xaf\xce",                  # imul ecx, esi
+    b"\xff\xc2",                      # inc edx
+    b"\xf7\xdb",                      # neg ebx
+    b"\x03\x05" + DATA.to_bytes(4, "little"),      # add eax, [DATA]
+    b"\x81\xe1\x34\x12\x00\x00",      # and ecx, 0x1234
+    b"\xc1\xea\x05",                  # shr edx, 5
+    b"\xc1\xe6\x00",                  # shl esi, 0 (changes no flag)
+    b"\x09\xc8",                      # or eax, ecx
+    b"\xc1\xcf\x07",                  # ror edi, 7
+    b"\x29\xf8",                      # sub eax, edi
+    b"\x11\xc1",                      # adc ecx, eax
+    b"\x01\x05" + DATA.to_bytes(4, "little"),      # add [DATA], eax
+    b"\x6b\xd0\x07",                  # imul edx, eax, 7
+    b"\xc1\xf8\x03",                  # sar eax, 3
+    b"\x39\xca",                      # cmp edx, ecx
+]
+SEQ64 = SEQ32[:12] + [
+    b"\x49\x03\x40\x08",              # add rax, [r8 + 8]
+    b"\x4b\x03\x0c\x88",              # add rcx, [r8 + r9*4]
+    b"\x48\x21\xc8",                  # and rax, rcx
+    b"\x48\xf7\xda",                  # neg rdx
+    b"\x48\x0f\xaf\xc2",              # imul rax, rdx
+    b"\x48\xc1\xc6\x0d",              # rol rsi, 13
+    b"\x48\xd1\xef",                  # shr rdi, 1
+    b"\x49\x01\x40\x10",              # add [r8 + 16], rax
+    b"\x48\x83\xe8\x4d",              # sub rax, 77
+    b"\x48\xff\xc9",                  # dec rcx
+    b"\x31\xc6",                      # xor esi, eax
+    b"\x48\xc1\xe7\x00",              # shl rdi, 0 (changes no flag)
+    b"\x48\x0b\xd0",                  # or rdx, rax
+] + SEQ32[12:]
+
+REGS32 = ("eax", "ebx", "ecx", "edx", "esi", "edi")
+REGS64 = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9")
+
+
+def setup(m, code, values, data):
+    m.mem_write(CODE, code)
+    m.mem_write(DATA, data)
+    for name, v in values.items():
+        m.reg_write(name, v)
+    m.reg_write("esp" if m.mode == 32 else "rsp", STACK)
+    m.reg_write("eflags", 0x2)
+
+
+def state(m, ex):
+    regs = REGS64 if m.mode == 64 else REGS32
+    return (ex.reason, ex.instructions, tuple(m.reg_read(r) for r in regs),
+            m.reg_read("rip" if m.mode == 64 else "eip"), m.reg_read("eflags") & ARITH,
+            m.mem_read(DATA, 24))
+
+
+def random_values(rng, mode):
+    bits = 64 if mode == 64 else 32
+    special = [0, 1, (1 << bits) - 1, 1 << (bits - 1), (1 << (bits - 1)) - 1, 0x80, 0xFF]
+    names = REGS64[:6] if mode == 64 else REGS32
+    values = {r: rng.choice(special) if rng.random() < 0.3 else rng.getrandbits(bits) for r in names}
+    if mode == 64:
+        values.update(r8=DATA, r9=1)
+    return values
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+def test_every_cut_matches_one_instruction_a_block(mode):
+    seq = SEQ64 if mode == 64 else SEQ32
+    code = b"".join(seq) + b"\xf4"
+    offsets = [sum(len(x) for x in seq[:k]) for k in range(len(seq) + 1)]
+    live = Machine(mode=mode, memory=0x10000)
+    plain = Machine(mode=mode, memory=0x10000, decode_cache=False)
+    rng = random.Random(15)
+    for _ in range(12):
+        values = random_values(rng, mode)
+        data = bytes(rng.getrandbits(8) for _ in range(24))
+        for m in (live, plain):
+            setup(m, code, values, data)
+        want = state(plain, plain.run(start=CODE, count=100))
+        assert want[0] == "hlt" and want[1] == len(seq) + 1
+        assert state(live, live.run(start=CODE, count=100)) == want
+        for k in range(1, len(seq) + 1):
+            for stop in ("count", "until"):
+                for m in (live, plain):
+                    setup(m, code, values, data)
+                kw = {"count": k} if stop == "count" else {"until": CODE + offsets[k]}
+                got = state(live, live.run(start=CODE, **kw))
+                assert got == state(plain, plain.run(start=CODE, **kw)), (mode, k, stop, values)
+                assert got[1] == k
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+def test_fault_after_a_flag_writer_sees_its_flags(mode):
+    # add eax, ebx; add ecx, [unmapped]: the first one's flags are live
+    far = 0x7FF00000
+    code = b"\x01\xd8" + b"\x03\x0c\x25" + far.to_bytes(4, "little") + b"\xf4"
+    for m in (Machine(mode=mode, memory=0x10000), Machine(mode=mode, memory=0x10000, decode_cache=False)):
+        m.mem_write(CODE, code)
+        m.reg_write("eax", 0xFFFFFFFF)
+        m.reg_write("ebx", 1)
+        m.reg_write("eflags", 0x2)
+        ex = m.run(start=CODE, count=100)
+        assert ex.reason == "unmapped" and ex.instructions == 1
+        assert m.reg_read("eflags") & ARITH == 0x55          # 0xFFFFFFFF + 1: CF PF AF ZF
+
+
+def test_single_step_sees_every_instructions_flags():
+    # pushf; or dword [esp], TF; popf; then the sequence, one #DB exit each
+    code = b"\x9c\x81\x0c\x24" + TF.to_bytes(4, "little") + b"\x9d"
+    start = CODE + len(code)
+    code += b"".join(SEQ32) + b"\xf4"
+    rng = random.Random(7)
+    values = random_values(rng, 32)
+    data = bytes(rng.getrandbits(8) for _ in range(24))
+    plain = Machine(mode=32, memory=1 << 20, decode_cache=False)
+    setup(plain, code, values, data)
+    plain.reg_write("esp", STACK)
+    plain.run(start=CODE, count=3)
+    m = Machine(mode=32, memory=1 << 20)
+    setup(m, code, values, data)
+    m.reg_write("esp", STACK)
+    m.run(start=CODE, count=3)
+    assert m.reg_read("eip") == start and m.reg_read("eflags") & TF
+    for _ in SEQ32:                  # TF: a #DB exit after each instruction
+        ex, want = m.run(count=100), plain.run(count=100)
+        assert ex.reason == "exception" and ex.vector == 1 and ex.instructions == 1
+        assert state(m, ex) == state(plain, want)
