@@ -141,39 +141,54 @@ cdef inline bint invalid_operands(FEnv* f, F80 a, F80 b, F80* r) noexcept nogil:
 cdef inline bint denormal_operand(FEnv* f, F80 a, F80 b) noexcept nogil:
     return f.den or f_denormal(a) or f_denormal(b)
 
+cdef inline bint both_normal(FEnv* f, F80 a, F80 b) noexcept nogil:
+    """a and b are normals (J set, exponent neither 0 nor 7FFF) and no memory
+    operand was a denormal: none of the special cases applies."""
+    return ((<uint32_t>(a.se & 0x7FFF) - 1 < EXP_INF - 1) and (<uint32_t>(b.se & 0x7FFF) - 1 < EXP_INF - 1)
+            and ((a.sig & b.sig) >> 63) != 0 and not f.den)
+
 cdef inline bint invalid_operand(FEnv* f, F80 a, F80* r) noexcept nogil:
     return invalid_operands(f, a, a, r)
 
 # --- rounding --------------------------------------------------------------
 
-cdef u128 round_bits(FEnv* f, uint32_t sign, u128 v, uint32_t prec, uint32_t rc, bint* carry) noexcept nogil:
-    """Round v to its top `prec` bits (of 128) in mode rc; PE and `up` as
-    the x87 sets them.  *carry: the rounding overflowed 2**128 (v is then
-    2**127)."""
-    cdef u128 unit = (<u128>1) << (128 - prec)
-    cdef u128 rem = v & (unit - 1)
-    cdef u128 half = unit >> 1
+cdef inline u128 round_bits(FEnv* f, uint32_t sign, u128 v, uint32_t prec, uint32_t rc, bint* carry) noexcept nogil:
+    """Round v to its top `prec` bits (of 128; prec is 24, 53 or 64, so the
+    rounding point lies in or just below the upper half) in mode rc; PE and
+    `up` as the x87 sets them.  *carry: the rounding overflowed 2**128 (v is
+    then 2**127).  In 64-bit halves: the remainder is the upper half's bits
+    below the unit and the whole lower half."""
+    cdef uint64_t hi = <uint64_t>(v >> 64), lo = <uint64_t>v
+    cdef uint64_t unit, rem, half
     cdef bint inc
     carry[0] = False
-    if rem == 0:
-        return v
+    if prec == 64:
+        if lo == 0:
+            return v
+        unit = 1
+        inc = lo > J_BIT or (lo == J_BIT and (hi & 1) != 0)    # (to nearest)
+    else:
+        unit = (<uint64_t>1) << (64 - prec)
+        rem = hi & (unit - 1)
+        if rem == 0 and lo == 0:
+            return v
+        half = unit >> 1
+        inc = rem > half or (rem == half and (lo != 0 or (hi & unit) != 0))
+        hi -= rem
     f.ex |= X_PE
-    if rc == RND_NEAR:
-        inc = rem > half or (rem == half and (v & unit) != 0)
-    elif rc == RND_DOWN:
+    if rc == RND_DOWN:
         inc = sign != 0
     elif rc == RND_UP:
         inc = sign == 0
-    else:
+    elif rc == RND_ZERO:
         inc = False
-    v -= rem
     if inc:
         f.up = 1
-        v += unit
-        if v == 0:
+        hi += unit
+        if hi == 0:
             carry[0] = True
-            v = (<u128>1) << 127
-    return v
+            hi = J_BIT
+    return (<u128>hi) << 64
 
 cdef inline bint tiny(FEnv* f, uint32_t sign, int32_t exp, u128 v, uint32_t prec) noexcept nogil:
     """Is sign * v * 2**(exp - BIAS - 127) (v normalized, exp <= 0) tiny?  The
@@ -245,19 +260,20 @@ cdef F80 f_add(FEnv* f, F80 a, F80 b, uint32_t negate_b) noexcept nogil:
     cdef uint32_t sa = f_sign(a), sb = f_sign(b) ^ negate_b, ta
     cdef int32_t ea, eb, te
     cdef u128 A, B, R
-    if invalid_operands(f, a, b, &r):
-        return r
-    if denormal_operand(f, a, b):
-        f.ex |= X_DE
-    if f_inf(a):
-        if f_inf(b) and sa != sb:
-            f.ex |= X_IE
-            return f_indefinite()
-        return f_inf_of(sa)
-    if f_inf(b):
-        return f_inf_of(sb)
-    if f_zero(a) and f_zero(b):
-        return f80(sa if sa == sb else f.rc == RND_DOWN, 0, 0)
+    if not both_normal(f, a, b):         # (the common case skips the special ones)
+        if invalid_operands(f, a, b, &r):
+            return r
+        if denormal_operand(f, a, b):
+            f.ex |= X_DE
+        if f_inf(a):
+            if f_inf(b) and sa != sb:
+                f.ex |= X_IE
+                return f_indefinite()
+            return f_inf_of(sa)
+        if f_inf(b):
+            return f_inf_of(sb)
+        if f_zero(a) and f_zero(b):
+            return f80(sa if sa == sb else f.rc == RND_DOWN, 0, 0)
     ea = <int32_t>f_exp(a) or 1
     eb = <int32_t>f_exp(b) or 1
     A = (<u128>a.sig) << 62
@@ -285,17 +301,18 @@ cdef F80 f_add(FEnv* f, F80 a, F80 b, uint32_t negate_b) noexcept nogil:
 cdef F80 f_mul(FEnv* f, F80 a, F80 b) noexcept nogil:
     cdef F80 r
     cdef uint32_t sign = f_sign(a) ^ f_sign(b)
-    if invalid_operands(f, a, b, &r):
-        return r
-    if denormal_operand(f, a, b):
-        f.ex |= X_DE
-    if f_inf(a) or f_inf(b):
+    if not both_normal(f, a, b):
+        if invalid_operands(f, a, b, &r):
+            return r
+        if denormal_operand(f, a, b):
+            f.ex |= X_DE
+        if f_inf(a) or f_inf(b):
+            if f_zero(a) or f_zero(b):
+                f.ex |= X_IE
+                return f_indefinite()
+            return f_inf_of(sign)
         if f_zero(a) or f_zero(b):
-            f.ex |= X_IE
-            return f_indefinite()
-        return f_inf_of(sign)
-    if f_zero(a) or f_zero(b):
-        return f80(sign, 0, 0)
+            return f80(sign, 0, 0)
     return norm_pack(f, sign, (<int32_t>f_exp(a) or 1) + (<int32_t>f_exp(b) or 1) - BIAS + 1,
                      <u128>a.sig * b.sig, f.prec)
 
@@ -306,25 +323,26 @@ cdef F80 f_div(FEnv* f, F80 a, F80 b) noexcept nogil:
     cdef int32_t ea, eb
     cdef uint64_t sa, sb, q, q2
     cdef u128 n, d
-    if invalid_operands(f, a, b, &r):
-        return r
-    if f_zero(b) and not f_inf(a):     # (ZE comes before DE)
-        if f_zero(a):
-            f.ex |= X_IE
-            return f_indefinite()
-        f.ex |= X_ZE
-        return f_inf_of(sign)
-    if denormal_operand(f, a, b):
-        f.ex |= X_DE
-    if f_inf(a):
+    if not both_normal(f, a, b):
+        if invalid_operands(f, a, b, &r):
+            return r
+        if f_zero(b) and not f_inf(a):     # (ZE comes before DE)
+            if f_zero(a):
+                f.ex |= X_IE
+                return f_indefinite()
+            f.ex |= X_ZE
+            return f_inf_of(sign)
+        if denormal_operand(f, a, b):
+            f.ex |= X_DE
+        if f_inf(a):
+            if f_inf(b):
+                f.ex |= X_IE
+                return f_indefinite()
+            return f_inf_of(sign)
         if f_inf(b):
-            f.ex |= X_IE
-            return f_indefinite()
-        return f_inf_of(sign)
-    if f_inf(b):
-        return f80(sign, 0, 0)
-    if f_zero(a):
-        return f80(sign, 0, 0)
+            return f80(sign, 0, 0)
+        if f_zero(a):
+            return f80(sign, 0, 0)
     f_unpack(a, &ea, &sa)
     f_unpack(b, &eb, &sb)
     d = sb                             # (u128 operands: a 128-bit division)
