@@ -541,17 +541,18 @@ cdef uint64_t f_to_bin(FEnv* f, F80 a, uint32_t mbits, uint32_t ebits) noexcept 
     cdef uint64_t sig, m
     cdef u128 v
     cdef bint carry
-    if f_unsupported(a):
-        f.ex |= X_IE
-        return ((<uint64_t>1) << (mbits + ebits)) | qnan
-    if f_nan(a):
-        if f_snan(a):
+    if not (a.sig >> 63) or f_exp(a) == 0 or f_exp(a) == EXP_INF:   # (normals skip these)
+        if f_unsupported(a):
             f.ex |= X_IE
-        return sbit | qnan | ((a.sig << 1) >> (64 - mbits))
-    if f_inf(a):
-        return sbit | ((<uint64_t>emax) << mbits)
-    if f_zero(a):
-        return sbit                    # (a denormal source raises no DE)
+            return ((<uint64_t>1) << (mbits + ebits)) | qnan
+        if f_nan(a):
+            if f_snan(a):
+                f.ex |= X_IE
+            return sbit | qnan | ((a.sig << 1) >> (64 - mbits))
+        if f_inf(a):
+            return sbit | ((<uint64_t>emax) << mbits)
+        if f_zero(a):
+            return sbit                # (a denormal source raises no DE)
     f_unpack(a, &e, &sig)
     te = e - BIAS + <int32_t>bias
     v = (<u128>sig) << 64

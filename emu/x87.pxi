@@ -218,17 +218,21 @@ cdef inline uint32_t compare_cc(int r) noexcept nogil:
 
 # --- memory operands -----------------------------------------------------------
 
-cdef int rd_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
-    """Load n (even) bytes.  A data operand (up to 10 bytes) with a
+cdef inline int rd_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+    """Load n (even) bytes."""
+    cdef uint8_t* p = tlb_host(c.tlb_r, la, n)
+    if p != NULL:                       # in one page the TLB holds: every read hits
+        memcpy(buf, p, n)
+        return 0
+    return rd_buf_slow(c, la, buf, n)
+
+cdef int rd_buf_slow(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+    """rd_buf off the TLB's hit path.  A data operand (up to 10 bytes) with a
     non-canonical last byte faults (#GP) before its first page is touched;
     the FLDENV/FRSTOR images are read field by field, as the host CPU does
     (a #PF on the first page comes first)."""
     cdef uint64_t v
     cdef uint32_t k
-    cdef uint8_t* p = tlb_host(c.tlb_r, la, n)
-    if p != NULL:                       # in one page the TLB holds: every read hits
-        memcpy(buf, p, n)
-        return 0
     if n <= 10 and check_span(c, la, n):
         return RC_FAULT
     for k in range(0, n, 2):
@@ -238,13 +242,16 @@ cdef int rd_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
         buf[k + 1] = <uint8_t>(v >> 8)
     return 0
 
-cdef int wr_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+cdef inline int wr_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
     """Store n (even) bytes; a fault leaves memory unchanged."""
-    cdef uint32_t k
     cdef uint8_t* p = tlb_host(c.tlb_w, la, n)
     if p != NULL:                       # (as each store's hit path)
         memcpy(p, buf, n)
         return 0
+    return wr_buf_slow(c, la, buf, n)
+
+cdef int wr_buf_slow(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+    cdef uint32_t k
     if check_wr(c, la, n):
         return RC_FAULT
     for k in range(0, n, 2):
