@@ -355,16 +355,42 @@ cdef F80 f_div(FEnv* f, F80 a, F80 b) noexcept nogil:
     return round_pack(f, sign, ea - eb + BIAS - (0 if sa >= sb else 1),
                       ((<u128>q) << 64) | q2, f.prec)
 
+cdef extern from "<math.h>" nogil:
+    double host_sqrt "sqrt"(double x)
+
 cdef uint64_t isqrt128(u128 m, u128* rem) noexcept nogil:
-    """floor(sqrt(m)) for m < 2**128, and m - root**2."""
-    cdef uint64_t r = 0, cand
+    """floor(sqrt(m)) for m < 2**128, and m - root**2.  Integer Newton steps,
+    x = (x + m // x) // 2, from any x0 >= floor(sqrt(m)) fall strictly until
+    they reach floor(sqrt(m)), then stop falling: exact whatever x0 was.
+    The host's square root of m as a double only makes x0 close (two or
+    three steps, no bit-by-bit loop); x0 is checked to be high enough, and
+    the bit-by-bit search is the fallback should it not be."""
+    cdef uint64_t x, cand
+    cdef u128 y
     cdef int k
-    for k in range(63, -1, -1):
-        cand = r | ((<uint64_t>1) << k)
-        if <u128>cand * cand <= m:
-            r = cand
-    rem[0] = m - <u128>r * r
-    return r
+    cdef double est = host_sqrt(<double><uint64_t>(m >> 64) * 18446744073709551616.0
+                                + <double><uint64_t>m)
+    if est >= 18446744073709549568.0:  # (the largest double below 2**64)
+        x = M64
+    else:
+        x = <uint64_t>est + 4096       # (a double's error at 2**64 is 2**11)
+        if x < <uint64_t>est:
+            x = M64
+    if x != M64 and <u128>(x + 1) * (x + 1) <= m:
+        x = 0                          # not above the root: search bit by bit
+        for k in range(63, -1, -1):
+            cand = x | ((<uint64_t>1) << k)
+            if <u128>cand * cand <= m:
+                x = cand
+    else:
+        while x != 0:
+            y = x                      # (u128 operands: a 128-bit division)
+            y = (y + m / y) >> 1
+            if y >= x:
+                break
+            x = <uint64_t>y
+    rem[0] = m - <u128>x * x
+    return x
 
 cdef F80 f_sqrt(FEnv* f, F80 a) noexcept nogil:
     cdef F80 r

@@ -4,7 +4,8 @@ host CPU.
 x87 (emu/x87.pxi, emu/softfloat.pxi): an m32fp/m64fp operand of FLD and of
 FADD..FDIVR whose page is in the TLB and whose value is normal is converted
 inline; arithmetic on two normals skips the special-operand checks;
-rounding works on 64-bit halves.  The cases draw normals with exponents at
+rounding works on 64-bit halves; FSQRT's integer root takes Newton steps
+from the host's estimate.  The cases draw normals with exponents at
 both ends of the binary32/binary64 range (and beyond, for ST(0), so that
 FST rounds to overflow, to denormals and to the smallest normal), all ones
 and all zeros fractions, sometimes a special value, under every rounding
@@ -67,6 +68,8 @@ def x87_cases(rng, count):
             op, pushes = mem(0xDC if wide else 0xD8, rng.choice(ARITH_M)), 2
         elif kind == 2:                 # FST/FSTP m32fp/m64fp
             op, pushes = mem(0xDD if wide else 0xD9, rng.choice((2, 3)), DST), 2
+        elif rng.random() < 0.25:       # FSQRT (the root by Newton steps)
+            op, pushes = b"\xd9\xfa", 2
         else:                           # FADD..FDIVR ST(0), ST(1) and the popping forms
             op, pushes = bytes([rng.choice((0xD8, 0xDC, 0xDE)), 0xC1 | (rng.choice(ARITH_M) << 3)]), 2
         cases.append(("%s fcw %04x" % (op.hex(), fcw), program(op, pushes),
