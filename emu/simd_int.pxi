@@ -668,14 +668,30 @@ cdef inline int32_t str_elem(const Vec* v, uint32_t k, uint32_t imm) noexcept no
         return sw(v.w[k]) if imm & 2 else <int32_t>v.w[k]
     return sb(v.b[k]) if imm & 2 else <int32_t>v.b[k]
 
+# Byte elements (most string code) go word-parallel: the comparison matrix
+# is built a row at a time as 16-bit masks from 64-bit lanes.
+cdef inline uint32_t zero_bytes(uint64_t q) noexcept nogil:
+    """An 8-bit mask of q's zero bytes (bit k: byte k), exact: adding 7F to
+    a byte's low seven bits carries into its top bit unless they are 0."""
+    cdef uint64_t t = ~(((q & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | q | 0x7F7F7F7F7F7F7F7FULL)
+    # Gather each byte's top bit: bit 8k+7 >> 7, times the multiplier, lands
+    # in bit 56 + k alone (no two partial products meet there).
+    return <uint32_t>(((t >> 7) * 0x0102040810204080ULL) >> 56)
+
+cdef inline uint32_t bytes_equal(const Vec* v, uint64_t pattern) noexcept nogil:
+    """16-bit mask of the bytes of v equal to those of pattern (two lanes
+    alike)."""
+    return zero_bytes(v.q[0] ^ pattern) | (zero_bytes(v.q[1] ^ pattern) << 8)
+
 cdef inline uint32_t str_implicit_len(const Vec* v, uint32_t imm) noexcept nogil:
     """Elements before the first null (8 or 16 if none)."""
     cdef uint32_t k
-    cdef uint32_t n = 8 if imm & 1 else 16
-    for k in range(n):
-        if str_elem(v, k, imm) == 0:
+    if not (imm & 1):
+        return pv_ctz64(bytes_equal(v, 0) | 0x10000)
+    for k in range(8):
+        if v.w[k] == 0:
             return k
-    return n
+    return 8
 
 cdef inline uint32_t str_explicit_len(uint64_t reg, bint wide, uint32_t imm) noexcept nogil:
     """|EAX| (|RAX| with REX.W), saturated to the element count."""
@@ -692,6 +708,51 @@ cdef inline void str_unpack(const Vec* v, uint32_t imm, int32_t* out) noexcept n
     for k in range(8 if imm & 1 else 16):
         out[k] = str_elem(v, k, imm)
 
+cdef inline uint32_t pcmpstr_finish(uint32_t res, uint32_t la, uint32_t lb, uint32_t n, uint32_t imm, uint32_t* flags) noexcept nogil:
+    """IntRes2 from IntRes1: the polarity; and the arithmetic flags."""
+    if imm & 0x10:                       # negative polarity (masked: valid b only)
+        res ^= ((1U << lb) - 1) if imm & 0x20 else ((1U << n) - 1)
+    flags[0] = ((F_CF if res else 0) | (F_ZF if lb < n else 0) | (F_SF if la < n else 0)
+                | (F_OF if res & 1 else 0))
+    return res
+
+cdef uint32_t pcmpstr_bytes(const Vec* va, const Vec* vb, uint32_t la, uint32_t lb, uint32_t imm) noexcept nogil:
+    """IntRes1 for byte elements: row i of the matrix (b's bytes equal to
+    a[i]) is one 16-bit mask; the aggregations combine rows."""
+    cdef uint32_t valid_b = (1U << lb) - 1, res, i, j, x, lo, hi, flip
+    cdef uint32_t agg = (imm >> 2) & 3
+    if agg == 0:                         # equal any: b[j] is one of a[0..la)
+        res = 0
+        for i in range(la):
+            res |= bytes_equal(vb, va.b[i] * 0x0101010101010101ULL)
+        return res & valid_b
+    if agg == 2:                         # equal each: invalid pairs compare equal
+        i = la if la < lb else lb
+        j = lb if la < lb else la
+        x = zero_bytes(va.q[0] ^ vb.q[0]) | (zero_bytes(va.q[1] ^ vb.q[1]) << 8)
+        return (x & ((1U << i) - 1)) | (0xFFFF & ~((1U << j) - 1))
+    if agg == 3:                         # equal ordered: a matches b from j on
+        res = 0xFFFF
+        for i in range(la):
+            # b[j + i] == a[i] (valid), or j + i past the end: true
+            res &= ((bytes_equal(vb, va.b[i] * 0x0101010101010101ULL) & valid_b) >> i) | (0xFFFF & ~(0xFFFF >> i))
+            if not (res & (0xFFFF >> (i + 1))):
+                break                    # only starts the later rows cannot clear are left
+        return res
+    flip = 0x80 if imm & 2 else 0        # ranges (signed bytes: ordered as unsigned after flipping the sign bit)
+    res = 0
+    for j in range(lb):
+        x = vb.b[j] ^ flip
+        i = 0
+        while i + 1 < la:
+            lo = va.b[i] ^ flip
+            hi = va.b[i + 1] ^ flip
+            if lo <= x <= hi:
+                res |= 1U << j
+                break
+            i += 2
+    return res
+
 cdef uint32_t pcmpstr(const Vec* va, const Vec* vb, uint32_t la, uint32_t lb, uint32_t imm, uint32_t* flags) noexcept nogil:
     """IntRes2 of comparing va (xmm1, la valid elements) with vb (xmm2/m128,
     lb valid elements), and the arithmetic flags in *flags."""
@@ -700,6 +761,9 @@ cdef uint32_t pcmpstr(const Vec* va, const Vec* vb, uint32_t la, uint32_t lb, ui
     cdef int32_t x
     cdef int32_t a[16]
     cdef int32_t b[16]
+    if not (imm & 1):
+        res = pcmpstr_bytes(va, vb, la, lb, imm)
+        return pcmpstr_finish(res, la, lb, n, imm, flags)
     str_unpack(va, imm, a)
     str_unpack(vb, imm, b)
     for j in range(n):
@@ -734,11 +798,7 @@ cdef uint32_t pcmpstr(const Vec* va, const Vec* vb, uint32_t la, uint32_t lb, ui
                     bit = 0
                     break
         res |= bit << j
-    if imm & 0x10:                       # negative polarity (masked: valid b only)
-        res ^= ((1U << lb) - 1) if imm & 0x20 else ((1U << n) - 1)
-    flags[0] = ((F_CF if res else 0) | (F_ZF if lb < n else 0) | (F_SF if la < n else 0)
-                | (F_OF if res & 1 else 0))
-    return res
+    return pcmpstr_finish(res, la, lb, n, imm, flags)
 
 cdef inline int pcmpstr_op(CPU* c, Insn* i, bint explicit, bint index) noexcept nogil:
     cdef uint32_t k
@@ -755,7 +815,9 @@ cdef inline int pcmpstr_op(CPU* c, Insn* i, bint explicit, bint index) noexcept 
         la = str_implicit_len(a, imm)
         lb = str_implicit_len(&s, imm)
     res = pcmpstr(a, &s, la, lb, imm, &fl)
-    set_arith(c, fl)
+    # All six arithmetic flags are replaced: the lazy ones need no materializing.
+    c.lf_op = LF_NONE
+    c.eflags = (c.eflags & ~<uint64_t>F_ARITH) | fl
     if index:
         if res == 0:
             c.r[R_CX] = n
@@ -785,7 +847,7 @@ cdef int h_pcmpistrm(CPU* c, Insn* i) noexcept nogil: return pcmpstr_op(c, i, Fa
 
 # --- CRC32 (SSE4.2): CRC-32C, the Castagnoli polynomial, bit-reflected ---------------
 
-cdef uint32_t CRC32C_TABLE[256]     # the CRC of each byte value, a byte at a time
+cdef uint32_t CRC32C_TABLE[8][256]  # [0]: the CRC of each byte value; [k]: of it followed by k zero bytes
 
 cdef void init_crc32c() noexcept nogil:
     cdef uint32_t k, bit, crc
@@ -793,14 +855,29 @@ cdef void init_crc32c() noexcept nogil:
         crc = k
         for bit in range(8):
             crc = (crc >> 1) ^ (0x82F63B78U if crc & 1 else 0)
-        CRC32C_TABLE[k] = crc
+        CRC32C_TABLE[0][k] = crc
+    for bit in range(1, 8):
+        for k in range(256):
+            crc = CRC32C_TABLE[bit - 1][k]
+            CRC32C_TABLE[bit][k] = (crc >> 8) ^ CRC32C_TABLE[0][crc & 0xFF]
 
 init_crc32c()
 
 cdef inline uint32_t crc32c(uint32_t crc, uint64_t data, uint32_t size) noexcept nogil:
-    cdef uint32_t k
-    for k in range(size):
-        crc = CRC32C_TABLE[(crc ^ <uint32_t>(data >> (8 * k))) & 0xFF] ^ (crc >> 8)
+    """Slicing by 4 or 8: each byte's table accounts for the bytes after it."""
+    cdef uint32_t k, x, hi
+    if size < 4:
+        for k in range(size):
+            crc = CRC32C_TABLE[0][(crc ^ <uint32_t>(data >> (8 * k))) & 0xFF] ^ (crc >> 8)
+        return crc
+    x = crc ^ <uint32_t>data
+    k = size - 4                      # tables of the trailing bytes after x's
+    crc = (CRC32C_TABLE[k + 3][x & 0xFF] ^ CRC32C_TABLE[k + 2][(x >> 8) & 0xFF]
+           ^ CRC32C_TABLE[k + 1][(x >> 16) & 0xFF] ^ CRC32C_TABLE[k][x >> 24])
+    if size == 8:
+        hi = <uint32_t>(data >> 32)
+        crc ^= (CRC32C_TABLE[3][hi & 0xFF] ^ CRC32C_TABLE[2][(hi >> 8) & 0xFF]
+                ^ CRC32C_TABLE[1][(hi >> 16) & 0xFF] ^ CRC32C_TABLE[0][hi >> 24])
     return crc
 
 cdef int h_crc32(CPU* c, Insn* i) noexcept nogil:

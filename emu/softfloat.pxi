@@ -141,39 +141,54 @@ cdef inline bint invalid_operands(FEnv* f, F80 a, F80 b, F80* r) noexcept nogil:
 cdef inline bint denormal_operand(FEnv* f, F80 a, F80 b) noexcept nogil:
     return f.den or f_denormal(a) or f_denormal(b)
 
+cdef inline bint both_normal(FEnv* f, F80 a, F80 b) noexcept nogil:
+    """a and b are normals (J set, exponent neither 0 nor 7FFF) and no memory
+    operand was a denormal: none of the special cases applies."""
+    return ((<uint32_t>(a.se & 0x7FFF) - 1 < EXP_INF - 1) and (<uint32_t>(b.se & 0x7FFF) - 1 < EXP_INF - 1)
+            and ((a.sig & b.sig) >> 63) != 0 and not f.den)
+
 cdef inline bint invalid_operand(FEnv* f, F80 a, F80* r) noexcept nogil:
     return invalid_operands(f, a, a, r)
 
 # --- rounding --------------------------------------------------------------
 
-cdef u128 round_bits(FEnv* f, uint32_t sign, u128 v, uint32_t prec, uint32_t rc, bint* carry) noexcept nogil:
-    """Round v to its top `prec` bits (of 128) in mode rc; PE and `up` as
-    the x87 sets them.  *carry: the rounding overflowed 2**128 (v is then
-    2**127)."""
-    cdef u128 unit = (<u128>1) << (128 - prec)
-    cdef u128 rem = v & (unit - 1)
-    cdef u128 half = unit >> 1
+cdef inline u128 round_bits(FEnv* f, uint32_t sign, u128 v, uint32_t prec, uint32_t rc, bint* carry) noexcept nogil:
+    """Round v to its top `prec` bits (of 128; prec is 24, 53 or 64, so the
+    rounding point lies in or just below the upper half) in mode rc; PE and
+    `up` as the x87 sets them.  *carry: the rounding overflowed 2**128 (v is
+    then 2**127).  In 64-bit halves: the remainder is the upper half's bits
+    below the unit and the whole lower half."""
+    cdef uint64_t hi = <uint64_t>(v >> 64), lo = <uint64_t>v
+    cdef uint64_t unit, rem, half
     cdef bint inc
     carry[0] = False
-    if rem == 0:
-        return v
+    if prec == 64:
+        if lo == 0:
+            return v
+        unit = 1
+        inc = lo > J_BIT or (lo == J_BIT and (hi & 1) != 0)    # (to nearest)
+    else:
+        unit = (<uint64_t>1) << (64 - prec)
+        rem = hi & (unit - 1)
+        if rem == 0 and lo == 0:
+            return v
+        half = unit >> 1
+        inc = rem > half or (rem == half and (lo != 0 or (hi & unit) != 0))
+        hi -= rem
     f.ex |= X_PE
-    if rc == RND_NEAR:
-        inc = rem > half or (rem == half and (v & unit) != 0)
-    elif rc == RND_DOWN:
+    if rc == RND_DOWN:
         inc = sign != 0
     elif rc == RND_UP:
         inc = sign == 0
-    else:
+    elif rc == RND_ZERO:
         inc = False
-    v -= rem
     if inc:
         f.up = 1
-        v += unit
-        if v == 0:
+        hi += unit
+        if hi == 0:
             carry[0] = True
-            v = (<u128>1) << 127
-    return v
+            hi = J_BIT
+    return (<u128>hi) << 64
 
 cdef inline bint tiny(FEnv* f, uint32_t sign, int32_t exp, u128 v, uint32_t prec) noexcept nogil:
     """Is sign * v * 2**(exp - BIAS - 127) (v normalized, exp <= 0) tiny?  The
@@ -245,19 +260,20 @@ cdef F80 f_add(FEnv* f, F80 a, F80 b, uint32_t negate_b) noexcept nogil:
     cdef uint32_t sa = f_sign(a), sb = f_sign(b) ^ negate_b, ta
     cdef int32_t ea, eb, te
     cdef u128 A, B, R
-    if invalid_operands(f, a, b, &r):
-        return r
-    if denormal_operand(f, a, b):
-        f.ex |= X_DE
-    if f_inf(a):
-        if f_inf(b) and sa != sb:
-            f.ex |= X_IE
-            return f_indefinite()
-        return f_inf_of(sa)
-    if f_inf(b):
-        return f_inf_of(sb)
-    if f_zero(a) and f_zero(b):
-        return f80(sa if sa == sb else f.rc == RND_DOWN, 0, 0)
+    if not both_normal(f, a, b):         # (the common case skips the special ones)
+        if invalid_operands(f, a, b, &r):
+            return r
+        if denormal_operand(f, a, b):
+            f.ex |= X_DE
+        if f_inf(a):
+            if f_inf(b) and sa != sb:
+                f.ex |= X_IE
+                return f_indefinite()
+            return f_inf_of(sa)
+        if f_inf(b):
+            return f_inf_of(sb)
+        if f_zero(a) and f_zero(b):
+            return f80(sa if sa == sb else f.rc == RND_DOWN, 0, 0)
     ea = <int32_t>f_exp(a) or 1
     eb = <int32_t>f_exp(b) or 1
     A = (<u128>a.sig) << 62
@@ -285,17 +301,18 @@ cdef F80 f_add(FEnv* f, F80 a, F80 b, uint32_t negate_b) noexcept nogil:
 cdef F80 f_mul(FEnv* f, F80 a, F80 b) noexcept nogil:
     cdef F80 r
     cdef uint32_t sign = f_sign(a) ^ f_sign(b)
-    if invalid_operands(f, a, b, &r):
-        return r
-    if denormal_operand(f, a, b):
-        f.ex |= X_DE
-    if f_inf(a) or f_inf(b):
+    if not both_normal(f, a, b):
+        if invalid_operands(f, a, b, &r):
+            return r
+        if denormal_operand(f, a, b):
+            f.ex |= X_DE
+        if f_inf(a) or f_inf(b):
+            if f_zero(a) or f_zero(b):
+                f.ex |= X_IE
+                return f_indefinite()
+            return f_inf_of(sign)
         if f_zero(a) or f_zero(b):
-            f.ex |= X_IE
-            return f_indefinite()
-        return f_inf_of(sign)
-    if f_zero(a) or f_zero(b):
-        return f80(sign, 0, 0)
+            return f80(sign, 0, 0)
     return norm_pack(f, sign, (<int32_t>f_exp(a) or 1) + (<int32_t>f_exp(b) or 1) - BIAS + 1,
                      <u128>a.sig * b.sig, f.prec)
 
@@ -306,25 +323,26 @@ cdef F80 f_div(FEnv* f, F80 a, F80 b) noexcept nogil:
     cdef int32_t ea, eb
     cdef uint64_t sa, sb, q, q2
     cdef u128 n, d
-    if invalid_operands(f, a, b, &r):
-        return r
-    if f_zero(b) and not f_inf(a):     # (ZE comes before DE)
-        if f_zero(a):
-            f.ex |= X_IE
-            return f_indefinite()
-        f.ex |= X_ZE
-        return f_inf_of(sign)
-    if denormal_operand(f, a, b):
-        f.ex |= X_DE
-    if f_inf(a):
+    if not both_normal(f, a, b):
+        if invalid_operands(f, a, b, &r):
+            return r
+        if f_zero(b) and not f_inf(a):     # (ZE comes before DE)
+            if f_zero(a):
+                f.ex |= X_IE
+                return f_indefinite()
+            f.ex |= X_ZE
+            return f_inf_of(sign)
+        if denormal_operand(f, a, b):
+            f.ex |= X_DE
+        if f_inf(a):
+            if f_inf(b):
+                f.ex |= X_IE
+                return f_indefinite()
+            return f_inf_of(sign)
         if f_inf(b):
-            f.ex |= X_IE
-            return f_indefinite()
-        return f_inf_of(sign)
-    if f_inf(b):
-        return f80(sign, 0, 0)
-    if f_zero(a):
-        return f80(sign, 0, 0)
+            return f80(sign, 0, 0)
+        if f_zero(a):
+            return f80(sign, 0, 0)
     f_unpack(a, &ea, &sa)
     f_unpack(b, &eb, &sb)
     d = sb                             # (u128 operands: a 128-bit division)
@@ -337,16 +355,42 @@ cdef F80 f_div(FEnv* f, F80 a, F80 b) noexcept nogil:
     return round_pack(f, sign, ea - eb + BIAS - (0 if sa >= sb else 1),
                       ((<u128>q) << 64) | q2, f.prec)
 
+cdef extern from "<math.h>" nogil:
+    double host_sqrt "sqrt"(double x)
+
 cdef uint64_t isqrt128(u128 m, u128* rem) noexcept nogil:
-    """floor(sqrt(m)) for m < 2**128, and m - root**2."""
-    cdef uint64_t r = 0, cand
+    """floor(sqrt(m)) for m < 2**128, and m - root**2.  Integer Newton steps,
+    x = (x + m // x) // 2, from any x0 >= floor(sqrt(m)) fall strictly until
+    they reach floor(sqrt(m)), then stop falling: exact whatever x0 was.
+    The host's square root of m as a double only makes x0 close (two or
+    three steps, no bit-by-bit loop); x0 is checked to be high enough, and
+    the bit-by-bit search is the fallback should it not be."""
+    cdef uint64_t x, cand
+    cdef u128 y
     cdef int k
-    for k in range(63, -1, -1):
-        cand = r | ((<uint64_t>1) << k)
-        if <u128>cand * cand <= m:
-            r = cand
-    rem[0] = m - <u128>r * r
-    return r
+    cdef double est = host_sqrt(<double><uint64_t>(m >> 64) * 18446744073709551616.0
+                                + <double><uint64_t>m)
+    if est >= 18446744073709549568.0:  # (the largest double below 2**64)
+        x = M64
+    else:
+        x = <uint64_t>est + 4096       # (a double's error at 2**64 is 2**11)
+        if x < <uint64_t>est:
+            x = M64
+    if x != M64 and <u128>(x + 1) * (x + 1) <= m:
+        x = 0                          # not above the root: search bit by bit
+        for k in range(63, -1, -1):
+            cand = x | ((<uint64_t>1) << k)
+            if <u128>cand * cand <= m:
+                x = cand
+    else:
+        while x != 0:
+            y = x                      # (u128 operands: a 128-bit division)
+            y = (y + m / y) >> 1
+            if y >= x:
+                break
+            x = <uint64_t>y
+    rem[0] = m - <u128>x * x
+    return x
 
 cdef F80 f_sqrt(FEnv* f, F80 a) noexcept nogil:
     cdef F80 r
@@ -523,17 +567,18 @@ cdef uint64_t f_to_bin(FEnv* f, F80 a, uint32_t mbits, uint32_t ebits) noexcept 
     cdef uint64_t sig, m
     cdef u128 v
     cdef bint carry
-    if f_unsupported(a):
-        f.ex |= X_IE
-        return ((<uint64_t>1) << (mbits + ebits)) | qnan
-    if f_nan(a):
-        if f_snan(a):
+    if not (a.sig >> 63) or f_exp(a) == 0 or f_exp(a) == EXP_INF:   # (normals skip these)
+        if f_unsupported(a):
             f.ex |= X_IE
-        return sbit | qnan | ((a.sig << 1) >> (64 - mbits))
-    if f_inf(a):
-        return sbit | ((<uint64_t>emax) << mbits)
-    if f_zero(a):
-        return sbit                    # (a denormal source raises no DE)
+            return ((<uint64_t>1) << (mbits + ebits)) | qnan
+        if f_nan(a):
+            if f_snan(a):
+                f.ex |= X_IE
+            return sbit | qnan | ((a.sig << 1) >> (64 - mbits))
+        if f_inf(a):
+            return sbit | ((<uint64_t>emax) << mbits)
+        if f_zero(a):
+            return sbit                # (a denormal source raises no DE)
     f_unpack(a, &e, &sig)
     te = e - BIAS + <int32_t>bias
     v = (<u128>sig) << 64

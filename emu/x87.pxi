@@ -162,7 +162,7 @@ cdef inline void error_summary(CPU* c) noexcept nogil:
         c.fpu.fsw &= ~(SW_ES | SW_B)
         c.fpu.ferr = 0
 
-cdef bint x87_report(CPU* c, FEnv* f) noexcept nogil:
+cdef inline bint x87_report(CPU* c, FEnv* f) noexcept nogil:
     """Merge an operation's exceptions into the status word; C1 says whether
     it rounded up (0 without a result).  True when an unmasked IE, DE or ZE means the result must
     not be written (the operation did not take place)."""
@@ -233,8 +233,17 @@ cdef inline uint32_t first_access(uint32_t n) noexcept nogil:
         return 4
     return n
 
-cdef int rd_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
-    """Load n (even) bytes, the first access first (see first_access)."""
+cdef inline int rd_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+    """Load n (even) bytes."""
+    cdef uint8_t* p = tlb_host(c.tlb_r, la, n)
+    if p != NULL:                       # in one page the TLB holds: every read hits
+        memcpy(buf, p, n)
+        return 0
+    return rd_buf_slow(c, la, buf, n)
+
+cdef int rd_buf_slow(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+    """rd_buf off the TLB's hit path: the first access first (see
+    first_access)."""
     cdef uint64_t v
     cdef uint32_t k
     if check_span(c, la, first_access(n)):
@@ -253,8 +262,15 @@ cdef inline int check_wr_buf(CPU* c, uint64_t la, uint32_t n) noexcept nogil:
         return RC_FAULT
     return 0
 
-cdef int wr_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
+cdef inline int wr_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
     """Store n (even) bytes; a fault leaves memory unchanged."""
+    cdef uint8_t* p = tlb_host(c.tlb_w, la, n)
+    if p != NULL:                       # (as each store's hit path)
+        memcpy(p, buf, n)
+        return 0
+    return wr_buf_slow(c, la, buf, n)
+
+cdef int wr_buf_slow(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
     cdef uint32_t k
     if check_wr_buf(c, la, n):
         return RC_FAULT
@@ -265,15 +281,11 @@ cdef int wr_buf(CPU* c, uint64_t la, uint8_t* buf, uint32_t n) noexcept nogil:
 
 cdef inline uint64_t get_le(uint8_t* p, uint32_t n) noexcept nogil:
     cdef uint64_t v = 0
-    cdef uint32_t k
-    for k in range(n):
-        v |= (<uint64_t>p[k]) << (8 * k)
+    memcpy(&v, p, n)                    # (a little-endian host, as load_le)
     return v
 
 cdef inline void put_le(uint8_t* p, uint32_t n, uint64_t v) noexcept nogil:
-    cdef uint32_t k
-    for k in range(n):
-        p[k] = <uint8_t>(v >> (8 * k))
+    memcpy(p, &v, n)
 
 cdef int read_operand(CPU* c, Insn* i, uint32_t kind, uint8_t* buf) noexcept nogil:
     return rd_buf(c, mem_la(c, i), buf, KIND_SIZE[kind])
@@ -310,13 +322,49 @@ cdef F80 load_value(FEnv* f, uint32_t kind, uint8_t* buf, bint load) noexcept no
 
 # --- loads ---------------------------------------------------------------------
 
+cdef inline bint normal_operand(CPU* c, Insn* i, F80* v) noexcept nogil:
+    """The common case of an m32fp/m64fp operand (i.sub), read on its TLB hit
+    path: a normal number, converted exactly (no exception possible).
+    False otherwise (the caller takes the general path)."""
+    cdef uint8_t* p
+    cdef uint64_t x
+    cdef uint32_t e
+    if i.sub == K_M64FP:
+        p = tlb_host(c.tlb_r, mem_la(c, i), 8)
+        if p == NULL:
+            return False
+        x = load_le(p, 8)
+        e = <uint32_t>(x >> 52) & 0x7FF
+        if e == 0 or e == 0x7FF:
+            return False
+        v[0] = f80(<uint32_t>(x >> 63), e - 1023 + BIAS, J_BIT | ((x & 0xFFFFFFFFFFFFFULL) << 11))
+        return True
+    if i.sub == K_M32FP:
+        p = tlb_host(c.tlb_r, mem_la(c, i), 4)
+        if p == NULL:
+            return False
+        x = load_le(p, 4)
+        e = <uint32_t>(x >> 23) & 0xFF
+        if e == 0 or e == 0xFF:
+            return False
+        v[0] = f80(<uint32_t>(x >> 31), e - 127 + BIAS, J_BIT | ((x & 0x7FFFFF) << 40))
+        return True
+    return False
+
 cdef int h_fld_m(CPU* c, Insn* i) noexcept nogil:
     """FLD m32fp/m64fp/m80fp, FILD m16int/m32int/m64int, FBLD m80bcd
     (i.sub: the operand kind)."""
     cdef uint8_t buf[10]
     cdef FEnv f
     cdef F80 v
-    if x87_check(c, True) or read_operand(c, i, i.sub, buf):
+    if x87_check(c, True):
+        return RC_FAULT
+    if st_empty(c, 7) and normal_operand(c, i, &v):
+        x87_note(c, i)                  # (a normal loads exactly: no flag but C1 = 0)
+        set_c1(c, 0)
+        st_push(c, v)
+        return next_insn(c, i)
+    if read_operand(c, i, i.sub, buf):
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
@@ -525,7 +573,16 @@ cdef int h_farith_m(CPU* c, Insn* i) noexcept nogil:
     cdef uint8_t buf[10]
     cdef FEnv f
     cdef F80 y, r
-    if x87_check(c, True) or read_operand(c, i, i.sub, buf):
+    if x87_check(c, True):
+        return RC_FAULT
+    if op != 2 and op != 3 and not st_empty(c, 0) and normal_operand(c, i, &y):
+        x87_note(c, i)
+        env_init(c, &f)
+        r = arith(&f, op, st_get(c, 0), y)
+        if not x87_report(c, &f):
+            st_set(c, 0, r)
+        return next_insn(c, i)
+    if read_operand(c, i, i.sub, buf):
         return RC_FAULT
     x87_note(c, i)
     env_init(c, &f)
