@@ -198,7 +198,7 @@ def _strategy(mode: int, kind: str, opcode_range=None, max_insns: int = 6, famil
             s = S.raw_cases(mode)
         else:
             s = S.cases(mode, max_insns=max_insns, opcode_range=opcode_range,
-                        families=list(families) or None)
+                        families=tuple(families) or None)
         _STRATEGIES[key] = s
     return s
 
@@ -213,7 +213,7 @@ def ranges_for_mode(config: CampaignConfig, mode: int):
     out = []
     for r in config.opcode_ranges:
         try:
-            S.instruction_groups(mode, families=list(config.families) or None, opcode_range=r)
+            S.instruction_groups(mode, families=tuple(config.families) or None, opcode_range=r)
         except ValueError:
             continue
         out.append(r)
