@@ -39,6 +39,24 @@ class BuildExt(build_ext):
     still is (the core is one large C file: about half a minute of gcc; the
     lines keep pip's spinner turning and show with pip install -v)."""
 
+    def run(self):
+        # distutils rebuilds only when a source is newer than the extension:
+        # switching between PVEMU_DEV_BUILD (-O1) and a release build (-O2)
+        # would keep the other build's objects.  A stamp of the flags forces
+        # a rebuild when they change.
+        stamp = os.path.join(self.build_temp, "pvemu-cflags")
+        flags = " ".join(cfg["CFLAGS"] + cfg["LDFLAGS"])
+        try:
+            with open(stamp) as f:
+                if f.read() != flags:
+                    self.force = True
+        except OSError:
+            self.force = True
+        super().run()
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(flags)
+
     def build_extension(self, ext):
         t0 = time.monotonic()
         size = sum(os.path.getsize(s) for s in ext.sources) >> 10
