@@ -3,6 +3,7 @@ RCP/RSQRT, 1 ulp for x87 transcendentals, the classes of Unicorn's x87/SSE
 bugs, the AMD host's documented differences, and the host-environment
 filters (EFLAGS.IF, ENTER's frame).  Each filter must match its own class
 and nothing next to it."""
+import json
 import struct
 
 import pytest
@@ -267,3 +268,18 @@ def test_c1_left_by_fcomi_counts_what_ran(monkeypatch):
     monkeypatch.setattr(C, "_host_vendor", lambda: "GenuineIntel")
     assert not C._c1_left_by_fcomi(Case(mode=64, code=bytes.fromhex(fcomi)),
                                    Result(regs={"rip": CODE_BASE + 2}, data=b""))
+
+
+def test_c1_only_accepts_the_c1_copy_in_ax_only_after_fnstsw_ax():
+    """A transcendental's C1 seen through FNSTSW AX: AX may differ in bit 9
+    alone, and only in a case that runs FNSTSW AX."""
+    fyl2xp1_fnstsw = Case.from_json(json.dumps({"code": "d9f9dfe0", "mode": 64, "count": 2}))
+    fyl2xp1_only = Case.from_json(json.dumps({"code": "d9f9", "mode": 64, "count": 1}))
+    a, b = bytearray(512), bytearray(512)
+    a[2:4], b[2:4] = (0x1028).to_bytes(2, "little"), (0x1228).to_bytes(2, "little")
+    fsw = "fsw: host=0x1028 emu=0x1228"
+    assert approx.c1_only([fsw, "rax: host=0x1028 emu=0x1228"], bytes(a), bytes(b), fyl2xp1_fnstsw)
+    assert not approx.c1_only([fsw, "rax: host=0x1028 emu=0x1328"], bytes(a), bytes(b), fyl2xp1_fnstsw)
+    assert not approx.c1_only([fsw, "rax: host=0x1028 emu=0x1228"], bytes(a), bytes(b), fyl2xp1_only)
+    assert not approx.c1_only([fsw, "rbx: host=0x1028 emu=0x1228"], bytes(a), bytes(b), fyl2xp1_fnstsw)
+    assert approx.c1_only([fsw], bytes(a), bytes(b))

@@ -192,12 +192,29 @@ def nudged_runs(case: Case):
             yield res
 
 
-def c1_only(diffs, fpu_a: bytes, fpu_b: bytes) -> bool:
+def c1_only(diffs, fpu_a: bytes, fpu_b: bytes, case: Case = None) -> bool:
     """Are the only differences an FSW whose C1 alone differs (C1 follows
-    a transcendental's rounding: transcendental_ulp)?"""
-    if len(diffs) != 1 or not diffs[0].startswith("fsw:") or fpu_a is None or fpu_b is None:
+    a transcendental's rounding: transcendental_ulp) and, when `case` runs
+    FNSTSW AX, the copy of that bit in AX?"""
+    fsw = [x for x in diffs if x.startswith("fsw:")]
+    if len(fsw) != 1 or fpu_a is None or fpu_b is None:
         return False
-    return (int.from_bytes(fpu_a[2:4], "little") ^ int.from_bytes(fpu_b[2:4], "little")) == 0x0200
+    if (int.from_bytes(fpu_a[2:4], "little") ^ int.from_bytes(fpu_b[2:4], "little")) != 0x0200:
+        return False
+    return all(_c1_copy_in_ax(case, x) for x in diffs if not x.startswith("fsw:"))
+
+
+def _c1_copy_in_ax(case: Case, line: str) -> bool:
+    """Is `line` ("rax: host=0x... emu=0x...") a difference of bit 9 (C1)
+    alone in a case that stores the status word with FNSTSW AX (DF E0)?"""
+    name, _, values = line.partition(":")
+    if case is None or name.strip() not in ("rax", "eax"):
+        return False
+    if not any(d.map == 0 and d.op == 0xDF and d.modrm == 0xE0
+               for d in decode_all(case.code, case.mode)[0]):
+        return False
+    v = [int(w.split("=", 1)[1], 16) for w in values.split() if "=0x" in w]
+    return len(v) == 2 and v[0] ^ v[1] == 0x0200
 
 
 def explain(case: Case, fpu_a: bytes, fpu_b: bytes, diffs):

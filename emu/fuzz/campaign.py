@@ -873,7 +873,7 @@ def _explained_together(case: Case, host: Result, emu: Result) -> Optional[str]:
     for nudged in approx.nudged_runs(case):
         for ref, why in refs:
             d = differences(case, ref, nudged, "host")
-            if (not d or approx.c1_only(d, ref.fpu, nudged.fpu)
+            if (not d or approx.c1_only(d, ref.fpu, nudged.fpu, case)
                     or approx.explain(case, ref.fpu, nudged.fpu, d) == "rcp"):
                 return TRANSCENDENTAL_USED + ("; " + why if why else "")
     return None
