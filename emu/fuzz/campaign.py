@@ -514,6 +514,9 @@ def host_environment_mismatch(case: Case, host: Result, emu: Result) -> Optional
                 "reserved; AMD takes the condition from the prefix)")
     if _cmpxchg_amd(case, host, emu):
         return "host: AMD keeps the upper half of a CMPXCHG r32 destination when it fails"
+    if _popa_partial_amd(case, host, emu):
+        return ("host: AMD's POPA loads the registers popped before a faulting slot (the SDM "
+                "reports a fault with the state before the instruction)")
     why = _x87_amd(case, host, emu) or _fyl2xp1_out_of_range(case, emu)
     if why:
         return why
@@ -687,6 +690,24 @@ def _cmpxchg_amd(case: Case, host: Result, emu: Result) -> bool:
             return False
     return True
 
+
+def _popa_partial_amd(case: Case, host: Result, emu: Result) -> bool:
+    """POPA/POPAD faulting on a slot past the end of the host's scratch
+    area (both engines stop at the POPA with the same fault): AMD has
+    already loaded the registers of the slots before it, pvemu, as the SDM
+    has faults report the state before the instruction, none.  True when
+    the only differences are general registers POPA loads (not rSP)."""
+    if case.mode != 32 or host.vector is None or host.vector != emu.vector:
+        return False
+    if _host_vendor() != "AuthenticAMD" or host.data != emu.data or host.fpu != emu.fpu:
+        return False
+    pc = emu.regs.get("eip")
+    d = _decode_at(case, pc) if pc is not None else None
+    if d is None or d.map != 0 or d.op != 0x61 or host.regs.get("eip") != pc:
+        return False
+    diff = [n for n in gpr_names(32) + ("eflags",)
+            if int(host.regs.get(n, 0)) != int(emu.regs.get(n, 0))]
+    return bool(diff) and all(n not in ("esp", "eflags") for n in diff)
 
 
 # ---------------------------------------------------------------------------
