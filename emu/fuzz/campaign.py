@@ -537,15 +537,18 @@ def _x87_amd(case: Case, host: Result, emu: Result) -> Optional[str]:
            if d.map == 0 and 0xD8 <= d.op <= 0xDF and d.modrm is not None and d.modrm >= 0xC0]
     if any(op == 0xD9 and 0xD8 <= m <= 0xDF for op, m in x87):
         return "host: AMD runs the undocumented D9 D8+i (FSTP1) without a stack-underflow check"
-    if not _c1_left_by_fcomi(case, emu):
+    left = _c1_left_by_fcomi(case, emu)
+    if not left and not _c1_stored_after_fcomi(case, emu):
         return None
     a, b = fpstate.fields(host.fpu, case.mode), fpstate.fields(emu.fpu, case.mode)
-    # (FNSTSW may have copied C1 to AX or memory: bit 9 of a word)
+    # (FNSTSW may have copied C1 to AX or memory: bit 9 of a word; a later
+    # x87 instruction may have rewritten C1 itself since: then FSW agrees)
     regs_c1 = all((int(host.regs.get(n, 0)) ^ int(emu.regs.get(n, 0))) in (0, 0x200)
                   for n in gpr_names(case.mode))
     mem_c1 = len(host.data) == len(emu.data) and all(
         (x ^ y) in (0, 0x02) for x, y in zip(host.data, emu.data))
-    if (a["fsw"] ^ b["fsw"] == 0x200 and host.vector == emu.vector and regs_c1 and mem_c1
+    if (a["fsw"] ^ b["fsw"] == (0x200 if left else 0) and host.vector == emu.vector
+            and regs_c1 and mem_c1
             and all(fpstate.fields(host.fpu, case.mode)[k] == v
                     for k, v in b.items() if k != "fsw")):
         return AMD_C1
@@ -590,6 +593,30 @@ def _c1_left_by_fcomi(case: Case, emu: Result) -> bool:
     insns = [d for d in decode_all(case.code, case.mode)[0] if d.offset < stop]
     last = [k for k, d in enumerate(insns) if _fcomi(d)]
     return bool(last) and all(_keeps_c1(d) for d in insns[last[-1] + 1:])
+
+
+def _fnstsw(d) -> bool:
+    return d.map == 0 and ((d.op == 0xDF and d.modrm == 0xE0) or (
+        d.op == 0xDD and d.modrm is not None and d.modrm < 0xC0 and (d.modrm >> 3) & 7 == 7))
+
+
+def _c1_stored_after_fcomi(case: Case, emu: Result) -> bool:
+    """On an AMD host: did an FNSTSW (AX or m16) store the C1 an FCOMI,
+    FCOMIP, FUCOMI or FUCOMIP left, before any x87 instruction wrote C1
+    again (up to where pvemu's run `emu` stopped)?"""
+    if _host_vendor() != "AuthenticAMD":
+        return False
+    stop = int(emu.regs.get("rip" if case.mode == 64 else "eip", case.end)) - CODE_BASE
+    insns = [d for d in decode_all(case.code, case.mode)[0] if d.offset < stop]
+    for k, d in enumerate(insns):
+        if not _fcomi(d):
+            continue
+        for e in insns[k + 1:]:
+            if _fnstsw(e):
+                return True
+            if not _keeps_c1(e):
+                break
+    return False
 
 
 #: FYL2XP1 is defined for |ST(0)| < 1 - sqrt(2)/2 only (Intel SDM: outside,
