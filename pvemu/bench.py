@@ -95,7 +95,7 @@ def _paravirt_sections(sections, quick: bool, progress, load_at_start: dict) -> 
         out["pvbench"] = pvbench.pvbench(64)
     if "aggregate" in sections:
         note = busy_note(load_at_start, machine_load())
-        out["aggregate"] = pvbench.aggregate_mips(10 if quick else 40, progress)
+        out["aggregate"] = pvbench.aggregate_mips(100 if quick else 400, progress)
         out["aggregate"]["not_idle"] = note
     return out
 
