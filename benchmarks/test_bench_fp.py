@@ -13,9 +13,10 @@ figures with the native program and geometric means per kind of work:
 """
 import os
 
+import imagebench
 import pytest
 
-from emu import bench, fpbench
+from emu import fpbench
 
 QUICK = os.environ.get("PVEMU_FP_QUICK", "1") != "0"
 REPEAT = int(os.environ.get("PVEMU_BENCH_REPEAT", "5"))
@@ -23,36 +24,23 @@ WORKLOADS = fpbench.load_fp()
 INSTRUCTIONS = {}
 
 
-def _bench(benchmark, engine, wl, prepare, run):
+def _bench(benchmark, engine, wl):
     rounds = wl.quick_rounds if QUICK else wl.default_rounds
     benchmark.group = "fp %s %s, %d rounds" % (wl.name, wl.opt, rounds)
-    result = benchmark.pedantic(lambda obj: run(wl, rounds, obj),
-                                setup=lambda: ((prepare(wl, rounds),), {}),
-                                rounds=REPEAT, iterations=1, warmup_rounds=0)
-    assert result.checksum == wl.expected(rounds)
+    result, seconds = imagebench.time_image(benchmark, engine, wl, rounds, REPEAT)
     if result.instructions:
         INSTRUCTIONS[wl.name, wl.opt] = result.instructions
     insns = INSTRUCTIONS.get((wl.name, wl.opt))
-    stats = getattr(benchmark, "stats", None)
-    seconds = stats.stats.median if stats is not None else result.seconds
     benchmark.extra_info.update({"engine": engine, "program": wl.name, "variant": wl.opt,
                                  "rounds": rounds, "instructions": insns,
-                                 "mips": round(insns / seconds / 1e6, 2) if insns else None})
+                                 "mips": imagebench.mips(insns, seconds)})
 
 
 @pytest.mark.parametrize("wl", WORKLOADS, ids=lambda wl: "%s-%s" % (wl.name, wl.opt))
 def test_fp_emu(benchmark, wl):
-    why = bench.emu_available()
-    if why:
-        pytest.fail(why)
-    _bench(benchmark, "emu", wl, bench.prepare_emu,
-           lambda wl, rounds, m: bench.run_emu(wl, rounds, machine=m))
+    _bench(benchmark, "emu", wl)
 
 
 @pytest.mark.parametrize("wl", WORKLOADS, ids=lambda wl: "%s-%s" % (wl.name, wl.opt))
 def test_fp_unicorn(benchmark, wl):
-    why = bench.unicorn_available()
-    if why:
-        pytest.skip(why)
-    _bench(benchmark, "unicorn", wl, bench.prepare_unicorn,
-           lambda wl, rounds, uc: bench.run_unicorn(wl, rounds, uc=uc))
+    _bench(benchmark, "unicorn", wl)

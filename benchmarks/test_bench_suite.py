@@ -13,6 +13,7 @@ to native (conftest.py).
 import os
 import tempfile
 
+import imagebench
 import pytest
 
 from emu import bench
@@ -31,51 +32,31 @@ def _rounds(wl):
     return wl.quick_rounds if QUICK else wl.default_rounds
 
 
-def _median_seconds(benchmark, result):
-    stats = getattr(benchmark, "stats", None)
-    try:
-        return stats.stats.median
-    except AttributeError:          # --benchmark-disable: no statistics
-        return result.seconds
-
-
 def _ids(wl):
     return "%s-%s-%d" % (wl.name, wl.opt, wl.mode)
 
 
-def _bench(benchmark, engine, wl, prepare, run):
+def _bench(benchmark, engine, wl):
     rounds = _rounds(wl)
     benchmark.group = "suite %s -%s, %d rounds" % (wl.name, wl.opt, rounds)
-    result = benchmark.pedantic(lambda obj: run(wl, rounds, obj),
-                                setup=lambda: ((prepare(wl, rounds),), {}),
-                                rounds=REPEAT, iterations=1, warmup_rounds=0)
-    assert result.checksum == wl.expected(rounds)
-    seconds = _median_seconds(benchmark, result)
+    result, seconds = imagebench.time_image(benchmark, engine, wl, rounds, REPEAT)
     SECONDS[wl.name, wl.opt, wl.mode, engine] = seconds
     if result.instructions:
         INSTRUCTIONS[wl.name, wl.opt, wl.mode] = result.instructions
     insns = INSTRUCTIONS.get((wl.name, wl.opt, wl.mode))
     benchmark.extra_info.update({"engine": engine, "program": wl.name, "opt": wl.opt,
                                  "mode": wl.mode, "rounds": rounds, "instructions": insns,
-                                 "mips": round(insns / seconds / 1e6, 2) if insns else None})
+                                 "mips": imagebench.mips(insns, seconds)})
 
 
 @pytest.mark.parametrize("wl", WORKLOADS, ids=_ids)
 def test_suite_emu(benchmark, wl):
-    why = bench.emu_available()
-    if why:
-        pytest.fail(why)
-    _bench(benchmark, "emu", wl, bench.prepare_emu,
-           lambda wl, rounds, m: bench.run_emu(wl, rounds, machine=m))
+    _bench(benchmark, "emu", wl)
 
 
 @pytest.mark.parametrize("wl", WORKLOADS, ids=_ids)
 def test_suite_unicorn(benchmark, wl):
-    why = bench.unicorn_available()
-    if why:
-        pytest.skip(why)
-    _bench(benchmark, "unicorn", wl, bench.prepare_unicorn,
-           lambda wl, rounds, uc: bench.run_unicorn(wl, rounds, uc=uc))
+    _bench(benchmark, "unicorn", wl)
 
 
 @pytest.mark.parametrize("wl", [wl for wl in WORKLOADS if wl.mode == 64],
