@@ -583,14 +583,19 @@ def _keeps_c1(d) -> bool:
     return (d.op, (d.modrm >> 3) & 7) in _C1_KEPT_MEM
 
 
+def _ran(case: Case, emu: Result) -> list:
+    """The instructions of `case` before where pvemu's run `emu` stopped."""
+    stop = int(emu.regs.get("rip" if case.mode == 64 else "eip", case.end)) - CODE_BASE
+    return [d for d in decode_all(case.code, case.mode)[0] if d.offset < stop]
+
+
 def _c1_left_by_fcomi(case: Case, emu: Result) -> bool:
     """On an AMD host: is C1 at the end of `case` the one an FCOMI, FCOMIP,
     FUCOMI or FUCOMIP left (no x87 instruction that ran after it, up to
     where pvemu's run `emu` stopped, writes C1)?"""
     if _host_vendor() != "AuthenticAMD":
         return False
-    stop = int(emu.regs.get("rip" if case.mode == 64 else "eip", case.end)) - CODE_BASE
-    insns = [d for d in decode_all(case.code, case.mode)[0] if d.offset < stop]
+    insns = _ran(case, emu)
     last = [k for k, d in enumerate(insns) if _fcomi(d)]
     return bool(last) and all(_keeps_c1(d) for d in insns[last[-1] + 1:])
 
@@ -606,8 +611,7 @@ def _c1_stored_after_fcomi(case: Case, emu: Result) -> bool:
     again (up to where pvemu's run `emu` stopped)?"""
     if _host_vendor() != "AuthenticAMD":
         return False
-    stop = int(emu.regs.get("rip" if case.mode == 64 else "eip", case.end)) - CODE_BASE
-    insns = [d for d in decode_all(case.code, case.mode)[0] if d.offset < stop]
+    insns = _ran(case, emu)
     for k, d in enumerate(insns):
         if not _fcomi(d):
             continue
