@@ -185,8 +185,8 @@ cdef struct Insn:
     uint64_t imm
     uint64_t imm2
     uint64_t amask      # address-size mask for effective addresses
-    uint32_t off        # start of the instruction, from the block's start
-    uint32_t next       # end of the instruction, from the block's start
+    int32_t off         # start of the instruction, from the block's start (below it
+    int32_t next        # ... after a followed JMP backwards: icache.pxi); its end
     uint16_t opcode     # 0x000-0x0FF one-byte, 0x100-0x1FF 0F xx, 0x2xx 0F 38 xx
     uint8_t len
     uint8_t osz         # operand size in bytes: 1, 2, 4 or 8
@@ -214,9 +214,10 @@ cdef struct Block:
     Block* pnext[2]     # per-page lists (first page, straddled page)
     Insn* insns
     uint32_t n
-    uint32_t vlen       # bytes covered
+    uint32_t vlen       # bytes covered from phys on
     uint32_t key        # decode-mode key; 0 = invalidated
     uint32_t marks      # has hook markers (hooks.pxi): insns[k].idx counts instructions
+    uint32_t back       # bytes before phys it covers (followed JMPs backwards: icache.pxi)
 
 # An x87 register: an 80-bit extended real, 64-bit significand with an
 # explicit integer bit, then sign (bit 15) and biased exponent (bits 0-14).

@@ -105,12 +105,7 @@ cdef bint at_stop(CPU* c, uint64_t rip) noexcept nogil:
 
 cdef inline void cut_before(Block* b, uint64_t rel, uint32_t* n) noexcept nogil:
     """Cut the block before its instruction at offset rel, if it has one."""
-    cdef uint32_t k
-    if rel < b.vlen:
-        for k in range(1, n[0]):
-            if b.insns[k].off == rel:
-                n[0] = k
-                return
+    n[0] = entry_at(b, rel, ~<uint64_t>0, n[0])
 
 cdef inline int exception_exit(CPU* c) noexcept nogil:
     if c.exc_vector == EXC_PROT:

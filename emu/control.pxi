@@ -64,6 +64,11 @@ cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
     return chain(c, i, rel_target(c, i))
 
+cdef int h_jmp_on(CPU* c, Insn* i) noexcept nogil:
+    """A JMP rel that build_block followed: its target is the block's next
+    instruction (icache.pxi).  It touches no flag and cannot fault."""
+    return next_insn_reg(c, i)
+
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t = rel_target(c, i)
     if not canonical(t):               # (build_block leaves such a CALL to this handler)

@@ -118,17 +118,14 @@ cdef int exec_bp(CPU* c, uint64_t rip, Block* b, uint32_t* n, bint rf) noexcept 
     fault, DR6.Bk) for one at its first instruction unless RF is set, else
     cut the block before the first instruction that has one."""
     cdef uint64_t la0 = (c.segbase[S_CS] + rip) & c.lamask, rel
-    cdef uint32_t k, j, hit = 0
+    cdef uint32_t k, hit = 0
     for k in range(4):
         if (c.dr_exec >> k) & 1:
             rel = (c.dr[k] - la0) & c.lamask
             if rel == 0:
                 hit |= 1u << k
-            elif rel < b.vlen:
-                for j in range(1, n[0]):
-                    if b.insns[j].off == rel:
-                        n[0] = j
-                        break
+            else:
+                n[0] = entry_at(b, rel, c.lamask, n[0])
     if hit and not rf:
         c.dr[6] = (c.dr[6] & ~<uint64_t>0xF) | hit
         return fault(c, EXC_DB, 0, 0)

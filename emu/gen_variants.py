@@ -92,7 +92,7 @@ for osz in SIZES:
 # block overwrites (all six, reading none) without being able to fault runs
 # as a variant that records no flags (fl False; build_block calls
 # drop_dead_flags).  Between the two there may only be TRANSPARENT
-# instructions (register moves, LEA: no flags, no fault), so no exception,
+# instructions (register moves, LEA, followed JMPs: no flags, no fault), so no exception,
 # hook or block exit can come between them; a block cut between them
 # (budget, `until`, single-step, breakpoints) swaps the last flag writer
 # before the cut (flags_seen_at) back to its live variant (flags_live, in
@@ -114,7 +114,8 @@ OVERWRITE = ([(f"v_{op}_{form}_{osz}r", False) for op in ("add", "or", "and", "s
 TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in BYTE_TOO]
                + [f"v_{g}_{opc:x}_{osz}r" for g in ("movzx", "movsx") for opc in (0x1B6, 0x1B7, 0x1BE, 0x1BF)
                   if (g == "movzx") == (opc < 0x1BE) for osz in SIZES]
-               + [f"v_lea_{osz}{k}" for osz in SIZES for k in ("m", "f", "x")])
+               + [f"v_lea_{osz}{k}" for osz in SIZES for k in ("m", "f", "x")]
+               + ["h_jmp_on"])      # a followed JMP (icache.pxi)
 
 
 def variant_names(generic):

@@ -41,7 +41,7 @@ cdef inline bint mem_hooked(CPU* c, uint64_t gpa, int acc) noexcept nogil:
             return True
     return False
 
-cdef void set_marker(Insn* m, uint32_t level, uint32_t off, uint32_t idx) noexcept nogil:
+cdef void set_marker(Insn* m, uint32_t level, int32_t off, uint32_t idx) noexcept nogil:
     memset(m, 0, sizeof(Insn))
     m.fn = h_hook
     m.opcode = 0xFFFF           # no real opcode: nothing fuses with it

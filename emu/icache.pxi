@@ -3,9 +3,12 @@
 # direct-mapped jump cache in front of it.  A block ends at a branch other
 # than a Jcc, at a page boundary or after BLOCK_MAX instructions: a Jcc not
 # taken goes on in its block (a superblock; one block transition fewer),
+# and a JMP rel whose target is on the block's first page goes on at the
+# target (followed: a chain of short blocks joined by JMPs becomes one),
 # except while edge coverage or block hooks need the basic blocks.  Each physical page keeps a
 # list of the blocks on it, so a store into the page (smc_write) invalidates
-# exactly the blocks whose bytes it overlaps.
+# exactly the blocks whose bytes it overlaps: a block with followed JMPs
+# covers the hull of its runs of code, from `back` bytes before its start.
 
 cdef enum:
     HASH_SIZE = 16384
@@ -13,6 +16,7 @@ cdef enum:
     MAX_BLOCKS = 16384
     MAX_INSNS = 131072
     BLOCK_MAX = 64
+    MAX_RUNS = 8           # straight runs of code joined by followed JMPs in one block
 
 cdef inline uint32_t hash_phys(uint64_t pa) noexcept nogil:
     return <uint32_t>((pa ^ (pa >> 13)) & (HASH_SIZE - 1))
@@ -78,7 +82,7 @@ cdef void smc_write(CPU* c, uint64_t pa, uint32_t size) noexcept nogil:
         slot = block_slot(b, page)
         if b.key != 0:
             if slot == 0:
-                lo = b.phys
+                lo = b.phys - b.back
                 hi = b.phys + b.vlen
                 if hi > (page + 1) << 12:
                     hi = (page + 1) << 12
@@ -115,6 +119,25 @@ cdef int fetch_code(CPU* c, uint64_t la, uint8_t* buf, int want, uint64_t* pages
         got += n
     return got
 
+cdef inline bint in_runs(int32_t* lo, int32_t* hi, uint32_t n, int64_t off) noexcept nogil:
+    cdef uint32_t k
+    for k in range(n):
+        if lo[k] <= off < hi[k]:
+            return True
+    return False
+
+cdef bint jmp_target_on_page(CPU* c, Insn* i, uint64_t rip, uint64_t la, int32_t* d) noexcept nogil:
+    """(build_block) Is the target of a JMP rel (set_rel_target done) on the
+    linear page of the block's start la, plainly valid (canonical, not
+    `until`)?  d = its offset from the block's start: the target is exactly
+    rip + d, so every rip in the block is R_BASE + an offset, as before."""
+    cdef uint64_t t = (rip + i.imm) & i.imm2
+    cdef int64_t delta = <int64_t>(t - rip)
+    if not canonical(t) or (c.has_until and t == c.until) or not (-0x1000 < delta < 0x1000):
+        return False
+    d[0] = <int32_t>delta
+    return (((la + <uint64_t>delta) & c.lamask) >> 12) == (la >> 12)
+
 cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     """Decode a block at rip (physical pa).  NULL if its first instruction
     cannot be fetched (c.exc_* / fault_* set)."""
@@ -124,10 +147,16 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint8_t buf[16]
     cdef uint64_t pages[2]
     cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
-    cdef uint32_t off = 0, n = 0, m = 0, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
+    cdef uint32_t n = 0, m = 0, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
+    cdef int32_t off = 0, d, lo = 0, hi = 0    # (lo, hi: the hull of the runs)
+    cdef int32_t run_lo[MAX_RUNS]
+    cdef int32_t run_hi[MAX_RUNS]
+    cdef uint32_t nruns = 0                    # runs ended by a followed JMP
+    cdef int32_t start = 0                     # the current run's start
     cdef int got, length
     cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
-    cdef bint hooked, guarded = False, rel
+    cdef bint hooked, guarded = False, rel, jmp
+    cdef bint follow = c.cov_map == NULL and c.hk_nblock == 0
     if not c.use_cache:
         c.m.nblocks = c.m.ninsns = 0
     elif c.m.nblocks >= MAX_BLOCKS or c.m.ninsns + 2 * BLOCK_MAX + 4 > MAX_INSNS:
@@ -143,6 +172,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         n += 1
     # n counts entries (instructions and hook markers), m instructions
     while m < limit:
+        if nruns and in_runs(run_lo, run_hi, nruns, off):
+            break                          # back into a run decoded before
         hooked = code_hooked(c, (rip + off) & c.ipmask)
         mk = n
         if hooked:
@@ -173,7 +204,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             page2 = pages[1]               # the instruction straddles two pages
         if ends and i.fn == h_jcc and c.cov_map == NULL and c.hk_nblock == 0:
             ends = False                   # a superblock: a Jcc not taken goes on in this block
-        rel = i.fn == h_jcc or i.fn == h_jmp_rel or i.fn == h_call_rel or i.fn == h_loop or i.fn == h_jcxz
+        jmp = i.fn == h_jmp_rel
+        rel = jmp or i.fn == h_jcc or i.fn == h_call_rel or i.fn == h_loop or i.fn == h_jcxz
         specialize(i)
         if prev != NULL and not hooked:
             fuse_pair(prev, i)             # CMP/SUB/TEST + Jcc (control.pxi)
@@ -190,6 +222,20 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         i.idx = <uint8_t>m
         n += 1
         m += 1
+        if off > hi:
+            hi = off
+        if (jmp and follow and nruns < MAX_RUNS and m + 1 < limit and page2 == TLB_EMPTY
+                and jmp_target_on_page(c, i, rip, la, &d)
+                and not (start <= d < off) and not in_runs(run_lo, run_hi, nruns, d)):
+            i.fn = h_jmp_on                # retires and goes on at its target, decoded next
+            i.disp = d
+            run_lo[nruns] = start
+            run_hi[nruns] = off
+            nruns += 1
+            start = off = d
+            if d < lo:
+                lo = d
+            ends = False
         if (ends or guarded or i.fn == h_ud or i.fn == h_gp0 or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask or (c.has_until and rip + off == c.until)):
             break
@@ -205,7 +251,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     b.phys = pa
     b.vstart = rip
     b.n = n
-    b.vlen = off
+    b.vlen = <uint32_t>hi
+    b.back = <uint32_t>(-lo)
     b.page2 = page2
     b.key = c.key
     c.m.nblocks += 1
@@ -218,6 +265,16 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if page2 != TLB_EMPTY:
             page_add(c, b, page2, 1)
     return b
+
+cdef uint32_t entry_at(Block* b, uint64_t rel, uint64_t mask, uint32_t n) noexcept nogil:
+    """The first of entries 1..n-1 of block b at the instruction that starts
+    rel (modulo mask + 1) from its start, or n if there is none."""
+    cdef uint32_t k
+    if ((rel + b.back) & mask) < <uint64_t>b.back + b.vlen:
+        for k in range(1, n):
+            if (<uint64_t>b.insns[k].off & mask) == rel:
+                return k
+    return n
 
 cdef void page_add(CPU* c, Block* b, uint64_t page, uint32_t slot) noexcept nogil:
     if page >= c.nframes:

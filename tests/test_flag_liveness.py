@@ -1,5 +1,5 @@
 """Flag liveness (gen_variants.py): an instruction whose flags the next flag
-writer overwrites (with only register moves and LEA between) runs without
+writer overwrites (with only register moves, LEA and followed JMPs between) runs without
 recording them.  That must not be visible: at every
 cut (count, `until`, single-step), at a fault in the next instruction and at
 the end, registers and flags must be those of the same code run one
@@ -88,11 +88,36 @@ def random_values(rng, mode):
     return values
 
 
+def straight(seq):
+    """The sequence at CODE: (code, the address of each instruction and of the HLT)."""
+    return b"".join(seq) + b"\xf4", [CODE + sum(len(x) for x in seq[:k]) for k in range(len(seq) + 1)]
+
+
+def scattered(seq):
+    """The sequence in pieces of three in slots of 64 bytes, run in a shuffled
+    order of the slots, each piece ending with a JMP to the next: the pieces
+    join into one block (followed JMPs, icache.pxi), above and below its start."""
+    pieces = [seq[k:k + 3] for k in range(0, len(seq), 3)]
+    order = [(5 * k + 3) % len(pieces) for k in range(len(pieces))]   # slot of each piece
+    code = bytearray(b"\xf4" * 64 * len(pieces))
+    addrs = []
+    for k, piece in enumerate(pieces):
+        pos = 64 * order[k]
+        for insn in piece:
+            code[pos:pos + len(insn)] = insn
+            addrs.append(CODE + pos)
+            pos += len(insn)
+        addrs.append(CODE + pos)
+        if k + 1 < len(pieces):             # jmp rel32 to the next piece (the last: its HLT)
+            code[pos:pos + 5] = b"\xe9" + (64 * order[k + 1] - pos - 5).to_bytes(4, "little", signed=True)
+    return bytes(code), addrs
+
+
 @pytest.mark.parametrize("mode", [32, 64])
-def test_every_cut_matches_one_instruction_a_block(mode):
+@pytest.mark.parametrize("arrange", [straight, scattered])
+def test_every_cut_matches_one_instruction_a_block(mode, arrange):
     seq = SEQ64 if mode == 64 else SEQ32
-    code = b"".join(seq) + b"\xf4"
-    offsets = [sum(len(x) for x in seq[:k]) for k in range(len(seq) + 1)]
+    code, addrs = arrange(seq)
     live = Machine(mode=mode, memory=0x10000)
     plain = Machine(mode=mode, memory=0x10000, decode_cache=False)
     rng = random.Random(15)
@@ -101,16 +126,16 @@ def test_every_cut_matches_one_instruction_a_block(mode):
         data = bytes(rng.getrandbits(8) for _ in range(24))
         for m in (live, plain):
             setup(m, code, values, data)
-        want = state(plain, plain.run(start=CODE, count=100))
-        assert want[0] == "hlt" and want[1] == len(seq) + 1
-        assert state(live, live.run(start=CODE, count=100)) == want
-        for k in range(1, len(seq) + 1):
+        want = state(plain, plain.run(start=addrs[0], count=100))
+        assert want[0] == "hlt" and want[1] == len(addrs)
+        assert state(live, live.run(start=addrs[0], count=100)) == want
+        for k in range(1, len(addrs)):
             for stop in ("count", "until"):
                 for m in (live, plain):
                     setup(m, code, values, data)
-                kw = {"count": k} if stop == "count" else {"until": CODE + offsets[k]}
-                got = state(live, live.run(start=CODE, **kw))
-                assert got == state(plain, plain.run(start=CODE, **kw)), (mode, k, stop, values)
+                kw = {"count": k} if stop == "count" else {"until": addrs[k]}
+                got = state(live, live.run(start=addrs[0], **kw))
+                assert got == state(plain, plain.run(start=addrs[0], **kw)), (mode, k, stop, values)
                 assert got[1] == k
 
 
