@@ -69,6 +69,11 @@ cdef int h_jmp_on(CPU* c, Insn* i) noexcept nogil:
     instruction (icache.pxi).  It touches no flag and cannot fault."""
     return next_insn_reg(c, i)
 
+cdef int h_call_on(CPU* c, Insn* i) noexcept nogil:
+    """A CALL rel that build_block followed: it pushes the return address,
+    and its target is the block's next instruction (icache.pxi)."""
+    return ok_next(c, i, push(c, i.osz, next_ip(c, i)))
+
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t = rel_target(c, i)
     if not canonical(t):               # (build_block leaves such a CALL to this handler)
@@ -108,6 +113,11 @@ cdef inline int call_rel(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     if push_or_miss(c, osz, next_ip(c, i)):
         return h_call_rel(c, i)
     return chain(c, i, rel_target(c, i))
+
+cdef inline int call_on(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
+    if push_or_miss(c, osz, next_ip(c, i)):
+        return h_call_on(c, i)
+    return next_insn_reg(c, i)         # (a TLB hit: no decoded code on that page)
 
 cdef inline int ret(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     cdef uint64_t t

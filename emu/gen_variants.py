@@ -38,7 +38,7 @@ for _op in ("inc", "dec", "not", "neg"):
     SIZED[f"h_{_op}"] = (f"unary_op(c, i, U_{_op.upper()}, {{osz}}, {{kind}}, h_{_op}, {{fl}})", SIZES)
 SIZED["h_lea"] = ("lea(c, i, {osz}, {kind})", SIZES)   # (its register forms are #UD: never used)
 # (PUSH/POP r, CALL rel and RET have no r/m operand: both forms are the same)
-for _name in ("push_r", "pop_r", "call_rel", "ret"):
+for _name in ("push_r", "pop_r", "call_rel", "call_on", "ret"):
     SIZED[f"h_{_name}"] = (f"{_name}(c, i, {{osz}})", SIZES)
 SIZED["h_call_E"] = ("call_E(c, i, {osz}, {kind})", SIZES)
 SIZED["h_jmp_E"] = ("jmp_E(c, i, {osz}, {kind})", SIZES)

@@ -3,8 +3,8 @@
 # direct-mapped jump cache in front of it.  A block ends at a branch other
 # than a Jcc, at a page boundary or after BLOCK_MAX instructions: a Jcc not
 # taken goes on in its block (a superblock; one block transition fewer),
-# and a JMP rel whose target is on the block's first page goes on at the
-# target (followed: a chain of short blocks joined by JMPs becomes one),
+# and a JMP or CALL rel whose target is on the block's first page goes on at
+# the target (followed: a chain of short blocks joined by JMPs becomes one),
 # except while edge coverage or block hooks need the basic blocks.  Each physical page keeps a
 # list of the blocks on it, so a store into the page (smc_write) invalidates
 # exactly the blocks whose bytes it overlaps: a block with followed JMPs
@@ -126,8 +126,8 @@ cdef inline bint in_runs(int32_t* lo, int32_t* hi, uint32_t n, int64_t off) noex
             return True
     return False
 
-cdef bint jmp_target_on_page(CPU* c, Insn* i, uint64_t rip, uint64_t la, int32_t* d) noexcept nogil:
-    """(build_block) Is the target of a JMP rel (set_rel_target done) on the
+cdef bint target_on_page(CPU* c, Insn* i, uint64_t rip, uint64_t la, int32_t* d) noexcept nogil:
+    """(build_block) Is the target of a JMP or CALL rel (set_rel_target done) on the
     linear page of the block's start la, plainly valid (canonical, not
     `until`)?  d = its offset from the block's start: the target is exactly
     rip + d, so every rip in the block is R_BASE + an offset, as before."""
@@ -155,7 +155,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef int32_t start = 0                     # the current run's start
     cdef int got, length
     cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
-    cdef bint hooked, guarded = False, rel, jmp
+    cdef bint hooked, guarded = False, rel, jmp, call
     cdef bint follow = c.cov_map == NULL and c.hk_nblock == 0
     if not c.use_cache:
         c.m.nblocks = c.m.ninsns = 0
@@ -205,7 +205,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if ends and i.fn == h_jcc and c.cov_map == NULL and c.hk_nblock == 0:
             ends = False                   # a superblock: a Jcc not taken goes on in this block
         jmp = i.fn == h_jmp_rel
-        rel = jmp or i.fn == h_jcc or i.fn == h_call_rel or i.fn == h_loop or i.fn == h_jcxz
+        call = i.fn == h_call_rel
+        rel = jmp or call or i.fn == h_jcc or i.fn == h_loop or i.fn == h_jcxz
         specialize(i)
         if prev != NULL and not hooked:
             fuse_pair(prev, i)             # CMP/SUB/TEST + Jcc (control.pxi)
@@ -224,10 +225,15 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         m += 1
         if off > hi:
             hi = off
-        if (jmp and follow and nruns < MAX_RUNS and m + 1 < limit and page2 == TLB_EMPTY
-                and jmp_target_on_page(c, i, rip, la, &d)
+        if ((jmp or call) and follow and nruns < MAX_RUNS and m + 1 < limit and page2 == TLB_EMPTY
+                and target_on_page(c, i, rip, la, &d)
                 and not (start <= d < off) and not in_runs(run_lo, run_hi, nruns, d)):
-            i.fn = h_jmp_on                # retires and goes on at its target, decoded next
+            # it retires (a CALL pushes) and goes on at its target, decoded next
+            if jmp:
+                i.fn = h_jmp_on
+            else:
+                i.fn = h_call_on
+                specialize(i)
             i.disp = d
             run_lo[nruns] = start
             run_hi[nruns] = off

@@ -1,6 +1,6 @@
-"""Followed JMPs (icache.pxi build_block): a block goes on through a JMP rel
-whose target is on its first page, so short blocks joined by JMPs run as
-one.  That must not be visible: counts, `until`, breakpoints, faults, hooks
+"""Followed JMPs and CALLs (icache.pxi build_block): a block goes on through
+a JMP or CALL rel whose target is on its first page, so short blocks joined
+by JMPs run as one.  That must not be visible: counts, `until`, breakpoints, faults, hooks
 and self-modifying code behave as with one instruction a block
 (decode_cache=False), in 16-, 32- and 64-bit code, with targets below the
 block's start as well as above it."""
@@ -208,3 +208,36 @@ def test_jmps_to_other_pages_and_loops_end_the_block():
             continue
         # three blocks: the jump to the next page ends the first, the loop's jump its own
         assert m.stats["blocks_decoded"] == 3
+
+
+# main: call f (below); add eax, 1; call g (above); dec ecx; jnz main; hlt
+# f: inc edx; ret    g: call f (nested); add ebx, eax; ret
+CALLS, C = layout({0x10: ["f", b"\xff\xc2", b"\xc3"],
+                   0x40: ["main", b"\xe8" + (0x10 - 0x45).to_bytes(4, "little", signed=True),
+                          b"\x83\xc0\x01", b"\xe8" + (0x70 - 0x4D).to_bytes(4, "little", signed=True),
+                          b"\xff\xc9", ("jnz", "main"), b"\xf4"],
+                   0x70: ["g", b"\xe8" + (0x10 - 0x75).to_bytes(4, "little", signed=True), b"\x01\xc3", b"\xc3"]})
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+def test_calls_are_followed_exactly(mode):
+    ref = machine(mode, CALLS, decode_cache=False)
+    ex = ref.run(start=CODE + C["main"], count=1000)
+    assert ex.reason == "hlt" and (ref.reg_read("edx"), ref.reg_read("ebx")) == (2 * ROUNDS, ROUNDS * (ROUNDS + 1) // 2)
+    m = machine(mode, CALLS)
+    assert m.run(start=CODE + C["main"], count=1000).reason == "hlt"
+    assert state(m) == state(ref) and m.mem_read(STACK - 32, 32) == ref.mem_read(STACK - 32, 32)
+    # main: call f, inc edx, ret | add, call g, call f, inc edx, ret | add ebx, ret | dec, jnz, hlt
+    assert m.stats["blocks_decoded"] == 4
+    for n in range(ex.instructions + 1):
+        a, b = machine(mode, CALLS), machine(mode, CALLS, decode_cache=False)
+        assert a.run(start=CODE + C["main"], count=n).reason == b.run(start=CODE + C["main"], count=n).reason
+        assert state(a) == state(b) and a.mem_read(STACK - 32, 32) == b.mem_read(STACK - 32, 32), n
+
+
+def test_a_followed_call_whose_push_faults_is_not_retired():
+    m = machine(32, CALLS)
+    m.reg_write("esp", 0x7FF00000)             # unmapped: the push faults
+    ex = m.run(start=CODE + C["main"], count=1000)
+    assert (ex.reason, ex.address, ex.instructions) == ("unmapped", CODE + C["main"], 0)
+    assert m.reg_read("esp") == 0x7FF00000
