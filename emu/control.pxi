@@ -71,8 +71,16 @@ cdef int h_jmp_on(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_call_on(CPU* c, Insn* i) noexcept nogil:
     """A CALL rel that build_block followed: it pushes the return address,
-    and its target is the block's next instruction (icache.pxi)."""
-    return ok_next(c, i, push(c, i.osz, next_ip(c, i)))
+    and its target is the block's next instruction (icache.pxi).  If the
+    push ends the block (a store into its code), the run loop goes on at
+    the target: i.disp is its offset from the block's start."""
+    cdef int rc = push(c, i.osz, next_ip(c, i))
+    if rc:
+        return rc
+    if c.block_abort:
+        c.r[R_RIP] = (c.r[R_BASE] + <uint64_t>i.disp) & c.ipmask
+        return RC_JUMP
+    return next_insn_reg(c, i)
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t = rel_target(c, i)

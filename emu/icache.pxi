@@ -207,10 +207,6 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         jmp = i.fn == h_jmp_rel
         call = i.fn == h_call_rel
         rel = jmp or call or i.fn == h_jcc or i.fn == h_loop or i.fn == h_jcxz
-        specialize(i)
-        if prev != NULL and not hooked:
-            fuse_pair(prev, i)             # CMP/SUB/TEST + Jcc (control.pxi)
-        prev = i
         if i.base == R_BASE:
             i.disp += off + length         # RIP-relative: from the block's start
         i.off = off
@@ -218,8 +214,6 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         i.next = off
         if rel:
             set_rel_target(c, i, rip)      # control.pxi
-            if i.opcode == 0xE8 and not canonical((rip + i.imm) & i.imm2):
-                i.fn = h_call_rel          # which faults before the push
         i.idx = <uint8_t>m
         n += 1
         m += 1
@@ -229,11 +223,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
                 and target_on_page(c, i, rip, la, &d)
                 and not (start <= d < off) and not in_runs(run_lo, run_hi, nruns, d)):
             # it retires (a CALL pushes) and goes on at its target, decoded next
-            if jmp:
-                i.fn = h_jmp_on
-            else:
-                i.fn = h_call_on
-                specialize(i)
+            i.fn = h_jmp_on if jmp else h_call_on
             i.disp = d
             run_lo[nruns] = start
             run_hi[nruns] = off
@@ -242,6 +232,12 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             if d < lo:
                 lo = d
             ends = False
+        specialize(i)
+        if call and not canonical((rip + i.imm) & i.imm2):   # (never a followed one)
+            i.fn = h_call_rel              # which faults before the push
+        if prev != NULL and not hooked:
+            fuse_pair(prev, i)             # CMP/SUB/TEST + Jcc (control.pxi)
+        prev = i
         if (ends or guarded or i.fn == h_ud or i.fn == h_gp0 or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask or (c.has_until and rip + off == c.until)):
             break
@@ -301,6 +297,12 @@ cdef bint second_page_matches(CPU* c, Block* b, uint64_t rip) noexcept nogil:
         return False                       # the build will report the fault
     return (pa >> 12) == b.page2
 
+cdef inline bint ip_range_fits(CPU* c, Block* b, uint64_t rip) noexcept nogil:
+    """A block found by physical address for another rip (another CS base)
+    holds the same bytes only if its instruction pointers, rip - back to
+    rip + vlen - 1, do not wrap around the IP's size (16-bit code)."""
+    return rip >= b.back and c.ipmask - rip >= b.vlen - 1
+
 cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
     cdef Block* b = c.jcache[rip & (JC_SIZE - 1)]
     cdef uint64_t pa
@@ -312,7 +314,7 @@ cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
         b = c.hash[hash_phys(pa)]
         while b != NULL:
             if (b.phys == pa and ((b.key ^ c.key) & KEY_DECODE) == 0
-                    and second_page_matches(c, b, rip)):
+                    and ip_range_fits(c, b, rip) and second_page_matches(c, b, rip)):
                 b.vstart = rip
                 b.key = c.key                  # current for this generation
                 c.jcache[rip & (JC_SIZE - 1)] = b

@@ -241,3 +241,32 @@ def test_a_followed_call_whose_push_faults_is_not_retired():
     ex = m.run(start=CODE + C["main"], count=1000)
     assert (ex.reason, ex.address, ex.instructions) == ("unmapped", CODE + C["main"], 0)
     assert m.reg_read("esp") == 0x7FF00000
+
+
+def test_a_followed_call_whose_push_rewrites_its_block_goes_on_at_the_target():
+    # main: call f, with the stack's top at its own bytes (the push overwrites them)
+    code, lab = layout({0x10: ["f", b"\xff\xc2", b"\xf4"],
+                        0x30: ["main", b"\xe8" + (0x10 - 0x35).to_bytes(4, "little", signed=True), b"\xf4"]})
+    for engine in ({}, {"decode_cache": False}):
+        m = machine(32, code, **engine)
+        m.reg_write("esp", CODE + 0x34)
+        ex = m.run(start=CODE + lab["main"], count=100)
+        assert (ex.reason, ex.address, ex.instructions) == ("hlt", CODE + lab["f"] + 2, 3)
+        assert m.reg_read("edx") == 1 and m.mem_read(CODE + 0x30, 4) == (CODE + 0x35).to_bytes(4, "little")
+
+
+def test_a_block_is_not_reused_where_its_ips_would_wrap():
+    """Real mode: the block at 0000:7C10 jumps back to 7BF0, on its page.
+    The same bytes run as 07C1:0000 jump to IP FFE0 (the 16-bit IP wraps),
+    linear 17BF0: the block found by physical address must not be reused."""
+    results = []
+    for engine in ({}, {"decode_cache": False}):
+        m = Machine(mode=16, memory=1 << 20, **engine)
+        m.mem_write(0x7C10, b"\xeb" + (0x7BF0 - 0x7C12 & 0xFF).to_bytes(1, "little"))   # jmp 7BF0
+        m.mem_write(0x7BF0, b"\xff\xc2\xf4")       # inc dx; hlt
+        m.mem_write(0x17BF0, b"\xff\xc3\xf4")      # inc bx; hlt
+        assert m.run(start=0x7C10, count=10).reason == "hlt"
+        m.reg_write("cs", 0x07C1)
+        assert m.run(start=0, count=10).reason == "hlt"
+        results.append((m.reg_read("dx"), m.reg_read("bx"), m.reg_read("ip"), m.reg_read("cs")))
+    assert results[0] == results[1] == (1, 1, 0xFFE3, 0x07C1)
