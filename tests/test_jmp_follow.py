@@ -270,3 +270,15 @@ def test_a_block_is_not_reused_where_its_ips_would_wrap():
         assert m.run(start=0, count=10).reason == "hlt"
         results.append((m.reg_read("dx"), m.reg_read("bx"), m.reg_read("ip"), m.reg_read("cs")))
     assert results[0] == results[1] == (1, 1, 0xFFE3, 0x07C1)
+
+
+def test_rip_relative_operands_below_the_block_start():
+    # start: jmp b; ... b (below): lea rax, [rip]; mov rbx, [rip - 16]; hlt
+    code, lab = layout({0x10: ["b", bytes.fromhex("488d0500000000"), bytes.fromhex("488b1df0ffffff"), b"\xf4"],
+                        0x40: ["start", ("jmp", "b")]})
+    for engine in ({}, {"decode_cache": False}):
+        m = machine(64, code, **engine)
+        assert m.run(start=CODE + lab["start"], count=100).reason == "hlt"
+        assert m.reg_read("rax") == CODE + 0x17
+        assert m.reg_read("rbx") == int.from_bytes(code[0x0E:0x16], "little")
+        assert m.stats["blocks_decoded"] == (1 if not engine else 4)
