@@ -152,7 +152,7 @@ cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
     if ((c.eflags & F_IF) or nmi_due(c) or c.m.ncpus > 1) and has_idt(c):
         c.halted = 1                   # wait for an interrupt or the NMI (the run loop)
         c.halt_rip = c.r[R_BASE] + i.off
-        c.next_event = 0               # ... which looks at once, even with nothing scheduled
+        look_now(c)               # ... which looks at once, even with nothing scheduled
         return RC_END
     c.exit_reason = EXIT_HLT
     return RC_EXIT

@@ -39,25 +39,33 @@ cdef int h_block_end(CPU* c, Insn* i) noexcept nogil:
 
 # Block chaining: a near branch at the end of a block (control.pxi) runs the
 # next block straight away, a tail call like next_insn, when the run loop
-# would have taken its fast path for it anyway: the next block starts before
-# next_event (which stays at 0 while anything is pending: an interrupt, a
-# shadow, TF, armed breakpoints), no upcall is due, the target is in the
-# jump cache, and the block ends by CPU.chain_stop.  The run loop sets
-# chain_stop for each block it starts to the icount where its budget runs
-# out, or CHAIN_INSNS instructions on, whichever is first (no further than
-# that start with `until` set, which may need a cut anywhere, or chaining
-# off): one compare stands for the budget and the bound on the chain, and
-# chain() only brings icount up to date (vtime reads it); the run loop takes
-# what the chain retired from the budget when it gets control back.
-# Otherwise chain() returns RC_JUMP and the run loop makes every check.
+# would have taken its fast path for it anyway: the target is in the jump
+# cache, no upcall is due, and the block ends by CPU.chain_stop.  That one
+# limit stands for everything the run loop must look at: the run loop sets
+# it for each block it starts to the icount where its budget runs out, or
+# CHAIN_INSNS instructions on, or next_event, whichever is first (no
+# further than that start with `until` set, which may need a cut anywhere,
+# or chaining off), and whatever makes the run loop look sooner (an
+# interrupt, a shadow, TF, armed breakpoints, a timer) lowers both
+# next_event and chain_stop (look_now, schedule in pit.pxi).  chain() only
+# brings icount up to date (vtime reads it); the run loop takes what the
+# chain retired from the budget when it gets control back.  Otherwise
+# chain() returns RC_JUMP and the run loop makes every check.
 # Only near branches chain: they never change the mode, so the run loop's
 # ipmask stays right for the block it finally sees.  The bound keeps the
 # tail calls' stack finite without optimization (with it they keep the
 # stack flat), and a stop request (another thread's) is seen by the run
-# loop at most CHAIN_INSNS instructions later.
+# loop at most CHAIN_INSNS instructions later.  The upcall stays a test of
+# its own: the guest unmasks it with a plain store.
 
 cdef enum:
     CHAIN_INSNS = 4096
+
+cdef inline void look_now(CPU* c) noexcept nogil:
+    """Something is pending: the run loop looks before the next block, and
+    no block is entered by chaining until it has."""
+    c.next_event = 0
+    c.chain_stop = 0
 
 cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """i, a near branch ending its block, retired: go on at target."""
@@ -68,8 +76,9 @@ cdef inline int chain_go(CPU* c, Insn* i, uint64_t target, bint branch) noexcept
     where a non-canonical address faults at its fetch instead."""
     cdef Block* b = c.jcache[target & (JC_SIZE - 1)]
     cdef uint64_t n = c.icount + i.idx + 1    # with the block's instructions retired
-    if (b.vstart == target and b.key == c.key and n < c.next_event
-            and n + b.n <= c.chain_stop and not upcall_due(c)):
+    # (n + b.n <= chain_stop <= next_event: the block starts before next_event)
+    if (b.vstart == target and b.key == c.key and n + b.n <= c.chain_stop
+            and not upcall_due(c)):
         c.icount = n
         c.blocks_chained += 1
         c.block_abort = 0
