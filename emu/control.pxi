@@ -46,13 +46,8 @@ cdef inline uint64_t rel_target(CPU* c, Insn* i) noexcept nogil:
 
 cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
     """A conditional branch not taken: the rest of its block (icache.pxi),
-    or the next block if it ended the block (or the run loop cut it there:
-    chain makes the run loop's checks)."""
-    cdef Insn* j = i + 1
-    if j.fn == h_block_end:
-        return chain_go(c, i, next_ip(c, i), False)
-    c.cur = j
-    return j.fn(c, j)
+    or its end marker, which goes on to the next block (h_block_next)."""
+    return next_insn_reg(c, i)
 
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):

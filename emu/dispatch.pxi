@@ -35,7 +35,15 @@ cdef inline uint64_t next_ip(CPU* c, Insn* i) noexcept nogil:
     return (c.r[R_BASE] + i.next) & c.ipmask
 
 cdef int h_block_end(CPU* c, Insn* i) noexcept nogil:
+    """A cut the run loop made (a budget, `until`, single-step): back to it."""
     return RC_DONE
+
+cdef int h_block_next(CPU* c, Insn* i) noexcept nogil:
+    """The end marker of a block that runs on into the next (a Jcc not
+    taken, a page boundary, BLOCK_MAX instructions): chain into it (below),
+    else back to the run loop as h_block_end does.  i.idx instructions
+    retired, and i.off is where the next block starts."""
+    return chain_on(c, i, (c.r[R_BASE] + i.off) & c.ipmask, i.idx, False)
 
 # Block chaining: a near branch at the end of a block (control.pxi) runs the
 # next block straight away, a tail call like next_insn, when the run loop
@@ -69,24 +77,28 @@ cdef inline void look_now(CPU* c) noexcept nogil:
 
 cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """i, a near branch ending its block, retired: go on at target."""
-    return chain_go(c, i, target, True)
+    return chain_on(c, i, target, i.idx + 1, True)
 
-cdef inline int chain_go(CPU* c, Insn* i, uint64_t target, bint branch) noexcept nogil:
-    """chain(), or (branch False) falling through past the end of a block,
-    where a non-canonical address faults at its fetch instead."""
+cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch) noexcept nogil:
+    """Run the block at target if it may chain (above), with `retired`
+    instructions of this one retired; else back to the run loop (whose
+    c.cur is still i): RC_JUMP after a branch, RC_DONE at an end marker.
+    (block_abort needs no reset: it is 0 here unless the branch itself
+    stored into code, and then the next block stops after one instruction.)"""
     cdef Block* b = c.jcache[target & (JC_SIZE - 1)]
-    cdef uint64_t n = c.icount + i.idx + 1    # with the block's instructions retired
+    cdef uint64_t n = c.icount + retired
     # (n + b.n <= chain_stop <= next_event: the block starts before next_event)
     if (b.vstart == target and b.key == c.key and n + b.n <= c.chain_stop
             and not upcall_due(c)):
         c.icount = n
         c.blocks_chained += 1
-        c.block_abort = 0
         c.r[R_BASE] = target
         i = b.insns
         c.cur = i
         return i.fn(c, i)
-    if branch and not canonical(target):   # (never in the jump cache: no block is built there)
+    if not branch:
+        return RC_DONE      # (a non-canonical target faults at its fetch)
+    if not canonical(target):   # (never in the jump cache: no block is built there)
         return branch_gp(c, i)
     c.r[R_RIP] = target
     return RC_JUMP
