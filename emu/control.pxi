@@ -222,10 +222,11 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
             t = sext(d, bits) < sext(s, bits)
         else:                               # 14, 15
             t = sext(d, bits) <= sext(s, bits)
-    # (a register operand or a TLB hit: nothing that would end the block as next_insn does)
+    # (a register operand or a TLB hit: nothing that would end the block as
+    # next_insn does; chain and fall_through set c.cur)
     j = i + 1
-    c.cur = j
     if j.fn != jfn:
+        c.cur = j
         return j.fn(c, j)                   # a cut at the Jcc: the end marker
     if t ^ (cc & 1):
         return chain(c, j, rel_target(c, j))

@@ -81,8 +81,8 @@ cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
 
 cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch) noexcept nogil:
     """Run the block at target if it may chain (above), with `retired`
-    instructions of this one retired; else back to the run loop (whose
-    c.cur is still i): RC_JUMP after a branch, RC_DONE at an end marker.
+    instructions of this one retired; else back to the run loop (c.cur =
+    i): RC_JUMP after a branch, RC_DONE at an end marker.
     (block_abort needs no reset: it is 0 here unless the branch itself
     stored into code, and then the next block stops after one instruction.)"""
     cdef Block* b = c.jcache[target & (JC_SIZE - 1)]
@@ -96,6 +96,7 @@ cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bin
         i = b.insns
         c.cur = i
         return i.fn(c, i)
+    c.cur = i               # (a fused CMP+Jcc leaves it to here)
     if not branch:
         return RC_DONE      # (a non-canonical target faults at its fetch)
     if not canonical(target):   # (never in the jump cache: no block is built there)

@@ -180,9 +180,13 @@ cdef inline bint eval_cc(CPU* c, uint32_t cc) noexcept nogil:
             else:
                 r = cc_generic(c, cc & 14)
             return r ^ (cc & 1)
-    elif c.lf_op == LF_LOGIC:
+    elif c.lf_op != LF_NONE:
+        # ZF and SF come from the result for every kind (get_zf, get_sf):
+        # a shift, INC/DEC or a logic op before JZ/JNZ/JS/JNS needs no call.
         if cc == 4 or cc == 5:
             return ((c.lf_res & width_mask(bits)) == 0) ^ (cc & 1)
+        if cc == 8 or cc == 9:
+            return sign_of(c.lf_res, bits) ^ (cc & 1)
     return cc_generic(c, cc & 14) ^ (cc & 1)
 
 cdef bint cc_generic(CPU* c, uint32_t cc) noexcept nogil:
