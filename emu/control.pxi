@@ -36,9 +36,11 @@ cdef inline void set_rel_target(CPU* c, Insn* i, uint64_t rip) noexcept nogil:
     less the block's start (next_ip + the displacement: the end of the
     instruction wrapped to the IP's size first, as the SDM computes it) and
     imm2 the operand size's mask, so that rel_target is an addition and an
-    AND, with no test of the size."""
+    AND, with no test of the size; disp, which it has no use for, its
+    link."""
     i.imm = ((rip + i.next) & c.ipmask) - rip + i.imm
     i.imm2 = size_mask(i.osz)
+    link_of(i)[0] = &NO_ENTRY          # (chain_rel, dispatch.pxi)
 
 cdef inline uint64_t rel_target(CPU* c, Insn* i) noexcept nogil:
     """A relative branch's target (set_rel_target)."""
@@ -51,13 +53,13 @@ cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
 
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
-        return chain(c, i, rel_target(c, i))
+        return chain_rel(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
-    return chain(c, i, rel_target(c, i))
+    return chain_rel(c, i, rel_target(c, i))
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t = rel_target(c, i)
@@ -65,7 +67,7 @@ cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
         return fault(c, EXC_GP, 1, 0)
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
-    return chain(c, i, t)
+    return chain_rel(c, i, t)
 
 cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
@@ -97,7 +99,7 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
 cdef inline int call_rel(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     if push_or_miss(c, osz, next_ip(c, i)):
         return h_call_rel(c, i)
-    return chain(c, i, rel_target(c, i))
+    return chain_rel(c, i, rel_target(c, i))
 
 cdef inline int ret(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     cdef uint64_t t
@@ -130,12 +132,12 @@ cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t n = (c.r[R_CX] - 1) & m
     set_areg(c, R_CX, m, n)
     if n != 0 and (i.opcode == 0xE2 or get_zf(c) == (i.opcode == 0xE1)):
-        return chain(c, i, rel_target(c, i))
+        return chain_rel(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
     if (c.r[R_CX] & i.amask) == 0:
-        return chain(c, i, rel_target(c, i))
+        return chain_rel(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
@@ -229,5 +231,5 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
         c.cur = j
         return j.fn(c, j)                   # a cut at the Jcc: the end marker
     if t ^ (cc & 1):
-        return chain(c, j, rel_target(c, j))
+        return chain_rel(c, j, rel_target(c, j))
     return fall_through(c, j)

@@ -43,7 +43,7 @@ cdef int h_block_next(CPU* c, Insn* i) noexcept nogil:
     taken, a page boundary, BLOCK_MAX instructions): chain into it (below),
     else back to the run loop as h_block_end does.  i.idx instructions
     retired, and i.off is where the next block starts."""
-    return chain_on(c, i, (c.r[R_BASE] + i.off) & c.ipmask, i.idx, False)
+    return chain_on(c, i, (c.r[R_BASE] + i.off) & c.ipmask, i.idx, False, False)
 
 # Block chaining: a near branch at the end of a block (control.pxi) runs the
 # next block straight away, a tail call like next_insn, when the run loop
@@ -77,19 +77,45 @@ cdef inline void look_now(CPU* c) noexcept nogil:
 
 cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """i, a near branch ending its block, retired: go on at target."""
-    return chain_on(c, i, target, i.idx + 1, True)
+    return chain_on(c, i, target, i.idx + 1, True, False)
 
-cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch) noexcept nogil:
+# A relative branch's target is the same each time it is taken from a block
+# (at the same start), so the branch remembers the block it chained to (its
+# link) and tries that before the jump cache: the same two tests make it
+# valid (the rip it starts, the key of this jump-cache generation), one load
+# instead of the lookup.  A link is a Block* in the branch's Insn.disp
+# (set_rel_target, control.pxi); blocks live as long as the Insns that link
+# to them (both go at a cache_flush).
+
+cdef inline Block** link_of(Insn* i) noexcept nogil:
+    return <Block**>&i.disp
+
+cdef inline int chain_rel(CPU* c, Insn* i, uint64_t target) noexcept nogil:
+    """chain() for a relative branch: through its link."""
+    return chain_on(c, i, target, i.idx + 1, True, True)
+
+cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch,
+                         bint linked) noexcept nogil:
     """Run the block at target if it may chain (above), with `retired`
     instructions of this one retired; else back to the run loop (c.cur =
     i): RC_JUMP after a branch, RC_DONE at an end marker.
     (block_abort needs no reset: it is 0 here unless the branch itself
     stored into code, and then the next block stops after one instruction.)"""
-    cdef Block* b = c.jcache[target & (JC_SIZE - 1)]
+    cdef Block* b
     cdef uint64_t n = c.icount + retired
+    cdef bint hit
+    if linked:
+        b = link_of(i)[0]
+        hit = b.vstart == target and b.key == c.key
+        if not hit:
+            b = c.jcache[target & (JC_SIZE - 1)]
+            link_of(i)[0] = b
+            hit = b.vstart == target and b.key == c.key
+    else:
+        b = c.jcache[target & (JC_SIZE - 1)]
+        hit = b.vstart == target and b.key == c.key
     # (n + b.n <= chain_stop <= next_event: the block starts before next_event)
-    if (b.vstart == target and b.key == c.key and n + b.n <= c.chain_stop
-            and not upcall_due(c)):
+    if hit and n + b.n <= c.chain_stop and not upcall_due(c):
         c.icount = n
         c.blocks_chained += 1
         c.r[R_BASE] = target
