@@ -166,7 +166,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
         if c.eflags & F_TF:        # single-step: #DB after each instruction
             step[0] = True
             one = True
-            c.next_event = 0
+            look_now(c)
         special[0] = one or (c.dr_exec | c.dr_data | c.dr_io | c.cs_limited) != 0
         if special[0]:
             rf = (c.eflags & F_RF) != 0
@@ -174,7 +174,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             # shadow or TF next_event is reached already; at 0 it also keeps
             # a branch from chaining out of this block (dispatch.pxi), so the
             # #DB trap and the shadow's end stay with the run loop.
-            c.next_event = 0
+            look_now(c)
         c.eflags &= ~<uint64_t>F_RF    # RF lasts one instruction (IRET or a task switch set it)
     if upcall_due(c) and not one:   # an event for a paravirtualized guest
         rc = pv_upcall(c)
@@ -233,6 +233,8 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             exit[0] = deliver(c, EXC_GP, 1, 0, INT_EXCEPTION, rip)
             c.budget -= 1
             return NO_BLOCK
+    if c.next_event < c.chain_stop:
+        c.chain_stop = c.next_event    # as the events above left it
     if has_until:
         cut_before(b, c.until - rip, &n)
         for k in range(c.nbreaks):
@@ -290,6 +292,8 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 and b.vstart == rip and b.key == c.key
                 and <int64_t>b.n <= c.budget and not upcall_due(c)):
             ipmask = c.ipmask      # (the block may change it)
+            if c.next_event < c.chain_stop:
+                c.chain_stop = c.next_event    # (dispatch.pxi)
             i = b.insns
             c.block_abort = 0
             c.r[R_BASE] = rip
@@ -396,7 +400,7 @@ cdef int halt_wait(CPU* c) noexcept nogil:
         return smp_halt_wait(c)
     if pic_pending(&c.m.pic[0]) >= 0 or apic_pending(c) >= 0 or nmi_due(c):
         return 0
-    c.next_event = 0
+    look_now(c)
     if c.m.pit.armed and not (c.m.pic[0].imr & 1):
         wake = c.m.pit.next_irq
     if c.apic.next_irq < wake and apic_enabled(c) and not (c.apic.lvt[0] & APIC_MASKED):
@@ -900,7 +904,7 @@ cdef class Machine:
             materialize(c)
             c.eflags = (c.eflags & ~size_mask(size)) | v | 2
             c.lf_op = LF_NONE
-            c.next_event = 0          # TF or IF may have changed
+            look_now(c)          # TF or IF may have changed
         elif 6 <= kind <= 8:
             self._simd_reg_write(kind, idx, v)
         elif kind == 4:
@@ -1199,14 +1203,14 @@ cdef class Machine:
         handler) once virtual_time reaches `when`; None cancels."""
         c = self.c
         c.pv_timer = TLB_EMPTY if when is None else max(int(when), 0)
-        c.next_event = 0
+        look_now(c)
 
     def advance_time(self, n):
         """Let n instructions' worth of virtual time pass without running
         (a blocked guest waiting for its timer)."""
         if n > 0:
             self.c.idle += n
-            self.c.next_event = 0
+            look_now(self.c)
 
     @property
     def cpl(self):
@@ -2636,7 +2640,7 @@ cdef class Machine:
     cdef void _arm_device_timer(self):
         c = self.c
         c.dev_timer = min((w for w, _ in self.device_timers.values()), default=TLB_EMPTY)
-        c.next_event = 0
+        look_now(c)
 
     cdef void _device_timers_due(self) except *:
         """Run the callbacks of the timers now due (in time order)."""

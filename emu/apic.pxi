@@ -35,7 +35,7 @@ cdef inline bint nmi_due(CPU* c) noexcept nogil:
 
 cdef void raise_nmi(CPU* c) noexcept nogil:
     c.nmi_pending = 1
-    c.next_event = 0
+    look_now(c)
 
 cdef void apic_send_ipi(CPU* c, uint32_t lo) noexcept nogil:
     """An IPI from the ICR (low word lo, destination in ICR high bits
@@ -49,7 +49,7 @@ cdef void apic_send_ipi(CPU* c, uint32_t lo) noexcept nogil:
 
 cdef void apic_set_irr(CPU* c, uint32_t vec) noexcept nogil:
     c.apic.irr[vec >> 5] |= 1u << (vec & 31)
-    c.next_event = 0
+    look_now(c)
 
 cdef int apic_highest(uint32_t* bits) noexcept nogil:
     cdef int k
@@ -247,7 +247,7 @@ cdef void apic_write(CPU* c, uint32_t off, uint32_t v) noexcept nogil:
         apic_timer_arm(c)
     elif off == 0x3E0:
         a.divide = v & 0xB
-    c.next_event = 0
+    look_now(c)
 
 cdef int apic_ack(CPU* c) noexcept nogil:
     cdef int v = apic_pending(c)

@@ -88,4 +88,4 @@ cdef void context_restore(CPU* c, const uint8_t* blob) noexcept nogil:
     # a newer jump-cache generation than any the live machine used
     c.key = (key & ~<uint32_t>KEY_DECODE) | (c.key & KEY_DECODE)
     tlb_flush(c)
-    c.next_event = 0
+    look_now(c)

@@ -36,9 +36,11 @@ cdef inline void set_rel_target(CPU* c, Insn* i, uint64_t rip) noexcept nogil:
     less the block's start (next_ip + the displacement: the end of the
     instruction wrapped to the IP's size first, as the SDM computes it) and
     imm2 the operand size's mask, so that rel_target is an addition and an
-    AND, with no test of the size."""
+    AND, with no test of the size; disp, which it has no use for, its
+    link."""
     i.imm = ((rip + i.next) & c.ipmask) - rip + i.imm
     i.imm2 = size_mask(i.osz)
+    link_of(i)[0] = &NO_ENTRY          # (chain_rel, dispatch.pxi)
 
 cdef inline uint64_t rel_target(CPU* c, Insn* i) noexcept nogil:
     """A relative branch's target (set_rel_target)."""
@@ -46,23 +48,18 @@ cdef inline uint64_t rel_target(CPU* c, Insn* i) noexcept nogil:
 
 cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
     """A conditional branch not taken: the rest of its block (icache.pxi),
-    or the next block if it ended the block (or the run loop cut it there:
-    chain makes the run loop's checks)."""
-    cdef Insn* j = i + 1
-    if j.fn == h_block_end:
-        return chain_go(c, i, next_ip(c, i), False)
-    c.cur = j
-    return j.fn(c, j)
+    or its end marker, which goes on to the next block (h_block_next)."""
+    return next_insn_reg(c, i)
 
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
-        return chain(c, i, rel_target(c, i))
+        return chain_rel(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
-    return chain(c, i, rel_target(c, i))
+    return chain_rel(c, i, rel_target(c, i))
 
 cdef int h_jmp_on(CPU* c, Insn* i) noexcept nogil:
     """A JMP rel that build_block followed: its target is the block's next
@@ -88,7 +85,7 @@ cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
         return fault(c, EXC_GP, 1, 0)
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
-    return chain(c, i, t)
+    return chain_rel(c, i, t)
 
 cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
@@ -120,7 +117,7 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
 cdef inline int call_rel(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     if push_or_miss(c, osz, next_ip(c, i)):
         return h_call_rel(c, i)
-    return chain(c, i, rel_target(c, i))
+    return chain_rel(c, i, rel_target(c, i))
 
 cdef inline int call_on(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     if push_or_miss(c, osz, next_ip(c, i)):
@@ -158,12 +155,12 @@ cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t n = (c.r[R_CX] - 1) & m
     set_areg(c, R_CX, m, n)
     if n != 0 and (i.opcode == 0xE2 or get_zf(c) == (i.opcode == 0xE1)):
-        return chain(c, i, rel_target(c, i))
+        return chain_rel(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
     if (c.r[R_CX] & i.amask) == 0:
-        return chain(c, i, rel_target(c, i))
+        return chain_rel(c, i, rel_target(c, i))
     return fall_through(c, i)
 
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
@@ -175,7 +172,7 @@ cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
     if ((c.eflags & F_IF) or nmi_due(c) or c.m.ncpus > 1) and has_idt(c):
         c.halted = 1                   # wait for an interrupt or the NMI (the run loop)
         c.halt_rip = c.r[R_BASE] + i.off
-        c.next_event = 0               # ... which looks at once, even with nothing scheduled
+        look_now(c)               # ... which looks at once, even with nothing scheduled
         return RC_END
     c.exit_reason = EXIT_HLT
     return RC_EXIT
@@ -250,11 +247,12 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
             t = sext(d, bits) < sext(s, bits)
         else:                               # 14, 15
             t = sext(d, bits) <= sext(s, bits)
-    # (a register operand or a TLB hit: nothing that would end the block as next_insn does)
+    # (a register operand or a TLB hit: nothing that would end the block as
+    # next_insn does; chain and fall_through set c.cur)
     j = i + 1
-    c.cur = j
     if j.fn != jfn:
+        c.cur = j
         return j.fn(c, j)                   # a cut at the Jcc: the end marker
     if t ^ (cc & 1):
-        return chain(c, j, rel_target(c, j))
+        return chain_rel(c, j, rel_target(c, j))
     return fall_through(c, j)

@@ -54,7 +54,7 @@ cdef void dr_update(CPU* c) noexcept nogil:
     c.dr_data = data
     c.dr_io = io
     if ex or data or io:
-        c.next_event = 0                  # the run loop's slow path looks after them
+        look_now(c)                  # the run loop's slow path looks after them
 
 cdef bint dbp_page(CPU* c, uint64_t page, bint write) noexcept nogil:
     """Does an armed data breakpoint (of the kind that `write` can hit) lie

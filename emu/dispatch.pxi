@@ -35,49 +35,97 @@ cdef inline uint64_t next_ip(CPU* c, Insn* i) noexcept nogil:
     return (c.r[R_BASE] + i.next) & c.ipmask
 
 cdef int h_block_end(CPU* c, Insn* i) noexcept nogil:
+    """A cut the run loop made (a budget, `until`, single-step): back to it."""
     return RC_DONE
+
+cdef int h_block_next(CPU* c, Insn* i) noexcept nogil:
+    """The end marker of a block that runs on into the next (a Jcc not
+    taken, a page boundary, BLOCK_MAX instructions): chain into it (below),
+    else back to the run loop as h_block_end does.  i.idx instructions
+    retired, and i.off is where the next block starts."""
+    return chain_on(c, i, (c.r[R_BASE] + i.off) & c.ipmask, i.idx, False, False)
 
 # Block chaining: a near branch at the end of a block (control.pxi) runs the
 # next block straight away, a tail call like next_insn, when the run loop
-# would have taken its fast path for it anyway: the next block starts before
-# next_event (which stays at 0 while anything is pending: an interrupt, a
-# shadow, TF, armed breakpoints), no upcall is due, the target is in the
-# jump cache, and the block ends by CPU.chain_stop.  The run loop sets
-# chain_stop for each block it starts to the icount where its budget runs
-# out, or CHAIN_INSNS instructions on, whichever is first (no further than
-# that start with `until` set, which may need a cut anywhere, or chaining
-# off): one compare stands for the budget and the bound on the chain, and
-# chain() only brings icount up to date (vtime reads it); the run loop takes
-# what the chain retired from the budget when it gets control back.
-# Otherwise chain() returns RC_JUMP and the run loop makes every check.
+# would have taken its fast path for it anyway: the target is in the jump
+# cache, no upcall is due, and the block ends by CPU.chain_stop.  That one
+# limit stands for everything the run loop must look at: the run loop sets
+# it for each block it starts to the icount where its budget runs out, or
+# CHAIN_INSNS instructions on, or next_event, whichever is first (no
+# further than that start with `until` set, which may need a cut anywhere,
+# or chaining off), and whatever makes the run loop look sooner (an
+# interrupt, a shadow, TF, armed breakpoints, a timer) lowers both
+# next_event and chain_stop (look_now, schedule in pit.pxi).  chain() only
+# brings icount up to date (vtime reads it); the run loop takes what the
+# chain retired from the budget when it gets control back.  Otherwise
+# chain() returns RC_JUMP and the run loop makes every check.
 # Only near branches chain: they never change the mode, so the run loop's
 # ipmask stays right for the block it finally sees.  The bound keeps the
 # tail calls' stack finite without optimization (with it they keep the
 # stack flat), and a stop request (another thread's) is seen by the run
-# loop at most CHAIN_INSNS instructions later.
+# loop at most CHAIN_INSNS instructions later.  The upcall stays a test of
+# its own: the guest unmasks it with a plain store.
 
 cdef enum:
     CHAIN_INSNS = 4096
 
+cdef inline void look_now(CPU* c) noexcept nogil:
+    """Something is pending: the run loop looks before the next block, and
+    no block is entered by chaining until it has."""
+    c.next_event = 0
+    c.chain_stop = 0
+
 cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """i, a near branch ending its block, retired: go on at target."""
-    return chain_go(c, i, target, True)
+    return chain_on(c, i, target, i.idx + 1, True, False)
 
-cdef inline int chain_go(CPU* c, Insn* i, uint64_t target, bint branch) noexcept nogil:
-    """chain(), or (branch False) falling through past the end of a block,
-    where a non-canonical address faults at its fetch instead."""
-    cdef Block* b = c.jcache[target & (JC_SIZE - 1)]
-    cdef uint64_t n = c.icount + i.idx + 1    # with the block's instructions retired
-    if (b.vstart == target and b.key == c.key and n < c.next_event
-            and n + b.n <= c.chain_stop and not upcall_due(c)):
+# A relative branch's target is the same each time it is taken from a block
+# (at the same start), so the branch remembers the block it chained to (its
+# link) and tries that before the jump cache: the same two tests make it
+# valid (the rip it starts, the key of this jump-cache generation), one load
+# instead of the lookup.  A link is a Block* in the branch's Insn.disp
+# (set_rel_target, control.pxi); blocks live as long as the Insns that link
+# to them (both go at a cache_flush).
+
+cdef inline Block** link_of(Insn* i) noexcept nogil:
+    return <Block**>&i.disp
+
+cdef inline int chain_rel(CPU* c, Insn* i, uint64_t target) noexcept nogil:
+    """chain() for a relative branch: through its link."""
+    return chain_on(c, i, target, i.idx + 1, True, True)
+
+cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch,
+                         bint linked) noexcept nogil:
+    """Run the block at target if it may chain (above), with `retired`
+    instructions of this one retired; else back to the run loop (c.cur =
+    i): RC_JUMP after a branch, RC_DONE at an end marker.
+    (block_abort needs no reset: it is 0 here unless the branch itself
+    stored into code, and then the next block stops after one instruction.)"""
+    cdef Block* b
+    cdef uint64_t n = c.icount + retired
+    cdef bint hit
+    if linked:
+        b = link_of(i)[0]
+        hit = b.vstart == target and b.key == c.key
+        if not hit:
+            b = c.jcache[target & (JC_SIZE - 1)]
+            link_of(i)[0] = b
+            hit = b.vstart == target and b.key == c.key
+    else:
+        b = c.jcache[target & (JC_SIZE - 1)]
+        hit = b.vstart == target and b.key == c.key
+    # (n + b.n <= chain_stop <= next_event: the block starts before next_event)
+    if hit and n + b.n <= c.chain_stop and not upcall_due(c):
         c.icount = n
         c.blocks_chained += 1
-        c.block_abort = 0
         c.r[R_BASE] = target
         i = b.insns
         c.cur = i
         return i.fn(c, i)
-    if branch and not canonical(target):   # (never in the jump cache: no block is built there)
+    c.cur = i               # (a fused CMP+Jcc leaves it to here)
+    if not branch:
+        return RC_DONE      # (a non-canonical target faults at its fetch)
+    if not canonical(target):   # (never in the jump cache: no block is built there)
         return branch_gp(c, i)
     c.r[R_RIP] = target
     return RC_JUMP

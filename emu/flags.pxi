@@ -159,6 +159,13 @@ cdef inline bint eval_cc(CPU* c, uint32_t cc) noexcept nogil:
     cdef uint32_t bits = c.lf_bits
     cdef uint64_t m, d, s
     cdef bint r
+    # ZF and SF come from the result for every lazy kind (after a shift,
+    # INC/DEC, a logic op as after CMP), and no call: a Jcc's handler then
+    # needs no stack frame.
+    if cc == 4 or cc == 5:
+        return get_zf(c) ^ (cc & 1)
+    if cc == 8 or cc == 9:
+        return get_sf(c) ^ (cc & 1)
     if c.lf_op == LF_SUB:
         # Fast paths for CMP/SUB: compare the operands directly.  They hold
         # for SBB too only when no borrow came in, so SBB results use LF_SUB
@@ -169,8 +176,6 @@ cdef inline bint eval_cc(CPU* c, uint32_t cc) noexcept nogil:
         if ((d - s) & m) == (c.lf_res & m):
             if cc == 2 or cc == 3:
                 r = d < s
-            elif cc == 4 or cc == 5:
-                r = d == s
             elif cc == 6 or cc == 7:
                 r = d <= s
             elif cc == 12 or cc == 13:
@@ -180,9 +185,6 @@ cdef inline bint eval_cc(CPU* c, uint32_t cc) noexcept nogil:
             else:
                 r = cc_generic(c, cc & 14)
             return r ^ (cc & 1)
-    elif c.lf_op == LF_LOGIC:
-        if cc == 4 or cc == 5:
-            return ((c.lf_res & width_mask(bits)) == 0) ^ (cc & 1)
     return cc_generic(c, cc & 14) ^ (cc & 1)
 
 cdef bint cc_generic(CPU* c, uint32_t cc) noexcept nogil:

@@ -32,7 +32,7 @@ cdef int pv_trap_exit(CPU* c, Insn* i, uint32_t cls, uint64_t a0, uint64_t a1,
     if c.shadow_block:                         # not retired: still in the STI/MOV SS shadow
         c.shadow_block = 0
         c.shadow = 1
-        c.next_event = 0
+        look_now(c)
     c.exit_reason = EXIT_PRIVOP
     return RC_EXIT_NR
 

@@ -154,6 +154,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint32_t nruns = 0                    # runs ended by a followed JMP
     cdef int32_t start = 0                     # the current run's start
     cdef int got, length
+    cdef bint falls = False
     cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
     cdef bint hooked, guarded = False, rel, jmp, call
     cdef bint follow = c.cov_map == NULL and c.hk_nblock == 0
@@ -204,6 +205,9 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             page2 = pages[1]               # the instruction straddles two pages
         if ends and i.fn == h_jcc and c.cov_map == NULL and c.hk_nblock == 0:
             ends = False                   # a superblock: a Jcc not taken goes on in this block
+        # (may the last instruction run on into the next block, which its own
+        # decoding does not affect?  Then the end marker chains: dispatch.pxi)
+        falls = not ends or i.fn == h_jcc or i.fn == h_loop or i.fn == h_jcxz
         jmp = i.fn == h_jmp_rel
         call = i.fn == h_call_rel
         rel = jmp or call or i.fn == h_jcc or i.fn == h_loop or i.fn == h_jcxz
@@ -244,7 +248,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     if n == m:
         drop_dead_flags(b.insns, n)        # flag liveness (gen_variants.py); not with markers
     memset(&b.insns[n], 0, sizeof(Insn))
-    b.insns[n].fn = h_guard_end if guarded else h_block_end   # the end marker
+    b.insns[n].fn = h_guard_end if guarded else (h_block_next if falls else h_block_end)   # the end marker
     b.insns[n].off = b.insns[n].next = off
     b.insns[n].idx = <uint8_t>m
     if b.insns[bmk].fn == h_hook and b.insns[bmk].sub == HOOK_BLOCK:

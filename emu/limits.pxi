@@ -68,7 +68,7 @@ cdef void segs_changed(CPU* c) noexcept nogil:
     c.cs_limited = (c.mode != 64 and (c.cr0 & CR0_PE) and not (c.eflags & F_VM)
                     and c.seglimit[S_CS] < c.ipmask)
     if c.cs_limited:
-        c.next_event = 0                       # every block through the run loop's cut (cs_limit_cut)
+        look_now(c)                       # every block through the run loop's cut (cs_limit_cut)
     if chk or c.segchk:
         tlb_clear_data(c)                      # entries kept under the old ranges go
     c.seg_ro = ro

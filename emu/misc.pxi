@@ -44,7 +44,7 @@ cdef int h_sti(CPU* c, Insn* i) noexcept nogil:
         return pv_trap_exit(c, i, PV_STI, 0, 0, 0)
     if not (c.eflags & F_IF):
         c.shadow = 1               # interrupts wait one more instruction
-        c.next_event = 0
+        look_now(c)
     c.eflags |= F_IF
     return RC_END
 

@@ -20,7 +20,7 @@ cdef void pic_raise(CPU* c, uint32_t irq) noexcept nogil:
         c.m.pic[0].irr |= 1 << 2
     else:
         c.m.pic[0].irr |= 1 << irq
-    c.m.cpu[0].next_event = 0          # CPU 0 takes the 8259's INTR: it looks at the next block
+    look_now(c.m.cpu[0])          # CPU 0 takes the 8259's INTR: it looks at the next block
 
 cdef int pic_pending(Pic* p) noexcept nogil:
     """The highest-priority request that is unmasked and not blocked by an
@@ -86,7 +86,7 @@ cdef void pic_write(CPU* c, uint32_t port, uint64_t v) noexcept nogil:
         p.icw_step = 0
     else:
         p.imr = <uint8_t>v
-    c.next_event = 0
+    look_now(c)
 
 cdef uint64_t pic_read(CPU* c, uint32_t port) noexcept nogil:
     cdef Pic* p = &c.m.pic[1 if port >= 0xA0 else 0]

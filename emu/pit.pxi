@@ -13,6 +13,8 @@ cdef inline void schedule(CPU* c, uint64_t when) noexcept nogil:
     cdef uint64_t at = when - c.idle if when > c.idle else 0
     if at < c.next_event:
         c.next_event = at
+    if at < c.chain_stop:
+        c.chain_stop = at              # (dispatch.pxi: no chaining past it)
 
 cdef inline uint64_t pit_to_vtime(CPU* c, uint64_t ticks) noexcept nogil:
     return (ticks * c.ips + PIT_HZ - 1) // PIT_HZ
@@ -172,12 +174,12 @@ cdef int service_interrupts(CPU* c) noexcept nogil:
         c.nmi_pending = 0
         c.nmi_blocked = 1
         c.halted = 0
-        c.next_event = 0
+        look_now(c)
         return deliver(c, EXC_NMI, 0, 0, INT_EXTERNAL, c.r[R_RIP])
     if (c.cpu_index or pic_pending(&c.m.pic[0]) < 0) and apic_pending(c) < 0:
         return 0
     if not (c.eflags & F_IF) or not has_idt(c):
-        c.next_event = 0               # ask again once IF is set
+        look_now(c)               # ask again once IF is set
         return 0
     vec = apic_ack(c)
     if vec < 0 and c.cpu_index == 0:       # the 8259's INTR reaches CPU 0 only
@@ -185,5 +187,5 @@ cdef int service_interrupts(CPU* c) noexcept nogil:
     if vec < 0:
         return 0
     c.halted = 0
-    c.next_event = 0                   # another may be waiting behind it
+    look_now(c)                   # another may be waiting behind it
     return deliver(c, vec, 0, 0, INT_EXTERNAL, c.r[R_RIP])

@@ -146,7 +146,7 @@ cdef int h_mov_Sw_E(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if s == S_SS:
         c.shadow = 1
-        c.next_event = 0
+        look_now(c)
     return next_insn(c, i)
 
 cdef int h_mov_E_Sw(CPU* c, Insn* i) noexcept nogil:
@@ -181,7 +181,7 @@ cdef int h_pop_seg(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if i.sub == S_SS:
         c.shadow = 1
-        c.next_event = 0
+        look_now(c)
     return next_insn(c, i)
 
 cdef int h_lxs(CPU* c, Insn* i) noexcept nogil:
@@ -474,7 +474,7 @@ cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept no
             mask &= ~<uint64_t>F_IF
         materialize(c)
         c.eflags = (c.eflags & ~mask) | (fl & mask) | 2
-        c.next_event = 0
+        look_now(c)
     c.r[R_RIP] = off & size_mask(osz)
     return RC_OK
 
@@ -488,7 +488,7 @@ cdef int iret_to_v86(CPU* c, uint64_t off, uint64_t cs, uint64_t fl) noexcept no
             return RC_FAULT
     c.eflags = (fl & 0x3F7FD7) | 2
     c.lf_op = LF_NONE
-    c.next_event = 0
+    look_now(c)
     set_cpl(c, 3)
     load_real(c, S_CS, <uint32_t>cs)
     load_real(c, S_SS, <uint32_t>v[1])
@@ -524,7 +524,7 @@ cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     c.nmi_blocked = 0                          # IRET ends the NMI handler's blocking
     if c.nmi_pending:
-        c.next_event = 0
+        look_now(c)
     return RC_JUMP
 
 # ---- LDT and task register; descriptor inspection

@@ -57,7 +57,7 @@ cdef void cpu_init(CPU* c) noexcept nogil:
     c.nmi_pending = c.nmi_blocked = 0
     c.step_late = STEP_LATE_NONE
     c.wait_sipi = 1
-    c.next_event = 0
+    look_now(c)
 
 cdef void cpu_sipi(CPU* c, uint32_t vector) noexcept nogil:
     """A start-up IPI to a CPU waiting for one: real mode at vector << 12."""
@@ -70,7 +70,7 @@ cdef void cpu_sipi(CPU* c, uint32_t vector) noexcept nogil:
     update_mode(c)
     jcache_flush(c)
     segs_changed(c)
-    c.next_event = 0
+    look_now(c)
 
 cdef bint smp_deliverable(CPU* c) noexcept nogil:
     """Would the run loop take an interrupt now (NMI, or a maskable one with
@@ -88,7 +88,7 @@ cdef int smp_halt_wait(CPU* c) noexcept nogil:
     cdef uint64_t now
     pit_update(c)
     apic_timer_update(c)
-    c.next_event = 0
+    look_now(c)
     if smp_deliverable(c):
         return 0
     now = vtime(c)

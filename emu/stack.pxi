@@ -117,7 +117,7 @@ cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
         return pv_trap_exit(c, i, PV_POPF, v & mask, 0, 0)
     materialize(c)
     c.eflags = (c.eflags & ~mask) | (v & mask) | 2
-    c.next_event = 0       # IF or TF may have changed: look at the next block
+    look_now(c)       # IF or TF may have changed: look at the next block
     return RC_END
 
 cdef int h_enter(CPU* c, Insn* i) noexcept nogil:

@@ -427,7 +427,7 @@ cdef inline void step_at_end(CPU* c, bint tf_before) noexcept nogil:
     elif tf_after and not tf_before:
         c.step_late = STEP_LATE_TRAP
         c.dr6_pending = DR6_BS
-        c.next_event = 0
+        look_now(c)
 
 cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
     """SYSCALL (EFER.SCE): RCX = next RIP, R11 = RFLAGS, RFLAGS &= ~SFMASK,
@@ -485,7 +485,7 @@ cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
     c.eflags = (c.r[11] & 0x3C7FD7) | 2
     step_at_end(c, tf_before)
     c.lf_op = LF_NONE
-    c.next_event = 0
+    look_now(c)
     set_cpl(c, 3)
     update_mode(c)
     c.r[R_RIP] = target

@@ -108,7 +108,7 @@ cdef int task_switch(CPU* c, uint32_t sel, int kind, uint64_t ret_ip, int has_er
         c.r[k] = regs[k]
     c.eflags = (fl & 0x3F7FD7) | 2
     c.lf_op = LF_NONE
-    c.next_event = 0
+    look_now(c)
     c.r[R_RIP] = eip
     c.ldt_sel = 0
     if ldt & 0xFFFC:
@@ -137,5 +137,5 @@ cdef int task_switch(CPU* c, uint32_t sel, int kind, uint64_t ret_ip, int has_er
     if w == 4 and rd_sys(c, (base + 0x64) & c.lamask, 1, &v) == 0 and (v & 1):
         c.step_late = STEP_LATE_TRAP           # the T flag: #DB before the task's first instruction
         c.dr6_pending = DR6_BT
-        c.next_event = 0
+        look_now(c)
     return 0

@@ -31,6 +31,9 @@ LOOPS = {
     # b: inc edx; dec ecx; jnz top; out: hlt  (one block a round:
     # the jmp is followed)
     "jz_jmp_jnz": b"\x40\x74\x0a\xeb\x04\xf4\xf4\xf4\xf4\x42\x49\x75\xf3\xf4",
+    # top: inc eax x 70; dec ecx; jnz top: longer than a block (BLOCK_MAX, 64),
+    # so the first block ends without a branch and its end marker chains
+    "long_body": b"\x40" * 70 + b"\x49\x75" + bytes([-73 & 0xFF]) + b"\xf4",
 }
 
 
