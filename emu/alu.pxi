@@ -49,13 +49,16 @@ cdef inline uint64_t do_alu(CPU* c, uint32_t op, uint64_t d, uint64_t s, uint32_
 # Operand forms a template can be instantiated for: the r/m operand is a
 # register (K_REG), memory (K_MEM), or either, decided at run time (K_ANY);
 # K_MEMF and K_MEMX are memory at a flat base + displacement, and base +
-# index + displacement (memory.pxi mem_kind).
+# index + displacement; K_MEM32 and K_MEM32X the same with a 32-bit address
+# outside 64-bit mode (memory.pxi mem_kind).
 cdef enum:
     K_ANY = 0
     K_REG = 1
     K_MEM = 2
     K_MEMF = 3
     K_MEMX = 4
+    K_MEM32 = 5
+    K_MEM32X = 6
 
 cdef inline bint is_reg(Insn* i, uint32_t kind) noexcept nogil:
     return kind == K_REG or (kind == K_ANY and i.mod == 3)

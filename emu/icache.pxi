@@ -174,9 +174,9 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if ends and i.fn == h_jcc and c.cov_map == NULL and c.hk_nblock == 0:
             ends = False                   # a superblock: a Jcc not taken goes on in this block
         rel = i.fn == h_jcc or i.fn == h_jmp_rel or i.fn == h_call_rel or i.fn == h_loop or i.fn == h_jcxz
-        specialize(i)
+        specialize(c, i)
         if prev != NULL and not hooked:
-            fuse_pair(prev, i)             # CMP/SUB/TEST + Jcc (control.pxi)
+            fuse_pair(c, prev, i)          # CMP/SUB/TEST + Jcc (control.pxi)
         prev = i
         if i.base == R_BASE:
             i.disp += off + length         # RIP-relative: from the block's start

@@ -24,21 +24,43 @@ cdef inline uint64_t lin_of(CPU* c, uint32_t seg, uint64_t ea) noexcept nogil:
 cdef inline uint64_t mem_la(CPU* c, Insn* i) noexcept nogil:
     return lin_of(c, i.seg, ea_of(c, i))
 
-cdef inline uint32_t mem_kind(Insn* i) noexcept nogil:
-    """The operand form (alu.pxi K_*) of a memory operand: K_MEMF or K_MEMX
-    in 64-bit mode (address size 8) with no FS/GS override (segment 6, the
-    always-zero base), by whether it has an index; else K_MEM."""
+cdef inline uint32_t mem_kind(Insn* i, uint32_t mode) noexcept nogil:
+    """The operand form (alu.pxi K_*) of a memory operand decoded in `mode`:
+    K_MEMF or K_MEMX in 64-bit mode (address size 8) with no FS/GS override
+    (segment 6, the always-zero base), by whether it has an index; K_MEM32
+    or K_MEM32X for a 32-bit address outside 64-bit mode; else K_MEM."""
+    if mode != 64:
+        if i.asz != 4:
+            return K_MEM
+        return K_MEM32 if i.index == R_ZERO else K_MEM32X
     if i.asz != 8 or i.seg != 6:
         return K_MEM
     return K_MEMF if i.index == R_ZERO else K_MEMX
 
-cdef inline uint64_t addr_of(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
-    """mem_la for an operand form (mem_kind, chosen at decode): the flat
-    forms need no segment base and no masks (all ones in 64-bit mode)."""
+cdef inline uint64_t ea_form(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """ea_of for an operand form (mem_kind): the forms without an index skip
+    it, and the 32-bit forms mask by truncation."""
     if kind == K_MEMF:
         return c.r[i.base] + <uint64_t>i.disp
     if kind == K_MEMX:
         return c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp
+    if kind == K_MEM32:
+        return <uint32_t>(c.r[i.base] + <uint64_t>i.disp)
+    if kind == K_MEM32X:
+        return <uint32_t>(c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp)
+    return ea_of(c, i)
+
+cdef inline uint64_t addr_of(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """mem_la for an operand form (mem_kind, chosen at decode): the flat
+    forms need no segment base and no masks (all ones in 64-bit mode); the
+    32-bit forms' linear address is base + offset modulo 2^32 (outside
+    64-bit mode c.lamask is 0xFFFFFFFF), one truncation for both masks."""
+    if kind == K_MEMF or kind == K_MEMX:
+        return ea_form(c, i, kind)
+    if kind == K_MEM32:
+        return <uint32_t>(c.segbase[i.seg] + c.r[i.base] + <uint64_t>i.disp)
+    if kind == K_MEM32X:
+        return <uint32_t>(c.segbase[i.seg] + c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp)
     return mem_la(c, i)
 
 # Exception vectors (SDM Vol. 3A, table 6-1).
@@ -332,7 +354,7 @@ cdef enum:
     RC_MISS = 100
 
 cdef inline int rd_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t* out) noexcept nogil:
-    """rd (kind K_ANY), or its TLB hit path (K_MEM, K_MEMF: RC_MISS otherwise)."""
+    """rd (kind K_ANY), or its TLB hit path (K_MEM and up: RC_MISS otherwise)."""
     cdef TlbEntry* e
     if kind < K_MEM:
         return rd(c, la, size, out)
@@ -343,7 +365,7 @@ cdef inline int rd_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, ui
     return 0
 
 cdef inline int wr_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t v) noexcept nogil:
-    """wr (kind K_ANY), or its TLB hit path (K_MEM, K_MEMF: RC_MISS otherwise)."""
+    """wr (kind K_ANY), or its TLB hit path (K_MEM and up: RC_MISS otherwise)."""
     cdef TlbEntry* e
     if kind < K_MEM:
         return wr(c, la, size, v)
@@ -354,7 +376,7 @@ cdef inline int wr_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, ui
     return 0
 
 cdef inline int rmw_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t* out) noexcept nogil:
-    """rmw_read (kind K_ANY), or its TLB hit path (K_MEM, K_MEMF: the page
+    """rmw_read (kind K_ANY), or its TLB hit path (K_MEM and up: the page
     is in both TLBs, so the store that follows hits too; RC_MISS otherwise)."""
     if kind < K_MEM:
         return rmw_read(c, la, size, out)
