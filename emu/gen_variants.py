@@ -172,7 +172,8 @@ def generate() -> str:
         out.append(f"    {'if' if n == 0 else 'elif'} f == {generic}:")
         out.append(f"        v = SIZED_VARIANTS[{n}][k]")
     for n, (generic, opcode) in enumerate(MOVX):
-        out.append(f"    elif f == {generic} and i.opcode == {opcode:#x}:")
+        nonzero = " and (i.imm & (0x3F if i.osz == 8 else 0x1F)) != 0" if "CNT_IMM" in MOVX[(generic, opcode)] else ""
+        out.append(f"    elif f == {generic} and i.opcode == {opcode:#x}{nonzero}:")
         out.append(f"        v = MOVX_VARIANTS[{n}][k]")
     out += ["    if v != NULL:", "        i.fn = v"]
     out += ["", "cdef void fuse_pair(CPU* c, Insn* a, Insn* j) noexcept nogil:",
