@@ -180,9 +180,10 @@ cdef inline bint eval_cc(CPU* c, uint32_t cc) noexcept nogil:
             else:
                 r = cc_generic(c, cc & 14)
             return r ^ (cc & 1)
-    elif c.lf_op == LF_LOGIC:
-        if cc == 4 or cc == 5:
-            return ((c.lf_res & width_mask(bits)) == 0) ^ (cc & 1)
+    if (cc == 4 or cc == 5) and c.lf_op != LF_NONE:
+        # ZF comes from the result whatever the kind (get_zf); the shift
+        # leaves the low `bits` bits (1..64) on top.
+        return ((c.lf_res << (64 - bits)) == 0) ^ (cc & 1)
     return cc_generic(c, cc & 14) ^ (cc & 1)
 
 cdef bint cc_generic(CPU* c, uint32_t cc) noexcept nogil:
