@@ -50,7 +50,7 @@ cdef inline uint64_t do_alu(CPU* c, uint32_t op, uint64_t d, uint64_t s, uint32_
 # register (K_REG), memory (K_MEM), or either, decided at run time (K_ANY);
 # K_MEMF and K_MEMX are memory at a flat base + displacement, and base +
 # index + displacement; K_MEM32 and K_MEM32X the same with a 32-bit address
-# outside 64-bit mode (memory.pxi mem_kind).
+# through a segment of base 0 outside 64-bit mode (memory.pxi mem_kind).
 cdef enum:
     K_ANY = 0
     K_REG = 1

@@ -15,8 +15,8 @@ BYTE_TOO = (1, 4, 8)        # ... and the byte forms of compiled C's string code
 # A variant's place in its row: SLOT[osz] * len(KINDS) + FORM[kind]: the
 # register form, memory, memory at a flat base (+ index) + displacement
 # (K_MEMF, K_MEMX: 64-bit mode, no FS/GS), which skip the segment base and
-# the masks, and memory at a 32-bit address outside 64-bit mode (K_MEM32,
-# K_MEM32X), which masks by truncation (memory.pxi addr_of).  Templates that
+# the masks, and memory at a 32-bit address through a segment of base 0
+# outside 64-bit mode (K_MEM32, K_MEM32X: memory.pxi mem_kind), likewise.  Templates that
 # take no flat forms use their memory variant there.  The order is that of
 # the K_* values, so FORM = kind - K_REG.
 SLOT = {1: 0, 4: 1, 8: 2}
@@ -167,7 +167,7 @@ def generate() -> str:
             f"({SLOT[4] * len(KINDS)} if i.osz == 4 else {SLOT[8] * len(KINDS)})",
             "    else:",
             "        return",
-            "    k += (K_REG if i.mod == 3 else mem_kind(i, c.mode)) - K_REG"]
+            "    k += (K_REG if i.mod == 3 else mem_kind(c, i)) - K_REG"]
     for n, generic in enumerate(SIZED):
         out.append(f"    {'if' if n == 0 else 'elif'} f == {generic}:")
         out.append(f"        v = SIZED_VARIANTS[{n}][k]")
@@ -180,7 +180,7 @@ def generate() -> str:
             '    """Give a flag-setting instruction followed by a Jcc (both specialized)',
             '    the fused handler for the pair, if there is one."""',
             "    cdef uint32_t k, cc = j.sub & 15",
-            "    cdef uint32_t kind = K_REG if a.mod == 3 else mem_kind(a, c.mode)",
+            "    cdef uint32_t kind = K_REG if a.mod == 3 else mem_kind(c, a)",
             "    if j.fn != JCC_VARIANTS[cc]:",
             "        return",
             f"    for k in range({len(FUSE)}):",

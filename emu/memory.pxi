@@ -24,22 +24,26 @@ cdef inline uint64_t lin_of(CPU* c, uint32_t seg, uint64_t ea) noexcept nogil:
 cdef inline uint64_t mem_la(CPU* c, Insn* i) noexcept nogil:
     return lin_of(c, i.seg, ea_of(c, i))
 
-cdef inline uint32_t mem_kind(Insn* i, uint32_t mode) noexcept nogil:
-    """The operand form (alu.pxi K_*) of a memory operand decoded in `mode`:
-    K_MEMF or K_MEMX in 64-bit mode (address size 8) with no FS/GS override
-    (segment 6, the always-zero base), by whether it has an index; K_MEM32
-    or K_MEM32X for a 32-bit address outside 64-bit mode; else K_MEM."""
-    if mode != 64:
-        if i.asz != 4:
+cdef inline uint32_t mem_kind(CPU* c, Insn* i) noexcept nogil:
+    """The operand form (alu.pxi K_*) of a memory operand decoded now (in
+    c.mode, under c.key), by whether it has an index: K_MEMF or K_MEMX in
+    64-bit mode (address size 8) with no FS/GS override (segment 6, the
+    always-zero base); K_MEM32 or K_MEM32X for a 32-bit address through ES,
+    CS, SS or DS outside 64-bit mode while their bases are 0 (KEY_FLAT,
+    limits.pxi); else K_MEM."""
+    if c.mode != 64:
+        if i.asz != 4 or i.seg > S_DS or not (c.key & KEY_FLAT):
             return K_MEM
         return K_MEM32 if i.index == R_ZERO else K_MEM32X
     if i.asz != 8 or i.seg != 6:
         return K_MEM
     return K_MEMF if i.index == R_ZERO else K_MEMX
 
-cdef inline uint64_t ea_form(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
-    """ea_of for an operand form (mem_kind): the forms without an index skip
-    it, and the 32-bit forms mask by truncation."""
+cdef inline uint64_t addr_of(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """mem_la for an operand form (mem_kind, chosen at decode): the flat
+    forms need no segment base and no masks (all ones in 64-bit mode; the
+    32-bit forms' truncation stands for both, as c.lamask is 0xFFFFFFFF
+    outside 64-bit mode), and the forms without an index skip it."""
     if kind == K_MEMF:
         return c.r[i.base] + <uint64_t>i.disp
     if kind == K_MEMX:
@@ -48,20 +52,12 @@ cdef inline uint64_t ea_form(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
         return <uint32_t>(c.r[i.base] + <uint64_t>i.disp)
     if kind == K_MEM32X:
         return <uint32_t>(c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp)
-    return ea_of(c, i)
-
-cdef inline uint64_t addr_of(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
-    """mem_la for an operand form (mem_kind, chosen at decode): the flat
-    forms need no segment base and no masks (all ones in 64-bit mode); the
-    32-bit forms' linear address is base + offset modulo 2^32 (outside
-    64-bit mode c.lamask is 0xFFFFFFFF), one truncation for both masks."""
-    if kind == K_MEMF or kind == K_MEMX:
-        return ea_form(c, i, kind)
-    if kind == K_MEM32:
-        return <uint32_t>(c.segbase[i.seg] + c.r[i.base] + <uint64_t>i.disp)
-    if kind == K_MEM32X:
-        return <uint32_t>(c.segbase[i.seg] + c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp)
     return mem_la(c, i)
+
+cdef inline uint64_t ea_form(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """ea_of for an operand form (mem_kind): the flat forms' address is the
+    effective address."""
+    return addr_of(c, i, kind) if kind >= K_MEMF else ea_of(c, i)
 
 # Exception vectors (SDM Vol. 3A, table 6-1).
 cdef enum:
