@@ -171,6 +171,7 @@ cdef struct TlbEntry:
     uint64_t tag        # linear page number, or TLB_EMPTY
     uint64_t ppage      # physical page number
     uint8_t* addend     # host address of the page minus its linear address
+    uint64_t pad        # (32 bytes an entry: memory.pxi tlb_slot)
 
 cdef struct CPU
 cdef struct Mach

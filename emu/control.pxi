@@ -134,7 +134,7 @@ cdef inline int call_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept no
     cdef uint64_t t
     if is_reg(i, kind):
         t = get_r(c, i.rm, osz)
-    elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &t):
+    elif rd_or_miss(c, addr_of(c, i, kind), osz, kind, &t):
         return h_call_E(c, i)
     if (osz == 8 and not canonical(t)) or push_or_miss(c, osz, next_ip(c, i)):
         return h_call_E(c, i)
@@ -144,7 +144,7 @@ cdef inline int jmp_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nog
     cdef uint64_t t
     if is_reg(i, kind):
         t = get_r(c, i.rm, osz)
-    elif rd_or_miss(c, mem_la(c, i), osz, K_MEM, &t):
+    elif rd_or_miss(c, addr_of(c, i, kind), osz, kind, &t):
         return h_jmp_E(c, i)
     return near_jump_sz(c, i, t, osz)
 

@@ -79,8 +79,8 @@ cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
 
 cdef inline int lea(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
     """LEA: the template of the generic handler and its variants by size and
-    form (the flat forms' address is the effective address)."""
-    set_r(c, i.reg, osz, addr_of(c, i, kind) if kind >= K_MEMF else ea_of(c, i))
+    form."""
+    set_r(c, i.reg, osz, ea_form(c, i, kind))
     return next_insn_reg(c, i)           # (computes an address, accesses nothing)
 
 cdef int h_lea(CPU* c, Insn* i) noexcept nogil: return lea(c, i, i.osz, K_ANY)

@@ -60,8 +60,9 @@ cdef inline void set_lazy(CPU* c, uint32_t op, uint32_t bits, uint64_t dst,
                           uint64_t src, uint64_t res) noexcept nogil:
     c.lf_op = op
     c.lf_bits = bits
-    c.lf_dst = dst
-    c.lf_src = src
+    if op != LF_LOGIC:             # (no flag of LF_LOGIC reads them: two stores saved)
+        c.lf_dst = dst
+        c.lf_src = src
     c.lf_res = res
 
 cdef inline uint64_t get_cf(CPU* c) noexcept nogil:

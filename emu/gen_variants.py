@@ -12,15 +12,18 @@ import sys
 ALU_OPS = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]
 SIZES = (4, 8)
 BYTE_TOO = (1, 4, 8)        # ... and the byte forms of compiled C's string code
-# A variant's place in its row: SLOT[osz] * 4 + FORM[kind]: the register
-# form, memory, and memory at a flat base (+ index) + displacement (K_MEMF,
-# K_MEMX: 64-bit mode, no FS/GS), which skip the segment base and the masks.
-# Templates that take no flat forms use their memory variant there.  The
-# order is that of the K_* values, so FORM = kind - K_REG.
+# A variant's place in its row: SLOT[osz] * len(KINDS) + FORM[kind]: the
+# register form, memory, memory at a flat base (+ index) + displacement
+# (K_MEMF, K_MEMX: 64-bit mode, no FS/GS), which skip the segment base and
+# the masks, and memory at a 32-bit address through a segment of base 0
+# outside 64-bit mode (K_MEM32, K_MEM32X: memory.pxi mem_kind), likewise.  Templates that
+# take no flat forms use their memory variant there.  The order is that of
+# the K_* values, so FORM = kind - K_REG.
 SLOT = {1: 0, 4: 1, 8: 2}
-KINDS = {"r": "K_REG", "m": "K_MEM", "f": "K_MEMF", "x": "K_MEMX"}
+KINDS = {"r": "K_REG", "m": "K_MEM", "f": "K_MEMF", "x": "K_MEMX", "s": "K_MEM32", "t": "K_MEM32X"}
 FORM = {k: n for n, k in enumerate(KINDS)}
-FLAT_KINDS = ("f", "x")
+ROW = len(SLOT) * len(KINDS)
+FLAT_KINDS = ("f", "x", "s", "t")
 
 # generic handler -> (template call with {osz} and {kind}, the sizes it has
 # variants for); each size has a register and a memory form, and a flat
@@ -65,7 +68,7 @@ for _n, _op in enumerate(("rol", "ror")):
 FLAT = {g for g in list(SIZED) + list(MOVX)
         if (g if isinstance(g, str) else g[0]).startswith(
             ("h_add", "h_or", "h_adc", "h_sbb", "h_and", "h_sub", "h_xor", "h_cmp", "h_mov",
-             "h_imul", "h_inc", "h_dec", "h_not", "h_neg", "h_lea"))}
+             "h_imul", "h_inc", "h_dec", "h_not", "h_neg", "h_lea", "h_call_E", "h_jmp_E"))}
 
 # Macro-fused flag-setter + Jcc pairs (control.pxi fuse_jcc): for each first
 # instruction (the handler it has after specialize, its size and form), the
@@ -114,7 +117,7 @@ OVERWRITE = ([(f"v_{op}_{form}_{osz}r", False) for op in ("add", "or", "and", "s
 TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in BYTE_TOO]
                + [f"v_{g}_{opc:x}_{osz}r" for g in ("movzx", "movsx") for opc in (0x1B6, 0x1B7, 0x1BE, 0x1BF)
                   if (g == "movzx") == (opc < 0x1BE) for osz in SIZES]
-               + [f"v_lea_{osz}{k}" for osz in SIZES for k in ("m", "f", "x")]
+               + [f"v_lea_{osz}{k}" for osz in SIZES for k in KINDS if k != "r"]
                + ["h_jmp_on"])      # a followed JMP (icache.pxi)
 
 
@@ -152,8 +155,8 @@ def generate() -> str:
         for cc in ccs:
             out.append(f"cdef int v_{name}_j{cc}{SIG}: "
                        f"return fuse_jcc(c, i, {args}, {cc}, v_jcc_{cc}, {first})")
-    out += ["", "cdef void specialize(Insn* i) noexcept nogil:",
-            '    """Swap a generic handler for its specialized variant."""',
+    out += ["", "cdef void specialize(CPU* c, Insn* i) noexcept nogil:",
+            '    """Swap a generic handler for its specialized variant (i decoded in c.mode)."""',
             "    cdef handler_t f = i.fn",
             "    cdef handler_t v = NULL",
             "    cdef uint32_t k",
@@ -161,22 +164,24 @@ def generate() -> str:
             "        i.fn = JCC_VARIANTS[i.sub]",
             "        return",
             "    if i.osz == 1 or i.osz == 4 or i.osz == 8:",
-            f"        k = {SLOT[1] * 4} if i.osz == 1 else ({SLOT[4] * 4} if i.osz == 4 else {SLOT[8] * 4})",
+            f"        k = {SLOT[1] * len(KINDS)} if i.osz == 1 else "
+            f"({SLOT[4] * len(KINDS)} if i.osz == 4 else {SLOT[8] * len(KINDS)})",
             "    else:",
             "        return",
-            "    k += (K_REG if i.mod == 3 else mem_kind(i)) - K_REG"]
+            "    k += (K_REG if i.mod == 3 else mem_kind(c, i)) - K_REG"]
     for n, generic in enumerate(SIZED):
         out.append(f"    {'if' if n == 0 else 'elif'} f == {generic}:")
         out.append(f"        v = SIZED_VARIANTS[{n}][k]")
     for n, (generic, opcode) in enumerate(MOVX):
-        out.append(f"    elif f == {generic} and i.opcode == {opcode:#x}:")
+        nonzero = " and (i.imm & (0x3F if i.osz == 8 else 0x1F)) != 0" if "CNT_IMM" in MOVX[(generic, opcode)] else ""
+        out.append(f"    elif f == {generic} and i.opcode == {opcode:#x}{nonzero}:")
         out.append(f"        v = MOVX_VARIANTS[{n}][k]")
     out += ["    if v != NULL:", "        i.fn = v"]
-    out += ["", "cdef void fuse_pair(Insn* a, Insn* j) noexcept nogil:",
+    out += ["", "cdef void fuse_pair(CPU* c, Insn* a, Insn* j) noexcept nogil:",
             '    """Give a flag-setting instruction followed by a Jcc (both specialized)',
             '    the fused handler for the pair, if there is one."""',
             "    cdef uint32_t k, cc = j.sub & 15",
-            "    cdef uint32_t kind = K_REG if a.mod == 3 else mem_kind(a)",
+            "    cdef uint32_t kind = K_REG if a.mod == 3 else mem_kind(c, a)",
             "    if j.fn != JCC_VARIANTS[cc]:",
             "        return",
             f"    for k in range({len(FUSE)}):",
@@ -257,8 +262,8 @@ def generate() -> str:
             '    """The variant of f that records its flags (f itself if it does)."""',
             "    cdef FlagInfo* e = flag_info(f, False)",
             "    return e.twin if e != NULL and (e.cls & FL_DEAD) else f"]
-    out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][12]",
-            f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][12]", "cdef handler_t JCC_VARIANTS[16]",
+    out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][{ROW}]",
+            f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][{ROW}]", "cdef handler_t JCC_VARIANTS[16]",
             f"cdef handler_t FUSE_FIRST[{len(FUSE)}]", f"cdef uint8_t FUSE_OSZ[{len(FUSE)}]",
             f"cdef uint8_t FUSE_KIND[{len(FUSE)}]", f"cdef handler_t FUSED[{len(FUSE)}][16]", "",
             "cdef void init_variants() noexcept nogil:"]
@@ -268,12 +273,12 @@ def generate() -> str:
         for osz in sizes:
             for k in KINDS:
                 v = k if k in kinds_of(generic) else "m"
-                out.append(f"    SIZED_VARIANTS[{n}][{SLOT[osz] * 4 + FORM[k]}] = v_{generic[2:]}_{osz}{v}")
+                out.append(f"    SIZED_VARIANTS[{n}][{SLOT[osz] * len(KINDS) + FORM[k]}] = v_{generic[2:]}_{osz}{v}")
     for n, (generic, opcode) in enumerate(MOVX):
         for osz in SIZES:
             for k in KINDS:
                 v = k if k in kinds_of((generic, opcode)) else "m"
-                out.append(f"    MOVX_VARIANTS[{n}][{SLOT[osz] * 4 + FORM[k]}] = "
+                out.append(f"    MOVX_VARIANTS[{n}][{SLOT[osz] * len(KINDS) + FORM[k]}] = "
                            f"v_{generic[2:]}_{opcode:x}_{osz}{v}")
     for cc in range(16):
         out.append(f"    JCC_VARIANTS[{cc}] = v_jcc_{cc}")

@@ -236,11 +236,11 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             if d < lo:
                 lo = d
             ends = False
-        specialize(i)
+        specialize(c, i)
         if call and not canonical((rip + i.imm) & i.imm2):   # (never a followed one)
             i.fn = h_call_rel              # which faults before the push
         if prev != NULL and not hooked:
-            fuse_pair(prev, i)             # CMP/SUB/TEST + Jcc (control.pxi)
+            fuse_pair(c, prev, i)          # CMP/SUB/TEST + Jcc (control.pxi)
         prev = i
         if (ends or guarded or i.fn == h_ud or i.fn == h_gp0 or page2 != TLB_EMPTY or ((la + off) >> 12) != (la >> 12)
                 or rip + off > c.ipmask or (c.has_until and rip + off == c.until)):

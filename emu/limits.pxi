@@ -65,6 +65,7 @@ cdef void segs_changed(CPU* c) noexcept nogil:
                 hi = b
     chk = chk or ro
     seg_null_key(c)
+    seg_flat_key(c)
     c.cs_limited = (c.mode != 64 and (c.cr0 & CR0_PE) and not (c.eflags & F_VM)
                     and c.seglimit[S_CS] < c.ipmask)
     if c.cs_limited:
@@ -171,6 +172,21 @@ cdef void seg_null_key(CPU* c) noexcept nogil:
                 bits |= null_key_bit(s)
     if (c.key & 0xF) != bits:
         c.key = (c.key & ~<uint32_t>0xF) | bits
+        c.block_abort = 1
+
+# The flat key: the specialized variants' 32-bit memory forms (memory.pxi
+# mem_kind, K_MEM32) add no segment base, so they are chosen only for ES,
+# CS, SS and DS, and only while CPU.key has KEY_FLAT: those four bases are 0
+# (limits need nothing: they are kept by the TLB, above).  A base that
+# changes the bit ends the running block, as for the null segments.
+cdef enum:
+    KEY_FLAT = 0x80        # (in KEY_DECODE, above the mode's bits 0x10-0x40)
+
+cdef void seg_flat_key(CPU* c) noexcept nogil:
+    cdef uint32_t bit = KEY_FLAT if (c.segbase[S_ES] | c.segbase[S_CS] | c.segbase[S_SS]
+                                      | c.segbase[S_DS]) == 0 else 0
+    if (c.key & KEY_FLAT) != bit:
+        c.key = (c.key & ~<uint32_t>KEY_FLAT) | bit
         c.block_abort = 1
 
 cdef bint seg_guard_needed(CPU* c, Insn* i) noexcept nogil:

@@ -24,22 +24,40 @@ cdef inline uint64_t lin_of(CPU* c, uint32_t seg, uint64_t ea) noexcept nogil:
 cdef inline uint64_t mem_la(CPU* c, Insn* i) noexcept nogil:
     return lin_of(c, i.seg, ea_of(c, i))
 
-cdef inline uint32_t mem_kind(Insn* i) noexcept nogil:
-    """The operand form (alu.pxi K_*) of a memory operand: K_MEMF or K_MEMX
-    in 64-bit mode (address size 8) with no FS/GS override (segment 6, the
-    always-zero base), by whether it has an index; else K_MEM."""
+cdef inline uint32_t mem_kind(CPU* c, Insn* i) noexcept nogil:
+    """The operand form (alu.pxi K_*) of a memory operand decoded now (in
+    c.mode, under c.key), by whether it has an index: K_MEMF or K_MEMX in
+    64-bit mode (address size 8) with no FS/GS override (segment 6, the
+    always-zero base); K_MEM32 or K_MEM32X for a 32-bit address through ES,
+    CS, SS or DS outside 64-bit mode while their bases are 0 (KEY_FLAT,
+    limits.pxi); else K_MEM."""
+    if c.mode != 64:
+        if i.asz != 4 or i.seg > S_DS or not (c.key & KEY_FLAT):
+            return K_MEM
+        return K_MEM32 if i.index == R_ZERO else K_MEM32X
     if i.asz != 8 or i.seg != 6:
         return K_MEM
     return K_MEMF if i.index == R_ZERO else K_MEMX
 
 cdef inline uint64_t addr_of(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
     """mem_la for an operand form (mem_kind, chosen at decode): the flat
-    forms need no segment base and no masks (all ones in 64-bit mode)."""
+    forms need no segment base and no masks (all ones in 64-bit mode; the
+    32-bit forms' truncation stands for both, as c.lamask is 0xFFFFFFFF
+    outside 64-bit mode), and the forms without an index skip it."""
     if kind == K_MEMF:
         return c.r[i.base] + <uint64_t>i.disp
     if kind == K_MEMX:
         return c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp
+    if kind == K_MEM32:
+        return <uint32_t>(c.r[i.base] + <uint64_t>i.disp)
+    if kind == K_MEM32X:
+        return <uint32_t>(c.r[i.base] + (c.r[i.index] << i.scale) + <uint64_t>i.disp)
     return mem_la(c, i)
+
+cdef inline uint64_t ea_form(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """ea_of for an operand form (mem_kind): the flat forms' address is the
+    effective address."""
+    return addr_of(c, i, kind) if kind >= K_MEMF else ea_of(c, i)
 
 # Exception vectors (SDM Vol. 3A, table 6-1).
 cdef enum:
@@ -297,7 +315,8 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
     return 0
 
 cdef inline TlbEntry* tlb_slot(TlbEntry* tlb, uint64_t la) noexcept nogil:
-    return &tlb[(la >> 12) & 255]
+    """&tlb[(la >> 12) & 255], as one shift and one mask: an entry is 32 bytes."""
+    return <TlbEntry*>(<char*>tlb + ((la >> 7) & (255 * 32)))
 
 cdef inline bint tlb_covers(TlbEntry* e, uint64_t la, uint32_t size) noexcept nogil:
     """Does e, la's slot, hold the page of all of [la, la + size)?  The hit
@@ -332,7 +351,7 @@ cdef enum:
     RC_MISS = 100
 
 cdef inline int rd_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t* out) noexcept nogil:
-    """rd (kind K_ANY), or its TLB hit path (K_MEM, K_MEMF: RC_MISS otherwise)."""
+    """rd (kind K_ANY), or its TLB hit path (K_MEM and up: RC_MISS otherwise)."""
     cdef TlbEntry* e
     if kind < K_MEM:
         return rd(c, la, size, out)
@@ -343,7 +362,7 @@ cdef inline int rd_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, ui
     return 0
 
 cdef inline int wr_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t v) noexcept nogil:
-    """wr (kind K_ANY), or its TLB hit path (K_MEM, K_MEMF: RC_MISS otherwise)."""
+    """wr (kind K_ANY), or its TLB hit path (K_MEM and up: RC_MISS otherwise)."""
     cdef TlbEntry* e
     if kind < K_MEM:
         return wr(c, la, size, v)
@@ -354,7 +373,7 @@ cdef inline int wr_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, ui
     return 0
 
 cdef inline int rmw_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, uint64_t* out) noexcept nogil:
-    """rmw_read (kind K_ANY), or its TLB hit path (K_MEM, K_MEMF: the page
+    """rmw_read (kind K_ANY), or its TLB hit path (K_MEM and up: the page
     is in both TLBs, so the store that follows hits too; RC_MISS otherwise)."""
     if kind < K_MEM:
         return rmw_read(c, la, size, out)

@@ -2,7 +2,9 @@
 # 3 RCR 4 SHL 5 SHR 6 SAL (= SHL) 7 SAR), and SHLD/SHRD.
 
 # Where a shift's count comes from: the instruction (CNT_ANY: decided by its
-# opcode at run time), an immediate (C0 C1), 1 (D0 D1) or CL (D2 D3).
+# opcode at run time), an immediate (C0 C1), 1 (D0 D1) or CL (D2 D3).  The
+# variants by an immediate (CNT_IMM) are given only to nonzero counts
+# (specialize, gen_variants.py), so they skip the zero-count case.
 cdef enum:
     CNT_ANY = 0
     CNT_IMM = 1
@@ -33,15 +35,15 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t os
     nothing (not even the flags).  The template of the generic handlers and
     of their specialized variants (gen_variants.py); fl as for do_alu."""
     cdef uint64_t d, r, la
-    cdef uint32_t bits = osz * 8
+    cdef uint32_t bits = osz * 8, rm = i.rm    # (read once: the flag stores might alias i)
     cdef uint32_t n = shift_count(c, i, cnt, osz)
     if is_reg(i, kind):
-        d = get_r(c, i.rm, osz)
+        d = get_r(c, rm, osz)
     else:
         la = mem_la(c, i)
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
-    if n == 0:
+    if n == 0 and cnt != CNT_IMM:
         if is_reg(i, kind) and osz == 4:
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
@@ -55,13 +57,22 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t os
     if fl:
         set_lazy(c, op, bits, d, n, r)
     if is_reg(i, kind):
-        set_r(c, i.rm, osz, r)
+        set_r(c, rm, osz, r)
         return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
 cdef int h_shl(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHL, CNT_ANY, i.osz, K_ANY, True)
 cdef int h_shr(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHR, CNT_ANY, i.osz, K_ANY, True)
 cdef int h_sar(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SAR, CNT_ANY, i.osz, K_ANY, True)
+
+cdef inline uint64_t rotate_left(uint64_t d, uint32_t t, uint32_t bits) noexcept nogil:
+    """d (32 or 64 bits) rotated left by t < bits, in the form the C
+    compiler makes one rotate instruction of."""
+    cdef uint32_t x
+    if bits == 32:
+        x = <uint32_t>d
+        return <uint32_t>((x << (t & 31)) | (x >> ((32 - t) & 31)))
+    return (d << (t & 63)) | (d >> ((64 - t) & 63))
 
 cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t osz,
                           uint32_t rk, bint fl) noexcept nogil:
@@ -71,15 +82,15 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
     template of the generic handlers and of the ROL/ROR variants (cnt, osz
     rk (K_*) and fl as for shift_op)."""
     cdef uint64_t d, r, la, cf, m, of
-    cdef uint32_t bits = osz * 8, t
+    cdef uint32_t bits = osz * 8, t, rm = i.rm    # (read once: the flag stores might alias i)
     cdef uint32_t n = shift_count(c, i, cnt, osz)
     if is_reg(i, rk):
-        d = get_r(c, i.rm, osz)
+        d = get_r(c, rm, osz)
     else:
         la = mem_la(c, i)
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
-    if n == 0:
+    if n == 0 and cnt != CNT_IMM:
         if is_reg(i, rk) and osz == 4:
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_insn(c, i)
@@ -88,13 +99,17 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
     r = d
     if kind == 0:
         t = n % bits
-        if t:
+        if bits >= 32:
+            r = rotate_left(d, t, bits)
+        elif t:
             r = ((d << t) | (d >> (bits - t))) & m
         cf = r & 1
         of = sign_of(r, bits) ^ cf
     elif kind == 1:
         t = n % bits
-        if t:
+        if bits >= 32:
+            r = rotate_left(d, (bits - t) & (bits - 1), bits)
+        elif t:
             r = ((d >> t) | (d << (bits - t))) & m
         cf = sign_of(r, bits)
         of = sign_of(r, bits) ^ ((r >> (bits - 2)) & 1)
@@ -115,7 +130,7 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
             c.lf_op |= LF_CFOF                # the other four flags stay lazy
         c.eflags = (c.eflags & ~<uint64_t>(F_CF | F_OF)) | cf | (of << 11)
     if is_reg(i, rk):
-        set_r(c, i.rm, osz, r)
+        set_r(c, rm, osz, r)
         return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
