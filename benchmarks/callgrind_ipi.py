@@ -9,7 +9,8 @@ valgrind's start-up are not counted.  Needs valgrind and a built core.
     python benchmarks/callgrind_ipi.py interp sha256  # some programs only
     python benchmarks/callgrind_ipi.py --widths 64
 
-Prints one row per program: host instructions per guest instruction in each
+It measures the core of the checkout it is in (built in place), not an
+installed copy.  Prints one row per program: host instructions per guest instruction in each
 width, and the geometric mean of the suite's rows.
 """
 from __future__ import annotations
@@ -22,6 +23,9 @@ import subprocess
 import sys
 import tempfile
 
+# The checkout this script is in, first on the child's path: measure its core,
+# not an installed copy.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOAD_ROUNDS = 4         # ~3 M guest instructions, like a suite program's quick rounds
 
 
@@ -44,10 +48,12 @@ def measure(name: str, width: int) -> float:
     """Host instructions per guest instruction of `name` in `width`."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         p = subprocess.run(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
              "--toggle-collect=*cpu_run", sys.executable, __file__, "--child", name, str(width)],
-            capture_output=True, text=True)
+            capture_output=True, text=True, env=env)
         guest = re.search(r"GUEST_INSNS (\d+)", p.stdout)
         if p.returncode or guest is None:
             raise SystemExit("%s-%d failed:\n%s%s" % (name, width, p.stdout, p.stderr[-3000:]))
