@@ -8,16 +8,15 @@ cdef inline int next_insn(CPU* c, Insn* i) noexcept nogil:
     """Retire i and run the next instruction of the block."""
     if c.block_abort:
         return RC_END          # a store invalidated decoded code: stop here
-    i += 1
-    c.cur = i
-    return i.fn(c, i)
+    return next_insn_reg(c, i)
 
 cdef inline int next_insn_reg(CPU* c, Insn* i) noexcept nogil:
     """next_insn after an instruction that accessed no memory (a register
     form): it stored nothing, so no decoded code can have gone stale."""
-    i += 1
+    cdef handler_t f = i[1].fn   # (read before the store to c.cur, which the C
+    i += 1                       # compiler must assume might change it)
     c.cur = i
-    return i.fn(c, i)
+    return f(c, i)
 
 cdef inline int next_mem(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
     """next_insn after a memory access: a K_MEM(F) variant's was a TLB hit
