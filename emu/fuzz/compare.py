@@ -273,7 +273,9 @@ KNOWN_UNICORN_BUGS = [
                 "single-steps (one emu_start per instruction, each its own block).  "
                 "Single-stepping in turn breaks self-modifying code (a store into the code "
                 "page restarts the instruction), so when the code page is written the "
-                "oracle runs the case again in one emu_start",
+                "oracle runs the case again in one emu_start, and if that run faults in "
+                "mid-block, once more up to the faulting instruction, whose state (faults "
+                "are precise) it reports with the fault",
         handled_by="run_unicorn(single_step=True)",
     ),
     KnownBug(

@@ -27,6 +27,7 @@ Stopping:
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 import hashlib
 import time
 
@@ -326,10 +327,10 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
     if st["smc"] and not st["error"]:
         # The code page was written: single-stepping mishandles that (see the
         # "lazy flags" entry of KNOWN_UNICORN_BUGS); run it in one go instead.
-        return run_unicorn(case, flat=flat, cpu_model=cpu_model,
-                           max_rep_iterations=max_rep_iterations, timeout=timeout, digest=digest,
-                           until=until, check_canonical=check_canonical,
-                           rewrite_known_bugs=False, single_step=False, _rewritten=rewritten)
+        kw = dict(flat=flat, cpu_model=cpu_model, max_rep_iterations=max_rep_iterations,
+                  timeout=timeout, digest=digest, check_canonical=check_canonical,
+                  rewrite_known_bugs=False, single_step=False, _rewritten=rewritten)
+        return _settled_at_fault(case, run_unicorn(case, until=until, **kw), kw)
     if st["intno"] is not None and vector is None and err is None:
         vector = st["intno"]
     if st["noncanonical"] is not None and vector is None and err is None:
@@ -353,6 +354,25 @@ def run_unicorn(case: Case, *, flat: bool = True, cpu_model: int | None = None,
         fpu = _fx(uc, mode, 0, None)                    # FXSAVE the final state
     return Result(regs=out, data=data, vector=vector, oracle_error=err, outside_digest=dig,
                   fpu=fpu)
+
+
+def _settled_at_fault(case: Case, res: Result, kw: dict) -> Result:
+    """`res`, from a run in one go that faulted in mid-block, with the
+    EFLAGS of the state before the faulting instruction: QEMU reads back
+    stale lazy flags after such a fault (the "lazy flags" entry of
+    KNOWN_UNICORN_BUGS).  Faults are precise (SDM Vol. 3A 6.5), so that state
+    is the state at the fault: run again up to the faulting instruction (a
+    translation block ends there, which settles the flags) and report the
+    fault there.  A trap (rip past its instruction) or a run that goes
+    differently keeps `res`."""
+    pcn = "rip" if case.mode == 64 else "eip"
+    pc = res.regs[pcn]
+    if res.vector is None or res.oracle_error or pc == CODE_BASE:
+        return res
+    before = run_unicorn(case, until=pc, **kw)
+    if before.vector is not None or before.oracle_error or before.regs[pcn] != pc:
+        return res
+    return replace(before, vector=res.vector)
 
 
 #: Where _fx maps its code and image, only while it runs (above both layouts).
