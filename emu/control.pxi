@@ -19,12 +19,19 @@ cdef inline int near_jump_sz(CPU* c, Insn* i, uint64_t target, uint32_t osz) noe
 cdef inline int near_jump(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     return near_jump_sz(c, i, target, i.osz)
 
+cdef inline bint bad_target(CPU* c, uint64_t t) noexcept nogil:
+    """A near branch's target the CPU refuses: non-canonical in 64-bit mode,
+    past CS's limit in protected mode (c.cs_limited: the limit is below the
+    IP's range).  The branch raises #GP(0) itself (SDM Vol. 2A JMP, Jcc,
+    CALL, LOOP, Vol. 2B RET: "if the target is beyond the code segment
+    limit" / "not in canonical form")."""
+    return not canonical(t) or (c.cs_limited and t > c.seglimit[S_CS])
+
 cdef int branch_gp(CPU* c, Insn* i) noexcept nogil:
-    """(chain) A near branch to a non-canonical address in 64-bit mode: #GP(0)
-    at the branch, with the state before it (SDM Vol. 2A JMP, Jcc, LOOP,
-    Vol. 2B RET: 64-bit mode exceptions), not at the target's fetch.  RET
-    and LOOP have already popped and counted: undo that.  CALL checks its
-    target before the push (call_E, h_call_rel), so it never gets here."""
+    """(chain) A near branch to a bad_target: #GP(0) at the branch, with the
+    state before it, not at the target's fetch.  RET and LOOP have already
+    popped and counted: undo that.  CALL checks its target before the push
+    (call_E, h_call_rel), so it never gets here."""
     if i.opcode == 0xC2 or i.opcode == 0xC3:
         set_sp(c, c.r[R_SP] - <uint64_t>i.osz - i.imm)
     elif 0xE0 <= i.opcode <= 0xE2:
@@ -81,7 +88,7 @@ cdef int h_call_on(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t = rel_target(c, i)
-    if not canonical(t):               # (build_block leaves such a CALL to this handler)
+    if bad_target(c, t):               # (build_block leaves such a CALL to this handler)
         return fault(c, EXC_GP, 1, 0)
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
@@ -97,7 +104,7 @@ cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t t
     if rm_read(c, i, i.osz, &t):
         return RC_FAULT
-    if i.osz == 8 and not canonical(t):   # #GP(0) before the push (SDM Vol. 2A CALL)
+    if bad_target(c, t):               # #GP(0) before the push (SDM Vol. 2A CALL)
         return fault(c, EXC_GP, 1, 0)
     if push(c, i.osz, next_ip(c, i)):
         return RC_FAULT
@@ -115,7 +122,7 @@ cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
 # (gen_variants.py): TLB hits only (stack.pxi), anything else in the
 # generic handler.
 cdef inline int call_rel(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
-    if push_or_miss(c, osz, next_ip(c, i)):
+    if c.cs_limited or push_or_miss(c, osz, next_ip(c, i)):   # (the limit: in h_call_rel)
         return h_call_rel(c, i)
     return chain_rel(c, i, rel_target(c, i))
 
@@ -136,7 +143,7 @@ cdef inline int call_E(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept no
         t = get_r(c, i.rm, osz)
     elif rd_or_miss(c, addr_of(c, i, kind), osz, kind, &t):
         return h_call_E(c, i)
-    if (osz == 8 and not canonical(t)) or push_or_miss(c, osz, next_ip(c, i)):
+    if (osz == 8 and not canonical(t)) or c.cs_limited or push_or_miss(c, osz, next_ip(c, i)):
         return h_call_E(c, i)
     return near_jump_sz(c, i, t, osz)
 

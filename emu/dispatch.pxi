@@ -124,7 +124,7 @@ cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bin
     c.cur = i               # (a fused CMP+Jcc leaves it to here)
     if not branch:
         return RC_DONE      # (a non-canonical target faults at its fetch)
-    if not canonical(target):   # (never in the jump cache: no block is built there)
+    if bad_target(c, target):   # (a chain never enters a block there: control.pxi)
         return branch_gp(c, i)
     c.r[R_RIP] = target
     return RC_JUMP

@@ -143,11 +143,21 @@ cdef inline void seg_evict(CPU* c, uint64_t la, uint32_t size, bint write) noexc
 cdef bint cs_limit_cut(CPU* c, uint64_t rip, Block* b, uint32_t* n) noexcept nogil:
     """Code fetch within CS's limit (when c.cs_limited): cut the block
     before its first instruction that ends past the limit; True, with
-    #GP(0), when that is the first one (SDM Vol. 3A 5.3)."""
-    cdef uint32_t k
+    #GP(0), when that is the first one (SDM Vol. 3A 5.3).  If that
+    instruction is the target of a JMP or CALL the block followed
+    (icache.pxi), the cut is before the branch, which faults itself (SDM
+    Vol. 2A JMP, CALL: the target is beyond the limit)."""
+    cdef uint32_t k, j
     cdef uint64_t limit = c.seglimit[S_CS]
     for k in range(n[0]):
         if rip + b.insns[k].next > limit + 1 or rip > limit:
+            j = k
+            while j > 0 and b.insns[j - 1].fn == h_hook:
+                j -= 1                     # (the hook markers of k's instruction)
+            if j > 0 and b.insns[j - 1].opcode in (0xE8, 0xE9, 0xEB):
+                k = j - 1                  # a followed branch: only those go on in their block
+                while k > 0 and b.insns[k - 1].fn == h_hook and b.insns[k - 1].off == b.insns[j - 1].off:
+                    k -= 1                 # (its own markers)
             if k == 0:
                 fault(c, EXC_GP, 1, 0)
                 return True

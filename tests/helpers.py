@@ -6,6 +6,12 @@ CODE = 0x1000
 DATA = 0x8000
 STACK = 0xF000
 
+def seg_desc(base: int, limit: int, access: int, flags: int) -> bytes:
+    """A GDT/LDT segment descriptor: 20-bit limit, access byte, flags nibble (G D/B L AVL)."""
+    return ((limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (access << 40) | (((limit >> 16) & 0xF) << 48)
+            | (flags << 52) | ((base >> 24) << 56)).to_bytes(8, "little")
+
+
 CF, PF, AF, ZF, SF, TF, IF, DF, OF = 0x1, 0x4, 0x10, 0x40, 0x80, 0x100, 0x200, 0x400, 0x800
 ARITH = CF | PF | AF | ZF | SF | OF
 

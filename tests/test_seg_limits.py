@@ -7,15 +7,11 @@ classes against Bochs."""
 import pytest
 
 from emu import Machine
+from helpers import seg_desc as desc
 
 CODE = 0x1000
 # lgdt [0x1800]; jmp 0x08:next; ds = es = fs = gs = ss = 0x10 (28 bytes)
 PROLOGUE = bytes.fromhex("0f011500180000ea0e100000080066b810008ed88ec08ee08ee88ed0")
-
-
-def desc(base, limit, access, flags):
-    return ((limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (access << 40) | (((limit >> 16) & 0xF) << 48)
-            | (flags << 52) | ((base >> 24) << 56)).to_bytes(8, "little")
 
 
 GDT = b"".join([
