@@ -124,8 +124,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cdef Block* b
     cdef Insn* i
     cdef Insn* cut
-    cdef Insn* last
-    cdef handler_t saved, saved_last = NULL
+    cdef handler_t saved
     cdef uint64_t ipmask = c.ipmask, rel
     cdef int rc
     cdef uint32_t n, k
@@ -249,14 +248,12 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cut = &b.insns[n]
     saved = cut.fn
     cut.fn = h_block_end
-    last = flags_seen_at(b.insns, n)   # its flags are seen: not dead (gen_variants.py)
-    if last != NULL:
-        saved_last = last.fn
-        last.fn = flags_live(saved_last)
+    if not b.marks:
+        flags_all_live(b.insns, n)     # the flags are seen at the cut (gen_variants.py)
     rc = i.fn(c, i)
     cut.fn = saved
-    if last != NULL:
-        last.fn = saved_last
+    if not b.marks:
+        drop_dead_flags(b.insns, b.n)  # as build_block left them
     return rc
 
 cdef int cpu_run(CPU* c) noexcept nogil:

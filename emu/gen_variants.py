@@ -95,11 +95,12 @@ for osz in SIZES:
 # block overwrites (all six, reading none) without being able to fault runs
 # as a variant that records no flags (fl False; build_block calls
 # drop_dead_flags).  Between the two there may only be TRANSPARENT
-# instructions (register moves, LEA, followed JMPs: no flags, no fault), so no exception,
-# hook or block exit can come between them; a block cut between them
-# (budget, `until`, single-step, breakpoints) swaps the last flag writer
-# before the cut (flags_seen_at) back to its live variant (flags_live, in
-# the run loop).  Dead variants: the generic handlers and
+# instructions (register moves, LEA, NOT, followed JMPs: no flags, no fault)
+# and PASS writers, themselves dead then, so no exception,
+# hook or block exit can come between them; a block cut
+# (budget, `until`, single-step, breakpoints) swaps every flag writer
+# before the cut back to its live variant (flags_all_live, in the run loop)
+# while the block runs.  Dead variants: the generic handlers and
 # MOVX entries below, in all their forms (a memory form's miss goes to its
 # generic handler, which records the flags).  Overwriters: the register
 # forms of ADD OR AND SUB XOR CMP, IMUL, NEG, the shifts by 1 or by a
@@ -114,7 +115,14 @@ OVERWRITE = ([(f"v_{op}_{form}_{osz}r", False) for op in ("add", "or", "and", "s
                 for opc in (0xC1, 0xD1) for osz in SIZES]
              + [(f"v_{name}_j{cc}", False) for name, _, _, kind, _, ccs in FUSE if kind == "K_REG"
                 for cc in ccs])
+# Pass-through writers: register forms that set only some flags (ROL/ROR:
+# CF OF; INC/DEC: all but CF) and cannot fault.  When the next writer
+# overwrites what they set, they record nothing and leave the last record
+# standing, so the flags before them are as dead as those after them.
+PASS = ([f"v_{op}_{opc:x}_{osz}r" for op in ("rol", "ror") for opc in (0xC1, 0xD1) for osz in SIZES]
+        + [f"v_{op}_{osz}r" for op in ("inc", "dec") for osz in SIZES])
 TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in BYTE_TOO]
+               + [f"v_not_{osz}r" for osz in SIZES]
                + [f"v_{g}_{opc:x}_{osz}r" for g in ("movzx", "movsx") for opc in (0x1B6, 0x1B7, 0x1BE, 0x1BF)
                   if (g == "movzx") == (opc < 0x1BE) for osz in SIZES]
                + [f"v_lea_{osz}{k}" for osz in SIZES for k in KINDS if k != "r"]
@@ -196,6 +204,7 @@ def generate() -> str:
             "    FL_COUNTED = 4         # ... only if its immediate count is not 0",
             "    FL_LIVE = 8            # records its flags; twin: the variant that does not",
             "    FL_DEAD = 16           # records none; twin: the variant that does",
+            "    FL_PASS = 32           # sets some flags only, cannot fault (PASS)",
             "    FL_SLOTS = 2048",
             "",
             "cdef struct FlagInfo:",
@@ -242,26 +251,23 @@ def generate() -> str:
             "        k -= 1",
             "        if flag_cls(&insns[k]) & FL_TRANSPARENT:",
             "            continue",
-            "        over = overwrites_flags(&insns[k])",
+            "        over = overwrites_flags(&insns[k]) or (dead and (flag_cls(&insns[k]) & FL_PASS))",
             "        if dead:",
             "            e = flag_info(insns[k].fn, False)",
             "            if e != NULL and (e.cls & FL_LIVE):",
             "                insns[k].fn = e.twin",
             "        dead = over",
             "",
-            "cdef Insn* flags_seen_at(Insn* insns, uint32_t n) noexcept nogil:",
-            '    """The last flag writer before a cut at insns[n] (NULL if none): its',
-            '    flags are seen there."""',
+            "cdef void flags_all_live(Insn* insns, uint32_t n) noexcept nogil:",
+            '    """Give insns[0, n) the variants that record their flags, for a cut at',
+            '    insns[n], where the flags are seen (drop_dead_flags over the whole',
+            '    block undoes it: the twins share their classes)."""',
+            "    cdef FlagInfo* e",
             "    while n > 0:",
             "        n -= 1",
-            "        if not (flag_cls(&insns[n]) & FL_TRANSPARENT):",
-            "            return &insns[n]",
-            "    return NULL",
-            "",
-            "cdef handler_t flags_live(handler_t f) noexcept nogil:",
-            '    """The variant of f that records its flags (f itself if it does)."""',
-            "    cdef FlagInfo* e = flag_info(f, False)",
-            "    return e.twin if e != NULL and (e.cls & FL_DEAD) else f"]
+            "        e = flag_info(insns[n].fn, False)",
+            "        if e != NULL and (e.cls & FL_DEAD):",
+            "            insns[n].fn = e.twin"]
     out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][{ROW}]",
             f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][{ROW}]", "cdef handler_t JCC_VARIANTS[16]",
             f"cdef handler_t FUSE_FIRST[{len(FUSE)}]", f"cdef uint8_t FUSE_OSZ[{len(FUSE)}]",
@@ -286,8 +292,13 @@ def generate() -> str:
     for live, nf in dead:
         out.append(f"    flag_class({live}, FL_LIVE, {nf})")
         out.append(f"    flag_class({nf}, FL_DEAD, {live})")
+    twin = dict(dead)
     for name, counted in OVERWRITE:
-        out.append(f"    flag_class({name}, FL_OVERWRITES{' | FL_COUNTED' if counted else ''}, NULL)")
+        for f in (name, twin.get(name)) if name in twin else (name,):
+            out.append(f"    flag_class({f}, FL_OVERWRITES{' | FL_COUNTED' if counted else ''}, NULL)")
+    for name in PASS:
+        out.append(f"    flag_class({name}, FL_PASS, NULL)")
+        out.append(f"    flag_class({twin[name]}, FL_PASS, NULL)")
     for name in TRANSPARENT:
         out.append(f"    flag_class({name}, FL_TRANSPARENT, NULL)")
     out.append("    memset(FUSED, 0, sizeof(FUSED))")

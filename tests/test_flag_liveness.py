@@ -41,6 +41,22 @@ SEQ32 = [
     b"\x6b\xd0\x07",                  # imul edx, eax, 7
     b"\xc1\xf8\x03",                  # sar eax, 3
     b"\x39\xca",                      # cmp edx, ecx
+    # pass-through writers (rotates, INC, DEC: some flags only) in a row,
+    # NOT between, then an overwriter: dead together, live at every cut
+    b"\x01\xd8",                      # add eax, ebx
+    b"\xc1\xc6\x05",                  # rol esi, 5
+    b"\xf7\xd2",                      # not edx
+    b"\xd1\xc9",                      # ror ecx, 1
+    b"\xff\xc7",                      # inc edi
+    b"\xc1\xcb\x0b",                  # ror ebx, 11
+    b"\xff\xc9",                      # dec ecx
+    b"\x31\xd6",                      # xor esi, edx
+    b"\x29\xc8",                      # sub eax, ecx
+    b"\xc1\xc2\x03",                  # rol edx, 3
+    b"\x11\xd8",                      # adc eax, ebx (reads the rotate's CF)
+    b"\x21\xf1",                      # and ecx, esi
+    b"\xff\xc0",                      # inc eax
+    b"\x01\xc3",                      # add ebx, eax
 ]
 SEQ64 = SEQ32[:12] + [
     b"\x49\x03\x40\x08",              # add rax, [r8 + 8]
@@ -152,6 +168,26 @@ def test_fault_after_a_flag_writer_sees_its_flags(mode):
         ex = m.run(start=CODE, count=100)
         assert ex.reason == "unmapped" and ex.instructions == 1
         assert m.reg_read("eflags") & ARITH == 0x55          # 0xFFFFFFFF + 1: CF PF AF ZF
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+def test_fault_after_pass_through_writers_sees_their_flags(mode):
+    # sub eax, ebx; rol ecx, 3; not edx; inc esi; add ecx, [unmapped]: SUB's
+    # ZF SF PF AF, INC's OF SF ZF AF PF and ROL's CF OF... in order, all seen
+    far = 0x7FF00000
+    code = (b"\x29\xd8\xc1\xc1\x03\xf7\xd2\xff\xc6" + b"\x03\x0c\x25" + far.to_bytes(4, "little")
+            + b"\xf4")
+    got = []
+    for m in (Machine(mode=mode, memory=0x10000), Machine(mode=mode, memory=0x10000, decode_cache=False)):
+        m.mem_write(CODE, code)
+        for name, v in (("eax", 5), ("ebx", 7), ("ecx", 0x80000001), ("edx", 0), ("esi", 0x7FFFFFFF)):
+            m.reg_write(name, v)
+        m.reg_write("eflags", 0x2)
+        ex = m.run(start=CODE, count=100)
+        assert ex.reason == "unmapped" and ex.instructions == 4
+        got.append(m.reg_read("eflags") & ARITH)
+    # 5 - 7 sets CF; ROL 0x80000001 by 3: CF 0, OF 0 ^ 0; INC 0x7FFFFFFF: OF SF AF
+    assert got[0] == got[1] == 0x894
 
 
 def test_single_step_sees_every_instructions_flags():
