@@ -125,7 +125,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cdef Insn* i
     cdef Insn* cut
     cdef Insn* last
-    cdef handler_t saved, saved_last = NULL
+    cdef handler_t saved, saved_last = NULL, fused = NULL
     cdef uint64_t ipmask = c.ipmask, rel
     cdef int rc
     cdef uint32_t n, k
@@ -249,6 +249,8 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cut = &b.insns[n]
     saved = cut.fn
     cut.fn = h_block_end
+    if n > 0:
+        fused = unfuse_before(b.insns, n)   # a fused pair's Jcc is cut (control.pxi)
     last = flags_seen_at(b.insns, n)   # its flags are seen: not dead (gen_variants.py)
     if last != NULL:
         saved_last = last.fn
@@ -257,6 +259,8 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cut.fn = saved
     if last != NULL:
         last.fn = saved_last
+    if fused != NULL:
+        b.insns[n - 1].fn = fused
     return rc
 
 cdef int cpu_run(CPU* c) noexcept nogil:
