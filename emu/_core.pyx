@@ -124,7 +124,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cdef Block* b
     cdef Insn* i
     cdef Insn* cut
-    cdef handler_t saved
+    cdef handler_t saved, fused = NULL
     cdef uint64_t ipmask = c.ipmask, rel
     cdef int rc
     cdef uint32_t n, k
@@ -248,12 +248,16 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     cut = &b.insns[n]
     saved = cut.fn
     cut.fn = h_block_end
+    if n > 0:
+        fused = unfuse_before(b.insns, n)   # a fused pair's Jcc is cut (gen_variants.py)
     if not b.marks:
         flags_all_live(b.insns, n)     # the flags are seen at the cut (gen_variants.py)
     rc = i.fn(c, i)
     cut.fn = saved
     if not b.marks:
         drop_dead_flags(b.insns, b.n)  # as build_block left them
+    if fused != NULL:
+        b.insns[n - 1].fn = fused
     return rc
 
 cdef int cpu_run(CPU* c) noexcept nogil:

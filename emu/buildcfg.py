@@ -11,7 +11,12 @@ _OPT = "-O1" if os.environ.get("PVEMU_DEV_BUILD") else "-O2"
 # -g, which makes the core 9 MB instead of 1 MB and its compile a third
 # slower (measured); the symbol table stays for perf and gdb backtraces.
 _DEBUG = "-g" if os.environ.get("PVEMU_DEBUG_INFO") else "-g0"
-CFLAGS = [_OPT, _DEBUG, "-fno-strict-aliasing", "-Wno-unused-function", "-Wno-unreachable-code"]
+# -fno-tree-slp-vectorize: GCC's -O2 packs a lazy-flag record's 8-byte
+# stores into SSE moves, two host instructions more each time (measured:
+# callgrind suite 64-bit 15.79 -> 15.71, matrix 14.40 -> 14.24; no change
+# in 32-bit).
+CFLAGS = [_OPT, _DEBUG, "-fno-tree-slp-vectorize", "-fno-strict-aliasing", "-Wno-unused-function",
+          "-Wno-unreachable-code"]
 LDFLAGS = [] if os.environ.get("PVEMU_DEBUG_INFO") else ["-Wl,--strip-debug"]
 
 # `cdef inline` must inline: the handler templates rely on it to fold their

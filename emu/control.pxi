@@ -197,10 +197,11 @@ cdef int h_gp0(CPU* c, Insn* i) noexcept nogil:
 # Jcc is then the block's last instruction) runs as one handler installed on
 # the first instruction.  It records the lazy flags exactly as the first
 # instruction alone would (later code may read them), decides the branch from
-# the operands, and retires both.  The Jcc keeps its own Insn and handler: if
-# the run loop swapped that handler for the end marker (a budget, `until` or
-# single-step cut between the two) the fused handler just chains to whatever
-# the Jcc slot now holds, so the first instruction runs alone as before.  A
+# the operands, and retires both.  The Jcc keeps its own Insn and handler
+# (the next entry: fuse_pair fuses only neighbours), but the fused handler
+# does not look at its slot: when the run loop cuts the block there (a
+# budget, `until`, single-step) it puts the first instruction's own handler
+# back for that run too (unfuse_before), which runs it alone as before.  A
 # fault in the first instruction returns before the Jcc is touched.
 # gen_variants.py instantiates fuse_jcc for each (operation, form, size,
 # condition) it fuses and fuse_pair (variants.pxi) installs them.
@@ -211,7 +212,7 @@ cdef enum:
     FM_TEST = 3     # r/m AND reg, flags only
 
 cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t osz,
-                         uint32_t kind, uint32_t cc, handler_t jfn, handler_t first) noexcept nogil:
+                         uint32_t kind, uint32_t cc, handler_t first) noexcept nogil:
     """`first`: the first instruction's own handler, which runs it alone when
     its memory operand is not a TLB hit (memory.pxi, RC_MISS)."""
     cdef uint64_t d, s, r, m = size_mask(osz)
@@ -257,9 +258,6 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
     # (a register operand or a TLB hit: nothing that would end the block as
     # next_insn does; chain and fall_through set c.cur)
     j = i + 1
-    if j.fn != jfn:
-        c.cur = j
-        return j.fn(c, j)                   # a cut at the Jcc: the end marker
     if t ^ (cc & 1):
         return chain_rel(c, j, rel_target(c, j))
     return fall_through(c, j)

@@ -68,6 +68,10 @@ cdef int h_block_next(CPU* c, Insn* i) noexcept nogil:
 cdef enum:
     CHAIN_INSNS = 4096
 
+cdef extern from "branch_hint.h":
+    bint likely "pv_likely"(bint) noexcept nogil
+    bint unlikely "pv_unlikely"(bint) noexcept nogil
+
 cdef inline void look_now(CPU* c) noexcept nogil:
     """Something is pending: the run loop looks before the next block, and
     no block is entered by chaining until it has."""
@@ -105,16 +109,17 @@ cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bin
     cdef bint hit
     if linked:
         b = link_of(i)[0]
-        hit = b.vstart == target and b.key == c.key
-        if not hit:
+        hit = likely(b.vstart == target) and likely(b.key == c.key)
+        if unlikely(not hit):
             b = c.jcache[target & (JC_SIZE - 1)]
             link_of(i)[0] = b
-            hit = b.vstart == target and b.key == c.key
+            hit = likely(b.vstart == target) and likely(b.key == c.key)
     else:
         b = c.jcache[target & (JC_SIZE - 1)]
-        hit = b.vstart == target and b.key == c.key
+        hit = likely(b.vstart == target) and likely(b.key == c.key)
     # (n + b.n <= chain_stop <= next_event: the block starts before next_event)
-    if hit and n + b.n <= c.chain_stop and not upcall_due(c):
+    if likely(hit and n + b.n <= c.chain_stop
+              and (likely(c.pv_vcpu == NULL) or not upcall_due(c))):
         c.icount = n
         c.blocks_chained += 1
         c.r[R_BASE] = target

@@ -162,7 +162,7 @@ def generate() -> str:
     for name, first, _, _, args, ccs in FUSE:
         for cc in ccs:
             out.append(f"cdef int v_{name}_j{cc}{SIG}: "
-                       f"return fuse_jcc(c, i, {args}, {cc}, v_jcc_{cc}, {first})")
+                       f"return fuse_jcc(c, i, {args}, {cc}, {first})")
     out += ["", "cdef void specialize(CPU* c, Insn* i) noexcept nogil:",
             '    """Swap a generic handler for its specialized variant (i decoded in c.mode)."""',
             "    cdef handler_t f = i.fn",
@@ -190,7 +190,7 @@ def generate() -> str:
             '    the fused handler for the pair, if there is one."""',
             "    cdef uint32_t k, cc = j.sub & 15",
             "    cdef uint32_t kind = K_REG if a.mod == 3 else mem_kind(c, a)",
-            "    if j.fn != JCC_VARIANTS[cc]:",
+            "    if j.fn != JCC_VARIANTS[cc] or j != a + 1:   # (a CS limit guard may stand between)",
             "        return",
             f"    for k in range({len(FUSE)}):",
             "        if FUSE_FIRST[k] == a.fn and FUSE_OSZ[k] == a.osz and FUSE_KIND[k] == kind:",
@@ -205,7 +205,8 @@ def generate() -> str:
             "    FL_LIVE = 8            # records its flags; twin: the variant that does not",
             "    FL_DEAD = 16           # records none; twin: the variant that does",
             "    FL_PASS = 32           # sets some flags only, cannot fault (PASS)",
-            "    FL_SLOTS = 2048",
+            "    FL_FUSED = 64          # runs a CMP/SUB/TEST and its Jcc; twin: the first alone",
+            "    FL_SLOTS = 4096",
             "",
             "cdef struct FlagInfo:",
             "    handler_t fn",
@@ -267,7 +268,19 @@ def generate() -> str:
             "        n -= 1",
             "        e = flag_info(insns[n].fn, False)",
             "        if e != NULL and (e.cls & FL_DEAD):",
-            "            insns[n].fn = e.twin"]
+            "            insns[n].fn = e.twin",
+            "",
+            "cdef handler_t unfuse_before(Insn* insns, uint32_t n) noexcept nogil:",
+            '    """A cut at insns[n] (n > 0) that falls on a fused pair\'s Jcc: give the',
+            "    pair's first instruction its own handler, which runs it alone and then",
+            '    the end marker (fuse_jcc never looks at its Jcc\'s slot); returns the',
+            '    fused handler to put back, or NULL when there is no such pair."""',
+            "    cdef handler_t f = insns[n - 1].fn",
+            "    cdef FlagInfo* e = flag_info(f, False)",
+            "    if e != NULL and (e.cls & FL_FUSED):",
+            "        insns[n - 1].fn = e.twin",
+            "        return f",
+            "    return NULL"]
     out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][{ROW}]",
             f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][{ROW}]", "cdef handler_t JCC_VARIANTS[16]",
             f"cdef handler_t FUSE_FIRST[{len(FUSE)}]", f"cdef uint8_t FUSE_OSZ[{len(FUSE)}]",
@@ -308,6 +321,7 @@ def generate() -> str:
         out.append(f"    FUSE_KIND[{k}] = {kind}")
         for cc in ccs:
             out.append(f"    FUSED[{k}][{cc}] = v_{name}_j{cc}")
+            out.append(f"    flag_class(v_{name}_j{cc}, FL_FUSED, {first})")
     return "\n".join(out) + "\n"
 
 

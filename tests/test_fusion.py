@@ -247,3 +247,27 @@ def test_self_modifying_code_rewrites_the_jcc_of_a_fused_pair():
     m.reg_write("ecx", 0)
     ex = m.run(start=CODE, count=100)
     assert ex.reason == "hlt" and m.reg_read("ecx") == 1
+
+
+def test_repeated_cuts_at_the_jcc_of_a_loop():
+    # top: inc ecx; add edx, ecx; cmp ecx, 50; jne top; hlt: a budget that
+    # ends at every point of the loop, its fused Jcc included, must give the
+    # state of one uncut run (the pair is unfused for a cut run, fused again
+    # after: both must take the branch the same way)
+    code = b"\xff\xc1" + b"\x01\xca" + b"\x83\xf9\x32" + bytes([0x75, (-9) & 0xFF]) + b"\xf4"
+    for mode in (32, 64):
+        ref = Machine(mode=mode, memory=0x10000)
+        ref.mem_write(CODE, code)
+        ex = ref.run(start=CODE, count=1000)
+        assert ex.reason == "hlt" and ref.reg_read("ecx") == 50
+        for step in (1, 2, 3, 4, 5, 7):
+            m = Machine(mode=mode, memory=0x10000)
+            m.mem_write(CODE, code)
+            ex = m.run(start=CODE, count=step)
+            total = ex.instructions
+            while ex.reason == "count":
+                ex = m.run(count=step)
+                total += ex.instructions
+            assert ex.reason == "hlt" and total == 4 * 50 + 1, (mode, step)
+            for r in ("ecx", "edx", "eflags"):
+                assert m.reg_read(r) == ref.reg_read(r), (mode, step, r)
