@@ -264,10 +264,13 @@ def test_repeated_cuts_at_the_jcc_of_a_loop():
             m = Machine(mode=mode, memory=0x10000)
             m.mem_write(CODE, code)
             ex = m.run(start=CODE, count=step)
-            total = ex.instructions
+            total, runs = ex.instructions, 1
             while ex.reason == "count":
+                assert ex.instructions == step, (mode, step)     # never past the budget
                 ex = m.run(count=step)
                 total += ex.instructions
+                runs += 1
             assert ex.reason == "hlt" and total == 4 * 50 + 1, (mode, step)
+            assert runs == -(-total // step), (mode, step)
             for r in ("ecx", "edx", "eflags"):
                 assert m.reg_read(r) == ref.reg_read(r), (mode, step, r)
