@@ -122,7 +122,10 @@ cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
     """ENTER imm16, imm8 (nesting level mod 32).  Every stack write is
-    checked (#SS, #PF) before the first is made."""
+    checked (#SS, #PF) before the first is made.  It ends with a write
+    check of an operand at the final stack pointer (an access that stores
+    nothing): a fault there comes after the pushes, with rBP and rSP as they
+    were (the host CPU does so, and Bochs)."""
     cdef uint32_t osz = i.osz, level = i.imm2 & 31, k
     cdef uint32_t slots = level + 1 if level > 0 else 1
     cdef uint64_t sp = c.r[R_SP], bp = c.r[R_BP], frame, v
@@ -143,6 +146,8 @@ cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
         sp -= osz
         if wr(c, stack_la(c, sp), osz, frame):
             return RC_FAULT
+    if check_wr(c, stack_la(c, sp - i.imm), osz):
+        return RC_FAULT
     # rBP gets the frame pointer at the operand size (BP alone with a 66
     # prefix, as processors do), rSP moves at the stack's address size.
     set_r(c, R_BP, osz, frame)

@@ -206,6 +206,20 @@ def test_enter_checks_every_stack_write_before_writing():
     assert m.mem_read(0x6004, 4) == b"\x5a" * 4 and m.reg_read("esp") == 0x6008
 
 
+def test_enter_write_checks_its_final_stack_pointer_after_the_pushes():
+    # As the host CPU and Bochs: the pushes are made, then an operand-sized
+    # write check at the final rSP faults, with rBP and rSP as they were.
+    m = protected_machine(0x0040960000006000)          # SS expand-down: offsets 0x6001 and up
+    m.mem_write(CODE, b"\x66\xb8\x28\x00\x8e\xd0"      # mov ax, 0x28; mov ss, ax
+                      b"\xbc\x10\x60\x00\x00"          # mov esp, 0x6010
+                      b"\xbd\x44\x33\x22\x11"          # mov ebp, 0x11223344
+                      b"\xc8\x10\x00\x00\xf4")         # enter 0x10, 0: final esp 0x5FFC
+    ex = m.run(start=CODE, count=10)
+    assert (ex.reason, ex.vector, ex.error_code) == ("exception", 12, 0)
+    assert m.mem_read(0x600C, 4) == bytes.fromhex("44332211")      # the push was made
+    assert m.reg_read("esp") == 0x6010 and m.reg_read("ebp") == 0x11223344
+
+
 def test_int_n_from_virtual_8086_mode_through_a_16_bit_gate():
     tss = 0x7000
     tss_desc = (0x67 | (tss & 0xFFFFFF) << 16 | 0x89 << 40 | (tss >> 24) << 56)

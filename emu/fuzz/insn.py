@@ -627,6 +627,8 @@ def memory_accesses(d: Decoded, regs: dict, mode: int):
             if level:                                      # their copies and the frame pointer
                 span = level * ssize                       # below the pushed rBP
                 out.append(((reg(4) - ssize - span) & ((1 << mode) - 1), span, True))
+            final = reg(4) - ssize * (level + 1 if level else 1) - (d.imm or 0)
+            out.append((final & ((1 << mode) - 1), ssize, True))   # the final rSP's write check
     if pop_first:
         out += modrm_access
     if mn in ("MOVS", "LODS", "CMPS", "OUTS", "STOS", "SCAS", "INS") and d.rep is not None:
