@@ -290,7 +290,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
         # goes to block_slow, which makes every check in full.
         b = c.jcache[rip & (JC_SIZE - 1)]
         if (c.icount < c.next_event and not c.stop_request and not has_until
-                and b.vstart == rip and b.key == c.key
+                and starts_at(c, b, rip)
                 and <int64_t>b.n <= c.budget and not upcall_due(c)):
             ipmask = c.ipmask      # (the block may change it)
             if c.next_event < c.chain_stop:

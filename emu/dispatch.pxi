@@ -90,6 +90,11 @@ cdef inline int chain(CPU* c, Insn* i, uint64_t target) noexcept nogil:
 # (set_rel_target, control.pxi); blocks live as long as the Insns that link
 # to them (both go at a cache_flush).
 
+cdef inline bint starts_at(CPU* c, Block* b, uint64_t rip) noexcept nogil:
+    """Is b (a jump-cache entry or a link) the block decoded at rip for this
+    CPU's current jump-cache generation?"""
+    return likely(b.vstart == rip) and likely(b.key == c.key)
+
 cdef inline Block** link_of(Insn* i) noexcept nogil:
     return <Block**>&i.disp
 
@@ -109,14 +114,14 @@ cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bin
     cdef bint hit
     if linked:
         b = link_of(i)[0]
-        hit = likely(b.vstart == target) and likely(b.key == c.key)
+        hit = starts_at(c, b, target)
         if unlikely(not hit):
             b = c.jcache[target & (JC_SIZE - 1)]
             link_of(i)[0] = b
-            hit = likely(b.vstart == target) and likely(b.key == c.key)
+            hit = starts_at(c, b, target)
     else:
         b = c.jcache[target & (JC_SIZE - 1)]
-        hit = likely(b.vstart == target) and likely(b.key == c.key)
+        hit = starts_at(c, b, target)
     # (n + b.n <= chain_stop <= next_event: the block starts before next_event)
     if likely(hit and n + b.n <= c.chain_stop
               and (likely(c.pv_vcpu == NULL) or not upcall_due(c))):

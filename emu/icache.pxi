@@ -310,7 +310,7 @@ cdef inline bint ip_range_fits(CPU* c, Block* b, uint64_t rip) noexcept nogil:
 cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
     cdef Block* b = c.jcache[rip & (JC_SIZE - 1)]
     cdef uint64_t pa
-    if b.vstart == rip and b.key == c.key:
+    if starts_at(c, b, rip):
         return b
     if translate(c, (c.segbase[S_CS] + rip) & c.lamask, ACC_FETCH, &pa):
         return NULL                        # (fetches never see devices)
