@@ -198,7 +198,24 @@ def _st0_moved(case, k, ulps):
         v = approx._f80_step(int.from_bytes(img[32:42], "little"), ulps)
         img[32:42] = v.to_bytes(10, "little")
         m.set_fpu_image(bytes(img))
-    return emu_oracle.run_emu(case, digest=False, patch=(k, move))
+    return emu_oracle.run_emu(case, digest=False, patch=[(k, move)])
+
+
+@needs_core
+def test_two_transcendentals_in_a_row_are_nudged_together():
+    """FYL2X then F2XM1 (found by a host campaign, seed 7200): a host one
+    ulp off at each ends up to two ulps off pvemu, which is explained by
+    nudging both results (alone, FYL2X's nudge gives one of them); three
+    ulps the other way are not."""
+    st = [(0x9999_9999_9999_999A, 0x3FFD), (0x8000_0000_0000_0000, 0x3FFE)] + \
+        [(0x1234_5678_9ABC_DEF0 + k, 0x4000) for k in range(6)]
+    case = Case(mode=32, code=bytes.fromhex("d9f1d9f0"), count=2,
+                fpu=make_image(st=st, ftw=0xFF, fsw=0))
+    emu = emu_oracle.run_emu(case, digest=False)
+    for ulps, explained in ((-2, True), (2, True), (1, True), (-3, False)):
+        host = _st0_moved(case, 2, ulps)
+        assert C.differences(case, host, emu, "host")
+        assert (C._explained_together(case, host, emu) == C.TRANSCENDENTAL_USED) is explained, ulps
 
 
 @needs_core

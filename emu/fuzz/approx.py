@@ -16,6 +16,7 @@ differ by more than the tolerance, or in class.
 """
 from __future__ import annotations
 
+import itertools
 import struct
 
 from .case import CODE_BASE, Case
@@ -151,45 +152,64 @@ _RESULT_REGS = {0xF2: (1,), 0xFB: (0, 1)}
 
 
 def nudged_runs(case: Case):
-    """pvemu's results of `case` with the result of its one transcendental
-    moved by one ulp up or down (each result register of FSINCOS on its
-    own or both): what pvemu would give had it rounded as the host CPU,
-    which is within 0.61 ulp of exact where pvemu is within 0.5
+    """pvemu's results of `case` with the result of each of its
+    transcendentals moved by one ulp up or down, or left (each result
+    register of FSINCOS on its own or both), in every combination but
+    none: what pvemu would give had it rounded as the host CPU, which is
+    within 0.61 ulp of exact where pvemu is within 0.5
     (transcendental_ulp).  A case that also differs only by that seen
     through later instructions (an MMX or x87 instruction using the
-    result) then agrees with one of these.  Only for straight-line code
-    (the transcendental reached as its k-th instruction)."""
+    result, or a second transcendental: FYL2X then F2XM1 end up to 2 ulp
+    apart) then agrees with one of these.  Only for straight-line code
+    (each transcendental reached as its k-th instruction) with at most
+    MAX_NUDGED transcendentals."""
     from .emu_oracle import run_emu
     insns = decode_all(case.code, case.mode)[0]
     at = [k for k, d in enumerate(insns) if d.map == 0 and d.op == 0xD9 and d.modrm in TRANSCENDENTALS]
-    if len(at) != 1 or case.fpu is None:
+    if not at or len(at) > MAX_NUDGED or case.fpu is None:
         return
-    k = at[0]
-    d = insns[k]
-    after = CODE_BASE + d.offset + d.length
-    regs = _RESULT_REGS.get(d.modrm, (0,))
+    pc = "rip" if case.mode == 64 else "eip"
+    choices = [[None] + _steps(insns[k].modrm) for k in at]
+    for pick in itertools.product(*choices):
+        if all(step is None for step in pick):
+            continue
+        ok = []
+        patches = [(k + 1, _nudger(CODE_BASE + insns[k].offset + insns[k].length, step, pc, ok))
+                   for k, step in zip(at, pick) if step is not None]
+        res = run_emu(case, digest=False, patch=patches)
+        if len(ok) == len(patches) and res.oracle_error is None:
+            yield res
+
+
+#: At most this many transcendentals in a case are nudged (3 ** n runs).
+MAX_NUDGED = 3
+
+
+def _steps(modrm: int):
+    """The ways to move a transcendental's result by one ulp (D9 modrm)."""
+    regs = _RESULT_REGS.get(modrm, (0,))
     steps = [{r: s} for r in regs for s in (1, -1)]
     if len(regs) == 2:
         steps += [{regs[0]: s, regs[1]: t} for s in (1, -1) for t in (1, -1)]
-    pc = "rip" if case.mode == 64 else "eip"
-    for step in steps:
-        ok = []
+    return steps
 
-        def nudge(m, step=step, ok=ok):
-            if m.reg_read(pc) != after:
+
+def _nudger(after: int, step: dict, pc: str, ok: list):
+    """fn(machine) for run_emu's patch: at `after` (just past the
+    transcendental), move the ST registers in `step` by their ulps."""
+    def nudge(m):
+        if m.reg_read(pc) != after:
+            return
+        img = bytearray(m.fpu_image())
+        for r, s in step.items():
+            o = 32 + 16 * r
+            v = _f80_step(int.from_bytes(img[o:o + 10], "little"), s)
+            if v is None:
                 return
-            img = bytearray(m.fpu_image())
-            for r, s in step.items():
-                o = 32 + 16 * r
-                v = _f80_step(int.from_bytes(img[o:o + 10], "little"), s)
-                if v is None:
-                    return
-                img[o:o + 10] = v.to_bytes(10, "little")
-            m.set_fpu_image(bytes(img))
-            ok.append(True)
-        res = run_emu(case, digest=False, patch=(k + 1, nudge))
-        if ok and res.oracle_error is None:
-            yield res
+            img[o:o + 10] = v.to_bytes(10, "little")
+        m.set_fpu_image(bytes(img))
+        ok.append(True)
+    return nudge
 
 
 def c1_only(diffs, fpu_a: bytes, fpu_b: bytes, case: Case = None) -> bool:

@@ -45,10 +45,10 @@ def _machine_class():
 
 
 def run_emu(case: Case, *, decode_cache: bool = True, digest: bool = True, patch=None) -> Result:
-    """Run `case` on emu.Machine; see the module docstring.  patch (k, fn):
-    after the first k instructions (if the case gets that far), fn(machine)
-    changes the state and the run goes on (emu.fuzz.approx: a
-    transcendental's result moved by one ulp)."""
+    """Run `case` on emu.Machine; see the module docstring.  patch, a
+    list of (k, fn) in increasing k: after the first k instructions (if
+    the case gets that far), fn(machine) changes the state and the run
+    goes on (emu.fuzz.approx: a transcendental's result moved by one ulp)."""
     Machine = _machine_class()
     mode = case.mode
     names = gpr_names(mode)
@@ -65,14 +65,20 @@ def run_emu(case: Case, *, decode_cache: bool = True, digest: bool = True, patch
         m.reg_write("eflags", regs["eflags"])
         if case.fpu is not None:
             m.set_fpu_image(sanitize_image(case.fpu))
-        if patch is None:
-            ex = m.run(start=CODE_BASE, until=case.end, count=case.count)
+        done = 0                  # instructions run so far
+        ex = None
+        for k, fn in patch or ():
+            ex = m.run(start=CODE_BASE if ex is None else None, until=case.end,
+                       count=min(k, case.count) - done)
+            if ex.reason != "count" or k > case.count:
+                break
+            done = k
+            fn(m)
+            if done == case.count:
+                break             # (a change after the last instruction)
         else:
-            k, fn = patch
-            ex = m.run(start=CODE_BASE, until=case.end, count=k)
-            if ex.reason == "count" and k < case.count:
-                fn(m)
-                ex = m.run(until=case.end, count=case.count - k)
+            ex = m.run(start=CODE_BASE if ex is None else None, until=case.end,
+                       count=case.count - done)
         reason = ex.reason
         err = None
         if reason == "exception":
