@@ -265,6 +265,22 @@ cdef inline uint32_t gate_width(CPU* c, uint64_t* gate) noexcept nogil:
         return 8
     return 4 if (gate[0] >> 40) & 8 else 2
 
+cdef int far_ip_check(CPU* c, uint32_t sel, uint64_t ip) noexcept nogil:
+    """A far JMP/CALL/RET/IRET whose new rIP is past the new CS's limit (or,
+    into 64-bit code, not canonical) raises #GP(0) before it changes
+    anything, at the transfer (SDM Vol. 2A JMP, CALL: "if EIP not within
+    code segment limit"; Vol. 2B RET, IRET), as Bochs does.  sel passed
+    load_cs's checks.  In real and virtual-8086 mode CS is not reloaded
+    from a descriptor: not checked here."""
+    cdef uint64_t d
+    if real_mode(c) or (c.eflags & F_VM):
+        return 0
+    if read_desc(c, sel, &d, 13):
+        return RC_FAULT
+    if (c.efer & EFER_LMA) and (desc_attr(d) & ATTR_L):
+        return 0 if canonical(ip) else fault(c, EXC_GP, 1, 0)
+    return fault(c, EXC_GP, 1, 0) if ip > desc_limit(d) else 0
+
 cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
     """JMP ptr16:16/32 (EA) and JMP m16:16/32/64 (FF /5), also through a
     call gate (no privilege change)."""
@@ -285,11 +301,14 @@ cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
             return RC_FAULT
         if attr_dpl(desc_attr(d)) > c.cpl or (not (desc_attr(d) & ATTR_CONFORMING) and attr_dpl(desc_attr(d)) != c.cpl):
             return fault(c, EXC_GP, 1, <uint32_t>sel & 0xFFFC)
-        if load_cs(c, <uint32_t>sel, c.cpl, False):
+        if (load_cs(c, <uint32_t>sel, c.cpl, True)
+                or far_ip_check(c, <uint32_t>sel, off & size_mask(gate_width(c, gate)))):
             return RC_FAULT
+        load_cs(c, <uint32_t>sel, c.cpl, False)
         return jump(c, off, gate_width(c, gate))
-    if load_cs(c, <uint32_t>sel, c.cpl, False):
+    if load_cs(c, <uint32_t>sel, c.cpl, True) or far_ip_check(c, <uint32_t>sel, off & size_mask(i.osz)):
         return RC_FAULT
+    load_cs(c, <uint32_t>sel, c.cpl, False)
     return jump(c, off, i.osz)
 
 cdef int tss_stack(CPU* c, uint32_t dpl, uint32_t ext, uint64_t* nsp, uint64_t* nss,
@@ -339,6 +358,8 @@ cdef int call_gate(CPU* c, Insn* i, uint64_t* gate) noexcept nogil:
         return fault(c, EXC_GP, 1, sel & 0xFFFC)
     if not (attr & ATTR_P):
         return fault(c, EXC_NP, 1, sel & 0xFFFC)
+    if far_ip_check(c, sel, off & size_mask(width)):
+        return RC_FAULT
     if (attr & ATTR_CONFORMING) or dpl == c.cpl:
         if check_wr(c, stack_la(c, old_sp - 2 * width), 2 * width) or load_cs(c, sel, c.cpl, False):
             return RC_FAULT
@@ -402,7 +423,7 @@ cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
         return far_task_switch(c, i, <uint32_t>sel, gate[0], TS_CALL)
     if g:
         return call_gate(c, i, gate)
-    if load_cs(c, <uint32_t>sel, c.cpl, True):
+    if load_cs(c, <uint32_t>sel, c.cpl, True) or far_ip_check(c, <uint32_t>sel, off & size_mask(i.osz)):
         return RC_FAULT
     if check_wr(c, stack_la(c, sp - 2 * i.osz), 2 * i.osz):
         return RC_FAULT
@@ -454,7 +475,7 @@ cdef int far_return(CPU* c, uint32_t osz, uint64_t extra, bint iret) noexcept no
         if outer:
             if peek(c, osz, n * osz + extra, &nsp) or peek(c, 2, (n + 1) * osz + extra, &nss):
                 return RC_FAULT
-        if load_cs(c, <uint32_t>sel, rpl, True):
+        if load_cs(c, <uint32_t>sel, rpl, True) or far_ip_check(c, <uint32_t>sel, off & size_mask(osz)):
             return RC_FAULT
         load_cs(c, <uint32_t>sel, rpl, False)
         if outer:

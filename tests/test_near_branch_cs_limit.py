@@ -23,13 +23,17 @@ GDT = b"".join([bytes(8),
 STACK = 0x9000
 
 
-def run(snippet, decode_cache=True, count=100):
+def run(snippet, decode_cache=True, count=100, data=None):
+    """Run the prologue, then `snippet` at SNIPPET (`data`: {address: bytes}
+    also in memory)."""
     m = Machine(mode=32, memory=1 << 20, decode_cache=decode_cache)
     m.mem_write(0x1800, (len(GDT) - 1).to_bytes(2, "little") + (0x1810).to_bytes(4, "little"))
     m.mem_write(0x1810, GDT)
     m.mem_write(CODE, PROLOGUE)
     m.mem_write(SNIPPET, snippet)
     m.mem_write(LIMIT, b"\x90\x90\xf4")     # NOP at the limit, then NOP; HLT past it
+    for at, b in (data or {}).items():
+        m.mem_write(at, b)
     m.reg_write("esp", STACK)
     return m, m.run(start=CODE, count=count)
 
@@ -93,3 +97,51 @@ def test_a_jump_to_the_last_byte_is_fine_and_running_on_faults_at_the_fetch(deco
     m, ex = run(code, decode_cache)
     assert gp_at(ex, LIMIT + 1), (ex.reason, ex.vector, hex(ex.address))
     assert ex.instructions == 6 + 2   # the prologue's 6, the JMP and the NOP
+
+
+# ---- far transfers: the new CS's limit, checked before anything changes ----
+# CS 0x18's limit is LIMIT; a far transfer to 0x18:LIMIT+1 raises #GP(0) at
+# itself (SDM Vol. 2A JMP, CALL "if EIP not within code segment limit",
+# Vol. 2B RET, IRET), with CS, rSP and the stack as they were.
+
+FAR_PAST = (LIMIT + 1).to_bytes(4, "little") + b"\x18\x00"
+FAR_LAST = LIMIT.to_bytes(4, "little") + b"\x18\x00"
+
+
+@pytest.mark.parametrize("decode_cache", [True, False])
+@pytest.mark.parametrize("form", ["ptr", "mem"])
+def test_a_far_jump_past_the_new_limit_faults_at_the_jump(form, decode_cache):
+    if form == "ptr":       # inc eax; jmp 0x18:LIMIT+1
+        code, at = bytes.fromhex("40ea") + FAR_PAST, 1
+    else:                   # inc eax; jmp far [0x1900]
+        code, at = bytes.fromhex("40ff2d00190000"), 1
+    m, ex = run(code, decode_cache, data={0x1900: FAR_PAST})
+    assert gp_at(ex, SNIPPET + at), (ex.reason, ex.vector, hex(ex.address))
+    assert m.reg_read("eax") == 0x11
+    assert m.reg_read("cs") == 0x18
+
+
+@pytest.mark.parametrize("decode_cache", [True, False])
+def test_a_far_call_past_the_new_limit_pushes_nothing(decode_cache):
+    m, ex = run(bytes.fromhex("409a") + FAR_PAST, decode_cache)     # inc eax; call 0x18:LIMIT+1
+    assert gp_at(ex, SNIPPET + 1)
+    assert m.reg_read("esp") == STACK
+    assert m.mem_read(STACK - 8, 8) == bytes(8)
+
+
+@pytest.mark.parametrize("decode_cache", [True, False])
+def test_a_far_return_past_the_new_limit_keeps_its_frame(decode_cache):
+    # push 0x18; push LIMIT+1; retf
+    m, ex = run(bytes.fromhex("6a1868") + (LIMIT + 1).to_bytes(4, "little") + b"\xcb", decode_cache)
+    assert gp_at(ex, SNIPPET + 7)
+    assert m.reg_read("esp") == STACK - 8
+    # pushfd; push 0x18; push LIMIT+1; iretd
+    m, ex = run(bytes.fromhex("9c6a1868") + (LIMIT + 1).to_bytes(4, "little") + b"\xcf", decode_cache)
+    assert gp_at(ex, SNIPPET + 8)
+    assert m.reg_read("esp") == STACK - 12
+
+
+@pytest.mark.parametrize("decode_cache", [True, False])
+def test_a_far_jump_to_the_last_byte_is_fine(decode_cache):
+    m, ex = run(bytes.fromhex("ea") + FAR_LAST, decode_cache)        # jmp 0x18:LIMIT: NOP, then past it
+    assert gp_at(ex, LIMIT + 1), (ex.reason, ex.vector, hex(ex.address))
