@@ -396,6 +396,8 @@ cdef int call_gate(CPU* c, Insn* i, uint64_t* gate) noexcept nogil:
     n += 2
     base = desc_base(sd)
     spmask = 0xFFFFFFFFULL if (desc_attr(sd) & ATTR_DB) else 0xFFFF
+    if frame_outside_stack(c, True, sd, nsp, spmask, n * width):   # (interrupts.pxi)
+        return fault(c, EXC_SS, 1, <uint32_t>nss & 0xFFFC)
     for k in range(n):
         nsp -= width
         if wr_sys(c, (base + (nsp & spmask)) & c.lamask, width, frame[k]):
