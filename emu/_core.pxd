@@ -272,7 +272,7 @@ cdef struct CpuModel:
     uint32_t brand[12]           # leaves 0x80000002-0x80000004
     uint32_t addr_sizes          # leaf 0x80000008 EAX
     uint32_t pmu                 # leaf 0xA EAX (0: no architectural PMU)
-    uint32_t hidden[4]           # features this model hides: leaf 1 ECX, EDX, 0x80000001 ECX, EDX
+    uint32_t hidden[6]           # features this model hides: leaf 1 ECX, EDX, 0x80000001 ECX, EDX, 7 EBX, ECX
     uint32_t counters            # performance counters and event selects (P6's 2, K7's 4)
     uint64_t evtsel[MODEL_COUNTERS]
     uint64_t ctr[MODEL_COUNTERS]

@@ -1465,7 +1465,7 @@ cdef class Machine:
             m.brand[k] = brand[k]
         m.addr_sizes = addr_sizes
         m.pmu = pmu
-        for k in range(4):
+        for k in range(6):
             m.hidden[k] = hidden[k]
         m.counters = min(counters, MODEL_COUNTERS)
         memset(m.evtsel, 0, sizeof(m.evtsel))

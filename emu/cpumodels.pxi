@@ -39,6 +39,9 @@ cdef inline void model_hide(CPU* c, uint32_t leaf, uint32_t* out) noexcept nogil
     elif leaf == 0x80000001ULL:
         out[2] &= ~c.model.hidden[2]
         out[3] &= ~c.model.hidden[3]
+    elif leaf == 7:
+        out[1] &= ~c.model.hidden[4]
+        out[2] &= ~c.model.hidden[5]
 
 # ---- performance counters: as QEMU's TCG, they exist and never count
 

@@ -20,7 +20,8 @@ VENDOR_PVEMU, VENDOR_INTEL, VENDOR_AMD = 0, 1, 2
 VENDORS = {"PvemuVirtCPU": VENDOR_PVEMU, "GenuineIntel": VENDOR_INTEL, "AuthenticAMD": VENDOR_AMD}
 
 #: Feature names (QEMU's) -> (word, bit); words: 0 leaf 1 ECX, 1 leaf 1 EDX,
-#: 2 leaf 0x80000001 ECX, 3 leaf 0x80000001 EDX.  Only these can be hidden.
+#: 2 leaf 0x80000001 ECX, 3 leaf 0x80000001 EDX, 4 leaf 7 EBX, 5 leaf 7 ECX.
+#: Only these can be hidden (CR4's SMEP, SMAP, PKE and PKS bits follow).
 FEATURES = {
     "sse3": (0, 0), "pni": (0, 0), "pclmulqdq": (0, 1), "ssse3": (0, 9), "fma": (0, 12),
     "cx16": (0, 13), "pcid": (0, 17), "sse4.1": (0, 19), "sse4_1": (0, 19), "sse4.2": (0, 20),
@@ -35,13 +36,17 @@ FEATURES = {
     "lahf-lm": (2, 0), "lahf_lm": (2, 0), "svm": (2, 2), "abm": (2, 5), "sse4a": (2, 6),
     "syscall": (3, 11), "nx": (3, 20), "mmxext": (3, 22), "pdpe1gb": (3, 26), "rdtscp": (3, 27),
     "lm": (3, 29),
+    "smep": (4, 7), "smap": (4, 20), "clflushopt": (4, 23),
+    "pku": (5, 3), "rdpid": (5, 22), "pks": (5, 31),
 }
+#: The leaf-7 features pvemu has, which the older models lack.
+_LEAF7 = frozenset({"smep", "smap", "clflushopt", "pku", "rdpid", "pks"})
 #: Features QEMU knows in other leaves: accepted, and reported as not
 #: available when asked for and not implemented (as QEMU's TCG warns).
 OTHER_FEATURES = {
-    "umip", "la57", "smep", "smap", "pku", "pks", "fsgsbase", "invpcid", "rdpid", "rdseed",
+    "umip", "la57", "fsgsbase", "invpcid", "rdseed",
     "adx", "bmi1", "bmi2", "avx2", "avx512f", "erms", "npt", "vmx", "vmx-mbec", "tsc-adjust",
-    "arch-capabilities", "xsaveopt", "xsavec", "xsaves", "clflushopt", "clwb", "sha-ni",
+    "arch-capabilities", "xsaveopt", "xsavec", "xsaves", "clwb", "sha-ni",
 }
 
 
@@ -75,15 +80,15 @@ MODELS = {m.name: m for m in (
     CpuModel("pvemu", "PvemuVirtCPU", 6, 1, 0, 0, 0x80000008, "pvemu virtual CPU"),
     # QEMU's default CPU and its TCG "max" (AMD vendor, every feature the emulator has)
     CpuModel("qemu64", "AuthenticAMD", 15, 107, 1, 0xD, 0x8000000A, "QEMU Virtual CPU version 2.5+",
-             counters=4, hidden=_NO_POPCNT),
+             counters=4, hidden=_NO_POPCNT | _LEAF7),
     CpuModel("max", "AuthenticAMD", 6, 6, 3, 0xD, 0x80000008, "QEMU TCG CPU version 7.2.0",
              counters=4),
     CpuModel("Opteron_G1", "AuthenticAMD", 15, 6, 1, 5, 0x80000008,
              "AMD Opteron 240 (Gen 1 Class Opteron)", counters=4,
-             hidden=_NO_POPCNT | {"cx16", "lahf_lm"}),
+             hidden=_NO_POPCNT | _LEAF7 | {"cx16", "lahf_lm"}),
     CpuModel("Nehalem", "GenuineIntel", 6, 26, 3, 0xB, 0x80000008,
              "Intel Core i7 9xx (Nehalem Class Core i7)", counters=2,
-             hidden=frozenset({"movbe", "abm"})),
+             hidden=_LEAF7 | {"movbe", "abm"}),
 )}
 DEFAULT = "pvemu"
 
@@ -139,7 +144,7 @@ def apply(machine, spec: str = DEFAULT) -> list:
     """Make machine's CPU the model `spec`; returns warnings (features asked
     for that pvemu does not implement)."""
     model, hidden, warnings = parse(spec)
-    masks = [0, 0, 0, 0]
+    masks = [0] * 6
     for f in hidden:
         word, bit = FEATURES[f]
         masks[word] |= 1 << bit

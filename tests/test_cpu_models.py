@@ -48,9 +48,9 @@ def test_identity_leaves_are_consistent(name):
     assert m.cpuid(max_basic + 1) == m.cpuid(max_basic)
     # a model reports no feature pvemu lacks
     own = Machine(mode=32, memory=1 << 20)
-    for leaf in (1, 0x80000001):
-        for k in (2, 3):
-            assert m.cpuid(leaf)[k] & ~own.cpuid(leaf)[k] & ~(1 << 31) == 0
+    for leaf in (1, 0x80000001, 7):
+        for k in (1, 2, 3):
+            assert m.cpuid(leaf)[k] & ~own.cpuid(leaf)[k] & ~(1 << 31 if leaf == 1 else 0) == 0
 
 
 def test_amd_repeats_the_vendor_in_the_extended_leaf():
@@ -156,3 +156,34 @@ def test_power_on_state_of_the_sdm_table():
     assert s["rdx"] == m.cpuid(1)[0] == MODELS["Nehalem"].signature
     assert s["cr0"] == 0x60000010 and s["rflags"] == 2 and s["efer"] == 0
     assert all(s[r] == 0 for r in ("rax", "rbx", "rcx", "rsp", "rbp", "rsi", "rdi"))
+
+
+SMEP, SMAP, CLFLUSHOPT, PKU, RDPID, PKS = (1, 7), (1, 20), (1, 23), (2, 3), (2, 22), (2, 31)
+
+
+def has(m, feature):
+    reg, bit = feature
+    return bool(m.cpuid(7)[reg] >> bit & 1)
+
+
+@pytest.mark.parametrize("name", ["qemu64", "Nehalem"])
+def test_older_models_hide_the_leaf7_features_and_cr4_follows(name):
+    """QEMU's qemu64 and Nehalem have no leaf-7 features: pvemu's SMEP, SMAP,
+    CLFLUSHOPT, PKU, RDPID and PKS are hidden, and CR4.SMEP/SMAP/PKE/PKS
+    then raise #GP as reserved bits; `+smep` shows one again."""
+    m = Machine(mode=32, memory=1 << 20, cpu=name)
+    assert not any(has(m, f) for f in (SMEP, SMAP, CLFLUSHOPT, PKU, RDPID, PKS))
+    for bit in (20, 21, 22, 24):                  # SMEP SMAP PKE PKS
+        assert not m.write_cr(4, 1 << bit)
+    m = Machine(mode=32, memory=1 << 20, cpu=name + ",+smep,+pku")
+    assert has(m, SMEP) and has(m, PKU) and not has(m, SMAP)
+    assert m.write_cr(4, 1 << 20) and m.read_cr(4) == 1 << 20
+
+
+@pytest.mark.parametrize("name", ["pvemu", "max"])
+def test_the_full_models_show_the_leaf7_features(name):
+    m = Machine(mode=32, memory=1 << 20, cpu=name)
+    assert all(has(m, f) for f in (SMEP, SMAP, CLFLUSHOPT, PKU, RDPID, PKS))
+    m = Machine(mode=32, memory=1 << 20, cpu=name + ",-smap,pks=off")
+    assert not has(m, SMAP) and not has(m, PKS) and has(m, SMEP)
+    assert not m.write_cr(4, 1 << 21)
