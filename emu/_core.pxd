@@ -394,7 +394,7 @@ cdef struct CPU:
     volatile int stop_request
     int block_abort     # set when a store invalidates the running block
     uint64_t chain_stop # no block is entered by chaining unless it ends by this icount (dispatch.pxi)
-    Insn* cur           # the instruction running now (handlers chain)
+    Insn* cur           # where the run loop stops: set by what returns to it (dispatch.pxi)
     # exit information
     int exit_reason
     int exc_vector

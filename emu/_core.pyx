@@ -241,7 +241,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     i = b.insns
     c.block_abort = 0
     c.r[R_BASE] = rip
-    c.cur = i
+    poison_cur(c, i)           # (the handler that returns sets it: dispatch.pxi)
     ipmask_at_start[0] = ipmask
     if n == b.n:
         return i.fn(c, i)          # runs the block, handler to handler
@@ -298,7 +298,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
             i = b.insns
             c.block_abort = 0
             c.r[R_BASE] = rip
-            c.cur = i
+            poison_cur(c, i)       # (the handler that returns sets c.cur: dispatch.pxi)
             rc = i.fn(c, i)        # runs the block (and the blocks it chains to)
             rip = c.r[R_BASE]      # the block that returned
         else:
@@ -309,13 +309,13 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 continue
             rip = c.r[R_BASE]      # the block that returned
         c.budget -= <int64_t>(c.icount - start)    # the blocks chain() went through
-        i = c.cur
+        i = cur_insn(c, rc)
         # A handler that returned RC_OK instead of chaining: go on by hand.
         while rc == RC_OK:
             i += 1
             c.cur = i
             rc = i.fn(c, i) if not c.block_abort else RC_DONE
-            i = c.cur
+            i = cur_insn(c, rc)
         k = i.idx
         if rc == RC_JUMP:
             k += 1

@@ -264,8 +264,9 @@ cdef int mmio_python(CPU* c, uint64_t pa, uint32_t size, uint64_t* v, bint write
     Python has answered, so each answer is logged and handed out in order
     on the replay; another instruction (another address, or the same one
     after more retired) starts a fresh log."""
-    cdef uint64_t rip = c.r[R_BASE] + c.cur.off     # the instruction's address
-    cdef uint64_t n = c.icount + c.cur.idx           # instructions retired before it
+    cdef Insn* i = cur_insn(c, -1)
+    cdef uint64_t rip = c.r[R_BASE] + i.off     # the instruction's address
+    cdef uint64_t n = c.icount + i.idx           # instructions retired before it
     if c.mmio_rip != rip or c.mmio_icount != n:
         c.mmio_rip = rip
         c.mmio_icount = n

@@ -2,6 +2,7 @@
 # flags the SDM leaves undefined are set as a logic result would (0).
 
 cdef int h_daa(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t al = c.r[R_AX] & 0xFF, old = al, cf = get_cf(c), af = get_af(c), ncf = 0
     if (al & 0xF) > 9 or af:
         ncf = cf | (al + 6 > 0xFF)
@@ -19,6 +20,7 @@ cdef int h_daa(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_das(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t al = c.r[R_AX] & 0xFF, old = al, cf = get_cf(c), af = get_af(c), ncf = 0
     if (al & 0xF) > 9 or af:
         ncf = cf | (al < 6)
@@ -34,6 +36,7 @@ cdef int h_das(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_aaa(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t ax = c.r[R_AX] & 0xFFFF, f = 0
     if (ax & 0xF) > 9 or get_af(c):
         ax = (ax + 0x106) & 0xFFFF
@@ -43,6 +46,7 @@ cdef int h_aaa(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_aas(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t ax = c.r[R_AX] & 0xFFFF, f = 0
     if (ax & 0xF) > 9 or get_af(c):
         ax = (ax - 6) & 0xFFFF
@@ -53,6 +57,7 @@ cdef int h_aas(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_aam(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t base = i.imm & 0xFF, al = c.r[R_AX] & 0xFF
     if base == 0:
         return fault(c, EXC_DE, 0, 0)
@@ -61,6 +66,7 @@ cdef int h_aam(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_aad(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t ax = c.r[R_AX]
     cdef uint64_t al = ((ax & 0xFF) + ((ax >> 8) & 0xFF) * (i.imm & 0xFF)) & 0xFF
     set_r(c, R_AX, 2, al)

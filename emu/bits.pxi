@@ -57,18 +57,19 @@ cdef inline int bit_op(CPU* c, Insn* i, uint32_t kind, bint imm) noexcept nogil:
         return next_insn(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
-cdef int h_bt(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 0, False)
-cdef int h_bts(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 1, False)
-cdef int h_btr(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 2, False)
-cdef int h_btc(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 3, False)
-cdef int h_bt_I(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 0, True)
-cdef int h_bts_I(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 1, True)
-cdef int h_btr_I(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 2, True)
-cdef int h_btc_I(CPU* c, Insn* i) noexcept nogil: return bit_op(c, i, 3, True)
+cdef int h_bt(CPU* c, Insn* i) noexcept nogil: c.cur = i; return bit_op(c, i, 0, False)
+cdef int h_bts(CPU* c, Insn* i) noexcept nogil: c.cur = i; return bit_op(c, i, 1, False)
+cdef int h_btr(CPU* c, Insn* i) noexcept nogil: c.cur = i; return bit_op(c, i, 2, False)
+cdef int h_btc(CPU* c, Insn* i) noexcept nogil: c.cur = i; return bit_op(c, i, 3, False)
+cdef int h_bt_I(CPU* c, Insn* i) noexcept nogil: c.cur = i; return bit_op(c, i, 0, True)
+cdef int h_bts_I(CPU* c, Insn* i) noexcept nogil: c.cur = i; return bit_op(c, i, 1, True)
+cdef int h_btr_I(CPU* c, Insn* i) noexcept nogil: c.cur = i; return bit_op(c, i, 2, True)
+cdef int h_btc_I(CPU* c, Insn* i) noexcept nogil: c.cur = i; return bit_op(c, i, 3, True)
 
 cdef int h_bsf(CPU* c, Insn* i) noexcept nogil:
     """BSF.  BSF of 0 sets ZF and leaves the destination unchanged; its
     other flags are undefined (set as for a logic result here)."""
+    c.cur = i
     cdef uint64_t s
     if rm_read(c, i, i.osz, &s):
         return RC_FAULT
@@ -81,6 +82,7 @@ cdef int h_bsf(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_tzcnt(CPU* c, Insn* i) noexcept nogil:
     """TZCNT (F3 0F BC): the operand size if the source is 0 (CF set)."""
+    c.cur = i
     cdef uint64_t s
     if rm_read(c, i, i.osz, &s):
         return RC_FAULT
@@ -90,6 +92,7 @@ cdef int h_tzcnt(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_bsr(CPU* c, Insn* i) noexcept nogil:
     """BSR: like BSF, from the top."""
+    c.cur = i
     cdef uint64_t s
     if rm_read(c, i, i.osz, &s):
         return RC_FAULT
@@ -102,6 +105,7 @@ cdef int h_bsr(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_lzcnt(CPU* c, Insn* i) noexcept nogil:
     """LZCNT (F3 0F BD): the operand size if the source is 0 (CF set)."""
+    c.cur = i
     cdef uint64_t s
     cdef uint32_t bits = i.osz * 8, n
     if rm_read(c, i, i.osz, &s):
@@ -113,6 +117,7 @@ cdef int h_lzcnt(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_popcnt(CPU* c, Insn* i) noexcept nogil:
     """POPCNT (F3 0F B8; without F3 the opcode is JMPE, IA-64 only: no row)."""
+    c.cur = i
     cdef uint64_t s
     if rm_read(c, i, i.osz, &s):
         return RC_FAULT
@@ -123,6 +128,7 @@ cdef int h_popcnt(CPU* c, Insn* i) noexcept nogil:
 cdef int h_bswap(CPU* c, Insn* i) noexcept nogil:
     """BSWAP r (0F C8+r).  With a 16-bit operand the result is undefined;
     the register's low word becomes 0, as on Intel and AMD processors."""
+    c.cur = i
     if i.osz == 8:
         c.r[i.reg] = pv_bswap64(c.r[i.reg])
     elif i.osz == 4:

@@ -22,6 +22,10 @@ LDFLAGS = [] if os.environ.get("PVEMU_DEBUG_INFO") else ["-Wl,--strip-debug"]
 # `cdef inline` must inline: the handler templates rely on it to fold their
 # constant size and form arguments.
 MACROS = [("CYTHON_INLINE", "inline __attribute__((always_inline))")]
+# Dev builds check that every handler returning to the run loop set CPU.cur
+# (emu/dispatch.h).
+if os.environ.get("PVEMU_DEV_BUILD"):
+    MACROS.append(("PV_CUR_CHECK", "1"))
 
 DIRECTIVES = {
     "language_level": 3,

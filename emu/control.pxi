@@ -78,6 +78,7 @@ cdef int h_call_on(CPU* c, Insn* i) noexcept nogil:
     and its target is the block's next instruction (icache.pxi).  If the
     push ends the block (a store into its code), the run loop goes on at
     the target: i.disp is its offset from the block's start."""
+    c.cur = i
     cdef int rc = push(c, i.osz, next_ip(c, i))
     if rc:
         return rc
@@ -87,6 +88,7 @@ cdef int h_call_on(CPU* c, Insn* i) noexcept nogil:
     return next_insn_reg(c, i)
 
 cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t t = rel_target(c, i)
     if bad_target(c, t):               # (build_block leaves such a CALL to this handler)
         return fault(c, EXC_GP, 1, 0)
@@ -95,12 +97,14 @@ cdef int h_call_rel(CPU* c, Insn* i) noexcept nogil:
     return chain_rel(c, i, t)
 
 cdef int h_jmp_E(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t t
     if rm_read(c, i, i.osz, &t):
         return RC_FAULT
     return near_jump(c, i, t)
 
 cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t t
     if rm_read(c, i, i.osz, &t):
         return RC_FAULT
@@ -112,6 +116,7 @@ cdef int h_call_E(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_ret(CPU* c, Insn* i) noexcept nogil:
     """RET and RET imm16 (the immediate is 0 for C3)."""
+    c.cur = i
     cdef uint64_t t
     if pop(c, i.osz, &t):
         return RC_FAULT
@@ -171,6 +176,7 @@ cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
     return fall_through(c, i)
 
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     if need_cpl0(c):
         return RC_FAULT
     if pv_traps(c, i, PV_HLT):
@@ -187,10 +193,12 @@ cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
 cdef int h_ud(CPU* c, Insn* i) noexcept nogil:
     """UD2, undefined opcodes, and everything not implemented (x87, SSE,
     system instructions not yet modelled): #UD."""
+    c.cur = i
     return fault(c, EXC_UD, 0, 0)
 
 cdef int h_gp0(CPU* c, Insn* i) noexcept nogil:
     """An instruction longer than 15 bytes: #GP(0)."""
+    c.cur = i
     return fault(c, EXC_GP, 1, 0)
 
 # Macro-fusion: a CMP, SUB or TEST followed by a Jcc in the same block (the
@@ -256,7 +264,7 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
         else:                               # 14, 15
             t = sext(d, bits) <= sext(s, bits)
     # (a register operand or a TLB hit: nothing that would end the block as
-    # next_insn does; chain and fall_through set c.cur)
+    # next_insn does; chain sets c.cur if it returns)
     j = i + 1
     if t ^ (cc & 1):
         return chain_rel(c, j, rel_target(c, j))

@@ -11,6 +11,7 @@ cdef inline uint32_t cov_loc(uint64_t rip) noexcept nogil:
     return <uint32_t>(h >> 40)
 
 cdef int h_cov(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint32_t cur = <uint32_t>i.imm & c.cov_mask
     c.cov_map[cur ^ c.cov_prev] += 1
     c.cov_prev = cur >> 1

@@ -37,9 +37,9 @@ cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
         return slow(c, i) if rc == RC_MISS else rc
     return next_mem(c, i, kind)
 
-cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil: return mov_EG(c, i, i.osz, K_ANY, NULL)
-cdef int h_mov_GE(CPU* c, Insn* i) noexcept nogil: return mov_GE(c, i, i.osz, K_ANY, NULL)
-cdef int h_mov_EI(CPU* c, Insn* i) noexcept nogil: return mov_EI(c, i, i.osz, K_ANY, NULL)
+cdef int h_mov_EG(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mov_EG(c, i, i.osz, K_ANY, NULL)
+cdef int h_mov_GE(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mov_GE(c, i, i.osz, K_ANY, NULL)
+cdef int h_mov_EI(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mov_EI(c, i, i.osz, K_ANY, NULL)
 
 cdef inline int movx(CPU* c, Insn* i, uint32_t size, bint signed, uint32_t osz,
                      uint32_t kind, handler_t slow) noexcept nogil:
@@ -59,6 +59,7 @@ cdef inline int movx(CPU* c, Insn* i, uint32_t size, bint signed, uint32_t osz,
 
 cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
     """MOVZX Gv, Eb/Ew (0F B6 / 0F B7)."""
+    c.cur = i
     cdef uint64_t v
     if rm_read(c, i, 1 if i.opcode == 0x1B6 else 2, &v):
         return RC_FAULT
@@ -68,6 +69,7 @@ cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
 cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
     """MOVSX Gv, Eb/Ew (0F BE / 0F BF) and MOVSXD Gv, Ed (63 in 64-bit mode;
     without REX.W it is a plain 32/16-bit move)."""
+    c.cur = i
     cdef uint64_t v
     cdef uint32_t size = 1 if i.opcode == 0x1BE else (2 if i.opcode == 0x1BF else 4)
     if size > i.osz:
@@ -83,10 +85,11 @@ cdef inline int lea(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil
     set_r(c, i.reg, osz, ea_form(c, i, kind))
     return next_insn_reg(c, i)           # (computes an address, accesses nothing)
 
-cdef int h_lea(CPU* c, Insn* i) noexcept nogil: return lea(c, i, i.osz, K_ANY)
+cdef int h_lea(CPU* c, Insn* i) noexcept nogil: c.cur = i; return lea(c, i, i.osz, K_ANY)
 
 cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
     """XCHG r/m, reg (86/87) and XCHG rAX, reg (90+r, decoded as mod 3)."""
+    c.cur = i
     cdef uint64_t a, b, la
     b = get_r(c, i.reg, i.osz)
     if i.mod == 3:
@@ -103,6 +106,7 @@ cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_xchg_ax(CPU* c, Insn* i) noexcept nogil:
     """XCHG rAX, r (91-97, and 90 with REX.B)."""
+    c.cur = i
     cdef uint64_t a = get_r(c, R_AX, i.osz)
     set_r(c, R_AX, i.osz, get_r(c, i.rm, i.osz))
     set_r(c, i.rm, i.osz, a)
@@ -111,6 +115,7 @@ cdef int h_xchg_ax(CPU* c, Insn* i) noexcept nogil:
 cdef int h_movsxd_arpl(CPU* c, Insn* i) noexcept nogil:
     """63: MOVSXD Gv, Ed in 64-bit mode; ARPL Ew, Gw elsewhere (#UD in real
     mode): raise the RPL of the destination selector to the source's."""
+    c.cur = i
     cdef uint64_t d, la, s
     if c.mode == 64:
         return h_movsx(c, i)
@@ -137,6 +142,7 @@ cdef int h_movsxd_arpl(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_bound(CPU* c, Insn* i) noexcept nogil:
     """BOUND Gv, Ma: #BR (vector 5) unless lower <= index <= upper (signed)."""
+    c.cur = i
     cdef uint64_t lo, hi, la = mem_la(c, i)
     cdef uint32_t bits = i.osz * 8
     cdef int64_t v = sext(get_r(c, i.reg, i.osz), bits)
@@ -151,6 +157,7 @@ cdef int h_nop(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_xadd(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t d, s, r, la
     s = get_r(c, i.reg, i.osz)
     if i.mod == 3:
@@ -169,6 +176,7 @@ cdef int h_xadd(CPU* c, Insn* i) noexcept nogil:
 cdef int h_cmpxchg(CPU* c, Insn* i) noexcept nogil:
     """CMPXCHG r/m, reg.  As the SDM's pseudocode, the destination is
     written in both cases (with its old value on a mismatch)."""
+    c.cur = i
     cdef uint64_t d, acc, la
     if i.mod == 3:
         d = get_r(c, i.rm, i.osz)
@@ -187,6 +195,7 @@ cdef int h_cmpxchg(CPU* c, Insn* i) noexcept nogil:
 cdef int h_cmpxchg8b(CPU* c, Insn* i) noexcept nogil:
     """CMPXCHG8B m64, or CMPXCHG16B m128 with REX.W (16-byte aligned, else
     #GP(0)).  Only ZF changes."""
+    c.cur = i
     cdef uint64_t la, lo, hi, la2
     cdef uint32_t half = 8 if i.osz == 8 else 4
     cdef bint eq
@@ -211,6 +220,7 @@ cdef int h_cmpxchg8b(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_xlat(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t v
     cdef uint64_t ea = (c.r[R_BX] + (c.r[R_AX] & 0xFF)) & i.amask
     if rd(c, lin_of(c, i.seg, ea), 1, &v):
@@ -221,6 +231,7 @@ cdef int h_xlat(CPU* c, Insn* i) noexcept nogil:
 cdef int h_cmov(CPU* c, Insn* i) noexcept nogil:
     """CMOVcc: the source is always read; a 32-bit destination is always
     written (so its upper half is cleared even when the condition is false)."""
+    c.cur = i
     cdef uint64_t v
     if rm_read(c, i, i.osz, &v):
         return RC_FAULT
@@ -231,10 +242,12 @@ cdef int h_cmov(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_setcc(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     return ok_next(c, i, rm_write(c, i, 1, eval_cc(c, i.sub)))
 
 cdef int h_movbe(CPU* c, Insn* i) noexcept nogil:
     """MOVBE Gv, M (0F 38 F0) and MOVBE M, Gv (0F 38 F1)."""
+    c.cur = i
     cdef uint64_t v
     if i.opcode == 0x2F0:
         if rd(c, mem_la(c, i), i.osz, &v):
@@ -251,20 +264,24 @@ cdef inline uint64_t byteswap(uint64_t v, uint32_t osz) noexcept nogil:
     return ((v & 0xFF) << 8) | ((v >> 8) & 0xFF)
 
 cdef int h_lahf(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     set_r(c, 0x24, 1, (get_eflags(c) & 0xD5) | 2)       # AH
     return next_insn(c, i)
 
 cdef int h_sahf(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     set_arith(c, (get_eflags(c) & F_OF) | ((c.r[R_AX] >> 8) & 0xD5))
     return next_insn(c, i)
 
 cdef int h_cbw(CPU* c, Insn* i) noexcept nogil:
     """CBW / CWDE / CDQE: sign-extend the lower half of rAX into rAX."""
+    c.cur = i
     cdef uint32_t half = i.osz * 4
     set_r(c, R_AX, i.osz, <uint64_t>sext(c.r[R_AX], half))
     return next_insn(c, i)
 
 cdef int h_cwd(CPU* c, Insn* i) noexcept nogil:
     """CWD / CDQ / CQO: fill rDX with the sign of rAX."""
+    c.cur = i
     set_r(c, R_DX, i.osz, <uint64_t>-<int64_t>sign_of(c.r[R_AX], i.osz * 8))
     return next_insn(c, i)

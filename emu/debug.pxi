@@ -155,6 +155,7 @@ cdef int debug_trap(CPU* c, bint single_step, uint64_t rip) noexcept nogil:
 cdef int h_mov_dr(CPU* c, Insn* i) noexcept nogil:
     """MOV to/from DR0-DR7.  DR4/DR5 alias DR6/DR7 unless CR4.DE (#UD).
     Writes to DR0-DR3 and DR7 re-arm the breakpoints; the block ends."""
+    c.cur = i
     cdef uint32_t n = i.reg & 7, size = 8 if c.mode == 64 else 4
     cdef uint64_t v
     if need_cpl0(c):

@@ -3,20 +3,52 @@
 # indirect jump), so each handler has its own dispatch branch, which the
 # host CPU predicts far better than one shared call site.  Each block ends
 # with a marker instruction (h_block_end) that returns to the run loop.
+# CPU.cur, the instruction the run loop stops at, is not stored on that
+# tail call (a store per instruction): whatever returns to the run loop, or
+# calls code that reads CPU.cur (seg_check, mmio_python), sets it first.
+# The generic handlers (h_*) set it on entry; the specialized variants
+# (gen_variants.py) and the branches only on their way out: next_insn's
+# RC_END, chain_on's return, and their generic handler on a TLB miss.
+# Dev builds check the rule (dispatch.h).
+
+from libc.stdio cimport fprintf, stderr
+from libc.stdlib cimport abort
+
+cdef extern from "dispatch.h":
+    bint CUR_CHECK "PV_CUR_CHECK"
+    void* in_reg "pv_in_reg"(void* p) noexcept nogil
+
+cdef inline void poison_cur(CPU* c, Insn* i) noexcept nogil:
+    """(dev builds) Mark CPU.cur as not set by i's handler: i's address + 1."""
+    if CUR_CHECK:
+        c.cur = <Insn*>(<char*>i + 1)
+
+cdef inline Insn* cur_insn(CPU* c, int rc) noexcept nogil:
+    """CPU.cur, where the handler that returned rc (or, with rc -1, the one
+    running) set it; a dev build stops with the culprit named instead of
+    reading a stale CPU.cur."""
+    cdef Insn* i = c.cur
+    if CUR_CHECK and (<uintptr_t>i & 1):
+        i = <Insn*>(<char*>i - 1)
+        fprintf(stderr, b"pvemu internal error: CPU.cur not set by the handler at %p "
+                b"(opcode %#x, rip %#llx, rc %d)\n", <void*>i.fn, <unsigned>i.opcode,
+                <unsigned long long>(c.r[R_BASE] + i.off), rc)
+        abort()
+    return i
 
 cdef inline int next_insn(CPU* c, Insn* i) noexcept nogil:
     """Retire i and run the next instruction of the block."""
     if c.block_abort:
+        c.cur = i
         return RC_END          # a store invalidated decoded code: stop here
     return next_insn_reg(c, i)
 
 cdef inline int next_insn_reg(CPU* c, Insn* i) noexcept nogil:
     """next_insn after an instruction that accessed no memory (a register
     form): it stored nothing, so no decoded code can have gone stale."""
-    cdef handler_t f = i[1].fn   # (read before the store to c.cur, which the C
-    i += 1                       # compiler must assume might change it)
-    c.cur = i
-    return f(c, i)
+    i = <Insn*>in_reg(i + 1)
+    poison_cur(c, i)
+    return i.fn(c, i)
 
 cdef inline int next_mem(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
     """next_insn after a memory access: a K_MEM(F) variant's was a TLB hit
@@ -35,6 +67,7 @@ cdef inline uint64_t next_ip(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_block_end(CPU* c, Insn* i) noexcept nogil:
     """A cut the run loop made (a budget, `until`, single-step): back to it."""
+    c.cur = i
     return RC_DONE
 
 cdef int h_block_next(CPU* c, Insn* i) noexcept nogil:
@@ -106,7 +139,8 @@ cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bin
                          bint linked) noexcept nogil:
     """Run the block at target if it may chain (above), with `retired`
     instructions of this one retired; else back to the run loop (c.cur =
-    i): RC_JUMP after a branch, RC_DONE at an end marker.
+    i, which may be a fused pair's Jcc): RC_JUMP after a branch, RC_DONE at
+    an end marker.
     (block_abort needs no reset: it is 0 here unless the branch itself
     stored into code, and then the next block stops after one instruction.)"""
     cdef Block* b
@@ -129,9 +163,9 @@ cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bin
         c.blocks_chained += 1
         c.r[R_BASE] = target
         i = b.insns
-        c.cur = i
+        poison_cur(c, i)
         return i.fn(c, i)
-    c.cur = i               # (a fused CMP+Jcc leaves it to here)
+    c.cur = i
     if not branch:
         return RC_DONE      # (a non-canonical target faults at its fetch)
     if bad_target(c, target):   # (a chain never enters a block there: control.pxi)

@@ -186,6 +186,7 @@ cdef int fx_write(CPU* c, uint64_t la, const uint8_t* buf, uint32_t parts, uint3
 
 cdef int h_fxsave(CPU* c, Insn* i) noexcept nogil:
     """FXSAVE/FXSAVE64 m512 (0F AE /0).  Bytes 464-511 are not written."""
+    c.cur = i
     cdef uint8_t buf[512]
     cdef uint64_t la
     if fxsr_ok(c) or simd_la(c, i, 16, &la):
@@ -195,6 +196,7 @@ cdef int h_fxsave(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fxrstor(CPU* c, Insn* i) noexcept nogil:
     """FXRSTOR/FXRSTOR64 m512 (0F AE /1): reserved MXCSR bits -> #GP(0)."""
+    c.cur = i
     cdef uint8_t buf[512]
     cdef uint64_t la
     if fxsr_ok(c) or simd_la(c, i, 16, &la) or rd_block(c, la, buf, 512):
@@ -227,6 +229,7 @@ cdef int h_xsave(CPU* c, Insn* i) noexcept nogil:
     (0F C7 /4, sub 2), standard or compacted form, 64-byte aligned.  Every
     component counts as in use (XINUSE = all ones): XSAVEOPT then writes what
     XSAVE writes."""
+    c.cur = i
     cdef uint8_t buf[XSAVE_SIZE]
     cdef uint64_t la, m, bv
     cdef uint32_t k
@@ -257,6 +260,7 @@ cdef int h_xrstor(CPU* c, Insn* i) noexcept nogil:
     """XRSTOR (0F AE /5), standard or compacted form: header and MXCSR
     checks (#GP(0)), then each requested component loaded from memory or,
     when its XSTATE_BV bit is clear, put in its initial state."""
+    c.cur = i
     cdef uint8_t buf[XSAVE_SIZE]
     cdef uint64_t la, m, bv, comp
     cdef uint32_t k
@@ -294,6 +298,7 @@ cdef int h_xrstor(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_xgetbv(CPU* c, Insn* i) noexcept nogil:
     """XGETBV (0F 01 D0): CR4.OSXSAVE clear -> #UD; ECX != 0 -> #GP(0)."""
+    c.cur = i
     if not (c.cr4 & CR4_OSXSAVE):
         return fault(c, 6, 0, 0)
     if c.r[R_CX] & 0xFFFFFFFFULL:
@@ -309,6 +314,7 @@ cdef int xcr0_valid(uint64_t v) noexcept nogil:
 cdef int h_xsetbv(CPU* c, Insn* i) noexcept nogil:
     """XSETBV (0F 01 D1): CR4.OSXSAVE clear -> #UD; CPL > 0, ECX != 0 or a
     bad value -> #GP(0)."""
+    c.cur = i
     cdef uint64_t v = ((c.r[R_DX] & 0xFFFFFFFFULL) << 32) | (c.r[R_AX] & 0xFFFFFFFFULL)
     if not (c.cr4 & CR4_OSXSAVE):
         return fault(c, 6, 0, 0)

@@ -51,6 +51,7 @@ cdef void set_marker(Insn* m, uint32_t level, int32_t off, uint32_t idx) noexcep
 
 cdef int h_hook(CPU* c, Insn* i) noexcept nogil:
     """A hook marker: exit to Python, or let its instruction through once."""
+    c.cur = i
     cdef uint64_t addr = (c.r[R_BASE] + i.off) & c.ipmask
     if c.hk_pass_addr == addr and i.sub <= c.hk_pass_level:
         if i.sub == c.hk_pass_level:

@@ -45,6 +45,7 @@ cdef int h_vmcall(CPU* c, Insn* i) noexcept nogil:
     """VMCALL (0F 01 C1): a hypercall under the supervisor, #UD elsewhere (as
     on a CPU outside VMX non-root operation).  From user mode it fails with
     -EPERM without an exit, as KVM refuses hypercalls above CPL 0."""
+    c.cur = i
     if not c.pv_on:
         return fault(c, EXC_UD, 0, 0)
     c.pv_hypercalls += 1

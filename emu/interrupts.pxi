@@ -222,15 +222,19 @@ cdef int deliver(CPU* c, int vec, int has_err, uint32_t err, int kind, uint64_t 
         kind = INT_EXCEPTION
 
 cdef int h_int(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     return soft_int(c, i, <int>(i.imm & 0xFF))
 
 cdef int h_int3(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     return soft_int(c, i, EXC_BP)
 
 cdef int h_int1(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     return soft_int(c, i, EXC_DB)
 
 cdef int h_into(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     if get_of(c):
         return soft_int(c, i, EXC_OF)
     return RC_END

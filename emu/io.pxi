@@ -220,6 +220,7 @@ cdef inline uint32_t io_port_of(CPU* c, Insn* i) noexcept nogil:
     return <uint32_t>(c.r[R_DX] & 0xFFFF)
 
 cdef int h_in(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t v
     cdef uint32_t port = io_port_of(c, i), size = 4 if i.osz == 8 else i.osz
     cdef int rc
@@ -236,6 +237,7 @@ cdef int h_in(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_out(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint32_t port = io_port_of(c, i), size = 4 if i.osz == 8 else i.osz
     cdef int rc
     if io_allowed(c, port, size):
@@ -252,6 +254,7 @@ cdef int h_out(CPU* c, Insn* i) noexcept nogil:
 cdef int h_ins(CPU* c, Insn* i) noexcept nogil:
     """INS: one element per run of the handler (REP repeats it through
     RC_AGAIN), since each may need Python."""
+    c.cur = i
     cdef uint64_t v, am = i.amask, di = c.r[R_DI] & i.amask
     cdef uint32_t port = <uint32_t>(c.r[R_DX] & 0xFFFF), size = 4 if i.osz == 8 else i.osz
     cdef int64_t step = -<int64_t>size if (c.eflags & F_DF) else <int64_t>size
@@ -274,6 +277,7 @@ cdef int h_ins(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_outs(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t v, am = i.amask, si = c.r[R_SI] & i.amask
     cdef uint32_t port = <uint32_t>(c.r[R_DX] & 0xFFFF), size = 4 if i.osz == 8 else i.osz
     cdef int64_t step = -<int64_t>size if (c.eflags & F_DF) else <int64_t>size

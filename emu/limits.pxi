@@ -95,7 +95,7 @@ cdef bint stack_insn(Insn* i) noexcept nogil:
 cdef int seg_check(CPU* c, uint64_t la, uint32_t size, bint write) noexcept nogil:
     """The limit check of an access at linear la (segchk is on), and for a
     store the type check: 0, or RC_FAULT with #GP(0) / #SS(0)."""
-    cdef Insn* i = c.cur
+    cdef Insn* i = cur_insn(c, -1)
     cdef uint32_t s = S_SS, attr
     cdef uint64_t d
     if string_insn(i.opcode):
@@ -212,6 +212,7 @@ cdef bint seg_guard_needed(CPU* c, Insn* i) noexcept nogil:
 cdef int h_seg_guard(CPU* c, Insn* i) noexcept nogil:
     """The guard: in protected mode, every access of the next instruction
     takes the slow path and seg_check (no page is safe: seg_lo > seg_hi)."""
+    c.cur = i
     if (c.cr0 & CR0_PE) and not (c.eflags & F_VM):
         tlb_clear_data(c)
         c.seg_guard = 1
@@ -222,6 +223,7 @@ cdef int h_seg_guard(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_guard_end(CPU* c, Insn* i) noexcept nogil:
     """The end marker of a guarded block: back to the normal checks."""
+    c.cur = i
     if c.seg_guard:
         c.seg_guard = 0
         segs_changed(c)

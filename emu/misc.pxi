@@ -1,25 +1,30 @@
 # Flag instructions, CPUID, RDTSC, SALC, WAIT.
 
 cdef int h_clc(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     materialize(c)
     c.eflags &= ~<uint64_t>F_CF
     return next_insn(c, i)
 
 cdef int h_stc(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     materialize(c)
     c.eflags |= F_CF
     return next_insn(c, i)
 
 cdef int h_cmc(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     materialize(c)
     c.eflags ^= F_CF
     return next_insn(c, i)
 
 cdef int h_cld(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     c.eflags &= ~<uint64_t>F_DF
     return next_insn(c, i)
 
 cdef int h_std(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     c.eflags |= F_DF
     return next_insn(c, i)
 
@@ -30,6 +35,7 @@ cdef inline int iopl_check(CPU* c) noexcept nogil:
     return 0
 
 cdef int h_cli(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     if iopl_check(c):
         return RC_FAULT
     if pv_traps(c, i, PV_CLI):
@@ -38,6 +44,7 @@ cdef int h_cli(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_sti(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     if iopl_check(c):
         return RC_FAULT
     if pv_traps(c, i, PV_STI):
@@ -50,12 +57,14 @@ cdef int h_sti(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_salc(CPU* c, Insn* i) noexcept nogil:
     """SALC (D6, undocumented, not in 64-bit mode): AL = CF ? 0xFF : 0."""
+    c.cur = i
     set_r(c, R_AX, 1, 0xFF if get_cf(c) else 0)
     return next_insn(c, i)
 
 cdef int h_rdtsc(CPU* c, Insn* i) noexcept nogil:
     """RDTSC: deterministic; virtual time (instructions retired before this
     one, plus those a halted CPU skipped) plus an offset."""
+    c.cur = i
     cdef uint64_t t = c.icount + c.idle + i.idx + c.tsc_offset
     if pv_traps(c, i, PV_RDTSC):
         return pv_trap_exit(c, i, PV_RDTSC, 0, 0, 0)
@@ -101,6 +110,7 @@ cdef void cpuid_leaf(CPU* c, uint32_t leaf, uint32_t sub, uint32_t* out) noexcep
     model_hide(c, leaf, out)
 
 cdef int h_cpuid(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint32_t out[4]
     if pv_traps(c, i, PV_CPUID):
         return pv_trap_exit(c, i, PV_CPUID, c.r[R_AX] & 0xFFFFFFFFULL, c.r[R_CX] & 0xFFFFFFFFULL, 0)

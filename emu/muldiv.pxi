@@ -56,6 +56,7 @@ cdef inline uint64_t imul_full(uint64_t a, uint64_t b, uint32_t osz, uint64_t* h
 
 cdef int h_mul(CPU* c, Insn* i) noexcept nogil:
     """MUL r/m: rDX:rAX = rAX * r/m (AX = AL * r/m8)."""
+    c.cur = i
     cdef uint64_t s, a, lo, hi, p
     cdef uint32_t osz = i.osz
     if rm_read(c, i, osz, &s):
@@ -79,6 +80,7 @@ cdef int h_mul(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_imul1(CPU* c, Insn* i) noexcept nogil:
     """IMUL r/m (one operand)."""
+    c.cur = i
     cdef uint64_t s, lo, hi
     cdef bint ovf
     cdef uint32_t osz = i.osz
@@ -115,15 +117,18 @@ cdef inline int imul_G(CPU* c, Insn* i, bint imm, uint32_t osz, uint32_t kind,
 
 cdef int h_imul_GE(CPU* c, Insn* i) noexcept nogil:
     """IMUL r, r/m (0F AF)."""
+    c.cur = i
     return imul_G(c, i, False, i.osz, K_ANY, NULL, True)
 
 cdef int h_imul_GEI(CPU* c, Insn* i) noexcept nogil:
     """IMUL r, r/m, imm (69, 6B)."""
+    c.cur = i
     return imul_G(c, i, True, i.osz, K_ANY, NULL, True)
 
 cdef int h_div(CPU* c, Insn* i) noexcept nogil:
     """DIV r/m: unsigned rDX:rAX / r/m; #DE on a zero divisor or overflow.
     The flags are undefined and left unchanged."""
+    c.cur = i
     cdef uint64_t s, n, q, r, hi, lo
     cdef uint32_t osz = i.osz
     if rm_read(c, i, osz, &s):
@@ -151,6 +156,7 @@ cdef int h_div(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_idiv(CPU* c, Insn* i) noexcept nogil:
     """IDIV r/m: signed division, quotient truncated toward zero."""
+    c.cur = i
     cdef uint64_t s, q, r
     cdef int64_t n, d, qq, rr
     cdef uint32_t osz = i.osz, bits = osz * 8

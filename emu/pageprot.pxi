@@ -41,6 +41,7 @@ cdef int set_pkrs(CPU* c, uint64_t v) noexcept nogil:
 
 cdef int h_rdpkru(CPU* c, Insn* i) noexcept nogil:
     """RDPKRU (0F 01 EE): EDX:EAX = PKRU; #UD without CR4.PKE, #GP(0) if ECX != 0."""
+    c.cur = i
     if not (c.cr4 & CR4_PKE):
         return fault(c, EXC_UD, 0, 0)
     if c.r[R_CX] & 0xFFFFFFFFULL:
@@ -51,6 +52,7 @@ cdef int h_rdpkru(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_wrpkru(CPU* c, Insn* i) noexcept nogil:
     """WRPKRU (0F 01 EF): PKRU = EAX; #UD without CR4.PKE, #GP(0) unless ECX = EDX = 0."""
+    c.cur = i
     if not (c.cr4 & CR4_PKE):
         return fault(c, EXC_UD, 0, 0)
     if (c.r[R_CX] | c.r[R_DX]) & 0xFFFFFFFFULL:
@@ -67,6 +69,7 @@ cdef inline int ac_insn_allowed(CPU* c) noexcept nogil:
 
 cdef int h_stac(CPU* c, Insn* i) noexcept nogil:
     """STAC (0F 01 CB): set EFLAGS.AC (SMAP then lets supervisor code at user pages)."""
+    c.cur = i
     if ac_insn_allowed(c):
         return RC_FAULT
     c.eflags |= F_AC
@@ -74,6 +77,7 @@ cdef int h_stac(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_clac(CPU* c, Insn* i) noexcept nogil:
     """CLAC (0F 01 CA): clear EFLAGS.AC."""
+    c.cur = i
     if ac_insn_allowed(c):
         return RC_FAULT
     c.eflags &= ~<uint64_t>F_AC

@@ -138,6 +138,7 @@ cdef int load_cs(CPU* c, uint32_t sel, uint32_t new_cpl, bint check_only) noexce
 cdef int h_mov_Sw_E(CPU* c, Insn* i) noexcept nogil:
     """MOV Sreg, r/m16 (8E); CS or a register number above 5 is #UD.
     Loading SS blocks interrupts for one instruction."""
+    c.cur = i
     cdef uint64_t v
     cdef uint32_t s = i.reg & 7
     if s == S_CS or s > S_GS:
@@ -152,6 +153,7 @@ cdef int h_mov_Sw_E(CPU* c, Insn* i) noexcept nogil:
 cdef int h_mov_E_Sw(CPU* c, Insn* i) noexcept nogil:
     """MOV r/m, Sreg (8C): a register gets the selector zero-extended to the
     operand size; memory always gets 16 bits."""
+    c.cur = i
     cdef uint32_t s = i.reg & 7
     if s > S_GS:
         return fault(c, EXC_UD, 0, 0)
@@ -163,6 +165,7 @@ cdef int h_mov_E_Sw(CPU* c, Insn* i) noexcept nogil:
 cdef int h_push_seg(CPU* c, Insn* i) noexcept nogil:
     """PUSH Sreg: with a 32/64-bit operand size rSP moves by the operand
     size but only 16 bits are written, as recent Intel processors do."""
+    c.cur = i
     cdef uint64_t sp = c.r[R_SP] - i.osz
     if wr(c, stack_la(c, sp), 2, c.sel[i.sub]):
         return RC_FAULT
@@ -172,6 +175,7 @@ cdef int h_push_seg(CPU* c, Insn* i) noexcept nogil:
 cdef int h_pop_seg(CPU* c, Insn* i) noexcept nogil:
     """POP Sreg.  rSP moves with the width of the SS the value was popped
     through: POP SS updates it by the old SS's B bit, then loads the new."""
+    c.cur = i
     cdef uint64_t v, old_sp = c.r[R_SP]
     if peek(c, 2, 0, &v):
         return RC_FAULT
@@ -187,6 +191,7 @@ cdef int h_pop_seg(CPU* c, Insn* i) noexcept nogil:
 cdef int h_lxs(CPU* c, Insn* i) noexcept nogil:
     """LES (C4) LDS (C5) LSS (0F B2) LFS (0F B4) LGS (0F B5): a far pointer
     from memory, offset first."""
+    c.cur = i
     cdef uint64_t off, sel, la = mem_la(c, i)
     if rd(c, la, i.osz, &off) or rd(c, (la + i.osz) & c.lamask, 2, &sel):
         return RC_FAULT
@@ -284,6 +289,7 @@ cdef int far_ip_check(CPU* c, uint32_t sel, uint64_t ip) noexcept nogil:
 cdef int h_jmp_far(CPU* c, Insn* i) noexcept nogil:
     """JMP ptr16:16/32 (EA) and JMP m16:16/32/64 (FF /5), also through a
     call gate (no privilege change)."""
+    c.cur = i
     cdef uint64_t off, sel, d
     cdef uint64_t gate[2]
     cdef int g
@@ -413,6 +419,7 @@ cdef int call_gate(CPU* c, Insn* i, uint64_t* gate) noexcept nogil:
 cdef int h_call_far(CPU* c, Insn* i) noexcept nogil:
     """CALL ptr16:16/32 (9A) and CALL m16:16/32/64 (FF /3), also through a
     call gate."""
+    c.cur = i
     cdef uint64_t off, sel, sp = c.r[R_SP], ret = next_ip(c, i), cs = c.sel[S_CS]
     cdef uint64_t gate[2]
     cdef int g
@@ -526,6 +533,7 @@ cdef int iret_to_v86(CPU* c, uint64_t off, uint64_t cs, uint64_t fl) noexcept no
 
 cdef int h_ret_far(CPU* c, Insn* i) noexcept nogil:
     """RETF and RETF imm16 (CB, CA)."""
+    c.cur = i
     if far_return(c, i.osz, i.imm, False):
         return RC_FAULT
     return RC_JUMP
@@ -534,6 +542,7 @@ cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
     """IRET/IRETD/IRETQ: a task return when NT is set, into virtual-8086
     mode when the popped EFLAGS.VM is (from CPL 0), IOPL-sensitive in
     virtual-8086 mode."""
+    c.cur = i
     cdef uint64_t link
     if c.eflags & F_VM:
         if iopl(c) < 3:
@@ -588,6 +597,7 @@ cdef int load_system_segment(CPU* c, bint tr, uint32_t sel) noexcept nogil:
 
 cdef int h_grp6(CPU* c, Insn* i) noexcept nogil:
     """0F 00: SLDT STR LLDT LTR VERR VERW (protected mode only)."""
+    c.cur = i
     cdef uint32_t reg = i.reg & 7
     cdef uint64_t v, d
     cdef uint32_t attr, sel
@@ -622,6 +632,7 @@ cdef int h_grp6(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_lar_lsl(CPU* c, Insn* i) noexcept nogil:
     """LAR (0F 02) and LSL (0F 03): ZF = the descriptor is visible here."""
+    c.cur = i
     cdef uint64_t v, d
     cdef uint32_t sel, attr
     if real_mode(c):

@@ -40,6 +40,7 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t os
     if is_reg(i, kind):
         d = get_r(c, rm, osz)
     else:
+        c.cur = i                      # (a memory form's variant has no TLB-hit path: dispatch.pxi)
         la = mem_la(c, i)
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
@@ -61,9 +62,9 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t os
         return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
-cdef int h_shl(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHL, CNT_ANY, i.osz, K_ANY, True)
-cdef int h_shr(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SHR, CNT_ANY, i.osz, K_ANY, True)
-cdef int h_sar(CPU* c, Insn* i) noexcept nogil: return shift_op(c, i, LF_SAR, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_shl(CPU* c, Insn* i) noexcept nogil: c.cur = i; return shift_op(c, i, LF_SHL, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_shr(CPU* c, Insn* i) noexcept nogil: c.cur = i; return shift_op(c, i, LF_SHR, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_sar(CPU* c, Insn* i) noexcept nogil: c.cur = i; return shift_op(c, i, LF_SAR, CNT_ANY, i.osz, K_ANY, True)
 
 cdef inline uint64_t rotate_left(uint64_t d, uint32_t t, uint32_t bits) noexcept nogil:
     """d (32 or 64 bits) rotated left by t < bits, in the form the C
@@ -87,6 +88,7 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
     if is_reg(i, rk):
         d = get_r(c, rm, osz)
     else:
+        c.cur = i                      # (a memory form's variant has no TLB-hit path: dispatch.pxi)
         la = mem_la(c, i)
         if rmw_read(c, la, osz, &d):
             return RC_FAULT
@@ -134,10 +136,10 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
         return next_insn_reg(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
-cdef int h_rol(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 0, CNT_ANY, i.osz, K_ANY, True)
-cdef int h_ror(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 1, CNT_ANY, i.osz, K_ANY, True)
-cdef int h_rcl(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 2, CNT_ANY, i.osz, K_ANY, True)
-cdef int h_rcr(CPU* c, Insn* i) noexcept nogil: return rotate_op(c, i, 3, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_rol(CPU* c, Insn* i) noexcept nogil: c.cur = i; return rotate_op(c, i, 0, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_ror(CPU* c, Insn* i) noexcept nogil: c.cur = i; return rotate_op(c, i, 1, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_rcl(CPU* c, Insn* i) noexcept nogil: c.cur = i; return rotate_op(c, i, 2, CNT_ANY, i.osz, K_ANY, True)
+cdef int h_rcr(CPU* c, Insn* i) noexcept nogil: c.cur = i; return rotate_op(c, i, 3, CNT_ANY, i.osz, K_ANY, True)
 
 cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
     """SHLD/SHRD r/m, reg, imm8|CL.  For 16-bit operands with a count above
@@ -179,5 +181,5 @@ cdef inline int double_shift(CPU* c, Insn* i, bint left) noexcept nogil:
         return next_insn(c, i)
     return ok_next(c, i, wr(c, la, osz, r))
 
-cdef int h_shld(CPU* c, Insn* i) noexcept nogil: return double_shift(c, i, True)
-cdef int h_shrd(CPU* c, Insn* i) noexcept nogil: return double_shift(c, i, False)
+cdef int h_shld(CPU* c, Insn* i) noexcept nogil: c.cur = i; return double_shift(c, i, True)
+cdef int h_shrd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return double_shift(c, i, False)

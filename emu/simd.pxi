@@ -113,6 +113,7 @@ cdef inline void mm_set(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
 
 cdef int h_emms(CPU* c, Insn* i) noexcept nogil:
     """EMMS: every x87 register becomes empty (MMX checks first)."""
+    c.cur = i
     if mmx_ok(c):
         return RC_FAULT
     c.fpu.ftw = 0xFFFF
@@ -229,6 +230,7 @@ cdef inline int simd_fp_fault(CPU* c) noexcept nogil:
 
 cdef int h_ldmxcsr(CPU* c, Insn* i) noexcept nogil:
     """LDMXCSR m32 (0F AE /2): reserved bits set -> #GP(0)."""
+    c.cur = i
     cdef uint64_t v
     if sse_ok(c) or rd(c, mem_la(c, i), 4, &v):
         return RC_FAULT
@@ -239,6 +241,7 @@ cdef int h_ldmxcsr(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_stmxcsr(CPU* c, Insn* i) noexcept nogil:
     """STMXCSR m32 (0F AE /3)."""
+    c.cur = i
     if sse_ok(c):
         return RC_FAULT
     if wr(c, mem_la(c, i), 4, c.fpu.mxcsr):

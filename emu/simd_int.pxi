@@ -840,10 +840,10 @@ cdef inline int pcmpstr_op(CPU* c, Insn* i, bint explicit, bint index) noexcept 
             a.d[0] = res
     return next_insn(c, i)
 
-cdef int h_pcmpestri(CPU* c, Insn* i) noexcept nogil: return pcmpstr_op(c, i, True, True)
-cdef int h_pcmpestrm(CPU* c, Insn* i) noexcept nogil: return pcmpstr_op(c, i, True, False)
-cdef int h_pcmpistri(CPU* c, Insn* i) noexcept nogil: return pcmpstr_op(c, i, False, True)
-cdef int h_pcmpistrm(CPU* c, Insn* i) noexcept nogil: return pcmpstr_op(c, i, False, False)
+cdef int h_pcmpestri(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pcmpstr_op(c, i, True, True)
+cdef int h_pcmpestrm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pcmpstr_op(c, i, True, False)
+cdef int h_pcmpistri(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pcmpstr_op(c, i, False, True)
+cdef int h_pcmpistrm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pcmpstr_op(c, i, False, False)
 
 # --- CRC32 (SSE4.2): CRC-32C, the Castagnoli polynomial, bit-reflected ---------------
 
@@ -885,6 +885,7 @@ cdef int h_crc32(CPU* c, Insn* i) noexcept nogil:
     source size is the operand size (a byte for F0); the destination is
     r32 or, with REX.W, r64 whose upper half becomes zero.  No flags change.
     Insn.sub is 1 for the byte form."""
+    c.cur = i
     cdef uint64_t v
     cdef uint32_t size = 1 if i.sub else i.osz
     if rm_read(c, i, size, &v):
@@ -939,202 +940,202 @@ cdef inline int mm_shift_imm(CPU* c, Insn* i, vkern_t k) noexcept nogil:
 
 # Two-operand instructions: h_x is the xmm form, h_x_mm the MMX form.
 
-cdef int h_paddb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_paddb, 16, 16)
-cdef int h_paddb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_paddb, 8)
-cdef int h_paddw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_paddw, 16, 16)
-cdef int h_paddw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_paddw, 8)
-cdef int h_paddd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_paddd, 16, 16)
-cdef int h_paddd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_paddd, 8)
-cdef int h_paddq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_paddq, 16, 16)
-cdef int h_paddq_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_paddq, 8)
-cdef int h_psubb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psubb, 16, 16)
-cdef int h_psubb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psubb, 8)
-cdef int h_psubw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psubw, 16, 16)
-cdef int h_psubw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psubw, 8)
-cdef int h_psubd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psubd, 16, 16)
-cdef int h_psubd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psubd, 8)
-cdef int h_psubq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psubq, 16, 16)
-cdef int h_psubq_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psubq, 8)
-cdef int h_paddsb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_paddsb, 16, 16)
-cdef int h_paddsb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_paddsb, 8)
-cdef int h_paddsw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_paddsw, 16, 16)
-cdef int h_paddsw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_paddsw, 8)
-cdef int h_paddusb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_paddusb, 16, 16)
-cdef int h_paddusb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_paddusb, 8)
-cdef int h_paddusw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_paddusw, 16, 16)
-cdef int h_paddusw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_paddusw, 8)
-cdef int h_psubsb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psubsb, 16, 16)
-cdef int h_psubsb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psubsb, 8)
-cdef int h_psubsw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psubsw, 16, 16)
-cdef int h_psubsw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psubsw, 8)
-cdef int h_psubusb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psubusb, 16, 16)
-cdef int h_psubusb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psubusb, 8)
-cdef int h_psubusw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psubusw, 16, 16)
-cdef int h_psubusw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psubusw, 8)
-cdef int h_pmullw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmullw, 16, 16)
-cdef int h_pmullw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pmullw, 8)
-cdef int h_pmulhw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmulhw, 16, 16)
-cdef int h_pmulhw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pmulhw, 8)
-cdef int h_pmulhuw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmulhuw, 16, 16)
-cdef int h_pmulhuw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pmulhuw, 8)
-cdef int h_pmuludq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmuludq, 16, 16)
-cdef int h_pmuludq_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pmuludq, 8)
-cdef int h_pmaddwd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmaddwd, 16, 16)
-cdef int h_pmaddwd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pmaddwd, 8)
-cdef int h_pavgb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pavgb, 16, 16)
-cdef int h_pavgb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pavgb, 8)
-cdef int h_pavgw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pavgw, 16, 16)
-cdef int h_pavgw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pavgw, 8)
-cdef int h_psadbw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psadbw, 16, 16)
-cdef int h_psadbw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psadbw, 8)
-cdef int h_pand(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pand, 16, 16)
-cdef int h_pand_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pand, 8)
-cdef int h_pandn(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pandn, 16, 16)
-cdef int h_pandn_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pandn, 8)
-cdef int h_por(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_por, 16, 16)
-cdef int h_por_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_por, 8)
-cdef int h_pxor(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pxor, 16, 16)
-cdef int h_pxor_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pxor, 8)
-cdef int h_pminub(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pminub, 16, 16)
-cdef int h_pminub_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pminub, 8)
-cdef int h_pmaxub(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmaxub, 16, 16)
-cdef int h_pmaxub_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pmaxub, 8)
-cdef int h_pminsw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pminsw, 16, 16)
-cdef int h_pminsw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pminsw, 8)
-cdef int h_pmaxsw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmaxsw, 16, 16)
-cdef int h_pmaxsw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pmaxsw, 8)
-cdef int h_pcmpeqb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pcmpeqb, 16, 16)
-cdef int h_pcmpeqb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pcmpeqb, 8)
-cdef int h_pcmpeqw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pcmpeqw, 16, 16)
-cdef int h_pcmpeqw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pcmpeqw, 8)
-cdef int h_pcmpeqd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pcmpeqd, 16, 16)
-cdef int h_pcmpeqd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pcmpeqd, 8)
-cdef int h_pcmpgtb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pcmpgtb, 16, 16)
-cdef int h_pcmpgtb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pcmpgtb, 8)
-cdef int h_pcmpgtw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pcmpgtw, 16, 16)
-cdef int h_pcmpgtw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pcmpgtw, 8)
-cdef int h_pcmpgtd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pcmpgtd, 16, 16)
-cdef int h_pcmpgtd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pcmpgtd, 8)
-cdef int h_packsswb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_packsswb, 16, 16)
-cdef int h_packsswb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_packsswb, 8)
-cdef int h_packuswb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_packuswb, 16, 16)
-cdef int h_packuswb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_packuswb, 8)
-cdef int h_packssdw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_packssdw, 16, 16)
-cdef int h_packssdw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_packssdw, 8)
-cdef int h_punpckhbw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_punpckhbw, 16, 16)
-cdef int h_punpckhbw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_punpckhbw, 8)
-cdef int h_punpckhwd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_punpckhwd, 16, 16)
-cdef int h_punpckhwd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_punpckhwd, 8)
-cdef int h_punpckhdq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_punpckhdq, 16, 16)
-cdef int h_punpckhdq_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_punpckhdq, 8)
-cdef int h_psllw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psllw, 16, 16)
-cdef int h_psllw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psllw, 8)
-cdef int h_pslld(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pslld, 16, 16)
-cdef int h_pslld_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pslld, 8)
-cdef int h_psllq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psllq, 16, 16)
-cdef int h_psllq_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psllq, 8)
-cdef int h_psrlw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psrlw, 16, 16)
-cdef int h_psrlw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psrlw, 8)
-cdef int h_psrld(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psrld, 16, 16)
-cdef int h_psrld_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psrld, 8)
-cdef int h_psrlq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psrlq, 16, 16)
-cdef int h_psrlq_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psrlq, 8)
-cdef int h_psraw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psraw, 16, 16)
-cdef int h_psraw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psraw, 8)
-cdef int h_psrad(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psrad, 16, 16)
-cdef int h_psrad_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psrad, 8)
-cdef int h_pshufb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pshufb, 16, 16)
-cdef int h_pshufb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pshufb, 8)
-cdef int h_phaddw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_phaddw, 16, 16)
-cdef int h_phaddw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_phaddw, 8)
-cdef int h_phaddd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_phaddd, 16, 16)
-cdef int h_phaddd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_phaddd, 8)
-cdef int h_phaddsw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_phaddsw, 16, 16)
-cdef int h_phaddsw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_phaddsw, 8)
-cdef int h_pmaddubsw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmaddubsw, 16, 16)
-cdef int h_pmaddubsw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pmaddubsw, 8)
-cdef int h_phsubw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_phsubw, 16, 16)
-cdef int h_phsubw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_phsubw, 8)
-cdef int h_phsubd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_phsubd, 16, 16)
-cdef int h_phsubd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_phsubd, 8)
-cdef int h_phsubsw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_phsubsw, 16, 16)
-cdef int h_phsubsw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_phsubsw, 8)
-cdef int h_psignb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psignb, 16, 16)
-cdef int h_psignb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psignb, 8)
-cdef int h_psignw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psignw, 16, 16)
-cdef int h_psignw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psignw, 8)
-cdef int h_psignd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_psignd, 16, 16)
-cdef int h_psignd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_psignd, 8)
-cdef int h_pmulhrsw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmulhrsw, 16, 16)
-cdef int h_pmulhrsw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pmulhrsw, 8)
-cdef int h_pabsb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pabsb, 16, 16)
-cdef int h_pabsb_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pabsb, 8)
-cdef int h_pabsw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pabsw, 16, 16)
-cdef int h_pabsw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pabsw, 8)
-cdef int h_pabsd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pabsd, 16, 16)
-cdef int h_pabsd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pabsd, 8)
-cdef int h_palignr(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_palignr, 16, 16)
-cdef int h_palignr_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_palignr, 8)
-cdef int h_punpcklbw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_punpcklbw, 16, 16)
-cdef int h_punpcklbw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_punpcklbw, 4)
-cdef int h_punpcklwd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_punpcklwd, 16, 16)
-cdef int h_punpcklwd_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_punpcklwd, 4)
-cdef int h_punpckldq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_punpckldq, 16, 16)
-cdef int h_punpckldq_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_punpckldq, 4)
-cdef int h_punpcklqdq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_punpcklqdq, 16, 16)
-cdef int h_punpckhqdq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_punpckhqdq, 16, 16)
-cdef int h_pmulld(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmulld, 16, 16)
-cdef int h_pmuldq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmuldq, 16, 16)
-cdef int h_pminsb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pminsb, 16, 16)
-cdef int h_pminsd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pminsd, 16, 16)
-cdef int h_pminuw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pminuw, 16, 16)
-cdef int h_pminud(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pminud, 16, 16)
-cdef int h_pmaxsb(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmaxsb, 16, 16)
-cdef int h_pmaxsd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmaxsd, 16, 16)
-cdef int h_pmaxuw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmaxuw, 16, 16)
-cdef int h_pmaxud(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmaxud, 16, 16)
-cdef int h_packusdw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_packusdw, 16, 16)
-cdef int h_pcmpeqq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pcmpeqq, 16, 16)
-cdef int h_pcmpgtq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pcmpgtq, 16, 16)
-cdef int h_phminposuw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_phminposuw, 16, 16)
-cdef int h_mpsadbw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_mpsadbw, 16, 16)
-cdef int h_pblendw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pblendw, 16, 16)
-cdef int h_pshufd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pshufd, 16, 16)
-cdef int h_pshufhw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pshufhw, 16, 16)
-cdef int h_pshuflw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pshufw, 16, 16)
-cdef int h_pshufw_mm(CPU* c, Insn* i) noexcept nogil: return mm_op(c, i, k_pshufw, 8)
-cdef int h_pmovsxbw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovsxbw, 8, 0)
-cdef int h_pmovzxbw(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovzxbw, 8, 0)
-cdef int h_pmovsxbd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovsxbd, 4, 0)
-cdef int h_pmovzxbd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovzxbd, 4, 0)
-cdef int h_pmovsxbq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovsxbq, 2, 0)
-cdef int h_pmovzxbq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovzxbq, 2, 0)
-cdef int h_pmovsxwd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovsxwd, 8, 0)
-cdef int h_pmovzxwd(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovzxwd, 8, 0)
-cdef int h_pmovsxwq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovsxwq, 4, 0)
-cdef int h_pmovzxwq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovzxwq, 4, 0)
-cdef int h_pmovsxdq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovsxdq, 8, 0)
-cdef int h_pmovzxdq(CPU* c, Insn* i) noexcept nogil: return xmm_op(c, i, k_pmovzxdq, 8, 0)
+cdef int h_paddb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_paddb, 16, 16)
+cdef int h_paddb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_paddb, 8)
+cdef int h_paddw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_paddw, 16, 16)
+cdef int h_paddw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_paddw, 8)
+cdef int h_paddd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_paddd, 16, 16)
+cdef int h_paddd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_paddd, 8)
+cdef int h_paddq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_paddq, 16, 16)
+cdef int h_paddq_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_paddq, 8)
+cdef int h_psubb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psubb, 16, 16)
+cdef int h_psubb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psubb, 8)
+cdef int h_psubw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psubw, 16, 16)
+cdef int h_psubw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psubw, 8)
+cdef int h_psubd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psubd, 16, 16)
+cdef int h_psubd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psubd, 8)
+cdef int h_psubq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psubq, 16, 16)
+cdef int h_psubq_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psubq, 8)
+cdef int h_paddsb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_paddsb, 16, 16)
+cdef int h_paddsb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_paddsb, 8)
+cdef int h_paddsw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_paddsw, 16, 16)
+cdef int h_paddsw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_paddsw, 8)
+cdef int h_paddusb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_paddusb, 16, 16)
+cdef int h_paddusb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_paddusb, 8)
+cdef int h_paddusw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_paddusw, 16, 16)
+cdef int h_paddusw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_paddusw, 8)
+cdef int h_psubsb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psubsb, 16, 16)
+cdef int h_psubsb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psubsb, 8)
+cdef int h_psubsw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psubsw, 16, 16)
+cdef int h_psubsw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psubsw, 8)
+cdef int h_psubusb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psubusb, 16, 16)
+cdef int h_psubusb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psubusb, 8)
+cdef int h_psubusw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psubusw, 16, 16)
+cdef int h_psubusw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psubusw, 8)
+cdef int h_pmullw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmullw, 16, 16)
+cdef int h_pmullw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pmullw, 8)
+cdef int h_pmulhw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmulhw, 16, 16)
+cdef int h_pmulhw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pmulhw, 8)
+cdef int h_pmulhuw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmulhuw, 16, 16)
+cdef int h_pmulhuw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pmulhuw, 8)
+cdef int h_pmuludq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmuludq, 16, 16)
+cdef int h_pmuludq_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pmuludq, 8)
+cdef int h_pmaddwd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmaddwd, 16, 16)
+cdef int h_pmaddwd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pmaddwd, 8)
+cdef int h_pavgb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pavgb, 16, 16)
+cdef int h_pavgb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pavgb, 8)
+cdef int h_pavgw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pavgw, 16, 16)
+cdef int h_pavgw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pavgw, 8)
+cdef int h_psadbw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psadbw, 16, 16)
+cdef int h_psadbw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psadbw, 8)
+cdef int h_pand(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pand, 16, 16)
+cdef int h_pand_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pand, 8)
+cdef int h_pandn(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pandn, 16, 16)
+cdef int h_pandn_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pandn, 8)
+cdef int h_por(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_por, 16, 16)
+cdef int h_por_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_por, 8)
+cdef int h_pxor(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pxor, 16, 16)
+cdef int h_pxor_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pxor, 8)
+cdef int h_pminub(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pminub, 16, 16)
+cdef int h_pminub_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pminub, 8)
+cdef int h_pmaxub(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmaxub, 16, 16)
+cdef int h_pmaxub_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pmaxub, 8)
+cdef int h_pminsw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pminsw, 16, 16)
+cdef int h_pminsw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pminsw, 8)
+cdef int h_pmaxsw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmaxsw, 16, 16)
+cdef int h_pmaxsw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pmaxsw, 8)
+cdef int h_pcmpeqb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pcmpeqb, 16, 16)
+cdef int h_pcmpeqb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pcmpeqb, 8)
+cdef int h_pcmpeqw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pcmpeqw, 16, 16)
+cdef int h_pcmpeqw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pcmpeqw, 8)
+cdef int h_pcmpeqd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pcmpeqd, 16, 16)
+cdef int h_pcmpeqd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pcmpeqd, 8)
+cdef int h_pcmpgtb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pcmpgtb, 16, 16)
+cdef int h_pcmpgtb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pcmpgtb, 8)
+cdef int h_pcmpgtw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pcmpgtw, 16, 16)
+cdef int h_pcmpgtw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pcmpgtw, 8)
+cdef int h_pcmpgtd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pcmpgtd, 16, 16)
+cdef int h_pcmpgtd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pcmpgtd, 8)
+cdef int h_packsswb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_packsswb, 16, 16)
+cdef int h_packsswb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_packsswb, 8)
+cdef int h_packuswb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_packuswb, 16, 16)
+cdef int h_packuswb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_packuswb, 8)
+cdef int h_packssdw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_packssdw, 16, 16)
+cdef int h_packssdw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_packssdw, 8)
+cdef int h_punpckhbw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_punpckhbw, 16, 16)
+cdef int h_punpckhbw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_punpckhbw, 8)
+cdef int h_punpckhwd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_punpckhwd, 16, 16)
+cdef int h_punpckhwd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_punpckhwd, 8)
+cdef int h_punpckhdq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_punpckhdq, 16, 16)
+cdef int h_punpckhdq_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_punpckhdq, 8)
+cdef int h_psllw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psllw, 16, 16)
+cdef int h_psllw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psllw, 8)
+cdef int h_pslld(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pslld, 16, 16)
+cdef int h_pslld_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pslld, 8)
+cdef int h_psllq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psllq, 16, 16)
+cdef int h_psllq_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psllq, 8)
+cdef int h_psrlw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psrlw, 16, 16)
+cdef int h_psrlw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psrlw, 8)
+cdef int h_psrld(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psrld, 16, 16)
+cdef int h_psrld_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psrld, 8)
+cdef int h_psrlq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psrlq, 16, 16)
+cdef int h_psrlq_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psrlq, 8)
+cdef int h_psraw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psraw, 16, 16)
+cdef int h_psraw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psraw, 8)
+cdef int h_psrad(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psrad, 16, 16)
+cdef int h_psrad_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psrad, 8)
+cdef int h_pshufb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pshufb, 16, 16)
+cdef int h_pshufb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pshufb, 8)
+cdef int h_phaddw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_phaddw, 16, 16)
+cdef int h_phaddw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_phaddw, 8)
+cdef int h_phaddd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_phaddd, 16, 16)
+cdef int h_phaddd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_phaddd, 8)
+cdef int h_phaddsw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_phaddsw, 16, 16)
+cdef int h_phaddsw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_phaddsw, 8)
+cdef int h_pmaddubsw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmaddubsw, 16, 16)
+cdef int h_pmaddubsw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pmaddubsw, 8)
+cdef int h_phsubw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_phsubw, 16, 16)
+cdef int h_phsubw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_phsubw, 8)
+cdef int h_phsubd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_phsubd, 16, 16)
+cdef int h_phsubd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_phsubd, 8)
+cdef int h_phsubsw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_phsubsw, 16, 16)
+cdef int h_phsubsw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_phsubsw, 8)
+cdef int h_psignb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psignb, 16, 16)
+cdef int h_psignb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psignb, 8)
+cdef int h_psignw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psignw, 16, 16)
+cdef int h_psignw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psignw, 8)
+cdef int h_psignd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_psignd, 16, 16)
+cdef int h_psignd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_psignd, 8)
+cdef int h_pmulhrsw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmulhrsw, 16, 16)
+cdef int h_pmulhrsw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pmulhrsw, 8)
+cdef int h_pabsb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pabsb, 16, 16)
+cdef int h_pabsb_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pabsb, 8)
+cdef int h_pabsw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pabsw, 16, 16)
+cdef int h_pabsw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pabsw, 8)
+cdef int h_pabsd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pabsd, 16, 16)
+cdef int h_pabsd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pabsd, 8)
+cdef int h_palignr(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_palignr, 16, 16)
+cdef int h_palignr_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_palignr, 8)
+cdef int h_punpcklbw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_punpcklbw, 16, 16)
+cdef int h_punpcklbw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_punpcklbw, 4)
+cdef int h_punpcklwd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_punpcklwd, 16, 16)
+cdef int h_punpcklwd_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_punpcklwd, 4)
+cdef int h_punpckldq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_punpckldq, 16, 16)
+cdef int h_punpckldq_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_punpckldq, 4)
+cdef int h_punpcklqdq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_punpcklqdq, 16, 16)
+cdef int h_punpckhqdq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_punpckhqdq, 16, 16)
+cdef int h_pmulld(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmulld, 16, 16)
+cdef int h_pmuldq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmuldq, 16, 16)
+cdef int h_pminsb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pminsb, 16, 16)
+cdef int h_pminsd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pminsd, 16, 16)
+cdef int h_pminuw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pminuw, 16, 16)
+cdef int h_pminud(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pminud, 16, 16)
+cdef int h_pmaxsb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmaxsb, 16, 16)
+cdef int h_pmaxsd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmaxsd, 16, 16)
+cdef int h_pmaxuw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmaxuw, 16, 16)
+cdef int h_pmaxud(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmaxud, 16, 16)
+cdef int h_packusdw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_packusdw, 16, 16)
+cdef int h_pcmpeqq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pcmpeqq, 16, 16)
+cdef int h_pcmpgtq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pcmpgtq, 16, 16)
+cdef int h_phminposuw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_phminposuw, 16, 16)
+cdef int h_mpsadbw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_mpsadbw, 16, 16)
+cdef int h_pblendw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pblendw, 16, 16)
+cdef int h_pshufd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pshufd, 16, 16)
+cdef int h_pshufhw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pshufhw, 16, 16)
+cdef int h_pshuflw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pshufw, 16, 16)
+cdef int h_pshufw_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_op(c, i, k_pshufw, 8)
+cdef int h_pmovsxbw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovsxbw, 8, 0)
+cdef int h_pmovzxbw(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovzxbw, 8, 0)
+cdef int h_pmovsxbd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovsxbd, 4, 0)
+cdef int h_pmovzxbd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovzxbd, 4, 0)
+cdef int h_pmovsxbq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovsxbq, 2, 0)
+cdef int h_pmovzxbq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovzxbq, 2, 0)
+cdef int h_pmovsxwd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovsxwd, 8, 0)
+cdef int h_pmovzxwd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovzxwd, 8, 0)
+cdef int h_pmovsxwq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovsxwq, 4, 0)
+cdef int h_pmovzxwq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovzxwq, 4, 0)
+cdef int h_pmovsxdq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovsxdq, 8, 0)
+cdef int h_pmovzxdq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_op(c, i, k_pmovzxdq, 8, 0)
 
 # Shifts by an immediate (register forms only).
-cdef int h_psrlw_i(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_psrlw)
-cdef int h_psrlw_i_mm(CPU* c, Insn* i) noexcept nogil: return mm_shift_imm(c, i, k_psrlw)
-cdef int h_psraw_i(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_psraw)
-cdef int h_psraw_i_mm(CPU* c, Insn* i) noexcept nogil: return mm_shift_imm(c, i, k_psraw)
-cdef int h_psllw_i(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_psllw)
-cdef int h_psllw_i_mm(CPU* c, Insn* i) noexcept nogil: return mm_shift_imm(c, i, k_psllw)
-cdef int h_psrld_i(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_psrld)
-cdef int h_psrld_i_mm(CPU* c, Insn* i) noexcept nogil: return mm_shift_imm(c, i, k_psrld)
-cdef int h_psrad_i(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_psrad)
-cdef int h_psrad_i_mm(CPU* c, Insn* i) noexcept nogil: return mm_shift_imm(c, i, k_psrad)
-cdef int h_pslld_i(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_pslld)
-cdef int h_pslld_i_mm(CPU* c, Insn* i) noexcept nogil: return mm_shift_imm(c, i, k_pslld)
-cdef int h_psrlq_i(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_psrlq)
-cdef int h_psrlq_i_mm(CPU* c, Insn* i) noexcept nogil: return mm_shift_imm(c, i, k_psrlq)
-cdef int h_psllq_i(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_psllq)
-cdef int h_psllq_i_mm(CPU* c, Insn* i) noexcept nogil: return mm_shift_imm(c, i, k_psllq)
-cdef int h_psrldq(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_psrldq)
-cdef int h_pslldq(CPU* c, Insn* i) noexcept nogil: return xmm_shift_imm(c, i, k_pslldq)
+cdef int h_psrlw_i(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_psrlw)
+cdef int h_psrlw_i_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_shift_imm(c, i, k_psrlw)
+cdef int h_psraw_i(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_psraw)
+cdef int h_psraw_i_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_shift_imm(c, i, k_psraw)
+cdef int h_psllw_i(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_psllw)
+cdef int h_psllw_i_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_shift_imm(c, i, k_psllw)
+cdef int h_psrld_i(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_psrld)
+cdef int h_psrld_i_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_shift_imm(c, i, k_psrld)
+cdef int h_psrad_i(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_psrad)
+cdef int h_psrad_i_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_shift_imm(c, i, k_psrad)
+cdef int h_pslld_i(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_pslld)
+cdef int h_pslld_i_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_shift_imm(c, i, k_pslld)
+cdef int h_psrlq_i(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_psrlq)
+cdef int h_psrlq_i_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_shift_imm(c, i, k_psrlq)
+cdef int h_psllq_i(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_psllq)
+cdef int h_psllq_i_mm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return mm_shift_imm(c, i, k_psllq)
+cdef int h_psrldq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_psrldq)
+cdef int h_pslldq(CPU* c, Insn* i) noexcept nogil: c.cur = i; return xmm_shift_imm(c, i, k_pslldq)
 
 # --- moves ------------------------------------------------------------------------
 
@@ -1151,6 +1152,7 @@ cdef inline uint32_t gpr_size(Insn* i) noexcept nogil:
 
 cdef int h_movd_mm_rm(CPU* c, Insn* i) noexcept nogil:
     """MOVD/MOVQ mm, r/m32/64 (NP 0F 6E): zero-extended."""
+    c.cur = i
     cdef uint64_t v
     if mmx_check(c) or rm_read(c, i, gpr_size(i), &v):
         return RC_FAULT
@@ -1159,12 +1161,14 @@ cdef int h_movd_mm_rm(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_movd_rm_mm(CPU* c, Insn* i) noexcept nogil:
     """MOVD/MOVQ r/m32/64, mm (NP 0F 7E)."""
+    c.cur = i
     if mmx_check(c):
         return RC_FAULT
     return mmx_done(c, i, rm_write(c, i, gpr_size(i), mm_get(c, i.reg)))
 
 cdef int h_movd_x_rm(CPU* c, Insn* i) noexcept nogil:
     """MOVD/MOVQ xmm, r/m32/64 (66 0F 6E): zero-extended to 128 bits."""
+    c.cur = i
     cdef uint64_t v
     cdef Vec* d
     if sse_ok(c) or rm_read(c, i, gpr_size(i), &v):
@@ -1176,12 +1180,14 @@ cdef int h_movd_x_rm(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_movd_rm_x(CPU* c, Insn* i) noexcept nogil:
     """MOVD/MOVQ r/m32/64, xmm (66 0F 7E)."""
+    c.cur = i
     if sse_ok(c):
         return RC_FAULT
     return ok_next(c, i, rm_write(c, i, gpr_size(i), xreg(c, i.reg).q[0]))
 
 cdef int h_movq_x_xm(CPU* c, Insn* i) noexcept nogil:
     """MOVQ xmm1, xmm2/m64 (F3 0F 7E): the low quadword, the high one zeroed."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d
     if sse_ok(c) or xmm_src(c, i, 8, 0, &s):
@@ -1194,6 +1200,7 @@ cdef int h_movq_x_xm(CPU* c, Insn* i) noexcept nogil:
 cdef int h_movq_xm_x(CPU* c, Insn* i) noexcept nogil:
     """MOVQ xmm2/m64, xmm1 (66 0F D6): a register destination's high
     quadword is zeroed."""
+    c.cur = i
     cdef Vec s
     if sse_ok(c):
         return RC_FAULT
@@ -1203,6 +1210,7 @@ cdef int h_movq_xm_x(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_movq_mm_mmm(CPU* c, Insn* i) noexcept nogil:
     """MOVQ mm, mm/m64 (NP 0F 6F)."""
+    c.cur = i
     cdef uint64_t v
     if mmx_check(c) or mm_src(c, i, 8, &v):
         return RC_FAULT
@@ -1211,6 +1219,7 @@ cdef int h_movq_mm_mmm(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_movq_mmm_mm(CPU* c, Insn* i) noexcept nogil:
     """MOVQ mm/m64, mm (NP 0F 7F) and MOVNTQ m64, mm (NP 0F E7)."""
+    c.cur = i
     if mmx_check(c):
         return RC_FAULT
     return mmx_done(c, i, mm_dst(c, i, 8, mm_get(c, i.reg)))
@@ -1232,13 +1241,14 @@ cdef inline int movdq_store(CPU* c, Insn* i, uint32_t align) noexcept nogil:
 
 # MOVDQA (66 0F 6F/7F), MOVNTDQ (66 0F E7) and MOVNTDQA (66 0F 38 2A) need
 # 16-byte alignment; MOVDQU (F3 0F 6F/7F) does not.
-cdef int h_movdqa_load(CPU* c, Insn* i) noexcept nogil: return movdq_load(c, i, 16)
-cdef int h_movdqu_load(CPU* c, Insn* i) noexcept nogil: return movdq_load(c, i, 0)
-cdef int h_movdqa_store(CPU* c, Insn* i) noexcept nogil: return movdq_store(c, i, 16)
-cdef int h_movdqu_store(CPU* c, Insn* i) noexcept nogil: return movdq_store(c, i, 0)
+cdef int h_movdqa_load(CPU* c, Insn* i) noexcept nogil: c.cur = i; return movdq_load(c, i, 16)
+cdef int h_movdqu_load(CPU* c, Insn* i) noexcept nogil: c.cur = i; return movdq_load(c, i, 0)
+cdef int h_movdqa_store(CPU* c, Insn* i) noexcept nogil: c.cur = i; return movdq_store(c, i, 16)
+cdef int h_movdqu_store(CPU* c, Insn* i) noexcept nogil: c.cur = i; return movdq_store(c, i, 0)
 
 cdef int h_movq2dq(CPU* c, Insn* i) noexcept nogil:
     """MOVQ2DQ xmm, mm (F3 0F D6, register form)."""
+    c.cur = i
     cdef Vec* d
     if sse_mmx_ok(c):
         return RC_FAULT
@@ -1250,6 +1260,7 @@ cdef int h_movq2dq(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_movdq2q(CPU* c, Insn* i) noexcept nogil:
     """MOVDQ2Q mm, xmm (F2 0F D6, register form)."""
+    c.cur = i
     if sse_mmx_ok(c):
         return RC_FAULT
     mm_set(c, i.reg, xreg(c, i.rm).q[0])
@@ -1274,6 +1285,7 @@ cdef inline int maskmov(CPU* c, Insn* i, const Vec* v, const Vec* mask, uint32_t
 cdef int h_maskmovq(CPU* c, Insn* i) noexcept nogil:
     """MASKMOVQ mm1, mm2 (NP 0F F7): MMX mode even if the store faults
     (as the host CPU)."""
+    c.cur = i
     cdef Vec v, m
     if mmx_ok(c):
         return RC_FAULT
@@ -1283,6 +1295,7 @@ cdef int h_maskmovq(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_maskmovdqu(CPU* c, Insn* i) noexcept nogil:
     """MASKMOVDQU xmm1, xmm2 (66 0F F7)."""
+    c.cur = i
     if sse_ok(c):
         return RC_FAULT
     return ok_next(c, i, maskmov(c, i, xreg(c, i.reg), xreg(c, i.rm), 16))
@@ -1291,6 +1304,7 @@ cdef int h_maskmovdqu(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_pextrw_mm(CPU* c, Insn* i) noexcept nogil:
     """PEXTRW r32/64, mm, imm8 (NP 0F C5): zero-extended."""
+    c.cur = i
     if mmx_ok(c):
         return RC_FAULT
     set_r(c, i.reg, 4, (mm_get(c, i.rm) >> (16 * (imm8(i) & 3))) & 0xFFFF)
@@ -1298,6 +1312,7 @@ cdef int h_pextrw_mm(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_pextrw(CPU* c, Insn* i) noexcept nogil:
     """PEXTRW r32/64, xmm, imm8 (66 0F C5)."""
+    c.cur = i
     if sse_ok(c):
         return RC_FAULT
     set_r(c, i.reg, 4, xreg(c, i.rm).w[imm8(i) & 7])
@@ -1305,6 +1320,7 @@ cdef int h_pextrw(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_pinsrw_mm(CPU* c, Insn* i) noexcept nogil:
     """PINSRW mm, r32/m16, imm8 (NP 0F C4)."""
+    c.cur = i
     cdef uint64_t v, sh = 16 * (imm8(i) & 3)
     if mmx_check(c) or rm_read(c, i, 2, &v):
         return RC_FAULT
@@ -1313,6 +1329,7 @@ cdef int h_pinsrw_mm(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_pinsrw(CPU* c, Insn* i) noexcept nogil:
     """PINSRW xmm, r32/m16, imm8 (66 0F C4)."""
+    c.cur = i
     cdef uint64_t v
     if sse_ok(c) or rm_read(c, i, 2, &v):
         return RC_FAULT
@@ -1328,6 +1345,7 @@ cdef inline uint32_t byte_signs(const Vec* v, uint32_t n) noexcept nogil:
 
 cdef int h_pmovmskb_mm(CPU* c, Insn* i) noexcept nogil:
     """PMOVMSKB r32/64, mm (NP 0F D7): the byte sign bits, zero-extended."""
+    c.cur = i
     cdef Vec v
     if mmx_ok(c):
         return RC_FAULT
@@ -1337,6 +1355,7 @@ cdef int h_pmovmskb_mm(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_pmovmskb(CPU* c, Insn* i) noexcept nogil:
     """PMOVMSKB r32/64, xmm (66 0F D7)."""
+    c.cur = i
     if sse_ok(c):
         return RC_FAULT
     set_r(c, i.reg, 4, byte_signs(xreg(c, i.rm), 16))
@@ -1365,9 +1384,9 @@ cdef inline int pextr(CPU* c, Insn* i, uint32_t size) noexcept nogil:
         return next_insn(c, i)
     return ok_next(c, i, wr(c, mem_la(c, i), size, v))
 
-cdef int h_pextrb(CPU* c, Insn* i) noexcept nogil: return pextr(c, i, 1)
-cdef int h_pextrw_rm(CPU* c, Insn* i) noexcept nogil: return pextr(c, i, 2)
-cdef int h_pextrd(CPU* c, Insn* i) noexcept nogil: return pextr(c, i, gpr_size(i))
+cdef int h_pextrb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pextr(c, i, 1)
+cdef int h_pextrw_rm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pextr(c, i, 2)
+cdef int h_pextrd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pextr(c, i, gpr_size(i))
 
 cdef inline int pinsr(CPU* c, Insn* i, uint32_t size) noexcept nogil:
     """PINSRB/D/Q xmm, r/m, imm8 (66 0F 3A 20, 22): a register source gives
@@ -1386,12 +1405,13 @@ cdef inline int pinsr(CPU* c, Insn* i, uint32_t size) noexcept nogil:
         d.q[k] = v
     return next_insn(c, i)
 
-cdef int h_pinsrb(CPU* c, Insn* i) noexcept nogil: return pinsr(c, i, 1)
-cdef int h_pinsrd(CPU* c, Insn* i) noexcept nogil: return pinsr(c, i, gpr_size(i))
+cdef int h_pinsrb(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pinsr(c, i, 1)
+cdef int h_pinsrd(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pinsr(c, i, gpr_size(i))
 
 cdef int h_ptest(CPU* c, Insn* i) noexcept nogil:
     """PTEST xmm1, xmm2/m128 (66 0F 38 17): ZF = (d AND s) == 0,
     CF = (NOT d AND s) == 0, the other arithmetic flags cleared."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d
     if sse_ok(c) or xmm_src(c, i, 16, 16, &s):
@@ -1404,6 +1424,7 @@ cdef int h_ptest(CPU* c, Insn* i) noexcept nogil:
 cdef int h_pblendvb(CPU* c, Insn* i) noexcept nogil:
     """PBLENDVB xmm1, xmm2/m128, <XMM0> (66 0F 38 10): the bytes of s whose
     XMM0 byte has its top bit set."""
+    c.cur = i
     cdef uint32_t k
     cdef Vec s
     cdef Vec* d

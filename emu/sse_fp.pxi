@@ -116,6 +116,7 @@ cdef inline int fp_write(CPU* c, Insn* i, pv_fp* f, uint32_t shape, Vec* r) noex
 
 cdef int h_sse_arith(CPU* c, Insn* i) noexcept nogil:
     """ADD SUB MUL DIV SQRT MIN MAX in PS PD SS SD (sub: op | shape << 4)."""
+    c.cur = i
     cdef Vec s, r
     cdef pv_fp f
     cdef uint32_t op = i.sub & 15, shape = i.sub >> 4
@@ -127,6 +128,7 @@ cdef int h_sse_arith(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_sse_addsub(CPU* c, Insn* i) noexcept nogil:
     """ADDSUBPS/PD (sub: the shape): subtract in even lanes, add in odd."""
+    c.cur = i
     cdef Vec s, r
     cdef pv_fp f
     cdef Vec* a = xreg(c, i.reg)
@@ -145,6 +147,7 @@ cdef int h_sse_addsub(CPU* c, Insn* i) noexcept nogil:
 cdef int h_sse_hop(CPU* c, Insn* i) noexcept nogil:
     """HADDPS/PD, HSUBPS/PD (sub: op | shape << 4): pairs of adjacent lanes
     of the destination, then of the source."""
+    c.cur = i
     cdef Vec s, r
     cdef pv_fp f
     cdef Vec* a = xreg(c, i.reg)
@@ -164,6 +167,7 @@ cdef int h_sse_hop(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_sse_rcp(CPU* c, Insn* i) noexcept nogil:
     """RCPPS/SS and RSQRTPS/SS (sub: rsqrt | shape << 4): no exceptions."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d = xreg(c, i.reg)
     cdef uint32_t k, shape = i.sub >> 4
@@ -176,6 +180,7 @@ cdef int h_sse_rcp(CPU* c, Insn* i) noexcept nogil:
 cdef int h_sse_logic(CPU* c, Insn* i) noexcept nogil:
     """ANDPS ANDNPS ORPS XORPS and the PD forms (sub: 0 and, 1 andn, 2 or,
     3 xor): bitwise, no exceptions."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d = xreg(c, i.reg)
     cdef uint32_t k
@@ -197,6 +202,7 @@ cdef int h_sse_logic(CPU* c, Insn* i) noexcept nogil:
 cdef int h_sse_cmp(CPU* c, Insn* i) noexcept nogil:
     """CMPPS/PD/SS/SD xmm1, xmm2/m, imm8 (sub: the shape): predicate
     imm8[2:0]; each lane all ones or zeros."""
+    c.cur = i
     cdef Vec s, r
     cdef pv_fp f
     cdef Vec* a = xreg(c, i.reg)
@@ -217,6 +223,7 @@ cdef int h_sse_comi(CPU* c, Insn* i) noexcept nogil:
     """COMISS/COMISD (IE on any NaN) and UCOMISS/UCOMISD (IE on an SNaN
     only) (sub: bit 0 double, bit 1 the unordered form): ZF PF CF = 111
     unordered, 000 greater, 001 less, 100 equal; OF SF AF cleared."""
+    c.cur = i
     cdef Vec s
     cdef pv_fp f
     cdef Vec* a = xreg(c, i.reg)
@@ -243,6 +250,7 @@ cdef int h_sse_comi(CPU* c, Insn* i) noexcept nogil:
 cdef int h_sse_load(CPU* c, Insn* i) noexcept nogil:
     """MOVAPS/MOVAPD (sub 16: aligned) and MOVUPS/MOVUPD (sub 0)
     xmm1, xmm2/m128."""
+    c.cur = i
     cdef Vec s
     if sse_ok(c) or xmm_src(c, i, 16, i.sub, &s):
         return RC_FAULT
@@ -253,6 +261,7 @@ cdef int h_sse_load(CPU* c, Insn* i) noexcept nogil:
 cdef int h_sse_store(CPU* c, Insn* i) noexcept nogil:
     """MOVAPS/MOVAPD/MOVNTPS/MOVNTPD (sub 16) and MOVUPS/MOVUPD (sub 0)
     xmm2/m128, xmm1."""
+    c.cur = i
     cdef Vec v
     if sse_ok(c):
         return RC_FAULT
@@ -262,6 +271,7 @@ cdef int h_sse_store(CPU* c, Insn* i) noexcept nogil:
 cdef int h_movss_load(CPU* c, Insn* i) noexcept nogil:
     """MOVSS/MOVSD xmm1, xmm2/m (sub: 4 or 8): from a register the low lane
     only; from memory the lane, the rest of xmm1 zeroed."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d = xreg(c, i.reg)
     if sse_ok(c) or xmm_src(c, i, i.sub, 0, &s):
@@ -277,6 +287,7 @@ cdef int h_movss_load(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_movss_store(CPU* c, Insn* i) noexcept nogil:
     """MOVSS/MOVSD xmm2/m, xmm1 (sub: 4 or 8)."""
+    c.cur = i
     cdef Vec v
     if sse_ok(c):
         return RC_FAULT
@@ -287,6 +298,7 @@ cdef int h_movlps(CPU* c, Insn* i) noexcept nogil:
     """0F 12 / 66 0F 12 / 0F 16 / 66 0F 16 (sub: 0 low, 1 high half):
     MOVLPS/MOVLPD/MOVHPS/MOVHPD xmm, m64 load one half; register forms
     (NP only) MOVHLPS (low = source high) and MOVLHPS (high = source low)."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d = xreg(c, i.reg)
     if sse_ok(c) or xmm_src(c, i, 8, 0, &s):
@@ -299,6 +311,7 @@ cdef int h_movlps(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_movlps_store(CPU* c, Insn* i) noexcept nogil:
     """MOVLPS/MOVLPD/MOVHPS/MOVHPD m64, xmm (sub: the half)."""
+    c.cur = i
     cdef Vec v
     if sse_ok(c):
         return RC_FAULT
@@ -307,6 +320,7 @@ cdef int h_movlps_store(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_movddup(CPU* c, Insn* i) noexcept nogil:
     """MOVDDUP xmm1, xmm2/m64 (no alignment)."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d = xreg(c, i.reg)
     if sse_ok(c) or xmm_src(c, i, 8, 0, &s):
@@ -317,6 +331,7 @@ cdef int h_movddup(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_movsldup(CPU* c, Insn* i) noexcept nogil:
     """MOVSLDUP (sub 0) / MOVSHDUP (sub 1) xmm1, xmm2/m128."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d = xreg(c, i.reg)
     cdef uint32_t k
@@ -330,6 +345,7 @@ cdef int h_movsldup(CPU* c, Insn* i) noexcept nogil:
 cdef int h_movmskps(CPU* c, Insn* i) noexcept nogil:
     """MOVMSKPS/MOVMSKPD r32/64, xmm (sub: 4 or 8 bytes a lane): the sign
     bits, zero-extended into the general register i.reg."""
+    c.cur = i
     cdef Vec* s
     cdef uint64_t m = 0
     cdef uint32_t k
@@ -350,6 +366,7 @@ cdef int h_movmskps(CPU* c, Insn* i) noexcept nogil:
 cdef int h_shufps(CPU* c, Insn* i) noexcept nogil:
     """SHUFPS (sub 0) / SHUFPD (sub 1) xmm1, xmm2/m128, imm8: the low half
     from the destination, the high half from the source."""
+    c.cur = i
     cdef Vec s, r
     cdef Vec* d = xreg(c, i.reg)
     cdef uint32_t sel = <uint32_t>i.imm
@@ -370,6 +387,7 @@ cdef int h_shufps(CPU* c, Insn* i) noexcept nogil:
 cdef int h_unpck(CPU* c, Insn* i) noexcept nogil:
     """UNPCKLPS/UNPCKHPS (sub 0/1) and UNPCKLPD/UNPCKHPD (sub 2/3):
     interleave the low (high) lanes of destination and source."""
+    c.cur = i
     cdef Vec s, r
     cdef Vec* d = xreg(c, i.reg)
     cdef uint32_t h = i.sub & 1
@@ -404,6 +422,7 @@ cdef enum:
 
 cdef int h_cvt(CPU* c, Insn* i) noexcept nogil:
     """The xmm-to-xmm conversions between singles, doubles and int32s."""
+    c.cur = i
     cdef Vec s, r
     cdef pv_fp f
     cdef uint32_t k, cv = i.sub, size = 16, align = 16
@@ -446,6 +465,7 @@ cdef int h_cvt(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_cvtsi2s(CPU* c, Insn* i) noexcept nogil:
     """CVTSI2SS/CVTSI2SD xmm, r/m32 (r/m64 with REX.W) (sub: 0 SS, 1 SD)."""
+    c.cur = i
     cdef uint64_t v
     cdef pv_fp f
     cdef uint32_t n = 8 if i.rex & 8 else 4
@@ -471,6 +491,7 @@ cdef int h_cvtsi2s(CPU* c, Insn* i) noexcept nogil:
 cdef int h_cvts2si(CPU* c, Insn* i) noexcept nogil:
     """CVTSS2SI/CVTTSS2SI/CVTSD2SI/CVTTSD2SI r32/64, xmm/m (sub: bit 0
     double, bit 1 truncating); REX.W selects a 64-bit result."""
+    c.cur = i
     cdef Vec s
     cdef pv_fp f
     cdef bint dbl = i.sub & 1
@@ -489,6 +510,7 @@ cdef int h_cvtpi2p(CPU* c, Insn* i) noexcept nogil:
     """CVTPI2PS (sub 0) / CVTPI2PD (sub 1) xmm, mm/m64: two int32s.  An
     mm register source switches the x87 unit to MMX mode (a memory source
     does not, on the host CPU, for CVTPI2PS either)."""
+    c.cur = i
     cdef uint64_t v
     cdef pv_fp f
     cdef Vec r
@@ -512,6 +534,7 @@ cdef int h_cvtpi2p(CPU* c, Insn* i) noexcept nogil:
 cdef int h_cvtp2pi(CPU* c, Insn* i) noexcept nogil:
     """CVTPS2PI/CVTTPS2PI mm, xmm/m64 and CVTPD2PI/CVTTPD2PI mm, xmm/m128
     (sub: bit 0 double, bit 1 truncating): two int32s into mm[reg]."""
+    c.cur = i
     cdef Vec s
     cdef pv_fp f
     cdef bint dbl = i.sub & 1, trunc = (i.sub >> 1) & 1
@@ -536,6 +559,7 @@ cdef int h_cvtp2pi(CPU* c, Insn* i) noexcept nogil:
 cdef int h_round(CPU* c, Insn* i) noexcept nogil:
     """ROUNDPS/PD/SS/SD xmm1, xmm2/m, imm8 (sub: the shape): imm8[1:0] the
     rounding mode unless imm8[2] (then MXCSR.RC); imm8[3] suppresses PE."""
+    c.cur = i
     cdef Vec s, r
     cdef pv_fp f
     cdef uint32_t k, shape = i.sub
@@ -556,6 +580,7 @@ cdef int h_blend(CPU* c, Insn* i) noexcept nogil:
     """BLENDPS/BLENDPD xmm1, xmm2/m128, imm8 (sub 0/1) and BLENDVPS/BLENDVPD
     xmm1, xmm2/m128, <XMM0> (sub 2/3): lane k from the source where the
     immediate's bit k (the sign of XMM0's lane k) is set."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d = xreg(c, i.reg)
     cdef Vec* x0 = xreg(c, 0)
@@ -593,6 +618,7 @@ cdef int h_dpps(CPU* c, Insn* i) noexcept nogil:
     the lanes imm8[7:4] selects (others +0), summed pairwise ((0+1)+(2+3)),
     each step rounded (a denormal product is a denormal operand of the sum:
     DE); the sum goes to the lanes imm8[3:0] selects, +0 to the others."""
+    c.cur = i
     cdef Vec s, r
     cdef pv_fp f
     cdef Vec* a = xreg(c, i.reg)
@@ -626,6 +652,7 @@ cdef int h_dpps(CPU* c, Insn* i) noexcept nogil:
 cdef int h_insertps(CPU* c, Insn* i) noexcept nogil:
     """INSERTPS xmm1, xmm2/m32, imm8: a single (register: lane imm8[7:6];
     memory: the m32) into lane imm8[5:4], then lanes of imm8[3:0] zeroed."""
+    c.cur = i
     cdef Vec s
     cdef Vec* d = xreg(c, i.reg)
     cdef uint32_t k, v
@@ -641,6 +668,7 @@ cdef int h_insertps(CPU* c, Insn* i) noexcept nogil:
 cdef int h_extractps(CPU* c, Insn* i) noexcept nogil:
     """EXTRACTPS r/m32, xmm, imm8: lane imm8[1:0] (a register destination
     is zero-extended to 64 bits in 64-bit mode)."""
+    c.cur = i
     cdef uint32_t v
     if sse_ok(c):
         return RC_FAULT

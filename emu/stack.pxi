@@ -27,9 +27,11 @@ cdef inline int pop_or_miss(CPU* c, uint32_t osz, uint64_t* v) noexcept nogil:
     return 0
 
 cdef int h_push_r(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     return ok_next(c, i, push(c, i.osz, get_r(c, i.reg, i.osz)))
 
 cdef int h_pop_r(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t v
     if pop(c, i.osz, &v):
         return RC_FAULT
@@ -51,9 +53,11 @@ cdef inline int pop_r(CPU* c, Insn* i, uint32_t osz) noexcept nogil:
     return next_insn_reg(c, i)
 
 cdef int h_push_I(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     return ok_next(c, i, push(c, i.osz, i.imm))
 
 cdef int h_push_E(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t v
     if rm_read(c, i, i.osz, &v):
         return RC_FAULT
@@ -62,6 +66,7 @@ cdef int h_push_E(CPU* c, Insn* i) noexcept nogil:
 cdef int h_pop_E(CPU* c, Insn* i) noexcept nogil:
     """POP r/m (8F /0): an rSP-based destination address is computed after
     rSP is incremented; a faulting store leaves rSP unchanged."""
+    c.cur = i
     cdef uint64_t v, old = c.r[R_SP]
     if pop(c, i.osz, &v):
         return RC_FAULT
@@ -71,6 +76,7 @@ cdef int h_pop_E(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_pusha(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint32_t osz = i.osz, k
     cdef uint64_t sp = c.r[R_SP]
     if check_wr(c, stack_la(c, sp - 8 * osz), 8 * osz):
@@ -82,6 +88,7 @@ cdef int h_pusha(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_popa(CPU* c, Insn* i) noexcept nogil:
     """POPA: the saved rSP is skipped."""
+    c.cur = i
     cdef uint32_t osz = i.osz, k
     cdef uint64_t v[8]
     for k in range(8):
@@ -98,11 +105,13 @@ cdef uint64_t POPF_MASK = F_ARITH | F_TF | F_IF | F_DF | 0x3000 | 0x4000 | F_AC 
 
 cdef int h_pushf(CPU* c, Insn* i) noexcept nogil:
     """PUSHF: pushed with VM and RF clear; IOPL-sensitive in v86 mode."""
+    c.cur = i
     if (c.eflags & F_VM) and iopl(c) < 3:
         return fault(c, EXC_GP, 1, 0)
     return ok_next(c, i, push(c, i.osz, get_eflags(c) & ~<uint64_t>0x30000))
 
 cdef int h_popf(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t v, mask = POPF_MASK & size_mask(i.osz), sp = c.r[R_SP]
     if (c.eflags & F_VM) and iopl(c) < 3:
         return fault(c, EXC_GP, 1, 0)
@@ -126,6 +135,7 @@ cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
     check of an operand at the final stack pointer (an access that stores
     nothing): a fault there comes after the pushes, with rBP and rSP as they
     were (the host CPU does so, and Bochs)."""
+    c.cur = i
     cdef uint32_t osz = i.osz, level = i.imm2 & 31, k
     cdef uint32_t slots = level + 1 if level > 0 else 1
     cdef uint64_t sp = c.r[R_SP], bp = c.r[R_BP], frame, v
@@ -155,6 +165,7 @@ cdef int h_enter(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_leave(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t v
     cdef uint64_t old = c.r[R_SP]
     set_sp(c, c.r[R_BP])

@@ -69,8 +69,8 @@ cdef inline int string_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
                 return next_insn(c, i)
     return next_insn(c, i) if n == 0 else RC_AGAIN
 
-cdef int h_movs(CPU* c, Insn* i) noexcept nogil: return string_op(c, i, S_MOVS)
-cdef int h_cmps(CPU* c, Insn* i) noexcept nogil: return string_op(c, i, S_CMPS)
-cdef int h_stos(CPU* c, Insn* i) noexcept nogil: return string_op(c, i, S_STOS)
-cdef int h_lods(CPU* c, Insn* i) noexcept nogil: return string_op(c, i, S_LODS)
-cdef int h_scas(CPU* c, Insn* i) noexcept nogil: return string_op(c, i, S_SCAS)
+cdef int h_movs(CPU* c, Insn* i) noexcept nogil: c.cur = i; return string_op(c, i, S_MOVS)
+cdef int h_cmps(CPU* c, Insn* i) noexcept nogil: c.cur = i; return string_op(c, i, S_CMPS)
+cdef int h_stos(CPU* c, Insn* i) noexcept nogil: c.cur = i; return string_op(c, i, S_STOS)
+cdef int h_lods(CPU* c, Insn* i) noexcept nogil: c.cur = i; return string_op(c, i, S_LODS)
+cdef int h_scas(CPU* c, Insn* i) noexcept nogil: c.cur = i; return string_op(c, i, S_SCAS)

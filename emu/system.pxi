@@ -96,6 +96,7 @@ cdef int write_cr0(CPU* c, uint64_t v) noexcept nogil:
 cdef int h_mov_cr(CPU* c, Insn* i) noexcept nogil:
     """MOV r, CRn (0F 20) and MOV CRn, r (0F 22); the operand is always a
     register of the mode's width.  CR0 CR2 CR3 CR4 CR8 exist; others #UD."""
+    c.cur = i
     cdef uint32_t n = i.reg
     cdef uint32_t size = 8 if c.mode == 64 else 4
     cdef uint64_t v
@@ -201,6 +202,7 @@ cdef int write_cr(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
     return 0
 
 cdef int h_clts(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     if need_cpl0(c):
         return RC_FAULT
     if pv_traps(c, i, PV_CLTS):
@@ -210,6 +212,7 @@ cdef int h_clts(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_wbinvd(CPU* c, Insn* i) noexcept nogil:
     """INVD / WBINVD: caches are not modelled; privileged."""
+    c.cur = i
     if need_cpl0(c):
         return RC_FAULT
     if pv_traps(c, i, PV_WBINVD):
@@ -313,6 +316,7 @@ cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
 
 cdef int h_rdmsr(CPU* c, Insn* i) noexcept nogil:
     """RDMSR: the MSRs listed in msr_read; any other is #GP(0)."""
+    c.cur = i
     cdef uint64_t v
     if need_cpl0(c):
         return RC_FAULT
@@ -325,6 +329,7 @@ cdef int h_rdmsr(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_wrmsr(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t v = ((c.r[R_DX] & 0xFFFFFFFFULL) << 32) | (c.r[R_AX] & 0xFFFFFFFFULL)
     if need_cpl0(c):
         return RC_FAULT
@@ -335,6 +340,7 @@ cdef int h_wrmsr(CPU* c, Insn* i) noexcept nogil:
     return RC_END
 
 cdef int h_swapgs(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint64_t t
     if c.mode != 64:
         return fault(c, EXC_UD, 0, 0)
@@ -346,6 +352,7 @@ cdef int h_swapgs(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_rdtscp(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     c.r[R_CX] = c.msr_tsc_aux
     return h_rdtsc(c, i)
 
@@ -353,6 +360,7 @@ cdef int h_rdtscp(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_table_store(CPU* c, Insn* i) noexcept nogil:
     """SGDT (0F 01 /0) and SIDT (/1): limit (16 bits) then base (32 or 64)."""
+    c.cur = i
     cdef uint64_t la = mem_la(c, i)
     cdef bint gdt = (i.reg & 7) == 0
     cdef uint64_t base = c.gdt_base if gdt else c.idt_base
@@ -365,6 +373,7 @@ cdef int h_table_store(CPU* c, Insn* i) noexcept nogil:
 cdef int h_table_load(CPU* c, Insn* i) noexcept nogil:
     """LGDT (0F 01 /2) and LIDT (/3).  Outside 64-bit mode the base is 24
     bits with a 16-bit operand size, else 32."""
+    c.cur = i
     cdef uint64_t la = mem_la(c, i), limit, base
     if need_cpl0(c):
         return RC_FAULT
@@ -384,6 +393,7 @@ cdef int h_table_load(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_smsw(CPU* c, Insn* i) noexcept nogil:
     """SMSW: the low bits of CR0 (a register gets the operand size)."""
+    c.cur = i
     if i.mod == 3:
         set_r(c, i.rm, i.osz, c.cr0 & size_mask(i.osz))
         return next_insn(c, i)
@@ -391,6 +401,7 @@ cdef int h_smsw(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_lmsw(CPU* c, Insn* i) noexcept nogil:
     """LMSW: loads PE MP EM TS; cannot clear PE."""
+    c.cur = i
     cdef uint64_t v
     if need_cpl0(c) or rm_read(c, i, 2, &v):
         return RC_FAULT
@@ -401,6 +412,7 @@ cdef int h_lmsw(CPU* c, Insn* i) noexcept nogil:
     return RC_END
 
 cdef int h_invlpg(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     if need_cpl0(c):
         return RC_FAULT
     if pv_traps(c, i, PV_INVLPG):
@@ -434,6 +446,7 @@ cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
     CS/SS from STAR[47:32], RIP = LSTAR, CPL 0.  Intel has it in 64-bit
     mode only; AMD also in compatibility mode (RIP = CSTAR) and in legacy
     protected mode (ECX = next EIP, EIP = STAR[31:0], flat 32-bit CS)."""
+    c.cur = i
     cdef uint32_t sel = <uint32_t>(c.msr_star >> 32) & 0xFFFC
     cdef uint64_t ret = next_ip(c, i)
     cdef bint lm = (c.efer & EFER_LMA) != 0, from64 = c.mode == 64, tf_before
@@ -464,6 +477,7 @@ cdef int h_syscall(CPU* c, Insn* i) noexcept nogil:
 cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
     """SYSRET: back to CPL 3, 64-bit code with REX.W (CS = STAR[63:48]+16)
     else compatibility mode (CS = STAR[63:48]); RFLAGS = R11."""
+    c.cur = i
     cdef uint32_t base = <uint32_t>(c.msr_star >> 48) & 0xFFFC
     cdef uint64_t target
     cdef bint tf_before
@@ -493,6 +507,7 @@ cdef int h_sysret(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_sysenter(CPU* c, Insn* i) noexcept nogil:
     """SYSENTER: CS = SYSENTER_CS, SS = CS + 8, rSP/rIP from the MSRs, CPL 0."""
+    c.cur = i
     cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
     cdef bint lm = (c.efer & EFER_LMA) != 0
     if pv_traps(c, i, PV_SYSENTER):             # an instruction hook (hooks.pxi)
@@ -514,6 +529,7 @@ cdef int h_sysenter(CPU* c, Insn* i) noexcept nogil:
 cdef int h_sysexit(CPU* c, Insn* i) noexcept nogil:
     """SYSEXIT: back to CPL 3; CS = SYSENTER_CS + 16 (+32 with REX.W for
     64-bit code), SS follows; rSP = rCX, rIP = rDX."""
+    c.cur = i
     cdef uint32_t sel = <uint32_t>c.msr_sysenter_cs & 0xFFFC
     if (c.efer & EFER_LMA) and vendor_amd(c):
         return fault(c, EXC_UD, 0, 0)               # AMD: not in long mode

@@ -354,6 +354,7 @@ cdef inline bint normal_operand(CPU* c, Insn* i, F80* v) noexcept nogil:
 cdef int h_fld_m(CPU* c, Insn* i) noexcept nogil:
     """FLD m32fp/m64fp/m80fp, FILD m16int/m32int/m64int, FBLD m80bcd
     (i.sub: the operand kind)."""
+    c.cur = i
     cdef uint8_t buf[10]
     cdef FEnv f
     cdef F80 v
@@ -379,6 +380,7 @@ cdef int h_fld_m(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fld_sti(CPU* c, Insn* i) noexcept nogil:
     """FLD ST(i): push a copy (as it is: no exception for an SNaN)."""
+    c.cur = i
     cdef uint32_t k = i.modrm & 7
     cdef F80 v
     if x87_check(c, True):
@@ -411,6 +413,7 @@ CONSTS[6] = Const80(0, 0, 0)                                                  # 
 cdef int h_fldconst(CPU* c, Insn* i) noexcept nogil:
     """FLD1 FLDL2T FLDL2E FLDPI FLDLG2 FLDLN2 FLDZ (i.sub): the constant
     rounded by RC, without PE."""
+    c.cur = i
     cdef Const80* k = &CONSTS[i.sub]
     cdef FEnv f
     cdef bint carry
@@ -477,6 +480,7 @@ cdef void encode_indefinite(uint32_t kind, uint8_t* buf) noexcept nogil:
 cdef int h_fst_m(CPU* c, Insn* i) noexcept nogil:
     """FST/FSTP m32fp/m64fp/m80fp, FIST/FISTP/FISTTP m16/m32/m64int, FBSTP
     (i.sub: kind | ST_POP | ST_TRUNC)."""
+    c.cur = i
     cdef uint32_t kind = i.sub & 7
     cdef bint pop = (i.sub & ST_POP) != 0
     cdef uint8_t buf[10]
@@ -518,6 +522,7 @@ cdef int h_fst_m(CPU* c, Insn* i) noexcept nogil:
 cdef int h_fst_sti(CPU* c, Insn* i) noexcept nogil:
     """FST ST(i), FSTP ST(i) (i.sub: pop), as they are: no exceptions but
     stack underflow."""
+    c.cur = i
     cdef uint32_t k = i.modrm & 7
     if x87_check(c, True):
         return RC_FAULT
@@ -569,6 +574,7 @@ cdef void compare_underflow(CPU* c, uint32_t pops) noexcept nogil:
 cdef int h_farith_m(CPU* c, Insn* i) noexcept nogil:
     """FADD FMUL FCOM FCOMP FSUB FSUBR FDIV FDIVR with m32fp/m64fp, and the
     FI- forms with m16int/m32int (ModRM.reg; i.sub: the operand kind)."""
+    c.cur = i
     cdef uint32_t op = i.reg & 7
     cdef uint8_t buf[10]
     cdef FEnv f
@@ -603,6 +609,7 @@ cdef int h_farith_m(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_farith_st0_sti(CPU* c, Insn* i) noexcept nogil:
     """D8 C0-FF: FADD FMUL FCOM FCOMP FSUB FSUBR FDIV FDIVR ST(0), ST(i)."""
+    c.cur = i
     cdef uint32_t op = i.reg & 7, k = i.modrm & 7
     cdef FEnv f
     cdef F80 r
@@ -629,6 +636,7 @@ cdef int h_farith_sti_st0(CPU* c, Insn* i) noexcept nogil:
     P forms (i.sub: pop); ModRM.reg 4-7 name the reversed operations, so
     the result is again reg's operation on x = ST(0), y = ST(i).  Reg 2 and
     3 are FCOM/FCOMP aliases (DC D0-DF, DE D0-D7)."""
+    c.cur = i
     cdef uint32_t op = i.reg & 7, k = i.modrm & 7
     cdef FEnv f
     cdef F80 r
@@ -655,6 +663,7 @@ cdef int h_farith_sti_st0(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fcompp(CPU* c, Insn* i) noexcept nogil:
     """FCOMPP (DE D9) and FUCOMPP (DA E9; i.sub: quiet NaNs)."""
+    c.cur = i
     cdef FEnv f
     if x87_check(c, True):
         return RC_FAULT
@@ -668,6 +677,7 @@ cdef int h_fcompp(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fucom(CPU* c, Insn* i) noexcept nogil:
     """FUCOM ST(i) (DD E0+i), FUCOMP ST(i) (DD E8+i)."""
+    c.cur = i
     cdef uint32_t k = i.modrm & 7, pops = (i.modrm >> 3) & 1
     cdef FEnv f
     if x87_check(c, True):
@@ -683,6 +693,7 @@ cdef int h_fucom(CPU* c, Insn* i) noexcept nogil:
 cdef int h_fcomi(CPU* c, Insn* i) noexcept nogil:
     """FCOMI FUCOMI (DB F0+i, E8+i) and FCOMIP FUCOMIP (DF): ZF PF CF from
     the comparison, OF SF AF clear (i.sub: pop)."""
+    c.cur = i
     cdef uint32_t k = i.modrm & 7
     cdef bint quiet_nans = (i.modrm & 0xF8) == 0xE8
     cdef FEnv f
@@ -709,6 +720,7 @@ cdef int h_fcomi(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_ftst(CPU* c, Insn* i) noexcept nogil:
     """FTST: compare ST(0) with +0."""
+    c.cur = i
     cdef FEnv f
     if x87_check(c, True):
         return RC_FAULT
@@ -723,6 +735,7 @@ cdef int h_ftst(CPU* c, Insn* i) noexcept nogil:
 cdef int h_fxam(CPU* c, Insn* i) noexcept nogil:
     """FXAM: C1 the sign, C3 C2 C0 the class (empty 101, unsupported 000,
     NaN 001, normal 010, infinity 011, zero 100, denormal 110)."""
+    c.cur = i
     cdef F80 v
     cdef uint32_t cc
     if x87_check(c, True):
@@ -748,6 +761,7 @@ cdef int h_fxam(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fchs_fabs(CPU* c, Insn* i) noexcept nogil:
     """FCHS (i.sub 0), FABS (1): the sign bit only."""
+    c.cur = i
     cdef F80 v
     if x87_check(c, True):
         return RC_FAULT
@@ -763,6 +777,7 @@ cdef int h_fchs_fabs(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_funary(CPU* c, Insn* i) noexcept nogil:
     """FSQRT (i.sub 0) and FRNDINT (1): ST(0) = f(ST(0))."""
+    c.cur = i
     cdef FEnv f
     cdef F80 r
     if x87_check(c, True):
@@ -779,6 +794,7 @@ cdef int h_funary(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fscale(CPU* c, Insn* i) noexcept nogil:
     """FSCALE: ST(0) = ST(0) * 2**trunc(ST(1))."""
+    c.cur = i
     cdef FEnv f
     cdef F80 r
     if x87_check(c, True):
@@ -795,6 +811,7 @@ cdef int h_fscale(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fxtract(CPU* c, Insn* i) noexcept nogil:
     """FXTRACT: ST(0) = the exponent, then push the significand."""
+    c.cur = i
     cdef FEnv f
     cdef F80 e, s
     if x87_check(c, True):
@@ -817,6 +834,7 @@ cdef int h_fxtract(CPU* c, Insn* i) noexcept nogil:
 cdef int h_fprem(CPU* c, Insn* i) noexcept nogil:
     """FPREM (i.sub 0) and FPREM1 (1): ST(0) = the partial remainder of
     ST(0) / ST(1); C2 set if incomplete, else C0 C3 C1 = quotient bits 2 1 0."""
+    c.cur = i
     cdef FEnv f
     cdef F80 r
     cdef uint64_t q
@@ -843,6 +861,7 @@ cdef int h_fprem(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fxch(CPU* c, Insn* i) noexcept nogil:
     """FXCH ST(i) (and its aliases DD C8+i, DF C8+i)."""
+    c.cur = i
     cdef uint32_t k = i.modrm & 7
     cdef F80 a, b
     if x87_check(c, True):
@@ -866,6 +885,7 @@ cdef int h_fxch(CPU* c, Insn* i) noexcept nogil:
 cdef int h_fcmov(CPU* c, Insn* i) noexcept nogil:
     """FCMOVcc ST(0), ST(i): DA (B E BE U) and DB (NB NE NBE NU); i.sub is
     the Jcc condition code."""
+    c.cur = i
     cdef uint32_t k = i.modrm & 7
     if x87_check(c, True):
         return RC_FAULT
@@ -882,12 +902,14 @@ cdef int h_fcmov(CPU* c, Insn* i) noexcept nogil:
 cdef int h_fnop(CPU* c, Insn* i) noexcept nogil:
     """FNOP (D9 D0): only the x87 checks (EM/TS, a pending exception); the
     8087/287 FNENI, FNDISI, FNSETPM (i.sub 1) do not wait."""
+    c.cur = i
     if x87_check(c, i.sub == 0):
         return RC_FAULT
     return next_insn(c, i)
 
 cdef int h_fstp_adjust(CPU* c, Insn* i) noexcept nogil:
     """FDECSTP (i.sub 0), FINCSTP (1), FFREE ST(i) (2), FFREEP ST(i) (3)."""
+    c.cur = i
     cdef uint32_t k = i.modrm & 7
     if x87_check(c, True):
         return RC_FAULT
@@ -905,6 +927,7 @@ cdef int h_fstp_adjust(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_fninit(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     if x87_check(c, False):
         return RC_FAULT
     fpu_init(c)
@@ -912,6 +935,7 @@ cdef int h_fninit(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fnclex(CPU* c, Insn* i) noexcept nogil:
     """FNCLEX: clear the exception flags, SF, ES and B (which drops FERR#)."""
+    c.cur = i
     if x87_check(c, False):
         return RC_FAULT
     c.fpu.fsw &= ~<uint16_t>(0x80FF)
@@ -920,6 +944,7 @@ cdef int h_fnclex(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fldcw(CPU* c, Insn* i) noexcept nogil:
     """FLDCW m16: a flag the new word unmasks becomes pending (ES)."""
+    c.cur = i
     cdef uint64_t v
     if x87_check(c, True) or rd(c, mem_la(c, i), 2, &v):
         return RC_FAULT
@@ -928,12 +953,14 @@ cdef int h_fldcw(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_fnstcw(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     if x87_check(c, False):
         return RC_FAULT
     return ok_next(c, i, wr(c, mem_la(c, i), 2, c.fpu.fcw))
 
 cdef int h_fnstsw(CPU* c, Insn* i) noexcept nogil:
     """FNSTSW m16 (DD /7) and FNSTSW AX (DF E0)."""
+    c.cur = i
     if x87_check(c, False):
         return RC_FAULT
     if i.mod == 3:
@@ -944,6 +971,7 @@ cdef int h_fnstsw(CPU* c, Insn* i) noexcept nogil:
 cdef int h_fwait(CPU* c, Insn* i) noexcept nogil:
     """WAIT/FWAIT: #NM when CR0.MP and TS are both set; then a pending
     unmasked x87 exception is delivered."""
+    c.cur = i
     if (c.cr0 & (FPU_CR0_MP | CR0_TS)) == (FPU_CR0_MP | CR0_TS):
         return fault(c, 7, 0, 0)
     if (c.fpu.fsw & SW_ES) and x87_pending(c):
@@ -1032,6 +1060,7 @@ cdef uint32_t env_load(CPU* c, Insn* i, uint8_t* b) noexcept nogil:
 
 cdef int h_fnstenv(CPU* c, Insn* i) noexcept nogil:
     """FNSTENV: store the environment, then mask every exception."""
+    c.cur = i
     cdef uint8_t b[28]
     cdef uint32_t n
     if x87_check(c, False):
@@ -1044,6 +1073,7 @@ cdef int h_fnstenv(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_fldenv(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint8_t b[28]
     if x87_check(c, True) or rd_buf(c, mem_la(c, i), b, 14 if i.osz == 2 else 28):
         return RC_FAULT
@@ -1052,6 +1082,7 @@ cdef int h_fldenv(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fnsave(CPU* c, Insn* i) noexcept nogil:
     """FNSAVE: the environment and ST(0)..ST(7), then FNINIT."""
+    c.cur = i
     cdef uint8_t b[108]
     cdef uint32_t n, k
     if x87_check(c, False):
@@ -1066,6 +1097,7 @@ cdef int h_fnsave(CPU* c, Insn* i) noexcept nogil:
     return next_insn(c, i)
 
 cdef int h_frstor(CPU* c, Insn* i) noexcept nogil:
+    c.cur = i
     cdef uint8_t b[108]
     cdef uint32_t n = 14 if i.osz == 2 else 28, k, p, top
     if x87_check(c, True) or rd_buf(c, mem_la(c, i), b, n + 80):

@@ -267,6 +267,7 @@ cdef void sin_cos(FEnv* f, F80 a, F80* s, F80* co) noexcept nogil:
 
 cdef int h_fsin_fcos(CPU* c, Insn* i) noexcept nogil:
     """FSIN (i.sub 0), FCOS (1)."""
+    c.cur = i
     cdef FEnv f
     cdef F80 a, r
     if x87_check(c, True):
@@ -293,6 +294,7 @@ cdef int h_fsin_fcos(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fsincos(CPU* c, Insn* i) noexcept nogil:
     """FSINCOS: ST(0) = sin, then push cos."""
+    c.cur = i
     cdef FEnv f
     cdef F80 a, s, co
     if x87_check(c, True):
@@ -321,6 +323,7 @@ cdef int h_fsincos(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fptan(CPU* c, Insn* i) noexcept nogil:
     """FPTAN: ST(0) = tan, then push 1."""
+    c.cur = i
     cdef FEnv f
     cdef F80 a, t
     cdef uint32_t q
@@ -367,6 +370,7 @@ cdef int h_fptan(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_fpatan(CPU* c, Insn* i) noexcept nogil:
     """FPATAN: ST(1) = the angle of (x = ST(0), y = ST(1)), then pop."""
+    c.cur = i
     cdef FEnv f
     cdef F80 x, y, r
     cdef W a
@@ -404,6 +408,7 @@ cdef int h_fpatan(CPU* c, Insn* i) noexcept nogil:
 cdef int h_f2xm1(CPU* c, Insn* i) noexcept nogil:
     """F2XM1: ST(0) = 2**ST(0) - 1 (defined for -1 <= ST(0) <= 1; beyond,
     the operand is left as it is, with PE, as the hardware does)."""
+    c.cur = i
     cdef FEnv f
     cdef F80 a, r
     cdef W t
@@ -435,6 +440,7 @@ cdef int h_f2xm1(CPU* c, Insn* i) noexcept nogil:
 cdef int h_fyl2x(CPU* c, Insn* i) noexcept nogil:
     """FYL2X (i.sub 0): ST(1) = ST(1) * log2(ST(0)); FYL2XP1 (1):
     ST(1) * log2(ST(0) + 1).  Then pop."""
+    c.cur = i
     cdef FEnv f
     cdef F80 x, y, r
     cdef W l
