@@ -251,6 +251,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     if n > 0:
         fused = unfuse_before(b.insns, n)   # a fused pair's Jcc is cut (gen_variants.py)
     if not b.marks:
+        unfuse_pairs(b.insns, b.n)     # (a pair's second may be the cut, its flags seen)
         flags_all_live(b.insns, n)     # the flags are seen at the cut (gen_variants.py)
     rc = i.fn(c, i)
     cut.fn = saved
@@ -258,6 +259,8 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
         drop_dead_flags(b.insns, b.n)  # as build_block left them
     if fused != NULL:
         b.insns[n - 1].fn = fused
+    if not b.marks:
+        fuse_pairs(b.insns, b.n)
     return rc
 
 cdef int cpu_run(CPU* c) noexcept nogil:
