@@ -2656,6 +2656,19 @@ cdef class Machine:
                 entry[1]()
         self._arm_device_timer()
 
+    # ---- superinstructions (gen_variants.py PAIRS): what the tests look at
+
+    def decoded_handlers(self, rip):
+        """The handler names of the block of the current CPU's jump cache at
+        rip (decoded by a run that went there), end marker included; None
+        when the jump cache holds none."""
+        cdef Block* b = self.c.jcache[<uint64_t>rip & (JC_SIZE - 1)]
+        if not starts_at(self.c, b, rip):
+            return None
+        names = dict(handler_names())
+        names.update(pair_names())
+        return [names.get(<uintptr_t>b.insns[k].fn, "?") for k in range(b.n + 1)]
+
 
 #: Machine(cpus=N): at most this many CPUs; where the IOAPIC is (smp.pxi, ioapic.pxi).
 SMP_MAX_CPUS = MAX_CPUS

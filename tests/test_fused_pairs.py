@@ -1,0 +1,192 @@
+"""Superinstructions (gen_variants.py PAIRS): each fused register-form pair
+must be indistinguishable from its two instructions run one after the other
+(the core without the decode cache, one instruction a block, is the
+reference), with random register values, in 32- and 64-bit mode, across
+count/`until`/breakpoint cuts between the two, with the flags of either
+half seen, and when a store rewrites the pair's second instruction."""
+import random
+
+import pytest
+
+from emu import Machine
+from emu.gen_variants import PAIRS
+from helpers import CODE, STACK
+
+REGS32 = ["eax", "ecx", "edx", "ebx", "esi", "edi", "ebp"]
+REGS64 = ["rax", "rcx", "rdx", "rbx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11",
+          "r12", "r13", "r14", "r15"]
+ARITH = 0x8D5       # CF PF AF ZF SF OF
+
+# A variant's stem (v_<stem>_<osz>r[_nf]) -> (opcode, ModRM.reg (None: a
+# register operand), immediate bytes).
+FORMS = {"mov_EG": (0x89, None, 0), "xor_EG": (0x31, None, 0), "add_EG": (0x01, None, 0),
+         "and_EG": (0x21, None, 0), "shl_c1": (0xC1, 4, 1), "shr_c1": (0xC1, 5, 1),
+         "rol_c1": (0xC1, 0, 1), "ror_c1": (0xC1, 1, 1), "shr_d1": (0xD1, 5, 0),
+         "not": (0xF7, 2, 0), "neg": (0xF7, 3, 0), "and_EI": (0x81, 4, 4),
+         "add_EI": (0x81, 0, 4), "sub_EI": (0x81, 5, 4)}
+
+
+def parse(variant):
+    """v_and_EG_4r_nf -> ('and_EG', 4)."""
+    stem, size = variant[2:].removesuffix("_nf").rsplit("_", 1)
+    return stem, int(size[:-1])
+
+
+def encode(variant, dst, src, rng, mode):
+    """The instruction of `variant` with r/m = register dst, reg = src (or
+    its /digit) and a random immediate (a shift count of 1-31)."""
+    stem, osz = parse(variant)
+    opcode, digit, nimm = FORMS[stem]
+    reg = src if digit is None else digit
+    rex = (0x48 if osz == 8 else 0x40) | ((reg >> 3) << 2) | (dst >> 3)
+    pre = bytes([rex]) if mode == 64 and rex != 0x40 else b""
+    imm = rng.randrange(1, 32) if opcode == 0xC1 else rng.getrandbits(32)
+    return pre + bytes([opcode, 0xC0 | ((reg & 7) << 3) | (dst & 7)]) + imm.to_bytes(4, "little")[:nimm]
+
+
+def pairs_of(mode):
+    return [p for p in PAIRS if mode == 64 or parse(p[0])[1] == parse(p[1])[1] == 4]
+
+
+def random_state(rng, mode):
+    bits = 64 if mode == 64 else 32
+    special = [0, 1, (1 << bits) - 1, 1 << (bits - 1), (1 << 31) - 1, 0x80000000]
+    return {r: rng.choice(special) if rng.random() < 0.25 else rng.getrandbits(bits)
+            for r in (REGS64 if mode == 64 else REGS32)}
+
+
+def program(pair, rng, mode, tail):
+    """(code, addresses of its instructions and of the HLT) of the pair on
+    random registers, followed by `tail` (b"": the flags are seen at the HLT,
+    or an overwriter that makes dead flags dead), then HLT."""
+    nregs = 16 if mode == 64 else 8
+    regs = [r for r in range(nregs) if r != 4]        # not the stack pointer
+    a, b = rng.choice(regs), rng.choice(regs)
+    if rng.random() < 0.5:
+        b = a                                         # MOV r, x; OP r, y: the usual shape
+    seq = [encode(pair[0], a, rng.choice(regs), rng, mode),
+           encode(pair[1], b, rng.choice(regs), rng, mode)] + ([tail] if tail else [])
+    addrs = [CODE + sum(len(x) for x in seq[:k]) for k in range(len(seq) + 1)]
+    return b"".join(seq) + b"\xf4", addrs
+
+
+CMP = b"\x39\xd8"           # cmp eax, ebx: overwrites every flag, reads none
+
+
+def machines(mode):
+    return Machine(mode=mode, memory=0x10000), Machine(mode=mode, memory=0x10000, decode_cache=False)
+
+
+def load(m, code, values):
+    m.mem_write(CODE, code)
+    for name, v in values.items():
+        m.reg_write(name, v)
+    m.reg_write("rsp" if m.mode == 64 else "esp", STACK)
+    m.reg_write("eflags", 0x2)
+
+
+def state(m, ex):
+    names = REGS64 if m.mode == 64 else REGS32
+    return (ex.reason, ex.instructions, tuple(m.reg_read(r) for r in names),
+            m.reg_read("rip" if m.mode == 64 else "eip"), m.reg_read("eflags") & ARITH)
+
+
+def fused_name(pair):
+    return "p_%s__%s" % (pair[0][2:], pair[1][2:])
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+def test_every_pair_is_fused_and_matches_the_two_instructions(mode):
+    rng = random.Random(mode)
+    live, plain = machines(mode)
+    for pair in pairs_of(mode):
+        for _ in range(8):
+            code, addrs = program(pair, rng, mode, CMP)
+            values = random_state(rng, mode)
+            for m in (live, plain):
+                load(m, code, values)
+            want = state(plain, plain.run(start=CODE, count=100))
+            assert want[:2] == ("hlt", 4)          # (the HLT counts)
+            assert state(live, live.run(start=CODE, count=100)) == want, (pair, code.hex())
+            # the pair ran as one handler (its halves' flags dead before the CMP)
+            assert live.decoded_handlers(CODE)[0] == fused_name(pair), pair
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+def test_flags_after_the_pair_are_seen(mode):
+    """No overwriter after the pair: its second's flags are live at the HLT
+    (the pair then only fuses if its second records no flags anyway)."""
+    rng = random.Random(100 + mode)
+    live, plain = machines(mode)
+    for pair in pairs_of(mode):
+        for _ in range(4):
+            code, addrs = program(pair, rng, mode, b"")
+            values = random_state(rng, mode)
+            for m in (live, plain):
+                load(m, code, values)
+            want = state(plain, plain.run(start=CODE, count=100))
+            assert want[:2] == ("hlt", 3)
+            assert state(live, live.run(start=CODE, count=100)) == want, (pair, code.hex())
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+@pytest.mark.parametrize("stop", ["count", "until", "breakpoint"])
+def test_a_cut_between_the_two_stops_exactly_there(mode, stop):
+    """The block is decoded (and fused) by a whole run first; then a run cut
+    at the pair's second instruction stops there with the first's flags, and
+    a second run goes on from there as the two would."""
+    rng = random.Random(200 + mode)
+    live, plain = machines(mode)
+    for pair in pairs_of(mode):
+        code, addrs = program(pair, rng, mode, CMP)
+        values = random_state(rng, mode)
+        load(live, code, values)
+        live.run(start=CODE, count=100)
+        assert live.decoded_handlers(CODE)[0] == fused_name(pair)
+        got = {}
+        for m in (live, plain):
+            load(m, code, values)
+            if stop == "count":
+                ex = m.run(start=CODE, count=1)
+            elif stop == "until":
+                ex = m.run(start=CODE, until=addrs[1])
+            else:
+                m.set_breakpoints([addrs[1]])
+                ex = m.run(start=CODE, count=100)
+                m.set_breakpoints([])
+            first = state(m, ex)
+            assert first[1] == 1 and first[3] == addrs[1], (pair, stop, first)
+            got[m] = (first, state(m, m.run(count=100)))
+        assert got[live] == got[plain], (pair, stop, code.hex())
+        # and the block is fused again for the next whole run
+        load(live, code, values)
+        live.run(start=CODE, count=100)
+        assert live.decoded_handlers(CODE)[0] == fused_name(pair)
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+def test_a_store_over_the_pairs_second_instruction(mode):
+    """A byte store before the pair, in the same block, rewrites the second
+    instruction's ModRM (other registers): the block that held the fused
+    pair must not run the old second instruction."""
+    rng = random.Random(300 + mode)
+    live, plain = machines(mode)
+    store_len = 8                           # mov byte [disp32], imm8 (SIB: absolute in both modes)
+    for pair in pairs_of(mode):
+        body, addrs = program(pair, rng, mode, CMP)
+        second = addrs[1] - CODE            # the second instruction's offset in body
+        modrm = second + (1 if body[second] & 0xF0 == 0x40 else 0) + 1
+        new = body[modrm] ^ 0x09
+        code = b"\xc6\x04\x25" + (CODE + store_len + modrm).to_bytes(4, "little") + bytes([new]) + body
+        values = random_state(rng, mode)
+        got = {}
+        for m in (live, plain):
+            load(m, code, values)
+            m.run(start=CODE + store_len, count=100)     # decodes (and fuses) the pair's block
+            for name, v in values.items():               # (the code as it is: its blocks stay)
+                m.reg_write(name, v)
+            m.reg_write("eflags", 0x2)
+            got[m] = state(m, m.run(start=CODE, count=100))   # the store, then the pair
+            assert m.mem_read(CODE + store_len + modrm, 1)[0] == new
+        assert got[live] == got[plain], (pair, code.hex())
+        assert got[plain][:2] == ("hlt", 5)
