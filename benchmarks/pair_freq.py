@@ -10,12 +10,16 @@ flags the next flag writer of its basic block overwrites unread gets `/nf`
 not-taken Jcc).  Shares are of all guest instructions of the program,
 averaged over the programs (each program weighs the same).
 
-    PYTHONPATH=$PWD python benchmarks/pair_freq.py [--top 40] [PROGRAM...]
+    PYTHONPATH=$PWD python benchmarks/pair_freq.py [--top 40] [--core] [PROGRAM...]
+
+--core names them by the handlers the core's decoder, flag liveness and
+fusion give them (a fused pair counted as its two halves), exactly.
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 
 from emu import bench
 
@@ -70,8 +74,40 @@ def block_forms(insns, mode) -> list:
     return names
 
 
-def count(wl, rounds) -> tuple:
-    """(pair counter, instruction count) of one workload run on Unicorn."""
+_SYMBOLS = {}
+
+
+def symbol(addr) -> str:
+    """The name of the core's handler at host address addr (its symbol)."""
+    if not _SYMBOLS:
+        import subprocess
+        from emu import _core
+        path = os.path.realpath(_core.__file__)
+        with open("/proc/self/maps") as f:
+            base = min(int(line.split("-")[0], 16) for line in f if line.rstrip().endswith(path))
+        out = subprocess.run(["nm", path], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and "_5_core_" in parts[2]:
+                _SYMBOLS[base + int(parts[0], 16)] = parts[2].split("_5_core_", 1)[1]
+    return _SYMBOLS.get(addr, hex(addr))
+
+
+def core_names(m, addr, k) -> list:
+    """The handlers the core gives the first k instructions of the block it
+    decodes at addr (flag liveness and fusion as in a real run; a fused
+    pair's first named by its own variant), or None."""
+    m.run(start=addr, count=1)              # decodes the block (whatever the one instruction does)
+    names = m.decoded_handlers(addr)
+    if names is None or len(names) <= k:
+        return None
+    names = [n if isinstance(n, str) else symbol(n) for n in names[:k]]
+    return ["v_" + n[2:].split("__")[0] if n.startswith("p_") else n for n in names]
+
+
+def count(wl, rounds, core=False) -> tuple:
+    """(pair counter, instruction count) of one workload run on Unicorn;
+    core: name the instructions by the core's handlers (core_names)."""
     import capstone
     import unicorn as U
     uc = bench.prepare_unicorn(wl, rounds)
@@ -87,9 +123,10 @@ def count(wl, rounds) -> tuple:
     md.detail = True
     pairs = collections.Counter()
     total = 0
+    m = bench.prepare_emu(wl, rounds) if core else None
     for addr, n in hits.items():
         insns = list(md.disasm(bytes(uc.mem_read(addr, sizes[addr])), addr))
-        names = block_forms(insns, wl.mode)
+        names = (core and core_names(m, addr, len(insns))) or block_forms(insns, wl.mode)
         total += n * len(names)
         for a, b in zip(names, names[1:]):
             pairs[a, b] += n
@@ -101,6 +138,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("programs", nargs="*")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--core", action="store_true", help="name instructions by the core's variants")
     args = ap.parse_args()
     FLAG_BITS = _flag_bits()
     runs = []
@@ -112,7 +150,7 @@ def main():
     share = collections.Counter()
     per = {}
     for name, wl, rounds in runs:
-        pairs, total = count(wl, rounds)
+        pairs, total = count(wl, rounds, args.core)
         per[name] = {p: n / total for p, n in pairs.items()}
         for p, n in pairs.items():
             share[p] += n / total / len(runs)

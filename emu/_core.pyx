@@ -2660,14 +2660,15 @@ cdef class Machine:
 
     def decoded_handlers(self, rip):
         """The handler names of the block of the current CPU's jump cache at
-        rip (decoded by a run that went there), end marker included; None
-        when the jump cache holds none."""
+        rip (decoded by a run that went there), end marker included (a
+        variant's address where it has no name here); None when the jump
+        cache holds none."""
         cdef Block* b = self.c.jcache[<uint64_t>rip & (JC_SIZE - 1)]
         if not starts_at(self.c, b, rip):
             return None
         names = dict(handler_names())
         names.update(pair_names())
-        return [names.get(<uintptr_t>b.insns[k].fn, "?") for k in range(b.n + 1)]
+        return [names.get(<uintptr_t>b.insns[k].fn, <uintptr_t>b.insns[k].fn) for k in range(b.n + 1)]
 
 
 #: Machine(cpus=N): at most this many CPUs; where the IOAPIC is (smp.pxi, ioapic.pxi).

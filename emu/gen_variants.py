@@ -128,36 +128,50 @@ TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in
                + [f"v_lea_{osz}{k}" for osz in SIZES for k in KINDS if k != "r"]
                + ["h_jmp_on"])      # a followed JMP (icache.pxi)
 
-# Superinstructions: adjacent register-form pairs run by one handler (one
-# dispatch instead of two), chosen by their dynamic frequency across the
-# suite and the workload (benchmarks/pair_freq.py; mean share of a program's
-# instructions, and the most in one, -O2, both widths): xor;mov 2.0% (8.3%
-# sha256-32), mov;mov 1.6% + 0.6% r64 (12.8% sha256-64), mov;shr 0.9%,
-# shl;xor 0.9%, mov;shl 0.9%, shr;xor 0.8%, then the SHA-256 rounds' mov
-# with rol/ror/add/and/xor/not (1.3-3.9% of sha256), the CRC step of the
-# workload (shr;and;neg;and;xor, 4.4% each in 64-bit) and matrix's index
-# updates (sub;add, add;add: 3.6% each).  CMP/TEST + Jcc, the commonest
-# pairs of all, are FUSE above; pairs with a memory operand (mov r,m;mov r,m
-# 1.4%) are left out: a fault in them must stop between the two.
-# Each entry: (first variant, second variant), both named after flag
-# liveness chose them (_nf: flags dead), {o} expanded to 4 and 8.
-# build_block installs them after drop_dead_flags (fuse_pairs); a cut
-# (block_slow) runs the block unfused (unfuse_pairs) and fuses it again.
+# Superinstructions: adjacent pairs run by one handler (one dispatch instead
+# of two), chosen by their dynamic frequency across the suite and the
+# workload (benchmarks/pair_freq.py --core: the mean share of a program's
+# instructions, -O2, both widths, and the most in one program):
+#   xor_EG_4r_nf ; mov_EG_4r      1.9%   (7.4% sha256-32)
+#   mov_EG_4r ; mov_EG_4r         1.6%  (12.8% sha256-64; 8r 0.6%)
+#   mov_EG_4r ; shr/shl_c1_nf     0.9% each (5.3%, 4.6% hashtab-64)
+#   shr/shl_c1_nf ; xor_EG_nf     0.8%, 0.7%
+#   add_EI_nf ; cmp_EI+Jcc        0.9%, 0.8% (6.2% lz77-32, 7.7% interp-32)
+#   the CRC step of the workload (shr_d1;and_EI;neg;and_EI;xor: 4.4% each in
+#   64-bit), matrix's index updates and loop test (sub_EI;add_EI, add_EI;
+#   add_EG, add_EG;cmp+Jcc: 7.2% each), SHA-256's rounds (mov with
+#   add/and/xor/rol/ror/not/shr, and the loads and stores between them in
+#   32-bit code: add;mov r,m 4.9%, mov;mov m,r 2.5%).
+# CMP/SUB/TEST + Jcc (FUSE above) are the commonest pairs of all; such a
+# fused pair may be a second here.  The first is always a register form of
+# PAIR_FIRSTS (it cannot fault); pairs starting with a memory operand
+# (mov r,m;mov r,m 0.5%, 8% of qsort-32), a PUSH/POP or LEA stay unfused.
+# Each entry: (first variant, second variant), named as flag liveness leaves
+# them (_nf: flags dead), {o} expanded to 4 and 8, {k} to the flat memory
+# forms.  build_block installs them after drop_dead_flags (fuse_pairs); a
+# cut (block_slow) runs its block unfused (unfuse_pairs) and fuses it again.
 PAIRS_SPEC = [
     ("xor_EG_{o}r_nf", "mov_EG_{o}r"), ("mov_EG_{o}r", "mov_EG_{o}r"), ("add_EG_{o}r_nf", "mov_EG_{o}r"),
+    ("xor_EG_{o}r", "mov_EG_{o}r"), ("shr_c1_{o}r_nf", "mov_EG_{o}r"),
     ("mov_EG_{o}r", "shr_c1_{o}r_nf"), ("mov_EG_{o}r", "shl_c1_{o}r_nf"), ("mov_EG_{o}r", "rol_c1_{o}r_nf"),
     ("mov_EG_{o}r", "ror_c1_{o}r_nf"), ("mov_EG_{o}r", "add_EG_{o}r_nf"), ("mov_EG_{o}r", "and_EG_{o}r_nf"),
-    ("mov_EG_{o}r", "xor_EG_{o}r_nf"), ("mov_EG_{o}r", "not_{o}r"), ("mov_EG_{o}r", "and_EI_{o}r_nf"),
+    ("mov_EG_{o}r", "xor_EG_{o}r_nf"), ("mov_EG_{o}r", "xor_EG_{o}r"), ("mov_EG_{o}r", "not_{o}r"),
+    ("mov_EG_{o}r", "and_EI_{o}r_nf"),
     ("shl_c1_{o}r_nf", "xor_EG_{o}r_nf"), ("shr_c1_{o}r_nf", "xor_EG_{o}r_nf"),
-    ("rol_c1_{o}r_nf", "xor_EG_{o}r_nf"), ("ror_c1_{o}r_nf", "xor_EG_{o}r_nf"),
-    ("ror_c1_{o}r_nf", "ror_c1_{o}r_nf"), ("and_EG_{o}r_nf", "xor_EG_{o}r_nf"),
-    ("xor_EG_{o}r_nf", "and_EG_{o}r_nf"), ("add_EG_{o}r_nf", "add_EG_{o}r_nf"), ("not_{o}r", "and_EG_{o}r_nf"),
+    ("rol_c1_{o}r_nf", "xor_EG_{o}r_nf"), ("rol_c1_{o}r_nf", "xor_EG_{o}r"), ("ror_c1_{o}r_nf", "xor_EG_{o}r_nf"),
+    ("ror_c1_{o}r_nf", "ror_c1_{o}r_nf"), ("rol_c1_{o}r_nf", "rol_c1_{o}r_nf"),
+    ("and_EG_{o}r_nf", "xor_EG_{o}r_nf"), ("xor_EG_{o}r_nf", "and_EG_{o}r_nf"),
+    ("xor_EG_{o}r_nf", "shr_c1_{o}r_nf"), ("add_EG_{o}r_nf", "add_EG_{o}r_nf"), ("not_{o}r", "and_EG_{o}r_nf"),
     ("shr_d1_{o}r_nf", "and_EI_{o}r_nf"), ("and_EI_{o}r_nf", "neg_{o}r_nf"), ("neg_{o}r_nf", "shr_d1_{o}r_nf"),
     ("and_EI_{o}r_nf", "xor_EG_{o}r_nf"), ("sub_EI_{o}r_nf", "add_EI_{o}r_nf"),
     ("add_EI_8r_nf", "add_EG_4r_nf"), ("add_EI_4r_nf", "add_EG_4r_nf"),
+    ("add_EG_{o}r", "mov_GE_{o}{k}"), ("xor_EG_{o}r", "mov_GE_{o}{k}"), ("mov_EG_{o}r", "mov_GE_{o}{k}"),
+    ("mov_EG_{o}r", "mov_EG_{o}{k}"), ("mov_EG_{o}r", "movzx_1b6_{o}{k}"),
+    ("add_EG_4r_nf", "cmp_EG_4r_j5"), ("add_EG_4r_nf", "cmp_EG_8r_j5"), ("add_EI_4r_nf", "cmp_EI_4r_j5"),
+    ("add_EI_4r_nf", "cmp_EI_1r_j7"), ("xor_EG_4r_nf", "sub_EI_4r_j5"), ("shr_d1_4r_nf", "cmp_EG_4r_j2"),
 ]
-PAIRS = sorted({("v_" + a.format(o=osz), "v_" + b.format(o=osz))
-                for a, b in PAIRS_SPEC for osz in SIZES})
+PAIRS = sorted({("v_" + a.format(o=osz, k=k), "v_" + b.format(o=osz, k=k))
+                for a, b in PAIRS_SPEC for osz in SIZES for k in FLAT_KINDS})
 # The templates whose register form takes K_PAIR (it ends in next_reg): the
 # only ones a pair may start with.
 PAIR_FIRSTS = ("mov_EG(", "mov_GE(", "mov_EI(", "movx(", "alu_EG(", "alu_GE(", "alu_EI(",
@@ -186,10 +200,13 @@ def pair_handler(first, second, calls) -> str:
     """The fused handler of PAIRS entry (first, second): the first's template
     with K_PAIR, which does not dispatch, then the second's, which does."""
     (call_a, osz_a, kind_a, fl_a), (call_b, osz_b, kind_b, fl_b) = calls[first], calls[second]
-    if kind_a != "K_REG" or kind_b != "K_REG" or not call_a.startswith(PAIR_FIRSTS):
-        raise ValueError(f"pair {first} {second}: register forms only, first of {PAIR_FIRSTS}")
+    if kind_a != "K_REG" or not call_a.startswith(PAIR_FIRSTS):
+        raise ValueError(f"pair {first} {second}: the first a register form of {PAIR_FIRSTS}")
+    # (a second with a memory operand may fault, miss the TLB or store into
+    # code: from there on it is the current instruction)
+    cur = "" if kind_b == "K_REG" else "    c.cur = i + 1\n"
     return (f"cdef int p_{first[2:]}__{second[2:]}{SIG}:\n"
-            f"    {call_a.format(osz=osz_a, kind='K_PAIR', fl=fl_a)}\n"
+            f"    {call_a.format(osz=osz_a, kind='K_PAIR', fl=fl_a)}\n{cur}"
             f"    return {call_b.format(osz=osz_b, kind=kind_b, fl=fl_b).replace('(c, i, ', '(c, i + 1, ', 1)}")
 
 
@@ -206,14 +223,15 @@ def generate() -> str:
                            f"return {call.format(osz=osz, kind=kind, fl='False')}")
                 dead.append((name, name + "_nf"))
                 calls[name + "_nf"] = (call, osz, kind, "False")
-    for first, second in PAIRS:
-        out.append(pair_handler(first, second, calls))
     for cc in range(16):
         out.append(f"cdef int v_jcc_{cc}{SIG}: return jcc(c, i, {cc})")
-    for name, first, _, _, args, ccs in FUSE:
+    for name, first, osz, kind, args, ccs in FUSE:
         for cc in ccs:
             out.append(f"cdef int v_{name}_j{cc}{SIG}: "
                        f"return fuse_jcc(c, i, {args}, {cc}, {first})")
+            calls[f"v_{name}_j{cc}"] = (f"fuse_jcc(c, i, {args}, {cc}, {first})", osz, kind, "True")
+    for first, second in PAIRS:
+        out.append(pair_handler(first, second, calls))
     out += ["", "cdef void specialize(CPU* c, Insn* i) noexcept nogil:",
             '    """Swap a generic handler for its specialized variant (i decoded in c.mode)."""',
             "    cdef handler_t f = i.fn",
