@@ -226,3 +226,24 @@ def test_a_store_over_the_pairs_second_instruction(mode):
             got[m] = state(m, m.run(start=CODE, count=100))   # the store, then the pair
             assert m.mem_read(CODE + store_len + modrm, 1)[0] == new
         assert got[live] == got[plain], (pair, code.hex())
+
+
+@pytest.mark.parametrize("mode", [32, 64])
+def test_a_fault_in_the_pairs_second_stops_after_the_first(mode):
+    """A memory second that faults (its address outside RAM) ends the run at
+    the second instruction, the first retired, as unfused."""
+    rng = random.Random(400 + mode)
+    live, plain = machines(mode)
+    for pair in [p for p in pairs_of(mode) if parse(p[1])[2] != "r"]:
+        code, addrs = program(pair, rng, mode, tail_for(pair))
+        values = dict(random_state(rng, mode), **{"rsi" if mode == 64 else "esi": 0x7FFF0000})
+        load(live, code, random_state(rng, mode))
+        live.run(start=CODE, count=100)                  # decodes (and fuses) the pair's block
+        assert live.decoded_handlers(CODE)[0] == fused_name(pair)
+        got = {}
+        for m in (live, plain):
+            load(m, code, values)
+            ex = m.run(start=CODE, count=100)
+            got[m] = (state(m, ex), ex.address)
+        assert got[plain][0][0] != "hlt" and got[plain][1] == addrs[1]
+        assert got[live] == got[plain], (pair, code.hex())
