@@ -137,11 +137,13 @@ TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in
 #   mov_EG_4r ; shr/shl_c1_nf     0.9% each (5.3%, 4.6% hashtab-64)
 #   shr/shl_c1_nf ; xor_EG_nf     0.8%, 0.7%
 #   add_EI_nf ; cmp_EI+Jcc        0.9%, 0.8% (6.2% lz77-32, 7.7% interp-32)
+#   add_EI_nf ; cmp_EG+Jcc        0.3%, 0.2% (5.2% lz77-64, 4.4% workload)
 #   the CRC step of the workload (shr_d1;and_EI;neg;and_EI;xor: 4.4% each in
 #   64-bit), matrix's index updates and loop test (sub_EI;add_EI, add_EI;
 #   add_EG, add_EG;cmp+Jcc: 7.2% each), SHA-256's rounds (mov with
 #   add/and/xor/rol/ror/not/shr, and the loads and stores between them in
-#   32-bit code: add;mov r,m 4.9%, mov;mov m,r 2.5%).
+#   32-bit code: add;mov r,m 4.9%, mov;mov m,r 2.5%), tree's frame set-up
+#   (mov;sub_EI 4.3%, add_EI;mov 4.9% tree-32), qsort-64's sbb;or (3.3%).
 # CMP/SUB/TEST + Jcc (FUSE above) are the commonest pairs of all; such a
 # fused pair may be a second here.  The first is always a register form of
 # PAIR_FIRSTS (it cannot fault); pairs starting with a memory operand
@@ -169,6 +171,9 @@ PAIRS_SPEC = [
     ("mov_EG_{o}r", "mov_EG_{o}{k}"), ("mov_EG_{o}r", "movzx_1b6_{o}{k}"),
     ("add_EG_4r_nf", "cmp_EG_4r_j5"), ("add_EG_4r_nf", "cmp_EG_8r_j5"), ("add_EI_4r_nf", "cmp_EI_4r_j5"),
     ("add_EI_4r_nf", "cmp_EI_1r_j7"), ("xor_EG_4r_nf", "sub_EI_4r_j5"), ("shr_d1_4r_nf", "cmp_EG_4r_j2"),
+    ("add_EI_8r_nf", "cmp_EG_4r_j4"), ("add_EI_8r_nf", "cmp_EG_4r_j2"), ("add_EI_4r_nf", "cmp_EG_4r_j2"),
+    ("mov_EG_{o}r", "sub_EI_{o}r"), ("add_EI_{o}r", "mov_EG_{o}r"), ("xor_EG_{o}r_nf", "and_EI_{o}r"),
+    ("sbb_EG_4r", "or_EI_4r"),
 ]
 PAIRS = sorted({("v_" + a.format(o=osz, k=k), "v_" + b.format(o=osz, k=k))
                 for a, b in PAIRS_SPEC for osz in SIZES for k in FLAT_KINDS})

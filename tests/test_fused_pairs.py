@@ -26,7 +26,8 @@ FORMS = {"mov_EG": (b"\x89", None, 0), "mov_GE": (b"\x8b", None, 0), "movzx_1b6"
          "cmp_EG": (b"\x39", None, 0), "shl_c1": (b"\xc1", 4, 1), "shr_c1": (b"\xc1", 5, 1),
          "rol_c1": (b"\xc1", 0, 1), "ror_c1": (b"\xc1", 1, 1), "shr_d1": (b"\xd1", 5, 0),
          "not": (b"\xf7", 2, 0), "neg": (b"\xf7", 3, 0), "and_EI": (b"\x81", 4, 4),
-         "add_EI": (b"\x81", 0, 4), "sub_EI": (b"\x81", 5, 4), "cmp_EI": (b"\x81", 7, 4)}
+         "add_EI": (b"\x81", 0, 4), "sub_EI": (b"\x81", 5, 4), "cmp_EI": (b"\x81", 7, 4),
+         "or_EI": (b"\x81", 1, 4), "sbb_EG": (b"\x19", None, 0)}
 
 
 def parse(variant):
