@@ -251,6 +251,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
     if n > 0:
         fused = unfuse_before(b.insns, n)   # a fused pair's Jcc is cut (gen_variants.py)
     if not b.marks:
+        unfuse_pairs(b.insns, b.n)     # (a pair's second may be the cut, its flags seen)
         flags_all_live(b.insns, n)     # the flags are seen at the cut (gen_variants.py)
     rc = i.fn(c, i)
     cut.fn = saved
@@ -258,6 +259,8 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
         drop_dead_flags(b.insns, b.n)  # as build_block left them
     if fused != NULL:
         b.insns[n - 1].fn = fused
+    if not b.marks:
+        fuse_pairs(b.insns, b.n)
     return rc
 
 cdef int cpu_run(CPU* c) noexcept nogil:
@@ -2652,6 +2655,20 @@ cdef class Machine:
             if entry is not None:
                 entry[1]()
         self._arm_device_timer()
+
+    # ---- superinstructions (gen_variants.py PAIRS): what the tests look at
+
+    def decoded_handlers(self, rip):
+        """The handler names of the block of the current CPU's jump cache at
+        rip (decoded by a run that went there), end marker included (a
+        variant's address where it has no name here); None when the jump
+        cache holds none."""
+        cdef Block* b = self.c.jcache[<uint64_t>rip & (JC_SIZE - 1)]
+        if not starts_at(self.c, b, rip):
+            return None
+        names = dict(handler_names())
+        names.update(pair_names())
+        return [names.get(<uintptr_t>b.insns[k].fn, <uintptr_t>b.insns[k].fn) for k in range(b.n + 1)]
 
 
 #: Machine(cpus=N): at most this many CPUs; where the IOAPIC is (smp.pxi, ioapic.pxi).

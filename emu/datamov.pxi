@@ -9,7 +9,7 @@ cdef inline int mov_EG(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     cdef int rc
     if is_reg(i, kind):
         set_r(c, i.rm, osz, get_r(c, i.reg, osz))
-        return next_insn_reg(c, i)
+        return next_reg(c, i, kind)
     rc = wr_or_miss(c, addr_of(c, i, kind), osz, kind, get_r(c, i.reg, osz))
     if rc:
         return slow(c, i) if rc == RC_MISS else rc
@@ -20,7 +20,7 @@ cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     cdef int rc
     if is_reg(i, kind):
         set_r(c, i.reg, osz, get_r(c, i.rm, osz))
-        return next_insn_reg(c, i)
+        return next_reg(c, i, kind)
     rc = rd_or_miss(c, addr_of(c, i, kind), osz, kind, &v)
     if rc:
         return slow(c, i) if rc == RC_MISS else rc
@@ -31,7 +31,7 @@ cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     cdef int rc
     if is_reg(i, kind):
         set_r(c, i.rm, osz, i.imm)
-        return next_insn_reg(c, i)
+        return next_reg(c, i, kind)
     rc = wr_or_miss(c, addr_of(c, i, kind), osz, kind, i.imm)
     if rc:
         return slow(c, i) if rc == RC_MISS else rc
@@ -55,7 +55,7 @@ cdef inline int movx(CPU* c, Insn* i, uint32_t size, bint signed, uint32_t osz,
         if rc:
             return slow(c, i) if rc == RC_MISS else rc
     set_r(c, i.reg, osz, <uint64_t>sext(v, size * 8) if signed else v)
-    return next_insn_reg(c, i) if is_reg(i, kind) else next_mem(c, i, kind)
+    return next_reg(c, i, kind) if is_reg(i, kind) else next_mem(c, i, kind)
 
 cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
     """MOVZX Gv, Eb/Ew (0F B6 / 0F B7)."""

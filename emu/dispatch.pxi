@@ -50,6 +50,14 @@ cdef inline int next_insn_reg(CPU* c, Insn* i) noexcept nogil:
     poison_cur(c, i)
     return i.fn(c, i)
 
+cdef inline int next_reg(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
+    """next_insn_reg for a template's register form; for K_PAIR, the first
+    instruction of a fused pair (gen_variants.py PAIRS), nothing: the pair's
+    handler runs the second itself."""
+    if kind == K_PAIR:
+        return RC_OK
+    return next_insn_reg(c, i)
+
 cdef inline int next_mem(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
     """next_insn after a memory access: a K_MEM(F) variant's was a TLB hit
     (memory.pxi), which leaves decoded code and breakpoints alone."""

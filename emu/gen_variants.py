@@ -128,6 +128,60 @@ TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in
                + [f"v_lea_{osz}{k}" for osz in SIZES for k in KINDS if k != "r"]
                + ["h_jmp_on"])      # a followed JMP (icache.pxi)
 
+# Superinstructions: adjacent pairs run by one handler (one dispatch instead
+# of two), chosen by their dynamic frequency across the suite and the
+# workload (benchmarks/pair_freq.py --core: the mean share of a program's
+# instructions, -O2, both widths, and the most in one program):
+#   xor_EG_4r_nf ; mov_EG_4r      1.9%   (7.4% sha256-32)
+#   mov_EG_4r ; mov_EG_4r         1.6%  (12.8% sha256-64; 8r 0.6%)
+#   mov_EG_4r ; shr/shl_c1_nf     0.9% each (5.3%, 4.6% hashtab-64)
+#   shr/shl_c1_nf ; xor_EG_nf     0.8%, 0.7%
+#   add_EI_nf ; cmp_EI+Jcc        0.9%, 0.8% (6.2% lz77-32, 7.7% interp-32)
+#   add_EI_nf ; cmp_EG+Jcc        0.3%, 0.2% (5.2% lz77-64, 4.4% workload)
+#   the CRC step of the workload (shr_d1;and_EI;neg;and_EI;xor: 4.4% each in
+#   64-bit), matrix's index updates and loop test (sub_EI;add_EI, add_EI;
+#   add_EG, add_EG;cmp+Jcc: 7.2% each), SHA-256's rounds (mov with
+#   add/and/xor/rol/ror/not/shr, and the loads and stores between them in
+#   32-bit code: add;mov r,m 4.9%, mov;mov m,r 2.5%), tree's frame set-up
+#   (mov;sub_EI 4.3%, add_EI;mov 4.9% tree-32), qsort-64's sbb;or (3.3%).
+# CMP/SUB/TEST + Jcc (FUSE above) are the commonest pairs of all; such a
+# fused pair may be a second here.  The first is always a register form of
+# PAIR_FIRSTS (it cannot fault); pairs starting with a memory operand
+# (mov r,m;mov r,m 0.5%, 8% of qsort-32), a PUSH/POP or LEA stay unfused.
+# Each entry: (first variant, second variant), named as flag liveness leaves
+# them (_nf: flags dead), {o} expanded to 4 and 8, {k} to the flat memory
+# forms.  build_block installs them after drop_dead_flags (fuse_pairs); a
+# cut (block_slow) runs its block unfused (unfuse_pairs) and fuses it again.
+PAIRS_SPEC = [
+    ("xor_EG_{o}r_nf", "mov_EG_{o}r"), ("mov_EG_{o}r", "mov_EG_{o}r"), ("add_EG_{o}r_nf", "mov_EG_{o}r"),
+    ("xor_EG_{o}r", "mov_EG_{o}r"), ("shr_c1_{o}r_nf", "mov_EG_{o}r"),
+    ("mov_EG_{o}r", "shr_c1_{o}r_nf"), ("mov_EG_{o}r", "shl_c1_{o}r_nf"), ("mov_EG_{o}r", "rol_c1_{o}r_nf"),
+    ("mov_EG_{o}r", "ror_c1_{o}r_nf"), ("mov_EG_{o}r", "add_EG_{o}r_nf"), ("mov_EG_{o}r", "and_EG_{o}r_nf"),
+    ("mov_EG_{o}r", "xor_EG_{o}r_nf"), ("mov_EG_{o}r", "xor_EG_{o}r"), ("mov_EG_{o}r", "not_{o}r"),
+    ("mov_EG_{o}r", "and_EI_{o}r_nf"),
+    ("shl_c1_{o}r_nf", "xor_EG_{o}r_nf"), ("shr_c1_{o}r_nf", "xor_EG_{o}r_nf"),
+    ("rol_c1_{o}r_nf", "xor_EG_{o}r_nf"), ("rol_c1_{o}r_nf", "xor_EG_{o}r"), ("ror_c1_{o}r_nf", "xor_EG_{o}r_nf"),
+    ("ror_c1_{o}r_nf", "ror_c1_{o}r_nf"), ("rol_c1_{o}r_nf", "rol_c1_{o}r_nf"),
+    ("and_EG_{o}r_nf", "xor_EG_{o}r_nf"), ("xor_EG_{o}r_nf", "and_EG_{o}r_nf"),
+    ("xor_EG_{o}r_nf", "shr_c1_{o}r_nf"), ("add_EG_{o}r_nf", "add_EG_{o}r_nf"), ("not_{o}r", "and_EG_{o}r_nf"),
+    ("shr_d1_{o}r_nf", "and_EI_{o}r_nf"), ("and_EI_{o}r_nf", "neg_{o}r_nf"), ("neg_{o}r_nf", "shr_d1_{o}r_nf"),
+    ("and_EI_{o}r_nf", "xor_EG_{o}r_nf"), ("sub_EI_{o}r_nf", "add_EI_{o}r_nf"),
+    ("add_EI_8r_nf", "add_EG_4r_nf"), ("add_EI_4r_nf", "add_EG_4r_nf"),
+    ("add_EG_{o}r", "mov_GE_{o}{k}"), ("xor_EG_{o}r", "mov_GE_{o}{k}"), ("mov_EG_{o}r", "mov_GE_{o}{k}"),
+    ("mov_EG_{o}r", "mov_EG_{o}{k}"), ("mov_EG_{o}r", "movzx_1b6_{o}{k}"),
+    ("add_EG_4r_nf", "cmp_EG_4r_j5"), ("add_EG_4r_nf", "cmp_EG_8r_j5"), ("add_EI_4r_nf", "cmp_EI_4r_j5"),
+    ("add_EI_4r_nf", "cmp_EI_1r_j7"), ("xor_EG_4r_nf", "sub_EI_4r_j5"), ("shr_d1_4r_nf", "cmp_EG_4r_j2"),
+    ("add_EI_8r_nf", "cmp_EG_4r_j4"), ("add_EI_8r_nf", "cmp_EG_4r_j2"), ("add_EI_4r_nf", "cmp_EG_4r_j2"),
+    ("mov_EG_{o}r", "sub_EI_{o}r"), ("add_EI_{o}r", "mov_EG_{o}r"), ("xor_EG_{o}r_nf", "and_EI_{o}r"),
+    ("sbb_EG_4r", "or_EI_4r"),
+]
+PAIRS = sorted({("v_" + a.format(o=osz, k=k), "v_" + b.format(o=osz, k=k))
+                for a, b in PAIRS_SPEC for osz in SIZES for k in FLAT_KINDS})
+# The templates whose register form takes K_PAIR (it ends in next_reg): the
+# only ones a pair may start with.
+PAIR_FIRSTS = ("mov_EG(", "mov_GE(", "mov_EI(", "movx(", "alu_EG(", "alu_GE(", "alu_EI(",
+               "unary_op(", "shift_op(", "rotate_op(")
+
 
 def variant_names(generic):
     """(name, osz, kind letter, template call) of each variant of a SIZED or MOVX entry."""
@@ -147,22 +201,42 @@ def kinds_of(generic) -> dict:
     return KINDS if generic in FLAT else {k: v for k, v in KINDS.items() if k not in FLAT_KINDS}
 
 
+def pair_handler(first, second, calls) -> str:
+    """The fused handler of PAIRS entry (first, second): the first's template
+    with K_PAIR, which does not dispatch, then the second's, which does."""
+    (call_a, osz_a, kind_a, fl_a), (call_b, osz_b, kind_b, fl_b) = calls[first], calls[second]
+    if kind_a != "K_REG" or not call_a.startswith(PAIR_FIRSTS):
+        raise ValueError(f"pair {first} {second}: the first a register form of {PAIR_FIRSTS}")
+    # (a second with a memory operand may fault, miss the TLB or store into
+    # code: from there on it is the current instruction)
+    cur = "" if kind_b == "K_REG" else "    c.cur = i + 1\n"
+    return (f"cdef int p_{first[2:]}__{second[2:]}{SIG}:\n"
+            f"    {call_a.format(osz=osz_a, kind='K_PAIR', fl=fl_a)}\n{cur}"
+            f"    return {call_b.format(osz=osz_b, kind=kind_b, fl=fl_b).replace('(c, i, ', '(c, i + 1, ', 1)}")
+
+
 def generate() -> str:
     out = ["# Generated by emu/gen_variants.py: do not edit.", ""]
     dead = []          # (live variant, its dead-flags twin)
+    calls = {}         # variant -> (template call, osz, kind, fl)
     for generic in list(SIZED) + list(MOVX):
         for name, osz, kind, call in variant_names(generic):
             out.append(f"cdef int {name}{SIG}: return {call.format(osz=osz, kind=kind, fl='True')}")
+            calls[name] = (call, osz, kind, "True")
             if generic in DEAD:
                 out.append(f"cdef int {name}_nf{SIG}: "
                            f"return {call.format(osz=osz, kind=kind, fl='False')}")
                 dead.append((name, name + "_nf"))
+                calls[name + "_nf"] = (call, osz, kind, "False")
     for cc in range(16):
         out.append(f"cdef int v_jcc_{cc}{SIG}: return jcc(c, i, {cc})")
-    for name, first, _, _, args, ccs in FUSE:
+    for name, first, osz, kind, args, ccs in FUSE:
         for cc in ccs:
             out.append(f"cdef int v_{name}_j{cc}{SIG}: "
                        f"return fuse_jcc(c, i, {args}, {cc}, {first})")
+            calls[f"v_{name}_j{cc}"] = (f"fuse_jcc(c, i, {args}, {cc}, {first})", osz, kind, "True")
+    for first, second in PAIRS:
+        out.append(pair_handler(first, second, calls))
     out += ["", "cdef void specialize(CPU* c, Insn* i) noexcept nogil:",
             '    """Swap a generic handler for its specialized variant (i decoded in c.mode)."""',
             "    cdef handler_t f = i.fn",
@@ -206,12 +280,14 @@ def generate() -> str:
             "    FL_DEAD = 16           # records none; twin: the variant that does",
             "    FL_PASS = 32           # sets some flags only, cannot fault (PASS)",
             "    FL_FUSED = 64          # runs a CMP/SUB/TEST and its Jcc; twin: the first alone",
+            "    FL_PAIR = 128          # runs a PAIRS pair; twin: the first alone",
             "    FL_SLOTS = 4096",
             "",
             "cdef struct FlagInfo:",
             "    handler_t fn",
             "    handler_t twin",
             "    uint32_t cls",
+            "    uint32_t pairs         # 1 + its first entry in PAIR_FIRST, if pairs start with it",
             "",
             "cdef FlagInfo FLAG_INFO[FL_SLOTS]   # open addressing on the handler's address",
             "",
@@ -280,11 +356,42 @@ def generate() -> str:
             "    if e != NULL and (e.cls & FL_FUSED):",
             "        insns[n - 1].fn = e.twin",
             "        return f",
-            "    return NULL"]
+            "    return NULL",
+            "",
+            "cdef void fuse_pairs(Insn* insns, uint32_t n) noexcept nogil:",
+            '    """Give each PAIRS pair among insns[0, n) (no markers) its fused handler,',
+            '    from the start (a run of three fuses its first two)."""',
+            "    cdef uint32_t k = 0, p",
+            "    cdef FlagInfo* e",
+            "    while k + 1 < n:",
+            "        e = flag_info(insns[k].fn, False)",
+            "        if e != NULL and e.pairs:",
+            "            p = e.pairs - 1",
+            "            while PAIR_FIRST[p] == insns[k].fn:     # (sorted by first; NULL at the end)",
+            "                if PAIR_SECOND[p] == insns[k + 1].fn:",
+            "                    insns[k].fn = PAIR_FN[p]",
+            "                    k += 1",
+            "                    break",
+            "                p += 1",
+            "        k += 1",
+            "",
+            "cdef void pairs_start(handler_t first, uint32_t k) noexcept nogil:",
+            "    flag_info(first, True).pairs = k",
+            "",
+            "cdef void unfuse_pairs(Insn* insns, uint32_t n) noexcept nogil:",
+            '    """Undo fuse_pairs over insns[0, n): each instruction its own handler."""',
+            "    cdef FlagInfo* e",
+            "    while n > 0:",
+            "        n -= 1",
+            "        e = flag_info(insns[n].fn, False)",
+            "        if e != NULL and (e.cls & FL_PAIR):",
+            "            insns[n].fn = e.twin"]
     out += ["", f"cdef handler_t SIZED_VARIANTS[{len(SIZED)}][{ROW}]",
             f"cdef handler_t MOVX_VARIANTS[{len(MOVX)}][{ROW}]", "cdef handler_t JCC_VARIANTS[16]",
             f"cdef handler_t FUSE_FIRST[{len(FUSE)}]", f"cdef uint8_t FUSE_OSZ[{len(FUSE)}]",
-            f"cdef uint8_t FUSE_KIND[{len(FUSE)}]", f"cdef handler_t FUSED[{len(FUSE)}][16]", "",
+            f"cdef uint8_t FUSE_KIND[{len(FUSE)}]", f"cdef handler_t FUSED[{len(FUSE)}][16]",
+            f"cdef handler_t PAIR_FIRST[{len(PAIRS) + 1}]", f"cdef handler_t PAIR_SECOND[{len(PAIRS)}]",
+            f"cdef handler_t PAIR_FN[{len(PAIRS)}]", "",
             "cdef void init_variants() noexcept nogil:"]
     out += ["    memset(SIZED_VARIANTS, 0, sizeof(SIZED_VARIANTS))",
             "    memset(MOVX_VARIANTS, 0, sizeof(MOVX_VARIANTS))"]
@@ -322,6 +429,21 @@ def generate() -> str:
         for cc in ccs:
             out.append(f"    FUSED[{k}][{cc}] = v_{name}_j{cc}")
             out.append(f"    flag_class(v_{name}_j{cc}, FL_FUSED, {first})")
+    for k, (first, second) in enumerate(PAIRS):
+        out.append(f"    PAIR_FIRST[{k}] = {first}")
+        out.append(f"    PAIR_SECOND[{k}] = {second}")
+        out.append(f"    PAIR_FN[{k}] = p_{first[2:]}__{second[2:]}")
+        out.append(f"    flag_class(p_{first[2:]}__{second[2:]}, FL_PAIR, {first})")
+        if k == 0 or PAIRS[k - 1][0] != first:
+            out.append(f"    pairs_start({first}, {k + 1})")
+    out.append(f"    PAIR_FIRST[{len(PAIRS)}] = NULL")
+    names = sorted({f"p_{a[2:]}__{b[2:]}" for a, b in PAIRS} | {v for pair in PAIRS for v in pair})
+    out += ["", "_PAIR_NAMES = {}", "",
+            "def pair_names():",
+            '    """{handler address: name} of the fused pairs and their halves (tests)."""',
+            "    if not _PAIR_NAMES:"]
+    out += [f"        _PAIR_NAMES[<uintptr_t>{n}] = {n!r}" for n in names]
+    out.append("    return _PAIR_NAMES")
     return "\n".join(out) + "\n"
 
 

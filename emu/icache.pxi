@@ -247,6 +247,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             break
     if n == m:
         drop_dead_flags(b.insns, n)        # flag liveness (gen_variants.py); not with markers
+        fuse_pairs(b.insns, n)             # then superinstructions (gen_variants.py PAIRS)
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_guard_end if guarded else (h_block_next if falls else h_block_end)   # the end marker
     b.insns[n].off = b.insns[n].next = off

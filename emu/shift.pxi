@@ -47,7 +47,7 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t os
     if n == 0 and cnt != CNT_IMM:
         if is_reg(i, kind) and osz == 4:
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
-        return next_insn(c, i)
+        return next_reg(c, i, kind) if is_reg(i, kind) else next_insn(c, i)
     if op == LF_SHL:
         r = (d << n) if n < 64 else 0
     elif op == LF_SHR:
@@ -59,7 +59,7 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t os
         set_lazy(c, op, bits, d, n, r)
     if is_reg(i, kind):
         set_r(c, rm, osz, r)
-        return next_insn_reg(c, i)
+        return next_reg(c, i, kind)
     return ok_next(c, i, wr(c, la, osz, r))
 
 cdef int h_shl(CPU* c, Insn* i) noexcept nogil: c.cur = i; return shift_op(c, i, LF_SHL, CNT_ANY, i.osz, K_ANY, True)
@@ -95,7 +95,7 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
     if n == 0 and cnt != CNT_IMM:
         if is_reg(i, rk) and osz == 4:
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
-        return next_insn(c, i)
+        return next_reg(c, i, rk) if is_reg(i, rk) else next_insn(c, i)
     m = size_mask(osz)
     cf = get_cf(c) if kind >= 2 else 0       # RCL/RCR rotate it in
     r = d
@@ -133,7 +133,7 @@ cdef inline int rotate_op(CPU* c, Insn* i, uint32_t kind, uint32_t cnt, uint32_t
         c.eflags = (c.eflags & ~<uint64_t>(F_CF | F_OF)) | cf | (of << 11)
     if is_reg(i, rk):
         set_r(c, rm, osz, r)
-        return next_insn_reg(c, i)
+        return next_reg(c, i, rk)
     return ok_next(c, i, wr(c, la, osz, r))
 
 cdef int h_rol(CPU* c, Insn* i) noexcept nogil: c.cur = i; return rotate_op(c, i, 0, CNT_ANY, i.osz, K_ANY, True)
