@@ -1,9 +1,10 @@
 # Control transfer: Jcc, JMP, CALL, RET, LOOP/LOOPE/LOOPNE, JrCXZ, HLT, and
 # the #UD/#GP handlers of undefined and over-long instructions.  (INT n and
 # friends are in interrupts.pxi, far transfers in segments.pxi.)
-# A taken branch sets R_RIP and returns RC_JUMP.  The near branches here
-# (taken or not: they end their block) go on to the next block through
-# chain() (dispatch.pxi), which returns RC_JUMP when the run loop must look.
+# A taken branch sets R_RIP and returns RC_JUMP.  The near branches here go
+# on to the next block through chain() (dispatch.pxi), which returns RC_JUMP
+# when the run loop must look; a conditional one not taken runs the rest of
+# its block (a side exit, icache.pxi).
 
 cdef inline int jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
     c.r[R_RIP] = target & size_mask(osz)

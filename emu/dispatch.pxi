@@ -99,7 +99,20 @@ cdef inline Block** link_of(Insn* i) noexcept nogil:
     return <Block**>&i.disp
 
 cdef inline int chain_rel(CPU* c, Insn* i, uint64_t target) noexcept nogil:
-    """chain() for a relative branch: through its link."""
+    """chain() for a relative branch: through its link, or straight back to
+    the start of its own block (i.self_n, icache.pxi): that is the block
+    running, valid still (a store into it would have ended it: next_insn),
+    so it needs no lookup, only chain_on's other tests."""
+    cdef uint64_t n
+    if i.self_n:
+        n = c.icount + i.idx + 1
+        if likely(n + i.self_n <= c.chain_stop
+                  and (likely(c.pv_vcpu == NULL) or not upcall_due(c))):
+            c.icount = n
+            c.blocks_chained += 1
+            i -= i.idx                 # (the entries are the instructions)
+            c.cur = i
+            return i.fn(c, i)
     return chain_on(c, i, target, i.idx + 1, True, True)
 
 cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch,
