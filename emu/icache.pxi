@@ -4,7 +4,7 @@
 # than a conditional one, at a page boundary or after BLOCK_MAX instructions:
 # a Jcc, LOOPcc or JrCXZ not taken goes on in its block (a side exit: a
 # superblock, one block transition fewer), a branch back to the block's
-# start runs it again without a lookup (self_n: dispatch.pxi chain_rel),
+# start runs it again without a lookup (self_n: dispatch.pxi chain_self),
 # and a JMP or CALL rel whose target is on the block's first page goes on at
 # the target (followed: a chain of short blocks joined by JMPs becomes one),
 # except while edge coverage or block hooks need the basic blocks.  Each physical page keeps a
@@ -158,7 +158,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef int got, length
     cdef bint falls = False
     cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
-    cdef bint hooked, guarded = False, rel, jmp, call, selfs = False
+    cdef bint hooked, guarded = False, rel, jmp, call, selfs = False, keep
     cdef bint follow = c.cov_map == NULL and c.hk_nblock == 0
     if not c.use_cache:
         c.m.nblocks = c.m.ninsns = 0
@@ -254,12 +254,15 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     if n == m:
         drop_dead_flags(b.insns, n)        # flag liveness (gen_variants.py); not with markers
     if selfs:
-        # A branch back to the block's start goes on in this very block
-        # (dispatch.pxi chain_rel): self_n is its length, 0 where the
-        # instructions are not the entries (markers) or no block is kept.
+        # A branch back to the block's start runs this very block again
+        # (dispatch.pxi chain_self): self_n is its length, 0 where there
+        # are markers among the instructions or no block is kept.
+        keep = n == m and c.use_cache
         for k in range(n):
             if b.insns[k].self_n:
-                b.insns[k].self_n = <uint8_t>n if n == m and c.use_cache else 0
+                b.insns[k].self_n = <uint8_t>n if keep else 0
+                if keep:
+                    first_of(&b.insns[k])[0] = b.insns     # instead of its link
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_guard_end if guarded else (h_block_next if falls else h_block_end)   # the end marker
     b.insns[n].off = b.insns[n].next = off
