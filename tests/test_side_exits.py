@@ -9,7 +9,7 @@ interrupts arriving in such loops: test_chaining.py's timer guest, whose
 import pytest
 
 from emu import Machine
-from helpers import CODE, STACK, TF
+from helpers import CODE, STACK, TF, stops_at
 
 IP = {16: "ip", 32: "eip", 64: "rip"}
 
@@ -86,20 +86,7 @@ def test_until_and_breakpoints_past_a_side_exit(mode, name):
         results = set()
         for engine in ({}, {"decode_cache": False}):
             for stop in ("until", "breakpoints"):
-                m = machine(mode, name, **engine)
-                stops = []
-                for _ in range(12):
-                    if stop == "until":
-                        ex = m.run(until=CODE + off, count=10_000)
-                    else:
-                        m.set_breakpoints([CODE + off])
-                        ex = m.run(count=10_000)
-                        m.set_breakpoints([])
-                    stops.append((ex.reason, ex.instructions) + state(m))
-                    if ex.reason == "hlt":
-                        break
-                    m.run(count=1)
-                results.add(tuple(stops))
+                results.add(stops_at(machine(mode, name, **engine), CODE + off, stop, state, 12))
         assert len(results) == 1, (off, results)
 
 
