@@ -1,9 +1,10 @@
 # Control transfer: Jcc, JMP, CALL, RET, LOOP/LOOPE/LOOPNE, JrCXZ, HLT, and
 # the #UD/#GP handlers of undefined and over-long instructions.  (INT n and
 # friends are in interrupts.pxi, far transfers in segments.pxi.)
-# A taken branch sets R_RIP and returns RC_JUMP.  The near branches here
-# (taken or not: they end their block) go on to the next block through
-# chain() (dispatch.pxi), which returns RC_JUMP when the run loop must look.
+# A taken branch sets R_RIP and returns RC_JUMP.  The near branches here go
+# on to the next block through chain() (dispatch.pxi), which returns RC_JUMP
+# when the run loop must look; a conditional one not taken runs the rest of
+# its block (a side exit, icache.pxi).
 
 cdef inline int jump(CPU* c, uint64_t target, uint32_t osz) noexcept nogil:
     c.r[R_RIP] = target & size_mask(osz)
@@ -53,6 +54,12 @@ cdef inline uint64_t rel_target(CPU* c, Insn* i) noexcept nogil:
     """A relative branch's target (set_rel_target)."""
     return (c.r[R_BASE] + i.imm) & i.imm2
 
+cdef inline int branch_rel(CPU* c, Insn* i) noexcept nogil:
+    """A relative branch (not CALL) taken: on to its target's block."""
+    if i.self_n:
+        return chain_self(c, i)
+    return chain_rel(c, i, rel_target(c, i))
+
 cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
     """A conditional branch not taken: the rest of its block (icache.pxi),
     or its end marker, which goes on to the next block (h_block_next)."""
@@ -60,13 +67,13 @@ cdef inline int fall_through(CPU* c, Insn* i) noexcept nogil:
 
 cdef inline int jcc(CPU* c, Insn* i, uint32_t cc) noexcept nogil:
     if eval_cc(c, cc):
-        return chain_rel(c, i, rel_target(c, i))
+        return branch_rel(c, i)
     return fall_through(c, i)
 
 cdef int h_jcc(CPU* c, Insn* i) noexcept nogil: return jcc(c, i, i.sub)
 
 cdef int h_jmp_rel(CPU* c, Insn* i) noexcept nogil:
-    return chain_rel(c, i, rel_target(c, i))
+    return branch_rel(c, i)
 
 cdef int h_jmp_on(CPU* c, Insn* i) noexcept nogil:
     """A JMP rel that build_block followed: its target is the block's next
@@ -167,12 +174,12 @@ cdef int h_loop(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t n = (c.r[R_CX] - 1) & m
     set_areg(c, R_CX, m, n)
     if n != 0 and (i.opcode == 0xE2 or get_zf(c) == (i.opcode == 0xE1)):
-        return chain_rel(c, i, rel_target(c, i))
+        return branch_rel(c, i)
     return fall_through(c, i)
 
 cdef int h_jcxz(CPU* c, Insn* i) noexcept nogil:
     if (c.r[R_CX] & i.amask) == 0:
-        return chain_rel(c, i, rel_target(c, i))
+        return branch_rel(c, i)
     return fall_through(c, i)
 
 cdef int h_hlt(CPU* c, Insn* i) noexcept nogil:
@@ -267,5 +274,5 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
     # next_insn does; chain sets c.cur if it returns)
     j = i + 1
     if t ^ (cc & 1):
-        return chain_rel(c, j, rel_target(c, j))
+        return branch_rel(c, j)
     return fall_through(c, j)

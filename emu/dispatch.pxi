@@ -143,6 +143,27 @@ cdef inline int chain_rel(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """chain() for a relative branch: through its link."""
     return chain_on(c, i, target, i.idx + 1, True, True)
 
+# A relative branch back to the start of its own block (build_block sets
+# Insn.self_n to the block's length) keeps a pointer to the block's first
+# entry where others keep their link: the block to run is the one running,
+# and valid still (a store into it would have ended it: next_insn).
+
+cdef inline Insn** first_of(Insn* i) noexcept nogil:
+    return <Insn**>&i.disp
+
+cdef inline int chain_self(CPU* c, Insn* i) noexcept nogil:
+    """chain() for a branch back to its own block's start (above): no
+    lookup, only chain_on's other tests."""
+    cdef uint64_t n = c.icount + i.idx + 1
+    if likely(n + i.self_n <= c.chain_stop
+              and (likely(c.pv_vcpu == NULL) or not upcall_due(c))):
+        c.icount = n
+        c.blocks_chained += 1
+        i = first_of(i)[0]
+        c.cur = i
+        return i.fn(c, i)
+    return chain_on(c, i, c.r[R_BASE], i.idx + 1, True, False)   # (not its link: it has none)
+
 cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch,
                          bint linked) noexcept nogil:
     """Run the block at target if it may chain (above), with `retired`

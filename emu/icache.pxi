@@ -1,8 +1,10 @@
 # The decode cache: blocks of predecoded instructions, found by physical
 # address through a hash table, and by instruction pointer through a
 # direct-mapped jump cache in front of it.  A block ends at a branch other
-# than a Jcc, at a page boundary or after BLOCK_MAX instructions: a Jcc not
-# taken goes on in its block (a superblock; one block transition fewer),
+# than a conditional one, at a page boundary or after BLOCK_MAX instructions:
+# a Jcc, LOOPcc or JrCXZ not taken goes on in its block (a side exit: a
+# superblock, one block transition fewer), a branch back to the block's
+# start runs it again without a lookup (self_n: dispatch.pxi chain_self),
 # and a JMP or CALL rel whose target is on the block's first page goes on at
 # the target (followed: a chain of short blocks joined by JMPs becomes one),
 # except while edge coverage or block hooks need the basic blocks.  Each physical page keeps a
@@ -147,7 +149,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint8_t buf[16]
     cdef uint64_t pages[2]
     cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
-    cdef uint32_t n = 0, m = 0, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
+    cdef uint32_t n = 0, m = 0, k, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
     cdef int32_t off = 0, d, lo = 0, hi = 0    # (lo, hi: the hull of the runs)
     cdef int32_t run_lo[MAX_RUNS]
     cdef int32_t run_hi[MAX_RUNS]
@@ -156,7 +158,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef int got, length
     cdef bint falls = False
     cdef bint ends = False      # branches, exits and anything that may change how what follows decodes
-    cdef bint hooked, guarded = False, rel, jmp, call
+    cdef bint hooked, guarded = False, rel, jmp, call, selfs = False, keep
     cdef bint follow = c.cov_map == NULL and c.hk_nblock == 0
     if not c.use_cache:
         c.m.nblocks = c.m.ninsns = 0
@@ -203,7 +205,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             guarded = True
         if pages[1] != TLB_EMPTY and <uint32_t>length > 0x1000 - ((la + off) & 0xFFF):
             page2 = pages[1]               # the instruction straddles two pages
-        if ends and i.fn == h_jcc and c.cov_map == NULL and c.hk_nblock == 0:
+        if (ends and (i.fn == h_jcc or i.fn == h_loop or i.fn == h_jcxz)
+                and c.cov_map == NULL and c.hk_nblock == 0):
             ends = False                   # a superblock: a Jcc not taken goes on in this block
         # (may the last instruction run on into the next block, which its own
         # decoding does not affect?  Then the end marker chains: dispatch.pxi)
@@ -236,6 +239,9 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             if d < lo:
                 lo = d
             ends = False
+        if rel and not call and i.fn != h_jmp_on and (i.imm & i.imm2) == 0 and i.imm2 >= c.ipmask:
+            i.self_n = 1                   # its target is rip: the block's start (below)
+            selfs = True
         specialize(c, i)
         if call and not canonical((rip + i.imm) & i.imm2):   # (never a followed one)
             i.fn = h_call_rel              # which faults before the push
@@ -248,6 +254,16 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     if n == m:
         drop_dead_flags(b.insns, n)        # flag liveness (gen_variants.py); not with markers
         fuse_pairs(b.insns, n)             # then superinstructions (gen_variants.py PAIRS)
+    if selfs:
+        # A branch back to the block's start runs this very block again
+        # (dispatch.pxi chain_self): self_n is its length, 0 where there
+        # are markers among the instructions or no block is kept.
+        keep = n == m and c.use_cache
+        for k in range(n):
+            if b.insns[k].self_n:
+                b.insns[k].self_n = <uint8_t>n if keep else 0
+                if keep:
+                    first_of(&b.insns[k])[0] = b.insns     # instead of its link
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_guard_end if guarded else (h_block_next if falls else h_block_end)   # the end marker
     b.insns[n].off = b.insns[n].next = off

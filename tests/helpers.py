@@ -38,6 +38,25 @@ def run_code(code: bytes, mode: int = 32, regs=None, data: bytes = b"", memory=1
     return m, ex
 
 
+def stops_at(m, address, how, state, times, count=10_000):
+    """Stop at `address` by `until` or a breakpoint (how: "until" or
+    "breakpoints") and step off it, up to `times` times or until a HLT:
+    each stop's (reason, instructions) + state(m), as a tuple."""
+    stops = []
+    for _ in range(times):
+        if how == "until":
+            ex = m.run(until=address, count=count)
+        else:
+            m.set_breakpoints([address])
+            ex = m.run(count=count)
+            m.set_breakpoints([])
+        stops.append((ex.reason, ex.instructions) + state(m))
+        if ex.reason == "hlt":
+            break
+        m.run(count=1)                         # step off it
+    return tuple(stops)
+
+
 def parity(v: int) -> int:
     return PF if bin(v & 0xFF).count("1") % 2 == 0 else 0
 

@@ -7,7 +7,7 @@ block's start as well as above it."""
 import pytest
 
 from emu import Machine
-from helpers import CODE, STACK
+from helpers import CODE, STACK, stops_at
 
 
 def layout(pieces):
@@ -101,20 +101,7 @@ def test_count_until_and_breakpoints_stop_exactly(mode):
         results = set()
         for engine in ({}, {"decode_cache": False}):
             for stop in ("until", "breakpoints"):
-                m = machine(mode, **engine)
-                stops = []
-                for _ in range(ROUNDS + 1):
-                    if stop == "until":
-                        ex = m.run(until=CODE + off, count=1000)
-                    else:
-                        m.set_breakpoints([CODE + off])
-                        ex = m.run(count=1000)
-                        m.set_breakpoints([])
-                    stops.append((ex.reason, ex.instructions) + state(m))
-                    if ex.reason == "hlt":
-                        break
-                    m.run(count=1)             # step off it
-                results.add(tuple(stops))
+                results.add(stops_at(machine(mode, **engine), CODE + off, stop, state, ROUNDS + 1, 1000))
         assert len(results) == 1, (label, results)
 
 
