@@ -160,7 +160,7 @@ cdef inline int chain_self(CPU* c, Insn* i) noexcept nogil:
         c.icount = n
         c.blocks_chained += 1
         i = first_of(i)[0]
-        c.cur = i
+        poison_cur(c, i)
         return i.fn(c, i)
     return chain_on(c, i, c.r[R_BASE], i.idx + 1, True, False)   # (not its link: it has none)
 

@@ -207,11 +207,10 @@ def pair_handler(first, second, calls) -> str:
     (call_a, osz_a, kind_a, fl_a), (call_b, osz_b, kind_b, fl_b) = calls[first], calls[second]
     if kind_a != "K_REG" or not call_a.startswith(PAIR_FIRSTS):
         raise ValueError(f"pair {first} {second}: the first a register form of {PAIR_FIRSTS}")
-    # (a second with a memory operand may fault, miss the TLB or store into
-    # code: from there on it is the current instruction)
-    cur = "" if kind_b == "K_REG" else "    c.cur = i + 1\n"
+    # (a second that faults, misses the TLB or stores into code sets CPU.cur
+    # itself on its way out, as it does unfused: dispatch.pxi)
     return (f"cdef int p_{first[2:]}__{second[2:]}{SIG}:\n"
-            f"    {call_a.format(osz=osz_a, kind='K_PAIR', fl=fl_a)}\n{cur}"
+            f"    {call_a.format(osz=osz_a, kind='K_PAIR', fl=fl_a)}\n"
             f"    return {call_b.format(osz=osz_b, kind=kind_b, fl=fl_b).replace('(c, i, ', '(c, i + 1, ', 1)}")
 
 
