@@ -6,7 +6,8 @@
 # CPU.cur, the instruction the run loop stops at, is not stored on that
 # tail call (a store per instruction): whatever returns to the run loop, or
 # calls code that reads CPU.cur (seg_check, mmio_python), sets it first.
-# The generic handlers (h_*) set it on entry; the specialized variants
+# The generic handlers (h_*) set it on entry (but for those that can only
+# go on or branch: h_nop, h_jcc, ...); the specialized variants
 # (gen_variants.py) and the branches only on their way out: next_insn's
 # RC_END, chain_on's return, and their generic handler on a TLB miss.
 # Dev builds check the rule (dispatch.h).
