@@ -11,7 +11,7 @@ import pytest
 
 from emu import Machine
 from emu.gen_variants import PAIRS
-from helpers import CODE, DATA, STACK
+from helpers import CODE, DATA, set_state
 
 REGS32 = ["eax", "ecx", "edx", "ebx", "esi", "edi", "ebp"]
 REGS64 = ["rax", "rcx", "rdx", "rbx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11",
@@ -118,14 +118,10 @@ def load(m, code, values):
     set_regs(m, values)
 
 
-def set_regs(m, values, data=bytes(range(7, 7 + 64))):
+def set_regs(m, values):
     """The registers and data of a fresh run (the code as it is: its blocks
     stay decoded)."""
-    m.mem_write(DATA, data)
-    for name, v in values.items():
-        m.reg_write(name, v)
-    m.reg_write("rsp" if m.mode == 64 else "esp", STACK)
-    m.reg_write("eflags", 0x2)
+    set_state(m, values, bytes(range(7, 7 + 64)))
 
 
 def state(m, ex):
