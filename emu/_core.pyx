@@ -2666,8 +2666,12 @@ cdef class Machine:
         cdef Block* b = self.c.jcache[<uint64_t>rip & (JC_SIZE - 1)]
         if not starts_at(self.c, b, rip):
             return None
+        from emu.gen_variants import PAIRS      # (PAIR_FN and its halves are in its order)
         names = dict(handler_names())
-        names.update(pair_names())
+        for k, (first, second) in enumerate(PAIRS):
+            names[<uintptr_t>PAIR_FN[k]] = f"p_{first[2:]}__{second[2:]}"
+            names[<uintptr_t>PAIR_FIRST[k]] = first
+            names[<uintptr_t>PAIR_SECOND[k]] = second
         return [names.get(<uintptr_t>b.insns[k].fn, <uintptr_t>b.insns[k].fn) for k in range(b.n + 1)]
 
 

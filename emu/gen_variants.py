@@ -436,13 +436,6 @@ def generate() -> str:
         if k == 0 or PAIRS[k - 1][0] != first:
             out.append(f"    pairs_start({first}, {k + 1})")
     out.append(f"    PAIR_FIRST[{len(PAIRS)}] = NULL")
-    names = sorted({f"p_{a[2:]}__{b[2:]}" for a, b in PAIRS} | {v for pair in PAIRS for v in pair})
-    out += ["", "_PAIR_NAMES = {}", "",
-            "def pair_names():",
-            '    """{handler address: name} of the fused pairs and their halves (tests)."""',
-            "    if not _PAIR_NAMES:"]
-    out += [f"        _PAIR_NAMES[<uintptr_t>{n}] = {n!r}" for n in names]
-    out.append("    return _PAIR_NAMES")
     return "\n".join(out) + "\n"
 
 

@@ -16,6 +16,16 @@ CF, PF, AF, ZF, SF, TF, IF, DF, OF = 0x1, 0x4, 0x10, 0x40, 0x80, 0x100, 0x200, 0
 ARITH = CF | PF | AF | ZF | SF | OF
 
 
+def set_state(m, values, data: bytes):
+    """A fresh run's registers (`values`, the stack pointer at STACK, eflags
+    0x2) and `data` at DATA; the code stays as it is."""
+    m.mem_write(DATA, data)
+    for name, v in values.items():
+        m.reg_write(name, v)
+    m.reg_write("rsp" if m.mode == 64 else "esp", STACK)
+    m.reg_write("eflags", 0x2)
+
+
 def run_code(code: bytes, mode: int = 32, regs=None, data: bytes = b"", memory=1 << 20,
              count=1000, expect="end", **kw):
     """Place `code` at CODE followed by HLT, set registers, run; return

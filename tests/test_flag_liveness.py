@@ -9,7 +9,7 @@ import random
 import pytest
 
 from emu import Machine
-from helpers import CODE, DATA, STACK, TF
+from helpers import CODE, DATA, STACK, TF, set_state
 
 ARITH = 0x8D5
 
@@ -80,11 +80,7 @@ REGS64 = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9")
 
 def setup(m, code, values, data):
     m.mem_write(CODE, code)
-    m.mem_write(DATA, data)
-    for name, v in values.items():
-        m.reg_write(name, v)
-    m.reg_write("esp" if m.mode == 32 else "rsp", STACK)
-    m.reg_write("eflags", 0x2)
+    set_state(m, values, data)
 
 
 def state(m, ex):
