@@ -67,6 +67,7 @@ include "x87trans.pxi"
 include "simd.pxi"
 include "fxsave.pxi"
 include "sse_fp.pxi"
+include "sse_fast.pxi"
 include "memorder.pxi"
 include "simd_int.pxi"
 include "decode.pxi"
@@ -79,6 +80,7 @@ init_parity()
 init_opmap()
 init_x87_trans()
 init_variants()
+init_sse_fast()
 
 # ---------------------------------------------------------------- run loop
 

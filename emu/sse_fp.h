@@ -366,6 +366,43 @@ static inline UT pv_##p##_round(pv_fp *f, UT a, int no_pe)                      
 PV_FORMAT(s, S, uint32_t, float, pv_f32, pv_b32, 24, sqrtf, nearbyintf)
 PV_FORMAT(d, D, uint64_t, double, pv_f64, pv_b64, 53, sqrt, nearbyint)
 
+/* ---- the fast lanes of the specialized handlers (sse_fast.pxi) ----
+ * pv_fast_ok: the guest's MXCSR allows the fast path (PV_FAST, round to
+ * nearest) and the host computes in round to nearest (as it does between
+ * instructions: pv_fp_end restores it).  pv_s_fast/pv_d_fast: a op b for
+ * zeros and normals whose result is a normal above the smallest (see
+ * PV_FAST: then no flag can be raised and the host's result is exact); 0
+ * when that does not hold, and the caller runs the full instruction. */
+static inline int pv_fast_ok(uint32_t mxcsr)
+{
+#if defined(__SSE2_MATH__)
+    return (mxcsr & (PV_FAST | 0x6000u)) == PV_FAST && (_mm_getcsr() & 0x6000u) == 0;
+#else
+    (void)mxcsr;
+    return 0;                  /* x87 host arithmetic: always the full path */
+#endif
+}
+
+#define PV_FAST_LANE(p, P, UT, FT, TOF, TOB, SQRT)                                 \
+static inline int pv_##p##_fast(int op, UT a, UT b, UT *r)                        \
+{                                                                                 \
+    FT x = TOF(a), y = TOF(b), z;                                                 \
+    if (!p##_plain(b) || (op != PV_SQRT && !p##_plain(a))) return 0;             \
+    switch (op) {                                                                 \
+    case PV_ADD: z = x + y; break;                                                \
+    case PV_SUB: z = x - y; break;                                                \
+    case PV_MUL: z = x * y; break;                                                \
+    case PV_DIV: z = x / y; break;                                                \
+    default: z = SQRT(y); break;                                                  \
+    }                                                                             \
+    UT v = TOB(z), e = v & P##_EXP;                                               \
+    *r = v;                                                                       \
+    return e && e != P##_EXP && (v & ~P##_SIGN) != P##_MIN;                       \
+}
+
+PV_FAST_LANE(s, S, uint32_t, float, pv_f32, pv_b32, sqrtf)
+PV_FAST_LANE(d, D, uint64_t, double, pv_f64, pv_b64, sqrt)
+
 /* ---- conversions ---- */
 
 static inline uint64_t pv_s_to_d(pv_fp *f, uint32_t a)
