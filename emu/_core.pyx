@@ -64,6 +64,7 @@ include "cpumodels.pxi"
 include "softfloat.pxi"
 include "x87.pxi"
 include "x87trans.pxi"
+include "x87_fast.pxi"
 include "simd.pxi"
 include "fxsave.pxi"
 include "sse_fp.pxi"
@@ -81,6 +82,7 @@ init_opmap()
 init_x87_trans()
 init_variants()
 init_sse_fast()
+init_x87_fast()
 
 # ---------------------------------------------------------------- run loop
 

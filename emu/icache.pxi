@@ -238,6 +238,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             ends = False
         specialize(c, i)
         sse_specialize(i)                  # the SSE variants (sse_fast.pxi)
+        x87_specialize(i)                  # the x87 variants (x87_fast.pxi)
         if call and not canonical((rip + i.imm) & i.imm2):   # (never a followed one)
             i.fn = h_call_rel              # which faults before the push
         if prev != NULL and not hooked:
