@@ -12,8 +12,7 @@
 
 cdef extern from "sse_fp.h":
     bint pv_fast_ok(uint32_t mxcsr) nogil
-    bint pv_s_fast(int op, uint32_t a, uint32_t b, uint32_t* r) nogil
-    bint pv_d_fast(int op, uint64_t a, uint64_t b, uint64_t* r) nogil
+    bint pv_fast_arith(int op, int shape, void* d, const void* s) nogil
 
 cdef inline bint sse_usable(CPU* c) noexcept nogil:
     """sse_ok would pass: no #UD, no #NM."""
@@ -31,37 +30,17 @@ cdef inline uint8_t* fast_mem(CPU* c, Insn* i, TlbEntry* tlb, uint32_t size,
 cdef inline int arith_fast(CPU* c, Insn* i, uint32_t op, uint32_t shape, bint mem,
                            handler_t slow) noexcept nogil:
     """xmm[reg] = xmm[reg] op source, lane by lane (h_sse_arith)."""
-    cdef Vec s, r
-    cdef Vec* a = xreg(c, i.reg)
-    cdef Vec* b
-    cdef uint8_t* p
-    cdef uint32_t k
+    cdef const void* s
     if not sse_usable(c) or not pv_fast_ok(c.fpu.mxcsr):
         return slow(c, i)
     if mem:
-        p = fast_mem(c, i, c.tlb_r, shape_size(shape), 16 if shape_packed(shape) else 0)
-        if p == NULL:
+        s = fast_mem(c, i, c.tlb_r, shape_size(shape), 16 if shape_packed(shape) else 0)
+        if s == NULL:
             return slow(c, i)
-        memcpy(&s, p, shape_size(shape))
-        b = &s
     else:
-        b = xreg(c, i.rm)
-    if shape == SH_PS or shape == SH_SS:
-        for k in range(4 if shape == SH_PS else 1):
-            if not pv_s_fast(op, a.d[k], b.d[k], &r.d[k]):
-                return slow(c, i)
-        if shape == SH_SS:
-            a.d[0] = r.d[0]
-        else:
-            a.q[0] = r.q[0]
-            a.q[1] = r.q[1]
-    else:
-        for k in range(2 if shape == SH_PD else 1):
-            if not pv_d_fast(op, a.q[k], b.q[k], &r.q[k]):
-                return slow(c, i)
-        a.q[0] = r.q[0]
-        if shape == SH_PD:
-            a.q[1] = r.q[1]
+        s = xreg(c, i.rm)
+    if not pv_fast_arith(op, shape, xreg(c, i.reg), s):
+        return slow(c, i)
     return next_insn_reg(c, i)
 
 cdef inline int movs_load_fast(CPU* c, Insn* i, uint32_t size, bint mem, handler_t slow) noexcept nogil:
