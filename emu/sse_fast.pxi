@@ -1,7 +1,8 @@
 # Specialized SSE handlers for the common forms of compiled floating-point
 # code: ADD SUB MUL DIV SQRT in PS PD SS SD and the MOVSS/MOVSD, MOVAPS/
 # MOVUPS and MOVDDUP moves, each in a register and a memory form, with the
-# operation and shape as constants.  A variant does only the common case:
+# operation and shape as constants; the register forms of CVTSD2SS,
+# CVTSS2SD, CVTSI2SS/SD and PXOR/XORPS/XORPD.  A variant does only the common case:
 # SSE usable (CR0.EM and CR0.TS clear, CR4.OSFXSR set), a memory operand
 # aligned as required and in one page the TLB holds, and for the arithmetic
 # MXCSR's fast path (sse_fp.h pv_fast_ok: every exception masked, PE set,
@@ -13,6 +14,8 @@
 cdef extern from "sse_fp.h":
     bint pv_fast_ok(uint32_t mxcsr) nogil
     bint pv_fast_arith(int op, int shape, void* d, const void* s) nogil
+    bint pv_fast_cvt(int to_single, void* d, const void* s) nogil
+    void pv_fast_i2f(int dbl, int64_t x, void* d) nogil
 
 cdef inline bint sse_usable(CPU* c) noexcept nogil:
     """sse_ok would pass: no #UD, no #NM."""
@@ -127,6 +130,33 @@ cdef inline int movddup_fast(CPU* c, Insn* i, bint mem, handler_t slow) noexcept
     d.q[1] = v
     return next_insn_reg(c, i)
 
+cdef inline int cvt_fast(CPU* c, Insn* i, bint to_single, handler_t slow) noexcept nogil:
+    """CVTSD2SS / CVTSS2SD xmm, xmm (h_cvt)."""
+    if not sse_usable(c) or (to_single and not pv_fast_ok(c.fpu.mxcsr)):
+        return slow(c, i)
+    if not pv_fast_cvt(to_single, xreg(c, i.reg), xreg(c, i.rm)):
+        return slow(c, i)
+    return next_insn_reg(c, i)
+
+cdef inline int cvtsi2s_fast(CPU* c, Insn* i, bint dbl, uint32_t osz, handler_t slow) noexcept nogil:
+    """CVTSI2SS/SD xmm, r32/r64 (h_cvtsi2s): an int32 to a double needs no
+    MXCSR test (exact); the others the fast path's."""
+    cdef uint64_t v = get_r(c, i.rm, osz)
+    if not sse_usable(c) or ((osz == 8 or not dbl) and not pv_fast_ok(c.fpu.mxcsr)):
+        return slow(c, i)
+    pv_fast_i2f(dbl, <int64_t>v if osz == 8 else <int64_t><int32_t>v, xreg(c, i.reg))
+    return next_insn_reg(c, i)
+
+cdef inline int xor128_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
+    """PXOR / XORPS / XORPD xmm, xmm (h_pxor, h_sse_logic)."""
+    cdef Vec* d = xreg(c, i.reg)
+    cdef Vec* s = xreg(c, i.rm)
+    if not sse_usable(c):
+        return slow(c, i)
+    d.q[0] ^= s.q[0]
+    d.q[1] ^= s.q[1]
+    return next_insn_reg(c, i)
+
 # The variants: v_sse_OP_SHAPE_FORM (FORM r: register, m: memory).
 cdef int v_sse_add_ps_r(CPU* c, Insn* i) noexcept nogil: return arith_fast(c, i, FOP_ADD, SH_PS, False, h_sse_arith)
 cdef int v_sse_add_ps_m(CPU* c, Insn* i) noexcept nogil: return arith_fast(c, i, FOP_ADD, SH_PS, True, h_sse_arith)
@@ -184,6 +214,15 @@ cdef int v_movaps_store_m(CPU* c, Insn* i) noexcept nogil: return mov128_fast(c,
 cdef int v_movups_store_m(CPU* c, Insn* i) noexcept nogil: return mov128_fast(c, i, True, 0, True, h_sse_store)
 cdef int v_movddup_r(CPU* c, Insn* i) noexcept nogil: return movddup_fast(c, i, False, h_movddup)
 cdef int v_movddup_m(CPU* c, Insn* i) noexcept nogil: return movddup_fast(c, i, True, h_movddup)
+
+cdef int v_cvtsd2ss_r(CPU* c, Insn* i) noexcept nogil: return cvt_fast(c, i, True, h_cvt)
+cdef int v_cvtss2sd_r(CPU* c, Insn* i) noexcept nogil: return cvt_fast(c, i, False, h_cvt)
+cdef int v_cvtsi2ss_r4(CPU* c, Insn* i) noexcept nogil: return cvtsi2s_fast(c, i, False, 4, h_cvtsi2s)
+cdef int v_cvtsi2ss_r8(CPU* c, Insn* i) noexcept nogil: return cvtsi2s_fast(c, i, False, 8, h_cvtsi2s)
+cdef int v_cvtsi2sd_r4(CPU* c, Insn* i) noexcept nogil: return cvtsi2s_fast(c, i, True, 4, h_cvtsi2s)
+cdef int v_cvtsi2sd_r8(CPU* c, Insn* i) noexcept nogil: return cvtsi2s_fast(c, i, True, 8, h_cvtsi2s)
+cdef int v_pxor_r(CPU* c, Insn* i) noexcept nogil: return xor128_fast(c, i, h_pxor)
+cdef int v_xorps_r(CPU* c, Insn* i) noexcept nogil: return xor128_fast(c, i, h_sse_logic)
 
 cdef handler_t SSE_ARITH_FAST[5][4][2]    # [op][shape][memory form]
 
@@ -248,3 +287,16 @@ cdef void sse_specialize(Insn* i) noexcept nogil:
         i.fn = (v_movaps_store_m if i.sub == 16 else v_movups_store_m) if mem else v_mov128_store_r
     elif f == h_movddup:
         i.fn = v_movddup_m if mem else v_movddup_r
+    elif mem:
+        return                             # (the rest: register forms only)
+    elif f == h_cvt and (i.sub == CV_SD2SS or i.sub == CV_SS2SD):
+        i.fn = v_cvtsd2ss_r if i.sub == CV_SD2SS else v_cvtss2sd_r
+    elif f == h_cvtsi2s:
+        if i.rex & 8:
+            i.fn = v_cvtsi2sd_r8 if i.sub else v_cvtsi2ss_r8
+        else:
+            i.fn = v_cvtsi2sd_r4 if i.sub else v_cvtsi2ss_r4
+    elif f == h_pxor:
+        i.fn = v_pxor_r
+    elif f == h_sse_logic and i.sub == 3:
+        i.fn = v_xorps_r

@@ -434,6 +434,38 @@ static inline int pv_fast_arith(int op, int shape, void *d, const void *s)
     default: return pv_fast_pd(op, 1, d, s, 0x1);
     }
 }
+
+/* CVTSD2SS (to_single) / CVTSS2SD of the low lane of s into d's low lane
+ * when the source is a zero or a normal and, narrowing, the result a normal
+ * above the smallest single (then exact but for PE, which the fast path has
+ * set already; widening is always exact).  Else 0, d unchanged. */
+static inline int pv_fast_cvt(int to_single, void *d, const void *s)
+{
+    if (to_single) {
+        double x;
+        memcpy(&x, s, 8);
+        float r = (float)x, ar = fabsf(r);
+        double ax = fabs(x);
+        if (!(ax == 0 || (ax >= DBL_MIN && ar > FLT_MIN && ar <= FLT_MAX))) return 0;
+        memcpy(d, &r, 4);
+    } else {
+        float x;
+        memcpy(&x, s, 4);
+        float ax = fabsf(x);
+        if (!(ax == 0 || (ax >= FLT_MIN && ax <= FLT_MAX))) return 0;
+        double r = x;
+        memcpy(d, &r, 8);
+    }
+    return 1;
+}
+
+/* CVTSI2SS/SD of an integer: the host's conversion, exact in the guest's
+ * rounding to nearest (an int32 to a double is always exact). */
+static inline void pv_fast_i2f(int dbl, int64_t x, void *d)
+{
+    if (dbl) { double r = (double)x; memcpy(d, &r, 8); }
+    else { float r = (float)x; memcpy(d, &r, 4); }
+}
 #else
 static inline int pv_fast_ok(uint32_t mxcsr) { (void)mxcsr; return 0; }   /* x87 host: full path */
 static inline int pv_fast_arith(int op, int shape, void *d, const void *s)
@@ -441,6 +473,12 @@ static inline int pv_fast_arith(int op, int shape, void *d, const void *s)
     (void)op; (void)shape; (void)d; (void)s;
     return 0;
 }
+static inline int pv_fast_cvt(int to_single, void *d, const void *s)
+{
+    (void)to_single; (void)d; (void)s;
+    return 0;
+}
+static inline void pv_fast_i2f(int dbl, int64_t x, void *d) { (void)dbl; (void)x; (void)d; }
 #endif
 
 /* ---- conversions ---- */

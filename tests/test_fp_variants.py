@@ -4,7 +4,8 @@ against the host CPU and the architecture's rules.
 A variant runs only the common case (SSE usable, MXCSR on the fast path,
 normal lanes and results, a memory operand aligned and in a page the TLB
 holds; for the x87 FNINIT's control word, full registers, normals) and
-hands anything else to the generic handler.  The host cases run each
+hands anything else to the generic handler.  (and the register forms of
+CVTSD2SS, CVTSS2SD, CVTSI2SS/SD, XORPS/XORPD).  The host cases run each
 instruction twice, so that the second run finds its operand's page in the
 TLB (the first one fills it), under MXCSR/FCW values on and off the fast
 path, with lanes that leave it (denormals, zeros, infinities, NaNs, results
@@ -30,7 +31,8 @@ from test_fast_paths_fp import _normal, _normal80, _st0
 needs_host = pytest.mark.skipif(not HOST[0], reason="host oracle: " + HOST[1])
 needs_x87_host = pytest.mark.skipif(not host_available(), reason="needs an x86-64 Linux host with gcc")
 FAST = ("ADD", "SUB", "MUL", "DIV", "SQRT")
-MOVES = ("MOVSS", "MOVSD", "MOVAPS", "MOVAPD", "MOVUPS", "MOVUPD", "MOVDDUP")
+MOVES = ("MOVSS", "MOVSD", "MOVAPS", "MOVAPD", "MOVUPS", "MOVUPD", "MOVDDUP",
+         "CVTSD2SS", "CVTSS2SD", "CVTSI2SS", "CVTSI2SD", "XORPS", "XORPD")
 
 
 def variant_rows():
@@ -49,7 +51,8 @@ def twice_case(r, mode, rng):
     mem_form = r.mem_handler is not None and (r.reg_handler is None or rng.random() < 0.6)
     code = encode(r, mode, rng, mem_form)
     names = gpr_names(mode)
-    regs = {n: 0 for n in names}
+    regs = {n: rng.choice((0, 1, -1, rng.getrandbits(31), rng.getrandbits(64)))
+            & ((1 << mode) - 1) for n in names}
     regs[names[4]] = STACK_TOP
     regs[names[3]] = DATA_BASE
     data = b"".join(_vec(rng, bits).to_bytes(16, "little") for _ in range(256))
@@ -69,7 +72,7 @@ def twice_case(r, mode, rng):
 def test_sse_variants_match_the_host(host, mode):  # noqa: F811
     rng = random.Random(0x5EF0 + mode)
     rows = variant_rows()
-    assert len(rows) >= 27                # 20 arithmetic rows and the moves
+    assert len(rows) >= 33                # 20 arithmetic rows, the moves, conversions, XORs
     check_against_host(host, [twice_case(rng.choice(rows), mode, rng) for _ in range(3000)])
 
 
