@@ -1,5 +1,5 @@
 # Specialized x87 handlers for the common forms of compiled 387 code: FLD
-# and FST/FSTP m32fp/m64fp, FLD ST(i), FXCH, and FADD FMUL FSUB FSUBR with
+# and FST/FSTP m32fp/m64fp, FLD and FSTP m80fp, FLD ST(i), FXCH, and FADD FMUL FSUB FSUBR with
 # an m32fp/m64fp operand, ST(0), ST(i) and ST(i), ST(0) (and the P forms),
 # each with its operation and operand kind as constants.  A variant does
 # only the common case: no #NM and no pending exception, FCW with every
@@ -160,6 +160,42 @@ cdef inline int fst_m_fast(CPU* c, Insn* i, uint32_t kind, bint pop, handler_t s
         st_pop(c)
     return next_insn_reg(c, i)
 
+cdef inline bint x87_ready(CPU* c) noexcept nogil:
+    """x87_check passes (the m80 moves raise nothing that FCW could mask)."""
+    return (c.cr0 & (FPU_CR0_EM | CR0_TS)) == 0 and (c.fpu.fsw & SW_ES) == 0
+
+cdef inline int fld_m80_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
+    """FLD m80fp (h_fld_m): the value as it is (no IE, no DE for this
+    format), C1 clear."""
+    cdef uint8_t* p
+    if not x87_ready(c) or not st_empty(c, 7):
+        return slow(c, i)
+    p = x87_mem(c, i, c.tlb_r, 10)
+    if p == NULL:
+        return slow(c, i)
+    x87_note(c, i)
+    set_c1(c, 0)
+    st_push(c, f80(<uint32_t>(load_le(p + 8, 2) >> 15), <uint32_t>load_le(p + 8, 2) & 0x7FFF,
+                   load_le(p, 8)))
+    return next_insn_reg(c, i)
+
+cdef inline int fstp_m80_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
+    """FSTP m80fp (h_fst_m): ST(0) as it is, C1 clear, pop."""
+    cdef uint8_t* p
+    cdef F80 v
+    if not x87_ready(c) or st_empty(c, 0):
+        return slow(c, i)
+    p = x87_mem(c, i, c.tlb_w, 10)
+    if p == NULL:
+        return slow(c, i)
+    v = st_get(c, 0)
+    store_le(p, 8, v.sig)
+    store_le(p + 8, 2, v.se)
+    x87_note(c, i)
+    set_c1(c, 0)
+    st_pop(c)
+    return next_insn_reg(c, i)
+
 cdef inline int fld_sti_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
     """FLD ST(i) (h_fld_sti)."""
     cdef uint32_t k = i.modrm & 7
@@ -223,6 +259,8 @@ cdef int v_fst_m32(CPU* c, Insn* i) noexcept nogil: return fst_m_fast(c, i, K_M3
 cdef int v_fst_m64(CPU* c, Insn* i) noexcept nogil: return fst_m_fast(c, i, K_M64FP, False, h_fst_m)
 cdef int v_fstp_m32(CPU* c, Insn* i) noexcept nogil: return fst_m_fast(c, i, K_M32FP, True, h_fst_m)
 cdef int v_fstp_m64(CPU* c, Insn* i) noexcept nogil: return fst_m_fast(c, i, K_M64FP, True, h_fst_m)
+cdef int v_fld_m80(CPU* c, Insn* i) noexcept nogil: return fld_m80_fast(c, i, h_fld_m)
+cdef int v_fstp_m80(CPU* c, Insn* i) noexcept nogil: return fstp_m80_fast(c, i, h_fst_m)
 cdef int v_fld_sti(CPU* c, Insn* i) noexcept nogil: return fld_sti_fast(c, i, h_fld_sti)
 cdef int v_fxch(CPU* c, Insn* i) noexcept nogil: return fxch_fast(c, i, h_fxch)
 cdef int v_fadd_m32(CPU* c, Insn* i) noexcept nogil: return farith_m_fast(c, i, 0, K_M32FP, h_farith_m)
@@ -281,6 +319,8 @@ cdef void x87_specialize(Insn* i) noexcept nogil:
             v = v_fld_m32
         elif i.sub == K_M64FP:
             v = v_fld_m64
+        elif i.sub == K_M80FP:
+            v = v_fld_m80
     elif f == h_fst_m:
         if i.sub == K_M32FP:
             v = v_fst_m32
@@ -290,6 +330,8 @@ cdef void x87_specialize(Insn* i) noexcept nogil:
             v = v_fstp_m32
         elif i.sub == K_M64FP | ST_POP:
             v = v_fstp_m64
+        elif i.sub == K_M80FP | ST_POP:
+            v = v_fstp_m80
     elif f == h_fld_sti:
         v = v_fld_sti
     elif f == h_fxch:

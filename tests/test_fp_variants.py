@@ -166,14 +166,17 @@ ST_OPS = (0, 1, 4, 5)                     # FADD FMUL FSUB FSUBR: the variants' 
 
 
 def x87_variant_cases(rng, count):
-    """The variant forms twice each, on 0-8 pushed registers (stack faults
+    """The variant forms twice each (m80 sources: a double's bits and two
+    more bytes, any pattern), on 0-8 pushed registers (stack faults
     and overflow), under FNINIT's control word mostly."""
     cases = []
     for _ in range(count):
         fcw = rng.choice(X87_FCWS)
         wide = rng.random() < 0.5
         src = struct.pack("<Q", _normal(rng, 52, 11)) if wide else struct.pack("<I", _normal(rng, 23, 8))
-        kind = rng.randrange(6)
+        kind = rng.randrange(7)
+        if kind == 6:
+            src = struct.pack("<QH", rng.getrandbits(64), rng.getrandbits(16))
         pushes = rng.choice((0, 1, 2, 2, 2, 7, 8))
         if kind == 0:
             op = mem(0xDD if wide else 0xD9, 0)                                  # FLD m
@@ -183,6 +186,8 @@ def x87_variant_cases(rng, count):
             op = mem(0xDD if wide else 0xD9, rng.choice((2, 3)), DST)           # FST/FSTP m
         elif kind == 3:
             op = bytes([0xD9, rng.choice((0xC1, 0xC9, 0xC7, 0xCF))])             # FLD/FXCH ST(1|7)
+        elif kind == 6:
+            op = rng.choice((mem(0xDB, 5), mem(0xDB, 7, DST)))                  # FLD/FSTP m80
         else:
             op = bytes([rng.choice((0xD8, 0xDC, 0xDE)), 0xC1 | (rng.choice(ST_OPS) << 3)])
         cases.append(("%s fcw %04x pushes %d" % (op.hex(), fcw, pushes), program(op + op, pushes),
