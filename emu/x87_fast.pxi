@@ -86,8 +86,16 @@ cdef inline void fast_status(CPU* c, uint32_t sw) noexcept nogil:
     """PE (sticky) and C1 of a fast operation (x87_report, all masked)."""
     c.fpu.fsw = <uint16_t>((c.fpu.fsw & ~SW_C1) | sw)
 
-cdef inline uint8_t* x87_mem(CPU* c, Insn* i, TlbEntry* tlb, uint32_t size) noexcept nogil:
-    return tlb_host(tlb, mem_la(c, i), size)
+cdef inline uint8_t* x87_mem(CPU* c, Insn* i, TlbEntry* tlb, uint32_t size, uint64_t* ea) noexcept nogil:
+    """The host address of the memory operand if its page is in `tlb`, else
+    NULL; *ea its effective address (for x87_note_operand)."""
+    ea[0] = ea_of(c, i)
+    return tlb_host(tlb, lin_of(c, i.seg, ea[0]), size)
+
+cdef inline void note_mem(CPU* c, Insn* i, uint64_t ea) noexcept nogil:
+    """x87_note of a memory form, its effective address known."""
+    x87_note_insn(c, i)
+    x87_note_operand(c, i, ea)
 
 cdef inline bint bin_operand(uint8_t* p, uint32_t kind, F80* v) noexcept nogil:
     """A normal m32fp/m64fp at p, converted exactly (as normal_operand)."""
@@ -110,13 +118,14 @@ cdef inline bint bin_operand(uint8_t* p, uint32_t kind, F80* v) noexcept nogil:
 cdef inline int fld_m_fast(CPU* c, Insn* i, uint32_t kind, handler_t slow) noexcept nogil:
     """FLD m32fp/m64fp (h_fld_m)."""
     cdef uint8_t* p
+    cdef uint64_t ea
     cdef F80 v
     if not x87_fast_ok(c) or not st_empty(c, 7):
         return slow(c, i)
-    p = x87_mem(c, i, c.tlb_r, 8 if kind == K_M64FP else 4)
+    p = x87_mem(c, i, c.tlb_r, 8 if kind == K_M64FP else 4, &ea)
     if p == NULL or not bin_operand(p, kind, &v):
         return slow(c, i)
-    x87_note(c, i)
+    note_mem(c, i, ea)
     set_c1(c, 0)
     st_push(c, v)
     return next_insn_reg(c, i)
@@ -129,6 +138,7 @@ cdef inline int fst_m_fast(CPU* c, Insn* i, uint32_t kind, bint pop, handler_t s
     cdef int32_t bias = 1023 if kind == K_M64FP else 127
     cdef int32_t emax = 2047 if kind == K_M64FP else 255
     cdef uint8_t* p
+    cdef uint64_t ea
     cdef F80 v
     cdef int32_t te
     cdef uint64_t m, rem, half
@@ -139,7 +149,7 @@ cdef inline int fst_m_fast(CPU* c, Insn* i, uint32_t kind, bint pop, handler_t s
     te = <int32_t>f_exp(v) - BIAS + bias
     if not f_normal(v) or te < 1 or te > emax - 2:
         return slow(c, i)
-    p = x87_mem(c, i, c.tlb_w, 8 if kind == K_M64FP else 4)
+    p = x87_mem(c, i, c.tlb_w, 8 if kind == K_M64FP else 4, &ea)
     if p == NULL:
         return slow(c, i)
     rem = v.sig & (((<uint64_t>1) << shift) - 1)
@@ -154,7 +164,7 @@ cdef inline int fst_m_fast(CPU* c, Insn* i, uint32_t kind, bint pop, handler_t s
     m = ((<uint64_t>f_sign(v)) << (mbits + (11 if kind == K_M64FP else 8))
          | ((<uint64_t>te) << mbits) | (m & (((<uint64_t>1) << mbits) - 1)))
     store_le(p, 8 if kind == K_M64FP else 4, m)
-    x87_note(c, i)
+    note_mem(c, i, ea)
     fast_status(c, (X_PE if rem else 0) | (SW_C1 if inc else 0))
     if pop:
         st_pop(c)
@@ -168,12 +178,13 @@ cdef inline int fld_m80_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
     """FLD m80fp (h_fld_m): the value as it is (no IE, no DE for this
     format), C1 clear."""
     cdef uint8_t* p
+    cdef uint64_t ea
     if not x87_ready(c) or not st_empty(c, 7):
         return slow(c, i)
-    p = x87_mem(c, i, c.tlb_r, 10)
+    p = x87_mem(c, i, c.tlb_r, 10, &ea)
     if p == NULL:
         return slow(c, i)
-    x87_note(c, i)
+    note_mem(c, i, ea)
     set_c1(c, 0)
     st_push(c, f80(<uint32_t>(load_le(p + 8, 2) >> 15), <uint32_t>load_le(p + 8, 2) & 0x7FFF,
                    load_le(p, 8)))
@@ -182,16 +193,17 @@ cdef inline int fld_m80_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
 cdef inline int fstp_m80_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
     """FSTP m80fp (h_fst_m): ST(0) as it is, C1 clear, pop."""
     cdef uint8_t* p
+    cdef uint64_t ea
     cdef F80 v
     if not x87_ready(c) or st_empty(c, 0):
         return slow(c, i)
-    p = x87_mem(c, i, c.tlb_w, 10)
+    p = x87_mem(c, i, c.tlb_w, 10, &ea)
     if p == NULL:
         return slow(c, i)
     v = st_get(c, 0)
     store_le(p, 8, v.sig)
     store_le(p + 8, 2, v.se)
-    x87_note(c, i)
+    note_mem(c, i, ea)
     set_c1(c, 0)
     st_pop(c)
     return next_insn_reg(c, i)
@@ -201,7 +213,7 @@ cdef inline int fld_sti_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
     cdef uint32_t k = i.modrm & 7
     if not x87_fast_ok(c) or st_empty(c, k) or not st_empty(c, 7):
         return slow(c, i)
-    x87_note(c, i)
+    x87_note_insn(c, i)
     set_c1(c, 0)
     st_push(c, st_get(c, k))
     return next_insn_reg(c, i)
@@ -212,7 +224,7 @@ cdef inline int fxch_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
     cdef F80 a, b
     if not x87_fast_ok(c) or st_empty(c, 0) or st_empty(c, k):
         return slow(c, i)
-    x87_note(c, i)
+    x87_note_insn(c, i)
     set_c1(c, 0)
     a = st_get(c, 0)
     b = st_get(c, k)
@@ -223,15 +235,16 @@ cdef inline int fxch_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
 cdef inline int farith_m_fast(CPU* c, Insn* i, uint32_t op, uint32_t kind, handler_t slow) noexcept nogil:
     """ST(0) = ST(0) op m32fp/m64fp (h_farith_m)."""
     cdef uint8_t* p
+    cdef uint64_t ea
     cdef F80 y, r
     cdef uint32_t sw
     if not x87_fast_ok(c) or st_empty(c, 0):
         return slow(c, i)
-    p = x87_mem(c, i, c.tlb_r, 8 if kind == K_M64FP else 4)
+    p = x87_mem(c, i, c.tlb_r, 8 if kind == K_M64FP else 4, &ea)
     if p == NULL or not bin_operand(p, kind, &y) or not f_normal(st_get(c, 0)) \
             or not fast_op(op, st_get(c, 0), y, &r, &sw):
         return slow(c, i)
-    x87_note(c, i)
+    note_mem(c, i, ea)
     fast_status(c, sw)
     st_set(c, 0, r)
     return next_insn_reg(c, i)
@@ -245,7 +258,7 @@ cdef inline int farith_st_fast(CPU* c, Insn* i, uint32_t op, bint to_sti, bint p
     if not x87_fast_ok(c) or st_empty(c, 0) or st_empty(c, k) or not f_normal(st_get(c, 0)) \
             or not f_normal(st_get(c, k)) or not fast_op(op, st_get(c, 0), st_get(c, k), &r, &sw):
         return slow(c, i)
-    x87_note(c, i)
+    x87_note_insn(c, i)
     fast_status(c, sw)
     st_set(c, k if to_sti else 0, r)
     if pop:
