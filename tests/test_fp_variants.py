@@ -25,8 +25,8 @@ from emu.fuzz.sse_cases import encode, fp_rows
 
 from test_sse_fast_path import HOST, _vec, host  # noqa: F401
 from test_sse_fp import check_against_host
-from x87_oracle import DST, Emu, Host, data_block, host_available, mem, outcome, program
-from test_fast_paths_fp import _normal, _normal80, _st0
+from x87_oracle import DST, data_block, differences, host_available, mem, program
+from test_fast_paths_fp import _normal80, _st0, binary_source, x87  # noqa: F401
 
 needs_host = pytest.mark.skipif(not HOST[0], reason="host oracle: " + HOST[1])
 needs_x87_host = pytest.mark.skipif(not host_available(), reason="needs an x86-64 Linux host with gcc")
@@ -172,8 +172,7 @@ def x87_variant_cases(rng, count):
     cases = []
     for _ in range(count):
         fcw = rng.choice(X87_FCWS)
-        wide = rng.random() < 0.5
-        src = struct.pack("<Q", _normal(rng, 52, 11)) if wide else struct.pack("<I", _normal(rng, 23, 8))
+        wide, src = binary_source(rng)
         kind = rng.randrange(7)
         if kind == 6:
             src = struct.pack("<QH", rng.getrandbits(64), rng.getrandbits(16))
@@ -195,23 +194,11 @@ def x87_variant_cases(rng, count):
     return cases
 
 
-@pytest.fixture(scope="module")
-def x87():
-    h = Host()
-    yield h, Emu()
-    h.close()
-
-
 @needs_x87_host
-def test_x87_variants_match_the_host(x87):
+def test_x87_variants_match_the_host(x87):  # noqa: F811
     host_cpu, emu = x87
     cases = x87_variant_cases(random.Random(0x87F), 3000)
-    bad = []
-    for (name, _, _), x, y in zip(cases, host_cpu.run([c[1:] for c in cases]),
-                                  emu.run([c[1:] for c in cases])):
-        ox, oy = outcome(x), outcome(y)
-        if ox != oy:
-            bad.append((name, {k: (ox[k], oy[k]) for k in ox if ox[k] != oy[k]}))
+    bad = [(name, d) for (name, _, _), d in differences(host_cpu, emu, cases)]
     assert not bad, "%d of %d differ, first: %r" % (len(bad), len(cases), bad[:3])
 
 
