@@ -373,8 +373,9 @@ PV_FORMAT(d, D, uint64_t, double, pv_f64, pv_b64, 53, sqrt, nearbyint)
  * pv_fast_arith: d = d op s in the lanes of `shape` (0 PS, 1 PD, 2 SS, 3 SD;
  * scalar shapes keep d's other lanes and read only s's low lane) when every
  * operand lane is a zero or a normal and every result lane a normal above
- * the smallest (see PV_FAST: then no flag can be raised and the host's
- * result is exact); else 0 and d unchanged (the caller runs the full
+ * the smallest or an exact zero (a sum or difference, a product with a zero
+ * factor, a zero dividend, the root of a zero: see PV_FAST, then no flag
+ * can be raised and the host's result is exact); else 0 and d unchanged (the caller runs the full
  * instruction).  The tests are the host's packed compares: NaNs compare
  * false, denormals below the smallest normal (no host DAZ). */
 #if defined(__SSE2_MATH__)
@@ -399,7 +400,14 @@ static inline int pv_fast_##T(int op, int scalar, void *d, const void *s, int la
     default: z = _mm_sqrt_##T(y); break;                                                   \
     }                                                                                      \
     V ax = _mm_and_##T(x, abs), ay = _mm_and_##T(y, abs), az = _mm_and_##T(z, abs);        \
-    V ok = _mm_and_##T(_mm_cmpgt_##T(az, mn), _mm_cmple_##T(az, mx));                      \
+    V ok = _mm_and_##T(_mm_cmpgt_##T(az, mn), _mm_cmple_##T(az, mx)), exact0;              \
+    switch (op) {                  /* when a zero result is exact (no UE, no PE) */        \
+    case PV_ADD: case PV_SUB: exact0 = _mm_cmpeq_##T(zero, zero); break;                   \
+    case PV_MUL: exact0 = _mm_or_##T(_mm_cmpeq_##T(ax, zero), _mm_cmpeq_##T(ay, zero)); break; \
+    case PV_DIV: exact0 = _mm_cmpeq_##T(ax, zero); break;                                 \
+    default: exact0 = _mm_cmpeq_##T(ay, zero); break;                                     \
+    }                                                                                      \
+    ok = _mm_or_##T(ok, _mm_and_##T(_mm_cmpeq_##T(az, zero), exact0));                     \
     ok = _mm_and_##T(ok, _mm_or_##T(_mm_and_##T(_mm_cmpge_##T(ay, mn), _mm_cmple_##T(ay, mx)), \
                                     _mm_cmpeq_##T(ay, zero)));                             \
     if (op != PV_SQRT)                                                                     \
