@@ -371,13 +371,16 @@ PV_FORMAT(d, D, uint64_t, double, pv_f64, pv_b64, 53, sqrt, nearbyint)
  * nearest) and the host computes in round to nearest without DAZ or FTZ
  * (as it does between instructions: pv_fp_end restores its mode).
  * pv_fast_arith: d = d op s in the lanes of `shape` (0 PS, 1 PD, 2 SS, 3 SD;
- * scalar shapes keep d's other lanes and read only s's low lane) when every
- * operand lane is a zero or a normal and every result lane a normal above
- * the smallest or an exact zero (a sum or difference, a product with a zero
- * factor, a zero dividend, the root of a zero: see PV_FAST, then no flag
- * can be raised and the host's result is exact); else 0 and d unchanged (the caller runs the full
- * instruction).  The tests are the host's packed compares: NaNs compare
- * false, denormals below the smallest normal (no host DAZ). */
+ * scalar shapes keep d's other lanes and read only s's low lane) when no
+ * operand lane is a denormal and every result lane is a normal above the
+ * smallest or an exact zero (a sum or difference, a product with a zero
+ * factor, a zero dividend, the root of a zero): see PV_FAST, then no flag
+ * can be raised and the host's result is exact.  Else 0, d unchanged, and
+ * the caller runs the full instruction.  An infinite or NaN operand needs
+ * no test of its own: no such lane has a normal result, nor an exact zero
+ * one but 0 / inf, which raises nothing.  The tests are the host's packed
+ * compares: NaNs compare false, denormals below the smallest normal (no
+ * host DAZ). */
 #if defined(__SSE2_MATH__)
 #include <emmintrin.h>
 #include <float.h>
@@ -400,21 +403,21 @@ static inline int pv_fast_##T(int op, int scalar, void *d, const void *s, int la
     default: z = _mm_sqrt_##T(y); break;                                                   \
     }                                                                                      \
     V ax = _mm_and_##T(x, abs), ay = _mm_and_##T(y, abs), az = _mm_and_##T(z, abs);        \
-    V ok = _mm_and_##T(_mm_cmpgt_##T(az, mn), _mm_cmple_##T(az, mx)), exact0;              \
-    switch (op) {                  /* when a zero result is exact (no UE, no PE) */        \
-    case PV_ADD: case PV_SUB: exact0 = _mm_cmpeq_##T(zero, zero); break;                   \
-    case PV_MUL: exact0 = _mm_or_##T(_mm_cmpeq_##T(ax, zero), _mm_cmpeq_##T(ay, zero)); break; \
-    case PV_DIV: exact0 = _mm_cmpeq_##T(ax, zero); break;                                 \
-    default: exact0 = _mm_cmpeq_##T(ay, zero); break;                                     \
-    }                                                                                      \
-    ok = _mm_or_##T(ok, _mm_and_##T(_mm_cmpeq_##T(az, zero), exact0));                     \
-    ok = _mm_and_##T(ok, _mm_or_##T(_mm_and_##T(_mm_cmpge_##T(ay, mn), _mm_cmple_##T(ay, mx)), \
-                                    _mm_cmpeq_##T(ay, zero)));                             \
+    /* operands: no denormal (an infinity or NaN gives no normal result) */               \
+    V opok = _mm_or_##T(_mm_cmpge_##T(ay, mn), _mm_cmpeq_##T(ay, zero)), exact0;           \
     if (op != PV_SQRT)                                                                     \
-        ok = _mm_and_##T(ok, _mm_or_##T(_mm_and_##T(_mm_cmpge_##T(ax, mn),                 \
-                                                    _mm_cmple_##T(ax, mx)),                \
-                                        _mm_cmpeq_##T(ax, zero)));                         \
-    if ((_mm_movemask_##T(ok) & lanes) != lanes) return 0;                                 \
+        opok = _mm_and_##T(opok, _mm_or_##T(_mm_cmpge_##T(ax, mn), _mm_cmpeq_##T(ax, zero))); \
+    V res = _mm_and_##T(_mm_cmpgt_##T(az, mn), _mm_cmple_##T(az, mx));                     \
+    if ((_mm_movemask_##T(_mm_and_##T(res, opok)) & lanes) != lanes) {                     \
+        switch (op) {              /* the lanes whose zero result is exact (no UE, PE) */  \
+        case PV_ADD: case PV_SUB: exact0 = _mm_cmpeq_##T(zero, zero); break;               \
+        case PV_MUL: exact0 = _mm_or_##T(_mm_cmpeq_##T(ax, zero), _mm_cmpeq_##T(ay, zero)); break; \
+        case PV_DIV: exact0 = _mm_cmpeq_##T(ax, zero); break;                             \
+        default: exact0 = _mm_cmpeq_##T(ay, zero); break;                                 \
+        }                                                                                  \
+        res = _mm_or_##T(res, _mm_and_##T(_mm_cmpeq_##T(az, zero), exact0));               \
+        if ((_mm_movemask_##T(_mm_and_##T(res, opok)) & lanes) != lanes) return 0;         \
+    }                                                                                      \
     if (scalar) STORES(d, z); else STORE(d, z);                                            \
     return 1;                                                                              \
 }

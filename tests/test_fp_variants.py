@@ -274,3 +274,24 @@ def test_x87_double_rounding_through_the_stack():
         q64, e64 = _round(fx[0] * fy[0], fx[1] * fy[1], 64)
         q53, e53 = _round(q64 << max(0, e64), 1 << max(0, -e64), 53)
         assert got == q53 * 2.0 ** e53
+
+
+def _xmm(*lanes):
+    return int.from_bytes(struct.pack("<%dd" % len(lanes), *lanes), "little")
+
+
+@pytest.mark.parametrize("code, a, b, want", [
+    ("660f59c1", (1.5, 0.0), (0.0, -2.0), (0.0, -0.0)),          # mulpd: zero factors
+    ("f20f5ec1", (0.0, 7.0), (float("inf"), 1.0), (0.0, 7.0)),   # divsd 0 / inf
+    ("f20f5cc1", (2.5, 7.0), (2.5, 1.0), (0.0, 7.0)),            # subsd x - x = +0
+    ("f20f51c1", (1.0, 7.0), (-0.0, 1.0), (-0.0, 7.0)),          # sqrtsd -0
+], ids=["mulpd", "divsd", "subsd", "sqrtsd"])
+def test_exact_zero_results_raise_nothing(code, a, b, want):
+    """Exact zeros stay on the fast path: the result with its sign, MXCSR
+    as it was (PE set, nothing else)."""
+    m = _machine()
+    m.reg_write("xmm0", _xmm(*a))
+    m.reg_write("xmm1", _xmm(*b))
+    assert _run(m, bytes.fromhex(code), 1).reason == "count"
+    assert m.reg_read("xmm0") == _xmm(*want)
+    assert m.reg_read("mxcsr") == 0x1FA0
