@@ -64,9 +64,11 @@ include "cpumodels.pxi"
 include "softfloat.pxi"
 include "x87.pxi"
 include "x87trans.pxi"
+include "x87_fast.pxi"
 include "simd.pxi"
 include "fxsave.pxi"
 include "sse_fp.pxi"
+include "sse_fast.pxi"
 include "memorder.pxi"
 include "simd_int.pxi"
 include "decode.pxi"
@@ -79,6 +81,8 @@ init_parity()
 init_opmap()
 init_x87_trans()
 init_variants()
+init_sse_fast()
+init_x87_fast()
 
 # ---------------------------------------------------------------- run loop
 

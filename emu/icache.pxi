@@ -243,6 +243,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             i.self_n = 1                   # its target is rip: the block's start (below)
             selfs = True
         specialize(c, i)
+        sse_specialize(i)                  # the SSE variants (sse_fast.pxi)
+        x87_specialize(i)                  # the x87 variants (x87_fast.pxi)
         if call and not canonical((rip + i.imm) & i.imm2):   # (never a followed one)
             i.fn = h_call_rel              # which faults before the push
         if prev != NULL and not hooked:

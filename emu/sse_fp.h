@@ -366,6 +366,132 @@ static inline UT pv_##p##_round(pv_fp *f, UT a, int no_pe)                      
 PV_FORMAT(s, S, uint32_t, float, pv_f32, pv_b32, 24, sqrtf, nearbyintf)
 PV_FORMAT(d, D, uint64_t, double, pv_f64, pv_b64, 53, sqrt, nearbyint)
 
+/* ---- the fast path of the specialized handlers (sse_fast.pxi) ----
+ * pv_fast_ok: the guest's MXCSR allows the fast path (PV_FAST, round to
+ * nearest) and the host computes in round to nearest without DAZ or FTZ
+ * (as it does between instructions: pv_fp_end restores its mode).
+ * pv_fast_arith: d = d op s in the lanes of `shape` (0 PS, 1 PD, 2 SS, 3 SD;
+ * scalar shapes keep d's other lanes and read only s's low lane) when no
+ * operand lane is a denormal and every result lane is a normal above the
+ * smallest or an exact zero (a sum or difference, a product with a zero
+ * factor, a zero dividend, the root of a zero): see PV_FAST, then no flag
+ * can be raised and the host's result is exact.  Else 0, d unchanged, and
+ * the caller runs the full instruction.  An infinite or NaN operand needs
+ * no test of its own: no such lane has a normal result, nor an exact zero
+ * one but 0 / inf, which raises nothing.  The tests are the host's packed
+ * compares: NaNs compare false, denormals below the smallest normal (no
+ * host DAZ). */
+#if defined(__SSE2_MATH__)
+#include <emmintrin.h>
+#include <float.h>
+
+static inline int pv_fast_ok(uint32_t mxcsr)
+{
+    return (mxcsr & (PV_FAST | 0x6000u)) == PV_FAST && (_mm_getcsr() & 0xE040u) == 0;
+}
+
+#define PV_FAST_SHAPE(T, V, CAST, ABS, MIN, MAX, LOAD, LOADS, STORE, STORES)                 \
+static inline int pv_fast_##T(int op, int scalar, void *d, const void *s, int lanes)       \
+{                                                                                          \
+    V x = scalar ? LOADS(d) : LOAD(d), y = scalar ? LOADS(s) : LOAD(s), z;                 \
+    const V abs = CAST(ABS), mn = MIN, mx = MAX, zero = _mm_setzero_##T();                 \
+    switch (op) {                                                                          \
+    case PV_ADD: z = _mm_add_##T(x, y); break;                                             \
+    case PV_SUB: z = _mm_sub_##T(x, y); break;                                             \
+    case PV_MUL: z = _mm_mul_##T(x, y); break;                                             \
+    case PV_DIV: z = _mm_div_##T(x, y); break;                                             \
+    default: z = _mm_sqrt_##T(y); break;                                                   \
+    }                                                                                      \
+    V ax = _mm_and_##T(x, abs), ay = _mm_and_##T(y, abs), az = _mm_and_##T(z, abs);        \
+    /* operands: no denormal (an infinity or NaN gives no normal result) */               \
+    V opok = _mm_or_##T(_mm_cmpge_##T(ay, mn), _mm_cmpeq_##T(ay, zero)), exact0;           \
+    if (op != PV_SQRT)                                                                     \
+        opok = _mm_and_##T(opok, _mm_or_##T(_mm_cmpge_##T(ax, mn), _mm_cmpeq_##T(ax, zero))); \
+    V res = _mm_and_##T(_mm_cmpgt_##T(az, mn), _mm_cmple_##T(az, mx));                     \
+    if ((_mm_movemask_##T(_mm_and_##T(res, opok)) & lanes) != lanes) {                     \
+        switch (op) {              /* the lanes whose zero result is exact (no UE, PE) */  \
+        case PV_ADD: case PV_SUB: exact0 = _mm_cmpeq_##T(zero, zero); break;               \
+        case PV_MUL: exact0 = _mm_or_##T(_mm_cmpeq_##T(ax, zero), _mm_cmpeq_##T(ay, zero)); break; \
+        case PV_DIV: exact0 = _mm_cmpeq_##T(ax, zero); break;                             \
+        default: exact0 = _mm_cmpeq_##T(ay, zero); break;                                 \
+        }                                                                                  \
+        res = _mm_or_##T(res, _mm_and_##T(_mm_cmpeq_##T(az, zero), exact0));               \
+        if ((_mm_movemask_##T(_mm_and_##T(res, opok)) & lanes) != lanes) return 0;         \
+    }                                                                                      \
+    if (scalar) STORES(d, z); else STORE(d, z);                                            \
+    return 1;                                                                              \
+}
+
+static inline __m128 pv_ld_ss(const void *p) { float f; memcpy(&f, p, 4); return _mm_set_ss(f); }
+static inline __m128d pv_ld_sd(const void *p) { double f; memcpy(&f, p, 8); return _mm_set_sd(f); }
+static inline __m128 pv_ld_ps(const void *p) { return _mm_loadu_ps((const float *)p); }
+static inline __m128d pv_ld_pd(const void *p) { return _mm_loadu_pd((const double *)p); }
+static inline void pv_st_ss(void *p, __m128 v) { float f = _mm_cvtss_f32(v); memcpy(p, &f, 4); }
+static inline void pv_st_sd(void *p, __m128d v) { double f = _mm_cvtsd_f64(v); memcpy(p, &f, 8); }
+static inline void pv_st_ps(void *p, __m128 v) { _mm_storeu_ps((float *)p, v); }
+static inline void pv_st_pd(void *p, __m128d v) { _mm_storeu_pd((double *)p, v); }
+
+PV_FAST_SHAPE(ps, __m128, _mm_castsi128_ps, _mm_set1_epi32(0x7FFFFFFF), _mm_set1_ps(FLT_MIN),
+              _mm_set1_ps(FLT_MAX), pv_ld_ps, pv_ld_ss, pv_st_ps, pv_st_ss)
+PV_FAST_SHAPE(pd, __m128d, _mm_castsi128_pd, _mm_set1_epi64x(0x7FFFFFFFFFFFFFFFll),
+              _mm_set1_pd(DBL_MIN), _mm_set1_pd(DBL_MAX), pv_ld_pd, pv_ld_sd, pv_st_pd, pv_st_sd)
+
+static inline int pv_fast_arith(int op, int shape, void *d, const void *s)
+{
+    switch (shape) {
+    case 0: return pv_fast_ps(op, 0, d, s, 0xF);
+    case 1: return pv_fast_pd(op, 0, d, s, 0x3);
+    case 2: return pv_fast_ps(op, 1, d, s, 0x1);
+    default: return pv_fast_pd(op, 1, d, s, 0x1);
+    }
+}
+
+/* CVTSD2SS (to_single) / CVTSS2SD of the low lane of s into d's low lane
+ * when the source is a zero or a normal and, narrowing, the result a normal
+ * above the smallest single (then exact but for PE, which the fast path has
+ * set already; widening is always exact).  Else 0, d unchanged. */
+static inline int pv_fast_cvt(int to_single, void *d, const void *s)
+{
+    if (to_single) {
+        double x;
+        memcpy(&x, s, 8);
+        float r = (float)x, ar = fabsf(r);
+        double ax = fabs(x);
+        if (!(ax == 0 || (ax >= DBL_MIN && ar > FLT_MIN && ar <= FLT_MAX))) return 0;
+        memcpy(d, &r, 4);
+    } else {
+        float x;
+        memcpy(&x, s, 4);
+        float ax = fabsf(x);
+        if (!(ax == 0 || (ax >= FLT_MIN && ax <= FLT_MAX))) return 0;
+        double r = x;
+        memcpy(d, &r, 8);
+    }
+    return 1;
+}
+
+/* CVTSI2SS/SD of an integer: the host's conversion, exact in the guest's
+ * rounding to nearest (an int32 to a double is always exact). */
+static inline void pv_fast_i2f(int dbl, int64_t x, void *d)
+{
+    if (dbl) { double r = (double)x; memcpy(d, &r, 8); }
+    else { float r = (float)x; memcpy(d, &r, 4); }
+}
+#else
+static inline int pv_fast_ok(uint32_t mxcsr) { (void)mxcsr; return 0; }   /* x87 host: full path */
+static inline int pv_fast_arith(int op, int shape, void *d, const void *s)
+{
+    (void)op; (void)shape; (void)d; (void)s;
+    return 0;
+}
+static inline int pv_fast_cvt(int to_single, void *d, const void *s)
+{
+    (void)to_single; (void)d; (void)s;
+    return 0;
+}
+static inline void pv_fast_i2f(int dbl, int64_t x, void *d) { (void)dbl; (void)x; (void)d; }
+#endif
+
 /* ---- conversions ---- */
 
 static inline uint64_t pv_s_to_d(pv_fp *f, uint32_t a)

@@ -129,12 +129,19 @@ cdef inline int x87_check(CPU* c, bint waits) noexcept nogil:
 cdef inline void x87_note(CPU* c, Insn* i) noexcept nogil:
     """A non-control instruction: remember it (FIP, FCS, FOP) and its
     memory operand (FDP, FDS)."""
+    x87_note_insn(c, i)
+    if i.mod != 3:
+        x87_note_operand(c, i, ea_of(c, i))
+
+cdef inline void x87_note_insn(CPU* c, Insn* i) noexcept nogil:
     c.fpu.fip = (c.r[R_BASE] + i.off) & c.ipmask
     c.fpu.fcs = c.sel[S_CS]
     c.fpu.fop = <uint16_t>(((i.opcode & 7) << 8) | i.modrm)
-    if i.mod != 3:
-        c.fpu.fdp = ea_of(c, i)
-        c.fpu.fds = c.sel[i.seg if i.seg < 6 else S_DS]
+
+cdef inline void x87_note_operand(CPU* c, Insn* i, uint64_t ea) noexcept nogil:
+    """The memory operand at effective address ea."""
+    c.fpu.fdp = ea
+    c.fpu.fds = c.sel[i.seg if i.seg < 6 else S_DS]
 
 cdef inline void env_init(CPU* c, FEnv* f) noexcept nogil:
     cdef uint32_t pc = (c.fpu.fcw >> 8) & 3

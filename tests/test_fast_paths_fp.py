@@ -21,7 +21,7 @@ import struct
 
 import pytest
 
-from x87_oracle import Host, Emu, host_available, program, data_block, mem, outcome, DST
+from x87_oracle import Host, Emu, host_available, program, data_block, mem, differences, DST
 from test_simd_int import STRING_OPS, string_case, check_cases, needs_cpu, oracle  # noqa: F401
 
 J = 1 << 63
@@ -55,12 +55,17 @@ def _st0(rng):
     return (rng.getrandbits(1) << 79) | (e << 64) | sig
 
 
+def binary_source(rng):
+    """(wide, bytes): an m64fp (wide) or m32fp operand, as _normal draws."""
+    wide = rng.random() < 0.5
+    return wide, struct.pack("<Q", _normal(rng, 52, 11)) if wide else struct.pack("<I", _normal(rng, 23, 8))
+
+
 def x87_cases(rng, count):
     cases = []
     for _ in range(count):
         fcw = rng.choice(FCWS)
-        wide = rng.random() < 0.5
-        src = struct.pack("<Q", _normal(rng, 52, 11)) if wide else struct.pack("<I", _normal(rng, 23, 8))
+        wide, src = binary_source(rng)
         kind = rng.randrange(4)
         if kind == 0:                   # FLD m32fp/m64fp
             op, pushes = mem(0xDD if wide else 0xD9, 0), rng.choice((1, 2))
@@ -100,13 +105,8 @@ def x87():
 def test_x87_memory_operands_and_arithmetic_on_normals(x87, seed):
     host, emu = x87
     cases = x87_cases(random.Random(9100 + seed), 1500)
-    bad = []
-    for (name, code, data), x, y in zip(cases, host.run([c[1:] for c in cases]),
-                                        emu.run([c[1:] for c in cases])):
-        ox, oy = outcome(x), outcome(y)
-        if ox != oy:
-            bad.append((name, data[32:42].hex(), data[16:26].hex(), data[0x30:0x38].hex(),
-                        {k: (ox[k], oy[k]) for k in ox if ox[k] != oy[k]}))
+    bad = [(name, data[32:42].hex(), data[16:26].hex(), data[0x30:0x38].hex(), d)
+           for (name, code, data), d in differences(host, emu, cases)]
     assert not bad, "%d of %d differ, first: %r" % (len(bad), len(cases), bad[:3])
 
 

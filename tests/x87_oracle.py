@@ -115,3 +115,14 @@ def outcome(d: bytes, flags: bool = False):
     if flags:
         r["eflags"] = hex(int.from_bytes(d[8:16], "little") & 0x8D5)
     return r
+
+
+def differences(host, emu, cases):
+    """(case, {field: (host's, emu's)}) of the (name, code, data) cases whose
+    outcomes differ between the two runners."""
+    out = []
+    for case, x, y in zip(cases, host.run([c[1:] for c in cases]), emu.run([c[1:] for c in cases])):
+        ox, oy = outcome(x), outcome(y)
+        if ox != oy:
+            out.append((case, {k: (ox[k], oy[k]) for k in ox if ox[k] != oy[k]}))
+    return out
