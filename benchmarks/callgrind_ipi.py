@@ -2,7 +2,8 @@
 
 Deterministic where wall-clock time is not (a shared, loaded machine): each
 program runs once under valgrind's callgrind, collecting only inside the
-core's run loop (cpu_run and what it calls), so loading, Python and
+core's run loop (cpu_run and what it calls; `*cpu_run*`: link-time
+optimization names it cpu_run.lto_priv.0), so loading, Python and
 valgrind's start-up are not counted.  Needs valgrind and a built core.
 
     python benchmarks/callgrind_ipi.py                # workload + suite (-O2), both widths
@@ -103,7 +104,7 @@ def measure(name: str, width: int) -> float:
             [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         p = subprocess.run(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-             "--toggle-collect=*cpu_run", sys.executable, __file__, "--child", name, str(width)],
+             "--toggle-collect=*cpu_run*", sys.executable, __file__, "--child", name, str(width)],
             capture_output=True, text=True, env=env)
         guest = re.search(r"GUEST_INSNS (\d+)", p.stdout)
         if p.returncode or guest is None:
