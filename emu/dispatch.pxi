@@ -152,17 +152,26 @@ cdef inline int chain_rel(CPU* c, Insn* i, uint64_t target) noexcept nogil:
 cdef inline Insn** first_of(Insn* i) noexcept nogil:
     return <Insn**>&i.disp
 
+cdef inline bint may_chain(CPU* c, uint64_t n, uint32_t length) noexcept nogil:
+    """May a block of `length` instructions be entered by chaining, n
+    instructions retired before it?  (n + length <= chain_stop <= next_event:
+    it ends before next_event.)"""
+    return n + length <= c.chain_stop and (likely(c.pv_vcpu == NULL) or not upcall_due(c))
+
+cdef inline int enter_chained(CPU* c, uint64_t n, Insn* first) noexcept nogil:
+    """Run the block whose first entry is `first`, n instructions retired
+    before it (may_chain said yes; R_BASE is its start)."""
+    c.icount = n
+    c.blocks_chained += 1
+    poison_cur(c, first)
+    return first.fn(c, first)
+
 cdef inline int chain_self(CPU* c, Insn* i) noexcept nogil:
     """chain() for a branch back to its own block's start (above): no
     lookup, only chain_on's other tests."""
     cdef uint64_t n = c.icount + i.idx + 1
-    if likely(n + i.self_n <= c.chain_stop
-              and (likely(c.pv_vcpu == NULL) or not upcall_due(c))):
-        c.icount = n
-        c.blocks_chained += 1
-        i = first_of(i)[0]
-        poison_cur(c, i)
-        return i.fn(c, i)
+    if likely(may_chain(c, n, i.self_n)):
+        return enter_chained(c, n, first_of(i)[0])
     return chain_on(c, i, c.r[R_BASE], i.idx + 1, True, False)   # (not its link: it has none)
 
 cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch,
@@ -186,15 +195,9 @@ cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bin
     else:
         b = c.jcache[target & (JC_SIZE - 1)]
         hit = starts_at(c, b, target)
-    # (n + b.n <= chain_stop <= next_event: the block starts before next_event)
-    if likely(hit and n + b.n <= c.chain_stop
-              and (likely(c.pv_vcpu == NULL) or not upcall_due(c))):
-        c.icount = n
-        c.blocks_chained += 1
+    if likely(hit and may_chain(c, n, b.n)):
         c.r[R_BASE] = target
-        i = b.insns
-        poison_cur(c, i)
-        return i.fn(c, i)
+        return enter_chained(c, n, b.insns)
     c.cur = i
     if not branch:
         return RC_DONE      # (a non-canonical target faults at its fetch)
