@@ -1,7 +1,8 @@
 # Saving and restoring the x87/SSE state: FXSAVE/FXRSTOR (the 32-bit format
-# and the REX.W 64-bit format), XSAVE/XSAVEOPT/XSAVEC/XRSTOR for the x87 (0)
-# and SSE (1) components, XGETBV/XSETBV, and the memory image both share
-# (also what Machine.fpu_image/set_fpu_image and the fuzz oracles use).
+# and the REX.W 64-bit format), XSAVE/XSAVEOPT/XSAVEC/XRSTOR for the x87 (0),
+# SSE (1) and, on CPU models with PKU, PKRU (9) components, XGETBV/XSETBV,
+# and the memory image both share (also what Machine.fpu_image/set_fpu_image
+# and the fuzz oracles use).
 #
 # The legacy region (512 bytes): FCW 0, FSW 2, abridged FTW 4, FOP 6, FIP 8,
 # FCS 12 | FDP 16, FDS 20 (32-bit format) or FIP 8, FDP 16 (64-bit format),
@@ -10,8 +11,14 @@
 cdef enum:
     XCR0_X87 = 1
     XCR0_SSE = 2
-    XCR0_SUPPORTED = 3          # the components this CPU can enable
-    XSAVE_SIZE = 576            # legacy region + header: all our components
+    XCR0_PKRU = 0x200
+    XSAVE_SIZE = 576            # legacy region + header: x87 and SSE
+    # PKRU's 8 bytes (PKRU, then 4 reserved): in the standard form at the
+    # offset CPUID leaf 0xD sub-leaf 9 gives (Intel's and QEMU's, after the
+    # AVX and AVX-512 components this CPU does not have); in the compacted
+    # form right after the header, being the only extended component
+    PKRU_OFFSET = 2688
+    PKRU_SIZE = 8
     FX_X87 = 1                  # fx_store/fx_load: which parts
     FX_SSE = 2
     FX_MXCSR = 4
@@ -228,7 +235,7 @@ cdef int h_xsave(CPU* c, Insn* i) noexcept nogil:
     """XSAVE and XSAVEOPT (0F AE /4, /6; sub 1 = XSAVEOPT) and XSAVEC
     (0F C7 /4, sub 2), standard or compacted form, 64-byte aligned.  Every
     component counts as in use (XINUSE = all ones): XSAVEOPT then writes what
-    XSAVE writes."""
+    XSAVE writes.  Nothing is written if any of it would fault."""
     c.cur = i
     cdef uint8_t buf[XSAVE_SIZE]
     cdef uint64_t la, m, bv
@@ -236,12 +243,14 @@ cdef int h_xsave(CPU* c, Insn* i) noexcept nogil:
     cdef bint compact = i.sub == 2
     if xsave_ok(c) or simd_la(c, i, 64, &la):
         return RC_FAULT
+    m = rfbm(c)
     for k in range(512, XSAVE_SIZE, 8):          # the header is written in any case
         if check_wr(c, (la + k) & c.lamask, 8):
             return RC_FAULT
+    if (m & XCR0_PKRU) and check_wr(c, (la + pkru_offset(compact)) & c.lamask, PKRU_SIZE):
+        return RC_FAULT
     if rd_block(c, (la + 512) & c.lamask, buf + 512, 64):
         return RC_FAULT
-    m = rfbm(c)
     fx_store(c, buf, xparts(m), (i.rex & 8) != 0, nxmm(c))
     bv = get64(buf + 512)
     if compact:
@@ -249,20 +258,23 @@ cdef int h_xsave(CPU* c, Insn* i) noexcept nogil:
         put64(buf + 512, m)
         put64(buf + 520, m | (<uint64_t>1 << 63))
     else:
-        put64(buf + 512, (bv & ~c.fpu.xcr0) | m)
+        put64(buf + 512, bv | m)                 # XSTATE_BV[i] = XINUSE[i] for i in RFBM, others kept
     if fx_write(c, la, buf, xparts(m), nxmm(c)):
         return RC_FAULT
     for k in range(512, XSAVE_SIZE, 8):
         wr(c, (la + k) & c.lamask, 8, get64(buf + k))
+    if m & XCR0_PKRU:
+        wr(c, (la + pkru_offset(compact)) & c.lamask, PKRU_SIZE, c.pkru)
     return next_insn(c, i)
 
 cdef int h_xrstor(CPU* c, Insn* i) noexcept nogil:
     """XRSTOR (0F AE /5), standard or compacted form: header and MXCSR
     checks (#GP(0)), then each requested component loaded from memory or,
-    when its XSTATE_BV bit is clear, put in its initial state."""
+    when its XSTATE_BV bit is clear, put in its initial state (PKRU's is 0).
+    Nothing changes if a read faults."""
     c.cur = i
     cdef uint8_t buf[XSAVE_SIZE]
-    cdef uint64_t la, m, bv, comp
+    cdef uint64_t la, m, bv, comp, pkru = 0
     cdef uint32_t k
     if xsave_ok(c) or simd_la(c, i, 64, &la) or rd_block(c, la, buf, XSAVE_SIZE):
         return RC_FAULT
@@ -280,6 +292,8 @@ cdef int h_xrstor(CPU* c, Insn* i) noexcept nogil:
             return fault(c, 13, 1, 0)
     if (m & XCR0_SSE) and (comp >> 63 == 0 or bv & XCR0_SSE) and (get32(buf + 24) & ~<uint32_t>MXCSR_MASK):
         return fault(c, 13, 1, 0)
+    if (m & bv & XCR0_PKRU) and rd(c, (la + pkru_offset(comp >> 63 != 0)) & c.lamask, PKRU_SIZE, &pkru):
+        return RC_FAULT
     if m & XCR0_X87:
         if bv & XCR0_X87:
             fx_load(c, buf, FX_X87, (i.rex & 8) != 0, 0)
@@ -294,6 +308,9 @@ cdef int h_xrstor(CPU* c, Insn* i) noexcept nogil:
                 c.fpu.mxcsr = MXCSR_RESET            # compacted: MXCSR is part of the init state
             else:
                 c.fpu.mxcsr = get32(buf + 24)        # standard: loaded whenever RFBM[1]
+    if (m & XCR0_PKRU) and <uint32_t>pkru != c.pkru:
+        set_pkru(c, <uint32_t>pkru)               # pageprot.pxi
+        return RC_END                             # as WRPKRU: other rights from here
     return next_insn(c, i)
 
 cdef int h_xgetbv(CPU* c, Insn* i) noexcept nogil:
@@ -307,9 +324,20 @@ cdef int h_xgetbv(CPU* c, Insn* i) noexcept nogil:
     c.r[R_DX] = c.fpu.xcr0 >> 32
     return next_insn(c, i)
 
-cdef int xcr0_valid(uint64_t v) noexcept nogil:
+cdef uint64_t xcr0_supported(CPU* c) noexcept nogil:
+    """The components this CPU can enable: x87, SSE, and PKRU with PKU."""
+    return XCR0_X87 | XCR0_SSE | (XCR0_PKRU if has_pku(c) else 0)
+
+cdef inline uint32_t pkru_offset(bint compact) noexcept nogil:
+    return XSAVE_SIZE if compact else PKRU_OFFSET
+
+cdef inline uint32_t xsave_size(uint64_t m, bint compact) noexcept nogil:
+    """Bytes of an XSAVE area holding the components in m."""
+    return pkru_offset(compact) + PKRU_SIZE if m & XCR0_PKRU else XSAVE_SIZE
+
+cdef int xcr0_valid(CPU* c, uint64_t v) noexcept nogil:
     """XSETBV's rules: x87 always on, only supported bits, AVX needs SSE."""
-    return (v & XCR0_X87) != 0 and (v & ~<uint64_t>XCR0_SUPPORTED) == 0 and not ((v & 4) and not (v & 2))
+    return (v & XCR0_X87) != 0 and (v & ~xcr0_supported(c)) == 0 and not ((v & 4) and not (v & 2))
 
 cdef int h_xsetbv(CPU* c, Insn* i) noexcept nogil:
     """XSETBV (0F 01 D1): CR4.OSXSAVE clear -> #UD; CPL > 0, ECX != 0 or a
@@ -318,19 +346,23 @@ cdef int h_xsetbv(CPU* c, Insn* i) noexcept nogil:
     cdef uint64_t v = ((c.r[R_DX] & 0xFFFFFFFFULL) << 32) | (c.r[R_AX] & 0xFFFFFFFFULL)
     if not (c.cr4 & CR4_OSXSAVE):
         return fault(c, 6, 0, 0)
-    if c.cpl != 0 or (c.r[R_CX] & 0xFFFFFFFFULL) or not xcr0_valid(v):
+    if c.cpl != 0 or (c.r[R_CX] & 0xFFFFFFFFULL) or not xcr0_valid(c, v):
         return fault(c, 13, 1, 0)
     c.fpu.xcr0 = v
     return next_insn(c, i)
 
 cdef void cpuid_xsave_leaf(CPU* c, uint32_t sub, uint32_t* out) noexcept nogil:
     """CPUID leaf 0xD: sub-leaf 0 the supported XCR0 bits and area sizes,
-    sub-leaf 1 XSAVEOPT and XSAVEC; x87 and SSE live in the legacy region,
-    so no sub-leaf describes them."""
+    sub-leaf 1 XSAVEOPT and XSAVEC, sub-leaf 9 PKRU's size and offset; x87
+    and SSE live in the legacy region, so no sub-leaf describes them."""
+    cdef uint64_t s = xcr0_supported(c)
     if sub == 0:
-        out[0] = XCR0_SUPPORTED
-        out[1] = XSAVE_SIZE                  # for the components XCR0 enables
-        out[2] = XSAVE_SIZE                  # for every supported component
+        out[0] = <uint32_t>s
+        out[1] = xsave_size(c.fpu.xcr0, False)   # for the components XCR0 enables
+        out[2] = xsave_size(s, False)            # for every supported component
     elif sub == 1:
-        out[0] = 1 | 2                       # XSAVEOPT, XSAVEC
-        out[1] = XSAVE_SIZE                  # compacted size of XCR0's components
+        out[0] = 1 | 2                           # XSAVEOPT, XSAVEC
+        out[1] = xsave_size(c.fpu.xcr0, True)    # compacted size of XCR0's components
+    elif sub == 9 and s & XCR0_PKRU:
+        out[0] = PKRU_SIZE
+        out[1] = PKRU_OFFSET

@@ -31,6 +31,18 @@ cdef inline bint has_pks(CPU* c) noexcept nogil:
     cpuid_leaf(c, 7, 0, l7)
     return (l7[2] >> 31) != 0
 
+cdef inline bint has_pku(CPU* c) noexcept nogil:
+    cdef uint32_t l7[4]
+    if c.model.max_basic < 7:
+        return False
+    cpuid_leaf(c, 7, 0, l7)
+    return (l7[2] >> 3) & 1
+
+cdef inline void set_pkru(CPU* c, uint32_t v) noexcept nogil:
+    """PKRU = v (WRPKRU, XRSTOR): the TLB forgets what the old rights allowed."""
+    c.pkru = v
+    tlb_flush(c)
+
 cdef int set_pkrs(CPU* c, uint64_t v) noexcept nogil:
     """WRMSR IA32_PKRS: bits 63:32 are reserved (1: #GP)."""
     if v >> 32:
@@ -57,8 +69,7 @@ cdef int h_wrpkru(CPU* c, Insn* i) noexcept nogil:
         return fault(c, EXC_UD, 0, 0)
     if (c.r[R_CX] | c.r[R_DX]) & 0xFFFFFFFFULL:
         return fault(c, EXC_GP, 1, 0)
-    c.pkru = <uint32_t>c.r[R_AX]
-    tlb_flush(c)
+    set_pkru(c, <uint32_t>c.r[R_AX])
     return RC_END                              # the next fetches may see other rights
 
 cdef inline int ac_insn_allowed(CPU* c) noexcept nogil:

@@ -120,6 +120,57 @@ def test_pkru_access_and_write_disable_on_user_pages():
     assert m.run(start=CODE, count=10).reason == "hlt" and m.reg_read("eax") == 1 << 2
 
 
+AREA = 0x8000                       # an XSAVE area (supervisor page, key 0)
+CR4_OSXSAVE = 1 << 18
+XSAVE, XSAVEC, XRSTOR = b"\x48\x0f\xae\x23", b"\x48\x0f\xc7\x23", b"\x48\x0f\xae\x2b"   # [rbx]
+RDPKRU = b"\x31\xc9\x0f\x01\xee"      # xor ecx, ecx; rdpkru
+
+
+def rfbm(mask):                     # edx:eax = mask; ebx = AREA; ecx = 0
+    return b"\xb8" + struct.pack("<I", mask) + b"\x31\xd2\x31\xc9\xbb" + struct.pack("<I", AREA)
+
+
+XSETBV_PKRU = rfbm(0x203) + b"\x0f\x01\xd1"     # XCR0 = x87 | SSE | PKRU
+
+
+def test_xsave_and_xrstor_carry_pkru_in_the_standard_form():
+    """PKRU is XSAVE component 9 (SDM Vol. 1 13.5.7): 8 bytes at the offset
+    CPUID.(0xD, 9).EBX gives; XRSTOR's value rules the next access."""
+    m = machine(CR4_PKE | CR4_OSXSAVE)
+    m.mem_write(AREA, b"\xAA" * 4096)
+    m.mem_write(AREA + 512, bytes(64))                                     # a valid header
+    assert run(m, wrpkru(0x30) + XSETBV_PKRU + rfbm(0x203) + XSAVE).reason == "hlt"
+    area = m.mem_read(AREA, 4096)
+    off = m.cpuid(0xD, 9)[1]
+    assert area[off:off + 8] == (0x30).to_bytes(8, "little")
+    assert int.from_bytes(area[512:520], "little") & 0x203 == 0x203        # XSTATE_BV
+    assert area[576:off] == b"\xAA" * (off - 576)                          # nothing in between
+    m.mem_write(AREA + off, b"\xAA" * 8)
+    assert run(m, rfbm(3) + XSAVE).reason == "hlt"                          # not requested: untouched
+    assert m.mem_read(AREA + off, 8) == b"\xAA" * 8
+    assert int.from_bytes(m.mem_read(AREA + 512, 8), "little") & 0x200    # its XSTATE_BV bit kept
+    # key 1 access-disabled from memory: a translation cached before does not let the load by
+    m.mem_write(AREA + off, (1 << 2).to_bytes(8, "little"))
+    assert_pf(m, run(m, load_eax(USER_PAGE) + rfbm(0x203) + XRSTOR + load_eax(USER_PAGE)),
+              USER_PAGE, P | PK)
+    assert run(m, RDPKRU).reason == "hlt" and m.reg_read("eax") == 1 << 2
+    # XSTATE_BV[9] clear: PKRU to its initial state, 0
+    m.mem_write(AREA + 512, (3).to_bytes(8, "little"))
+    assert run(m, rfbm(0x203) + XRSTOR + load_eax(USER_PAGE) + RDPKRU).reason == "hlt"
+    assert m.reg_read("eax") == 0
+
+
+def test_xsavec_puts_pkru_right_after_the_header():
+    """The compacted form: PKRU, the only extended component, at 576."""
+    m = machine(CR4_PKE | CR4_OSXSAVE)
+    assert run(m, wrpkru(0x3C) + XSETBV_PKRU + rfbm(0x203) + XSAVEC).reason == "hlt"
+    area = m.mem_read(AREA, 584)
+    assert int.from_bytes(area[520:528], "little") == (1 << 63) | 0x203    # XCOMP_BV
+    assert area[576:584] == (0x3C).to_bytes(8, "little")
+    m.mem_write(AREA + 576, (0x0C).to_bytes(8, "little"))
+    assert run(m, rfbm(0x203) + XRSTOR + RDPKRU).reason == "hlt" and m.reg_read("eax") == 0x0C
+
+
 def test_pkru_instructions_check_cr4_pke_and_ecx():
     m = machine()
     ex = run(m, wrpkru(0))

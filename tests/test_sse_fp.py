@@ -298,8 +298,21 @@ def test_cpuid_reports_sse_and_leaf_0xd():
     assert ecx >> 26 & 1 and ecx >> 27 & 1                   # XSAVE, OSXSAVE (CR4)
     assert (ebx >> 8) & 0xFF == 8                            # 64-byte lines
     assert m.cpuid(0)[0] >= 0xD
-    assert m.cpuid(0xD, 0)[:3] == (3, 576, 576)
-    assert m.cpuid(0xD, 1)[0] & 3 == 3                       # XSAVEOPT, XSAVEC
+    # x87 + SSE (the legacy region and header, 576 bytes) and, this model
+    # having PKU, PKRU: 8 bytes at 2688 (Intel's and QEMU's offset)
+    assert m.cpuid(0xD, 0)[:3] == (0x203, 576, 2696)
+    assert m.cpuid(0xD, 1)[:2] == (3, 576)                   # XSAVEOPT, XSAVEC; XCR0's compacted size
+    assert m.cpuid(0xD, 9) == (8, 2688, 0, 0)
+    m.reg_write("rcx", 0)
+    m.reg_write("rax", 0x203)
+    m.reg_write("rdx", 0)
+    assert run_code(m, XSETBV).reason == "count"
+    assert m.cpuid(0xD, 0)[1] == 2696 and m.cpuid(0xD, 1)[1] == 584
+    old = Machine(mode=64, memory=1 << 20, cpu="qemu64")     # no PKU: no PKRU component
+    assert old.cpuid(0xD, 0)[:3] == (3, 576, 576) and old.cpuid(0xD, 9) == (0, 0, 0, 0)
+    old.reg_write("rcx", 0)
+    old.reg_write("rax", 0x203)
+    assert run_code(old, XSETBV).vector == 13
     m.write_cr(4, m.read_cr(4) & ~0x40000)
     assert not m.cpuid(1)[2] >> 27 & 1
 
