@@ -1283,9 +1283,12 @@ cdef class Machine:
         return None
 
     def flush_tlb(self, address=None):
-        """Drop cached translations (all of them; INVLPG of one address
-        drops them all too, the TLB being small)."""
-        tlb_flush(self.c)
+        """Drop cached translations: all of them, or as INVLPG of the linear
+        `address` does (its page's, and any from pages larger than 4 KiB)."""
+        if address is None:
+            tlb_flush(self.c)
+        else:
+            tlb_flush_page(self.c, _check_int("address", address, 0, (1 << 64) - 1) & self.c.lamask)
 
     cdef int _translate(self, uint64_t la, bint write, bint user, uint64_t* pa):
         """translate_as without side effects on the fault state: 0 or RC_*."""

@@ -12,6 +12,7 @@ from libc.string cimport memcpy, memset
 
 cdef uint64_t TLB_EMPTY = <uint64_t>-1
 cdef uint64_t TLB_GLOBAL = 0x8000000000000000ULL   # in TlbEntry.ppage: a global page (survives CR3 loads)
+cdef uint64_t TLB_LARGE = 0x4000000000000000ULL    # ... a 4 KiB piece of a larger page (INVLPG)
 
 cdef inline uint64_t ea_of(CPU* c, Insn* i) noexcept nogil:
     """Effective address of the ModRM memory operand (RIP-relative included,
@@ -102,6 +103,7 @@ cdef inline int translate_as(CPU* c, uint64_t la, int acc, bint user, uint64_t* 
         return fault(c, EXC_GP, 1, 0)
     if (c.cr0 & 0x80000000ULL) and not c.pg_bypass:
         c.walk_global = 0
+        c.walk_large = 0
         c.walk_nocache = 0
         if page_walk(c, la, acc, user, pa):
             return RC_FAULT
@@ -184,6 +186,7 @@ cdef void tlb_flush(CPU* c) noexcept nogil:
     instruction pointers to blocks by their translation)."""
     cdef int k
     jcache_flush(c)
+    c.tlb_large = 0
     for k in range(256):
         c.tlb_r[k].tag = TLB_EMPTY
         c.tlb_w[k].tag = TLB_EMPTY
@@ -202,11 +205,31 @@ cdef void tlb_flush_nonglobal(CPU* c) noexcept nogil:
         if not (c.tlb_x[k].ppage & TLB_GLOBAL):
             c.tlb_x[k].tag = TLB_EMPTY
 
+cdef inline void tlb_drop_page(TlbEntry* tlb, uint64_t tag, bint large) noexcept nogil:
+    cdef int k
+    if tlb[tag & 255].tag == tag:
+        tlb[tag & 255].tag = TLB_EMPTY
+    if large:
+        for k in range(256):
+            if tlb[k].ppage & TLB_LARGE:
+                tlb[k].tag = TLB_EMPTY
+
+cdef void tlb_flush_page(CPU* c, uint64_t la) noexcept nogil:
+    """INVLPG: forget la's page, global or not, and every piece of a large
+    page (an entry does not say how large its page is, so any may hold la),
+    and the jump cache.  Other 4 KiB translations stay."""
+    cdef bint large = c.tlb_large
+    tlb_drop_page(c.tlb_r, la >> 12, large)
+    tlb_drop_page(c.tlb_w, la >> 12, large)
+    tlb_drop_page(c.tlb_x, la >> 12, large)
+    c.tlb_large = 0
+    jcache_flush(c)
+
 cdef void tlb_drop_write_page(CPU* c, uint64_t ppage) noexcept nogil:
     """Forget write mappings of a physical page that now holds code."""
     cdef int k
     for k in range(256):
-        if c.tlb_w[k].tag != TLB_EMPTY and (c.tlb_w[k].ppage & ~TLB_GLOBAL) == ppage:
+        if c.tlb_w[k].tag != TLB_EMPTY and (c.tlb_w[k].ppage & ~(TLB_GLOBAL | TLB_LARGE)) == ppage:
             c.tlb_w[k].tag = TLB_EMPTY
 
 cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
@@ -223,6 +246,9 @@ cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
         mark_dirty(c, pa)                      # dirty.pxi: once, then stores are free
     e.tag = la >> 12
     e.ppage = (pa >> 12) | (TLB_GLOBAL if c.walk_global and paging_on(c) else 0)
+    if c.walk_large and paging_on(c):
+        e.ppage |= TLB_LARGE
+        c.tlb_large = 1
     e.addend = host_of(c, pa) - (la & ~<uint64_t>0xFFF)
     return 0
 

@@ -7,7 +7,8 @@
 # The software TLB in memory.pxi caches the results; every change that
 # could make a cached translation wrong flushes it (tlb_flush), except that
 # with CR4.PGE a CR3 load keeps the translations of global pages (PTE.G on
-# the leaf; tlb_flush_nonglobal).  INVLPG and any CR4 write drop them too.
+# the leaf; tlb_flush_nonglobal).  Any CR4 write drops them too; INVLPG
+# drops its page's translations and those from large pages (tlb_flush_page).
 
 cdef enum:
     CR0_PE = 0x1
@@ -150,6 +151,8 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
             set_bits(c, addr[k], size, e[k], PTE_A | (PTE_D if (k == levels - 1 and acc == ACC_WRITE) else 0))
     if (e[levels - 1] & PTE_G) and (c.cr4 & CR4_PGE):
         c.walk_global = 1
+    if page_size != 0x1000:
+        c.walk_large = 1
     if page_size == 0x1000:
         pa[0] = (e[levels - 1] & (PHYS_MASK if size == 8 else 0xFFFFF000ULL)) | (la & 0xFFF)
     elif size == 4:                             # 4 MiB page (PSE-36 high bits ignored)

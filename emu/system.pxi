@@ -417,7 +417,7 @@ cdef int h_invlpg(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if pv_traps(c, i, PV_INVLPG):
         return pv_trap_exit(c, i, PV_INVLPG, mem_la(c, i), 0, 0)
-    tlb_flush(c)                               # the TLB is small: drop it all
+    tlb_flush_page(c, mem_la(c, i))            # (a non-canonical address: nothing cached)
     return RC_END
 
 # ---- fast system calls

@@ -156,7 +156,10 @@ def update_va_mapping(sup, dom, va, a2, a3, a4=0, *_):
     if ptr is None:
         raise inval(f"no page table maps {va:#x}")
     sup.pvops.call("mmu.set_pte", sup, dom, ptr, val)
-    if flags & (abi.UVMF_INVLPG | abi.UVMF_TLB_FLUSH):
+    flush = flags & (abi.UVMF_INVLPG | abi.UVMF_TLB_FLUSH)      # (both: all of it)
+    if flush == abi.UVMF_INVLPG:
+        dom.machine.flush_tlb(va)
+    elif flush:
         dom.machine.flush_tlb()
     return 0
 
