@@ -284,6 +284,12 @@ cdef int mmio_python(CPU* c, uint64_t pa, uint32_t size, uint64_t* v, bint write
     c.exc_vector = -2                  # not a fault: leave the loop, replay later
     return RC_FAULT
 
+cdef inline void mmio_element_done(CPU* c) noexcept nogil:
+    """A REP string instruction's element is done: the device answers
+    logged were its own (the next element runs at the same rip and icount)."""
+    if c.mmio_log_n:
+        c.mmio_log_n = c.mmio_log_pos = 0
+
 cdef int mmio_read(CPU* c, uint64_t pa, uint32_t size, uint64_t* out) noexcept nogil:
     if (pa >> 12) == (c.msr_apic_base >> 12):
         out[0] = (<uint64_t>apic_read(c, <uint32_t>(pa & 0xFFF)) >> (8 * (pa & 3))) & size_mask(size)

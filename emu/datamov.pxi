@@ -100,7 +100,8 @@ cdef int h_xchg(CPU* c, Insn* i) noexcept nogil:
     la = mem_la(c, i)
     if rmw_read(c, la, i.osz, &a):
         return RC_FAULT
-    wr(c, la, i.osz, b)
+    if wr(c, la, i.osz, b):             # (a device's: rmw_read saw it writable)
+        return RC_FAULT
     set_r(c, i.reg, i.osz, a)
     return next_insn(c, i)
 
@@ -134,8 +135,8 @@ cdef int h_movsxd_arpl(CPU* c, Insn* i) noexcept nogil:
         d = (d & ~<uint64_t>3) | (s & 3)
         if i.mod == 3:
             set_r(c, i.rm, 2, d)
-        else:
-            wr(c, la, 2, d)
+        elif wr(c, la, 2, d):
+            return RC_FAULT
     else:
         c.eflags &= ~<uint64_t>F_ZF
     return next_insn(c, i)
@@ -209,12 +210,13 @@ cdef int h_cmpxchg8b(CPU* c, Insn* i) noexcept nogil:
     materialize(c)
     if eq:
         c.eflags |= F_ZF
-        wr(c, la, half, get_r(c, R_BX, half))
-        wr(c, la2, half, get_r(c, R_CX, half))
+        lo = get_r(c, R_BX, half)
+        hi = get_r(c, R_CX, half)
     else:
         c.eflags &= ~<uint64_t>F_ZF
-        wr(c, la, half, lo)
-        wr(c, la2, half, hi)
+    if wr(c, la, half, lo) or wr(c, la2, half, hi):
+        return RC_FAULT                 # (a device's: rmw_read saw it writable)
+    if not eq:
         set_r(c, R_AX, half, lo)
         set_r(c, R_DX, half, hi)
     return next_insn(c, i)

@@ -126,8 +126,14 @@ cdef int uart_write(CPU* c, uint32_t reg, uint64_t v) noexcept nogil:
     return flush
 
 cdef int io_in(CPU* c, uint32_t port, uint32_t size, uint64_t* v) noexcept nogil:
-    """Read `size` bytes from a port: 0, or RC_EXIT_NR to ask Python."""
+    """Read `size` bytes from a port: 0, or RC_EXIT_NR to ask Python.  An
+    answer waiting for this port (Python's, or one INS kept: h_ins) is
+    taken instead."""
     cdef uint32_t dev = c.io_map[port]
+    if c.io_ready and c.io_port == port:
+        c.io_ready = 0
+        v[0] = c.io_value & size_mask(size)
+        return 0
     if dev == DEV_NONE or dev == DEV_DEBUG_EXIT or dev == DEV_POST:
         v[0] = size_mask(size)
     elif dev == DEV_UART:
@@ -141,10 +147,6 @@ cdef int io_in(CPU* c, uint32_t port, uint32_t size, uint64_t* v) noexcept nogil
     elif dev == DEV_PORT61:
         v[0] = port61_read(c)
     else:
-        if c.io_ready and c.io_port == port:
-            c.io_ready = 0
-            v[0] = c.io_value & size_mask(size)
-            return 0
         c.io_port = port
         c.io_size = size
         c.io_write = 0
@@ -268,7 +270,12 @@ cdef int h_ins(CPU* c, Insn* i) noexcept nogil:
     c.io_idx = 0
     if rc:
         return rc
-    wr(c, lin_of(c, S_ES, di), size, v)
+    if wr(c, lin_of(c, S_ES, di), size, v):   # a Python device's memory: INS runs again
+        c.io_ready = 1                        # with the same element, not read twice
+        c.io_port = port
+        c.io_value = v
+        return RC_FAULT
+    mmio_element_done(c)
     set_areg(c, R_DI, am, di + step)
     if i.rep:
         set_areg(c, R_CX, am, (c.r[R_CX] & am) - 1)
@@ -286,6 +293,7 @@ cdef int h_outs(CPU* c, Insn* i) noexcept nogil:
         return next_insn(c, i)
     if io_allowed(c, port, size) or rd(c, lin_of(c, i.seg, si), size, &v):
         return RC_FAULT
+    mmio_element_done(c)
     set_areg(c, R_SI, am, si + step)
     if i.rep:
         set_areg(c, R_CX, am, (c.r[R_CX] & am) - 1)

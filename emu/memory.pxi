@@ -300,9 +300,19 @@ cdef bint device_span(CPU* c, uint64_t la, uint32_t size) noexcept nogil:
     c.mmio_pa = first
     return rc == RC_MMIO and pa == first + (second - la)
 
+# An access crossing a page is done a page at a time (as the CPU's bus
+# does): each part from RAM or from a device, wherever each page maps, even
+# both to one device page (kvm-unit-tests' emulator maps its test device
+# that way); one access when the device's bytes run on (device_span).
+
+cdef inline uint32_t in_page(uint64_t a, uint32_t n) noexcept nogil:
+    """How many of n bytes at a lie in a's page."""
+    cdef uint32_t room = 0x1000 - <uint32_t>(a & 0xFFF)
+    return n if n < room else room
+
 cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nogil:
-    cdef uint64_t v = 0, a
-    cdef uint32_t k
+    cdef uint64_t v = 0, a, part
+    cdef uint32_t k, j, n
     cdef TlbEntry* e
     cdef int rc
     c.fault_size = size                # for a memory-fault hook (hooks.pxi)
@@ -321,20 +331,28 @@ cdef int rd_slow(CPU* c, uint64_t la, uint32_t size, uint64_t* out) noexcept nog
         if c.dr_data | c.segchk:
             slow_access_done(c, la, size, False)
         return 0
-    for k in range(size):             # crosses a page: byte by byte
+    k = 0
+    while k < size:                   # crosses a page: a part per page (above)
         a = (la + k) & c.lamask
+        n = in_page(a, size - k)
         e = &c.tlb_r[(a >> 12) & 255]
         if e.tag != (a >> 12):
             rc = tlb_fill(c, c.tlb_r, a, ACC_READ)
+            if rc == RC_MMIO:
+                if k == 0 and device_span(c, la, size):
+                    return mmio_read(c, c.mmio_pa, size, out)
+                if mmio_read(c, c.mmio_pa, n, &part):
+                    return RC_FAULT
+                v |= part << (8 * k)
+                k += n
+                continue
             if rc:
-                if rc == RC_MMIO:
-                    if k == 0 and device_span(c, la, size):
-                        return mmio_read(c, c.mmio_pa, size, out)
-                    unmapped(c, c.mmio_pa, ACC_READ)   # a load straddling a device and RAM
                 return RC_FAULT
-        v |= (<uint64_t>(e.addend + a)[0]) << (8 * k)
+        for j in range(n):
+            v |= (<uint64_t>(e.addend + a)[j]) << (8 * (k + j))
         if c.walk_nocache:
             e.tag = TLB_EMPTY
+        k += n
     out[0] = v
     if c.dr_data | c.segchk:
         slow_access_done(c, la, size, False)
@@ -409,8 +427,9 @@ cdef inline int rmw_or_miss(CPU* c, uint64_t la, uint32_t size, uint32_t kind, u
 
 cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
     cdef uint64_t pa[8]
+    cdef bint dev[8]
     cdef uint64_t a
-    cdef uint32_t k
+    cdef uint32_t k, n
     cdef int rc
     c.fault_size = size                # for a memory-fault hook (hooks.pxi)
     c.fault_value = v
@@ -423,17 +442,28 @@ cdef int wr_slow(CPU* c, uint64_t la, uint32_t size, uint64_t v) noexcept nogil:
             rc = translate(c, a, ACC_WRITE, &pa[k])
             if rc == RC_MMIO and k == 0 and ((la & 0xFFF) + size <= 0x1000 or device_span(c, la, size)):
                 return mmio_write(c, c.mmio_pa, size, v)
-            if rc:
-                if rc == RC_MMIO:
-                    unmapped(c, pa[k], ACC_WRITE)   # a store straddling a device
+            dev[k] = rc == RC_MMIO             # a part of a crossing store (above)
+            if dev[k]:
+                pa[k] = c.mmio_pa
+            elif rc:
                 return RC_FAULT
         else:
             pa[k] = pa[k - 1] + 1
-    for k in range(size):
+            dev[k] = dev[k - 1]
+    k = 0
+    while k < size:
+        if dev[k]:
+            n = in_page(pa[k], size - k)
+            rc = mmio_write(c, pa[k], n, (v >> (8 * k)) & size_mask(n))
+            if rc:
+                return rc                      # (a Python device: the store is replayed, RAM parts again)
+            k += n
+            continue
         mark_dirty(c, pa[k])
         if c.page_blocks[pa[k] >> 12] != NULL:
             smc_write(c, pa[k], 1)
         host_of(c, pa[k])[0] = <uint8_t>(v >> (8 * k))
+        k += 1
     if (la & 0xFFF) + size <= 0x1000 and not c.seg_ro and not c.walk_nocache:
         tlb_fill(c, c.tlb_w, la, ACC_WRITE)
     if c.dr_data | c.segchk:

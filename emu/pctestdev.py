@@ -43,7 +43,7 @@ class PcTestdev:
         self.data = (self.data & ~mask) | ((value << shift) & mask)
 
     def _flush(self, port, size, value):
-        self.m.flush_tlb(value & ~0xFFF)
+        self.m.flush_tlb()            # (a physical page: which linear ones map it is not known)
 
     def _irq_write(self, port, size, value):
         """Each byte of the access sets one line (a wide access covers the

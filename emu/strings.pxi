@@ -57,8 +57,7 @@ cdef inline int string_op(CPU* c, Insn* i, uint32_t kind) noexcept nogil:
             return next_insn(c, i)
         if string_step(c, i, kind, step):
             return RC_FAULT
-        if c.mmio_log_n:
-            c.mmio_log_n = c.mmio_log_pos = 0  # the device's answers were this iteration's
+        mmio_element_done(c)
         n -= 1
         set_areg(c, R_CX, am, n)
         if c.dr_hit and n:
