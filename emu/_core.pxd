@@ -456,6 +456,8 @@ cdef struct CPU:
     # DR6 bits of a #DB trap left pending (STEP_LATE_TRAP)
     uint32_t dr_io
     uint32_t dr6_pending
+    # MOV SS / POP SS ended the last block: its #DB traps wait one instruction
+    uint32_t db_blocked
 
     # A debugger's stops (emu/gdbstub.py): run() also ends ('until') at
     # these rips; with dr_host set, DR0-DR3 hits end it ('debug') instead

@@ -140,6 +140,7 @@ cdef int block_slow(CPU* c, uint64_t rip, bint has_until, int* exit, bint* speci
             exit[0] = pending_debug_trap(c, rip)
             return NO_BLOCK
         c.shadow_block = 0
+        c.db_blocked = 0           # (cpu_run has seen it)
         if c.shadow:
             c.shadow = 0
             c.shadow_block = 1
@@ -367,7 +368,7 @@ cdef int cpu_run(CPU* c) noexcept nogil:
                 continue
         c.icount += k
         c.budget -= k
-        if special:
+        if special and not c.db_blocked:   # (after MOV SS / POP SS they wait: ss_loaded)
             # the #DB trap after a single-stepped instruction (DR6.BS) or a data breakpoint
             rc = debug_trap(c, step and k and c.step_late != STEP_LATE_CANCEL, rip)
             c.step_late = STEP_LATE_NONE

@@ -230,7 +230,12 @@ cdef int h_int3(CPU* c, Insn* i) noexcept nogil:
     return soft_int(c, i, EXC_BP)
 
 cdef int h_int1(CPU* c, Insn* i) noexcept nogil:
+    """ICEBP: a #DB trap; data breakpoints a MOV SS before it hit (held
+    for one instruction: ss_loaded) are reported with it, not after it."""
     c.cur = i
+    if c.dr_hit:
+        c.dr[6] = (c.dr[6] & ~<uint64_t>0xF) | c.dr_hit
+        c.dr_hit = 0
     return soft_int(c, i, EXC_DB)
 
 cdef int h_into(CPU* c, Insn* i) noexcept nogil:
@@ -257,4 +262,7 @@ cdef int soft_int(CPU* c, Insn* i, int vector) noexcept nogil:
     else:
         rc = deliver_protected(c, vector, 0, 0, INT_SOFTWARE if i.opcode != 0xF1 else INT_EXCEPTION,
                                next_ip(c, i))
-    return RC_FAULT if rc else RC_JUMP
+    if rc:
+        return RC_FAULT
+    c.step_late = STEP_LATE_CANCEL     # the delivery cleared TF: no single-step trap after it (as QEMU)
+    return RC_JUMP

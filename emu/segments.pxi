@@ -146,9 +146,18 @@ cdef int h_mov_Sw_E(CPU* c, Insn* i) noexcept nogil:
     if rm_read(c, i, 2, &v) or load_seg(c, s, <uint32_t>v):
         return RC_FAULT
     if s == S_SS:
-        c.shadow = 1
-        look_now(c)
+        return ss_loaded(c)
     return next_insn(c, i)
+
+cdef int ss_loaded(CPU* c) noexcept nogil:
+    """After MOV SS or POP SS (SDM Vol. 3A 6.8.3): interrupts wait one
+    instruction, and so do the #DB traps this one raised (single-step, data
+    breakpoints): they come after the next (cpu_run).  The block ends here,
+    so the run loop sees which instruction it was."""
+    c.shadow = 1
+    c.db_blocked = 1
+    look_now(c)
+    return RC_END
 
 cdef int h_mov_E_Sw(CPU* c, Insn* i) noexcept nogil:
     """MOV r/m, Sreg (8C): a register gets the selector zero-extended to the
@@ -184,8 +193,7 @@ cdef int h_pop_seg(CPU* c, Insn* i) noexcept nogil:
         c.r[R_SP] = old_sp                     # a fault leaves rSP as it was
         return RC_FAULT
     if i.sub == S_SS:
-        c.shadow = 1
-        look_now(c)
+        return ss_loaded(c)
     return next_insn(c, i)
 
 cdef int h_lxs(CPU* c, Insn* i) noexcept nogil:

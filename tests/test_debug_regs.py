@@ -105,3 +105,72 @@ def test_64bit_breakpoints_and_a_block_cut_mid_way():
     m, ex = run_code(code, mode=64, expect="exception")
     assert ex.reason == "exception" and ex.vector == 1
     assert m.reg_read("rip") == CODE + 32 and m.reg_read("rbx") == 0
+
+
+# MOV SS and POP SS hold the #DB traps they raise for one instruction (SDM
+# Vol. 3A 6.8.3): a single-step trap after them does not come (the next
+# instruction is stepped anyway), a data breakpoint they hit is reported
+# after the next instruction.  kvm-unit-tests' debug test checks the same
+# against real hardware (test_kvm_unit_tests.py).  In real mode, where any
+# value loads into SS; with no IVT loaded a #DB ends the run.
+TF_ON = b"\x9c\x58\x0d\x00\x01\x50\x9d"       # pushf; pop ax; or ax, 0x100; push ax; popf
+TF_OFF = b"\x9c\x58\x25\xff\xfe\x50\x9d"      # ... and ax, ~0x100 ...
+SS_TO_AX = b"\x8c\xd0"                           # mov ax, ss
+INC_BX_CX = b"\x43\x41"                          # inc bx; inc cx
+
+
+def dr6(m):
+    m.reg_write("eflags", m.reg_read("eflags") & ~0x100)                # TF off
+    m.mem_write(0x3000, b"\x0f\x21\xf0\xf4")                           # mov eax, dr6; hlt
+    assert m.run(start=0x3000, count=10).reason == "hlt"
+    return m.reg_read("eax")
+
+
+def real_mode(code, ivt=False):
+    m = Machine(mode=16, memory=1 << 20)
+    if ivt:
+        m.load_table("idt", 0, 0x3FF)
+    m.mem_write(0x1000, code + b"\xf4")
+    m.reg_write("sp", 0x7000)
+    return m, m.run(start=0x1000, count=1000)
+
+
+def test_single_step_trap_skips_the_instruction_after_popf_and_after_mov_ss():
+    m, ex = real_mode(SS_TO_AX + TF_ON + b"\x8e\xd0" + INC_BX_CX)    # mov ss, ax
+    assert ex.reason == "exception" and ex.vector == 1, str(ex)
+    assert (m.reg_read("bx"), m.reg_read("cx")) == (1, 0)              # after inc bx, not after mov ss
+    assert dr6(m) & 0x4000                                             # BS
+
+
+@pytest.mark.parametrize("pop", [False, True])
+def test_data_breakpoint_hit_by_mov_ss_traps_after_the_next_instruction(pop):
+    """DR0 watches 2-byte reads and writes of SS's value: at 0x8000 for
+    `mov ss, [0x8000]`, in the stack slot for POP SS."""
+    watch = 0x6FFE if pop else 0x8000
+    arm = b"\x66" + mov_dr(0, watch) + b"\x66" + mov_dr(7, 0x1 | (0b11 << 16) | (0b01 << 18))
+    save = b"\x50" if pop else b"\xa3\x00\x80"                        # push ax / mov [0x8000], ax
+    load = b"\x17" if pop else b"\x8e\x16\x00\x80"                    # pop ss / mov ss, [0x8000]
+    m, ex = real_mode(SS_TO_AX + save + arm + load + INC_BX_CX)
+    assert ex.reason == "exception" and ex.vector == 1, str(ex)
+    assert (m.reg_read("bx"), m.reg_read("cx")) == (1, 0)
+    assert dr6(m) & 1                                                  # B0
+
+
+def test_no_single_step_trap_into_a_software_interrupt_handler():
+    """INT n clears TF as it enters the handler, and no trap comes at the
+    handler's first instruction (as QEMU, and Bochs, which drops the old
+    context's traps on delivery): the next #DB is after the instruction
+    IRET returns to."""
+    m = Machine(mode=16, memory=1 << 20)
+    m.mem_write(0x30 * 4, (0x2000).to_bytes(2, "little") + bytes(2))   # INT 30h: inc dx; iret
+    m.mem_write(0x2000, b"\x42\xcf")
+    m.mem_write(1 * 4, (0x2100).to_bytes(2, "little") + bytes(2))     # #DB: inc si; iret
+    m.mem_write(0x2100, b"\x46\xcf")
+    m.load_table("idt", 0, 0x3FF)
+    m.mem_write(0x1000, TF_ON + b"\xcd\x30\x43" + TF_OFF + b"\xf4")  # int 30h; inc bx
+    m.reg_write("sp", 0x7000)
+    ex = m.run(start=0x1000, count=1000)
+    assert ex.reason == "hlt", str(ex)
+    assert (m.reg_read("dx"), m.reg_read("bx")) == (1, 1)
+    # traps after: inc bx, pushf, pop ax, and ax, push ax, popf (TF set as it began)
+    assert m.reg_read("si") == 6
