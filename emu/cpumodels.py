@@ -39,8 +39,9 @@ FEATURES = {
     "smep": (4, 7), "smap": (4, 20), "clflushopt": (4, 23),
     "pku": (5, 3), "rdpid": (5, 22), "pks": (5, 31),
 }
-#: The leaf-7 features pvemu has, which the older models lack.
-_LEAF7 = frozenset({"smep", "smap", "clflushopt", "pku", "rdpid", "pks"})
+#: The leaf-7 features pvemu has, which the older models lack, and 1 GiB
+#: pages, which those of QEMU's models lack too.
+_LEAF7 = frozenset({"smep", "smap", "clflushopt", "pku", "rdpid", "pks"}) | {"pdpe1gb"}
 #: Features QEMU knows in other leaves: accepted, and reported as not
 #: available when asked for and not implemented (as QEMU's TCG warns).
 OTHER_FEATURES = {

@@ -39,6 +39,17 @@ cdef uint64_t CR0_PG = 0x80000000ULL
 cdef uint64_t PTE_NX = 0x8000000000000000ULL
 cdef uint64_t PHYS_MASK = 0x000FFFFFFFFFF000ULL
 
+cdef inline uint64_t reserved_bits(CPU* c, bint long_mode) noexcept nogil:
+    """Bits that must be 0 in every present 64-bit paging-structure entry
+    (SDM Vol. 3A 4.4.2, 4.5.4): those of physical addresses at or above
+    MAXPHYADDR (CPUID 0x80000008), and with PAE paging bits 62:52 too."""
+    cdef uint64_t r = PHYS_MASK & ~((<uint64_t>1 << (c.model.addr_sizes & 0xFF)) - 1)
+    return r if long_mode else r | 0x7FF0000000000000ULL
+
+cdef inline bint has_1g_pages(CPU* c) noexcept nogil:
+    """CPUID 0x80000001 EDX.Page1GB, as the model reports it."""
+    return ((CPUID_EXT_EDX & ~c.model.hidden[3]) >> 26) & 1
+
 cdef inline bint paging_on(CPU* c) noexcept nogil:
     return (c.cr0 & CR0_PG) != 0 and not c.pg_bypass
 
@@ -85,6 +96,7 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
     cdef bint writable = True, usr = True, leaf = False, pae = (c.cr4 & CR4_PAE) != 0
     cdef bint long_mode = (c.efer & EFER_LMA) != 0
     cdef uint32_t err = (PF_W if acc == ACC_WRITE else 0) | (PF_U if user else 0)
+    cdef uint64_t rsvd = reserved_bits(c, long_mode) if pae else 0
     if acc == ACC_FETCH and (((c.efer & EFER_NXE) and pae) or (c.cr4 & CR4_SMEP)):
         err |= PF_I
     if long_mode:
@@ -110,8 +122,10 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
         phys_entry(c, addr[k], size, &e[k])
         if not (e[k] & PTE_P):
             return page_fault(c, la, err)
+        if (e[k] & rsvd) or (long_mode and k == 0 and (e[k] & PTE_PS)):   # (PS: reserved in a PML4E)
+            return page_fault(c, la, err | PF_P | PF_RSVD)
         if levels == 3 and k == 0:
-            if e[k] & 0x1E6:                    # PAE PDPTE reserved bits
+            if e[k] & 0x80000000000001E6ULL:    # PAE PDPTE reserved bits (no XD there)
                 return page_fault(c, la, err | PF_P | PF_RSVD)
             table = e[k] & PHYS_MASK
             continue
@@ -125,10 +139,14 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
             leaf = True
             page_size = 0x1000
         elif (e[k] & PTE_PS) and (k >= levels - 3 or not long_mode) and (size == 8 or (c.cr4 & CR4_PSE)):
-            if long_mode and k == 0:
+            if long_mode and k == 1 and not has_1g_pages(c):
                 return page_fault(c, la, err | PF_P | PF_RSVD)
             leaf = True
             page_size = <uint64_t>1 << shift
+            # the low address bits of a large page are reserved, but for PAT
+            # (bit 12) and, in a 4 MiB page, PSE-36's physical bits 39:32
+            if e[k] & (page_size - 1) & (0x200000 if size == 4 else ~<uint64_t>0x1FFF):
+                return page_fault(c, la, err | PF_P | PF_RSVD)
         if leaf:
             levels = k + 1
             break
@@ -155,8 +173,8 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
         c.walk_large = 1
     if page_size == 0x1000:
         pa[0] = (e[levels - 1] & (PHYS_MASK if size == 8 else 0xFFFFF000ULL)) | (la & 0xFFF)
-    elif size == 4:                             # 4 MiB page (PSE-36 high bits ignored)
-        pa[0] = (e[levels - 1] & 0xFFC00000ULL) | (la & 0x3FFFFF)
+    elif size == 4:                             # 4 MiB page: PSE-36 gives bits 39:32 (as QEMU)
+        pa[0] = (e[levels - 1] & 0xFFC00000ULL) | ((e[levels - 1] & 0x1FE000) << 19) | (la & 0x3FFFFF)
     else:
         pa[0] = (e[levels - 1] & PHYS_MASK & ~(page_size - 1)) | (la & (page_size - 1))
     return 0

@@ -36,6 +36,7 @@ FEATURES = {
     "PGE": Bit(1, 0, "edx", 13),
     "CMOV": Bit(1, 0, "edx", 15),
     "PAT": Bit(1, 0, "edx", 16),
+    "PSE36": Bit(1, 0, "edx", 17),
     "CLFLUSH": Bit(1, 0, "edx", 19),
     "MMX": Bit(1, 0, "edx", 23),
     "FXSR": Bit(1, 0, "edx", 24),
@@ -86,17 +87,21 @@ FEATURES = {
     "PREFETCHW": Bit(EXT, 0, "ecx", 8),
     "SYSCALL": Bit(EXT, 0, "edx", 11),
     "NX": Bit(EXT, 0, "edx", 20),
+    "PDPE1GB": Bit(EXT, 0, "edx", 26),
     "RDTSCP": Bit(EXT, 0, "edx", 27),
     "LM": Bit(EXT, 0, "edx", 29),
 }
 
 #: Features of the machine rather than of instructions: no rows needed.
-MACHINE = frozenset(("DE", "PSE", "PAE", "APIC", "PGE", "PAT", "NX", "LM", "SMEP", "PKS"))
+MACHINE = frozenset(("DE", "PSE", "PSE36", "PAE", "APIC", "PGE", "PAT", "NX", "PDPE1GB", "LM", "SMEP",
+                     "PKS"))
 
 #: What this emulator implements: exactly these bits are set in CPUID.
 IMPLEMENTED = frozenset((
     "BASE", "X87", "DE", "PSE", "TSC", "MSR", "PAE", "CX8", "APIC", "SEP", "PGE", "CMOV", "PAT",
     "CX16", "MOVBE", "POPCNT", "LAHF_LM", "LZCNT", "SYSCALL", "NX", "LM",
+    # paging.pxi: PSE-36's physical bits in 4 MiB pages, 1 GiB pages
+    "PSE36", "PDPE1GB",
     # simd_fp.py (the SSE/SSE2 integer instructions are simd_int.py's)
     "FXSR", "SSE", "SSE2", "XSAVE", "CLFLUSH", "CLFLUSHOPT", "RDTSCP", "RDPID",
     # simd_int.py with simd_fp.py: all of MMX, SSSE3, SSE4.1 and SSE4.2
