@@ -326,12 +326,26 @@ cdef inline bint ip_range_fits(CPU* c, Block* b, uint64_t rip) noexcept nogil:
     rip + vlen - 1, do not wrap around the IP's size (16-bit code)."""
     return rip >= b.back and c.ipmask - rip >= b.vlen - 1
 
+cdef inline int fetch_translate(CPU* c, uint64_t la, uint64_t* pa) noexcept nogil:
+    """translate() for an instruction fetch through the fetch TLB (tlb_x):
+    after a jump-cache flush that kept translations (a CR3 load keeps the
+    global pages', INVLPG all but one page's), finding the blocks again
+    needs no page walks."""
+    cdef TlbEntry* e = tlb_slot(c.tlb_x, la)
+    cdef int rc
+    if e.tag != la >> 12:
+        rc = tlb_fill(c, c.tlb_x, la, ACC_FETCH)
+        if rc:
+            return rc
+    pa[0] = ((e.ppage & ~(TLB_GLOBAL | TLB_LARGE)) << 12) | (la & 0xFFF)
+    return 0
+
 cdef inline Block* find_block(CPU* c, uint64_t rip) noexcept nogil:
     cdef Block* b = c.jcache[rip & (JC_SIZE - 1)]
     cdef uint64_t pa
     if starts_at(c, b, rip):
         return b
-    if translate(c, (c.segbase[S_CS] + rip) & c.lamask, ACC_FETCH, &pa):
+    if fetch_translate(c, (c.segbase[S_CS] + rip) & c.lamask, &pa):
         return NULL                        # (fetches never see devices)
     if c.use_cache:
         b = c.hash[hash_phys(pa)]
