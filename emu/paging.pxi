@@ -151,7 +151,11 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
             levels = k + 1
             break
         table = e[k] & (PHYS_MASK if size == 8 else 0xFFFFF000ULL)
-    # permissions: the combined R/W and U/S of every level, and NX
+    # permissions: the combined R/W and U/S of every level, NX, and the
+    # protection key, whose PK bit comes with any of the others' faults
+    if long_mode and acc != ACC_FETCH and (c.cr4 & (CR4_PKE | CR4_PKS)) and \
+            pkey_denied(c, e[levels - 1], usr, user, acc):
+        err |= PF_PK
     if user and not usr:
         return page_fault(c, la, err | PF_P)
     if acc == ACC_WRITE and not writable and (user or (c.cr0 & CR0_WP)):
@@ -160,9 +164,8 @@ cdef int page_walk(CPU* c, uint64_t la, int acc, bint user, uint64_t* pa) noexce
         return page_fault(c, la, err | PF_P)
     if usr and not user and supervisor_denied(c, acc):
         return page_fault(c, la, err | PF_P)
-    if long_mode and acc != ACC_FETCH and (c.cr4 & (CR4_PKE | CR4_PKS)) and \
-            pkey_denied(c, e[levels - 1], usr, user, acc):
-        return page_fault(c, la, err | PF_P | PF_PK)
+    if err & PF_PK:
+        return page_fault(c, la, err | PF_P)
     # accessed bits on every level used, dirty on the leaf for a write
     for k in range(levels):
         if not (levels == 3 and k == 0 and not long_mode and pae):

@@ -171,6 +171,16 @@ def test_xsavec_puts_pkru_right_after_the_header():
     assert run(m, rfbm(0x203) + XRSTOR + RDPKRU).reason == "hlt" and m.reg_read("eax") == 0x0C
 
 
+def test_pk_bit_comes_with_the_other_permission_faults():
+    """A write to a read-only user page whose key is also denied: the #PF
+    error code has PK as well as W (kvm-unit-tests' access test, from real
+    hardware)."""
+    m = machine(CR4_PKE)
+    m.mem_write(PT + 8 * (USER_PAGE >> 12), struct.pack("<Q", USER_PAGE | 5 | 1 << 59))   # read-only
+    assert_pf(m, run(m, wrpkru(1 << 2) + store_eax(USER_PAGE)), USER_PAGE, P | W | PK)
+    assert_pf(m, run(m, wrpkru(0) + store_eax(USER_PAGE)), USER_PAGE, P | W)           # key allows
+
+
 def test_pkru_instructions_check_cr4_pke_and_ecx():
     m = machine()
     ex = run(m, wrpkru(0))
