@@ -571,8 +571,9 @@ cdef int h_iret(CPU* c, Insn* i) noexcept nogil:
 
 cdef int load_system_segment(CPU* c, bint tr, uint32_t sel) noexcept nogil:
     """LLDT (tr False) or LTR: load the selector's descriptor from the GDT
-    (LTR marks the TSS busy).  0 or RC_FAULT."""
-    cdef uint64_t d, v
+    (LTR marks the TSS busy); in 64-bit mode a 16-byte one, whose base must
+    be canonical (#GP(selector)).  0 or RC_FAULT."""
+    cdef uint64_t d, v, base
     cdef uint32_t attr
     if not tr and (sel & 0xFFFC) == 0:
         c.ldt_sel = 0
@@ -587,19 +588,22 @@ cdef int load_system_segment(CPU* c, bint tr, uint32_t sel) noexcept nogil:
         return fault(c, EXC_GP, 1, sel & 0xFFFC)   # an available TSS
     if not (attr & ATTR_P):
         return fault(c, EXC_NP, 1, sel & 0xFFFC)
+    base = desc_base(d)
+    if c.mode == 64:
+        if rd_sys(c, (c.gdt_base + (sel & 0xFFF8) + 8) & c.lamask, 4, &v):
+            return RC_FAULT
+        base |= v << 32
+        if not canonical(base):
+            return fault(c, EXC_GP, 1, sel & 0xFFFC)
     if not tr:
         c.ldt_sel = sel
-        c.ldt_base = desc_base(d)
+        c.ldt_base = base
         c.ldt_limit = desc_limit(d)
-        if c.mode == 64 and rd_sys(c, (c.gdt_base + (sel & 0xFFF8) + 8) & c.lamask, 4, &v) == 0:
-            c.ldt_base |= v << 32
     else:
         c.tr_sel = sel
-        c.tr_base = desc_base(d)
+        c.tr_base = base
         c.tr_limit = desc_limit(d)
         c.tr_attr = attr | 2                   # busy
-        if c.mode == 64 and rd_sys(c, (c.gdt_base + (sel & 0xFFF8) + 8) & c.lamask, 4, &v) == 0:
-            c.tr_base |= v << 32
         wr_sys(c, (c.gdt_base + (sel & 0xFFF8) + 5) & c.lamask, 1, (attr | 2) & 0xFF)
     return 0
 

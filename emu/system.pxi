@@ -372,7 +372,8 @@ cdef int h_table_store(CPU* c, Insn* i) noexcept nogil:
 
 cdef int h_table_load(CPU* c, Insn* i) noexcept nogil:
     """LGDT (0F 01 /2) and LIDT (/3).  Outside 64-bit mode the base is 24
-    bits with a 16-bit operand size, else 32."""
+    bits with a 16-bit operand size, else 32; in 64-bit mode a
+    non-canonical one is #GP(0)."""
     c.cur = i
     cdef uint64_t la = mem_la(c, i), limit, base
     if need_cpl0(c):
@@ -381,6 +382,8 @@ cdef int h_table_load(CPU* c, Insn* i) noexcept nogil:
         return RC_FAULT
     if c.mode != 64 and i.osz == 2:
         base &= 0xFFFFFF
+    if c.mode == 64 and not canonical(base):
+        return fault(c, EXC_GP, 1, 0)
     if pv_traps(c, i, PV_LGDT if (i.reg & 7) == 2 else PV_LIDT):
         return pv_trap_exit(c, i, PV_LGDT if (i.reg & 7) == 2 else PV_LIDT, base, limit, 0)
     if (i.reg & 7) == 2:
