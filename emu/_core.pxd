@@ -458,6 +458,10 @@ cdef struct CPU:
     uint32_t dr6_pending
     # MOV SS / POP SS ended the last block: its #DB traps wait one instruction
     uint32_t db_blocked
+    # machine-check architecture (mca.pxi): IA32_MCG_STATUS and the banks'
+    # CTL, STATUS, ADDR and MISC MSRs (no error is ever logged)
+    uint64_t mcg_status
+    uint64_t mc_bank[40]
 
     # A debugger's stops (emu/gdbstub.py): run() also ends ('until') at
     # these rips; with dr_host set, DR0-DR3 hits end it ('debug') instead

@@ -256,6 +256,8 @@ cdef int msr_read(CPU* c, uint32_t n, uint64_t* v) noexcept nogil:
         v[0] = c.msr_tsc_aux
     elif n == MSR_PKRS and has_pks(c):
         v[0] = c.msr_pkrs
+    elif is_mca_msr(n):
+        return mca_read(c, n, v)               # mca.pxi
     else:
         return model_msr_read(c, n, v)         # the CPU model's own, else #GP
     return 0
@@ -310,6 +312,8 @@ cdef int msr_write(CPU* c, uint32_t n, uint64_t v) noexcept nogil:
         c.msr_tsc_aux = v & 0xFFFFFFFFULL
     elif n == MSR_PKRS and has_pks(c):
         return set_pkrs(c, v)
+    elif is_mca_msr(n):
+        return mca_write(c, n, v)
     else:
         return model_msr_write(c, n, v)
     return 0

@@ -30,10 +30,12 @@ FEATURES = {
     "TSC": Bit(1, 0, "edx", 4),
     "MSR": Bit(1, 0, "edx", 5),
     "PAE": Bit(1, 0, "edx", 6),
+    "MCE": Bit(1, 0, "edx", 7),
     "CX8": Bit(1, 0, "edx", 8),
     "APIC": Bit(1, 0, "edx", 9),
     "SEP": Bit(1, 0, "edx", 11),
     "PGE": Bit(1, 0, "edx", 13),
+    "MCA": Bit(1, 0, "edx", 14),
     "CMOV": Bit(1, 0, "edx", 15),
     "PAT": Bit(1, 0, "edx", 16),
     "PSE36": Bit(1, 0, "edx", 17),
@@ -93,8 +95,8 @@ FEATURES = {
 }
 
 #: Features of the machine rather than of instructions: no rows needed.
-MACHINE = frozenset(("DE", "PSE", "PSE36", "PAE", "APIC", "PGE", "PAT", "NX", "PDPE1GB", "LM", "SMEP",
-                     "PKS"))
+MACHINE = frozenset(("DE", "PSE", "PSE36", "PAE", "MCE", "APIC", "PGE", "MCA", "PAT", "NX", "PDPE1GB",
+                     "LM", "SMEP", "PKS"))
 
 #: What this emulator implements: exactly these bits are set in CPUID.
 IMPLEMENTED = frozenset((
@@ -102,6 +104,8 @@ IMPLEMENTED = frozenset((
     "CX16", "MOVBE", "POPCNT", "LAHF_LM", "LZCNT", "SYSCALL", "NX", "LM",
     # paging.pxi: PSE-36's physical bits in 4 MiB pages, 1 GiB pages
     "PSE36", "PDPE1GB",
+    # mca.pxi: the machine-check MSRs (CR4.MCE follows)
+    "MCE", "MCA",
     # simd_fp.py (the SSE/SSE2 integer instructions are simd_int.py's)
     "FXSR", "SSE", "SSE2", "XSAVE", "CLFLUSH", "CLFLUSHOPT", "RDTSCP", "RDPID",
     # simd_int.py with simd_fp.py: all of MMX, SSSE3, SSE4.1 and SSE4.2
