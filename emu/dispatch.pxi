@@ -147,12 +147,21 @@ cdef inline int chain_rel(CPU* c, Insn* i, uint64_t target) noexcept nogil:
 # A relative branch back to the start of its own block (build_block sets
 # Insn.self_n to the block's length) keeps a pointer to the block's first
 # entry where others keep their link: the block to run is the one running,
-# and valid still (a store into it would have ended it: next_insn).
+# and valid still (a store into it would have ended it: next_insn).  Its
+# target needs no computing, so its imm and imm2 hold constants instead:
+# the instructions it retires (idx + 1) and those plus the block's length
+# (self_retired, self_reach), two loads where chain_on adds and tests.
 
 cdef inline Insn** first_of(Insn* i) noexcept nogil:
     return <Insn**>&i.disp
 
-cdef inline bint may_chain(CPU* c, uint64_t n, uint32_t length) noexcept nogil:
+cdef inline uint64_t* self_retired(Insn* i) noexcept nogil:
+    return &i.imm
+
+cdef inline uint64_t* self_reach(Insn* i) noexcept nogil:
+    return &i.imm2
+
+cdef inline bint may_chain(CPU* c, uint64_t n, uint64_t length) noexcept nogil:
     """May a block of `length` instructions be entered by chaining, n
     instructions retired before it?  (n + length <= chain_stop <= next_event:
     it ends before next_event.)"""
@@ -169,9 +178,9 @@ cdef inline int enter_chained(CPU* c, uint64_t n, Insn* first) noexcept nogil:
 cdef inline int chain_self(CPU* c, Insn* i) noexcept nogil:
     """chain() for a branch back to its own block's start (above): no
     lookup, only chain_on's other tests."""
-    cdef uint64_t n = c.icount + i.idx + 1
-    if likely(may_chain(c, n, i.self_n)):
-        return enter_chained(c, n, first_of(i)[0])
+    cdef uint64_t n = c.icount
+    if likely(may_chain(c, n, self_reach(i)[0])):
+        return enter_chained(c, n + self_retired(i)[0], first_of(i)[0])
     return chain_on(c, i, c.r[R_BASE], i.idx + 1, True, False)   # (not its link: it has none)
 
 cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch,

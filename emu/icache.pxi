@@ -266,6 +266,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
                 b.insns[k].self_n = <uint8_t>n if keep else 0
                 if keep:
                     first_of(&b.insns[k])[0] = b.insns     # instead of its link
+                    self_retired(&b.insns[k])[0] = k + 1   # instead of its target (idx: n == m)
+                    self_reach(&b.insns[k])[0] = k + 1 + n
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_guard_end if guarded else (h_block_next if falls else h_block_end)   # the end marker
     b.insns[n].off = b.insns[n].next = off
