@@ -144,13 +144,17 @@ cdef inline int chain_rel(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """chain() for a relative branch: through its link."""
     return chain_on(c, i, target, i.idx + 1, True, True)
 
-# A relative branch back to the start of its own block (build_block sets
-# Insn.self_n to the block's length) keeps a pointer to the block's first
-# entry where others keep their link: the block to run is the one running,
-# and valid still (a store into it would have ended it: next_insn).  Its
-# target needs no computing, so its imm and imm2 hold constants instead:
-# the instructions it retires (idx + 1) and those plus the block's length
-# (self_retired, self_reach), two loads where chain_on adds and tests.
+# A relative branch to an instruction of its own block (back to its start,
+# or over a few instructions: build_block sets Insn.self_n to the block's
+# length) keeps a pointer to that entry where others keep their link: the
+# block to run is the one running, and valid still (a store into it would
+# have ended it: next_insn).  Its target needs no computing, so its imm and
+# imm2 hold constants instead (self_retired, self_reach): what it adds to
+# icount, idx + 1 - e for entry e, and that plus the block's length.  So
+# icount runs e behind while the block runs from entry e on (e ahead after
+# a branch back): whatever reads it mid-block adds the instruction's idx
+# (vtime's io_idx, RDTSC, mmio_python), which counts from the block's
+# start, and the run loop adds the idx it stops at.
 
 cdef inline Insn** first_of(Insn* i) noexcept nogil:
     return <Insn**>&i.disp
@@ -176,12 +180,14 @@ cdef inline int enter_chained(CPU* c, uint64_t n, Insn* first) noexcept nogil:
     return first.fn(c, first)
 
 cdef inline int chain_self(CPU* c, Insn* i) noexcept nogil:
-    """chain() for a branch back to its own block's start (above): no
-    lookup, only chain_on's other tests."""
+    """chain() for a branch into its own block (above): no lookup, only
+    chain_on's other tests."""
     cdef uint64_t n = c.icount
+    cdef Insn* e = first_of(i)[0]
     if likely(may_chain(c, n, self_reach(i)[0])):
-        return enter_chained(c, n + self_retired(i)[0], first_of(i)[0])
-    return chain_on(c, i, c.r[R_BASE], i.idx + 1, True, False)   # (not its link: it has none)
+        return enter_chained(c, n + self_retired(i)[0], e)
+    # (by the jump cache, not its link: it has none)
+    return chain_on(c, i, (c.r[R_BASE] + <uint64_t><int64_t>e.off) & c.ipmask, i.idx + 1, True, False)
 
 cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch,
                          bint linked) noexcept nogil:
