@@ -183,10 +183,15 @@ cdef inline int chain_self(CPU* c, Insn* i) noexcept nogil:
     """chain() for a branch into its own block (above): no lookup, only
     chain_on's other tests."""
     cdef uint64_t n = c.icount
-    cdef Insn* e = first_of(i)[0]
     if likely(may_chain(c, n, self_reach(i)[0])):
-        return enter_chained(c, n + self_retired(i)[0], e)
-    # (by the jump cache, not its link: it has none)
+        return enter_chained(c, n + self_retired(i)[0], first_of(i)[0])
+    return chain_self_miss(c, i)
+
+cdef int chain_self_miss(CPU* c, Insn* i) noexcept nogil:
+    """chain_self when its block may not chain: by the jump cache (it has
+    no link), which returns to the run loop.  (Not inline: the hot path
+    keeps nothing live for it.)"""
+    cdef Insn* e = first_of(i)[0]
     return chain_on(c, i, (c.r[R_BASE] + <uint64_t><int64_t>e.off) & c.ipmask, i.idx + 1, True, False)
 
 cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch,
