@@ -152,7 +152,8 @@ TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in
 #   (mov;sub_EI 4.3%, add_EI;mov 4.9% tree-32), qsort-64's sbb;or (3.3%).
 # CMP/SUB/TEST + Jcc (FUSE above) are the commonest pairs of all; such a
 # fused pair may be a second here.  The first is always a register form of
-# PAIR_FIRSTS (it cannot fault); pairs starting with a memory operand
+# PAIR_FIRSTS (it cannot fault), or a load (MOV r, m: TLB hits only; the
+# dot product's mov; imul r,m, 7.3% of matrix); other pairs starting with a memory operand
 # (mov r,m;mov r,m 0.5%, 8% of qsort-32), a PUSH/POP or LEA stay unfused.
 # Each entry: (first variant, second variant), named as flag liveness leaves
 # them (_nf: flags dead), {o} expanded to 4 and 8, {k} to the flat memory
@@ -180,6 +181,7 @@ PAIRS_SPEC = [
     ("add_EI_8r_nf", "cmp_EG_4r_j4"), ("add_EI_8r_nf", "cmp_EG_4r_j2"), ("add_EI_4r_nf", "cmp_EG_4r_j2"),
     ("mov_EG_{o}r", "sub_EI_{o}r"), ("add_EI_{o}r", "mov_EG_{o}r"), ("xor_EG_{o}r_nf", "and_EI_{o}r"),
     ("sbb_EG_4r", "or_EI_4r"),
+    ("mov_GE_{o}{k}", "imul_GE_{o}{k}_nf"),
 ]
 PAIRS = sorted({("v_" + a.format(o=osz, k=k), "v_" + b.format(o=osz, k=k))
                 for a, b in PAIRS_SPEC for osz in SIZES for k in FLAT_KINDS})
@@ -211,13 +213,21 @@ def pair_handler(first, second, calls) -> str:
     """The fused handler of PAIRS entry (first, second): the first's template
     with K_PAIR, which does not dispatch, then the second's, which does."""
     (call_a, osz_a, kind_a, fl_a), (call_b, osz_b, kind_b, fl_b) = calls[first], calls[second]
-    if kind_a != "K_REG" or not call_a.startswith(PAIR_FIRSTS):
-        raise ValueError(f"pair {first} {second}: the first a register form of {PAIR_FIRSTS}")
+    second_call = call_b.format(osz=osz_b, kind=kind_b, fl=fl_b).replace('(c, i, ', '(c, i + 1, ', 1)
     # (a second that faults, misses the TLB or stores into code sets CPU.cur
     # itself on its way out, as it does unfused: dispatch.pxi)
+    if kind_a != "K_REG" and call_a.startswith("mov_GE("):
+        # a load: on anything but a TLB hit its generic handler runs it, and
+        # then the second unfused (its slot keeps its own handler)
+        return (f"cdef int p_{first[2:]}__{second[2:]}{SIG}:\n"
+                f"    if mov_GE_hit(c, i, {osz_a}, {kind_a}):\n"
+                f"        return {second_call}\n"
+                f"    return h_mov_GE(c, i)")
+    if kind_a != "K_REG" or not call_a.startswith(PAIR_FIRSTS):
+        raise ValueError(f"pair {first} {second}: the first a register form of {PAIR_FIRSTS} or a MOV r, m")
     return (f"cdef int p_{first[2:]}__{second[2:]}{SIG}:\n"
             f"    {call_a.format(osz=osz_a, kind='K_PAIR', fl=fl_a)}\n"
-            f"    return {call_b.format(osz=osz_b, kind=kind_b, fl=fl_b).replace('(c, i, ', '(c, i + 1, ', 1)}")
+            f"    return {second_call}")
 
 
 def generate() -> str:
