@@ -233,7 +233,6 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
     cdef uint64_t d, s, r, m = size_mask(osz)
     cdef uint32_t bits = osz * 8
     cdef bint t
-    cdef Insn* j
     if form == FM_GE:
         d = get_r(c, i.reg, osz)
         if is_reg(i, kind):
@@ -270,9 +269,14 @@ cdef inline int fuse_jcc(CPU* c, Insn* i, uint32_t op, uint32_t form, uint32_t o
             t = sext(d, bits) < sext(s, bits)
         else:                               # 14, 15
             t = sext(d, bits) <= sext(s, bits)
+    return fused_branch(c, i, t, cc)
+
+cdef inline int fused_branch(CPU* c, Insn* i, bint t, uint32_t cc) noexcept nogil:
+    """The Jcc after i (a fused pair's first) on condition cc, t the value of
+    its even condition (cc & ~1), once i completed."""
     # (a register operand or a TLB hit: nothing that would end the block as
     # next_insn does; chain sets c.cur if it returns)
-    j = i + 1
+    cdef Insn* j = i + 1
     if t ^ (cc & 1):
         return branch_rel(c, j)
     return fall_through(c, j)

@@ -27,6 +27,16 @@ cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
     set_r(c, i.reg, osz, v)
     return next_mem(c, i, kind)
 
+cdef inline bint mov_GE_hit(CPU* c, Insn* i, uint32_t osz, uint32_t kind) noexcept nogil:
+    """mov_GE's memory form (kind K_MEM and up) as a fused pair's first
+    (gen_variants.py PAIRS): run it if its load is a TLB hit, else do
+    nothing and say so."""
+    cdef uint64_t v
+    if rd_or_miss(c, addr_of(c, i, kind), osz, kind, &v):
+        return False
+    set_r(c, i.reg, osz, v)
+    return True
+
 cdef inline int mov_EI(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t slow) noexcept nogil:
     cdef int rc
     if is_reg(i, kind):

@@ -144,15 +144,28 @@ cdef inline int chain_rel(CPU* c, Insn* i, uint64_t target) noexcept nogil:
     """chain() for a relative branch: through its link."""
     return chain_on(c, i, target, i.idx + 1, True, True)
 
-# A relative branch back to the start of its own block (build_block sets
-# Insn.self_n to the block's length) keeps a pointer to the block's first
-# entry where others keep their link: the block to run is the one running,
-# and valid still (a store into it would have ended it: next_insn).
+# A relative branch to an instruction of its own block (back to its start,
+# or over a few instructions: build_block sets Insn.self_n to the block's
+# length) keeps a pointer to that entry where others keep their link: the
+# block to run is the one running, and valid still (a store into it would
+# have ended it: next_insn).  Its target needs no computing, so its imm and
+# imm2 hold constants instead (self_retired, self_reach): what it adds to
+# icount, idx + 1 - e for entry e, and that plus the block's length.  So
+# icount runs e behind while the block runs from entry e on (e ahead after
+# a branch back): whatever reads it mid-block adds the instruction's idx
+# (vtime's io_idx, RDTSC, mmio_python), which counts from the block's
+# start, and the run loop adds the idx it stops at.
 
 cdef inline Insn** first_of(Insn* i) noexcept nogil:
     return <Insn**>&i.disp
 
-cdef inline bint may_chain(CPU* c, uint64_t n, uint32_t length) noexcept nogil:
+cdef inline uint64_t* self_retired(Insn* i) noexcept nogil:
+    return &i.imm
+
+cdef inline uint64_t* self_reach(Insn* i) noexcept nogil:
+    return &i.imm2
+
+cdef inline bint may_chain(CPU* c, uint64_t n, uint64_t length) noexcept nogil:
     """May a block of `length` instructions be entered by chaining, n
     instructions retired before it?  (n + length <= chain_stop <= next_event:
     it ends before next_event.)"""
@@ -167,12 +180,19 @@ cdef inline int enter_chained(CPU* c, uint64_t n, Insn* first) noexcept nogil:
     return first.fn(c, first)
 
 cdef inline int chain_self(CPU* c, Insn* i) noexcept nogil:
-    """chain() for a branch back to its own block's start (above): no
-    lookup, only chain_on's other tests."""
-    cdef uint64_t n = c.icount + i.idx + 1
-    if likely(may_chain(c, n, i.self_n)):
-        return enter_chained(c, n, first_of(i)[0])
-    return chain_on(c, i, c.r[R_BASE], i.idx + 1, True, False)   # (not its link: it has none)
+    """chain() for a branch into its own block (above): no lookup, only
+    chain_on's other tests."""
+    cdef uint64_t n = c.icount
+    if likely(may_chain(c, n, self_reach(i)[0])):
+        return enter_chained(c, n + self_retired(i)[0], first_of(i)[0])
+    return chain_self_miss(c, i)
+
+cdef int chain_self_miss(CPU* c, Insn* i) noexcept nogil:
+    """chain_self when its block may not chain: by the jump cache (it has
+    no link), which returns to the run loop.  (Not inline: the hot path
+    keeps nothing live for it.)"""
+    cdef Insn* e = first_of(i)[0]
+    return chain_on(c, i, (c.r[R_BASE] + <uint64_t><int64_t>e.off) & c.ipmask, i.idx + 1, True, False)
 
 cdef inline int chain_on(CPU* c, Insn* i, uint64_t target, uint32_t retired, bint branch,
                          bint linked) noexcept nogil:

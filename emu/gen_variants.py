@@ -70,25 +70,31 @@ FLAT = {g for g in list(SIZED) + list(MOVX)
             ("h_add", "h_or", "h_adc", "h_sbb", "h_and", "h_sub", "h_xor", "h_cmp", "h_mov",
              "h_imul", "h_inc", "h_dec", "h_not", "h_neg", "h_lea", "h_call_E", "h_jmp_E"))}
 
-# Macro-fused flag-setter + Jcc pairs (control.pxi fuse_jcc): for each first
-# instruction (the handler it has after specialize, its size and form), the
-# conditions fused.  CMP and SUB: every condition that compares the operands;
-# TEST: ZF and SF.  Other pairs run unfused.
+# Macro-fused flag-setter + Jcc pairs (control.pxi fuse_jcc, shift_jcc): for
+# each first instruction (the handler it has after specialize, its size and
+# form), the conditions fused.  CMP and SUB: every condition that compares
+# the operands; TEST, and the shifts of a register by 1 or an immediate
+# (isqrt's `shr eax,2; jne`): ZF and SF.  Other pairs run unfused.
 SUB_CC = (2, 3, 4, 5, 6, 7, 12, 13, 14, 15)
 LOGIC_CC = (4, 5, 8, 9)
-FUSE = []   # (name, first handler, osz, kind, template arguments, conditions)
+FUSE = []   # (name, first handler, osz, kind, template call without its last two arguments, conditions)
 for form in ("EG", "GE", "EI"):
     for osz in BYTE_TOO:
         for k, kind in KINDS.items():
             FUSE.append((f"cmp_{form}_{osz}{k}", f"v_cmp_{form}_{osz}{k}", osz, kind,
-                         f"A_CMP, FM_{form}, {osz}, {kind}", SUB_CC))
+                         f"fuse_jcc(c, i, A_CMP, FM_{form}, {osz}, {kind}", SUB_CC))
 for form in ("EG", "EI"):
     for osz in SIZES:
         FUSE.append((f"sub_{form}_{osz}r", f"v_sub_{form}_{osz}r", osz, "K_REG",
-                     f"A_SUB, FM_{form}, {osz}, K_REG", SUB_CC))
-for osz in SIZES:
-    FUSE.append((f"test_EG_{osz}r", "h_test_EG", osz, "K_REG", f"A_AND, FM_TEST, {osz}, K_REG",
+                     f"fuse_jcc(c, i, A_SUB, FM_{form}, {osz}, K_REG", SUB_CC))
+for osz in BYTE_TOO:
+    FUSE.append((f"test_EG_{osz}r", "h_test_EG", osz, "K_REG", f"fuse_jcc(c, i, A_AND, FM_TEST, {osz}, K_REG",
                  LOGIC_CC))
+for _op in ("shl", "shr", "sar"):
+    for _opcode, _cnt in ((0xC1, "CNT_IMM"), (0xD1, "CNT_ONE")):
+        for osz in SIZES:
+            FUSE.append((f"{_op}_{_opcode:x}_{osz}r", f"v_{_op}_{_opcode:x}_{osz}r", osz, "K_REG",
+                         f"shift_jcc(c, i, LF_{_op.upper()}, {_cnt}, {osz}", LOGIC_CC))
 
 
 # Flag liveness: an instruction whose flags the next flag writer in its
@@ -113,7 +119,7 @@ OVERWRITE = ([(f"v_{op}_{form}_{osz}r", False) for op in ("add", "or", "and", "s
              + [(f"v_{g}_{osz}r", False) for g in ("imul_GE", "imul_GEI", "neg") for osz in SIZES]
              + [(f"v_{op}_{opc:x}_{osz}r", opc == 0xC1) for op in ("shl", "shr", "sar")
                 for opc in (0xC1, 0xD1) for osz in SIZES]
-             + [(f"v_{name}_j{cc}", False) for name, _, _, kind, _, ccs in FUSE if kind == "K_REG"
+             + [(f"v_{name}_j{cc}", "_c1_" in name) for name, _, _, kind, _, ccs in FUSE if kind == "K_REG"
                 for cc in ccs])
 # Pass-through writers: register forms that set only some flags (ROL/ROR:
 # CF OF; INC/DEC: all but CF) and cannot fault.  When the next writer
@@ -146,7 +152,8 @@ TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in
 #   (mov;sub_EI 4.3%, add_EI;mov 4.9% tree-32), qsort-64's sbb;or (3.3%).
 # CMP/SUB/TEST + Jcc (FUSE above) are the commonest pairs of all; such a
 # fused pair may be a second here.  The first is always a register form of
-# PAIR_FIRSTS (it cannot fault); pairs starting with a memory operand
+# PAIR_FIRSTS (it cannot fault), or a load (MOV r, m: TLB hits only; the
+# dot product's mov; imul r,m, 7.3% of matrix); other pairs starting with a memory operand
 # (mov r,m;mov r,m 0.5%, 8% of qsort-32), a PUSH/POP or LEA stay unfused.
 # Each entry: (first variant, second variant), named as flag liveness leaves
 # them (_nf: flags dead), {o} expanded to 4 and 8, {k} to the flat memory
@@ -174,6 +181,7 @@ PAIRS_SPEC = [
     ("add_EI_8r_nf", "cmp_EG_4r_j4"), ("add_EI_8r_nf", "cmp_EG_4r_j2"), ("add_EI_4r_nf", "cmp_EG_4r_j2"),
     ("mov_EG_{o}r", "sub_EI_{o}r"), ("add_EI_{o}r", "mov_EG_{o}r"), ("xor_EG_{o}r_nf", "and_EI_{o}r"),
     ("sbb_EG_4r", "or_EI_4r"),
+    ("mov_GE_{o}{k}", "imul_GE_{o}{k}_nf"),
 ]
 PAIRS = sorted({("v_" + a.format(o=osz, k=k), "v_" + b.format(o=osz, k=k))
                 for a, b in PAIRS_SPEC for osz in SIZES for k in FLAT_KINDS})
@@ -205,13 +213,21 @@ def pair_handler(first, second, calls) -> str:
     """The fused handler of PAIRS entry (first, second): the first's template
     with K_PAIR, which does not dispatch, then the second's, which does."""
     (call_a, osz_a, kind_a, fl_a), (call_b, osz_b, kind_b, fl_b) = calls[first], calls[second]
-    if kind_a != "K_REG" or not call_a.startswith(PAIR_FIRSTS):
-        raise ValueError(f"pair {first} {second}: the first a register form of {PAIR_FIRSTS}")
+    second_call = call_b.format(osz=osz_b, kind=kind_b, fl=fl_b).replace('(c, i, ', '(c, i + 1, ', 1)
     # (a second that faults, misses the TLB or stores into code sets CPU.cur
     # itself on its way out, as it does unfused: dispatch.pxi)
+    if kind_a != "K_REG" and call_a.startswith("mov_GE("):
+        # a load: on anything but a TLB hit its generic handler runs it, and
+        # then the second unfused (its slot keeps its own handler)
+        return (f"cdef int p_{first[2:]}__{second[2:]}{SIG}:\n"
+                f"    if mov_GE_hit(c, i, {osz_a}, {kind_a}):\n"
+                f"        return {second_call}\n"
+                f"    return h_mov_GE(c, i)")
+    if kind_a != "K_REG" or not call_a.startswith(PAIR_FIRSTS):
+        raise ValueError(f"pair {first} {second}: the first a register form of {PAIR_FIRSTS} or a MOV r, m")
     return (f"cdef int p_{first[2:]}__{second[2:]}{SIG}:\n"
             f"    {call_a.format(osz=osz_a, kind='K_PAIR', fl=fl_a)}\n"
-            f"    return {call_b.format(osz=osz_b, kind=kind_b, fl=fl_b).replace('(c, i, ', '(c, i + 1, ', 1)}")
+            f"    return {second_call}")
 
 
 def generate() -> str:
@@ -229,11 +245,10 @@ def generate() -> str:
                 calls[name + "_nf"] = (call, osz, kind, "False")
     for cc in range(16):
         out.append(f"cdef int v_jcc_{cc}{SIG}: return jcc(c, i, {cc})")
-    for name, first, osz, kind, args, ccs in FUSE:
+    for name, first, osz, kind, call, ccs in FUSE:
         for cc in ccs:
-            out.append(f"cdef int v_{name}_j{cc}{SIG}: "
-                       f"return fuse_jcc(c, i, {args}, {cc}, {first})")
-            calls[f"v_{name}_j{cc}"] = (f"fuse_jcc(c, i, {args}, {cc}, {first})", osz, kind, "True")
+            out.append(f"cdef int v_{name}_j{cc}{SIG}: return {call}, {cc}, {first})")
+            calls[f"v_{name}_j{cc}"] = (f"{call}, {cc}, {first})", osz, kind, "True")
     for first, second in PAIRS:
         out.append(pair_handler(first, second, calls))
     out += ["", "cdef void specialize(CPU* c, Insn* i) noexcept nogil:",

@@ -3,8 +3,9 @@
 # direct-mapped jump cache in front of it.  A block ends at a branch other
 # than a conditional one, at a page boundary or after BLOCK_MAX instructions:
 # a Jcc, LOOPcc or JrCXZ not taken goes on in its block (a side exit: a
-# superblock, one block transition fewer), a branch back to the block's
-# start runs it again without a lookup (self_n: dispatch.pxi chain_self),
+# superblock, one block transition fewer), a branch to one of the block's
+# own instructions (back to its start, or over a few of them) runs it again
+# from there without a lookup (self_n: dispatch.pxi chain_self),
 # and a JMP or CALL rel whose target is on the block's first page goes on at
 # the target (followed: a chain of short blocks joined by JMPs becomes one),
 # except while edge coverage or block hooks need the basic blocks.  Each physical page keeps a
@@ -149,7 +150,7 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
     cdef uint8_t buf[16]
     cdef uint64_t pages[2]
     cdef uint64_t la = (c.segbase[S_CS] + rip) & c.lamask, page2 = TLB_EMPTY
-    cdef uint32_t n = 0, m = 0, k, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
+    cdef uint32_t n = 0, m = 0, k, e, mk, bmk, limit = BLOCK_MAX if c.use_cache else 1
     cdef int32_t off = 0, d, lo = 0, hi = 0    # (lo, hi: the hull of the runs)
     cdef int32_t run_lo[MAX_RUNS]
     cdef int32_t run_hi[MAX_RUNS]
@@ -239,8 +240,8 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
             if d < lo:
                 lo = d
             ends = False
-        if rel and not call and i.fn != h_jmp_on and (i.imm & i.imm2) == 0 and i.imm2 >= c.ipmask:
-            i.self_n = 1                   # its target is rip: the block's start (below)
+        if rel and not call and i.fn != h_jmp_on and i.imm2 >= c.ipmask:
+            i.self_n = 1                   # its target may be in this block (below)
             selfs = True
         specialize(c, i)
         sse_specialize(i)                  # the SSE variants (sse_fast.pxi)
@@ -257,15 +258,19 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         drop_dead_flags(b.insns, n)        # flag liveness (gen_variants.py); not with markers
         fuse_pairs(b.insns, n)             # then superinstructions (gen_variants.py PAIRS)
     if selfs:
-        # A branch back to the block's start runs this very block again
-        # (dispatch.pxi chain_self): self_n is its length, 0 where there
-        # are markers among the instructions or no block is kept.
+        # A branch to an instruction of its own block runs this very block
+        # again from there (dispatch.pxi chain_self): self_n is the block's
+        # length, 0 where the target is not one of its entries, there are
+        # markers among the instructions, or no block is kept.
         keep = n == m and c.use_cache
         for k in range(n):
             if b.insns[k].self_n:
-                b.insns[k].self_n = <uint8_t>n if keep else 0
-                if keep:
-                    first_of(&b.insns[k])[0] = b.insns     # instead of its link
+                e = inner_entry(b.insns, n, &b.insns[k]) if keep else n
+                b.insns[k].self_n = <uint8_t>n if e < n else 0
+                if e < n:
+                    first_of(&b.insns[k])[0] = &b.insns[e]     # instead of its link
+                    self_retired(&b.insns[k])[0] = <uint64_t>k + 1 - e   # instead of its target (idx: n == m)
+                    self_reach(&b.insns[k])[0] = <uint64_t>k + 1 - e + n
     memset(&b.insns[n], 0, sizeof(Insn))
     b.insns[n].fn = h_guard_end if guarded else (h_block_next if falls else h_block_end)   # the end marker
     b.insns[n].off = b.insns[n].next = off
@@ -290,6 +295,16 @@ cdef Block* build_block(CPU* c, uint64_t rip, uint64_t pa) noexcept nogil:
         if page2 != TLB_EMPTY:
             page_add(c, b, page2, 1)
     return b
+
+cdef uint32_t inner_entry(Insn* insns, uint32_t n, Insn* j) noexcept nogil:
+    """The entry of a block (n entries, no markers) that a relative branch j
+    in it goes to (set_rel_target done, its target within the IP's range
+    wherever the block runs: ip_range_fits), or n if none."""
+    cdef uint32_t e
+    for e in range(n):
+        if ((j.imm - <uint64_t><int64_t>insns[e].off) & j.imm2) == 0:
+            return e
+    return n
 
 cdef uint32_t entry_at(Block* b, uint64_t rel, uint64_t mask, uint32_t n) noexcept nogil:
     """The first of entries 1..n-1 of block b at the instruction that starts

@@ -29,6 +29,31 @@ cdef inline uint32_t shift_count(CPU* c, Insn* i, uint32_t cnt, uint32_t osz) no
         n = i.imm
     return <uint32_t>(n & (0x3F if osz == 8 else 0x1F))
 
+cdef inline uint64_t shifted(uint32_t op, uint64_t d, uint32_t n, uint32_t osz) noexcept nogil:
+    """d (osz bytes) shifted by n as op (LF_SHL, LF_SHR, LF_SAR) does it."""
+    cdef uint64_t r
+    if op == LF_SHL:
+        r = (d << n) if n < 64 else 0
+    elif op == LF_SHR:
+        r = (d >> n) if n < 64 else 0
+    else:
+        r = <uint64_t>(sext(d, osz * 8) >> (n if n < 64 else 63))
+    return r & size_mask(osz)
+
+cdef inline int shift_jcc(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t osz, uint32_t cc,
+                          handler_t first) noexcept nogil:
+    """A shift of a register by 1 or a nonzero immediate (a variant of
+    shift_op's, whose work it does) fused with the Jcc after it on ZF or SF
+    (cc 4, 5, 8, 9; control.pxi fuse_jcc says how fusion works).  `first`
+    is unused: a register shift cannot miss or fault."""
+    cdef uint32_t bits = osz * 8, rm = i.rm
+    cdef uint32_t n = shift_count(c, i, cnt, osz)
+    cdef uint64_t d = get_r(c, rm, osz)
+    cdef uint64_t r = shifted(op, d, n, osz)
+    set_lazy(c, op, bits, d, n, r)
+    set_r(c, rm, osz, r)
+    return fused_branch(c, i, (r == 0) if cc == 4 or cc == 5 else sign_of(r, bits), cc)
+
 cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t osz,
                          uint32_t kind, bint fl) noexcept nogil:
     """SHL/SHR/SAR; op is LF_SHL, LF_SHR or LF_SAR.  A zero count changes
@@ -48,13 +73,7 @@ cdef inline int shift_op(CPU* c, Insn* i, uint32_t op, uint32_t cnt, uint32_t os
         if is_reg(i, kind) and osz == 4:
             set_r(c, i.rm, 4, d)       # a 32-bit destination is written (upper half cleared)
         return next_reg(c, i, kind) if is_reg(i, kind) else next_insn(c, i)
-    if op == LF_SHL:
-        r = (d << n) if n < 64 else 0
-    elif op == LF_SHR:
-        r = (d >> n) if n < 64 else 0
-    else:
-        r = <uint64_t>(sext(d, bits) >> (n if n < 64 else 63))
-    r &= size_mask(osz)
+    r = shifted(op, d, n, osz)
     if fl:
         set_lazy(c, op, bits, d, n, r)
     if is_reg(i, kind):
