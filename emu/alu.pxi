@@ -66,6 +66,34 @@ cdef enum:
 cdef inline bint is_reg(Insn* i, uint32_t kind) noexcept nogil:
     return kind == K_REG or kind == K_PAIR or (kind == K_ANY and i.mod == 3)
 
+cdef void redo_dead_flags(CPU* c, Insn* i) noexcept nogil:
+    """Record the flags of the instruction before i, a register ADD SUB AND
+    OR XOR whose flags flag liveness dropped as i overwrites them (i.fixfl:
+    0x80 | its form << 3 | its operation; gen_variants.py FIXABLE), from its
+    operands: i has changed nothing yet, its result and source are intact."""
+    cdef Insn* w = i - 1
+    cdef uint32_t op = i.fixfl & 7, form = (i.fixfl >> 3) & 3, osz = w.osz
+    cdef uint64_t m = size_mask(osz), r, s
+    if form == FM_GE:
+        r = get_r(c, w.reg, osz)
+        s = get_r(c, w.rm, osz)
+    else:
+        r = get_r(c, w.rm, osz)
+        s = (w.imm & m) if form == FM_EI else get_r(c, w.reg, osz)
+    if op == A_ADD:
+        set_lazy(c, LF_ADD, osz * 8, (r - s) & m, s, r)
+    elif op == A_SUB:
+        set_lazy(c, LF_SUB, osz * 8, (r + s) & m, s, r)
+    else:
+        set_lazy(c, LF_LOGIC, osz * 8, 0, 0, r)
+
+cdef inline int miss(CPU* c, Insn* i, handler_t slow) noexcept nogil:
+    """A memory variant's operand is not a TLB hit: its generic handler
+    `slow` runs it, after the dead flags before it are redone (i.fixfl)."""
+    if i.fixfl:
+        redo_dead_flags(c, i)
+    return slow(c, i)
+
 cdef inline int alu_rm(CPU* c, Insn* i, uint32_t op, uint64_t s, uint32_t osz, uint32_t kind,
                        handler_t slow, bint fl) noexcept nogil:
     """r/m = r/m op s.  A K_MEM variant hands anything but a TLB hit to
@@ -85,7 +113,7 @@ cdef inline int alu_rm(CPU* c, Insn* i, uint32_t op, uint64_t s, uint32_t osz, u
     else:
         rc = rmw_or_miss(c, la, osz, kind, &d)
     if rc:
-        return slow(c, i) if rc == RC_MISS else rc
+        return miss(c, i, slow) if rc == RC_MISS else rc
     r = do_alu(c, op, d, s, osz * 8, fl)
     if op != A_CMP:
         rc = wr_or_miss(c, la, osz, kind, r)    # (hits after rmw_or_miss's check)
@@ -111,7 +139,7 @@ cdef inline int alu_GE(CPU* c, Insn* i, uint32_t op, uint32_t osz, uint32_t kind
     else:
         rc = rd_or_miss(c, addr_of(c, i, kind), osz, kind, &s)
         if rc:
-            return slow(c, i) if rc == RC_MISS else rc
+            return miss(c, i, slow) if rc == RC_MISS else rc
     r = do_alu(c, op, get_r(c, reg, osz), s, osz * 8, fl)
     if op != A_CMP:
         set_r(c, reg, osz, r)

@@ -121,6 +121,20 @@ OVERWRITE = ([(f"v_{op}_{form}_{osz}r", False) for op in ("add", "or", "and", "s
 # standing, so the flags before them are as dead as those after them.
 PASS = ([f"v_{op}_{opc:x}_{osz}r" for op in ("rol", "ror") for opc in (0xC1, 0xD1) for osz in SIZES]
         + [f"v_{op}_{osz}r" for op in ("inc", "dec") for osz in SIZES])
+# Writers dead but where the next instruction misses the TLB: a memory
+# form that overwrites all six flags if it completes (OVERMEM) makes the
+# flags of a register ADD SUB AND OR XOR right before it (FIXABLE) dead, as
+# a register overwriter would; only when its memory operand is not a TLB
+# hit (it may fault or exit then, and the flags before it are seen) does it
+# record them first from the writer's operands, which it has not changed
+# yet (alu.pxi redo_dead_flags; i.fixfl says how).  ADD and SUB with the
+# same register as both operands are not fixable (the operand is lost).
+FIX_OPS = {"add": "A_ADD", "or": "A_OR", "and": "A_AND", "sub": "A_SUB", "xor": "A_XOR"}
+FIXABLE = [(f"v_{op}_{form}_{osz}r", f"0x80 | FM_{form} << 3 | {FIX_OPS[op]}")
+           for op in FIX_OPS for form in ("EG", "GE", "EI") for osz in SIZED[f"h_{op}_{form}"][1]]
+OVERMEM = ([f"v_{op}_{form}_{osz}{k}" for op in list(FIX_OPS) + ["cmp"] for form in ("EG", "GE", "EI")
+            for osz in SIZED[f"h_{op}_{form}"][1] for k in KINDS if k != "r"]
+           + [f"v_{name}_j{cc}" for name, _, _, kind, _, ccs in FUSE if kind != "K_REG" for cc in ccs])
 TRANSPARENT = ([f"v_mov_{form}_{osz}r" for form in ("EG", "GE", "EI") for osz in BYTE_TOO]
                + [f"v_not_{osz}r" for osz in SIZES]
                + [f"v_{g}_{opc:x}_{osz}r" for g in ("movzx", "movsx") for opc in (0x1B6, 0x1B7, 0x1BE, 0x1BF)
@@ -280,6 +294,7 @@ def generate() -> str:
             "    FL_PASS = 32           # sets some flags only, cannot fault (PASS)",
             "    FL_FUSED = 64          # runs a CMP/SUB/TEST and its Jcc; twin: the first alone",
             "    FL_PAIR = 128          # runs a PAIRS pair; twin: the first alone",
+            "    FL_OVERMEM = 256       # overwrites all six flags unless its memory operand misses (OVERMEM)",
             "    FL_SLOTS = 4096",
             "",
             "cdef struct FlagInfo:",
@@ -287,6 +302,7 @@ def generate() -> str:
             "    handler_t twin",
             "    uint32_t cls",
             "    uint32_t pairs         # 1 + its first entry in PAIR_FIRST, if pairs start with it",
+            "    uint8_t fix            # FIXABLE: its Insn.fixfl code",
             "",
             "cdef FlagInfo FLAG_INFO[FL_SLOTS]   # open addressing on the handler's address",
             "",
@@ -318,21 +334,33 @@ def generate() -> str:
             "        return False",
             "    return not (cls & FL_COUNTED) or (i.imm & (0x3F if i.osz == 8 else 0x1F)) != 0",
             "",
+            "cdef inline bint fixable(Insn* w, uint8_t fix) noexcept nogil:",
+            '    """Can redo_dead_flags rebuild w\'s flags (FIXABLE code fix)?"""',
+            "    return ((fix >> 3) & 3) == FM_EI or ((fix & 7) != A_ADD and (fix & 7) != A_SUB) or w.reg != w.rm",
+            "",
             "cdef void drop_dead_flags(Insn* insns, uint32_t n) noexcept nogil:",
             '    """Flag liveness over a block of n instructions (no markers), from its end."""',
-            "    cdef uint32_t k = n",
-            "    cdef bint dead = False, over",
+            "    cdef uint32_t k = n, cls",
+            "    cdef bint dead = False, over, onmiss = False   # onmiss: insns[k + 1] is OVERMEM",
             "    cdef FlagInfo* e",
             "    while k > 0:",
             "        k -= 1",
-            "        if flag_cls(&insns[k]) & FL_TRANSPARENT:",
+            "        e = flag_info(insns[k].fn, False)",
+            "        cls = e.cls if e != NULL else 0",
+            "        if onmiss:",
+            "            onmiss = False",
+            "            if e != NULL and e.fix and fixable(&insns[k], e.fix):",
+            "                insns[k + 1].fixfl = e.fix",
+            "                dead = True",
+            "        if cls & FL_TRANSPARENT:",
             "            continue",
-            "        over = overwrites_flags(&insns[k]) or (dead and (flag_cls(&insns[k]) & FL_PASS))",
-            "        if dead:",
-            "            e = flag_info(insns[k].fn, False)",
-            "            if e != NULL and (e.cls & FL_LIVE):",
-            "                insns[k].fn = e.twin",
+            "        over = overwrites_flags(&insns[k]) or (dead and (cls & FL_PASS))",
+            "        if dead and (cls & FL_LIVE):",
+            "            insns[k].fn = e.twin",
             "        dead = over",
+            "        if cls & FL_OVERMEM:",
+            "            insns[k].fixfl = 0",
+            "            onmiss = True",
             "",
             "cdef void flags_all_live(Insn* insns, uint32_t n) noexcept nogil:",
             '    """Give insns[0, n) the variants that record their flags, for a cut at',
@@ -420,6 +448,9 @@ def generate() -> str:
         out.append(f"    flag_class({twin[name]}, FL_PASS, NULL)")
     for name in TRANSPARENT:
         out.append(f"    flag_class({name}, FL_TRANSPARENT, NULL)")
+    for name, fix in FIXABLE:
+        for f in (name, twin[name]):
+            out.append(f"    flag_info({f}, True).fix = {fix}")
     out.append("    memset(FUSED, 0, sizeof(FUSED))")
     for k, (name, first, osz, kind, _, ccs) in enumerate(FUSE):
         out.append(f"    FUSE_FIRST[{k}] = {first}")
@@ -436,6 +467,9 @@ def generate() -> str:
         if k == 0 or PAIRS[k - 1][0] != first:
             out.append(f"    pairs_start({first}, {k + 1})")
     out.append(f"    PAIR_FIRST[{len(PAIRS)}] = NULL")
+    for name in OVERMEM:
+        for f in (name, twin[name]) if name in twin else (name,):
+            out.append(f"    flag_class({f}, FL_OVERMEM, NULL)")
     return "\n".join(out) + "\n"
 
 
