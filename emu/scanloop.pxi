@@ -18,18 +18,23 @@ cdef inline int scan_pair(CPU* c, Insn* i, uint32_t aosz, uint32_t osz, uint32_t
     cdef Insn* k = i + 1
     cdef Insn* j = i + 2
     cdef uint64_t m = size_mask(osz), s = k.imm & m, step = i.imm & size_mask(aosz), d, n
-    cdef uint32_t rm = i.rm
+    cdef uint32_t rm = i.rm, passn = j.idx + 1, blen = j.self_n
     cdef bint again = j.self_n != 0 and first_of(j)[0] == i
     cdef bint t
+    cdef Insn at                       # k's address, in a local: the stores to c may alias *k
+    at.base = k.base
+    at.index = k.index
+    at.scale = k.scale
+    at.disp = k.disp
     while True:
         set_r(c, rm, aosz, get_r(c, rm, aosz) + step)
-        if rd_or_miss(c, addr_of(c, k, kind), osz, kind, &d):
+        if rd_or_miss(c, addr_of(c, &at, kind), osz, kind, &d):
             return cmp_alone(c, k)
         t = (d == s) ^ (cc & 1)
         if not (t and again):
             break
-        n = c.icount + j.idx + 1
-        if not may_chain(c, n, j.self_n):
+        n = c.icount + passn
+        if not may_chain(c, n, blen):
             break
         c.icount = n
         c.blocks_chained += 1
