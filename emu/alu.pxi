@@ -70,7 +70,9 @@ cdef void redo_dead_flags(CPU* c, Insn* i) noexcept nogil:
     """Record the flags of the instruction before i, a register ADD SUB AND
     OR XOR whose flags flag liveness dropped as i overwrites them (i.fixfl:
     0x80 | its form << 3 | its operation; gen_variants.py FIXABLE), from its
-    operands: i has changed nothing yet, its result and source are intact."""
+    operands: i has changed nothing yet, its result and source are intact.
+    The generic handler does it, which i's memory variant hands a miss to
+    (so the variants' hit paths stay as they were)."""
     cdef Insn* w = i - 1
     cdef uint32_t op = i.fixfl & 7, form = (i.fixfl >> 3) & 3, osz = w.osz
     cdef uint64_t m = size_mask(osz), r, s
@@ -87,13 +89,6 @@ cdef void redo_dead_flags(CPU* c, Insn* i) noexcept nogil:
     else:
         set_lazy(c, LF_LOGIC, osz * 8, 0, 0, r)
 
-cdef inline int miss(CPU* c, Insn* i, handler_t slow) noexcept nogil:
-    """A memory variant's operand is not a TLB hit: its generic handler
-    `slow` runs it, after the dead flags before it are redone (i.fixfl)."""
-    if i.fixfl:
-        redo_dead_flags(c, i)
-    return slow(c, i)
-
 cdef inline int alu_rm(CPU* c, Insn* i, uint32_t op, uint64_t s, uint32_t osz, uint32_t kind,
                        handler_t slow, bint fl) noexcept nogil:
     """r/m = r/m op s.  A K_MEM variant hands anything but a TLB hit to
@@ -102,6 +97,8 @@ cdef inline int alu_rm(CPU* c, Insn* i, uint32_t op, uint64_t s, uint32_t osz, u
     cdef uint64_t d, r, la
     cdef int rc
     cdef uint32_t rm = i.rm            # (read once: the flag stores might alias i)
+    if kind == K_ANY and i.fixfl:
+        redo_dead_flags(c, i)          # (a memory variant's miss: its generic handler)
     if is_reg(i, kind):
         r = do_alu(c, op, get_r(c, rm, osz), s, osz * 8, fl)
         if op != A_CMP:
@@ -113,7 +110,7 @@ cdef inline int alu_rm(CPU* c, Insn* i, uint32_t op, uint64_t s, uint32_t osz, u
     else:
         rc = rmw_or_miss(c, la, osz, kind, &d)
     if rc:
-        return miss(c, i, slow) if rc == RC_MISS else rc
+        return slow(c, i) if rc == RC_MISS else rc
     r = do_alu(c, op, d, s, osz * 8, fl)
     if op != A_CMP:
         rc = wr_or_miss(c, la, osz, kind, r)    # (hits after rmw_or_miss's check)
@@ -134,12 +131,14 @@ cdef inline int alu_GE(CPU* c, Insn* i, uint32_t op, uint32_t osz, uint32_t kind
     cdef uint64_t s, r
     cdef int rc
     cdef uint32_t reg = i.reg          # (read once: the flag stores might alias i)
+    if kind == K_ANY and i.fixfl:
+        redo_dead_flags(c, i)
     if is_reg(i, kind):
         s = get_r(c, i.rm, osz)
     else:
         rc = rd_or_miss(c, addr_of(c, i, kind), osz, kind, &s)
         if rc:
-            return miss(c, i, slow) if rc == RC_MISS else rc
+            return slow(c, i) if rc == RC_MISS else rc
     r = do_alu(c, op, get_r(c, reg, osz), s, osz * 8, fl)
     if op != A_CMP:
         set_r(c, reg, osz, r)
