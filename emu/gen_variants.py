@@ -132,6 +132,12 @@ PASS = ([f"v_{op}_{opc:x}_{osz}r" for op in ("rol", "ror") for opc in (0xC1, 0xD
 FIX_OPS = {"add": "A_ADD", "or": "A_OR", "and": "A_AND", "sub": "A_SUB", "xor": "A_XOR"}
 FIXABLE = [(f"v_{op}_{form}_{osz}r", f"0x80 | FM_{form} << 3 | {FIX_OPS[op]}")
            for op in FIX_OPS for form in ("EG", "GE", "EI") for osz in SIZED[f"h_{op}_{form}"][1]]
+# The same before a load (LOADMEM: a memory MOV, MOVZX or MOVSX, which
+# touches no flag but may miss) that an overwriter follows, with only
+# TRANSPARENT instructions between.
+LOADMEM = ([f"v_mov_GE_{osz}{k}" for osz in BYTE_TOO for k in KINDS if k != "r"]
+           + [f"v_{g[2:]}_{opc:x}_{osz}{k}" for g, opc in MOVX if g in ("h_movzx", "h_movsx")
+              for osz in SIZES for k in KINDS if k != "r"])
 OVERMEM = ([f"v_{op}_{form}_{osz}{k}" for op in list(FIX_OPS) + ["cmp"] for form in ("EG", "GE", "EI")
             for osz in SIZED[f"h_{op}_{form}"][1] for k in KINDS if k != "r"]
            + [f"v_{name}_j{cc}" for name, _, _, kind, _, ccs in FUSE if kind != "K_REG" for cc in ccs])
@@ -182,6 +188,7 @@ PAIRS_SPEC = [
     ("and_EI_{o}r_nf", "xor_EG_{o}r_nf"), ("sub_EI_{o}r_nf", "add_EI_{o}r_nf"),
     ("add_EI_8r_nf", "add_EG_4r_nf"), ("add_EI_4r_nf", "add_EG_4r_nf"),
     ("add_EG_{o}r", "mov_GE_{o}{k}"), ("xor_EG_{o}r", "mov_GE_{o}{k}"), ("mov_EG_{o}r", "mov_GE_{o}{k}"),
+    ("add_EG_{o}r_nf", "mov_GE_{o}{k}"), ("xor_EG_{o}r_nf", "mov_GE_{o}{k}"),
     ("mov_EG_{o}r", "mov_EG_{o}{k}"), ("mov_EG_{o}r", "movzx_1b6_{o}{k}"),
     ("add_EG_4r_nf", "cmp_EG_4r_j5"), ("add_EG_4r_nf", "cmp_EG_8r_j5"), ("add_EI_4r_nf", "cmp_EI_4r_j5"),
     ("add_EI_4r_nf", "cmp_EI_1r_j7"), ("xor_EG_4r_nf", "sub_EI_4r_j5"), ("shr_d1_4r_nf", "cmp_EG_4r_j2"),
@@ -311,6 +318,7 @@ def generate() -> str:
             "    FL_FUSED = 64          # runs a CMP/SUB/TEST and its Jcc; twin: the first alone",
             "    FL_PAIR = 128          # runs a PAIRS pair; twin: the first alone",
             "    FL_OVERMEM = 256       # overwrites all six flags unless its memory operand misses (OVERMEM)",
+            "    FL_LOADMEM = 512       # a load: no flag, but its memory operand may miss (LOADMEM)",
             "    FL_SLOTS = 4096",
             "",
             "cdef struct FlagInfo:",
@@ -369,6 +377,11 @@ def generate() -> str:
             "                insns[k + 1].fixfl = e.fix",
             "                dead = True",
             "        if cls & FL_TRANSPARENT:",
+            "            continue",
+            "        if cls & FL_LOADMEM:",
+            "            insns[k].fixfl = 0",
+            "            onmiss = dead",
+            "            dead = False",
             "            continue",
             "        over = overwrites_flags(&insns[k]) or (dead and (cls & FL_PASS))",
             "        if dead and (cls & FL_LIVE):",
@@ -486,6 +499,8 @@ def generate() -> str:
     for name in OVERMEM:
         for f in (name, twin[name]) if name in twin else (name,):
             out.append(f"    flag_class({f}, FL_OVERMEM, NULL)")
+    for name in LOADMEM:
+        out.append(f"    flag_class({name}, FL_LOADMEM, NULL)")
     return "\n".join(out) + "\n"
 
 
