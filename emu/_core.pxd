@@ -206,6 +206,7 @@ cdef struct Insn:
     uint8_t idx         # position in its block (for exact counts mid-block)
     uint8_t modrm       # the ModRM byte (x87: FOP and the register forms)
     uint8_t self_n      # a near branch to an entry of its own block: the block's length (icache.pxi), else 0
+    uint8_t fixfl       # the flags of the writer before it are dead but where it misses the TLB: how to redo them (alu.pxi)
 
 cdef struct Block:
     uint64_t phys       # physical address of the first byte

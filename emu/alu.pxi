@@ -66,6 +66,29 @@ cdef enum:
 cdef inline bint is_reg(Insn* i, uint32_t kind) noexcept nogil:
     return kind == K_REG or kind == K_PAIR or (kind == K_ANY and i.mod == 3)
 
+cdef void redo_dead_flags(CPU* c, Insn* i) noexcept nogil:
+    """Record the flags of the instruction before i, a register ADD SUB AND
+    OR XOR whose flags flag liveness dropped as i overwrites them (i.fixfl:
+    0x80 | its form << 3 | its operation; gen_variants.py FIXABLE), from its
+    operands: i has changed nothing yet, its result and source are intact.
+    The generic handler does it, which i's memory variant hands a miss to
+    (so the variants' hit paths stay as they were)."""
+    cdef Insn* w = i - 1
+    cdef uint32_t op = i.fixfl & 7, form = (i.fixfl >> 3) & 3, osz = w.osz
+    cdef uint64_t m = size_mask(osz), r, s
+    if form == FM_GE:
+        r = get_r(c, w.reg, osz)
+        s = get_r(c, w.rm, osz)
+    else:
+        r = get_r(c, w.rm, osz)
+        s = (w.imm & m) if form == FM_EI else get_r(c, w.reg, osz)
+    if op == A_ADD:
+        set_lazy(c, LF_ADD, osz * 8, (r - s) & m, s, r)
+    elif op == A_SUB:
+        set_lazy(c, LF_SUB, osz * 8, (r + s) & m, s, r)
+    else:
+        set_lazy(c, LF_LOGIC, osz * 8, 0, 0, r)
+
 cdef inline int alu_rm(CPU* c, Insn* i, uint32_t op, uint64_t s, uint32_t osz, uint32_t kind,
                        handler_t slow, bint fl) noexcept nogil:
     """r/m = r/m op s.  A K_MEM variant hands anything but a TLB hit to
@@ -74,6 +97,8 @@ cdef inline int alu_rm(CPU* c, Insn* i, uint32_t op, uint64_t s, uint32_t osz, u
     cdef uint64_t d, r, la
     cdef int rc
     cdef uint32_t rm = i.rm            # (read once: the flag stores might alias i)
+    if kind == K_ANY and i.fixfl:
+        redo_dead_flags(c, i)          # (a memory variant's miss: its generic handler)
     if is_reg(i, kind):
         r = do_alu(c, op, get_r(c, rm, osz), s, osz * 8, fl)
         if op != A_CMP:
@@ -106,6 +131,8 @@ cdef inline int alu_GE(CPU* c, Insn* i, uint32_t op, uint32_t osz, uint32_t kind
     cdef uint64_t s, r
     cdef int rc
     cdef uint32_t reg = i.reg          # (read once: the flag stores might alias i)
+    if kind == K_ANY and i.fixfl:
+        redo_dead_flags(c, i)
     if is_reg(i, kind):
         s = get_r(c, i.rm, osz)
     else:

@@ -18,6 +18,8 @@ cdef inline int mov_EG(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t s
 cdef inline int mov_GE(CPU* c, Insn* i, uint32_t osz, uint32_t kind, handler_t slow) noexcept nogil:
     cdef uint64_t v
     cdef int rc
+    if kind == K_ANY and i.fixfl:
+        redo_dead_flags(c, i)          # (a memory variant's miss: alu.pxi)
     if is_reg(i, kind):
         set_r(c, i.reg, osz, get_r(c, i.rm, osz))
         return next_reg(c, i, kind)
@@ -71,6 +73,8 @@ cdef int h_movzx(CPU* c, Insn* i) noexcept nogil:
     """MOVZX Gv, Eb/Ew (0F B6 / 0F B7)."""
     c.cur = i
     cdef uint64_t v
+    if i.fixfl:
+        redo_dead_flags(c, i)          # (a memory variant's miss: alu.pxi)
     if rm_read(c, i, 1 if i.opcode == 0x1B6 else 2, &v):
         return RC_FAULT
     set_r(c, i.reg, i.osz, v)
@@ -82,6 +86,8 @@ cdef int h_movsx(CPU* c, Insn* i) noexcept nogil:
     c.cur = i
     cdef uint64_t v
     cdef uint32_t size = 1 if i.opcode == 0x1BE else (2 if i.opcode == 0x1BF else 4)
+    if i.fixfl:
+        redo_dead_flags(c, i)
     if size > i.osz:
         size = i.osz
     if rm_read(c, i, size, &v):

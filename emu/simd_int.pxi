@@ -716,7 +716,7 @@ cdef inline uint32_t pcmpstr_finish(uint32_t res, uint32_t la, uint32_t lb, uint
                 | (F_OF if res & 1 else 0))
     return res
 
-cdef uint32_t pcmpstr_bytes(const Vec* va, const Vec* vb, uint32_t la, uint32_t lb, uint32_t imm) noexcept nogil:
+cdef inline uint32_t pcmpstr_bytes(const Vec* va, const Vec* vb, uint32_t la, uint32_t lb, uint32_t imm) noexcept nogil:
     """IntRes1 for byte elements: row i of the matrix (b's bytes equal to
     a[i]) is one 16-bit mask; the aggregations combine rows."""
     cdef uint32_t valid_b = (1U << lb) - 1, res, i, j, x, lo, hi, flip
@@ -801,10 +801,9 @@ cdef uint32_t pcmpstr(const Vec* va, const Vec* vb, uint32_t la, uint32_t lb, ui
     return pcmpstr_finish(res, la, lb, n, imm, flags)
 
 cdef inline int pcmpstr_op(CPU* c, Insn* i, bint explicit, bint index) noexcept nogil:
-    cdef uint32_t k
     cdef Vec s
     cdef Vec* a
-    cdef uint32_t imm = <uint32_t>i.imm, la, lb, res, fl, n = 8 if imm & 1 else 16
+    cdef uint32_t imm = <uint32_t>i.imm, la, lb, res, fl
     if sse_ok(c) or xmm_src(c, i, 16, 0, &s):
         return RC_FAULT
     a = xreg(c, i.reg)
@@ -815,6 +814,13 @@ cdef inline int pcmpstr_op(CPU* c, Insn* i, bint explicit, bint index) noexcept 
         la = str_implicit_len(a, imm)
         lb = str_implicit_len(&s, imm)
     res = pcmpstr(a, &s, la, lb, imm, &fl)
+    pcmpstr_result(c, res, fl, imm, index)
+    return next_insn(c, i)
+
+cdef inline void pcmpstr_result(CPU* c, uint32_t res, uint32_t fl, uint32_t imm, bint index) noexcept nogil:
+    """The flags, and ECX (the index forms) or XMM0 (the mask forms), from IntRes2."""
+    cdef uint32_t k, n = 8 if imm & 1 else 16
+    cdef Vec* a
     # All six arithmetic flags are replaced: the lazy ones need no materializing.
     c.lf_op = LF_NONE
     c.eflags = (c.eflags & ~<uint64_t>F_ARITH) | fl
@@ -838,7 +844,6 @@ cdef inline int pcmpstr_op(CPU* c, Insn* i, bint explicit, bint index) noexcept 
                         a.b[k] = 0xFF
         else:
             a.d[0] = res
-    return next_insn(c, i)
 
 cdef int h_pcmpestri(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pcmpstr_op(c, i, True, True)
 cdef int h_pcmpestrm(CPU* c, Insn* i) noexcept nogil: c.cur = i; return pcmpstr_op(c, i, True, False)

@@ -2,7 +2,8 @@
 # code: ADD SUB MUL DIV SQRT in PS PD SS SD and the MOVSS/MOVSD, MOVAPS/
 # MOVUPS and MOVDDUP moves, each in a register and a memory form, with the
 # operation and shape as constants; the register forms of CVTSD2SS,
-# CVTSS2SD, CVTSI2SS/SD and PXOR/XORPS/XORPD.  A variant does only the common case:
+# CVTSS2SD, CVTSI2SS/SD and PXOR/XORPS/XORPD; PCMPISTRI/PCMPISTRM on bytes.
+# A variant does only the common case:
 # SSE usable (CR0.EM and CR0.TS clear, CR4.OSFXSR set), a memory operand
 # aligned as required and in one page the TLB holds, and for the arithmetic
 # MXCSR's fast path (sse_fp.h pv_fast_ok: every exception masked, PE set,
@@ -157,6 +158,32 @@ cdef inline int xor128_fast(CPU* c, Insn* i, handler_t slow) noexcept nogil:
     d.q[1] ^= s.q[1]
     return next_insn_reg(c, i)
 
+cdef inline int pcmpistr_fast(CPU* c, Insn* i, bint index, bint mem, handler_t slow) noexcept nogil:
+    """PCMPISTRI / PCMPISTRM on byte elements (imm8 bit 0 clear: the string
+    code's, h_pcmpistri, h_pcmpistrm; no alignment needed): the source
+    loaded at once from one page, the lengths and IntRes1 word-parallel."""
+    cdef Vec s
+    cdef const Vec* b
+    cdef const Vec* a
+    cdef uint8_t* p
+    cdef uint32_t imm = <uint32_t>i.imm, la, lb, fl, res
+    if not sse_usable(c):
+        return slow(c, i)
+    if mem:
+        p = fast_mem(c, i, c.tlb_r, 16, 0)
+        if p == NULL:
+            return slow(c, i)
+        memcpy(&s, p, 16)
+        b = &s
+    else:
+        b = xreg(c, i.rm)
+    a = xreg(c, i.reg)
+    la = str_implicit_len(a, imm)
+    lb = str_implicit_len(b, imm)
+    res = pcmpstr_finish(pcmpstr_bytes(a, b, la, lb, imm), la, lb, 16, imm, &fl)
+    pcmpstr_result(c, res, fl, imm, index)
+    return next_insn_reg(c, i)
+
 # The variants: v_sse_OP_SHAPE_FORM (FORM r: register, m: memory).
 cdef int v_sse_add_ps_r(CPU* c, Insn* i) noexcept nogil: return arith_fast(c, i, FOP_ADD, SH_PS, False, h_sse_arith)
 cdef int v_sse_add_ps_m(CPU* c, Insn* i) noexcept nogil: return arith_fast(c, i, FOP_ADD, SH_PS, True, h_sse_arith)
@@ -221,6 +248,10 @@ cdef int v_cvtsi2ss_r4(CPU* c, Insn* i) noexcept nogil: return cvtsi2s_fast(c, i
 cdef int v_cvtsi2ss_r8(CPU* c, Insn* i) noexcept nogil: return cvtsi2s_fast(c, i, False, 8, h_cvtsi2s)
 cdef int v_cvtsi2sd_r4(CPU* c, Insn* i) noexcept nogil: return cvtsi2s_fast(c, i, True, 4, h_cvtsi2s)
 cdef int v_cvtsi2sd_r8(CPU* c, Insn* i) noexcept nogil: return cvtsi2s_fast(c, i, True, 8, h_cvtsi2s)
+cdef int v_pcmpistri_r(CPU* c, Insn* i) noexcept nogil: return pcmpistr_fast(c, i, True, False, h_pcmpistri)
+cdef int v_pcmpistri_m(CPU* c, Insn* i) noexcept nogil: return pcmpistr_fast(c, i, True, True, h_pcmpistri)
+cdef int v_pcmpistrm_r(CPU* c, Insn* i) noexcept nogil: return pcmpistr_fast(c, i, False, False, h_pcmpistrm)
+cdef int v_pcmpistrm_m(CPU* c, Insn* i) noexcept nogil: return pcmpistr_fast(c, i, False, True, h_pcmpistrm)
 cdef int v_pxor_r(CPU* c, Insn* i) noexcept nogil: return xor128_fast(c, i, h_pxor)
 cdef int v_xorps_r(CPU* c, Insn* i) noexcept nogil: return xor128_fast(c, i, h_sse_logic)
 
@@ -287,6 +318,11 @@ cdef void sse_specialize(Insn* i) noexcept nogil:
         i.fn = (v_movaps_store_m if i.sub == 16 else v_movups_store_m) if mem else v_mov128_store_r
     elif f == h_movddup:
         i.fn = v_movddup_m if mem else v_movddup_r
+    elif (f == h_pcmpistri or f == h_pcmpistrm) and not (i.imm & 1):
+        if f == h_pcmpistri:
+            i.fn = v_pcmpistri_m if mem else v_pcmpistri_r
+        else:
+            i.fn = v_pcmpistrm_m if mem else v_pcmpistrm_r
     elif mem:
         return                             # (the rest: register forms only)
     elif f == h_cvt and (i.sub == CV_SD2SS or i.sub == CV_SS2SD):

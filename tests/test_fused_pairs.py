@@ -90,7 +90,10 @@ def program(pair, rng, mode, tail):
     a, b = rng.choice(regs), rng.choice(regs)
     if rng.random() < 0.5:
         b = a                                         # MOV r, x; OP r, y: the usual shape
-    seq = (encode(pair[0], a, rng.choice(regs), rng, mode) + encode(pair[1], b, rng.choice(regs), rng, mode)
+    # (before a load, ADD/SUB r, r's flags are dead only with two registers:
+    # gen_variants.py FIXABLE)
+    src = rng.choice([r for r in regs if r != a] if parse(pair[1])[2] != "r" else regs)
+    seq = (encode(pair[0], a, src, rng, mode) + encode(pair[1], b, rng.choice(regs), rng, mode)
            + ([tail] if tail else []))
     addrs = [CODE + sum(len(x) for x in seq[:k]) for k in range(len(seq) + 1)]
     return b"".join(seq) + b"\xf4", addrs
