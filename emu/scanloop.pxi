@@ -2,8 +2,8 @@
 # inner loop of strlen and its kin, as one fused pair (gen_variants.py
 # LOOPS): the ADD (its flags dead: the CMP overwrites them, and redoes them
 # itself if its operand misses, Insn.fixfl) and the CMP fused with its Jcc.
-# When the Jcc branches back to the pair as the start of its block, the next
-# pass runs right here, as chain_self would have entered the block again
+# When the Jcc branches back to the pair (an entry of its block), the next
+# pass runs right here, as chain_self would have entered the block there
 # (dispatch.pxi: the same may_chain test, icount and counter), but without
 # the dispatch, and the CMP's flags, which the next pass overwrites, are
 # recorded only when the loop leaves.  Nothing else can happen between two
@@ -17,8 +17,9 @@ cdef inline int scan_pair(CPU* c, Insn* i, uint32_t aosz, uint32_t osz, uint32_t
     4 or 5)."""
     cdef Insn* k = i + 1
     cdef Insn* j = i + 2
-    cdef uint64_t m = size_mask(osz), s = k.imm & m, step = i.imm & size_mask(aosz), d, n
-    cdef uint32_t rm = i.rm, passn = j.idx + 1, blen = j.self_n
+    cdef uint64_t m = size_mask(osz), s = k.imm & m, step = i.imm & size_mask(aosz), d
+    cdef uint64_t retired = self_retired(j)[0], reach = self_reach(j)[0]
+    cdef uint32_t rm = i.rm
     cdef bint again = j.self_n != 0 and first_of(j)[0] == i
     cdef bint t
     cdef Insn at                       # k's address, in a local: the stores to c may alias *k
@@ -33,10 +34,9 @@ cdef inline int scan_pair(CPU* c, Insn* i, uint32_t aosz, uint32_t osz, uint32_t
         t = (d == s) ^ (cc & 1)
         if not (t and again):
             break
-        n = c.icount + passn
-        if not may_chain(c, n, blen):
+        if not may_chain(c, c.icount, reach):
             break
-        c.icount = n
+        c.icount += retired
         c.blocks_chained += 1
         poison_cur(c, i)
     set_lazy(c, LF_SUB, osz * 8, d, s, d - s)
