@@ -28,10 +28,14 @@ def loops(mode):
         return [("strlen r8+r9", b"\x49\x83\xc1\x01\x43\x80\x3c\x08\x00\x75\xf5" + tail),
                 ("skip [rdi] == 0x20", b"\x48\x83\xc7\x01\x80\x3f\x20\x74\xf7" + tail),
                 ("dword [rsi+disp]", b"\x48\x83\xc6\x04\x81\x7e\x10\x00\x00\x00\x00\x75\xf3" + tail),
-                ("32-bit index", b"\x83\xc2\x01\x41\x80\x3c\x10\x00\x75\xf6" + tail)]
+                ("32-bit index", b"\x83\xc2\x01\x41\x80\x3c\x10\x00\x75\xf6" + tail),
+                # the loop after another instruction of its block: it branches to
+                # an entry that is not the block's start (dispatch.pxi chain_self)
+                ("strlen after xor", b"\x31\xc9\x49\x83\xc1\x01\x43\x80\x3c\x08\x00\x75\xf5" + tail)]
     return [("strlen ebx+ebp", b"\x83\xc5\x01\x80\x3c\x2b\x00\x75\xf7" + tail),
             ("skip [esi+disp] == 0x20", b"\x83\xc6\x01\x80\x7e\x08\x20\x74\xf7" + tail),
-            ("dword [edi]", b"\x83\xc7\x04\x83\x3f\x00\x75\xf8" + tail)]
+            ("dword [edi]", b"\x83\xc7\x04\x83\x3f\x00\x75\xf8" + tail),
+            ("strlen after xor", b"\x31\xc9\x83\xc5\x01\x80\x3c\x2b\x00\x75\xf7" + tail)]
 
 
 def machines(mode, paged):
@@ -113,7 +117,8 @@ def test_whole_runs_and_runs_off_the_end(mode, end):
                 got.append(state(m, m.run(start=CODE, count=20_000)))
             assert got[0] == got[1], (name, regs, got)
             # the loop ran as a scanning-loop pair (when the run got to decode it)
-            assert live.decoded_handlers(CODE)[0].startswith("p_add_EI_"), live.decoded_handlers(CODE)
+            handlers = live.decoded_handlers(CODE)
+            assert any(str(h).startswith("p_add_EI_") for h in handlers[:2]), handlers
 
 
 @pytest.mark.parametrize("mode", [32, 64])
