@@ -220,12 +220,14 @@ def test_one_stub_per_supervised_domain(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "emu", "run", "--supervised", "pingpong32",
                              "--cmdline", "rounds=50", "--gdb", f"tcp::{port}", "--gdb-wait"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=NEUTRAL_CWD)
-    pong = subprocess.Popen([GDB, "-batch", "-nx", "-ex", f"file {GUESTS}/pingpong32.elf",
-                             "-ex", f"target remote 127.0.0.1:{port + 1}", "-ex", "break guest_main",
-                             "-ex", "continue", "-ex", "stepi", "-ex", "info registers eip",
-                             "-ex", "continue"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pong = []                    # (its own thread: gdb() retries until the second stub listens)
+    t = threading.Thread(target=lambda: pong.append(gdb(
+        "break guest_main", "continue", "stepi", "info registers eip", "continue",
+        port=port + 1, pre=(f"file {GUESTS}/pingpong32.elf",))))
+    t.start()
     ping = gdb("continue", port=port)
-    pong_out = pong.communicate(timeout=120)[0]
+    t.join(timeout=120)
+    pong_out = pong[0] if pong else "(pong's gdb did not finish)"
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "exited normally" in ping, ping
