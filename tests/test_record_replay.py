@@ -26,7 +26,7 @@ def echo_run(tmp_path, *extra, stdin=None):
     prog = tmp_path / "echo.bin"
     prog.write_bytes(ECHO)
     cmd = [sys.executable, "-m", "emu", "run", str(prog), "--flat", "0x100000", "--memory", "4M",
-           "--max-instructions", "2000000000", *extra]
+           "--max-instructions", "20000000000", *extra]        # (it polls COM1: seconds of waiting)
     return subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=NEUTRAL_CWD)
 
 
