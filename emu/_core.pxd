@@ -435,7 +435,6 @@ cdef struct CPU:
     uint32_t dr_hit       # data breakpoints hit by the running instruction (B0-B3)
     uint32_t walk_global  # the last page walk ended at a global page (G with CR4.PGE)
     uint32_t walk_large   # ... at a page larger than 4 KiB (INVLPG: memory.pxi)
-    uint32_t tlb_large    # some TLB entry may be a piece of a large page (TLB_LARGE)
     uint32_t segchk       # some segment is not flat: limit checks on (limits.pxi)
     uint64_t seg_lo, seg_hi   # ... linear range inside every segment (pages there stay in the TLB)
     uint32_t no_chain     # Machine.block_chaining off: every block goes through the run loop

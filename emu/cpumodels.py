@@ -39,9 +39,9 @@ FEATURES = {
     "smep": (4, 7), "smap": (4, 20), "clflushopt": (4, 23),
     "pku": (5, 3), "rdpid": (5, 22), "pks": (5, 31),
 }
-#: The leaf-7 features pvemu has, which the older models lack, and 1 GiB
-#: pages, which those of QEMU's models lack too.
-_LEAF7 = frozenset({"smep", "smap", "clflushopt", "pku", "rdpid", "pks"}) | {"pdpe1gb"}
+#: What pvemu has and QEMU's older models below lack: its leaf-7 features
+#: and 1 GiB pages.
+_NEWER = frozenset({"smep", "smap", "clflushopt", "pku", "rdpid", "pks", "pdpe1gb"})
 #: Features QEMU knows in other leaves: accepted, and reported as not
 #: available when asked for and not implemented (as QEMU's TCG warns).
 OTHER_FEATURES = {
@@ -81,15 +81,15 @@ MODELS = {m.name: m for m in (
     CpuModel("pvemu", "PvemuVirtCPU", 6, 1, 0, 0, 0x80000008, "pvemu virtual CPU"),
     # QEMU's default CPU and its TCG "max" (AMD vendor, every feature the emulator has)
     CpuModel("qemu64", "AuthenticAMD", 15, 107, 1, 0xD, 0x8000000A, "QEMU Virtual CPU version 2.5+",
-             counters=4, hidden=_NO_POPCNT | _LEAF7),
+             counters=4, hidden=_NO_POPCNT | _NEWER),
     CpuModel("max", "AuthenticAMD", 6, 6, 3, 0xD, 0x80000008, "QEMU TCG CPU version 7.2.0",
              counters=4),
     CpuModel("Opteron_G1", "AuthenticAMD", 15, 6, 1, 5, 0x80000008,
              "AMD Opteron 240 (Gen 1 Class Opteron)", counters=4,
-             hidden=_NO_POPCNT | _LEAF7 | {"cx16", "lahf_lm"}),
+             hidden=_NO_POPCNT | _NEWER | {"cx16", "lahf_lm"}),
     CpuModel("Nehalem", "GenuineIntel", 6, 26, 3, 0xB, 0x80000008,
              "Intel Core i7 9xx (Nehalem Class Core i7)", counters=2,
-             hidden=_LEAF7 | {"movbe", "abm"}),
+             hidden=_NEWER | {"movbe", "abm"}),
 )}
 DEFAULT = "pvemu"
 

@@ -262,9 +262,10 @@ cdef int h_xsave(CPU* c, Insn* i) noexcept nogil:
     if fx_write(c, la, buf, xparts(m), nxmm(c)):
         return RC_FAULT
     for k in range(512, XSAVE_SIZE, 8):
-        wr(c, (la + k) & c.lamask, 8, get64(buf + k))
-    if m & XCR0_PKRU:
-        wr(c, (la + pkru_offset(compact)) & c.lamask, PKRU_SIZE, c.pkru)
+        if wr(c, (la + k) & c.lamask, 8, get64(buf + k)):
+            return RC_FAULT            # (device memory: checked writable, the store is replayed)
+    if (m & XCR0_PKRU) and wr(c, (la + pkru_offset(compact)) & c.lamask, PKRU_SIZE, c.pkru):
+        return RC_FAULT
     return next_insn(c, i)
 
 cdef int h_xrstor(CPU* c, Insn* i) noexcept nogil:

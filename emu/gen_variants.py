@@ -209,10 +209,16 @@ PAIRS_SPEC = [
 # the next passes of a loop that is its block.  sse42str's strlen
 # (`add r9, 1; cmp byte [r8 + r9], 0; jne`) is 47% of its instructions.
 LOOPS_SPEC = [("add_EI_{o}r_nf", f"cmp_EI_{s}{{k}}_j{cc}") for s in (1, 4) for cc in (4, 5)]
-LOOPS = {("v_" + a.format(o=osz, k=k), "v_" + b.format(o=osz, k=k))
-         for a, b in LOOPS_SPEC for osz in SIZES for k in FLAT_KINDS}
-PAIRS = sorted({("v_" + a.format(o=osz, k=k), "v_" + b.format(o=osz, k=k))
-                for a, b in PAIRS_SPEC for osz in SIZES for k in FLAT_KINDS} | LOOPS)
+
+
+def expand_pairs(spec):
+    """The variant pairs of a spec's entries, {o} and {k} expanded."""
+    return {("v_" + a.format(o=osz, k=k), "v_" + b.format(o=osz, k=k))
+            for a, b in spec for osz in SIZES for k in FLAT_KINDS}
+
+
+LOOPS = expand_pairs(LOOPS_SPEC)
+PAIRS = sorted(expand_pairs(PAIRS_SPEC) | LOOPS)
 # The templates whose register form takes K_PAIR (it ends in next_reg): the
 # only ones a pair may start with.
 PAIR_FIRSTS = ("mov_EG(", "mov_GE(", "mov_EI(", "movx(", "alu_EG(", "alu_GE(", "alu_EI(",

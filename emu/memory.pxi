@@ -186,7 +186,6 @@ cdef void tlb_flush(CPU* c) noexcept nogil:
     instruction pointers to blocks by their translation)."""
     cdef int k
     jcache_flush(c)
-    c.tlb_large = 0
     for k in range(256):
         c.tlb_r[k].tag = TLB_EMPTY
         c.tlb_w[k].tag = TLB_EMPTY
@@ -205,24 +204,21 @@ cdef void tlb_flush_nonglobal(CPU* c) noexcept nogil:
         if not (c.tlb_x[k].ppage & TLB_GLOBAL):
             c.tlb_x[k].tag = TLB_EMPTY
 
-cdef inline void tlb_drop_page(TlbEntry* tlb, uint64_t tag, bint large) noexcept nogil:
+cdef inline void tlb_drop_page(TlbEntry* tlb, uint64_t tag) noexcept nogil:
     cdef int k
     if tlb[tag & 255].tag == tag:
         tlb[tag & 255].tag = TLB_EMPTY
-    if large:
-        for k in range(256):
-            if tlb[k].ppage & TLB_LARGE:
-                tlb[k].tag = TLB_EMPTY
+    for k in range(256):
+        if tlb[k].ppage & TLB_LARGE:
+            tlb[k].tag = TLB_EMPTY
 
 cdef void tlb_flush_page(CPU* c, uint64_t la) noexcept nogil:
     """INVLPG: forget la's page, global or not, and every piece of a large
     page (an entry does not say how large its page is, so any may hold la),
     and the jump cache.  Other 4 KiB translations stay."""
-    cdef bint large = c.tlb_large
-    tlb_drop_page(c.tlb_r, la >> 12, large)
-    tlb_drop_page(c.tlb_w, la >> 12, large)
-    tlb_drop_page(c.tlb_x, la >> 12, large)
-    c.tlb_large = 0
+    tlb_drop_page(c.tlb_r, la >> 12)
+    tlb_drop_page(c.tlb_w, la >> 12)
+    tlb_drop_page(c.tlb_x, la >> 12)
     jcache_flush(c)
 
 cdef void tlb_drop_write_page(CPU* c, uint64_t ppage) noexcept nogil:
@@ -248,7 +244,6 @@ cdef int tlb_fill(CPU* c, TlbEntry* tlb, uint64_t la, int acc) noexcept nogil:
     e.ppage = (pa >> 12) | (TLB_GLOBAL if c.walk_global and paging_on(c) else 0)
     if c.walk_large and paging_on(c):
         e.ppage |= TLB_LARGE
-        c.tlb_large = 1
     e.addend = host_of(c, pa) - (la & ~<uint64_t>0xFFF)
     return 0
 

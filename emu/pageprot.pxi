@@ -24,19 +24,19 @@ cdef inline bint pkey_denied(CPU* c, uint64_t leaf, bint usr, bint user, int acc
         return True
     return acc == ACC_WRITE and (rights & PKEY_WD) != 0 and (user or (c.cr0 & CR0_WP) != 0)
 
-cdef inline bint has_pks(CPU* c) noexcept nogil:
+cdef inline bint leaf7_ecx(CPU* c, uint32_t bit) noexcept nogil:
+    """A CPUID leaf 7 ECX feature bit, as the model reports it."""
     cdef uint32_t l7[4]
     if c.model.max_basic < 7:
         return False
     cpuid_leaf(c, 7, 0, l7)
-    return (l7[2] >> 31) != 0
+    return (l7[2] >> bit) & 1
+
+cdef inline bint has_pks(CPU* c) noexcept nogil:
+    return leaf7_ecx(c, 31)
 
 cdef inline bint has_pku(CPU* c) noexcept nogil:
-    cdef uint32_t l7[4]
-    if c.model.max_basic < 7:
-        return False
-    cpuid_leaf(c, 7, 0, l7)
-    return (l7[2] >> 3) & 1
+    return leaf7_ecx(c, 3)
 
 cdef inline void set_pkru(CPU* c, uint32_t v) noexcept nogil:
     """PKRU = v (WRPKRU, XRSTOR): the TLB forgets what the old rights allowed."""

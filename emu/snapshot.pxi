@@ -36,8 +36,7 @@ cdef void cpu_scrub(CPU* t) noexcept nogil:
     memset(t.tlb_r, 0, sizeof(t.tlb_r))
     memset(t.tlb_w, 0, sizeof(t.tlb_w))
     memset(t.tlb_x, 0, sizeof(t.tlb_x))
-    t.tlb_large = 0                  # (what the TLBs held, and the last walk's findings)
-    t.walk_global = 0
+    t.walk_global = 0                # (the last walk's findings)
     t.walk_large = 0
 
 
